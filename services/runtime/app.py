@@ -1,0 +1,93 @@
+"""FastAPI app factory shared by every service's ``api`` entrypoint.
+
+Gives each app the same operational surface (health, readiness, metrics), the one
+problem+json error shape (RFC 9457) and request tracing, so services add only their routes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from services.runtime.health import ReadinessCheck, health_router
+
+__all__ = ["PROBLEM_JSON", "create_app", "problem_response"]
+
+PROBLEM_JSON = "application/problem+json"
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def problem_response(
+    status: int,
+    title: str,
+    *,
+    detail: str | None = None,
+    type_: str = "about:blank",
+    extra: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    """An RFC 9457 problem document; the only error shape fjo's APIs return."""
+    body: dict[str, Any] = {"type": type_, "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    if extra:
+        body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+async def _http_exception(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    title = exc.detail if isinstance(exc.detail, str) else "Error"
+    extra = exc.detail if isinstance(exc.detail, dict) else None
+    return problem_response(exc.status_code, title, extra=extra, headers=exc.headers)
+
+
+async def _validation_exception(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    # Only where and what: the offending input may be an identifier, so it is not echoed.
+    errors = [
+        {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
+        for err in exc.errors()
+    ]
+    return problem_response(422, "Request is not valid", extra={"errors": errors})
+
+
+async def _unhandled_exception(_request: Request, exc: Exception) -> JSONResponse:
+    import logging
+
+    logging.getLogger("fjo.api").error(
+        "unhandled error", extra={"error_type": type(exc).__name__}
+    )
+    return problem_response(500, "Internal error")
+
+
+def create_app(
+    *,
+    title: str,
+    version: str,
+    description: str = "",
+    readiness: Mapping[str, ReadinessCheck] | None = None,
+    lifespan: Lifespan | None = None,
+) -> FastAPI:
+    """A FastAPI app with fjo's operational routes and error handling installed."""
+
+    @asynccontextmanager
+    async def _no_lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+
+    app = FastAPI(
+        title=title, version=version, description=description, lifespan=lifespan or _no_lifespan
+    )
+    app.add_exception_handler(StarletteHTTPException, _http_exception)
+    app.add_exception_handler(HTTPException, _http_exception)
+    app.add_exception_handler(RequestValidationError, _validation_exception)
+    app.add_exception_handler(Exception, _unhandled_exception)
+    app.include_router(health_router(readiness))
+    return app
