@@ -1,0 +1,107 @@
+"""``fjo``: one command for partners, operators and developers.
+
+Each command imports what it needs when it runs, so ``fjo version`` does not load FastAPI,
+kafka-python or the services.
+"""
+
+from __future__ import annotations
+
+import importlib
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fjo import __version__
+
+app = typer.Typer(help="fjo: trusted research environment for family-justice data.",
+                  no_args_is_help=True)
+topics_app = typer.Typer(help="Kafka topics from the contracts' registry.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks that write JSON to bench/results/.", no_args_is_help=True)
+app.add_typer(topics_app, name="topics")
+app.add_typer(bench_app, name="bench")
+
+
+class Service(StrEnum):
+    ingest = "ingest"
+    pseudonymise = "pseudonymise"
+    link = "link"
+    access = "access"
+
+
+class Role(StrEnum):
+    api = "api"
+    worker = "worker"
+
+
+@app.command()
+def version() -> None:
+    """Print fjo's version."""
+    typer.echo(f"fjo {__version__}")
+
+
+@app.command()
+def serve(
+    service: Service,
+    role: Role,
+    host: Annotated[str, typer.Option(help="Address the API binds to.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port the API listens on.")] = 8000,
+) -> None:
+    """Run one service as an HTTP API or as a Kafka worker."""
+    entrypoints = importlib.import_module(f"services.{service.value}.entrypoints")
+    if role is Role.api:
+        if not hasattr(entrypoints, "create_app"):
+            raise typer.BadParameter(f"{service.value} has no api role")
+        import uvicorn
+
+        uvicorn.run(entrypoints.create_app(), host=host, port=port, log_config=None)
+    else:
+        if not hasattr(entrypoints, "run_worker"):
+            raise typer.BadParameter(f"{service.value} has no worker role")
+        entrypoints.run_worker()
+
+
+@topics_app.command("create")
+def topics_create(
+    bootstrap: Annotated[str, typer.Option(help="Kafka bootstrap servers.")] = "127.0.0.1:9092",
+) -> None:
+    """Create every topic of the registry on Kafka (partitions, retention); existing ones stay."""
+    from services.runtime.bus.kafka import KafkaBus
+    from services.runtime.topics import topic_specs
+
+    specs = topic_specs()
+    bus = KafkaBus(bootstrap)
+    try:
+        bus.create_topics(specs)
+    finally:
+        bus.close()
+    for spec in specs:
+        typer.echo(f"{spec.name}\tpartitions={spec.partitions}")
+
+
+@bench_app.command("bus")
+def bench_bus(
+    messages: Annotated[int, typer.Option(help="Messages through Kafka and raw kafka-python.")]
+    = 100_000,
+    embedded_messages: Annotated[int, typer.Option(help="Messages through the embedded bus.")]
+    = 20_000,
+    bootstrap: Annotated[str | None, typer.Option(help="Kafka bootstrap; omit to skip Kafka.")]
+    = None,
+    out: Annotated[Path, typer.Option(help="Results folder.")] = Path("bench/results"),
+) -> None:
+    """Produce+consume throughput of each bus backend against raw kafka-python."""
+    from bench.bus import run_bus_benchmark
+
+    result = run_bus_benchmark(
+        kafka_bootstrap=bootstrap,
+        kafka_messages=messages,
+        embedded_messages=embedded_messages,
+        out_dir=out,
+    )
+    typer.echo(result.get("summary", result))
+
+
+def main() -> None:
+    """Console-script entrypoint."""
+    app()
