@@ -15,8 +15,9 @@ import typer
 
 from fjo import __version__
 
-app = typer.Typer(help="fjo: trusted research environment for family-justice data.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="fjo: trusted research environment for family-justice data.", no_args_is_help=True
+)
 topics_app = typer.Typer(help="Kafka topics from the contracts' registry.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks that write JSON to bench/results/.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
@@ -82,12 +83,15 @@ def topics_create(
 
 @bench_app.command("bus")
 def bench_bus(
-    messages: Annotated[int, typer.Option(help="Messages through Kafka and raw kafka-python.")]
-    = 100_000,
-    embedded_messages: Annotated[int, typer.Option(help="Messages through the embedded bus.")]
-    = 20_000,
-    bootstrap: Annotated[str | None, typer.Option(help="Kafka bootstrap; omit to skip Kafka.")]
-    = None,
+    messages: Annotated[
+        int, typer.Option(help="Messages through Kafka and raw kafka-python.")
+    ] = 100_000,
+    embedded_messages: Annotated[
+        int, typer.Option(help="Messages through the embedded bus.")
+    ] = 20_000,
+    bootstrap: Annotated[
+        str | None, typer.Option(help="Kafka bootstrap; omit to skip Kafka.")
+    ] = None,
     out: Annotated[Path, typer.Option(help="Results folder.")] = Path("bench/results"),
 ) -> None:
     """Produce+consume throughput of each bus backend against raw kafka-python."""

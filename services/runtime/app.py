@@ -62,9 +62,7 @@ async def _validation_exception(_request: Request, exc: Exception) -> JSONRespon
 async def _unhandled_exception(_request: Request, exc: Exception) -> JSONResponse:
     import logging
 
-    logging.getLogger("fjo.api").error(
-        "unhandled error", extra={"error_type": type(exc).__name__}
-    )
+    logging.getLogger("fjo.api").error("unhandled error", extra={"error_type": type(exc).__name__})
     return problem_response(500, "Internal error")
 
 

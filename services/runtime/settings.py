@@ -26,10 +26,22 @@ __all__ = [
 
 # Values that mean "nobody set this": refused as secrets outside dev.
 _PLACEHOLDERS = frozenset(
-    {"", "changeme", "change-me", "secret", "password", "dev", "development", "placeholder",
-     "insecure", "test", "xxx", "todo"}
+    {
+        "",
+        "changeme",
+        "change-me",
+        "secret",
+        "password",
+        "dev",
+        "development",
+        "placeholder",
+        "insecure",
+        "test",
+        "xxx",
+        "todo",
+    }
 )
-DEV_SECRET_PREFIX = "dev-insecure-"
+DEV_SECRET_PREFIX = "dev-insecure-"  # noqa: S105 - the marker of a dev-only secret, not one
 
 
 class Environment(StrEnum):

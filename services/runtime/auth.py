@@ -1,0 +1,250 @@
+"""Bearer-token authentication: OIDC-style JWT verification and a dev issuer.
+
+Production verifies tokens from the organisation's OIDC issuer against its JWKS (issuer,
+audience, expiry, algorithm allow-list). The embedded default and the tests use
+``DevIssuer``: a real signing key kept in a file, so every process of a local stack
+verifies the same tokens, and ``fjo token`` can mint them. Authorisation per object is the
+services' job; this module only says who is calling and with which roles.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from fastapi import Depends, HTTPException
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+__all__ = [
+    "ALLOWED_ALGORITHMS",
+    "AuthError",
+    "DevIssuer",
+    "Principal",
+    "TokenVerifier",
+    "bearer_principal",
+]
+
+ALLOWED_ALGORITHMS: tuple[str, ...] = ("ES256", "RS256", "PS256", "EdDSA")
+"""Asymmetric only: a shared-secret HS256 token could be forged by anyone holding the key."""
+
+_LEEWAY_S = 30
+
+
+class AuthError(Exception):
+    """The bearer token is missing, malformed, expired, or not for us."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the token's subject, roles and (for partners) the source agency."""
+
+    subject: str
+    roles: frozenset[str] = frozenset()
+    source: str | None = None
+    claims: Mapping[str, Any] = field(default_factory=dict)
+
+    def has_role(self, role: str) -> bool:
+        return role in self.roles
+
+
+class TokenVerifier:
+    """Verifies bearer JWTs against a JWKS: signature, issuer, audience, expiry, algorithm."""
+
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        audience: str,
+        jwks: Mapping[str, Any] | None = None,
+        jwks_url: str | None = None,
+        algorithms: Iterable[str] = ALLOWED_ALGORITHMS,
+    ) -> None:
+        if (jwks is None) == (jwks_url is None):
+            raise ValueError("give exactly one of jwks or jwks_url")
+        self._issuer = issuer
+        self._audience = audience
+        self._algorithms = [a for a in algorithms if a in ALLOWED_ALGORITHMS]
+        self._keys: dict[str, Any] = {}
+        self._client = jwt.PyJWKClient(jwks_url, cache_keys=True) if jwks_url else None
+        if jwks is not None:
+            for key in jwt.PyJWKSet.from_dict(dict(jwks)).keys:
+                if key.key_id:
+                    self._keys[key.key_id] = key.key
+
+    def verify(self, token: str) -> Principal:
+        """The principal the token names, or ``AuthError`` saying why it is refused."""
+        try:
+            header = jwt.get_unverified_header(token)
+            if header.get("alg") not in self._algorithms:
+                raise AuthError("token algorithm not allowed")
+            key = self._key_for(header)
+            claims = jwt.decode(
+                token,
+                key=key,
+                algorithms=self._algorithms,
+                audience=self._audience,
+                issuer=self._issuer,
+                leeway=_LEEWAY_S,
+                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+            )
+        except AuthError:
+            raise
+        except jwt.ExpiredSignatureError as exc:
+            raise AuthError("token expired") from exc
+        except jwt.InvalidAudienceError as exc:
+            raise AuthError("token audience not accepted") from exc
+        except jwt.InvalidIssuerError as exc:
+            raise AuthError("token issuer not accepted") from exc
+        except jwt.PyJWTError as exc:
+            raise AuthError(f"token not valid: {type(exc).__name__}") from exc
+        roles = claims.get("roles", [])
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise AuthError("token roles claim must be a list of strings")
+        source = claims.get("fjo_source")
+        return Principal(
+            subject=str(claims["sub"]),
+            roles=frozenset(roles),
+            source=str(source) if source is not None else None,
+            claims=claims,
+        )
+
+    def _key_for(self, header: Mapping[str, Any]) -> Any:
+        kid = header.get("kid")
+        if not isinstance(kid, str):
+            raise AuthError("token has no key id")
+        if self._client is not None:
+            return self._client.get_signing_key(kid).key
+        if kid not in self._keys:
+            raise AuthError("token signed by an unknown key")
+        return self._keys[kid]
+
+
+class DevIssuer:
+    """A local OIDC-like issuer for the embedded default and tests (ES256, key in a file)."""
+
+    def __init__(self, private_key: ec.EllipticCurvePrivateKey, *, issuer: str) -> None:
+        self._key = private_key
+        self.issuer = issuer
+        public_jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(private_key.public_key()))
+        self.key_id = _thumbprint(public_jwk)
+        self._public_jwk = {**public_jwk, "kid": self.key_id, "alg": "ES256", "use": "sig"}
+
+    @classmethod
+    def generate(cls, *, issuer: str) -> DevIssuer:
+        return cls(ec.generate_private_key(ec.SECP256R1()), issuer=issuer)
+
+    @classmethod
+    def from_file(cls, path: Path, *, issuer: str, create: bool = True) -> DevIssuer:
+        """Load the signing key from ``path`` (PEM); create it (mode 0600) when missing."""
+        if path.exists():
+            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+            if not isinstance(key, ec.EllipticCurvePrivateKey):
+                raise ValueError(f"{path} does not hold an EC private key")
+            return cls(key, issuer=issuer)
+        if not create:
+            raise FileNotFoundError(path)
+        issuer_obj = cls.generate(issuer=issuer)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pem = issuer_obj._key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        path.touch(mode=0o600)
+        path.write_bytes(pem)
+        return issuer_obj
+
+    def jwks(self) -> dict[str, Any]:
+        """The public key set a verifier needs."""
+        return {"keys": [dict(self._public_jwk)]}
+
+    def verifier(self, *, audience: str) -> TokenVerifier:
+        return TokenVerifier(issuer=self.issuer, audience=audience, jwks=self.jwks())
+
+    def mint(
+        self,
+        subject: str,
+        *,
+        audience: str,
+        roles: Iterable[str] = (),
+        source: str | None = None,
+        ttl_s: int = 3600,
+        extra: Mapping[str, Any] | None = None,
+        now: float | None = None,
+    ) -> str:
+        """A signed token for ``subject``; partners carry their agency in ``fjo_source``."""
+        issued = int(now if now is not None else time.time())
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": subject,
+            "aud": audience,
+            "iat": issued,
+            "nbf": issued,
+            "exp": issued + ttl_s,
+            "jti": str(uuid.uuid4()),
+            "roles": sorted(set(roles)),
+        }
+        if source is not None:
+            claims["fjo_source"] = source
+        if extra:
+            claims.update(extra)
+        return jwt.encode(claims, self._key, algorithm="ES256", headers={"kid": self.key_id})
+
+
+def _thumbprint(jwk: Mapping[str, Any]) -> str:
+    # RFC 7638 thumbprint of an EC key: the required members, sorted, no whitespace.
+    import base64
+    import hashlib
+
+    canonical = json.dumps(
+        {k: jwk[k] for k in ("crv", "kty", "x", "y")}, separators=(",", ":"), sort_keys=True
+    )
+    digest = hashlib.sha256(canonical.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def bearer_principal(
+    verifier_provider: Callable[[], TokenVerifier],
+    on_decision: Callable[[Principal | None, str], None] | None = None,
+) -> Callable[..., Principal]:
+    """A FastAPI dependency: the verified caller, or 401 with ``WWW-Authenticate: Bearer``.
+
+    ``on_decision`` hears every outcome (principal or None, reason) so a service can audit
+    authentication decisions.
+    """
+
+    def dependency(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Principal:
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            if on_decision:
+                on_decision(None, "missing bearer token")
+            raise HTTPException(
+                401, "Authentication required", headers={"WWW-Authenticate": "Bearer"}
+            )
+        try:
+            principal = verifier_provider().verify(credentials.credentials)
+        except AuthError as exc:
+            if on_decision:
+                on_decision(None, str(exc))
+            raise HTTPException(
+                401,
+                "Authentication failed",
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            ) from exc
+        if on_decision:
+            on_decision(principal, "authenticated")
+        return principal
+
+    return dependency

@@ -1,0 +1,77 @@
+"""The shared app factory and telemetry: one error shape, health routes, traced JSON logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from fastapi import HTTPException
+from fastapi.testclient import TestClient
+from opentelemetry.sdk.trace import TracerProvider
+from pydantic import BaseModel
+
+from services.runtime.app import PROBLEM_JSON, create_app
+from services.runtime.telemetry import JsonLogFormatter
+
+
+class Body(BaseModel):
+    nhs_number: int
+
+
+def _app():
+    def broken() -> None:
+        raise ConnectionError("db down")
+
+    app = create_app(title="t", version="1", readiness={"db": lambda: None, "bus": broken})
+
+    @app.post("/things")
+    def things(body: Body) -> dict[str, int]:
+        return {"ok": body.nhs_number}
+
+    @app.get("/missing")
+    def missing() -> None:
+        raise HTTPException(404, "No such thing")
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("secret detail 943 476 5919")
+
+    return app
+
+
+def test_errors_are_problem_json_and_validation_errors_do_not_echo_the_input() -> None:
+    client = TestClient(_app(), raise_server_exceptions=False)
+    response = client.post("/things", json={"nhs_number": "943 476 5919"})
+    assert response.status_code == 422
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert response.json()["errors"][0]["loc"] == ["body", "nhs_number"]
+    assert "943" not in response.text
+
+
+def test_http_errors_and_crashes_share_the_problem_shape_without_internal_detail() -> None:
+    client = TestClient(_app(), raise_server_exceptions=False)
+    missing = client.get("/missing")
+    assert (missing.status_code, missing.json()["title"]) == (404, "No such thing")
+    boom = client.get("/boom")
+    assert boom.status_code == 500
+    assert boom.json() == {"type": "about:blank", "title": "Internal error", "status": 500}
+
+
+def test_readiness_reports_each_dependency_and_fails_when_one_is_down() -> None:
+    client = TestClient(_app())
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["checks"] == {"db": "ok", "bus": "unavailable: ConnectionError"}
+    assert "python_gc_objects_collected_total" in client.get("/metrics").text
+
+
+def test_json_log_lines_carry_the_active_trace_id_and_extra_fields() -> None:
+    tracer = TracerProvider().get_tracer("t")
+    record = logging.makeLogRecord({"msg": "record processed", "levelname": "INFO"})
+    record.__dict__["record_token"] = "tok_abc"
+    with tracer.start_as_current_span("work") as span:
+        line = json.loads(JsonLogFormatter().format(record))
+    assert line["trace_id"] == format(span.get_span_context().trace_id, "032x")
+    assert line["msg"] == "record processed"
+    assert line["record_token"] == "tok_abc"

@@ -1,0 +1,56 @@
+"""Settings: environment and secret files feed them; placeholders never reach production."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import SettingsConfigDict
+
+from services.runtime.settings import Environment, ServiceSettings, is_placeholder
+
+
+class _Example(ServiceSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="FJO_EXAMPLE_", env_nested_delimiter="__", hide_input_in_errors=True
+    )
+    signing_key: SecretStr = Field(SecretStr("dev-insecure-signing-key"))
+
+
+def test_nested_settings_come_from_the_environment_with_double_underscores(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FJO_EXAMPLE_BUS__BACKEND", "kafka")
+    monkeypatch.setenv("FJO_EXAMPLE_BUS__KAFKA_BOOTSTRAP", "127.0.0.1:29092")
+    settings = _Example()
+    assert settings.bus.backend == "kafka"
+    assert settings.bus.kafka_bootstrap == "127.0.0.1:29092"
+
+
+def test_a_placeholder_secret_is_accepted_in_dev() -> None:
+    assert _Example(environment=Environment.DEV).signing_key.get_secret_value().startswith("dev-")
+
+
+@pytest.mark.parametrize("env", [Environment.TEST, Environment.PROD])
+def test_a_placeholder_secret_is_refused_outside_dev_without_echoing_it(env: Environment) -> None:
+    with pytest.raises(ValidationError) as excinfo:
+        _Example(environment=env)
+    assert "signing_key" in str(excinfo.value)
+    assert "dev-insecure-signing-key" not in str(excinfo.value)
+
+
+def test_a_real_secret_from_a_mounted_file_is_accepted_in_prod(tmp_path: Path) -> None:
+    # Secret files are named like the variable, prefix included, as pydantic-settings reads them.
+    (tmp_path / "FJO_EXAMPLE_SIGNING_KEY").write_text("9f2c1e7a5b3d48e6a1c0f7b2d4e6a8c1\n")
+    settings = _Example(_secrets_dir=tmp_path, environment=Environment.PROD)
+    assert settings.signing_key.get_secret_value() == "9f2c1e7a5b3d48e6a1c0f7b2d4e6a8c1"
+
+
+@pytest.mark.parametrize("value", ["", "changeme", "  Secret ", "dev-insecure-abc"])
+def test_placeholders_are_recognised(value: str) -> None:
+    assert is_placeholder(value)
+
+
+def test_a_random_value_is_not_a_placeholder() -> None:
+    assert not is_placeholder("b1946ac92492d2347c6235b4d2611184")
