@@ -1,0 +1,55 @@
+# fjo: the one command surface.  `make help` lists the targets.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+# uv from PATH, else the pip-installed module (see `venv`).
+UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+# Extra pytest arguments, e.g. `make test PYTEST_ARGS="-x -k kafka"`.
+PYTEST_ARGS ?=
+# Strictly typed packages (mypy); only those that exist are checked.
+TYPED_DIRS := $(wildcard contracts services/runtime)
+
+.PHONY: help venv lint test pytest services-up services-down services-status demo
+
+help:
+	@echo "make demo           run the demo on the embedded default (SQLite + embedded bus)"
+	@echo "make test           venv + lint + pytest (what CI runs)"
+	@echo "make pytest         pytest only, against a private Kafka and PostgreSQL (PYTEST_ARGS=...)"
+	@echo "make lint           ruff check, ruff format --check, lint-imports, mypy"
+	@echo "make venv           create/refresh .venv from uv.lock (with dev dependencies)"
+	@echo "make services-up    start Kafka and PostgreSQL for ad-hoc runs (var/kafka, var/postgres)"
+	@echo "make services-down  stop them"
+
+venv:
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	$(UV) sync --frozen --quiet
+
+lint: venv
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/lint-imports
+	.venv/bin/mypy $(TYPED_DIRS)
+
+test: venv lint pytest
+
+# Starts its own Kafka and PostgreSQL (under var/run.*), exports FJO_TEST_KAFKA_BOOTSTRAP and
+# FJO_TEST_POSTGRES_URL, runs pytest, always stops both, exits with pytest's status.
+pytest: venv
+	scripts/with-services.sh .venv/bin/pytest $(PYTEST_ARGS)
+
+services-up: venv
+	scripts/kafka.sh start
+	scripts/postgres.sh start
+	@echo "export FJO_TEST_KAFKA_BOOTSTRAP=$$(cat var/kafka/bootstrap)"
+	@echo "export FJO_TEST_POSTGRES_URL=$$(cat var/postgres/url)"
+
+services-down:
+	@rc=0; scripts/kafka.sh stop || rc=1; scripts/postgres.sh stop || rc=1; exit $$rc
+
+services-status:
+	-scripts/kafka.sh status
+	-scripts/postgres.sh status
+
+demo: venv
+	$(UV) run --frozen fjo demo
