@@ -53,11 +53,12 @@ def check_reachable(name: str, env_var: str, host: str, port: int, timeout: floa
         with socket.create_connection((host, port), timeout=timeout):
             return
     except OSError as exc:
-        pytest.fail(
-            f"{name}: {env_var} points at {host}:{port} but nothing answers there ({exc}); "
-            "is the service still running?",
-            pytrace=False,
-        )
+        error = exc
+    pytest.fail(
+        f"{name}: {env_var} points at {host}:{port} but nothing answers there ({error}); "
+        "is the service still running?",
+        pytrace=False,
+    )
 
 
 def kafka_bootstrap_from_env() -> str:
