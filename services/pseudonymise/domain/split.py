@@ -1,0 +1,586 @@
+"""The split-file operation: one identifiable record in, content and linkage keys out.
+
+``Pseudonymiser(keyring, postcodes).split(record, source=..., record_kind=..., roles=...)``
+returns a :class:`SplitResult` of two plain, JSON-ready dicts:
+
+* ``content`` — what the record is about, with no direct identifier: the record token in
+  place of the source's id, keyed tokens for cross-references, week of birth, sex code,
+  LSOA and local authority, the content fields, and quality flags;
+* ``linkage`` — the identifiers encoded for comparison: HMAC tokens, token sets, Bloom
+  filters, per-address encodings for an address history, and the same flags.
+
+Which field is which is the caller's to say, with a role per field (see :class:`Role`). A
+field with no role is refused (:class:`UnclassifiedFieldError`) unless ``unknown="drop"``:
+the privacy boundary fails closed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from services.pseudonymise.domain.bloom import (
+    DEFAULT_BLOOM_PARAMS,
+    BloomEncoder,
+    BloomParams,
+    to_b64,
+)
+from services.pseudonymise.domain.dates import DobParts, dob_parts, month_of, parse_date
+from services.pseudonymise.domain.keys import LINKAGE_BLOOM, LINKAGE_EXACT, RECORD_TOKEN, KeyRing
+from services.pseudonymise.domain.nhs import is_valid_nhs_number, normalise_nhs_number
+from services.pseudonymise.domain.normalise import (
+    EMPTY_NAME,
+    NormalisedName,
+    canonical_forename,
+    canonical_surname,
+    normalise_address,
+    normalise_name,
+    phonetic,
+    phonetic_nysiis,
+)
+from services.pseudonymise.domain.postcode import (
+    AreaQuality,
+    OnsPostcodeLookup,
+    Postcode,
+    parse_postcode,
+)
+from services.pseudonymise.domain.tokens import RecordTokeniser, Tokeniser
+
+__all__ = [
+    "ADDRESS_FROM_KEYS",
+    "ADDRESS_TO_KEYS",
+    "Pseudonymiser",
+    "Role",
+    "RoleError",
+    "SplitResult",
+    "UnclassifiedFieldError",
+    "parse_roles",
+    "sex_code",
+]
+
+
+class Role(StrEnum):
+    """What a field of a partner record is, for the split.
+
+    A reference to another record is written ``"ref:<record kind>"`` (e.g. ``"ref:case"``)
+    and becomes the record token that record gets, so joins survive pseudonymisation.
+    """
+
+    RECORD_ID = "record_id"  # the source's own id of this record -> record token
+    REFERENCE = "ref"  # written "ref:<kind>": another record's id -> its record token
+    NHS_NUMBER = "nhs_number"
+    FORENAME = "forename"  # given names; the first word is the forename, the rest middle names
+    MIDDLE_NAMES = "middle_names"
+    SURNAME = "surname"
+    PREVIOUS_SURNAMES = "previous_surnames"  # text or a list (maiden / former surnames)
+    DATE_OF_BIRTH = "date_of_birth"
+    SEX = "sex"
+    POSTCODE = "postcode"  # current postcode -> LSOA/LA in content, tokens in linkage
+    ADDRESS = "address"  # text or list of lines; several fields are read in role order
+    ADDRESS_HISTORY = "address_history"  # list of {address/lines, postcode, from, to}
+    CONTENT = "content"  # passes through unchanged: must not hold an identifier
+    DROP = "drop"  # removed
+
+
+_PERSON_ROLES = frozenset(
+    {
+        Role.NHS_NUMBER,
+        Role.FORENAME,
+        Role.MIDDLE_NAMES,
+        Role.SURNAME,
+        Role.PREVIOUS_SURNAMES,
+        Role.DATE_OF_BIRTH,
+        Role.SEX,
+        Role.POSTCODE,
+        Role.ADDRESS,
+        Role.ADDRESS_HISTORY,
+    }
+)
+_SINGLE_ROLES = frozenset(
+    {
+        Role.RECORD_ID,
+        Role.NHS_NUMBER,
+        Role.FORENAME,
+        Role.MIDDLE_NAMES,
+        Role.SURNAME,
+        Role.DATE_OF_BIRTH,
+        Role.SEX,
+        Role.POSTCODE,
+        Role.ADDRESS_HISTORY,
+    }
+)
+
+ADDRESS_FROM_KEYS = ("from", "from_date", "valid_from", "start_date", "start")
+ADDRESS_TO_KEYS = ("to", "to_date", "valid_to", "end_date", "end")
+_ADDRESS_TEXT_KEYS = ("address", "address_lines", "lines")
+_ADDRESS_LINE_KEYS = tuple(f"address_{i}" for i in range(1, 6)) + tuple(
+    f"line{i}" for i in range(1, 6)
+)
+
+
+class RoleError(ValueError):
+    """The field-role mapping is malformed (names fields only, never values)."""
+
+
+class UnclassifiedFieldError(RoleError):
+    """The record has fields that no role covers; they are not passed on."""
+
+    def __init__(self, fields: Sequence[str]) -> None:
+        self.fields = tuple(sorted(fields))
+        super().__init__(f"fields without a role: {', '.join(self.fields)}")
+
+
+@dataclass(frozen=True, slots=True)
+class _ParsedRoles:
+    roles: dict[str, Role]
+    references: dict[str, str]  # field -> referenced record kind
+    by_role: dict[Role, tuple[str, ...]]
+
+    def one(self, role: Role) -> str | None:
+        fields = self.by_role.get(role, ())
+        return fields[0] if fields else None
+
+
+def parse_roles(roles: Mapping[str, Role | str]) -> _ParsedRoles:
+    """Validate a field -> role mapping (exactly one record id; single roles at most once)."""
+    parsed: dict[str, Role] = {}
+    references: dict[str, str] = {}
+    by_role: dict[Role, list[str]] = {}
+    for field_name, raw in roles.items():
+        text = str(raw)
+        if text.startswith("ref:"):
+            kind = text[4:]
+            if not kind:
+                raise RoleError(f"field {field_name!r}: reference needs a record kind")
+            role = Role.REFERENCE
+            references[field_name] = kind
+        else:
+            try:
+                role = Role(text)
+            except ValueError:
+                raise RoleError(f"field {field_name!r}: unknown role {text!r}") from None
+            if role is Role.REFERENCE:
+                raise RoleError(f"field {field_name!r}: write references as 'ref:<kind>'")
+        parsed[field_name] = role
+        by_role.setdefault(role, []).append(field_name)
+    if len(by_role.get(Role.RECORD_ID, ())) != 1:
+        raise RoleError("exactly one field must have the record_id role")
+    for role in _SINGLE_ROLES:
+        if len(by_role.get(role, ())) > 1:
+            raise RoleError(f"role {role.value!r} given to more than one field")
+    return _ParsedRoles(parsed, references, {r: tuple(f) for r, f in by_role.items()})
+
+
+_SEX_CODES = {
+    "1": 1, "m": 1, "male": 1, "man": 1, "boy": 1,
+    "2": 2, "f": 2, "female": 2, "woman": 2, "girl": 2,
+    "8": 8, "not specified": 8, "not stated": 8, "indeterminate": 8, "other": 8, "i": 8,
+    "9": 9, "0": 9, "u": 9, "x": 9, "unknown": 9, "not known": 9, "nk": 9,
+}  # fmt: skip
+
+
+def sex_code(value: object) -> int | None:
+    """SAIL gender code: 1 male, 2 female, 8 not specified, 9 unknown; None if unrecognised."""
+    if value is None or value == "":
+        return 9
+    key = str(value).strip().casefold().replace("_", " ")
+    return _SEX_CODES.get(key)
+
+
+@dataclass(frozen=True, slots=True)
+class SplitResult:
+    """The two halves of a split record (plain dicts, JSON-ready).
+
+    ``content`` keys: source, record_kind, record_token, key_version, references,
+    fields, quality; for person records also week_of_birth, sex, lsoa, local_authority,
+    area_quality and (with an address history) residences.
+
+    ``linkage`` keys: source, record_kind, record_token, key_version, bloom_scheme,
+    tokens, token_sets, blooms, addresses, flags.
+    """
+
+    content: dict[str, Any]
+    linkage: dict[str, Any]
+
+    @property
+    def is_person(self) -> bool:
+        """True when the record described a person (so linkage keys are worth sending)."""
+        return bool(self.linkage["flags"])
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _list_of_text(value: object) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value] if value.strip() else []
+    if isinstance(value, Iterable):
+        return [str(v) for v in value if v is not None and str(v).strip()]
+    return [str(value)]
+
+
+def _first(entry: Mapping[str, Any], keys: Sequence[str]) -> Any:
+    for key in keys:
+        if entry.get(key) not in (None, ""):
+            return entry[key]
+    return None
+
+
+def _month_or_none(value: object) -> str | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, date | datetime):
+        return month_of(value if isinstance(value, date) else value.date())
+    text = str(value).strip()
+    if len(text) == 7 and text[4] == "-":  # already YYYY-MM
+        return text
+    try:
+        return month_of(parse_date(text))
+    except ValueError:
+        return None
+
+
+def _address_text(entry: Mapping[str, Any]) -> list[str]:
+    lines: list[str] = []
+    for key in _ADDRESS_TEXT_KEYS:
+        lines += _list_of_text(entry.get(key))
+    for key in _ADDRESS_LINE_KEYS:
+        lines += _list_of_text(entry.get(key))
+    return lines
+
+
+class Pseudonymiser:
+    """Splits records under one key version; build once per version and reuse.
+
+    ``keyring`` supplies the ``record-token``, ``linkage-exact`` and ``linkage-bloom`` keys
+    of ``version`` (default: the ring's current version); ``postcodes`` maps postcodes to
+    LSOA and local authority.
+    """
+
+    __slots__ = ("_bloom", "_exact", "_postcodes", "_records", "key_version")
+
+    def __init__(
+        self,
+        keyring: KeyRing,
+        postcodes: OnsPostcodeLookup,
+        *,
+        version: int | None = None,
+        bloom_params: BloomParams = DEFAULT_BLOOM_PARAMS,
+    ) -> None:
+        version = keyring.current_version if version is None else version
+        self.key_version = version
+        self._records = RecordTokeniser(keyring.derive(RECORD_TOKEN, version))
+        self._exact = Tokeniser(keyring.derive(LINKAGE_EXACT, version))
+        self._bloom = BloomEncoder(keyring.derive(LINKAGE_BLOOM, version), bloom_params)
+        self._postcodes = postcodes
+
+    def __repr__(self) -> str:
+        return f"Pseudonymiser(key_version={self.key_version}, bloom={self._bloom.scheme!r})"
+
+    @property
+    def bloom_scheme(self) -> str:
+        return self._bloom.scheme
+
+    def record_token(self, source: str, record_kind: str, record_id: str | int) -> str:
+        """The record token a record of ``record_kind`` with ``record_id`` gets."""
+        return self._records.record_token(source, record_kind, record_id)
+
+    def token(self, domain: str, value: str) -> str:
+        """A linkage token of an already-normalised ``value`` in comparison ``domain``."""
+        return self._exact.token(domain, value)
+
+    def split(
+        self,
+        record: Mapping[str, Any],
+        *,
+        source: str,
+        record_kind: str,
+        roles: Mapping[str, Role | str],
+        unknown: Literal["refuse", "drop"] = "refuse",
+    ) -> SplitResult:
+        """Split one validated partner record; see the module docstring for the output."""
+        parsed = parse_roles(roles)
+        unclassified = [name for name in record if name not in parsed.roles]
+        if unclassified and unknown == "refuse":
+            raise UnclassifiedFieldError(unclassified)
+
+        id_field = parsed.one(Role.RECORD_ID)
+        assert id_field is not None
+        record_id = _text(record.get(id_field))
+        if record_id is None:
+            raise ValueError(f"record id field {id_field!r} is empty")
+        record_token = self._records.record_token(source, record_kind, record_id)
+
+        references: dict[str, str | None] = {}
+        for field_name, kind in parsed.references.items():
+            ref = _text(record.get(field_name))
+            references[field_name] = (
+                None if ref is None else self._records.record_token(source, kind, ref)
+            )
+        fields = {
+            name: record[name] for name in parsed.by_role.get(Role.CONTENT, ()) if name in record
+        }
+        content: dict[str, Any] = {
+            "source": source,
+            "record_kind": record_kind,
+            "record_token": record_token,
+            "key_version": self.key_version,
+            "references": references,
+            "fields": fields,
+            "quality": {},
+        }
+        linkage: dict[str, Any] = {
+            "source": source,
+            "record_kind": record_kind,
+            "record_token": record_token,
+            "key_version": self.key_version,
+            "bloom_scheme": self._bloom.scheme,
+            "tokens": {},
+            "token_sets": {},
+            "blooms": {},
+            "addresses": [],
+            "flags": {},
+        }
+        if unclassified:
+            content["quality"]["unclassified_fields_dropped"] = sorted(unclassified)
+        if any(role in parsed.by_role for role in _PERSON_ROLES):
+            self._person(record, parsed, content, linkage)
+        return SplitResult(content=content, linkage=linkage)
+
+    # -- person fields ---------------------------------------------------------------------
+
+    def _person(
+        self,
+        record: Mapping[str, Any],
+        parsed: _ParsedRoles,
+        content: dict[str, Any],
+        linkage: dict[str, Any],
+    ) -> None:
+        tok = self._exact.token
+        tokens: dict[str, str] = linkage["tokens"]
+        sets: dict[str, list[str]] = linkage["token_sets"]
+        blooms: dict[str, str] = linkage["blooms"]
+        flags: dict[str, bool] = linkage["flags"]
+        bits = self._bloom.params.output_bits
+
+        def value_of(role: Role) -> Any:
+            name = parsed.one(role)
+            return None if name is None else record.get(name)
+
+        # NHS number
+        raw_nhs = _text(value_of(Role.NHS_NUMBER))
+        nhs = normalise_nhs_number(raw_nhs)
+        flags["nhs_missing"] = raw_nhs is None
+        flags["nhs_invalid"] = raw_nhs is not None and not is_valid_nhs_number(nhs)
+        if nhs is not None:
+            tokens["nhs"] = tok("nhs", nhs)
+
+        # Date of birth
+        raw_dob = value_of(Role.DATE_OF_BIRTH)
+        parts: DobParts | None = None
+        if raw_dob not in (None, ""):
+            try:
+                parts = dob_parts(raw_dob)
+            except ValueError:
+                parts = None
+        flags["dob_missing"] = raw_dob in (None, "")
+        flags["dob_invalid"] = not flags["dob_missing"] and parts is None
+        flags["dob_placeholder"] = parts is not None and parts.placeholder
+        content["week_of_birth"] = None if parts is None else parts.week_of_birth.isoformat()
+        if parts is not None:
+            tokens["dob_full"] = tok("dob_full", parts.dob.isoformat())
+            tokens["dob_year"] = tok("dob_year", f"{parts.year:04d}")
+            tokens["dob_month"] = tok("dob_month", f"{parts.month:02d}")
+            tokens["dob_day"] = tok("dob_day", f"{parts.day:02d}")
+            tokens["dob_year_month"] = tok("dob_year_month", f"{parts.year:04d}-{parts.month:02d}")
+            if parts.swapped is not None:
+                # Same domain as dob_full, so swapped(A) compares equal to full(B).
+                tokens["dob_swapped"] = tok("dob_full", parts.swapped.isoformat())
+
+        # Sex
+        if Role.SEX in parsed.by_role:
+            code = sex_code(value_of(Role.SEX))
+            flags["sex_unrecognised"] = code is None
+            content["sex"] = 9 if code is None else code
+            if code in (1, 2):
+                tokens["sex"] = tok("sex", str(code))
+
+        # Names
+        forename_field = normalise_name(_text(value_of(Role.FORENAME)))
+        middle_field = normalise_name(" ".join(_list_of_text(value_of(Role.MIDDLE_NAMES))))
+        surname = normalise_name(_text(value_of(Role.SURNAME)))
+        previous = [
+            n
+            for n in (normalise_name(s) for s in _list_of_text(value_of(Role.PREVIOUS_SURNAMES)))
+            if n.usable
+        ]
+        flags["forename_missing"] = not forename_field.tokens
+        flags["forename_placeholder"] = forename_field.placeholder
+        flags["surname_missing"] = not surname.tokens
+        flags["surname_placeholder"] = surname.placeholder
+        flags["name_placeholder"] = forename_field.placeholder or surname.placeholder
+        given = forename_field if forename_field.usable else EMPTY_NAME
+        middle = middle_field if middle_field.usable else EMPTY_NAME
+        self._forename_keys(given, middle, tokens, sets, blooms, bits)
+        self._surname_keys(surname, previous, tokens, sets, blooms, bits)
+        full_tokens = [*given.tokens, *middle.tokens]
+        if surname.usable:
+            full_tokens += surname.tokens
+        if full_tokens and (given.usable or surname.usable):
+            encoded = self._bloom.encode_tokens("full_name", full_tokens)
+            if encoded is not None:
+                blooms["full_name"] = to_b64(encoded, bits)
+
+        # Current postcode and address
+        raw_postcode = _text(value_of(Role.POSTCODE))
+        postcode = parse_postcode(raw_postcode)
+        area = self._postcodes.lookup(postcode if postcode is not None else raw_postcode)
+        flags["postcode_missing"] = raw_postcode is None
+        flags["postcode_invalid"] = area.quality is AreaQuality.INVALID
+        flags["postcode_partial"] = postcode is not None and not postcode.is_full
+        flags["postcode_unknown"] = area.quality in (AreaQuality.UNKNOWN, AreaQuality.SECTOR)
+        content["lsoa"] = area.lsoa
+        content["local_authority"] = area.local_authority
+        content["area_quality"] = area.quality.value
+        if postcode is not None:
+            tokens.update(self._postcode_tokens(postcode))
+        address_lines: list[str] = []
+        for name in parsed.by_role.get(Role.ADDRESS, ()):
+            address_lines += _list_of_text(record.get(name))
+        if address_lines:
+            encoded = self._bloom.encode_tokens("address", normalise_address(address_lines))
+            if encoded is not None:
+                blooms["address"] = to_b64(encoded, bits)
+
+        # Address history (the spine's residences)
+        history = value_of(Role.ADDRESS_HISTORY)
+        if Role.ADDRESS_HISTORY in parsed.by_role:
+            content["residences"], linkage["addresses"] = self._history(history)
+
+        content["quality"].update(flags)
+
+    def _forename_keys(
+        self,
+        given: NormalisedName,
+        middle: NormalisedName,
+        tokens: dict[str, str],
+        sets: dict[str, list[str]],
+        blooms: dict[str, str],
+        bits: int,
+    ) -> None:
+        tok = self._exact.token
+        first = given.first
+        if first is None:
+            # "Baby Jones" has no forename; a middle name alone is still a given name.
+            if middle.tokens:
+                sets["given_names"] = sorted({tok("forename", t) for t in middle.forms})
+                sets["middle_names"] = sorted({tok("forename", t) for t in middle.forms})
+            return
+        tokens["forename"] = tok("forename", first)
+        # Middle names share the forename domain: a middle name used as the given name matches.
+        tokens["forename_canonical"] = tok("forename_canonical", canonical_forename(first))
+        tokens["forename_phonetic"] = tok("forename_phonetic", phonetic(first))
+        tokens["forename_nysiis"] = tok("forename_nysiis", phonetic_nysiis(first))
+        middles = [*given.words[1:], *middle.forms]
+        given_forms = {*given.forms, *middle.forms}
+        sets["given_names"] = sorted({tok("forename", t) for t in given_forms})
+        sets["given_names_canonical"] = sorted(
+            {tok("forename_canonical", canonical_forename(t)) for t in given_forms}
+        )
+        if middles:
+            sets["middle_names"] = sorted({tok("forename", t) for t in middles})
+        # The first given name and, if hyphenated, its pieces (Anne-Marie: annemarie, anne, marie).
+        encoded = self._bloom.encode_tokens("forename", {first, *given.first_pieces})
+        if encoded is not None:
+            blooms["forename"] = to_b64(encoded, bits)
+
+    def _surname_keys(
+        self,
+        surname: NormalisedName,
+        previous: list[NormalisedName],
+        tokens: dict[str, str],
+        sets: dict[str, list[str]],
+        blooms: dict[str, str],
+        bits: int,
+    ) -> None:
+        tok = self._exact.token
+        all_forms: set[str] = set()
+        if surname.usable:
+            joined = surname.joined
+            tokens["surname"] = tok("surname", joined)
+            tokens["surname_canonical"] = tok("surname_canonical", canonical_surname(joined))
+            tokens["surname_phonetic"] = tok("surname_phonetic", phonetic(joined))
+            tokens["surname_nysiis"] = tok("surname_nysiis", phonetic_nysiis(joined))
+            all_forms |= set(surname.forms)
+            encoded = self._bloom.encode_tokens("surname", surname.forms)
+            if encoded is not None:
+                blooms["surname"] = to_b64(encoded, bits)
+        if previous:
+            previous_forms = {form for name in previous for form in name.forms}
+            # Previous surnames share the surname domain: a maiden name matches a surname.
+            sets["previous_surnames"] = sorted({tok("surname", f) for f in previous_forms})
+            all_forms |= previous_forms
+        if all_forms:
+            sets["surnames"] = sorted({tok("surname", f) for f in all_forms})
+            sets["surnames_phonetic"] = sorted(
+                {tok("surname_phonetic", phonetic(f)) for f in all_forms}
+            )
+
+    def _postcode_tokens(self, postcode: Postcode) -> dict[str, str]:
+        tok = self._exact.token
+        out = {"postcode_district": tok("postcode_district", postcode.district)}
+        if postcode.sector is not None:
+            out["postcode_sector"] = tok("postcode_sector", postcode.sector)
+        if postcode.unit is not None:
+            out["postcode_unit"] = tok("postcode_unit", postcode.unit)
+        return out
+
+    def _history(self, history: object) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        residences: list[dict[str, Any]] = []
+        addresses: list[dict[str, Any]] = []
+        if not isinstance(history, Sequence) or isinstance(history, str | bytes):
+            return residences, addresses
+        bits = self._bloom.params.output_bits
+        for entry in history:
+            if not isinstance(entry, Mapping):
+                continue
+            when = {
+                "from": _month_or_none(_first(entry, ADDRESS_FROM_KEYS)),
+                "to": _month_or_none(_first(entry, ADDRESS_TO_KEYS)),
+            }
+            raw_postcode = _text(entry.get("postcode"))
+            postcode = parse_postcode(raw_postcode)
+            area = self._postcodes.lookup(postcode if postcode is not None else raw_postcode)
+            residences.append(
+                {
+                    **when,
+                    "lsoa": area.lsoa,
+                    "local_authority": area.local_authority,
+                    "area_quality": area.quality.value,
+                }
+            )
+            encoded_address: dict[str, Any] = {
+                **when,
+                "postcode_unit": None,
+                "postcode_sector": None,
+                "postcode_district": None,
+                "address": None,
+            }
+            if postcode is not None:
+                encoded_address.update(self._postcode_tokens(postcode))
+            lines = _address_text(entry)
+            if lines:
+                encoded = self._bloom.encode_tokens("address", normalise_address(lines))
+                if encoded is not None:
+                    encoded_address["address"] = to_b64(encoded, bits)
+            addresses.append(encoded_address)
+        return residences, addresses

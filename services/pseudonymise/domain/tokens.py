@@ -1,0 +1,112 @@
+"""Keyed HMAC-SHA256 tokens for exact comparison, domain-separated by comparison domain.
+
+A token is ``base64url(HMAC-SHA256(key, domain || 0x00 || value))`` truncated to
+:data:`TOKEN_BYTES` (128 bits, 22 characters, no padding). The domain (``"surname"``,
+``"forename"``, ``"dob_full"``, ...) is part of the message, so the same string gives
+unrelated tokens in different domains. Without the key a token cannot be recomputed, so a
+dictionary of names or NHS numbers does not reverse it (unlike a bare or salted hash).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from typing import Any
+
+from services.pseudonymise.domain.keys import LINKAGE_EXACT, RECORD_TOKEN, DerivedKey
+
+__all__ = [
+    "TOKEN_BYTES",
+    "RecordTokeniser",
+    "Tokeniser",
+    "b64url",
+]
+
+TOKEN_BYTES = 16
+"""Token length in bytes: 128 bits keeps collisions negligible (birthday bound 2**64)."""
+
+
+def b64url(data: bytes) -> str:
+    """Unpadded base64url text of ``data``."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+class Tokeniser:
+    """Makes keyed tokens under one derived key; reuse one instance (its HMAC state is cached)."""
+
+    __slots__ = ("_length", "_template", "key_version", "purpose")
+
+    def __init__(self, key: DerivedKey, *, length: int = TOKEN_BYTES) -> None:
+        if not 16 <= length <= 32:
+            raise ValueError("token length must be 16..32 bytes")
+        self.purpose = key.purpose
+        self.key_version = key.version
+        self._length = length
+        # The keyed inner/outer pads are computed once; each token copies this state.
+        self._template: Any = hmac.new(key.material, digestmod=hashlib.sha256)
+
+    def __repr__(self) -> str:
+        return f"Tokeniser(purpose={self.purpose!r}, key_version={self.key_version})"
+
+    def digest(self, domain: str, value: str | bytes) -> bytes:
+        """The truncated raw MAC of ``value`` in ``domain``."""
+        if "\x00" in domain:
+            raise ValueError("domain names cannot contain NUL")
+        data = value.encode("utf-8") if isinstance(value, str) else value
+        mac = self._template.copy()
+        mac.update(domain.encode("utf-8") + b"\x00" + data)
+        digest: bytes = mac.digest()
+        return digest[: self._length]
+
+    def token(self, domain: str, value: str | bytes) -> str:
+        """The token of ``value`` in ``domain`` (base64url, 22 characters at 128 bits)."""
+        return b64url(self.digest(domain, value))
+
+    @classmethod
+    def for_linkage(cls, key: DerivedKey) -> Tokeniser:
+        """A tokeniser for exact-comparison linkage keys (purpose ``linkage-exact``)."""
+        if key.purpose != LINKAGE_EXACT:
+            raise ValueError(f"expected a {LINKAGE_EXACT!r} key, got {key.purpose!r}")
+        return cls(key)
+
+
+def _length_prefixed(*parts: str) -> bytes:
+    """Unambiguous concatenation: ("a", "bc") and ("ab", "c") encode differently."""
+    out = bytearray()
+    for part in parts:
+        data = part.encode("utf-8")
+        out += len(data).to_bytes(4, "big") + data
+    return bytes(out)
+
+
+class RecordTokeniser:
+    """Record tokens: the pseudonym that replaces a source's own record id.
+
+    ``record_token(source, record_type, record_id)`` is stable for a key version, so a
+    child record's ``case_id`` reference and the case record itself get the same token and
+    still join on the research side.
+    """
+
+    __slots__ = ("_tokeniser",)
+
+    def __init__(self, key: DerivedKey) -> None:
+        if key.purpose != RECORD_TOKEN:
+            raise ValueError(f"expected a {RECORD_TOKEN!r} key, got {key.purpose!r}")
+        self._tokeniser = Tokeniser(key)
+
+    @property
+    def key_version(self) -> int:
+        return self._tokeniser.key_version
+
+    def __repr__(self) -> str:
+        return f"RecordTokeniser(key_version={self.key_version})"
+
+    def record_token(self, source: str, record_type: str, record_id: str | int) -> str:
+        """The token of record ``record_id`` of type ``record_type`` sent by ``source``."""
+        if not source or not record_type:
+            raise ValueError("source and record type are required")
+        rid = str(record_id)
+        if not rid:
+            raise ValueError("record id is empty")
+        return self._tokeniser.token("record", _length_prefixed(source, record_type, rid))
