@@ -24,18 +24,6 @@ from tests._services import (
 )
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    # pyproject turns every warning into an error. kafka-python 3.0 calls the legacy
-    # importlib.resources.read_text (deprecated on Python 3.11, fine again on 3.13) while it
-    # imports its protocol schemas (read_text, which calls open_text); that is not ours to
-    # fix, so ignore exactly those two warnings, raised from those two modules.
-    config.addinivalue_line(
-        "filterwarnings",
-        "ignore:(read|open)_text is deprecated:DeprecationWarning:"
-        r"(kafka\.protocol\.schemas\.load_json|importlib\.resources\._legacy)",
-    )
-
-
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> str:
     """Bootstrap address ("127.0.0.1:<port>") of the test Kafka broker."""
