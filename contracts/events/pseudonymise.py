@@ -1,0 +1,245 @@
+"""Pseudonymise's events: each record split into content (access) and linkage keys (link)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints, field_validator
+from pydantic_core import PydanticCustomError
+
+from contracts.events.common import (
+    Base64,
+    Base64UrlToken,
+    Event,
+    KeyName,
+    QualityFlags,
+    RecordToken,
+)
+from contracts.identifiers import identifier_fields
+from contracts.records import (
+    PERSON_RECORD_TYPES,
+    RECORD_MODELS,
+    Address,
+    AddressPeriod,
+    RecordType,
+    Sex,
+    SourceAgency,
+)
+from contracts.records.common import LocalAuthorityCode
+from contracts.records.dates import IsoDate
+
+__all__ = [
+    "IDENTIFIER_FIELD_NAMES",
+    "LinkageKeysPublished",
+    "LsoaCode",
+    "PseudonymisedRecordPublished",
+]
+
+LsoaCode = Annotated[str, StringConstraints(pattern=r"^[EW]01[0-9]{6}$")]
+"""ONS code of a 2021 Lower layer Super Output Area in England or Wales."""
+
+_MODELS_WITH_IDENTIFIERS: tuple[type[BaseModel], ...] = (
+    *RECORD_MODELS.values(),
+    Address,
+    AddressPeriod,
+)
+IDENTIFIER_FIELD_NAMES: frozenset[str] = frozenset(
+    path.rsplit(".", 1)[-1]
+    for model in _MODELS_WITH_IDENTIFIERS
+    for path in identifier_fields(model)
+)
+"""Names of every identifying field of every record contract; content may use none of them."""
+
+_EXAMPLE_RECORD_PSEUDONYM = "Zm9vYmFyYmF6cXV4cXV1eHh5enp5MTIzNDU2Nzg5MGFi"
+
+
+def _identifier_keys(value: JsonValue) -> set[str]:
+    if isinstance(value, dict):
+        found = {key for key in value if key in IDENTIFIER_FIELD_NAMES}
+        for item in value.values():
+            found |= _identifier_keys(item)
+        return found
+    if isinstance(value, list):
+        found = set()
+        for item in value:
+            found |= _identifier_keys(item)
+        return found
+    return set()
+
+
+class PseudonymisedRecordPublished(Event):
+    """A record's content with identifiers removed and demographics coarsened (SAIL's File 2).
+
+    ``content`` holds the record's non-identifying fields; references to other records are
+    carried as tokens in ``related_tokens``. Keyed by record token.
+    """
+
+    event_type: ClassVar[str] = "pseudonymise.record-published.v1"
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "record_token": _EXAMPLE_RECORD_PSEUDONYM,
+                    "record_type": "child",
+                    "source": "cafcass-cymru",
+                    "record_version": 1,
+                    "key_version": 1,
+                    "week_of_birth": "2018-11-19",
+                    "sex": 2,
+                    "lsoa": "W01001870",
+                    "local_authority": "W06000015",
+                    "related_tokens": {"case": "Y2FzZXRva2VuY2FzZXRva2VuY2FzZXRva2Vu"},
+                    "content": {"ethnicity": "white-british", "living_situation": "with-mother"},
+                    "flags": ["nhs-number-invalid-check-digit"],
+                }
+            ]
+        }
+    )
+
+    record_token: RecordToken = Field(
+        description="The record's pseudonym (keyed HMAC of source, record type and record_id).",
+        examples=[_EXAMPLE_RECORD_PSEUDONYM],
+    )
+    record_type: RecordType = Field(description="The record kind.", examples=["child"])
+    source: SourceAgency = Field(
+        description="The agency that sent the record.", examples=["cafcass-cymru"]
+    )
+    record_version: int = Field(
+        ge=1, description="The source's record version; a higher one supersedes.", examples=[1]
+    )
+    key_version: int = Field(
+        ge=1, description="Version of the record-token key that made the tokens.", examples=[1]
+    )
+    week_of_birth: IsoDate | None = Field(
+        default=None,
+        description="Monday of the ISO week of birth (SAIL's WOB), for person records.",
+        examples=["2018-11-19"],
+    )
+    sex: Sex | None = Field(default=None, description="SAIL GENDER_CD (1, 2, 8, 9).", examples=[2])
+    lsoa: LsoaCode | None = Field(
+        default=None,
+        description="2021 LSOA of the postcode, instead of the address.",
+        examples=["W01001870"],
+    )
+    local_authority: LocalAuthorityCode | None = Field(
+        default=None,
+        description="Local authority of the postcode or case (ONS code).",
+        examples=["W06000015"],
+    )
+    related_tokens: dict[KeyName, RecordToken] = Field(
+        default_factory=dict,
+        description="Tokens of records this one refers to, by role: case, adult, child.",
+        examples=[{"case": "Y2FzZXRva2VuY2FzZXRva2VuY2FzZXRva2Vu"}],
+    )
+    content: dict[str, JsonValue] = Field(
+        default_factory=dict,
+        description="The record's non-identifying fields as JSON; no key names an identifier.",
+        examples=[{"ethnicity": "white-british", "living_situation": "with-mother"}],
+    )
+    flags: QualityFlags = Field(
+        default=(),
+        description="Data-quality flags (QualityFlag values), sorted.",
+        examples=[["nhs-number-invalid-check-digit"]],
+    )
+
+    @field_validator("week_of_birth")
+    @classmethod
+    def _is_a_monday(cls, value: date | None) -> date | None:
+        if value is not None and value.isoweekday() != 1:
+            raise PydanticCustomError("week_of_birth_not_monday", "week_of_birth must be a Monday")
+        return value
+
+    @field_validator("content")
+    @classmethod
+    def _no_identifier_fields(cls, value: dict[str, JsonValue]) -> dict[str, JsonValue]:
+        found = _identifier_keys(value)
+        if found:
+            raise PydanticCustomError(
+                "identifier_in_content",
+                "content must not carry identifier fields: {fields}",
+                {"fields": ", ".join(sorted(found))},
+            )
+        return value
+
+    def partition_key(self) -> str:
+        """The record token."""
+        return self.record_token
+
+
+class LinkageKeysPublished(Event):
+    """A person record's identifiers encoded to compare, not read: HMAC tokens and Bloom filters.
+
+    Only person kinds (child, adult party, spine person) have linkage keys. Keyed by record token.
+    """
+
+    event_type: ClassVar[str] = "pseudonymise.linkage-keys-published.v1"
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "record_token": _EXAMPLE_RECORD_PSEUDONYM,
+                    "record_type": "child",
+                    "source": "cafcass-cymru",
+                    "record_version": 1,
+                    "key_version": 1,
+                    "hmac_tokens": {
+                        "nhs_number": "bmhzdG9rZW5uaHN0b2tlbm5oc3Rva2Vubmhz",
+                        "dob_year": "ZG9ieWVhcmRvYnllYXJkb2J5ZWFy",
+                    },
+                    "bloom_filters": {"forename": "AAECAwQFBgcICQoLDA0ODw=="},
+                    "flags": [],
+                }
+            ]
+        }
+    )
+
+    record_token: RecordToken = Field(
+        description="The record's pseudonym, as in pseudonymise.record-published.",
+        examples=[_EXAMPLE_RECORD_PSEUDONYM],
+    )
+    record_type: RecordType = Field(
+        description="The record kind: child, adult-party or spine-person.", examples=["child"]
+    )
+    source: SourceAgency = Field(
+        description="The agency that sent the record.", examples=["cafcass-cymru"]
+    )
+    record_version: int = Field(
+        ge=1, description="The source's record version; a higher one supersedes.", examples=[1]
+    )
+    key_version: int = Field(
+        ge=1,
+        description="Version of the linkage key behind these encodings.",
+        examples=[1],
+    )
+    hmac_tokens: dict[KeyName, Base64UrlToken] = Field(
+        default_factory=dict,
+        description="Exact-comparison keys by name (NHS number, date-of-birth parts, postcode "
+        "parts, name tokens and their normalised forms), keyed HMAC in base64url.",
+        examples=[{"nhs_number": "bmhzdG9rZW5uaHN0b2tlbm5oc3Rva2Vubmhz"}],
+    )
+    bloom_filters: dict[KeyName, Base64] = Field(
+        default_factory=dict,
+        description="Approximate-comparison encodings by name (names, address): keyed Bloom "
+        "filters in base64.",
+        examples=[{"forename": "AAECAwQFBgcICQoLDA0ODw=="}],
+    )
+    flags: QualityFlags = Field(
+        default=(),
+        description="Data-quality flags (QualityFlag values), sorted.",
+        examples=[["date-of-birth-placeholder"]],
+    )
+
+    @field_validator("record_type")
+    @classmethod
+    def _person_kind(cls, value: RecordType) -> RecordType:
+        if value not in PERSON_RECORD_TYPES:
+            raise PydanticCustomError(
+                "not_a_person_record",
+                "linkage keys exist only for child, adult-party and spine-person records",
+            )
+        return value
+
+    def partition_key(self) -> str:
+        """The record token."""
+        return self.record_token
