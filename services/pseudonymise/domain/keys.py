@@ -129,7 +129,8 @@ def _looks_like_placeholder(material: bytes) -> str | None:
 def _decode_text(data: bytes) -> bytes:
     """Decode hex or base64 key text; raw binary is returned unchanged."""
     text = data.strip()
-    if _HEX_TEXT.fullmatch(text) and len(text) % 2 == 0 and len(text) >= 2 * MIN_MASTER_KEY_BYTES:
+    # Text of hex digits only is hex (random base64 of 32+ bytes is never all hex digits).
+    if _HEX_TEXT.fullmatch(text) and len(text) % 2 == 0:
         return binascii.unhexlify(text)
     if _BASE64_TEXT.fullmatch(text):
         padded = text + b"=" * (-len(text) % 4)
