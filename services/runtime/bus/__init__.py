@@ -1,5 +1,15 @@
 """Event bus: one interface (``api``), two backends (``kafka``, ``embedded``)."""
 
 from services.runtime.bus.api import Bus, BusError, Consumer, Headers, Message, Producer, TopicSpec
+from services.runtime.bus.factory import make_bus
 
-__all__ = ["Bus", "BusError", "Consumer", "Headers", "Message", "Producer", "TopicSpec"]
+__all__ = [
+    "Bus",
+    "BusError",
+    "Consumer",
+    "Headers",
+    "Message",
+    "Producer",
+    "TopicSpec",
+    "make_bus",
+]
