@@ -1,0 +1,44 @@
+"""Pure linkage domain: the model as data, encoded records, blocking, scoring, EM, decisions.
+
+Values in, values out; no I/O. It reads only the linkage keys pseudonymise publishes (HMAC
+tokens, token sets, Bloom encodings, flags), never a clear identifier.
+"""
+
+from __future__ import annotations
+
+from services.link.domain.decide import ACCEPTED, REVIEW, LinkDecision, Linker
+from services.link.domain.default_model import default_model
+from services.link.domain.estimate import estimate_m, estimate_u, train
+from services.link.domain.index import SpineIndex
+from services.link.domain.model import (
+    BlockingRule,
+    Comparison,
+    Level,
+    LinkageModel,
+    Thresholds,
+)
+from services.link.domain.records import EncodedRecord, Interner, KeySchema, dice
+from services.link.domain.scoring import CompiledModel, probability
+
+__all__ = [
+    "ACCEPTED",
+    "REVIEW",
+    "BlockingRule",
+    "Comparison",
+    "CompiledModel",
+    "EncodedRecord",
+    "Interner",
+    "KeySchema",
+    "Level",
+    "LinkDecision",
+    "LinkageModel",
+    "Linker",
+    "SpineIndex",
+    "Thresholds",
+    "default_model",
+    "dice",
+    "estimate_m",
+    "estimate_u",
+    "probability",
+    "train",
+]

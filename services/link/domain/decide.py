@@ -1,0 +1,156 @@
+"""Decisions: deterministic steps first, then Fellegi-Sunter, then one spine person per record.
+
+Status codes (in the spirit of SAIL's MACRAL ``ALF_STS_CD``):
+
+====  =====================================================================================
+1     NHS-number token agrees and pseudonymise flagged the number's check digit as valid
+4     exact agreement on forename, surname, date of birth, sex and postcode (one candidate)
+39    exact on four; forename agrees through a nickname/Welsh variant or Dice >= 0.9
+35    probabilistic match at or above the accept threshold
+60    review: probabilistic match in the review band
+61    review: the best candidate does not beat the runner-up by the margin (twins, namesakes)
+97    unlinked: too few identifiers to link (no date of birth and no usable name)
+98    unlinked: candidates found but none reached the review threshold
+99    unlinked: no candidate found by any blocking rule
+====  =====================================================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.link.domain.index import SpineIndex
+from services.link.domain.records import EncodedRecord
+from services.link.domain.scoring import CompiledModel, compile_predicate, probability
+
+__all__ = [
+    "ACCEPTED",
+    "REVIEW",
+    "LinkDecision",
+    "Linker",
+]
+
+ACCEPTED = frozenset({1, 4, 39, 35})
+REVIEW = frozenset({60, 61})
+
+
+@dataclass(frozen=True, slots=True)
+class LinkDecision:
+    """The outcome for one incoming record."""
+
+    record_id: str
+    spine_id: str | None
+    status: int
+    probability: float
+    weight: float
+    candidate_id: str | None = None
+    candidates: int = 0
+
+    @property
+    def linked(self) -> bool:
+        return self.status in ACCEPTED
+
+    @property
+    def review(self) -> bool:
+        return self.status in REVIEW
+
+
+class Linker:
+    """Links incoming encoded records against a spine index with a compiled model."""
+
+    def __init__(self, compiled: CompiledModel, index: SpineIndex) -> None:
+        self.compiled = compiled
+        self.index = index
+        schema = compiled.schema
+        det = compiled.model.notes.get("deterministic", {})
+        self.nhs_slot = schema.slot.get(det.get("nhs_key", "nhs"), -1)
+        self.nhs_refused = frozenset(det.get("nhs_refused_if_flags", []))
+        self.exact_slots = [schema.slot[k] for k in det.get("exact_keys", []) if k in schema.slot]
+        self.forename_slot = schema.slot.get(det.get("forename_key", "forename"), -1)
+        variant = det.get("forename_variant")
+        self.variant = compile_predicate(variant, schema) if variant else None
+        self.exact_block = set(det.get("exact_not_if_flags", []))
+        self.contradiction = [
+            (self.compiled.names.index(name), level)
+            for name, level in det.get("nhs_contradicted_by_else", {}).items()
+            if name in self.compiled.names
+        ]
+        self.required = [schema.slot[k] for k in det.get("any_of_required", []) if k in schema.slot]
+        self.fs = schema.flags_slot
+
+    def refresh(self) -> None:
+        """Recompute term-frequency weights and the prior after the spine changed."""
+        self.compiled.set_term_frequencies(self.index.tf_counts, len(self.index))
+
+    def link(self, rec: EncodedRecord) -> LinkDecision:
+        compact = self.index.schema.compact(rec, self.index.interner, grow=False)
+        return self.link_compact(rec.record_id, compact)
+
+    def link_compact(self, record_id: str, a: tuple) -> LinkDecision:
+        index = self.index
+        if self.required and not any(a[s] for s in self.required):
+            return LinkDecision(record_id, None, 97, 0.0, float("-inf"))
+        cands = index.candidates(a)
+        if not cands:
+            return LinkDecision(record_id, None, 99, 0.0, float("-inf"))
+        records, ids = index.records, index.ids
+        compiled = self.compiled
+        scored = []
+        for pos in cands:
+            b = records[pos]
+            vec = compiled.vector(a, b)
+            w = compiled.log2_odds(a, b, vec)
+            scored.append((w, ids[pos], pos, vec))
+        # Highest weight wins; ties go to the smallest spine id so reruns agree.
+        scored.sort(key=lambda t: (-t[0], t[1]))
+        n = len(scored)
+        flags = a[self.fs]
+
+        # 1: NHS token with a valid check digit, unless both DOB and forename contradict it.
+        if self.nhs_slot >= 0 and a[self.nhs_slot] > 0 and not (self.nhs_refused & flags):
+            nhs_hits = [t for t in scored if records[t[2]][self.nhs_slot] == a[self.nhs_slot]]
+            if len(nhs_hits) == 1:
+                w, sid, pos, vec = nhs_hits[0]
+                contradicted = self.contradiction and all(
+                    vec[ci] == len(compiled.model.comparisons[ci].levels)
+                    for ci, _ in self.contradiction
+                )
+                if not contradicted:
+                    return LinkDecision(record_id, sid, 1, 1.0, w, sid, n)
+
+        # 4 and 39: exact on the five core fields, or four plus a forename variant.
+        if self.exact_slots and not (self.exact_block & flags):
+            exact4 = []
+            for t in scored:
+                b = records[t[2]]
+                agree = [a[s] > 0 and a[s] == b[s] for s in self.exact_slots]
+                if all(agree):
+                    exact4.append((4, t))
+                elif (
+                    self.variant is not None
+                    and sum(agree) == len(agree) - 1
+                    and not agree[self.exact_slots.index(self.forename_slot)]
+                    and self.variant(a, b)
+                ):
+                    exact4.append((39, t))
+            fives = [t for code, t in exact4 if code == 4]
+            if len(fives) == 1:
+                w, sid, _, _ = fives[0]
+                return LinkDecision(record_id, sid, 4, 1.0, w, sid, n)
+            if not fives and len(exact4) == 1:
+                w, sid, _, _ = exact4[0][1]
+                return LinkDecision(record_id, sid, 39, max(probability(w), 0.9), w, sid, n)
+
+        # Probabilistic.
+        th = compiled.model.thresholds
+        w, sid, _, _ = scored[0]
+        p = probability(w)
+        if p >= th.accept:
+            if n > 1:
+                w2 = scored[1][0]
+                if probability(w2) >= th.review and w - w2 < th.margin_bits:
+                    return LinkDecision(record_id, None, 61, p, w, sid, n)
+            return LinkDecision(record_id, sid, 35, p, w, sid, n)
+        if p >= th.review:
+            return LinkDecision(record_id, None, 60, p, w, sid, n)
+        return LinkDecision(record_id, None, 98, p, w, sid, n)

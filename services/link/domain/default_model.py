@@ -1,0 +1,199 @@
+"""The default linkage model (untrained): comparisons, blocking and training rules.
+
+Key names are those of pseudonymise's linkage keys (tokens, token lists, Bloom encodings,
+flags). m values here are starting points for EM; u values are replaced by ``estimate_u``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.link.domain.model import (
+    BlockingRule,
+    Comparison,
+    Guard,
+    Level,
+    LinkageModel,
+    Thresholds,
+)
+
+__all__ = ["default_model"]
+
+
+def _eq(*keys: str) -> dict[str, Any]:
+    return {"eq": keys[0]} if len(keys) == 1 else {"eq": list(keys)}
+
+
+def _all(*preds: dict[str, Any]) -> dict[str, Any]:
+    return {"all": list(preds)}
+
+
+def _dice(key: str, threshold: float) -> dict[str, Any]:
+    return {"dice": key, "min": threshold}
+
+
+def default_model(version: str = "fjo-link-default-0") -> LinkageModel:
+    """Comparisons for family-court records against a population spine."""
+    forename = Comparison(
+        name="forename",
+        needs=("forename",),
+        null_if_flag=("forename_placeholder",),
+        levels=(
+            Level("exact", _eq("forename"), m=0.80, tf="forename"),
+            Level(
+                "another given name",
+                {"in": ["forename", "given_names"]},
+                m=0.04,
+            ),
+            Level("nickname or Welsh variant", _eq("forename_canonical"), m=0.05),
+            Level("Dice >= 0.9", _dice("forename", 0.9), m=0.02),
+            Level("phonetic", _eq("forename_phonetic"), m=0.02),
+            Level("Dice >= 0.7", _dice("forename", 0.7), m=0.02),
+            Level("full name similar (swap)", _dice("full_name", 0.85), m=0.01),
+            Level("Dice >= 0.55", _dice("forename", 0.55), m=0.01),
+        ),
+        else_m=0.04,
+    )
+    surname = Comparison(
+        name="surname",
+        needs=("surname",),
+        null_if_flag=("surname_placeholder",),
+        levels=(
+            Level("exact", _eq("surname"), m=0.85, tf="surname"),
+            Level(
+                "previous surname",
+                {"any": [{"in": ["surname", "previous_surnames"]}, {"overlap": "surnames"}]},
+                m=0.04,
+            ),
+            Level("Dice >= 0.9", _dice("surname", 0.9), m=0.02),
+            Level("phonetic", _eq("surname_phonetic"), m=0.02),
+            Level("Dice >= 0.7", _dice("surname", 0.7), m=0.02),
+            Level("full name similar (swap)", _dice("full_name", 0.85), m=0.01),
+        ),
+        else_m=0.04,
+    )
+    dob = Comparison(
+        name="dob",
+        needs=("dob_full",),
+        levels=(
+            Level("exact", _all(_eq("dob_full"), {"not": {"flag": "dob_placeholder"}}), m=0.88),
+            Level(
+                "placeholder 01/01, same year",
+                _all({"flag": "dob_placeholder"}, _eq("dob_year")),
+                m=0.02,
+            ),
+            Level("day and month swapped", _eq("dob_swapped", "dob_full"), m=0.02),
+            Level("year and month", _all(_eq("dob_year"), _eq("dob_month")), m=0.03),
+            Level(
+                "two of three parts",
+                {"all": [_eq("dob_day"), {"any": [_eq("dob_year"), _eq("dob_month")]}]},
+                m=0.02,
+            ),
+            Level("year only", _eq("dob_year"), m=0.01),
+        ),
+        else_m=0.02,
+    )
+    sex = Comparison(
+        name="sex",
+        needs=("sex",),
+        levels=(Level("exact", _eq("sex"), m=0.98),),
+        else_m=0.02,
+    )
+    household = Comparison(
+        name="household",
+        needs=("postcode_unit",),
+        levels=(
+            Level(
+                "postcode unit and address",
+                _all(_eq("postcode_unit"), _dice("address", 0.8)),
+                m=0.35,
+            ),
+            Level("postcode unit", _eq("postcode_unit"), m=0.35),
+            Level(
+                "address, postcode typo",
+                _all(_dice("address", 0.8), _eq("postcode_district")),
+                m=0.02,
+            ),
+            Level(
+                "a previous postcode", {"in": ["postcode_unit", "previous_postcode_units"]}, m=0.05
+            ),
+            Level("postcode sector", _eq("postcode_sector"), m=0.04),
+            Level("postcode district", _eq("postcode_district"), m=0.04),
+        ),
+        else_m=0.15,
+        context_levels=(0, 1, 2, 3),
+    )
+    nhs = Comparison(
+        name="nhs",
+        needs=("nhs",),
+        levels=(Level("exact", _eq("nhs"), m=0.97),),
+        else_m=0.03,
+    )
+    blocking = (
+        BlockingRule("nhs", ("nhs",)),
+        BlockingRule("dob+surname_phonetic", ("dob_full", "surname_phonetic")),
+        BlockingRule("dob+forename_canonical", ("dob_full", "forename_canonical")),
+        BlockingRule(
+            "swapped_dob+surname_phonetic",
+            ("dob_swapped", "surname_phonetic"),
+            ("dob_full", "surname_phonetic"),
+        ),
+        BlockingRule(
+            "swapped_dob+forename_canonical",
+            ("dob_swapped", "forename_canonical"),
+            ("dob_full", "forename_canonical"),
+        ),
+        BlockingRule(
+            "surname+forename_canonical", ("surname", "forename_canonical"), max_block=400
+        ),
+        BlockingRule(
+            "previous_surname+forename_canonical",
+            ("surname", "forename_canonical"),
+            ("previous_surnames", "forename_canonical"),
+            max_block=400,
+        ),
+        BlockingRule("postcode+dob_year", ("postcode_unit", "dob_year")),
+        BlockingRule("postcode+forename_canonical", ("postcode_unit", "forename_canonical")),
+        BlockingRule("dob+postcode_district", ("dob_full", "postcode_district")),
+        BlockingRule("any_surname+dob", ("surname", "dob_full"), ("surnames", "dob_full")),
+        BlockingRule("postcode+surname", ("postcode_unit", "surname"), max_block=60),
+        BlockingRule(
+            "surname+dob_month+dob_day", ("surname", "dob_month", "dob_day"), max_block=300
+        ),
+        BlockingRule(
+            "surname_phonetic+forename_phonetic+dob_year",
+            ("surname_phonetic", "forename_phonetic", "dob_year"),
+            max_block=400,
+        ),
+    )
+    training = (
+        BlockingRule("dob", ("dob_full",), max_block=500),
+        BlockingRule(
+            "surname+forename_canonical", ("surname", "forename_canonical"), max_block=200
+        ),
+    )
+    return LinkageModel(
+        version=version,
+        comparisons=(forename, surname, dob, sex, household, nhs),
+        blocking_rules=blocking,
+        training_rules=training,
+        thresholds=Thresholds(accept=0.9, review=0.5, margin_bits=3.0),
+        guards=(
+            # Same household, different forename: a sibling or twin until reviewed.
+            Guard({"forename": ("else",), "dob": ("exact",)}, in_household=True, cap_log2_odds=0.0),
+        ),
+        expected_link_rate=0.8,
+        notes={
+            "household_key": "postcode_unit",
+            "deterministic": {
+                "nhs_key": "nhs",
+                "nhs_refused_if_flags": ["nhs_invalid"],
+                "nhs_contradicted_by_else": {"dob": -1, "forename": -1},
+                "exact_keys": ["forename", "surname", "dob_full", "sex", "postcode_unit"],
+                "forename_key": "forename",
+                "forename_variant": {"any": [_eq("forename_canonical"), _dice("forename", 0.9)]},
+                "exact_not_if_flags": ["dob_placeholder", "forename_placeholder"],
+                "any_of_required": ["dob_full", "surname", "nhs"],
+            },
+        },
+    )

@@ -1,0 +1,258 @@
+"""Unsupervised estimation: u from the spine itself, m by expectation-maximisation.
+
+- **u**: the spine holds one record per person, so every pair of spine records is a
+  non-match. u for each level is its frequency among random spine pairs; exact-agreement
+  levels are counted exactly from token frequencies (sum of n_v(n_v - 1) over N(N - 1)),
+  which random sampling would miss for rare agreements such as NHS number or postcode unit.
+- **household u**: among spine pairs sharing a postcode unit (families, neighbours) the
+  person fields agree far more often than between strangers; ``u_household`` is measured on
+  exactly those pairs, so a twin's shared surname, date of birth and address are not counted
+  as independent evidence.
+- **m**: EM on incoming x spine pairs blocked by training rules that do not condition on
+  household fields (date of birth; surname with forename) — EM inside a postcode block would
+  learn "same household" rather than "same person". Comparisons that use a rule's own keys
+  are not estimated from that rule's pairs; estimates are averaged over the rules.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from services.link.domain.index import SpineIndex, blocking_keys
+from services.link.domain.model import BlockingRule, Comparison, LinkageModel
+from services.link.domain.scoring import CompiledModel
+
+__all__ = ["comparison_keys", "estimate_m", "estimate_u", "train"]
+
+
+def comparison_keys(c: Comparison) -> set[str]:
+    """Every linkage key a comparison reads."""
+    keys: set[str] = set(c.needs)
+
+    def walk(p: dict[str, Any]) -> None:
+        for k, v in p.items():
+            if k in ("eq", "overlap", "in"):
+                keys.update(v if isinstance(v, list) else [v])
+            elif k == "dice":
+                keys.add(v)
+            elif k in ("all", "any"):
+                for q in v:
+                    walk(q)
+            elif k == "not":
+                walk(v)
+
+    for lv in c.levels:
+        walk(lv.when)
+    return keys
+
+
+def _normalise(counts: Sequence[float], floor: float) -> list[float]:
+    total = sum(counts)
+    if total <= 0:
+        return [1.0 / len(counts)] * len(counts)
+    return [max(x / total, floor) for x in counts]
+
+
+def _primary_eq(pred: dict[str, Any]) -> tuple[str, str] | None:
+    if "eq" in pred:
+        keys = pred["eq"] if isinstance(pred["eq"], list) else [pred["eq"]]
+        return keys[0], keys[-1]
+    if pred.get("all"):
+        return _primary_eq(pred["all"][0])
+    return None
+
+
+def _exact_u(index: SpineIndex, left: str, right: str) -> float | None:
+    """Share of ordered spine pairs whose ``left`` token equals the other's ``right`` token."""
+    ls, rs = index.schema.slot.get(left), index.schema.slot.get(right)
+    if ls is None or rs is None:
+        return None
+    lc: Counter[int] = Counter()
+    rc: Counter[int] = Counter()
+    n = 0
+    for pos, rec in enumerate(index.records):
+        if index.alive[pos]:
+            n += 1
+            if rec[ls] > 0:
+                lc[rec[ls]] += 1
+            if rec[rs] > 0:
+                rc[rec[rs]] += 1
+    if n < 2:
+        return None
+    same = sum(c for v, c in lc.items() if v in rc) if ls == rs else 0
+    return (sum(c * rc.get(v, 0) for v, c in lc.items()) - same) / (n * (n - 1))
+
+
+def estimate_u(
+    model: LinkageModel, index: SpineIndex, *, pairs: int = 200_000, seed: int = 1
+) -> LinkageModel:
+    """u (and household u) for every level, from the spine alone."""
+    compiled = CompiledModel(model, index.schema)
+    rng = random.Random(seed)
+    live = [p for p, ok in enumerate(index.alive) if ok]
+    recs = index.records
+    n_cmp = len(model.comparisons)
+    counts = [[0.0] * c.n_levels for c in model.comparisons]
+    for _ in range(pairs if len(live) > 1 else 0):
+        i, j = rng.sample(live, 2)
+        for ci, li in enumerate(compiled.vector(recs[i], recs[j])):
+            if li >= 0:
+                counts[ci][li] += 1
+    floor = 1.0 / (2 * max(pairs, 1))
+    u = [_normalise(c, floor) for c in counts]
+    # Rare agreements are counted exactly from token frequencies instead of sampled: a level
+    # that is (or starts with) an equality gets sum_v n_left(v) * n_right(v) / N(N - 1).
+    for ci, c in enumerate(model.comparisons):
+        for li, lv in enumerate(c.levels):
+            eq = _primary_eq(lv.when)
+            if eq is None or counts[ci][li] >= 10:
+                continue
+            exact = _exact_u(index, *eq)
+            if exact is not None and exact > 0:
+                u[ci][li] = exact
+    # Household context: pairs that share the household key (postcode unit).
+    hh_key = model.notes.get("household_key")
+    ctx = next((ci for ci, c in enumerate(model.comparisons) if c.context_levels), -1)
+    u_hh: list[list[float] | None] = [None] * n_cmp
+    if hh_key and ctx >= 0 and hh_key in index.schema.slot:
+        slot = index.schema.slot[hh_key]
+        groups: dict[int, list[int]] = defaultdict(list)
+        for p in live:
+            v = recs[p][slot]
+            if v > 0:
+                groups[v].append(p)
+        multi = [g for g in groups.values() if len(g) > 1]
+        weights = [len(g) * (len(g) - 1) for g in multi]
+        n_with = sum(len(g) for g in groups.values())
+        p_same = sum(weights) / (n_with * (n_with - 1)) if n_with > 1 else 0.0
+        hh_counts = [[0.0] * c.n_levels for c in model.comparisons]
+        n_pairs = min(pairs // 2, sum(weights) // 2) if multi else 0
+        for g in rng.choices(multi, weights=weights, k=n_pairs) if n_pairs else []:
+            i, j = rng.sample(g, 2)
+            for ci, li in enumerate(compiled.vector(recs[i], recs[j])):
+                if li >= 0:
+                    hh_counts[ci][li] += 1
+        if n_pairs:
+            hh_floor = 1.0 / (2 * n_pairs)
+            for ci in range(n_cmp):
+                dist = _normalise(hh_counts[ci], hh_floor)
+                if ci == ctx:
+                    for li in model.comparisons[ctx].context_levels:
+                        if hh_counts[ci][li] > 0:
+                            u[ci][li] = max(p_same * dist[li], model.min_u)
+                        else:
+                            # A shared-area level never seen among same-unit pairs (an
+                            # old postcode, a mistyped one) is no rarer than a unit match.
+                            u[ci][li] = max(u[ci][li], p_same)
+                else:
+                    u_hh[ci] = dist
+    comparisons = tuple(c.with_u(u[ci], u_hh[ci]) for ci, c in enumerate(model.comparisons))
+    return replace(model, comparisons=comparisons)
+
+
+def _rule_pairs(
+    rule_no: int,
+    rule: BlockingRule,
+    incoming: Sequence[tuple],
+    index: SpineIndex,
+    max_pairs: int,
+    rng: random.Random,
+) -> list[tuple[int, int]]:
+    spine_blocks: dict[int, list[int]] = defaultdict(list)
+    for pos, rec in enumerate(index.records):
+        if index.alive[pos]:
+            for key in blocking_keys(rule_no, rule, rec, index.schema, spine_side=True):
+                spine_blocks[key].append(pos)
+    pairs: list[tuple[int, int]] = []
+    for i, a in enumerate(incoming):
+        for key in blocking_keys(rule_no, rule, a, index.schema, spine_side=False):
+            block = spine_blocks.get(key)
+            if block and len(block) <= rule.max_block:
+                pairs.extend((i, p) for p in block)
+    if len(pairs) > max_pairs:
+        pairs = rng.sample(pairs, max_pairs)
+    return pairs
+
+
+def estimate_m(
+    model: LinkageModel,
+    index: SpineIndex,
+    incoming: Sequence[tuple],
+    *,
+    max_pairs: int = 300_000,
+    iterations: int = 25,
+    seed: int = 2,
+) -> tuple[LinkageModel, dict[str, Any]]:
+    """m by EM per training rule (u fixed); returns the model and a training log."""
+    compiled = CompiledModel(model, index.schema)
+    rng = random.Random(seed)
+    comps = model.comparisons
+    sums: list[list[list[float]]] = [[] for _ in comps]
+    log: dict[str, Any] = {}
+    for rule_no, rule in enumerate(model.training_rules):
+        pairs = _rule_pairs(rule_no + 1000, rule, incoming, index, max_pairs, rng)
+        rule_keys = set(rule.left) | set(rule.spine_keys)
+        active = [ci for ci, c in enumerate(comps) if not (comparison_keys(c) & rule_keys)]
+        patterns: Counter[tuple[int, ...]] = Counter()
+        for i, p in pairs:
+            vec = compiled.vector(incoming[i], index.records[p])
+            patterns[tuple(vec[ci] for ci in active)] += 1
+        m = [list(comps[ci].m_values()) for ci in active]
+        u = [list(comps[ci].u_values()) for ci in active]
+        lam = 0.1
+        items = list(patterns.items())
+        for _ in range(iterations if items else 0):
+            acc_m = [[0.0] * len(x) for x in m]
+            total_p = 0.0
+            total_n = 0
+            for pat, cnt in items:
+                pm, pu = lam, 1.0 - lam
+                for k, li in enumerate(pat):
+                    if li >= 0:
+                        pm *= m[k][li]
+                        pu *= u[k][li]
+                post = pm / (pm + pu) if pm + pu > 0 else 0.0
+                w = post * cnt
+                total_p += w
+                total_n += cnt
+                for k, li in enumerate(pat):
+                    if li >= 0:
+                        acc_m[k][li] += w
+            lam = min(max(total_p / max(total_n, 1), 1e-6), 1 - 1e-6)
+            m = [_normalise(x, 1e-6) for x in acc_m]
+        for k, ci in enumerate(active):
+            sums[ci].append(m[k])
+        log[rule.name] = {
+            "pairs": len(pairs),
+            "patterns": len(items),
+            "lambda": lam,
+            "estimated": [comps[ci].name for ci in active],
+        }
+    new = []
+    for ci, c in enumerate(comps):
+        if sums[ci]:
+            avg = [sum(ms[li] for ms in sums[ci]) / len(sums[ci]) for li in range(c.n_levels)]
+            c = c.with_m(avg)
+        new.append(c)
+    return replace(model, comparisons=tuple(new)), log
+
+
+def train(
+    model: LinkageModel,
+    index: SpineIndex,
+    incoming: Sequence[tuple],
+    *,
+    u_pairs: int = 200_000,
+    m_pairs: int = 300_000,
+    seed: int = 1,
+    version: str | None = None,
+) -> tuple[LinkageModel, dict[str, Any]]:
+    """u from the spine, then m by EM; returns the new model version and a training log."""
+    model = estimate_u(model, index, pairs=u_pairs, seed=seed)
+    model, log = estimate_m(model, index, incoming, max_pairs=m_pairs, seed=seed + 1)
+    notes = {**model.notes, "training": log, "spine_size": len(index)}
+    return replace(model, version=version or model.version, notes=notes), log

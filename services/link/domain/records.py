@@ -1,0 +1,196 @@
+"""Encoded records as the matcher holds them: interned token ids, token sets, Bloom ints.
+
+The link service receives linkage keys (HMAC token strings, Bloom encodings, flags). Strings
+are interned to small ints once (equality on ints is what the hot loop does); Bloom filters
+are Python ints used as bitsets with their popcount cached, so Dice is two popcounts and an
+AND. A record becomes a flat tuple laid out by a :class:`KeySchema` compiled from the model.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from services.link.domain.model import LinkageModel
+
+__all__ = ["Bloom", "EncodedRecord", "Interner", "KeySchema", "bloom_to_int", "dice"]
+
+Bloom = tuple[int, int]  # (bits, popcount)
+
+
+class Interner:
+    """Token string -> small int (0 means missing). Shared by spine and incoming records."""
+
+    __slots__ = ("ids",)
+
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def get(self, token: str) -> int:
+        ids = self.ids
+        i = ids.get(token)
+        if i is None:
+            i = ids[token] = len(ids) + 1
+        return i
+
+    def lookup(self, token: str) -> int:
+        """The id of a known token, 0 if never seen (a lookup never grows the table)."""
+        return self.ids.get(token, 0)
+
+
+def bloom_to_int(value: int | bytes | str | None) -> int:
+    """A Bloom encoding as an int bitset: ints pass through, bytes are big-endian, strings are
+    base64url (as published on the bus) or hex."""
+    if value is None or value == "":
+        return 0
+    if isinstance(value, int):
+        return value
+    if isinstance(value, bytes | bytearray):
+        return int.from_bytes(value, "big")
+    text = value.strip()
+    try:
+        pad = "=" * (-len(text) % 4)
+        return int.from_bytes(base64.urlsafe_b64decode(text + pad), "big")
+    except (ValueError, TypeError):
+        return int(text, 16)
+
+
+def dice(a: Bloom | None, b: Bloom | None) -> float:
+    """Dice coefficient 2|A∩B|/(|A|+|B|) of two Bloom encodings (0 when either is empty)."""
+    if not a or not b:
+        return 0.0
+    total = a[1] + b[1]
+    return 2.0 * (a[0] & b[0]).bit_count() / total if total else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedRecord:
+    """One record's linkage keys as published by pseudonymise (no clear identifier)."""
+
+    record_id: str
+    tokens: Mapping[str, str | Sequence[str]]
+    blooms: Mapping[str, Any]
+    flags: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(
+        cls,
+        record_id: str,
+        tokens: Mapping[str, Any],
+        blooms: Mapping[str, Any] | None = None,
+        flags: Iterable[str] | Mapping[str, bool] | None = None,
+    ) -> EncodedRecord:
+        if isinstance(flags, Mapping):
+            flag_set = frozenset(k for k, v in flags.items() if v)
+        else:
+            flag_set = frozenset(flags or ())
+        return cls(record_id, dict(tokens), dict(blooms or {}), flag_set)
+
+    @classmethod
+    def from_linkage(
+        cls, linkage: Mapping[str, Any], record_id: str | None = None
+    ) -> EncodedRecord:
+        """From pseudonymise's linkage keys (``tokens``, ``token_sets``, ``blooms``,
+        ``addresses``, ``flags``). Postcode units of an address history other than the
+        current one become the token set ``previous_postcode_units``."""
+        tokens: dict[str, Any] = dict(linkage.get("tokens", {}))
+        for name, values in linkage.get("token_sets", {}).items():
+            tokens[name] = tuple(values)
+        current = tokens.get("postcode_unit")
+        previous = sorted(
+            {
+                a["postcode_unit"]
+                for a in linkage.get("addresses", ())
+                if a.get("postcode_unit") and a["postcode_unit"] != current
+            }
+        )
+        if previous:
+            tokens["previous_postcode_units"] = tuple(previous)
+        return cls.of(
+            record_id or linkage["record_token"],
+            tokens,
+            linkage.get("blooms", {}),
+            linkage.get("flags", {}),
+        )
+
+
+class KeySchema:
+    """Which keys the model reads, and in which slot of the compact tuple each lives."""
+
+    def __init__(self, model: LinkageModel) -> None:
+        tokens: set[str] = set()
+        lists: set[str] = set()
+        blooms: set[str] = set()
+
+        def walk(pred: dict[str, Any]) -> None:
+            if "eq" in pred:
+                keys = pred["eq"] if isinstance(pred["eq"], list) else [pred["eq"]]
+                tokens.update(keys)
+            elif "in" in pred:
+                left, right = pred["in"]
+                tokens.add(left)
+                lists.add(right)
+            elif "overlap" in pred:
+                keys = pred["overlap"] if isinstance(pred["overlap"], list) else [pred["overlap"]]
+                lists.update(keys)
+            elif "dice" in pred:
+                blooms.add(pred["dice"])
+            elif "all" in pred or "any" in pred:
+                for p in pred.get("all", pred.get("any", [])):
+                    walk(p)
+            elif "not" in pred:
+                walk(pred["not"])
+
+        for c in model.comparisons:
+            tokens.update(k for k in c.needs if k not in lists)
+            for lv in c.levels:
+                walk(lv.when)
+        for rule in (*model.blocking_rules, *model.training_rules):
+            tokens.update(rule.left)
+            tokens.update(rule.spine_keys)
+        tokens = {t for t in tokens if not t.endswith("#token")} - lists
+        self.token_keys = tuple(sorted(tokens))
+        self.list_keys = tuple(sorted(lists))
+        self.bloom_keys = tuple(sorted(blooms))
+        self.slot: dict[str, int] = {}
+        for k in self.token_keys:
+            self.slot[k] = len(self.slot)
+        self.list_slot: dict[str, int] = {}
+        n = len(self.token_keys)
+        for i, k in enumerate(self.list_keys):
+            self.list_slot[k] = n + i
+        n += len(self.list_keys)
+        self.bloom_slot = {k: n + i for i, k in enumerate(self.bloom_keys)}
+        n += len(self.bloom_keys)
+        self.flags_slot = n
+        self.width = n + 1
+
+    def compact(self, rec: EncodedRecord, interner: Interner, *, grow: bool = True) -> tuple:
+        """The flat tuple the engine compares; ``grow=False`` for incoming records in streaming
+        mode: an unseen token becomes -1, which no spine token equals, and the table stays put."""
+        get = interner.get if grow else interner.lookup
+        out: list[Any] = []
+        toks = rec.tokens
+        for k in self.token_keys:
+            v = toks.get(k)
+            if v and not isinstance(v, str):
+                v = next(iter(v), None)
+            out.append((get(v) or -1) if v else 0)
+        for k in self.list_keys:
+            v = toks.get(k)
+            if not v:
+                out.append(frozenset())
+            elif isinstance(v, str):
+                out.append(frozenset((get(v) or -1,)))
+            else:
+                out.append(frozenset((get(x) or -1) for x in v if x))
+        for k in self.bloom_keys:
+            bits = bloom_to_int(rec.blooms.get(k))
+            out.append((bits, bits.bit_count()) if bits else None)
+        out.append(rec.flags)
+        return tuple(out)

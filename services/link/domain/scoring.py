@@ -1,0 +1,198 @@
+"""The engine: compiles a :class:`LinkageModel` into closures and scores record pairs.
+
+Each comparison becomes one function ``(incoming, spine) -> level index`` (``-1`` for null);
+weights are precomputed tables (bits, log2 m/u) per level, with a second table used when the
+pair shares a household (``u_household``) and per-token term-frequency weights for exact name
+agreement. Scoring a pair is a handful of int comparisons and popcounts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from services.link.domain.model import Comparison, LinkageModel
+from services.link.domain.records import KeySchema
+
+__all__ = ["CompiledModel", "compile_predicate", "probability"]
+
+Pair = Callable[[tuple, tuple], bool]
+
+
+def probability(log2_odds: float) -> float:
+    """Match probability from log2 odds, numerically safe at both ends."""
+    if log2_odds > 60:
+        return 1.0
+    if log2_odds < -60:
+        return 0.0
+    return 1.0 / (1.0 + 2.0 ** (-log2_odds))
+
+
+def compile_predicate(pred: dict[str, Any], schema: KeySchema) -> Pair:
+    """A predicate dict as a function of (incoming, spine) compact tuples."""
+    if "eq" in pred:
+        keys = pred["eq"] if isinstance(pred["eq"], list) else [pred["eq"], pred["eq"]]
+        i, j = schema.slot[keys[0]], schema.slot[keys[-1]]
+        return lambda a, b: a[i] != 0 and a[i] == b[j]
+    if "in" in pred:
+        left, right = pred["in"]
+        i, li = schema.slot[left], schema.list_slot[right]
+        return lambda a, b: (a[i] != 0 and a[i] in b[li]) or (b[i] != 0 and b[i] in a[li])
+    if "overlap" in pred:
+        keys = pred["overlap"] if isinstance(pred["overlap"], list) else [pred["overlap"]] * 2
+        i, j = schema.list_slot[keys[0]], schema.list_slot[keys[-1]]
+        return lambda a, b: not a[i].isdisjoint(b[j])
+    if "dice" in pred:
+        k = schema.bloom_slot[pred["dice"]]
+        threshold = float(pred["min"])
+
+        def dice_at_least(a: tuple, b: tuple) -> bool:
+            x, y = a[k], b[k]
+            if x is None or y is None:
+                return False
+            return 2 * (x[0] & y[0]).bit_count() >= threshold * (x[1] + y[1])
+
+        return dice_at_least
+    if "flag" in pred:
+        name, f = pred["flag"], schema.flags_slot
+        return lambda a, b: name in a[f] or name in b[f]
+    if "all" in pred:
+        parts = [compile_predicate(p, schema) for p in pred["all"]]
+        return lambda a, b: all(p(a, b) for p in parts)
+    if "any" in pred:
+        parts = [compile_predicate(p, schema) for p in pred["any"]]
+        return lambda a, b: any(p(a, b) for p in parts)
+    if "not" in pred:
+        inner = compile_predicate(pred["not"], schema)
+        return lambda a, b: not inner(a, b)
+    raise ValueError(f"unknown predicate {pred!r}")
+
+
+def _compile_comparison(c: Comparison, schema: KeySchema) -> Callable[[tuple, tuple], int]:
+    preds = [compile_predicate(lv.when, schema) for lv in c.levels]
+    needs = [schema.slot[k] if k in schema.slot else schema.list_slot[k] for k in c.needs]
+    null_flags = c.null_if_flag
+    fs = schema.flags_slot
+    last = len(preds)
+
+    def level(a: tuple, b: tuple) -> int:
+        for s in needs:
+            if not a[s] or not b[s]:
+                return -1
+        if null_flags:
+            fa, fb = a[fs], b[fs]
+            for f in null_flags:
+                if f in fa or f in fb:
+                    return -1
+        for i, p in enumerate(preds):
+            if p(a, b):
+                return i
+        return last
+
+    return level
+
+
+def _log2_ratio(m: float, u: float, floor: float) -> float:
+    return math.log2(max(m, floor) / max(u, floor))
+
+
+class CompiledModel:
+    """A model bound to a key schema, with weight tables; optionally term frequencies."""
+
+    def __init__(self, model: LinkageModel, schema: KeySchema | None = None) -> None:
+        self.model = model
+        self.schema = schema or KeySchema(model)
+        self.names = [c.name for c in model.comparisons]
+        self.levels = [_compile_comparison(c, self.schema) for c in model.comparisons]
+        floor = model.min_u
+        self.weights = [
+            [_log2_ratio(m, u, floor) for m, u in zip(c.m_values(), c.u_values(), strict=True)]
+            for c in model.comparisons
+        ]
+        self.weights_household = [
+            [
+                _log2_ratio(m, u, floor)
+                for m, u in zip(c.m_values(), c.u_household_values(), strict=True)
+            ]
+            for c in model.comparisons
+        ]
+        self.context_index = next(
+            (i for i, c in enumerate(model.comparisons) if c.context_levels), -1
+        )
+        self.context_levels = (
+            frozenset(model.comparisons[self.context_index].context_levels)
+            if self.context_index >= 0
+            else frozenset()
+        )
+        # Term-frequency tables: (comparison index, level index) -> {token id: bits}.
+        self.tf: dict[tuple[int, int], dict[int, float]] = {}
+        self.tf_slot: dict[tuple[int, int], int] = {}
+        self.prior = model.prior_log2_odds(1)
+        self.guards: list[tuple[list[tuple[int, frozenset[int]]], bool, float]] = []
+        for g in model.guards:
+            conds = []
+            for name, wanted in g.when.items():
+                ci = self.names.index(name)
+                labels = [lv.label for lv in model.comparisons[ci].levels] + ["else"]
+                conds.append((ci, frozenset(labels.index(x) for x in wanted)))
+            self.guards.append((conds, g.in_household, g.cap_log2_odds))
+
+    def set_term_frequencies(self, counts: dict[str, Counter[int]], total: int) -> None:
+        """Per-token weights for levels with ``tf``: log2(m / frequency of the token)."""
+        self.tf.clear()
+        self.tf_slot.clear()
+        n = max(total, 1)
+        for ci, c in enumerate(self.model.comparisons):
+            for li, lv in enumerate(c.levels):
+                if lv.tf and lv.tf in counts:
+                    table = {
+                        tok: _log2_ratio(lv.m, cnt / n, self.model.tf_min_u)
+                        for tok, cnt in counts[lv.tf].items()
+                    }
+                    self.tf[(ci, li)] = table
+                    self.tf_slot[(ci, li)] = self.schema.slot[lv.tf]
+        self.prior = self.model.prior_log2_odds(total)
+
+    def vector(self, a: tuple, b: tuple) -> list[int]:
+        """Level index per comparison (-1 null)."""
+        return [f(a, b) for f in self.levels]
+
+    def weight_of(self, a: tuple, b: tuple, vec: Sequence[int]) -> float:
+        """Total match weight in bits (excluding the prior) of a pair's comparison vector."""
+        ctx = self.context_index >= 0 and vec[self.context_index] in self.context_levels
+        table = self.weights_household if ctx else self.weights
+        total = 0.0
+        tf = self.tf
+        for ci, li in enumerate(vec):
+            if li < 0:
+                continue
+            if not ctx and tf:
+                t = tf.get((ci, li))
+                if t is not None:
+                    w = t.get(a[self.tf_slot[(ci, li)]])
+                    if w is not None:
+                        total += w
+                        continue
+            total += table[ci][li]
+        return total
+
+    def log2_odds(self, a: tuple, b: tuple, vec: Sequence[int]) -> float:
+        """Prior plus weights, capped by any guard that applies."""
+        odds = self.prior + self.weight_of(a, b, vec)
+        if self.guards:
+            ctx = self.context_index >= 0 and vec[self.context_index] in self.context_levels
+            for conds, in_household, cap in self.guards:
+                if (
+                    odds > cap
+                    and (ctx or not in_household)
+                    and all(vec[ci] in levels for ci, levels in conds)
+                ):
+                    odds = cap
+        return odds
+
+    def score(self, a: tuple, b: tuple) -> tuple[float, list[int]]:
+        """(log2 odds including the prior and guards, comparison vector) of one pair."""
+        vec = self.vector(a, b)
+        return self.log2_odds(a, b, vec), vec
