@@ -1,0 +1,101 @@
+"""What ingest's API returns: receipts and delivery pages (never a record's values)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["DeliveryPage", "DeliverySummary", "Receipt", "RecordError"]
+
+DeliveryStatus = Literal["processing", "complete", "failed"]
+
+_RECEIPT_EXAMPLE: dict[str, Any] = {
+    "delivery_id": "5b0e1c6e-8d1f-4a57-9a0c-3f1f5d1c2b7a",
+    "status": "complete",
+    "source": "cafcass-cymru",
+    "record_type": "child",
+    "format": "ndjson",
+    "received": 4,
+    "accepted": 2,
+    "rejected": 1,
+    "duplicates": 1,
+    "errors": [
+        {
+            "line": 3,
+            "path": "date_of_birth",
+            "message": "date must not be in the future",
+            "type": "date_in_future",
+        }
+    ],
+    "errors_omitted": 0,
+    "content_sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    "body_bytes": 1733,
+    "created_at": "2024-05-01T09:30:00Z",
+    "completed_at": "2024-05-01T09:30:01Z",
+    "failure": None,
+}
+
+
+class RecordError(BaseModel):
+    """Why one record was refused: its line and field path, never the value it held."""
+
+    line: int = Field(
+        description="Line of the record (CSV: the row's first line; JSON batch: 1-based "
+        "position in the array).",
+        examples=[3],
+    )
+    path: str = Field(
+        description="Dotted field path; empty when the whole line is at fault.",
+        examples=["address.postcode"],
+    )
+    message: str = Field(description="What is wrong.", examples=["date must not be in the future"])
+    type: str = Field(description="Machine-readable error type.", examples=["date_in_future"])
+
+
+class DeliverySummary(BaseModel):
+    """A delivery's counts and state: received = accepted + rejected + duplicates."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_RECEIPT_EXAMPLE]})
+
+    delivery_id: str = Field(description="Ingest's id of the delivery.")
+    status: DeliveryStatus = Field(
+        description="`complete` once every record is on the bus (acknowledged) or in "
+        "quarantine; `failed` when processing stopped (re-send with the same Idempotency-Key)."
+    )
+    source: str = Field(description="The partner agency that sent it (from the token).")
+    record_type: str = Field(description="The record kind of every record in it.")
+    format: str = Field(description="ndjson, csv or json.")
+    received: int = Field(description="Records read (blank lines are not records).")
+    accepted: int = Field(description="Records published to the records topic.")
+    rejected: int = Field(description="Records refused and sent to quarantine.")
+    duplicates: int = Field(
+        description="Records whose (source, type, id, version) was already accepted."
+    )
+    content_sha256: str = Field(description="SHA-256 of the body as received (hex).")
+    body_bytes: int = Field(description="Size of the body in bytes.")
+    created_at: datetime
+    completed_at: datetime | None = None
+    failure: str | None = Field(None, description="Why a failed delivery stopped.")
+
+
+class Receipt(DeliverySummary):
+    """A delivery's receipt: counts, and each refused record by line and field path."""
+
+    errors: list[RecordError] = Field(
+        default_factory=list,
+        description="Per-record errors in line order, up to the service's limit.",
+    )
+    errors_omitted: int = Field(
+        0, description="Errors beyond the limit, counted but not listed here."
+    )
+
+
+class DeliveryPage(BaseModel):
+    """One page of the caller's deliveries, newest first."""
+
+    items: list[DeliverySummary]
+    next_cursor: str | None = Field(
+        None, description="Pass as `cursor` for the next page; absent on the last page."
+    )
