@@ -77,10 +77,11 @@ class Role(StrEnum):
     SURNAME = "surname"
     PREVIOUS_SURNAMES = "previous_surnames"  # text or a list (maiden / former surnames)
     DATE_OF_BIRTH = "date_of_birth"
+    DATE_OF_DEATH = "date_of_death"  # -> month of death in content only
     SEX = "sex"
     POSTCODE = "postcode"  # current postcode -> LSOA/LA in content, tokens in linkage
-    ADDRESS = "address"  # text or list of lines; several fields are read in role order
-    ADDRESS_HISTORY = "address_history"  # list of {address/lines, postcode, from, to}
+    ADDRESS = "address"  # text, list of lines, or {line_1..line_5, postcode}; role order
+    ADDRESS_HISTORY = "address_history"  # list of {address: {...}, from_date, to_date}
     CONTENT = "content"  # passes through unchanged: must not hold an identifier
     DROP = "drop"  # removed
 
@@ -93,6 +94,7 @@ _PERSON_ROLES = frozenset(
         Role.SURNAME,
         Role.PREVIOUS_SURNAMES,
         Role.DATE_OF_BIRTH,
+        Role.DATE_OF_DEATH,
         Role.SEX,
         Role.POSTCODE,
         Role.ADDRESS,
@@ -107,6 +109,7 @@ _SINGLE_ROLES = frozenset(
         Role.MIDDLE_NAMES,
         Role.SURNAME,
         Role.DATE_OF_BIRTH,
+        Role.DATE_OF_DEATH,
         Role.SEX,
         Role.POSTCODE,
         Role.ADDRESS_HISTORY,
@@ -115,9 +118,9 @@ _SINGLE_ROLES = frozenset(
 
 ADDRESS_FROM_KEYS = ("from", "from_date", "valid_from", "start_date", "start")
 ADDRESS_TO_KEYS = ("to", "to_date", "valid_to", "end_date", "end")
-_ADDRESS_TEXT_KEYS = ("address", "address_lines", "lines")
-_ADDRESS_LINE_KEYS = tuple(f"address_{i}" for i in range(1, 6)) + tuple(
-    f"line{i}" for i in range(1, 6)
+_ADDRESS_TEXT_KEYS = ("address_lines", "lines")
+_ADDRESS_LINE_KEYS = tuple(
+    f"{prefix}{i}" for prefix in ("line_", "address_", "line") for i in range(1, 6)
 )
 
 
@@ -138,6 +141,8 @@ class _ParsedRoles:
     roles: dict[str, Role]
     references: dict[str, str]  # field -> referenced record kind
     by_role: dict[Role, tuple[str, ...]]
+    # content field -> [(path inside it, "drop" or the referenced record kind)]
+    nested: dict[str, tuple[tuple[tuple[str, ...], str | None], ...]]
 
     def one(self, role: Role) -> str | None:
         fields = self.by_role.get(role, ())
@@ -145,12 +150,27 @@ class _ParsedRoles:
 
 
 def parse_roles(roles: Mapping[str, Role | str]) -> _ParsedRoles:
-    """Validate a field -> role mapping (exactly one record id; single roles at most once)."""
+    """Validate a field -> role mapping (exactly one record id; single roles at most once).
+
+    A dotted name (``"outcomes.child_record_id": "ref:child"``) reaches inside a content
+    field (through lists and mappings) to turn a nested id into its record token in place,
+    or to drop a nested field (role ``drop``); no other role may be nested.
+    """
     parsed: dict[str, Role] = {}
     references: dict[str, str] = {}
     by_role: dict[Role, list[str]] = {}
+    nested: dict[str, list[tuple[tuple[str, ...], str | None]]] = {}
     for field_name, raw in roles.items():
         text = str(raw)
+        if "." in field_name:
+            top, *path = field_name.split(".")
+            if text.startswith("ref:") and text[4:]:
+                nested.setdefault(top, []).append((tuple(path), text[4:]))
+            elif text == Role.DROP.value:
+                nested.setdefault(top, []).append((tuple(path), None))
+            else:
+                raise RoleError(f"field {field_name!r}: only references and drops can be nested")
+            continue
         if text.startswith("ref:"):
             kind = text[4:]
             if not kind:
@@ -171,7 +191,15 @@ def parse_roles(roles: Mapping[str, Role | str]) -> _ParsedRoles:
     for role in _SINGLE_ROLES:
         if len(by_role.get(role, ())) > 1:
             raise RoleError(f"role {role.value!r} given to more than one field")
-    return _ParsedRoles(parsed, references, {r: tuple(f) for r, f in by_role.items()})
+    for top in nested:
+        if parsed.get(top) is not Role.CONTENT:
+            raise RoleError(f"nested roles under {top!r} need {top!r} to be a content field")
+    return _ParsedRoles(
+        parsed,
+        references,
+        {r: tuple(f) for r, f in by_role.items()},
+        {top: tuple(rules) for top, rules in nested.items()},
+    )
 
 
 _SEX_CODES = {
@@ -249,13 +277,40 @@ def _month_or_none(value: object) -> str | None:
         return None
 
 
-def _address_text(entry: Mapping[str, Any]) -> list[str]:
+def _address_parts(value: object) -> tuple[list[str], str | None]:
+    """Address lines and postcode of text, a list of lines, or an address mapping.
+
+    A mapping may hold ``line_1``..``line_5`` (or ``address_1``.., ``line1``..), ``lines`` or
+    ``address_lines``, a ``postcode``, or a nested ``address`` mapping or text.
+    """
+    if not isinstance(value, Mapping):
+        return _list_of_text(value), None
     lines: list[str] = []
+    postcode = _text(value.get("postcode"))
+    inner = value.get("address")
+    if inner is not None:
+        inner_lines, inner_postcode = _address_parts(inner)
+        lines += inner_lines
+        postcode = postcode or inner_postcode
     for key in _ADDRESS_TEXT_KEYS:
-        lines += _list_of_text(entry.get(key))
+        lines += _list_of_text(value.get(key))
     for key in _ADDRESS_LINE_KEYS:
-        lines += _list_of_text(entry.get(key))
-    return lines
+        lines += _list_of_text(value.get(key))
+    return lines, postcode
+
+
+def _rewrite(value: Any, path: tuple[str, ...], change: Any) -> Any:
+    """A copy of ``value`` with ``change`` applied at ``path`` (through lists and mappings)."""
+    if isinstance(value, list | tuple):
+        return [_rewrite(item, path, change) for item in value]
+    if not isinstance(value, Mapping) or path[0] not in value:
+        return value
+    out = dict(value)
+    if len(path) == 1:
+        change(out, path[0])
+    else:
+        out[path[0]] = _rewrite(out[path[0]], path[1:], change)
+    return out
 
 
 class Pseudonymiser:
@@ -329,6 +384,10 @@ class Pseudonymiser:
         fields = {
             name: record[name] for name in parsed.by_role.get(Role.CONTENT, ()) if name in record
         }
+        for top, rules in parsed.nested.items():
+            if top in fields:
+                for path, target in rules:
+                    fields[top] = _rewrite(fields[top], path, self._nested_change(source, target))
         content: dict[str, Any] = {
             "source": source,
             "record_kind": record_kind,
@@ -355,6 +414,16 @@ class Pseudonymiser:
         if any(role in parsed.by_role for role in _PERSON_ROLES):
             self._person(record, parsed, content, linkage)
         return SplitResult(content=content, linkage=linkage)
+
+    def _nested_change(self, source: str, kind: str | None) -> Any:
+        def change(container: dict[str, Any], key: str) -> None:
+            if kind is None:
+                del container[key]
+                return
+            ref = _text(container[key])
+            container[key] = None if ref is None else self.record_token(source, kind, ref)
+
+        return change
 
     # -- person fields ---------------------------------------------------------------------
 
@@ -406,6 +475,14 @@ class Pseudonymiser:
                 # Same domain as dob_full, so swapped(A) compares equal to full(B).
                 tokens["dob_swapped"] = tok("dob_full", parts.swapped.isoformat())
 
+        if Role.DATE_OF_DEATH in parsed.by_role:
+            raw_dod = value_of(Role.DATE_OF_DEATH)
+            try:
+                dod = None if raw_dod in (None, "") else parse_date(raw_dod)
+            except ValueError:
+                dod = None
+            content["month_of_death"] = None if dod is None else month_of(dod)
+
         # Sex
         if Role.SEX in parsed.by_role:
             code = sex_code(value_of(Role.SEX))
@@ -440,8 +517,14 @@ class Pseudonymiser:
             if encoded is not None:
                 blooms["full_name"] = to_b64(encoded, bits)
 
-        # Current postcode and address
-        raw_postcode = _text(value_of(Role.POSTCODE))
+        # Current address and postcode (the address's own postcode if no postcode field)
+        address_lines: list[str] = []
+        address_postcode: str | None = None
+        for name in parsed.by_role.get(Role.ADDRESS, ()):
+            lines, in_address = _address_parts(record.get(name))
+            address_lines += lines
+            address_postcode = address_postcode or in_address
+        raw_postcode = _text(value_of(Role.POSTCODE)) or address_postcode
         postcode = parse_postcode(raw_postcode)
         area = self._postcodes.lookup(postcode if postcode is not None else raw_postcode)
         flags["postcode_missing"] = raw_postcode is None
@@ -453,9 +536,6 @@ class Pseudonymiser:
         content["area_quality"] = area.quality.value
         if postcode is not None:
             tokens.update(self._postcode_tokens(postcode))
-        address_lines: list[str] = []
-        for name in parsed.by_role.get(Role.ADDRESS, ()):
-            address_lines += _list_of_text(record.get(name))
         if address_lines:
             encoded = self._bloom.encode_tokens("address", normalise_address(address_lines))
             if encoded is not None:
@@ -557,7 +637,7 @@ class Pseudonymiser:
                 "from": _month_or_none(_first(entry, ADDRESS_FROM_KEYS)),
                 "to": _month_or_none(_first(entry, ADDRESS_TO_KEYS)),
             }
-            raw_postcode = _text(entry.get("postcode"))
+            lines, raw_postcode = _address_parts(entry)
             postcode = parse_postcode(raw_postcode)
             area = self._postcodes.lookup(postcode if postcode is not None else raw_postcode)
             residences.append(
@@ -577,7 +657,6 @@ class Pseudonymiser:
             }
             if postcode is not None:
                 encoded_address.update(self._postcode_tokens(postcode))
-            lines = _address_text(entry)
             if lines:
                 encoded = self._bloom.encode_tokens("address", normalise_address(lines))
                 if encoded is not None:

@@ -1,0 +1,348 @@
+"""The split: content without identifiers, linkage keys that compare, and quality flags."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from services.pseudonymise.domain import (
+    KeyRing,
+    Pseudonymiser,
+    RoleError,
+    SplitResult,
+    UnclassifiedFieldError,
+    dice,
+    from_b64,
+)
+from tests.unit.pseudonymise import records
+from tests.unit.pseudonymise.conftest import fixed_key
+
+IDENTIFYING = {
+    "record_id", "case_id", "forename", "middle_names", "surname", "previous_surnames",
+    "date_of_birth", "nhs_number", "address", "address_history", "postcode",
+    "court_case_number", "date_of_death",
+}  # fmt: skip
+
+
+def split_child(p: Pseudonymiser, **overrides: Any) -> SplitResult:
+    return p.split(
+        records.child(**overrides),
+        source="cafcass-cymru",
+        record_kind="child",
+        roles=records.CHILD_ROLES,
+    )
+
+
+def split_adult(p: Pseudonymiser, **overrides: Any) -> SplitResult:
+    return p.split(
+        records.adult(**overrides),
+        source="cafcass-cymru",
+        record_kind="adult-party",
+        roles=records.ADULT_ROLES,
+    )
+
+
+def split_spine(p: Pseudonymiser, **overrides: Any) -> SplitResult:
+    return p.split(
+        records.spine(**overrides),
+        source="wds",
+        record_kind="spine-person",
+        roles=records.SPINE_ROLES,
+    )
+
+
+def test_content_carries_tokens_and_coarse_demographics_but_no_identifier(pseudonymiser) -> None:
+    content = split_child(pseudonymiser).content
+    assert content["record_token"] == pseudonymiser.record_token(
+        "cafcass-cymru", "child", "CHILD-0001"
+    )
+    assert content["references"] == {
+        "case_id": pseudonymiser.record_token("cafcass-cymru", "case", "CASE-0001")
+    }
+    assert content["week_of_birth"] == "2016-02-29"
+    assert content["sex"] == 1
+    assert (content["lsoa"], content["local_authority"], content["area_quality"]) == (
+        "W01004699", "W06000015", "exact",
+    )  # fmt: skip
+    assert content["fields"] == {
+        "record_version": 1,
+        "extracted_at": "2024-05-01T09:00:00Z",
+        "ethnicity": "white",
+        "living_situation": "foster-care",
+    }
+    assert not IDENTIFYING & set(content) and not IDENTIFYING & set(content["fields"])
+    assert content["key_version"] == 1
+
+
+def test_a_reference_gets_the_token_of_the_record_it_points_at(pseudonymiser) -> None:
+    case = pseudonymiser.split(
+        records.case(), source="cafcass-cymru", record_kind="case", roles=records.CASE_ROLES
+    )
+    child = split_child(pseudonymiser)
+    assert child.content["references"]["case_id"] == case.content["record_token"]
+    # a nested id inside a content field is replaced in place by the record's token
+    outcome = case.content["fields"]["outcomes"][0]
+    assert outcome == {
+        "child_record_id": child.content["record_token"],
+        "order_made": "care",
+        "order_date": "2017-01-09",
+    }
+    assert "court_case_number" not in case.content["fields"]
+    assert not case.is_person and case.linkage["tokens"] == {}
+
+
+def test_linkage_keys_hold_every_named_token_and_bloom(pseudonymiser) -> None:
+    linkage = split_child(pseudonymiser).linkage
+    assert set(linkage["tokens"]) == {
+        "nhs", "dob_full", "dob_year", "dob_month", "dob_day", "dob_year_month", "dob_swapped",
+        "sex", "forename", "forename_canonical", "forename_phonetic", "forename_nysiis",
+        "surname", "surname_canonical", "surname_phonetic", "surname_nysiis",
+        "postcode_unit", "postcode_sector", "postcode_district",
+    }  # fmt: skip
+    assert set(linkage["blooms"]) == {"forename", "surname", "full_name", "address"}
+    assert {"given_names", "middle_names", "surnames"} <= set(linkage["token_sets"])
+    assert linkage["key_version"] == 1
+    assert linkage["bloom_scheme"] == pseudonymiser.bloom_scheme
+    assert linkage["record_token"] == split_child(pseudonymiser).content["record_token"]
+    for token in linkage["tokens"].values():
+        assert len(token) == 22
+
+
+def test_tokens_are_keyed_tokens_of_the_normalised_values(pseudonymiser) -> None:
+    tokens = split_child(pseudonymiser, forename="  DAFYDD ", surname="Évans").linkage["tokens"]
+    t = pseudonymiser.token
+    assert tokens["forename"] == t("forename", "dafydd")
+    assert tokens["forename_canonical"] == t("forename_canonical", "david")
+    assert tokens["surname"] == t("surname", "evans")
+    assert tokens["nhs"] == t("nhs", "9434765919")
+    assert tokens["dob_full"] == t("dob_full", "2016-03-04")
+    assert tokens["dob_year"] == t("dob_year", "2016")
+    assert tokens["postcode_unit"] == t("postcode_unit", "CF10 4PS")
+    assert tokens["postcode_sector"] == t("postcode_sector", "CF10 4")
+    assert tokens["postcode_district"] == t("postcode_district", "CF10")
+
+
+def test_the_same_record_and_key_always_split_the_same_way(ring, postcodes) -> None:
+    first = split_child(Pseudonymiser(ring, postcodes))
+    again = split_child(Pseudonymiser(ring, postcodes))
+    assert first == again
+
+
+def test_another_key_changes_every_token_and_encoding(pseudonymiser, postcodes) -> None:
+    other = Pseudonymiser(KeyRing.single(fixed_key("another")), postcodes)
+    mine, theirs = split_child(pseudonymiser), split_child(other)
+    assert mine.content["record_token"] != theirs.content["record_token"]
+    for name, token in mine.linkage["tokens"].items():
+        assert theirs.linkage["tokens"][name] != token
+    for name, bloom in mine.linkage["blooms"].items():
+        assert dice(from_b64(bloom), from_b64(theirs.linkage["blooms"][name])) < 0.5
+
+
+def test_welsh_variants_and_nicknames_share_the_canonical_forename_token(pseudonymiser) -> None:
+    dafydd = split_child(pseudonymiser, forename="Dafydd").linkage["tokens"]
+    dave = split_child(pseudonymiser, forename="Dave").linkage["tokens"]
+    assert dafydd["forename"] != dave["forename"]
+    assert dafydd["forename_canonical"] == dave["forename_canonical"]
+
+
+def test_accented_and_plain_spellings_give_the_same_tokens(pseudonymiser) -> None:
+    accented = split_child(pseudonymiser, forename="Siôn").linkage["tokens"]
+    plain = split_child(pseudonymiser, forename="SION").linkage["tokens"]
+    assert accented["forename"] == plain["forename"]
+
+
+def test_hyphenated_and_spaced_double_barrelled_surnames_match(pseudonymiser) -> None:
+    hyphen = split_child(pseudonymiser, surname="Smith-Jones").linkage
+    spaced = split_child(pseudonymiser, surname="Smith Jones").linkage
+    jones = split_child(pseudonymiser, surname="Jones").linkage
+    assert hyphen["tokens"]["surname"] == spaced["tokens"]["surname"]
+    assert jones["tokens"]["surname"] in hyphen["token_sets"]["surnames"]
+
+
+def test_a_middle_name_used_as_the_given_name_is_found_among_the_given_names(
+    pseudonymiser,
+) -> None:
+    formal = split_child(pseudonymiser, forename="William", middle_names="Huw").linkage
+    known_as = split_child(pseudonymiser, forename="Huw", middle_names=None).linkage
+    assert known_as["tokens"]["forename"] in formal["token_sets"]["given_names"]
+    assert known_as["tokens"]["forename"] in formal["token_sets"]["middle_names"]
+
+
+def test_a_maiden_surname_compares_equal_to_a_surname(pseudonymiser) -> None:
+    married = split_adult(pseudonymiser, surname="Evans", previous_surnames=["Pritchard"])
+    maiden = split_adult(pseudonymiser, surname="Pritchard", previous_surnames=[])
+    tokens = married.linkage["token_sets"]
+    assert maiden.linkage["tokens"]["surname"] in tokens["previous_surnames"]
+    assert maiden.linkage["tokens"]["surname"] in tokens["surnames"]
+
+
+def test_a_day_month_swap_is_encoded_to_match_the_swapped_date(pseudonymiser) -> None:
+    keyed = split_child(pseudonymiser, date_of_birth="2016-03-04").linkage["tokens"]
+    swapped = split_child(pseudonymiser, date_of_birth="2016-04-03").linkage["tokens"]
+    assert keyed["dob_swapped"] == swapped["dob_full"]
+    assert (
+        "dob_swapped"
+        not in split_child(pseudonymiser, date_of_birth="2016-03-24").linkage["tokens"]
+    )
+
+
+def test_a_forename_surname_swap_keeps_a_high_full_name_similarity(pseudonymiser) -> None:
+    straight = split_child(pseudonymiser, forename="Rhys", surname="Evans", middle_names=None)
+    swapped = split_child(pseudonymiser, forename="Evans", surname="Rhys", middle_names=None)
+    a = from_b64(straight.linkage["blooms"]["full_name"])
+    b = from_b64(swapped.linkage["blooms"]["full_name"])
+    assert dice(a, b) == 1.0
+
+
+def test_placeholder_forenames_are_flagged_and_not_encoded(pseudonymiser) -> None:
+    baby = split_child(pseudonymiser, forename="Baby of Catrin Evans", middle_names=None)
+    linkage = baby.linkage
+    assert linkage["flags"]["forename_placeholder"] and linkage["flags"]["name_placeholder"]
+    assert not {"forename", "forename_canonical", "forename_phonetic"} & set(linkage["tokens"])
+    assert "forename" not in linkage["blooms"]
+    assert "given_names" not in linkage["token_sets"]
+    assert linkage["tokens"]["surname"] == pseudonymiser.token("surname", "evans")
+    assert baby.content["quality"]["name_placeholder"]
+
+
+def test_placeholder_dates_of_birth_are_flagged_but_still_encoded(pseudonymiser) -> None:
+    result = split_child(pseudonymiser, date_of_birth="01/01/2016")
+    assert result.linkage["flags"]["dob_placeholder"]
+    assert result.content["quality"]["dob_placeholder"]
+    assert result.linkage["tokens"]["dob_full"] == pseudonymiser.token("dob_full", "2016-01-01")
+    assert result.content["week_of_birth"] == "2015-12-28"
+
+
+def test_nhs_numbers_failing_the_check_digit_are_flagged(pseudonymiser) -> None:
+    invalid = split_child(pseudonymiser, nhs_number="9434765918").linkage
+    assert invalid["flags"]["nhs_invalid"]
+    assert "nhs" in invalid["tokens"]
+    missing = split_child(pseudonymiser, nhs_number=None).linkage
+    assert missing["flags"]["nhs_missing"] and not missing["flags"]["nhs_invalid"]
+    assert "nhs" not in missing["tokens"]
+    valid = split_child(pseudonymiser).linkage
+    assert not valid["flags"]["nhs_invalid"] and not valid["flags"]["nhs_missing"]
+
+
+def test_postcodes_missing_from_the_directory_are_flagged_and_still_tokenised(
+    pseudonymiser,
+) -> None:
+    result = split_child(
+        pseudonymiser, address={"line_1": "9 Nowhere Lane", "postcode": "LL57 9ZZ"}
+    )
+    assert result.linkage["flags"]["postcode_unknown"]
+    assert result.content["lsoa"] is None
+    assert "postcode_unit" in result.linkage["tokens"]
+    invalid = split_child(pseudonymiser, address={"line_1": "9 Nowhere Lane", "postcode": "N/A"})
+    assert invalid.linkage["flags"]["postcode_invalid"]
+    assert invalid.content["area_quality"] == "invalid"
+    assert "postcode_unit" not in invalid.linkage["tokens"]
+
+
+def test_unrecognised_sex_values_become_unknown_with_a_flag(pseudonymiser) -> None:
+    result = split_child(pseudonymiser, sex="purple")
+    assert result.content["sex"] == 9
+    assert result.linkage["flags"]["sex_unrecognised"]
+    assert "sex" not in result.linkage["tokens"]
+    assert split_child(pseudonymiser, sex="F").content["sex"] == 2
+
+
+def test_the_spine_address_history_gives_per_address_encodings_and_residences(
+    pseudonymiser,
+) -> None:
+    result = split_spine(pseudonymiser)
+    residences = result.content["residences"]
+    assert [(r["from"], r["to"], r["local_authority"]) for r in residences] == [
+        ("2008-09", "2014-02", "W06000011"),
+        ("2014-03", None, "W06000015"),
+    ]
+    assert all(r["lsoa"] and r["area_quality"] == "exact" for r in residences)
+    addresses = result.linkage["addresses"]
+    assert [a["postcode_unit"] for a in addresses] == [
+        pseudonymiser.token("postcode_unit", "SA1 3RL"),
+        pseudonymiser.token("postcode_unit", "CF10 4PS"),
+    ]
+    assert all(a["address"] and a["postcode_sector"] for a in addresses)
+    # the current address of a Cafcass record compares with the matching spine address
+    child = split_adult(pseudonymiser).linkage
+    assert dice(from_b64(child["blooms"]["address"]), from_b64(addresses[1]["address"])) > 0.9
+    assert "address" not in result.content and "address_history" not in result.content
+
+
+def test_a_date_of_death_is_coarsened_to_the_month(pseudonymiser) -> None:
+    result = split_spine(pseudonymiser, date_of_death="2020-04-17")
+    assert result.content["month_of_death"] == "2020-04"
+
+
+def test_fields_without_a_role_are_refused_by_name_without_their_values(pseudonymiser) -> None:
+    with pytest.raises(UnclassifiedFieldError) as raised:
+        pseudonymiser.split(
+            records.child(mothers_name="Quillfeather"),
+            source="cafcass-cymru",
+            record_kind="child",
+            roles=records.CHILD_ROLES,
+        )
+    assert raised.value.fields == ("mothers_name",)
+    assert "Quillfeather" not in str(raised.value)
+
+
+def test_fields_without_a_role_can_be_dropped_with_a_note_instead(pseudonymiser) -> None:
+    result = pseudonymiser.split(
+        records.child(mothers_name="Quillfeather"),
+        source="cafcass-cymru",
+        record_kind="child",
+        roles=records.CHILD_ROLES,
+        unknown="drop",
+    )
+    assert result.content["quality"]["unclassified_fields_dropped"] == ["mothers_name"]
+    assert "Quillfeather" not in repr(result)
+
+
+@pytest.mark.parametrize(
+    "roles",
+    [
+        {"forename": "forename"},  # no record id
+        {"a": "record_id", "b": "record_id"},
+        {"id": "record_id", "a": "surname", "b": "surname"},
+        {"id": "record_id", "a": "ref:"},
+        {"id": "record_id", "a": "ref"},
+        {"id": "record_id", "a": "favourite colour"},
+        {"id": "record_id", "a.b": "ref:case"},  # nested under a field that is not content
+        {"id": "record_id", "a": "content", "a.b": "surname"},  # only refs and drops nest
+    ],
+)
+def test_malformed_role_mappings_are_refused(pseudonymiser, roles: dict[str, str]) -> None:
+    with pytest.raises(RoleError):
+        pseudonymiser.split({"id": "1"}, source="s", record_kind="k", roles=roles)
+
+
+def test_an_empty_record_id_is_refused_without_echoing_the_record(pseudonymiser) -> None:
+    with pytest.raises(ValueError) as raised:
+        split_child(pseudonymiser, record_id="  ")
+    assert "Dafydd" not in str(raised.value)
+
+
+def test_missing_person_fields_are_flagged_not_fatal(pseudonymiser) -> None:
+    result = split_child(
+        pseudonymiser,
+        forename=None,
+        middle_names=None,
+        surname=None,
+        date_of_birth=None,
+        nhs_number=None,
+        address=None,
+        sex=None,
+    )
+    flags = result.linkage["flags"]
+    assert flags["forename_missing"] and flags["surname_missing"] and flags["dob_missing"]
+    assert flags["postcode_missing"] and flags["nhs_missing"]
+    assert result.linkage["tokens"] == {} and result.linkage["blooms"] == {}
+    assert result.content["week_of_birth"] is None and result.content["sex"] == 9
+    assert result.is_person
+
+
+def test_a_garbled_date_of_birth_is_flagged_invalid(pseudonymiser) -> None:
+    result = split_child(pseudonymiser, date_of_birth="31/02/2016")
+    assert result.linkage["flags"]["dob_invalid"]
+    assert "dob_full" not in result.linkage["tokens"]
