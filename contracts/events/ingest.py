@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
-from pydantic import ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, StringConstraints, ValidationError
 
 from contracts._model import ContractModel, examples_of
 from contracts.errors import error_path, safe_errors
@@ -152,10 +152,14 @@ class FieldError(ContractModel):
 
     @classmethod
     def from_validation_error(cls, exc: ValidationError) -> tuple[FieldError, ...]:
-        """The errors of ``exc`` without their inputs (see ``safe_errors``)."""
+        """The errors of ``exc`` without their inputs, for the partner's receipt and quarantine.
+
+        Unknown field names are kept (the partner must see which key to fix): these go only to
+        the partner and the identifiable quarantine topic. For logs use ``safe_errors(exc)``.
+        """
         return tuple(
             cls(path=error_path(err["loc"]), message=err["msg"], type=err["type"])
-            for err in safe_errors(exc)
+            for err in safe_errors(exc, keep_unknown_keys=True)
         )
 
 
@@ -181,7 +185,8 @@ class RecordQuarantined(Event):
     line_number: int = Field(
         ge=1, description="Line or row in the delivery, from 1.", examples=[18]
     )
-    original_line: str = Field(
+    # Not stripped: the line is kept byte for byte as the partner sent it.
+    original_line: Annotated[str, StringConstraints(strip_whitespace=False)] = Field(
         max_length=1_048_576,
         description="The line exactly as received (UTF-8 text).",
         examples=['{"record_id": "CH-2019-000124", "date_of_birth": "2999-01-01"}'],

@@ -110,3 +110,17 @@ def test_a_dead_letter_is_keyed_by_its_original_topic_and_partition() -> None:
     assert error_types(MessageDeadLettered, data) == [
         (("original_topic",), "string_pattern_mismatch")
     ]
+
+
+def test_a_quarantined_line_is_kept_exactly_as_sent_whitespace_included() -> None:
+    line = '  {"record_id": "x"}\r\n'
+    event = RecordQuarantined.model_validate(
+        {
+            "delivery_id": "dlv-1",
+            "source": "cafcass-england",
+            "line_number": 1,
+            "original_line": line,
+            "errors": [{"path": "", "message": "m", "type": "t"}],
+        }
+    )
+    assert event.original_line == line

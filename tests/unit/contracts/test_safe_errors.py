@@ -27,7 +27,11 @@ def invalid_child() -> ValidationError:
 def test_safe_errors_keep_location_message_and_type_only() -> None:
     errors = safe_errors(invalid_child())
     assert all(set(e) == {"loc", "msg", "type"} for e in errors)
-    assert {e["loc"] for e in errors} == {("date_of_birth",), ("nhs_number",), ("nickname",)}
+    assert {e["loc"] for e in errors} == {
+        ("date_of_birth",),
+        ("nhs_number",),
+        ("(unknown field)",),
+    }
 
 
 def test_safe_errors_never_contain_the_rejected_values() -> None:
@@ -55,3 +59,18 @@ def test_field_errors_for_a_receipt_carry_dotted_paths() -> None:
 def test_error_paths_join_names_and_indexes_with_dots() -> None:
     assert error_path(("outcomes", 0, "order_made")) == "outcomes.0.order_made"
     assert error_path(()) == ""
+
+
+def test_unknown_keys_are_redacted_for_logs_because_a_headerless_csv_makes_data_the_keys() -> None:
+    with pytest.raises(ValidationError) as caught:
+        ChildRecord.model_validate(examples.child(**{"Canarina Jones": "x"}))
+    assert "Canarina" not in json.dumps(safe_errors(caught.value))
+    kept = safe_errors(caught.value, keep_unknown_keys=True)
+    assert kept[0]["loc"] == ("Canarina Jones",)
+
+
+def test_field_errors_for_the_partner_keep_the_unknown_key_to_fix() -> None:
+    with pytest.raises(ValidationError) as caught:
+        ChildRecord.model_validate(examples.child(favourite_colour="blue"))
+    (error,) = FieldError.from_validation_error(caught.value)
+    assert (error.path, error.type) == ("favourite_colour", "extra_forbidden")
