@@ -275,7 +275,7 @@ def _container(sr: ServiceRole) -> dict[str, Any]:
         args = ["serve", svc.value, "api", "--host", "0.0.0.0", "--port", str(API_PORT)]  # noqa: S104
         port = {"name": "http", "containerPort": API_PORT, "protocol": "TCP"}
     else:
-        args = ["serve", svc.value, "worker", "--probe-port", str(PROBE_PORT)]
+        args = ["serve", svc.value, "worker", "--host", "0.0.0.0", "--probe-port", str(PROBE_PORT)]  # noqa: S104
         port = {"name": "probe", "containerPort": PROBE_PORT, "protocol": "TCP"}
     probe_port = port["name"]
     return {

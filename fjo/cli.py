@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from fjo import __version__
+from fjo import __version__, deploy_cli
 
 app = typer.Typer(
     help="fjo: trusted research environment for family-justice data.", no_args_is_help=True
@@ -22,6 +22,7 @@ topics_app = typer.Typer(help="Kafka topics from the contracts' registry.", no_a
 bench_app = typer.Typer(help="Benchmarks that write JSON to bench/results/.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
 app.add_typer(bench_app, name="bench")
+deploy_cli.register(app)  # db upgrade, up, down
 
 
 class Service(StrEnum):
@@ -48,6 +49,9 @@ def serve(
     role: Role,
     host: Annotated[str, typer.Option(help="Address the API binds to.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port the API listens on.")] = 8000,
+    probe_port: Annotated[
+        int | None, typer.Option(help="Worker only: serve /healthz, /readyz, /metrics here.")
+    ] = None,
 ) -> None:
     """Run one service as an HTTP API or as a Kafka worker."""
     entrypoints = importlib.import_module(f"services.{service.value}.entrypoints")
@@ -60,6 +64,10 @@ def serve(
     else:
         if not hasattr(entrypoints, "run_worker"):
             raise typer.BadParameter(f"{service.value} has no worker role")
+        if probe_port is not None:
+            from services.runtime.probe import start_probe_server
+
+            start_probe_server(probe_port, host=host)
         entrypoints.run_worker()
 
 
