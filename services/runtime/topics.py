@@ -1,0 +1,17 @@
+"""The contracts' topic registry as the bus needs it: names, partitions and Kafka configs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from contracts.topics import TOPICS, Topic
+from services.runtime.bus.api import TopicSpec
+
+__all__ = ["topic_specs"]
+
+
+def topic_specs(topics: Iterable[Topic] = TOPICS) -> list[TopicSpec]:
+    """One ``TopicSpec`` per registry topic, in registry order."""
+    return [
+        TopicSpec(name=t.name, partitions=t.partitions, configs=t.kafka_configs()) for t in topics
+    ]
