@@ -1,0 +1,502 @@
+"""The worker's delivery loop: at-least-once from the bus, exactly-once effect in the service.
+
+For each poll batch the worker opens one database transaction. Every message is looked up
+in ``processed_messages`` (by its ``fjo-event-id`` header, else by topic/partition/offset);
+a new one is dispatched to its handler inside a SAVEPOINT and gets a marker row; then the
+producer is flushed (handler outputs and dead letters are durable before their input counts
+as processed), the transaction commits, and only then are bus offsets committed. A crash
+anywhere before the offset commit redelivers the batch, and the markers turn it into skips.
+
+Failures: the savepoint is rolled back, the attempt is counted in memory, the rest of that
+partition waits (per-key order holds) and the partition is rewound to its committed offset
+after a backoff. After ``max_attempts`` (or at once, for a non-retryable error such as an
+undecodable record) the original record goes to the dead-letter topic with the error type
+and a redacted, truncated error text, never the record's value, and is marked settled.
+
+The runtime knows no business events: handlers are registered by the ``fjo-type`` header
+(or by a ``dispatch_key`` function), and ``"*"`` is a catch-all.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from opentelemetry.trace import TracerProvider
+from pydantic import ValidationError
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.runtime.bus.api import Bus, BusError, Consumer, Message, Producer
+from services.runtime.bus.tracing import consumer_span
+from services.runtime.db import transaction
+
+__all__ = [
+    "DLQ_ATTEMPTS",
+    "DLQ_CONSUMER_GROUP",
+    "DLQ_ERROR",
+    "DLQ_ERROR_TYPE",
+    "DLQ_ORIGINAL_OFFSET",
+    "DLQ_ORIGINAL_PARTITION",
+    "DLQ_ORIGINAL_TOPIC",
+    "EVENT_ID_HEADER",
+    "TYPE_HEADER",
+    "Handler",
+    "PoisonMessage",
+    "Worker",
+    "WorkerStats",
+    "create_runtime_tables",
+    "default_dead_letter_topic",
+    "message_key",
+    "processed_messages",
+    "processed_messages_table",
+    "runtime_metadata",
+]
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Session, Message], None]
+
+EVENT_ID_HEADER = "fjo-event-id"
+TYPE_HEADER = "fjo-type"
+DLQ_ERROR_TYPE = "fjo-dlq-error-type"
+DLQ_ERROR = "fjo-dlq-error"
+DLQ_ATTEMPTS = "fjo-dlq-attempts"
+DLQ_ORIGINAL_TOPIC = "fjo-dlq-original-topic"
+DLQ_ORIGINAL_PARTITION = "fjo-dlq-original-partition"
+DLQ_ORIGINAL_OFFSET = "fjo-dlq-original-offset"
+DLQ_CONSUMER_GROUP = "fjo-dlq-consumer-group"
+
+OUTCOME_PROCESSED = "processed"
+OUTCOME_DEAD_LETTERED = "dead_lettered"
+
+
+class PoisonMessage(Exception):
+    """A record that can never be handled (undecodable, unknown type): dead-lettered at once."""
+
+
+def processed_messages_table(metadata: MetaData) -> Table:
+    """Define ``processed_messages`` on a service's ``metadata`` (for its Alembic migrations)."""
+    return Table(
+        "processed_messages",
+        metadata,
+        Column("consumer_group", String(255), primary_key=True),
+        # "event:<fjo-event-id>" or "offset:<topic>/<partition>/<offset>", see message_key().
+        Column("message_key", String(512), primary_key=True),
+        Column("topic", String(249), nullable=False),
+        Column("partition", Integer, nullable=False),
+        Column("offset", BigInteger, nullable=False),
+        Column("outcome", String(16), nullable=False),
+        Column("processed_at", DateTime(timezone=True), nullable=False),
+    )
+
+
+runtime_metadata = MetaData()
+processed_messages = processed_messages_table(runtime_metadata)
+
+
+def create_runtime_tables(engine: Engine) -> None:
+    """Create the runtime's own tables (tests and the embedded demo; services use Alembic)."""
+    runtime_metadata.create_all(engine)
+
+
+def default_dead_letter_topic(topic: str) -> str:
+    """``<topic>.dlq``: the naming used when the topic registry does not say otherwise."""
+    return f"{topic}.dlq"
+
+
+def message_key(message: Message) -> str:
+    """The idempotency key: the event id when the producer set one, else the record position.
+
+    The event id also catches a record published twice (a producer retry, a re-sent
+    delivery), which the position alone cannot.
+    """
+    event_id = message.header(EVENT_ID_HEADER)
+    if event_id:
+        return "event:" + event_id.decode("utf-8", errors="replace")
+    return f"offset:{message.topic}/{message.partition}/{message.offset}"
+
+
+def _type_header(message: Message) -> str:
+    raw = message.header(TYPE_HEADER)
+    if raw is None:
+        raise PoisonMessage(f"no {TYPE_HEADER} header")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PoisonMessage(f"{TYPE_HEADER} header is not UTF-8") from exc
+
+
+def describe_error(exc: BaseException, value: bytes, limit: int = 500) -> str:
+    """The error text for a dead letter: no input values, never the record's value."""
+    if isinstance(exc, ValidationError):
+        # pydantic's str() quotes the offending input; the structured form can leave it out.
+        text = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+            for e in exc.errors(include_input=False, include_url=False)
+        )
+    else:
+        text = str(exc)
+    if len(value) >= 8:
+        decoded = value.decode("utf-8", errors="replace")
+        for needle in (decoded, repr(value)):
+            if needle in text:
+                text = text.replace(needle, "<value redacted>")
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text
+
+
+@dataclass
+class WorkerStats:
+    """Counters for metrics; ``consumed`` counts deliveries, so redeliveries count again."""
+
+    consumed: int = 0
+    processed: int = 0
+    skipped_duplicates: int = 0
+    dead_lettered: int = 0
+    failed_attempts: int = 0
+    batches: int = 0
+    batch_failures: int = 0
+    commit_failures: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        """The counters as a plain dict (for JSON logs and metric exporters)."""
+        return asdict(self)
+
+
+@dataclass
+class _BatchCounts:
+    processed: int = 0
+    skipped: int = 0
+    dead: int = 0
+
+
+class Worker:
+    """A consumer-group member that applies each record's effect exactly once."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        group_id: str,
+        topics: Sequence[str],
+        handlers: Mapping[str, Handler],
+        session_factory: sessionmaker[Session],
+        dead_letter_topic_for: Callable[[str], str] = default_dead_letter_topic,
+        *,
+        max_attempts: int = 3,
+        producer: Producer | None = None,
+        dispatch_key: Callable[[Message], str] | None = None,
+        non_retryable: tuple[type[BaseException], ...] = (PoisonMessage,),
+        max_batch: int = 100,
+        poll_timeout_s: float = 1.0,
+        retry_backoff_s: float = 0.2,
+        max_backoff_s: float = 5.0,
+        after_db_commit: Callable[[Sequence[Message]], None] | None = None,
+        tracer_provider: TracerProvider | None = None,
+        processed_table: Table = processed_messages,
+        error_max_chars: int = 500,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.bus = bus
+        self.group_id = group_id
+        self.topics = list(topics)
+        self.handlers = dict(handlers)
+        self.session_factory = session_factory
+        self.dead_letter_topic_for = dead_letter_topic_for
+        self.max_attempts = max_attempts
+        self.dispatch_key = dispatch_key or _type_header
+        self.non_retryable: tuple[type[BaseException], ...] = (PoisonMessage, *non_retryable)
+        self.max_batch = max_batch
+        self.poll_timeout_s = poll_timeout_s
+        self.retry_backoff_s = retry_backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.after_db_commit = after_db_commit
+        self.tracer_provider = tracer_provider
+        self.table = processed_table
+        self.error_max_chars = error_max_chars
+        self.stats = WorkerStats()
+        # Handler outputs go through this producer too, so flushing it before the DB commit
+        # makes them durable before their input is marked processed.
+        self._owns_producer = producer is None
+        self.producer: Producer = producer if producer is not None else bus.producer()
+        self.consumer: Consumer = bus.consumer(group_id, self.topics)
+        self._attempts: dict[tuple[str, int, int], int] = {}
+        self._failed_batches_in_row = 0
+        self._stop: threading.Event | None = None
+
+    # -- loop ---------------------------------------------------------------------------------
+    def run(self, stop_event: threading.Event) -> None:
+        """Process batches until ``stop_event`` is set, then close."""
+        self._stop = stop_event
+        try:
+            while not stop_event.is_set():
+                try:
+                    self.run_once()
+                except BusError as exc:
+                    log.error("bus error in worker %s: %s", self.group_id, exc)
+                    self._sleep(self.retry_backoff_s)
+        finally:
+            self.close()
+
+    def run_once(self, timeout_s: float | None = None) -> int:
+        """Poll one batch and settle what can be settled; returns the number delivered."""
+        messages = self.consumer.poll(
+            # After a rolled-back batch, go one record at a time until one commits, so a
+            # record that fails only at commit time cannot hold its neighbours hostage.
+            max_records=1 if self._failed_batches_in_row else self.max_batch,
+            timeout_s=self.poll_timeout_s if timeout_s is None else timeout_s,
+        )
+        if not messages:
+            return 0
+        self.stats.consumed += len(messages)
+        self.stats.batches += 1
+        self._process(messages)
+        return len(messages)
+
+    def close(self) -> None:
+        """Leave the group; flush and close the producer if the worker made it."""
+        try:
+            self.consumer.close()
+        finally:
+            if self._owns_producer:
+                self.producer.close()
+
+    # -- one batch ----------------------------------------------------------------------------
+    def _process(self, messages: list[Message]) -> None:
+        keys = {id(m): message_key(m) for m in messages}
+        settled: list[Message] = []
+        blocked: set[tuple[str, int]] = set()
+        retry_attempts = 0
+        counts = _BatchCounts()
+        try:
+            with transaction(self.session_factory) as session:
+                markers = self._markers(session, keys.values())
+                new_rows: list[dict[str, Any]] = []
+                updates: list[dict[str, Any]] = []
+                for m in messages:
+                    tp = (m.topic, m.partition)
+                    if tp in blocked:
+                        continue
+                    key = keys[id(m)]
+                    marker = markers.get(key)
+                    if marker is not None and _settles(marker, m):
+                        counts.skipped += 1
+                        settled.append(m)
+                        continue
+                    outcome = self._handle(session, m)
+                    if outcome is None:  # failed; retried after a rewind
+                        blocked.add(tp)
+                        retry_attempts = max(retry_attempts, self._attempts.get(_pos(m), 1))
+                        continue
+                    row = {
+                        "consumer_group": self.group_id,
+                        "message_key": key,
+                        "topic": m.topic,
+                        "partition": m.partition,
+                        "offset": m.offset,
+                        "outcome": outcome,
+                        "processed_at": datetime.now(UTC),
+                    }
+                    # A replayed dead letter (same event id, new record) replaces its marker.
+                    (updates if marker is not None else new_rows).append(row)
+                    markers[key] = (outcome, m.topic, m.partition, m.offset)
+                    if outcome == OUTCOME_PROCESSED:
+                        counts.processed += 1
+                    else:
+                        counts.dead += 1
+                    settled.append(m)
+                self._write_markers(session, new_rows, updates)
+                self.producer.flush()
+        except Exception as exc:
+            # The whole batch rolled back (database down, a flush failed, another member
+            # settled one of these first): nothing is settled; rewind and try again later.
+            # Not dead-lettered: the record is not known to be at fault.
+            self.stats.batch_failures += 1
+            self._failed_batches_in_row += 1
+            log.warning(
+                "worker %s: batch of %d rolled back: %s",
+                self.group_id,
+                len(messages),
+                type(exc).__name__,
+            )
+            self._rewind(self._failed_batches_in_row)
+            return
+        self._failed_batches_in_row = 0
+        self.stats.processed += counts.processed
+        self.stats.skipped_duplicates += counts.skipped
+        self.stats.dead_lettered += counts.dead
+        for m in settled:
+            self._attempts.pop(_pos(m), None)
+        if self.after_db_commit is not None:
+            self.after_db_commit(settled)
+        if settled:
+            try:
+                self.consumer.commit(settled)
+            except BusError as exc:
+                # The partition moved to another member, which will redeliver and skip.
+                self.stats.commit_failures += 1
+                log.warning("worker %s: offset commit failed: %s", self.group_id, exc)
+        if blocked:
+            self._rewind(retry_attempts)
+
+    def _rewind(self, attempt: int) -> None:
+        self._sleep(min(self.max_backoff_s, self.retry_backoff_s * 2 ** max(0, attempt - 1)))
+        try:
+            self.consumer.seek_to_committed()
+        except BusError as exc:
+            log.warning("worker %s: seek failed: %s", self.group_id, exc)
+
+    def _sleep(self, seconds: float) -> None:
+        if self._stop is not None:
+            self._stop.wait(seconds)
+        else:
+            time.sleep(seconds)
+
+    def _markers(self, session: Session, keys: Any) -> dict[str, tuple[str, str, int, int]]:
+        c = self.table.c
+        wanted = sorted(set(keys))
+        rows = session.execute(
+            select(c.message_key, c.outcome, c.topic, c.partition, c.offset).where(
+                c.consumer_group == self.group_id, c.message_key.in_(wanted)
+            )
+        ).all()
+        return {r.message_key: (r.outcome, r.topic, r.partition, r.offset) for r in rows}
+
+    def _write_markers(
+        self, session: Session, new_rows: list[dict[str, Any]], updates: list[dict[str, Any]]
+    ) -> None:
+        if new_rows:
+            session.execute(insert(self.table), new_rows)
+        c = self.table.c
+        for row in updates:
+            session.execute(
+                update(self.table)
+                .where(
+                    c.consumer_group == row["consumer_group"],
+                    c.message_key == row["message_key"],
+                )
+                .values(
+                    topic=row["topic"],
+                    partition=row["partition"],
+                    offset=row["offset"],
+                    outcome=row["outcome"],
+                    processed_at=row["processed_at"],
+                )
+            )
+
+    def _handle(self, session: Session, m: Message) -> str | None:
+        """Run the handler for ``m``: the outcome to mark, or ``None`` to retry it later."""
+        pos = _pos(m)
+        try:
+            handler = self._resolve(m)
+            # Leaving begin_nested() flushes the handler's writes inside its savepoint, so a
+            # constraint violation fails this record here rather than the whole batch later.
+            with (
+                consumer_span(
+                    m,
+                    group_id=self.group_id,
+                    system=self.bus.name,
+                    tracer_provider=self.tracer_provider,
+                ),
+                session.begin_nested(),
+            ):
+                handler(session, m)
+            return OUTCOME_PROCESSED
+        except self.non_retryable as exc:
+            self.stats.failed_attempts += 1
+            attempts = self._attempts.get(pos, 0) + 1
+            self._dead_letter(m, exc, attempts)
+            return OUTCOME_DEAD_LETTERED
+        except Exception as exc:
+            self.stats.failed_attempts += 1
+            attempts = self._attempts[pos] = self._attempts.get(pos, 0) + 1
+            if len(self._attempts) > 100_000:
+                # Entries of partitions moved to other members are never settled here.
+                self._attempts.pop(next(iter(self._attempts)))
+            log.warning(
+                "worker %s: %s/%d@%d failed (attempt %d of %d): %s",
+                self.group_id,
+                m.topic,
+                m.partition,
+                m.offset,
+                attempts,
+                self.max_attempts,
+                type(exc).__name__,
+            )
+            if attempts >= self.max_attempts:
+                self._dead_letter(m, exc, attempts)
+                return OUTCOME_DEAD_LETTERED
+            return None
+
+    def _resolve(self, m: Message) -> Handler:
+        try:
+            name = self.dispatch_key(m)
+        except PoisonMessage:
+            raise
+        except Exception as exc:
+            raise PoisonMessage(f"cannot dispatch: {type(exc).__name__}") from exc
+        handler = self.handlers.get(name) or self.handlers.get("*")
+        if handler is None:
+            raise PoisonMessage(f"no handler for event type {name!r}")
+        return handler
+
+    def _dead_letter(self, m: Message, exc: BaseException, attempts: int) -> None:
+        error_type = f"{type(exc).__module__}.{type(exc).__qualname__}"
+        headers = [
+            *((k, v) for k, v in m.headers if not k.startswith("fjo-dlq-")),
+            (DLQ_ERROR_TYPE, error_type.encode()),
+            (DLQ_ERROR, describe_error(exc, m.value, self.error_max_chars).encode()),
+            (DLQ_ATTEMPTS, str(attempts).encode()),
+            (DLQ_ORIGINAL_TOPIC, m.topic.encode()),
+            (DLQ_ORIGINAL_PARTITION, str(m.partition).encode()),
+            (DLQ_ORIGINAL_OFFSET, str(m.offset).encode()),
+            (DLQ_CONSUMER_GROUP, self.group_id.encode()),
+        ]
+        log.error(
+            "worker %s: dead-lettering %s/%d@%d after %d attempt(s): %s",
+            self.group_id,
+            m.topic,
+            m.partition,
+            m.offset,
+            attempts,
+            error_type,
+        )
+        self.producer.publish(
+            self.dead_letter_topic_for(m.topic), m.value, key=m.key, headers=headers
+        )
+
+
+def _pos(m: Message) -> tuple[str, int, int]:
+    return (m.topic, m.partition, m.offset)
+
+
+def _settles(marker: tuple[str, str, int, int], m: Message) -> bool:
+    """Whether an existing marker means ``m`` needs no handling.
+
+    Processed events are skipped wherever they reappear. A dead-lettered one is skipped
+    only when it is the same record redelivered: a replay from the dead-letter topic (a new
+    record with the same event id) is handled again.
+    """
+    outcome, topic, partition, offset = marker
+    if outcome == OUTCOME_PROCESSED:
+        return True
+    return (topic, partition, offset) == (m.topic, m.partition, m.offset)

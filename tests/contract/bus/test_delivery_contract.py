@@ -1,0 +1,411 @@
+"""The delivery loop on every backend: each record's effect happens exactly once, failures are
+retried then dead-lettered without holding up later records, and traces cross the bus."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import SpanKind
+from sqlalchemy import Column, Engine, MetaData, String, Table, insert, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.runtime.bus.api import Bus, Message, TopicSpec
+from services.runtime.db import make_engine, make_session_factory
+from services.runtime.delivery import (
+    DLQ_ATTEMPTS,
+    DLQ_ERROR,
+    DLQ_ERROR_TYPE,
+    DLQ_ORIGINAL_OFFSET,
+    DLQ_ORIGINAL_PARTITION,
+    DLQ_ORIGINAL_TOPIC,
+    EVENT_ID_HEADER,
+    TYPE_HEADER,
+    Worker,
+    create_runtime_tables,
+    default_dead_letter_topic,
+)
+from tests.contract.bus._support import (
+    EVENT_TYPE,
+    BusSpec,
+    consume_until,
+    drain,
+    effects,
+    effects_metadata,
+    record_effect,
+    unique,
+)
+
+pytestmark = pytest.mark.timeout(120)
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture
+def effects_engine(effects_url: str) -> Iterator[Engine]:
+    engine = make_engine(effects_url)
+    create_runtime_tables(engine)
+    effects_metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sessions(effects_engine: Engine) -> sessionmaker[Session]:
+    return make_session_factory(effects_engine)
+
+
+def effect_ids(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return list(
+            conn.execute(select(effects.c.message_id).order_by(effects.c.id)).scalars().all()
+        )
+
+
+def run_until(worker: Worker, done: Callable[[], bool], *, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not done():
+        assert time.monotonic() < deadline, f"worker did not finish: {worker.stats}"
+        worker.run_once(timeout_s=0.3)
+
+
+def make_topics(bus: Bus, partitions: int = 1) -> tuple[str, str]:
+    topic = unique("delivery")
+    dlq = default_dead_letter_topic(topic)
+    bus.create_topics([TopicSpec(topic, partitions), TopicSpec(dlq, 1)])
+    return topic, dlq
+
+
+def publish_events(bus: Bus, topic: str, values: list[str], *, event_ids: bool = True) -> None:
+    producer = bus.producer()
+    for i, v in enumerate(values):
+        headers = {TYPE_HEADER: EVENT_TYPE}
+        if event_ids and i % 2 == 0:  # half by event id, half by position
+            headers[EVENT_ID_HEADER] = f"evt-{v}"
+        producer.publish(topic, v.encode(), key=f"k{i % 5}", headers=headers)
+    producer.close()
+
+
+def test_trace_context_propagates_from_the_publishing_span_to_the_handler_span(
+    bus: Bus,
+    sessions: sessionmaker[Session],
+    span_exporter: tuple[TracerProvider, Any],
+    closing: Callable[[Any], Any],
+) -> None:
+    provider, exporter = span_exporter
+    topic, _ = make_topics(bus)
+    producer = bus.producer()
+    with provider.get_tracer("test").start_as_current_span("partner request") as request_span:
+        producer.publish(topic, b"traced", key="k", headers={TYPE_HEADER: EVENT_TYPE})
+    producer.close()
+
+    seen: list[tuple[int, int]] = []
+
+    def handler(session: Session, message: Message) -> None:
+        from opentelemetry import trace
+
+        ctx = trace.get_current_span().get_span_context()
+        seen.append((ctx.trace_id, ctx.span_id))
+        record_effect(session, message)
+
+    worker = closing(
+        Worker(
+            bus, unique("group"), [topic], {EVENT_TYPE: handler}, sessions, tracer_provider=provider
+        )
+    )
+    run_until(worker, lambda: worker.stats.processed == 1)
+
+    parent = request_span.get_span_context()
+    consumer_spans = [s for s in exporter.get_finished_spans() if s.kind == SpanKind.CONSUMER]
+    assert len(consumer_spans) == 1
+    span = consumer_spans[0]
+    assert span.context.trace_id == parent.trace_id
+    assert span.parent is not None and span.parent.span_id == parent.span_id
+    assert span.attributes["messaging.destination.name"] == topic
+    assert seen == [(span.context.trace_id, span.context.span_id)]  # handler ran inside it
+
+
+def test_a_failing_message_is_dead_lettered_after_max_attempts_while_later_messages_flow(
+    bus: Bus,
+    effects_engine: Engine,
+    sessions: sessionmaker[Session],
+    closing: Callable[[Any], Any],
+) -> None:
+    topic, dlq = make_topics(bus)
+    secret = "poison-NHS-9434765919"
+    values = ["m-0", secret, "m-2", "m-3", "m-4"]
+    publish_events(bus, topic, values)
+    calls: Counter[str] = Counter()
+
+    def handler(session: Session, message: Message) -> None:
+        calls[message.value.decode()] += 1
+        if b"poison" in message.value:
+            raise ValueError(f"cannot handle {message.value.decode()}")
+        record_effect(session, message)
+
+    worker = closing(
+        Worker(
+            bus,
+            unique("group"),
+            [topic],
+            {EVENT_TYPE: handler},
+            sessions,
+            max_attempts=3,
+            retry_backoff_s=0.01,
+        )
+    )
+    run_until(worker, lambda: worker.stats.processed + worker.stats.dead_lettered == 5)
+    worker.run_once(timeout_s=0.5)  # nothing more may arrive
+
+    assert effect_ids(effects_engine) == ["m-0", "m-2", "m-3", "m-4"]
+    assert calls[secret] == 3
+    assert worker.stats.failed_attempts == 3
+    assert worker.stats.dead_lettered == 1
+    assert worker.stats.processed == 4
+
+    reader = closing(bus.consumer(unique("dlq-reader"), [dlq]))
+    dead = consume_until(reader, 1) + drain(reader, quiet_s=0.5)
+    assert [m.value for m in dead] == [secret.encode()]
+    letter = dead[0]
+    assert letter.header(DLQ_ERROR_TYPE) == b"builtins.ValueError"
+    assert letter.header(DLQ_ATTEMPTS) == b"3"
+    assert letter.header(DLQ_ORIGINAL_TOPIC) == topic.encode()
+    assert letter.header(DLQ_ORIGINAL_PARTITION) == b"0"
+    assert letter.header(DLQ_ORIGINAL_OFFSET) == b"1"
+    assert letter.header(TYPE_HEADER) == EVENT_TYPE.encode()  # original headers kept
+    error = letter.header(DLQ_ERROR)
+    assert error is not None and error.startswith(b"cannot handle")
+    for _, value in letter.headers:
+        assert secret.encode() not in value  # never the record's value
+        assert b"9434765919" not in value
+
+
+def test_an_undecodable_message_goes_straight_to_the_dead_letter_topic(
+    bus: Bus,
+    effects_engine: Engine,
+    sessions: sessionmaker[Session],
+    closing: Callable[[Any], Any],
+) -> None:
+    topic, dlq = make_topics(bus)
+    producer = bus.producer()
+    producer.publish(topic, b"\xff\xfe not an event", key="k")  # no type header at all
+    producer.publish(topic, b"unknown", key="k", headers={TYPE_HEADER: "nobody.handles.v9"})
+    producer.publish(topic, b"fine", key="k", headers={TYPE_HEADER: EVENT_TYPE})
+    producer.close()
+    calls: list[bytes] = []
+
+    def handler(session: Session, message: Message) -> None:
+        calls.append(message.value)
+        record_effect(session, message)
+
+    worker = closing(
+        Worker(
+            bus,
+            unique("group"),
+            [topic],
+            {EVENT_TYPE: handler},
+            sessions,
+            max_attempts=5,
+            retry_backoff_s=0.01,
+        )
+    )
+    run_until(worker, lambda: worker.stats.processed + worker.stats.dead_lettered == 3)
+
+    assert calls == [b"fine"]
+    assert worker.stats.failed_attempts == 2  # one attempt each, no retries
+    reader = closing(bus.consumer(unique("dlq-reader"), [dlq]))
+    dead = consume_until(reader, 2) + drain(reader, quiet_s=0.5)
+    assert [(m.value, m.header(DLQ_ATTEMPTS)) for m in dead] == [
+        (b"\xff\xfe not an event", b"1"),
+        (b"unknown", b"1"),
+    ]
+    assert {m.header(DLQ_ERROR_TYPE) for m in dead} == {b"services.runtime.delivery.PoisonMessage"}
+
+
+def test_a_transient_failure_is_retried_in_order_before_later_messages_of_its_partition(
+    bus: Bus,
+    effects_engine: Engine,
+    sessions: sessionmaker[Session],
+    closing: Callable[[Any], Any],
+) -> None:
+    topic, _ = make_topics(bus)
+    values = [f"m-{i}" for i in range(6)]
+    publish_events(bus, topic, values)
+    failures = {"m-2": 2}
+
+    def handler(session: Session, message: Message) -> None:
+        v = message.value.decode()
+        if failures.get(v, 0) > 0:
+            failures[v] -= 1
+            raise TimeoutError("downstream busy")
+        record_effect(session, message)
+
+    worker = closing(
+        Worker(
+            bus,
+            unique("group"),
+            [topic],
+            {EVENT_TYPE: handler},
+            sessions,
+            max_attempts=3,
+            retry_backoff_s=0.01,
+        )
+    )
+    run_until(worker, lambda: worker.stats.processed == 6)
+
+    assert effect_ids(effects_engine) == values
+    assert worker.stats.failed_attempts == 2
+    assert worker.stats.dead_lettered == 0
+
+
+unique_metadata = MetaData()
+unique_names = Table(
+    "contract_unique_names", unique_metadata, Column("name", String(50), unique=True)
+)
+
+
+def test_a_write_that_violates_a_constraint_fails_only_its_own_record_not_its_batch(
+    bus: Bus,
+    effects_engine: Engine,
+    sessions: sessionmaker[Session],
+    closing: Callable[[Any], Any],
+) -> None:
+    unique_metadata.create_all(effects_engine)
+    topic, dlq = make_topics(bus)
+    values = ["alpha", "beta", "alpha", "gamma"]  # the second "alpha" breaks the constraint
+    publish_events(bus, topic, values, event_ids=False)
+
+    def handler(session: Session, message: Message) -> None:
+        session.execute(insert(unique_names).values(name=message.value.decode()))
+
+    worker = closing(
+        Worker(
+            bus,
+            unique("group"),
+            [topic],
+            {EVENT_TYPE: handler},
+            sessions,
+            max_attempts=2,
+            retry_backoff_s=0.01,
+        )
+    )
+    run_until(worker, lambda: worker.stats.processed + worker.stats.dead_lettered == 4)
+
+    with effects_engine.connect() as conn:
+        names = conn.execute(select(unique_names.c.name)).scalars().all()
+    assert sorted(names) == ["alpha", "beta", "gamma"]
+    assert (worker.stats.processed, worker.stats.dead_lettered) == (3, 1)
+    assert worker.stats.batch_failures == 0
+    reader = closing(bus.consumer(unique("dlq-reader"), [dlq]))
+    dead = consume_until(reader, 1) + drain(reader, quiet_s=0.5)
+    assert [(m.value, m.header(DLQ_ORIGINAL_OFFSET)) for m in dead] == [(b"alpha", b"2")]
+    assert dead[0].header(DLQ_ERROR_TYPE) == b"sqlalchemy.exc.IntegrityError"
+
+
+def test_run_processes_until_the_stop_event_is_set_and_then_leaves_the_group(
+    bus: Bus, effects_engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    topic, _ = make_topics(bus, partitions=2)
+    values = [f"m-{i}" for i in range(10)]
+    publish_events(bus, topic, values)
+    worker = Worker(
+        bus, unique("group"), [topic], {EVENT_TYPE: record_effect}, sessions, poll_timeout_s=0.2
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while len(effect_ids(effects_engine)) < len(values) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert sorted(effect_ids(effects_engine)) == sorted(values)
+    assert worker.stats.as_dict()["processed"] == len(values)
+
+
+def test_a_record_published_twice_with_the_same_event_id_has_its_effect_once(
+    bus: Bus,
+    effects_engine: Engine,
+    sessions: sessionmaker[Session],
+    closing: Callable[[Any], Any],
+) -> None:
+    topic, _ = make_topics(bus, partitions=3)
+    producer = bus.producer()
+    for _ in range(2):  # e.g. a partner re-sent the delivery
+        for i in range(5):
+            producer.publish(
+                topic,
+                f"m-{i}".encode(),
+                key=f"k{i}",
+                headers={TYPE_HEADER: EVENT_TYPE, EVENT_ID_HEADER: f"evt-{i}"},
+            )
+    producer.close()
+    worker = closing(Worker(bus, unique("group"), [topic], {EVENT_TYPE: record_effect}, sessions))
+    run_until(worker, lambda: worker.stats.processed + worker.stats.skipped_duplicates == 10)
+
+    assert sorted(effect_ids(effects_engine)) == [f"m-{i}" for i in range(5)]
+    assert worker.stats.skipped_duplicates == 5
+
+
+def test_a_worker_killed_between_db_commit_and_offset_commit_applies_each_effect_exactly_once(
+    bus_spec: BusSpec,
+    bus: Bus,
+    effects_url: str,
+    effects_engine: Engine,
+    sessions: sessionmaker[Session],
+    closing: Callable[[Any], Any],
+) -> None:
+    topic, _ = make_topics(bus, partitions=3)
+    group = unique("group")
+    values = [f"m-{i}" for i in range(24)]
+    publish_events(bus, topic, values)
+
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.contract.bus._proc",
+            "worker-crash",
+            bus_spec.to_json(),
+            effects_url,
+            group,
+            topic,
+            "6",
+        ],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == -signal.SIGKILL
+    killed_batch = json.loads(out)["killed_after"]
+    before_restart = effect_ids(effects_engine)
+    assert 6 <= len(before_restart) < len(values)
+
+    worker = closing(
+        Worker(bus, group, [topic], {EVENT_TYPE: record_effect}, sessions, max_batch=4)
+    )
+    run_until(worker, lambda: len(effect_ids(effects_engine)) >= len(values))
+    worker.run_once(timeout_s=1.0)  # a late duplicate would show up here
+
+    assert Counter(effect_ids(effects_engine)) == Counter(values)  # each exactly once
+    assert worker.stats.skipped_duplicates == len(killed_batch)  # it was redelivered
+    assert worker.stats.processed == len(values) - len(before_restart)
