@@ -2,11 +2,55 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from services.runtime.settings import ServiceSettings
+from services.runtime.settings import Environment, ServiceSettings
 
-__all__ = ["AccessSettings"]
+__all__ = ["AccessSettings", "AuthSettings", "DisclosureSettings", "ExtractSettings"]
+
+
+class AuthSettings(BaseModel):
+    """Who may call access: the token issuer, our audience, and where the keys come from."""
+
+    issuer: str = Field("https://dev.fjo.invalid", description="Expected `iss` of tokens.")
+    audience: str = Field("fjo-access", description="Expected `aud` of tokens.")
+    jwks_url: str | None = Field(
+        None, description="JWKS of the organisation's OIDC issuer; required outside dev/test."
+    )
+    dev_key_file: Path = Field(
+        Path("var/fjo/dev-issuer.pem"),
+        description="Signing key of the local dev issuer (`fjo token`); dev/test only.",
+    )
+
+
+class DisclosureSettings(BaseModel):
+    """Extract-level disclosure control defaults (a project may be stricter, never laxer)."""
+
+    k: int = Field(10, ge=2, description="Minimum rows sharing each quasi-identifier class.")
+    mode: Literal["suppress", "refuse"] = Field(
+        "suppress", description="Suppress rare quasi-identifier values, or refuse the extract."
+    )
+    max_suppressed_fraction: float | None = Field(
+        None, gt=0, le=1, description="Refuse when suppression would touch more rows than this."
+    )
+
+
+class ExtractSettings(BaseModel):
+    """Where extracts are built and how often they may be requested."""
+
+    directory: Path = Field(
+        Path("var/fjo/extracts"),
+        description="Root folder of built extracts (one folder per extract).",
+    )
+    rate_limit: int = Field(
+        5, ge=1, description="Extract requests one researcher may make per project per window."
+    )
+    rate_window_s: int = Field(3600, ge=1, description="Length of the rate-limit window.")
+    batch_rows: int = Field(50_000, ge=1000, description="Rows read per database round trip.")
 
 
 class AccessSettings(ServiceSettings):
@@ -18,3 +62,39 @@ class AccessSettings(ServiceSettings):
 
     service_name: str = "access"
     database_url: str = "sqlite:///var/fjo/access.db"
+    checkpoint_database_url: str | None = Field(
+        None,
+        description="Database of the signed audit checkpoints; keep it apart from the audit "
+        "log (None: a table in the access database, which does not protect against someone "
+        "who can delete from both).",
+    )
+    pseudonym_master_key: SecretStr = Field(
+        SecretStr("dev-insecure-access-pseudonym-master-key"),
+        description="Master secret the per-project pseudonym keys are derived from (HKDF).",
+    )
+    audit_key: SecretStr = Field(
+        SecretStr("dev-insecure-access-audit-chain-key"),
+        description="HMAC key of the audit hash chain.",
+    )
+    checkpoint_key: SecretStr = Field(
+        SecretStr("dev-insecure-access-audit-checkpoint-key"),
+        description="HMAC key signing audit checkpoints; held apart from the audit key.",
+    )
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    disclosure: DisclosureSettings = Field(default_factory=DisclosureSettings)
+    extracts: ExtractSettings = Field(default_factory=ExtractSettings)
+    migrate_on_start: bool = Field(True, description="Run the Alembic migrations at start-up.")
+    worker_group: str = Field("access", description="Consumer group of the research store.")
+
+    @model_validator(mode="after")
+    def _production_needs_real_keys(self) -> Self:
+        if self.environment is Environment.PROD and not self.auth.jwks_url:
+            raise ValueError("auth.jwks_url is required in prod (no dev issuer there)")
+        keys = {
+            self.pseudonym_master_key.get_secret_value(),
+            self.audit_key.get_secret_value(),
+            self.checkpoint_key.get_secret_value(),
+        }
+        if len(keys) != 3:
+            raise ValueError("the pseudonym, audit and checkpoint keys must all differ")
+        return self

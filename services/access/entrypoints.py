@@ -1,16 +1,108 @@
-"""Thin entrypoints of the access service: build from settings, then serve."""
+"""Thin entrypoints of the access service: build from settings, then serve or consume."""
 
 from __future__ import annotations
 
+import logging
+import signal
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
+from services.access.api.deps import auth_dependency
+from services.access.api.extracts import extracts_router, recover_interrupted
+from services.access.api.outputs import outputs_router
+from services.access.api.projects import projects_router
+from services.access.api.researchers import researchers_router
+from services.access.bootstrap import AccessContext, build_context
 from services.access.config import AccessSettings
 from services.runtime.app import create_app as create_base_app
+from services.runtime.auth import TokenVerifier
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "run_worker"]
+
+_DESCRIPTION = """\
+The gate of the trusted research environment: safe projects (lifecycle and approvals), safe
+people (researchers and accreditation), safe data (project-specific extracts with
+pseudonyms and k-anonymity), safe outputs (automated checks, two-person release) and a
+tamper-evident audit trail. Every endpoint needs a bearer token and checks authorisation on
+the object it touches; objects a caller may not see answer 404. Errors are
+`application/problem+json`.
+"""
 
 
-def create_app(settings: AccessSettings | None = None) -> FastAPI:
-    """The access HTTP API (operational routes only until the service's own routes land)."""
+def create_app(
+    settings: AccessSettings | None = None,
+    *,
+    verifier: TokenVerifier | None = None,
+    context: AccessContext | None = None,
+) -> FastAPI:
+    """The access HTTP API."""
+    ctx = context or build_context(settings or AccessSettings(), verifier=verifier)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        recover_interrupted(ctx)
+        yield
+        ctx.dispose()
+
+    def database_ready() -> None:
+        with ctx.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+
+    app = create_base_app(
+        title="fjo access",
+        version="0.1.0",
+        description=_DESCRIPTION,
+        readiness={"database": database_ready},
+        lifespan=lifespan,
+    )
+    app.state.access = ctx
+    auth = auth_dependency(ctx)
+    for router in (
+        researchers_router(ctx, auth),
+        projects_router(ctx, auth),
+        extracts_router(ctx, auth),
+        outputs_router(ctx, auth),
+    ):
+        app.include_router(router)
+    return app
+
+
+def run_worker(settings: AccessSettings | None = None) -> None:
+    """Consume pseudonymised records and link results into the research store."""
+    from contracts.topics import LINK_RESULTS, PSEUDONYMISE_RECORDS
+    from services.access.handlers import HANDLERS, dispatch_key
+    from services.access.storage.models import processed_messages
+    from services.runtime.bus.factory import make_bus
+    from services.runtime.delivery import Worker
+    from services.runtime.telemetry import configure_logging
+
     settings = settings or AccessSettings()
-    return create_base_app(title="fjo access", version="0.1.0")
+    configure_logging(settings.telemetry.log_level, json_lines=settings.telemetry.log_json)
+    ctx = build_context(settings)
+    bus = make_bus(
+        settings.bus.backend,
+        kafka_bootstrap=settings.bus.kafka_bootstrap,
+        database_url=settings.bus.embedded_url,
+    )
+    worker = Worker(
+        bus,
+        settings.worker_group,
+        [PSEUDONYMISE_RECORDS.name, LINK_RESULTS.name],
+        HANDLERS,
+        ctx.sessions,
+        max_attempts=settings.bus.max_attempts,
+        dispatch_key=dispatch_key,
+        processed_table=processed_messages,
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    logging.getLogger("fjo.access").info("access worker started")
+    try:
+        worker.run(stop)
+    finally:
+        bus.close()
+        ctx.dispose()

@@ -1,0 +1,198 @@
+"""What every route shares: the caller, one unit of work, audited refusals, object loading."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from typing import Any
+
+from fastapi import HTTPException
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.access.bootstrap import AccessContext
+from services.access.domain.policy import CallerFacts, ProjectFacts
+from services.access.domain.projects import (
+    Accreditation,
+    ProjectState,
+    effective_state,
+    has_current_accreditation,
+)
+from services.access.storage.models import (
+    ProjectApprovalRow,
+    ProjectMemberRow,
+    ProjectRow,
+    ResearcherRow,
+)
+from services.runtime.auth import Principal, bearer_principal
+from services.runtime.db import transaction
+
+__all__ = [
+    "Refused",
+    "auth_dependency",
+    "caller_facts",
+    "forbidden",
+    "load_project",
+    "not_found",
+    "today",
+    "unit",
+]
+
+
+def today() -> date:
+    return datetime.now(UTC).date()
+
+
+class Refused(Exception):
+    """A request refused on purpose; audited (outside the rolled-back unit) and answered."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        *,
+        detail: str | None = None,
+        outcome: str = "denied",
+        object_type: str | None = None,
+        object_id: str | None = None,
+        project_id: str | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(title)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.outcome = outcome
+        self.object_type = object_type
+        self.object_id = object_id
+        self.project_id = project_id
+        self.headers = headers
+        self.extra = extra
+
+
+def not_found(object_type: str, object_id: str, project_id: str | None = None) -> Refused:
+    """Also what a caller gets for an object they may not see: existence is not revealed."""
+    return Refused(
+        404,
+        "Not found",
+        object_type=object_type,
+        object_id=object_id,
+        project_id=project_id,
+    )
+
+
+def forbidden(
+    detail: str, object_type: str, object_id: str, project_id: str | None = None
+) -> Refused:
+    return Refused(
+        403,
+        "Forbidden",
+        detail=detail,
+        object_type=object_type,
+        object_id=object_id,
+        project_id=project_id,
+    )
+
+
+def conflict(
+    detail: str, object_type: str, object_id: str, project_id: str | None = None
+) -> Refused:
+    return Refused(
+        409,
+        "Conflict",
+        detail=detail,
+        outcome="refused",
+        object_type=object_type,
+        object_id=object_id,
+        project_id=project_id,
+    )
+
+
+@contextmanager
+def unit(ctx: AccessContext, principal: Principal, action: str) -> Iterator[Session]:
+    """One transaction for the request; a ``Refused`` rolls it back, is audited, answered."""
+    refusal: Refused | None = None
+    try:
+        with transaction(ctx.sessions) as session:
+            yield session
+    except Refused as exc:
+        refusal = exc
+    if refusal is None:
+        return
+    with transaction(ctx.sessions) as session:
+        ctx.audit.append(
+            session,
+            actor=principal.subject,
+            action=action,
+            outcome=refusal.outcome,
+            object_type=refusal.object_type,
+            object_id=refusal.object_id,
+            project_id=refusal.project_id,
+            detail={"status": refusal.status},
+        )
+    body: dict[str, Any] = {"detail": refusal.detail} if refusal.detail else {}
+    if refusal.extra:
+        body.update(refusal.extra)
+    raise HTTPException(
+        refusal.status, detail={"title": refusal.title, **body}, headers=refusal.headers
+    )
+
+
+def auth_dependency(ctx: AccessContext) -> Callable[..., Principal]:
+    """Bearer authentication whose every decision lands in the audit trail."""
+
+    def on_decision(principal: Principal | None, reason: str) -> None:
+        with transaction(ctx.sessions) as session:
+            ctx.audit.append(
+                session,
+                actor=principal.subject if principal else None,
+                action="auth.authenticate",
+                outcome="ok" if principal else "denied",
+                detail={"reason": reason},
+            )
+
+    return bearer_principal(ctx.verifier, on_decision)
+
+
+def caller_facts(session: Session, principal: Principal) -> CallerFacts:
+    row = session.get(ResearcherRow, principal.subject)
+    accreditation = (
+        Accreditation(principal.subject, row.accredited_until, row.revoked) if row else None
+    )
+    return CallerFacts(
+        subject=principal.subject,
+        roles=principal.roles,
+        accredited=has_current_accreditation(accreditation, today()),
+    )
+
+
+def load_project(
+    session: Session, project_id: str, *, lock: bool = False
+) -> tuple[ProjectRow, ProjectFacts, ProjectApprovalRow | None]:
+    """The project, the facts the policy needs, and its approval; expires it when due."""
+    query = select(ProjectRow).where(ProjectRow.id == project_id)
+    if lock:
+        query = query.with_for_update()
+    project = session.execute(query).scalar_one_or_none()
+    if project is None:
+        raise not_found("project", project_id, project_id)
+    members = frozenset(
+        session.execute(
+            select(ProjectMemberRow.subject).where(ProjectMemberRow.project_id == project_id)
+        ).scalars()
+    )
+    approval = session.get(ProjectApprovalRow, project_id)
+    state = ProjectState(project.state)
+    current = effective_state(state, project.access_until, today())
+    if current is not state:
+        project.state = current.value
+        project.closed_at = datetime.now(UTC)
+    facts = ProjectFacts(
+        owner=project.owner,
+        members=members,
+        approved_members=frozenset(approval.members) if approval else frozenset(),
+        state=current,
+    )
+    return project, facts, approval

@@ -1,0 +1,300 @@
+"""Safe data: extract requests (rate-limited), the background build, status and downloads.
+
+The build runs as a Starlette background task (in the server's thread pool, after the 202
+response) behind a per-process semaphore so that one extract at a time uses the CPU. An
+extract left ``queued`` or ``running`` by a process that died is marked ``failed`` at the
+next start-up (``recover_interrupted``) and can simply be requested again.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, Depends, status
+from fastapi.responses import FileResponse
+from sqlalchemy import func, select
+
+from services.access.api.deps import (
+    Refused,
+    caller_facts,
+    conflict,
+    forbidden,
+    load_project,
+    not_found,
+    unit,
+)
+from services.access.api.schemas import ExtractOut
+from services.access.bootstrap import AccessContext
+from services.access.domain.kanonymity import KAnonymityMode
+from services.access.domain.policy import can_read_project, can_use_data
+from services.access.extracts import ExtractSpec, build_extract
+from services.access.storage.models import ExtractRow, ProjectApprovalRow, ProjectRow
+from services.runtime.auth import Principal
+from services.runtime.db import transaction
+
+__all__ = ["extracts_router", "recover_interrupted", "run_extract_job"]
+
+_log = logging.getLogger("fjo.access.extracts")
+
+
+def _out(row: ExtractRow) -> ExtractOut:
+    return ExtractOut(
+        id=row.id,
+        project_id=row.project_id,
+        requested_by=row.requested_by,
+        state=row.state,  # type: ignore[arg-type]
+        requested_at=row.requested_at,
+        finished_at=row.finished_at,
+        rows=row.rows,
+        disclosure=row.report or {},
+        files=list((row.manifest or {}).get("files", [])),
+        error=row.error,
+    )
+
+
+def extract_dir(ctx: AccessContext, project_id: str, extract_id: str) -> Path:
+    return ctx.settings.extracts.directory / project_id / extract_id
+
+
+def run_extract_job(ctx: AccessContext, extract_id: str) -> None:
+    """Build one queued extract; every outcome is recorded on the row and in the audit."""
+    with ctx.extract_slots:
+        with transaction(ctx.sessions) as s:
+            row = s.get(ExtractRow, extract_id)
+            if row is None or row.state != "queued":
+                return
+            project = s.get(ProjectRow, row.project_id)
+            approval = s.get(ProjectApprovalRow, row.project_id)
+            assert project is not None
+            if approval is None:
+                row.state = "failed"
+                row.error = "project has no approval"
+                return
+            row.state = "running"
+            row.started_at = datetime.now(UTC)
+            spec = ExtractSpec(
+                extract_id=row.id,
+                project_id=project.id,
+                datasets=tuple(approval.datasets),
+                variables=tuple(approval.variables),
+                window_start=approval.window_start,
+                window_end=approval.window_end,
+                k=project.k,
+                quasi_identifiers=tuple(project.quasi_identifiers),
+                mode=KAnonymityMode(project.k_mode),
+                max_suppressed_fraction=ctx.settings.disclosure.max_suppressed_fraction,
+                pseudonym_key_version=project.pseudonym_key_version,
+            )
+            requester = row.requested_by
+        out_dir = extract_dir(ctx, spec.project_id, spec.extract_id)
+        try:
+            result = build_extract(
+                ctx.engine,
+                spec,
+                master_secret=ctx.pseudonym_master,
+                out_dir=out_dir,
+                batch_rows=ctx.settings.extracts.batch_rows,
+            )
+            error = None
+        except Exception as exc:
+            _log.error("extract build failed", extra={"error_type": type(exc).__name__})
+            result = None
+            error = f"build failed ({type(exc).__name__})"
+        with transaction(ctx.sessions) as s:
+            row = s.get(ExtractRow, extract_id)
+            assert row is not None
+            row.finished_at = datetime.now(UTC)
+            if result is None:
+                row.state = "failed"
+                row.error = error
+                outcome, detail = "failed", {"error": error}
+            elif result.refused:
+                row.state = "refused"
+                row.report = result.disclosure
+                row.error = result.reason
+                outcome, detail = "refused", {"disclosure": result.disclosure}
+            else:
+                row.state = "succeeded"
+                row.rows = result.rows
+                row.report = result.disclosure
+                row.manifest = result.manifest
+                row.directory = str(out_dir)
+                outcome = "ok"
+                detail = {
+                    "rows": result.rows,
+                    "files": [
+                        {"name": f["name"], "sha256": f["sha256"]} for f in result.manifest["files"]
+                    ],
+                    "disclosure": result.disclosure,
+                }
+            ctx.audit.append(
+                s,
+                actor=requester,
+                action="extract.build",
+                outcome=outcome,
+                object_type="extract",
+                object_id=extract_id,
+                project_id=spec.project_id,
+                detail=detail,
+            )
+
+
+def recover_interrupted(ctx: AccessContext) -> int:
+    """Mark extracts a dead process left unfinished as failed; returns how many."""
+    with transaction(ctx.sessions) as s:
+        rows = list(
+            s.execute(
+                select(ExtractRow).where(ExtractRow.state.in_(("queued", "running")))
+            ).scalars()
+        )
+        for row in rows:
+            row.state = "failed"
+            row.error = "interrupted by a restart; request it again"
+            row.finished_at = datetime.now(UTC)
+            ctx.audit.append(
+                s,
+                actor=None,
+                action="extract.build",
+                outcome="failed",
+                object_type="extract",
+                object_id=row.id,
+                project_id=row.project_id,
+                detail={"error": "interrupted"},
+            )
+        return len(rows)
+
+
+def extracts_router(ctx: AccessContext, auth: Any) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["extracts"])
+    Caller = Annotated[Principal, Depends(auth)]
+
+    def guard(s: Any, principal: Principal, project_id: str, *, lock: bool = False) -> ProjectRow:
+        project, facts, _ = load_project(s, project_id, lock=lock)
+        caller = caller_facts(s, principal)
+        if not can_use_data(caller, facts):
+            if not can_read_project(caller, facts):
+                raise not_found("project", project_id, project_id)
+            raise forbidden(
+                "an accredited approved member of an active project is required",
+                "project",
+                project_id,
+                project_id,
+            )
+        return project
+
+    def load_extract(s: Any, project_id: str, extract_id: str) -> ExtractRow:
+        row = s.get(ExtractRow, extract_id)
+        if row is None or row.project_id != project_id:
+            raise not_found("extract", extract_id, project_id)
+        return row
+
+    @router.post(
+        "/projects/{project_id}/extracts",
+        status_code=status.HTTP_202_ACCEPTED,
+        summary="Request an extract of the approved data (rate-limited; built in the background).",
+        responses={429: {"description": "Too many extract requests; see Retry-After."}},
+    )
+    def request_extract(
+        project_id: str, principal: Caller, background: BackgroundTasks
+    ) -> ExtractOut:
+        limits = ctx.settings.extracts
+        with unit(ctx, principal, "extract.request") as s:
+            guard(s, principal, project_id, lock=True)  # the lock serialises the rate check
+            since = datetime.now(UTC) - timedelta(seconds=limits.rate_window_s)
+            recent = s.execute(
+                select(func.count())
+                .select_from(ExtractRow)
+                .where(
+                    ExtractRow.project_id == project_id,
+                    ExtractRow.requested_by == principal.subject,
+                    ExtractRow.requested_at >= since,
+                )
+            ).scalar_one()
+            if recent >= limits.rate_limit:
+                raise Refused(
+                    429,
+                    "Too many extract requests",
+                    detail=f"at most {limits.rate_limit} per {limits.rate_window_s} s",
+                    outcome="refused",
+                    object_type="project",
+                    object_id=project_id,
+                    project_id=project_id,
+                    headers={"Retry-After": str(limits.rate_window_s)},
+                )
+            row = ExtractRow(
+                id=str(uuid.uuid4()),
+                project_id=project_id,
+                requested_by=principal.subject,
+                state="queued",
+                report={},
+                manifest={},
+            )
+            s.add(row)
+            s.flush()
+            ctx.audit.append(
+                s,
+                actor=principal.subject,
+                action="extract.request",
+                object_type="extract",
+                object_id=row.id,
+                project_id=project_id,
+            )
+            out = _out(row)
+        background.add_task(run_extract_job, ctx, out.id)
+        return out
+
+    @router.get("/projects/{project_id}/extracts", summary="The project's extracts.")
+    def list_extracts(project_id: str, principal: Caller) -> list[ExtractOut]:
+        with unit(ctx, principal, "extract.list") as s:
+            guard(s, principal, project_id)
+            rows = s.execute(
+                select(ExtractRow)
+                .where(ExtractRow.project_id == project_id)
+                .order_by(ExtractRow.requested_at)
+            ).scalars()
+            return [_out(r) for r in rows]
+
+    @router.get("/projects/{project_id}/extracts/{extract_id}", summary="An extract's status.")
+    def get_extract(project_id: str, extract_id: str, principal: Caller) -> ExtractOut:
+        with unit(ctx, principal, "extract.read") as s:
+            guard(s, principal, project_id)
+            return _out(load_extract(s, project_id, extract_id))
+
+    @router.get(
+        "/projects/{project_id}/extracts/{extract_id}/files/{name}",
+        summary="Download one file of a built extract (audited).",
+        response_class=FileResponse,
+    )
+    def download(project_id: str, extract_id: str, name: str, principal: Caller) -> FileResponse:
+        with unit(ctx, principal, "extract.download") as s:
+            guard(s, principal, project_id)
+            row = load_extract(s, project_id, extract_id)
+            if row.state != "succeeded" or not row.directory:
+                raise conflict("the extract is not ready", "extract", extract_id, project_id)
+            files = {f["name"]: f for f in row.manifest.get("files", [])}
+            if name != "manifest.json" and name not in files:
+                raise not_found("extract-file", extract_id, project_id)
+            path = Path(row.directory) / name
+            if not path.is_file():
+                raise not_found("extract-file", extract_id, project_id)
+            ctx.audit.append(
+                s,
+                actor=principal.subject,
+                action="extract.download",
+                object_type="extract",
+                object_id=extract_id,
+                project_id=project_id,
+                detail={"file": name, "sha256": files.get(name, {}).get("sha256")},
+            )
+        media = {
+            ".csv": "text/csv",
+            ".json": "application/json",
+            ".parquet": "application/vnd.apache.parquet",
+        }.get(path.suffix, "application/octet-stream")
+        return FileResponse(path, media_type=media, filename=name)
+
+    return router

@@ -1,0 +1,444 @@
+"""Safe projects: create, edit and submit drafts; approve; activate; close; members."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, status
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from services.access.api.deps import (
+    Refused,
+    caller_facts,
+    conflict,
+    forbidden,
+    load_project,
+    not_found,
+    today,
+    unit,
+)
+from services.access.api.schemas import (
+    ApprovalIn,
+    MemberIn,
+    ProjectIn,
+    ProjectOut,
+    ProjectPatch,
+)
+from services.access.bootstrap import AccessContext
+from services.access.domain.catalogue import CATALOGUE, catalogue_variables
+from services.access.domain.policy import (
+    can_manage_draft,
+    can_read_project,
+    can_review_project,
+    can_steer_project,
+)
+from services.access.domain.projects import (
+    Action,
+    Approval,
+    DomainError,
+    ProjectState,
+    ProjectView,
+    approval_errors,
+    next_state,
+)
+from services.access.storage.models import (
+    ProjectApprovalRow,
+    ProjectMemberRow,
+    ProjectRow,
+    ResearcherRow,
+)
+from services.runtime.auth import Principal
+
+__all__ = ["projects_router"]
+
+
+def _project_out(session: Session, project: ProjectRow) -> ProjectOut:
+    members = sorted(
+        session.execute(
+            select(ProjectMemberRow.subject).where(ProjectMemberRow.project_id == project.id)
+        ).scalars()
+    )
+    approval = session.get(ProjectApprovalRow, project.id)
+    approval_out: dict[str, Any] | None = None
+    if approval is not None:
+        approval_out = {
+            "approver": approval.approver,
+            "datasets": approval.datasets,
+            "variables": approval.variables,
+            "window_start": approval.window_start.isoformat(),
+            "window_end": approval.window_end.isoformat(),
+            "members": approval.members,
+            "access_until": approval.access_until.isoformat(),
+            "conditions": approval.conditions,
+            "decided_at": approval.decided_at.isoformat(),
+        }
+    return ProjectOut(
+        id=project.id,
+        title=project.title,
+        summary=project.summary,
+        owner=project.owner,
+        state=project.state,
+        members=members,
+        requested=project.requested,
+        approval=approval_out,
+        k=project.k,
+        quasi_identifiers=project.quasi_identifiers,
+        access_until=project.access_until,
+        created_at=project.created_at,
+    )
+
+
+def _requested(body: ProjectIn | ProjectPatch, base: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for name in ("datasets", "variables"):
+        value = getattr(body, name)
+        if value is not None:
+            out[name] = list(value)
+    for name in ("window_start", "window_end"):
+        value = getattr(body, name)
+        if value is not None:
+            out[name] = value.isoformat()
+    return out
+
+
+def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["projects"])
+    Caller = Annotated[Principal, Depends(auth)]
+
+    def transition(
+        session: Session, project: ProjectRow, action: Action, who: Principal
+    ) -> ProjectState:
+        try:
+            new = next_state(ProjectState(project.state), action)
+        except DomainError as exc:
+            raise conflict(str(exc), "project", project.id, project.id) from None
+        project.state = new.value
+        ctx.audit.append(
+            session,
+            actor=who.subject,
+            action=f"project.{action.value}",
+            object_type="project",
+            object_id=project.id,
+            project_id=project.id,
+            detail={"state": new.value},
+        )
+        return new
+
+    @router.get("/catalogue", summary="Datasets and variables a project can ask for.")
+    def catalogue(principal: Caller) -> dict[str, Any]:
+        return {
+            "datasets": [
+                {
+                    "name": d.name,
+                    "description": d.description,
+                    "variables": [
+                        {
+                            "name": v.name,
+                            "type": v.type,
+                            "description": v.description,
+                            "project_pseudonym": v.pseudonym is not None,
+                        }
+                        for v in d.variables
+                    ],
+                }
+                for d in CATALOGUE.values()
+            ]
+        }
+
+    @router.post(
+        "/projects",
+        status_code=status.HTTP_201_CREATED,
+        summary="Create a draft project (accredited researchers).",
+    )
+    def create_project(body: ProjectIn, principal: Caller) -> ProjectOut:
+        with unit(ctx, principal, "project.create") as s:
+            caller = caller_facts(s, principal)
+            if not caller.active_researcher:
+                raise forbidden("an accredited researcher is required", "project", "-")
+            k = max(body.k or ctx.settings.disclosure.k, ctx.settings.disclosure.k)
+            project = ProjectRow(
+                id=str(uuid.uuid4()),
+                title=body.title,
+                summary=body.summary,
+                owner=principal.subject,
+                state=ProjectState.DRAFT.value,
+                requested=_requested(body, {}),
+                k=k,
+                quasi_identifiers=list(body.quasi_identifiers or ("GNDR_CD", "WOB", "LSOA_CD")),
+                k_mode=ctx.settings.disclosure.mode,
+            )
+            s.add(project)
+            s.add(
+                ProjectMemberRow(
+                    project_id=project.id, subject=principal.subject, added_by=principal.subject
+                )
+            )
+            s.flush()
+            ctx.audit.append(
+                s,
+                actor=principal.subject,
+                action="project.create",
+                object_type="project",
+                object_id=project.id,
+                project_id=project.id,
+            )
+            return _project_out(s, project)
+
+    @router.get("/projects", summary="Projects the caller may see.")
+    def list_projects(principal: Caller) -> list[ProjectOut]:
+        with unit(ctx, principal, "project.list") as s:
+            caller = caller_facts(s, principal)
+            query = select(ProjectRow).order_by(ProjectRow.created_at)
+            if not (caller.roles & {"admin", "approver"}):
+                mine = select(ProjectMemberRow.project_id).where(
+                    ProjectMemberRow.subject == principal.subject
+                )
+                query = query.where(
+                    or_(ProjectRow.id.in_(mine), ProjectRow.owner == caller.subject)
+                )
+            out = []
+            for project in s.execute(query).scalars():
+                _, facts, _ = load_project(s, project.id)
+                if can_read_project(caller, facts):
+                    out.append(_project_out(s, project))
+            return out
+
+    @router.get("/projects/{project_id}", summary="One project.")
+    def get_project(project_id: str, principal: Caller) -> ProjectOut:
+        with unit(ctx, principal, "project.read") as s:
+            project, facts, _ = load_project(s, project_id)
+            if not can_read_project(caller_facts(s, principal), facts):
+                raise not_found("project", project_id, project_id)
+            return _project_out(s, project)
+
+    @router.patch("/projects/{project_id}", summary="Edit a draft (its owner).")
+    def edit_project(project_id: str, body: ProjectPatch, principal: Caller) -> ProjectOut:
+        with unit(ctx, principal, "project.edit") as s:
+            project, facts, _ = load_project(s, project_id, lock=True)
+            caller = caller_facts(s, principal)
+            if not can_read_project(caller, facts):
+                raise not_found("project", project_id, project_id)
+            if not can_manage_draft(caller, facts):
+                raise forbidden("only the owner edits a draft", "project", project_id, project_id)
+            if facts.state is not ProjectState.DRAFT:
+                raise conflict("only a draft can be edited", "project", project_id, project_id)
+            if body.title is not None:
+                project.title = body.title
+            if body.summary is not None:
+                project.summary = body.summary
+            project.requested = _requested(body, project.requested)
+            ctx.audit.append(
+                s,
+                actor=principal.subject,
+                action="project.edit",
+                object_type="project",
+                object_id=project_id,
+                project_id=project_id,
+            )
+            return _project_out(s, project)
+
+    @router.post(
+        "/projects/{project_id}/members",
+        status_code=status.HTTP_201_CREATED,
+        summary="Propose a member for a draft (its owner).",
+    )
+    def add_member(project_id: str, body: MemberIn, principal: Caller) -> ProjectOut:
+        with unit(ctx, principal, "project.member.add") as s:
+            project, facts, _ = load_project(s, project_id, lock=True)
+            caller = caller_facts(s, principal)
+            if not can_read_project(caller, facts):
+                raise not_found("project", project_id, project_id)
+            if not can_manage_draft(caller, facts):
+                raise forbidden("only the owner adds members", "project", project_id, project_id)
+            if facts.state is not ProjectState.DRAFT:
+                raise conflict("members change only in a draft", "project", project_id, project_id)
+            if s.get(ResearcherRow, body.subject) is None:
+                raise Refused(
+                    422,
+                    "Unknown researcher",
+                    outcome="refused",
+                    object_type="project",
+                    object_id=project_id,
+                    project_id=project_id,
+                )
+            if body.subject not in facts.members:
+                s.add(
+                    ProjectMemberRow(
+                        project_id=project_id, subject=body.subject, added_by=principal.subject
+                    )
+                )
+                s.flush()
+            ctx.audit.append(
+                s,
+                actor=principal.subject,
+                action="project.member.add",
+                object_type="member",
+                object_id=body.subject,
+                project_id=project_id,
+            )
+            return _project_out(s, project)
+
+    @router.delete(
+        "/projects/{project_id}/members/{subject}",
+        summary="Withdraw a proposed member from a draft (its owner).",
+    )
+    def remove_member(project_id: str, subject: str, principal: Caller) -> ProjectOut:
+        with unit(ctx, principal, "project.member.remove") as s:
+            project, facts, _ = load_project(s, project_id, lock=True)
+            caller = caller_facts(s, principal)
+            if not can_read_project(caller, facts):
+                raise not_found("project", project_id, project_id)
+            if not can_manage_draft(caller, facts):
+                raise forbidden("only the owner removes members", "project", project_id, project_id)
+            if facts.state is not ProjectState.DRAFT:
+                raise conflict("members change only in a draft", "project", project_id, project_id)
+            if subject == project.owner:
+                raise conflict("the owner stays a member", "project", project_id, project_id)
+            member = s.get(ProjectMemberRow, (project_id, subject))
+            if member is None:
+                raise not_found("member", subject, project_id)
+            s.delete(member)
+            s.flush()
+            ctx.audit.append(
+                s,
+                actor=principal.subject,
+                action="project.member.remove",
+                object_type="member",
+                object_id=subject,
+                project_id=project_id,
+            )
+            return _project_out(s, project)
+
+    @router.post("/projects/{project_id}/submit", summary="Submit a draft for approval.")
+    def submit(project_id: str, principal: Caller) -> ProjectOut:
+        with unit(ctx, principal, "project.submit") as s:
+            project, facts, _ = load_project(s, project_id, lock=True)
+            caller = caller_facts(s, principal)
+            if not can_read_project(caller, facts):
+                raise not_found("project", project_id, project_id)
+            if not can_manage_draft(caller, facts):
+                raise forbidden("only the owner submits", "project", project_id, project_id)
+            transition(s, project, Action.SUBMIT, principal)
+            project.submitted_at = datetime.now(UTC)
+            return _project_out(s, project)
+
+    @router.post(
+        "/projects/{project_id}/return", summary="Return a submitted project to its owner."
+    )
+    def return_project(project_id: str, principal: Caller) -> ProjectOut:
+        with unit(ctx, principal, "project.return") as s:
+            project, facts, _ = load_project(s, project_id, lock=True)
+            caller = caller_facts(s, principal)
+            if not can_read_project(caller, facts):
+                raise not_found("project", project_id, project_id)
+            if not can_review_project(caller, facts):
+                raise forbidden("an independent approver is required", "project", project_id)
+            transition(s, project, Action.RETURN, principal)
+            return _project_out(s, project)
+
+    @router.post(
+        "/projects/{project_id}/approve",
+        summary="Approve a submitted project: datasets, variables, window, members.",
+    )
+    def approve(project_id: str, body: ApprovalIn, principal: Caller) -> ProjectOut:
+        with unit(ctx, principal, "project.approve") as s:
+            project, facts, _ = load_project(s, project_id, lock=True)
+            caller = caller_facts(s, principal)
+            if not can_read_project(caller, facts):
+                raise not_found("project", project_id, project_id)
+            if not can_review_project(caller, facts):
+                raise forbidden(
+                    "an approver cannot approve a project they own or belong to",
+                    "project",
+                    project_id,
+                    project_id,
+                )
+            approval = Approval(
+                datasets=tuple(body.datasets),
+                variables=tuple(body.variables),
+                window_start=body.window_start,
+                window_end=body.window_end,
+                members=tuple(body.members),
+                access_until=body.access_until,
+                approver=principal.subject,
+            )
+            errors = approval_errors(
+                ProjectView(owner=project.owner, members=facts.members, state=facts.state),
+                approval,
+                catalogue=catalogue_variables(),
+                today=today(),
+            )
+            if errors:
+                raise Refused(
+                    409 if facts.state is not ProjectState.SUBMITTED else 422,
+                    "Approval not valid",
+                    detail="; ".join(errors),
+                    outcome="refused",
+                    object_type="project",
+                    object_id=project_id,
+                    project_id=project_id,
+                )
+            transition(s, project, Action.APPROVE, principal)
+            s.add(
+                ProjectApprovalRow(
+                    project_id=project_id,
+                    approver=principal.subject,
+                    datasets=list(body.datasets),
+                    variables=list(body.variables),
+                    window_start=body.window_start,
+                    window_end=body.window_end,
+                    members=sorted(set(body.members)),
+                    access_until=body.access_until,
+                    conditions=body.conditions,
+                )
+            )
+            project.approved_at = datetime.now(UTC)
+            project.access_until = body.access_until
+            s.flush()
+            ctx.audit.append(
+                s,
+                actor=principal.subject,
+                action="project.approval.recorded",
+                object_type="project",
+                object_id=project_id,
+                project_id=project_id,
+                detail={
+                    "datasets": sorted(body.datasets),
+                    "variables": sorted(body.variables),
+                    "window": [body.window_start.isoformat(), body.window_end.isoformat()],
+                    "members": sorted(set(body.members)),
+                    "access_until": body.access_until.isoformat(),
+                },
+            )
+            return _project_out(s, project)
+
+    @router.post("/projects/{project_id}/activate", summary="Open an approved project for work.")
+    def activate(project_id: str, principal: Caller) -> ProjectOut:
+        with unit(ctx, principal, "project.activate") as s:
+            project, facts, _ = load_project(s, project_id, lock=True)
+            caller = caller_facts(s, principal)
+            if not can_read_project(caller, facts):
+                raise not_found("project", project_id, project_id)
+            if not can_steer_project(caller, facts):
+                raise forbidden("owner or admin only", "project", project_id, project_id)
+            transition(s, project, Action.ACTIVATE, principal)
+            project.activated_at = datetime.now(UTC)
+            return _project_out(s, project)
+
+    @router.post("/projects/{project_id}/close", summary="Close a project (owner or admin).")
+    def close(project_id: str, principal: Caller) -> ProjectOut:
+        with unit(ctx, principal, "project.close") as s:
+            project, facts, _ = load_project(s, project_id, lock=True)
+            caller = caller_facts(s, principal)
+            if not can_read_project(caller, facts):
+                raise not_found("project", project_id, project_id)
+            if not can_steer_project(caller, facts):
+                raise forbidden("owner or admin only", "project", project_id, project_id)
+            transition(s, project, Action.CLOSE, principal)
+            project.closed_at = datetime.now(UTC)
+            return _project_out(s, project)
+
+    return router

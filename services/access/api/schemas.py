@@ -1,0 +1,155 @@
+"""Request and response bodies of the access API (documented in its OpenAPI)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "AccreditationIn",
+    "ApprovalIn",
+    "CellIn",
+    "ExtractOut",
+    "MemberIn",
+    "OutputIn",
+    "OutputOut",
+    "ProjectIn",
+    "ProjectOut",
+    "ProjectPatch",
+    "ResearcherIn",
+    "ResearcherOut",
+    "ReviewIn",
+]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ResearcherIn(_In):
+    subject: str = Field(
+        min_length=1, max_length=200, description="Token subject.", examples=["alice"]
+    )
+    display_name: str = Field(min_length=1, max_length=200, examples=["Dr A. Researcher"])
+    organisation: str | None = Field(None, max_length=200, examples=["Swansea University"])
+    accredited_until: date | None = Field(
+        None,
+        description="Accreditation valid up to and including this day.",
+        examples=["2027-03-31"],
+    )
+
+
+class AccreditationIn(_In):
+    accredited_until: date | None = Field(description="New expiry (None: not accredited).")
+    revoked: bool = Field(False, description="Withdraw the accreditation now.")
+
+
+class ResearcherOut(BaseModel):
+    subject: str
+    display_name: str
+    organisation: str | None
+    accredited_until: date | None
+    revoked: bool
+    accredited: bool = Field(description="Accredited today.")
+
+
+class ProjectIn(_In):
+    title: str = Field(min_length=3, max_length=300, examples=["Newborns in care proceedings"])
+    summary: str = Field("", max_length=20_000)
+    datasets: list[str] = Field(default_factory=list, examples=[["case", "child"]])
+    variables: list[str] = Field(default_factory=list, examples=[["WOB", "GNDR_CD", "LAW_TYPE"]])
+    window_start: date | None = Field(None, examples=["2015-01-01"])
+    window_end: date | None = Field(None, examples=["2019-12-31"])
+    k: int | None = Field(None, ge=2, description="Stricter k for this project (never laxer).")
+    quasi_identifiers: list[str] | None = Field(
+        None, description="Quasi-identifiers, most important first (default GNDR_CD, WOB, LSOA_CD)."
+    )
+
+
+class ProjectPatch(_In):
+    title: str | None = Field(None, min_length=3, max_length=300)
+    summary: str | None = Field(None, max_length=20_000)
+    datasets: list[str] | None = None
+    variables: list[str] | None = None
+    window_start: date | None = None
+    window_end: date | None = None
+
+
+class MemberIn(_In):
+    subject: str = Field(min_length=1, max_length=200, examples=["bob"])
+
+
+class ApprovalIn(_In):
+    datasets: list[str] = Field(examples=[["case", "child"]])
+    variables: list[str] = Field(examples=[["WOB", "GNDR_CD", "LAW_TYPE"]])
+    window_start: date = Field(examples=["2015-01-01"])
+    window_end: date = Field(examples=["2019-12-31"])
+    members: list[str] = Field(description="Approved members (owner included).")
+    access_until: date = Field(description="Access ends after this day (then: expired).")
+    conditions: str = Field("", max_length=5000)
+
+
+class ProjectOut(BaseModel):
+    id: str
+    title: str
+    summary: str
+    owner: str
+    state: str
+    members: list[str]
+    requested: dict[str, Any]
+    approval: dict[str, Any] | None
+    k: int
+    quasi_identifiers: list[str]
+    access_until: date | None
+    created_at: datetime
+
+
+class ExtractOut(BaseModel):
+    id: str
+    project_id: str
+    requested_by: str
+    state: Literal["queued", "running", "succeeded", "refused", "failed"]
+    requested_at: datetime
+    finished_at: datetime | None
+    rows: int | None
+    disclosure: dict[str, Any] = Field(description="What disclosure control did (counts only).")
+    files: list[dict[str, Any]] = Field(description="Files with rows, bytes and SHA-256.")
+    error: str | None
+
+
+class CellIn(_In):
+    row: str = Field(max_length=200, examples=["2019"])
+    col: str | None = Field(None, max_length=200, examples=["female"])
+    count: int = Field(ge=0, description="People contributing to the cell.")
+    value: float | None = Field(None, description="Magnitude tables: the cell's total.")
+    top: list[float] = Field(
+        default_factory=list, max_length=5, description="Largest contributions, largest first."
+    )
+
+
+class OutputIn(_In):
+    title: str = Field(min_length=1, max_length=300)
+    kind: Literal["frequency", "magnitude"] = "frequency"
+    preset: Literal["threshold-10", "acro", "opensafely"] = "threshold-10"
+    cells: list[CellIn] = Field(min_length=1, max_length=10_000)
+
+
+class OutputOut(BaseModel):
+    id: str
+    project_id: str
+    author: str
+    title: str
+    kind: str
+    preset: str
+    state: Literal["submitted", "released", "rejected"]
+    checks: dict[str, Any]
+    reviews: list[dict[str, Any]]
+    created_at: datetime
+    released_at: datetime | None
+
+
+class ReviewIn(_In):
+    decision: Literal["approve", "reject"]
+    comment: str = Field("", max_length=5000)

@@ -1,0 +1,92 @@
+"""The composition root: builds the access service's collaborators from its settings."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.access.config import AccessSettings
+from services.access.storage.audit_store import AuditTrail
+from services.access.storage.migrate import migrate, migrate_checkpoints
+from services.runtime.auth import DevIssuer, TokenVerifier
+from services.runtime.db import make_engine, make_session_factory
+from services.runtime.settings import Environment
+
+__all__ = ["AccessContext", "build_context", "default_verifier"]
+
+
+@dataclass
+class AccessContext:
+    """Everything a request, a job or a handler needs; built once per process."""
+
+    settings: AccessSettings
+    engine: Engine
+    checkpoint_engine: Engine
+    sessions: sessionmaker[Session]
+    audit: AuditTrail
+    verifier: Callable[[], TokenVerifier]
+    pseudonym_master: bytes
+    extract_slots: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(1)
+    )
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        if self.checkpoint_engine is not self.engine:
+            self.checkpoint_engine.dispose()
+
+
+def default_verifier(settings: AccessSettings) -> TokenVerifier:
+    """The organisation's JWKS when configured; the local dev issuer in dev/test only."""
+    if settings.auth.jwks_url:
+        return TokenVerifier(
+            issuer=settings.auth.issuer,
+            audience=settings.auth.audience,
+            jwks_url=settings.auth.jwks_url,
+        )
+    if settings.environment is Environment.PROD:
+        raise RuntimeError("no JWKS URL configured")
+    issuer = DevIssuer.from_file(settings.auth.dev_key_file, issuer=settings.auth.issuer)
+    return issuer.verifier(audience=settings.auth.audience)
+
+
+def build_context(
+    settings: AccessSettings, *, verifier: TokenVerifier | None = None
+) -> AccessContext:
+    """Open the databases (migrating them when configured) and wire the collaborators."""
+    engine = make_engine(settings.database_url)
+    checkpoint_engine = (
+        make_engine(settings.checkpoint_database_url)
+        if settings.checkpoint_database_url
+        else engine
+    )
+    if settings.migrate_on_start:
+        migrate(engine)
+        migrate_checkpoints(checkpoint_engine)
+    sessions = make_session_factory(engine)
+    audit = AuditTrail(
+        audit_key=settings.audit_key.get_secret_value().encode(),
+        checkpoint_key=settings.checkpoint_key.get_secret_value().encode(),
+        checkpoint_engine=checkpoint_engine,
+    )
+    audit.install(sessions)
+    cached: list[TokenVerifier] = [verifier] if verifier is not None else []
+
+    def verifier_provider() -> TokenVerifier:
+        if not cached:
+            cached.append(default_verifier(settings))
+        return cached[0]
+
+    return AccessContext(
+        settings=settings,
+        engine=engine,
+        checkpoint_engine=checkpoint_engine,
+        sessions=sessions,
+        audit=audit,
+        verifier=verifier_provider,
+        pseudonym_master=settings.pseudonym_master_key.get_secret_value().encode(),
+    )

@@ -1,0 +1,1 @@
+"""The access service's pure domain: projects, pseudonyms, disclosure control, audit chain."""

@@ -1,0 +1,231 @@
+"""The research store's catalogue: which datasets and variables a project can ask for.
+
+Variables are declarative data: the extract column name (SAIL style), where the value comes
+from in the research store, and whether it is pseudonymised per project (ALFs, record tokens,
+organisation codes) or a quasi-identifier. Linkage columns (ALF_E, SYSTEM_ID_E, ALF_STS_CD,
+ALF_MTCH_PCT) are part of every extract; everything else must be approved by name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from services.access.domain.pseudonyms import PseudonymKind
+
+__all__ = [
+    "CATALOGUE",
+    "DEFAULT_QUASI_IDENTIFIERS",
+    "LINKAGE_COLUMNS",
+    "Dataset",
+    "Source",
+    "Variable",
+    "catalogue_variables",
+]
+
+
+class Source(StrEnum):
+    """Where a variable's value lives in the research store."""
+
+    RECORD = "record"  # a column of the research record (week_of_birth, sex, lsoa, ...)
+    RELATED = "related"  # the token of a related record (case, adult, child)
+    CONTENT = "content"  # a field of the record's content
+    LINK = "link"  # the current linkage decision
+
+
+@dataclass(frozen=True, slots=True)
+class Variable:
+    name: str
+    source: Source
+    field: str
+    description: str
+    type: str = "string"  # string | date | integer | float | boolean
+    pseudonym: PseudonymKind | None = None
+    quasi_identifier: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Dataset:
+    name: str
+    description: str
+    variables: tuple[Variable, ...]
+    date_field: str | None
+    """Content field dating the record; None: dated by its case (``case_token``)."""
+
+
+LINKAGE_COLUMNS: tuple[Variable, ...] = (
+    Variable(
+        "ALF_E",
+        Source.LINK,
+        "alf",
+        "Project-specific encrypted anonymous linking field (the person); empty if unlinked.",
+        pseudonym=PseudonymKind.ALF,
+    ),
+    Variable(
+        "SYSTEM_ID_E",
+        Source.RECORD,
+        "record_token",
+        "Project-specific encrypted record identifier.",
+        pseudonym=PseudonymKind.RECORD,
+    ),
+    Variable(
+        "ALF_STS_CD",
+        Source.LINK,
+        "status_code",
+        "Linkage status code (1 NHS number, 4 exact on five fields, 39 fuzzy forename, ...).",
+        "integer",
+    ),
+    Variable("ALF_MTCH_PCT", Source.LINK, "match_probability", "Match probability, 0-1.", "float"),
+)
+
+_WOB = Variable(
+    "WOB",
+    Source.RECORD,
+    "week_of_birth",
+    "Week of birth (the Monday).",
+    "date",
+    quasi_identifier=True,
+)
+_SEX = Variable(
+    "GNDR_CD",
+    Source.RECORD,
+    "sex",
+    "Sex code (1 male, 2 female, 8 not specified, 9 unknown).",
+    "integer",
+    quasi_identifier=True,
+)
+_LSOA = Variable(
+    "LSOA_CD",
+    Source.RECORD,
+    "lsoa",
+    "Lower layer super output area of residence.",
+    quasi_identifier=True,
+)
+_LA = Variable(
+    "LA_CD_E",
+    Source.RECORD,
+    "local_authority",
+    "Project-specific encrypted local authority.",
+    pseudonym=PseudonymKind.ORGANISATION,
+)
+_CASE = Variable(
+    "CASE_ID_E",
+    Source.RELATED,
+    "case",
+    "Project-specific encrypted case identifier.",
+    pseudonym=PseudonymKind.RECORD,
+)
+_COURT = Variable(
+    "COURT_CD_E",
+    Source.CONTENT,
+    "court",
+    "Project-specific encrypted court code.",
+    pseudonym=PseudonymKind.ORGANISATION,
+)
+
+
+def _c(name: str, field: str, description: str, type_: str = "string") -> Variable:
+    return Variable(name, Source.CONTENT, field, description, type_)
+
+
+CATALOGUE: dict[str, Dataset] = {
+    d.name: d
+    for d in (
+        Dataset(
+            "case",
+            "Family-court cases (public and private law) as Cafcass records them.",
+            (
+                _LA,
+                _COURT,
+                _c("LAW_TYPE", "law_type", "Public or private law."),
+                _c("ORDERS_SOUGHT", "orders_sought", "Orders applied for (';'-separated)."),
+                _c("APPLICANT_TYPE", "applicant_type", "Who applied."),
+                _c("RECEIVED_DT", "received_date", "Date the application was received.", "date"),
+                _c("ISSUED_DT", "issued_date", "Date the application was issued.", "date"),
+                _c("FIRST_HEARING_DT", "first_hearing_date", "First hearing date.", "date"),
+                _c("FINAL_HEARING_DT", "final_hearing_date", "Final hearing date.", "date"),
+                _c("CLOSED_DT", "closed_date", "Date the case closed.", "date"),
+            ),
+            date_field="received_date",
+        ),
+        Dataset(
+            "child",
+            "Children who are subjects of proceedings.",
+            (
+                _CASE,
+                _WOB,
+                _SEX,
+                _LSOA,
+                _LA,
+                _c("ETHNICITY", "ethnicity", "Ethnic group."),
+                _c("DISABILITY", "disability", "Recorded disability.", "boolean"),
+                _c("LIVING_SITUATION", "living_situation", "Where the child lives."),
+                _c("ADDITIONAL_NEEDS", "additional_needs", "Additional needs.", "boolean"),
+            ),
+            date_field=None,
+        ),
+        Dataset(
+            "adult-party",
+            "Adult parties (mostly birth parents) in proceedings.",
+            (
+                _CASE,
+                _WOB,
+                _SEX,
+                _LSOA,
+                _LA,
+                _c("PARTY_ROLE", "role", "The adult's part in the proceedings."),
+                _c("REL_TO_CHILD", "relationship_to_child", "Relationship to the child."),
+                _c("PARENTAL_RESP", "parental_responsibility", "Has PR.", "boolean"),
+                _c("LEGAL_REP", "legal_representation", "Legally represented.", "boolean"),
+                _c("LITIGATION_ISSUES", "litigation_issues", "Litigation issues.", "boolean"),
+            ),
+            date_field=None,
+        ),
+        Dataset(
+            "party-child-relationship",
+            "Relationships between adult parties and children.",
+            (
+                _CASE,
+                Variable(
+                    "ADULT_ID_E",
+                    Source.RELATED,
+                    "adult",
+                    "Project-specific encrypted adult record.",
+                    pseudonym=PseudonymKind.RECORD,
+                ),
+                Variable(
+                    "CHILD_ID_E",
+                    Source.RELATED,
+                    "child",
+                    "Project-specific encrypted child record.",
+                    pseudonym=PseudonymKind.RECORD,
+                ),
+                _c("RELATIONSHIP", "relationship", "The adult's relationship to the child."),
+                _c("PARENTAL_RESP", "parental_responsibility", "Has PR.", "boolean"),
+            ),
+            date_field=None,
+        ),
+        Dataset(
+            "hearing",
+            "Hearings in proceedings.",
+            (
+                _CASE,
+                _COURT,
+                _c("HEARING_TYPE", "hearing_type", "Kind of hearing."),
+                _c("HEARING_DT", "hearing_date", "Hearing date.", "date"),
+                _c("HEARING_END_DT", "end_date", "Hearing end date.", "date"),
+                _c("HEARING_STATUS", "status", "Listed, effective, vacated or adjourned."),
+                _c("HEARING_OUTCOME", "outcome", "Outcome of the hearing."),
+            ),
+            date_field="hearing_date",
+        ),
+    )
+}
+
+DEFAULT_QUASI_IDENTIFIERS: tuple[str, ...] = ("GNDR_CD", "WOB", "LSOA_CD")
+"""Most important first: LSOA is suppressed first, then week of birth, then sex."""
+
+
+def catalogue_variables() -> dict[str, list[str]]:
+    """Dataset name → variable names that can be approved for it."""
+    return {name: [v.name for v in d.variables] for name, d in CATALOGUE.items()}

@@ -1,0 +1,119 @@
+"""Research-store handlers, one per event type, run inside the runtime Worker's transaction.
+
+Each parses the envelope into its contract model (a payload that fails its contract raises
+``ValidationError``, which the Worker dead-letters at once) and applies it idempotently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+
+from sqlalchemy.orm import Session
+
+from contracts.envelope import Envelope, parse_data
+from contracts.events.link import LinkResultPublished
+from contracts.events.pseudonymise import PseudonymisedRecordPublished
+from services.access.domain.catalogue import CATALOGUE
+from services.access.storage.research_store import (
+    LinkResult,
+    StoredRecord,
+    apply_link_result,
+    apply_record,
+)
+from services.runtime.bus.api import Message
+from services.runtime.delivery import Handler, PoisonMessage
+
+__all__ = [
+    "HANDLERS",
+    "dispatch_key",
+    "handle_link_result",
+    "handle_pseudonymised_record",
+    "to_stored_record",
+]
+
+
+def _event(message: Message, expected: type) -> object:
+    envelope = Envelope.from_bytes(message.value)
+    event = parse_data(envelope)
+    if not isinstance(event, expected):
+        raise PoisonMessage(f"expected {expected.__name__}, got {envelope.type}")
+    return event
+
+
+def _event_date(record_type: str, content: Mapping[str, object]) -> date | None:
+    dataset = CATALOGUE.get(record_type)
+    if dataset is None or dataset.date_field is None:
+        return None
+    value = content.get(dataset.date_field)
+    if not isinstance(value, str):
+        return None
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+
+
+def to_stored_record(event: PseudonymisedRecordPublished) -> StoredRecord:
+    """The research store's row for a pseudonymised record."""
+    record_type = str(event.record_type.value)
+    content = dict(event.content)
+    return StoredRecord(
+        record_token=event.record_token,
+        record_type=record_type,
+        source=str(event.source.value),
+        record_version=event.record_version,
+        key_version=event.key_version,
+        week_of_birth=event.week_of_birth,
+        sex=int(event.sex) if event.sex is not None else None,
+        lsoa=event.lsoa,
+        local_authority=event.local_authority,
+        related_tokens=dict(event.related_tokens),
+        event_date=_event_date(record_type, content),
+        content=content,
+        flags=tuple(str(f) for f in event.flags),
+    )
+
+
+def to_link_result(event: LinkResultPublished) -> LinkResult:
+    return LinkResult(
+        record_token=event.record_token,
+        sequence=event.sequence,
+        alf=event.alf,
+        status_code=int(event.status),
+        match_probability=event.match_probability,
+        model_version=event.model_version,
+        supersedes_sequence=event.supersedes_sequence,
+        reason=str(event.reason.value),
+    )
+
+
+def handle_pseudonymised_record(session: Session, message: Message) -> None:
+    """pseudonymise.record-published → the research store's record (newer version wins)."""
+    event = _event(message, PseudonymisedRecordPublished)
+    assert isinstance(event, PseudonymisedRecordPublished)
+    apply_record(session, to_stored_record(event))
+
+
+def handle_link_result(session: Session, message: Message) -> None:
+    """link.result-published → the record's current link decision (higher sequence wins)."""
+    event = _event(message, LinkResultPublished)
+    assert isinstance(event, LinkResultPublished)
+    apply_link_result(session, to_link_result(event))
+
+
+HANDLERS: dict[str, Handler] = {
+    PseudonymisedRecordPublished.event_type: handle_pseudonymised_record,
+    LinkResultPublished.event_type: handle_link_result,
+}
+
+
+def dispatch_key(message: Message) -> str:
+    """The event type: the ``fjo-type`` header, else the envelope's own ``type``."""
+    raw = message.header("fjo-type")
+    if raw is not None:
+        return raw.decode("utf-8")
+    try:
+        return Envelope.from_bytes(message.value).type
+    except ValueError as exc:
+        raise PoisonMessage("not an event envelope") from exc

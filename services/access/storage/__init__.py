@@ -1,0 +1,1 @@
+"""Storage adapters of the access service: SQLAlchemy models, migrations, repositories."""

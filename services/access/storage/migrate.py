@@ -1,0 +1,25 @@
+"""Apply the access schema's migrations (and the checkpoint store's, wherever it lives)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from services.runtime.migrations import upgrade
+
+__all__ = ["CHECKPOINT_VERSION_TABLE", "VERSION_TABLE", "migrate", "migrate_checkpoints"]
+
+_HERE = Path(__file__).resolve().parent.parent
+VERSION_TABLE = "access_alembic_version"
+CHECKPOINT_VERSION_TABLE = "access_checkpoint_alembic_version"
+
+
+def migrate(engine: Engine | str) -> None:
+    """Bring the access schema to the newest revision (idempotent)."""
+    upgrade(engine, _HERE / "migrations", version_table=VERSION_TABLE)
+
+
+def migrate_checkpoints(engine: Engine | str) -> None:
+    """Bring the audit checkpoint store to the newest revision (idempotent)."""
+    upgrade(engine, _HERE / "checkpoint_migrations", version_table=CHECKPOINT_VERSION_TABLE)

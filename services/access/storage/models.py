@@ -1,0 +1,307 @@
+"""SQLAlchemy 2 models of the access schema (every table prefixed ``access_``).
+
+The audit log stores its timestamp and detail as canonical text, not as DateTime/JSON: the
+chain's HMAC covers their exact bytes, and those must read back identically on SQLite and
+PostgreSQL. Checkpoints have their own metadata so that they can live in another database.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "AuditCheckpointRow",
+    "AuditHeadRow",
+    "AuditLogRow",
+    "Base",
+    "CheckpointBase",
+    "ExtractRow",
+    "LinkDecisionRow",
+    "LinkResultRow",
+    "OutputReviewRow",
+    "OutputRow",
+    "ProjectApprovalRow",
+    "ProjectMemberRow",
+    "ProjectRow",
+    "ResearchRecordRow",
+    "ResearcherRow",
+    "processed_messages",
+    "utcnow",
+]
+
+_NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on both backends (SQLite drops the offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime stored in the access schema")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=_NAMING)
+
+
+class CheckpointBase(DeclarativeBase):
+    metadata = MetaData(naming_convention=_NAMING)
+
+
+class ResearcherRow(Base):
+    __tablename__ = "access_researchers"
+
+    subject: Mapped[str] = mapped_column(String(200), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    organisation: Mapped[str | None] = mapped_column(String(200))
+    accredited_until: Mapped[date | None] = mapped_column(Date)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ProjectRow(Base):
+    __tablename__ = "access_projects"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    owner: Mapped[str] = mapped_column(String(200), index=True)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    requested: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    k: Mapped[int] = mapped_column(Integer, default=10)
+    quasi_identifiers: Mapped[list[str]] = mapped_column(JsonType, default=list)
+    k_mode: Mapped[str] = mapped_column(String(20), default="suppress")
+    pseudonym_key_version: Mapped[int] = mapped_column(Integer, default=1)
+    access_until: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ProjectMemberRow(Base):
+    __tablename__ = "access_project_members"
+
+    project_id: Mapped[str] = mapped_column(
+        ForeignKey("access_projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    subject: Mapped[str] = mapped_column(String(200), primary_key=True, index=True)
+    added_by: Mapped[str] = mapped_column(String(200))
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ProjectApprovalRow(Base):
+    __tablename__ = "access_project_approvals"
+
+    project_id: Mapped[str] = mapped_column(
+        ForeignKey("access_projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    approver: Mapped[str] = mapped_column(String(200))
+    datasets: Mapped[list[str]] = mapped_column(JsonType)
+    variables: Mapped[list[str]] = mapped_column(JsonType)
+    window_start: Mapped[date] = mapped_column(Date)
+    window_end: Mapped[date] = mapped_column(Date)
+    members: Mapped[list[str]] = mapped_column(JsonType)
+    access_until: Mapped[date] = mapped_column(Date)
+    conditions: Mapped[str] = mapped_column(Text, default="")
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ResearchRecordRow(Base):
+    """Pseudonymised content as pseudonymise publishes it, keyed by record token."""
+
+    __tablename__ = "access_research_records"
+    __table_args__ = (Index("ix_access_research_records_type_date", "record_type", "event_date"),)
+
+    record_token: Mapped[str] = mapped_column(String(128), primary_key=True)
+    record_type: Mapped[str] = mapped_column(String(40))
+    source: Mapped[str] = mapped_column(String(60))
+    record_version: Mapped[int] = mapped_column(Integer, default=1)
+    key_version: Mapped[int] = mapped_column(Integer, default=1)
+    week_of_birth: Mapped[date | None] = mapped_column(Date)
+    sex: Mapped[int | None] = mapped_column(Integer)
+    lsoa: Mapped[str | None] = mapped_column(String(16))
+    local_authority: Mapped[str | None] = mapped_column(String(16))
+    case_token: Mapped[str | None] = mapped_column(String(128), index=True)
+    related_tokens: Mapped[dict[str, str]] = mapped_column(JsonType, default=dict)
+    event_date: Mapped[date | None] = mapped_column(Date)
+    content: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    flags: Mapped[list[str]] = mapped_column(JsonType, default=list)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LinkDecisionRow(Base):
+    """The current linkage decision per record token: the highest sequence received."""
+
+    __tablename__ = "access_link_decisions"
+
+    record_token: Mapped[str] = mapped_column(String(128), primary_key=True)
+    sequence: Mapped[int] = mapped_column(Integer)
+    alf: Mapped[str | None] = mapped_column(String(128))
+    status_code: Mapped[int] = mapped_column(Integer)
+    match_probability: Mapped[float] = mapped_column(Float)
+    model_version: Mapped[str] = mapped_column(String(64))
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LinkResultRow(Base):
+    """Every link result received (history: redelivery and late arrivals are harmless)."""
+
+    __tablename__ = "access_link_results"
+
+    record_token: Mapped[str] = mapped_column(String(128), primary_key=True)
+    sequence: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    supersedes_sequence: Mapped[int | None] = mapped_column(Integer)
+    alf: Mapped[str | None] = mapped_column(String(128))
+    status_code: Mapped[int] = mapped_column(Integer)
+    match_probability: Mapped[float] = mapped_column(Float)
+    model_version: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(40))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ExtractRow(Base):
+    __tablename__ = "access_extracts"
+    __table_args__ = (
+        Index("ix_access_extracts_requester", "project_id", "requested_by", "requested_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("access_projects.id"), index=True)
+    requested_by: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(20))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    rows: Mapped[int | None] = mapped_column(Integer)
+    report: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    manifest: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    directory: Mapped[str | None] = mapped_column(String(500))
+    error: Mapped[str | None] = mapped_column(String(500))
+
+
+class OutputRow(Base):
+    __tablename__ = "access_outputs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("access_projects.id"), index=True)
+    author: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(20))
+    preset: Mapped[str] = mapped_column(String(40))
+    submitted: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    checked: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OutputReviewRow(Base):
+    __tablename__ = "access_output_reviews"
+
+    output_id: Mapped[str] = mapped_column(
+        ForeignKey("access_outputs.id", ondelete="CASCADE"), primary_key=True
+    )
+    checker: Mapped[str] = mapped_column(String(200), primary_key=True)
+    decision: Mapped[str] = mapped_column(String(20))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuditLogRow(Base):
+    """Append-only: the application only inserts; the chain makes any other change visible."""
+
+    __tablename__ = "access_audit_log"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str | None] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(60), index=True)
+    outcome: Mapped[str] = mapped_column(String(20))
+    object_type: Mapped[str | None] = mapped_column(String(40))
+    object_id: Mapped[str | None] = mapped_column(String(200))
+    project_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    detail: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHeadRow(Base):
+    """One row: the chain's head, locked while appending so that appends serialise."""
+
+    __tablename__ = "access_audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditCheckpointRow(CheckpointBase):
+    __tablename__ = "access_audit_checkpoints"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    entry_hash: Mapped[str] = mapped_column(String(64))
+    at: Mapped[str] = mapped_column(String(40))
+    signature: Mapped[str] = mapped_column(String(64))
+
+
+processed_messages = Table(
+    "access_processed_messages",
+    Base.metadata,
+    # The runtime Worker's exactly-once markers (columns as services.runtime.delivery's),
+    # under access's own name so services can share a database.
+    Column("consumer_group", String(255), primary_key=True),
+    Column("message_key", String(512), primary_key=True),
+    Column("topic", String(249), nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("processed_at", DateTime(timezone=True), nullable=False),
+)
