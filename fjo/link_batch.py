@@ -122,6 +122,7 @@ class BatchResult:
     timings: dict[str, float] = field(default_factory=dict)
     training_log: dict[str, Any] = field(default_factory=dict)
     pairs_scored: int = 0
+    index: Any = None
 
 
 def link_records(
@@ -160,7 +161,7 @@ def link_records(
     ]
     timings["link_s"] = time.perf_counter() - t
     pairs = sum(d.candidates for d in decisions)
-    return BatchResult(decisions, model, timings, log, pairs)
+    return BatchResult(decisions, model, timings, log, pairs, index)
 
 
 def write_predictions(path: str | Path, decisions: Iterable[Any]) -> None:
