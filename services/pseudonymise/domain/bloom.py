@@ -23,6 +23,7 @@ import hashlib
 import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from services.pseudonymise.domain.keys import LINKAGE_BLOOM, DerivedKey
@@ -82,6 +83,7 @@ DEFAULT_BLOOM_PARAMS = BloomParams(
 """The parameters fjo uses; changing them is a new scheme (docs/pseudonymisation.md)."""
 
 
+@lru_cache(maxsize=65536)
 def bigrams(token: str) -> frozenset[str]:
     """Padded bigrams of one token: ``"jon"`` -> {"_j", "jo", "on", "n_"}."""
     padded = f"_{token}_"
@@ -91,10 +93,19 @@ def bigrams(token: str) -> frozenset[str]:
 class BloomEncoder:
     """Bloom-filter encoder under one ``linkage-bloom`` key; reuse one instance per key version.
 
-    Bigram bit masks are cached per field (the alphabet is small, so the cache is too).
+    Bit masks are cached per field, per bigram and per token (bounded; they live only in the
+    pseudonymise process, which sees the clear values anyway).
     """
 
-    __slots__ = ("_cache", "_fold_mask", "_key", "_templates", "key_version", "params")
+    __slots__ = (
+        "_cache",
+        "_fold_mask",
+        "_key",
+        "_templates",
+        "_token_cache",
+        "key_version",
+        "params",
+    )
 
     def __init__(self, key: DerivedKey, params: BloomParams = DEFAULT_BLOOM_PARAMS) -> None:
         if key.purpose != LINKAGE_BLOOM:
@@ -103,7 +114,8 @@ class BloomEncoder:
         self.key_version = key.version
         self._key = key
         self._templates: dict[str, Any] = {}
-        self._cache: dict[str, dict[str, int]] = {}
+        self._cache: dict[str, dict[str, int]] = {}  # field -> bigram -> unfolded mask
+        self._token_cache: dict[str, dict[str, int]] = {}  # field -> token -> unfolded mask
         self._fold_mask = (1 << params.output_bits) - 1
 
     def __repr__(self) -> str:
@@ -167,13 +179,22 @@ class BloomEncoder:
 
     def encode_tokens(self, field_name: str, tokens: Iterable[str]) -> int | None:
         """The filter of normalised tokens (union of their padded bigrams); None if empty."""
-        grams: set[str] = set()
+        cache = self._token_cache.setdefault(field_name, {})
+        bits = 0
         for token in tokens:
-            if token:
-                grams |= bigrams(token)
-        if not grams:
+            if not token:
+                continue
+            mask = cache.get(token)
+            if mask is None:
+                mask = 0
+                for gram in bigrams(token):
+                    mask |= self._mask(field_name, gram)
+                if len(cache) < 100_000:
+                    cache[token] = mask
+            bits |= mask
+        if not bits:
             return None
-        return self.encode_grams(field_name, grams)
+        return self._fold(bits)
 
 
 def dice(a: int, b: int) -> float:

@@ -321,7 +321,7 @@ class Pseudonymiser:
     LSOA and local authority.
     """
 
-    __slots__ = ("_bloom", "_exact", "_postcodes", "_records", "key_version")
+    __slots__ = ("_bloom", "_exact", "_postcodes", "_records", "_roles_cache", "key_version")
 
     def __init__(
         self,
@@ -337,6 +337,7 @@ class Pseudonymiser:
         self._exact = Tokeniser(keyring.derive(LINKAGE_EXACT, version))
         self._bloom = BloomEncoder(keyring.derive(LINKAGE_BLOOM, version), bloom_params)
         self._postcodes = postcodes
+        self._roles_cache: dict[tuple[tuple[str, str], ...], _ParsedRoles] = {}
 
     def __repr__(self) -> str:
         return f"Pseudonymiser(key_version={self.key_version}, bloom={self._bloom.scheme!r})"
@@ -363,7 +364,7 @@ class Pseudonymiser:
         unknown: Literal["refuse", "drop"] = "refuse",
     ) -> SplitResult:
         """Split one validated partner record; see the module docstring for the output."""
-        parsed = parse_roles(roles)
+        parsed = self._parse_roles(roles)
         unclassified = [name for name in record if name not in parsed.roles]
         if unclassified and unknown == "refuse":
             raise UnclassifiedFieldError(unclassified)
@@ -414,6 +415,16 @@ class Pseudonymiser:
         if any(role in parsed.by_role for role in _PERSON_ROLES):
             self._person(record, parsed, content, linkage)
         return SplitResult(content=content, linkage=linkage)
+
+    def _parse_roles(self, roles: Mapping[str, Role | str]) -> _ParsedRoles:
+        # Callers pass the same few mappings for every record: parse each once.
+        key = tuple((name, str(role)) for name, role in roles.items())
+        parsed = self._roles_cache.get(key)
+        if parsed is None:
+            parsed = parse_roles(roles)
+            if len(self._roles_cache) < 256:
+                self._roles_cache[key] = parsed
+        return parsed
 
     def _nested_change(self, source: str, kind: str | None) -> Any:
         def change(container: dict[str, Any], key: str) -> None:
