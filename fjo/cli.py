@@ -114,6 +114,12 @@ def bench_bus(
     typer.echo(result.get("summary", result))
 
 
+# fjo link (batch, train, report): its commands import what they need when they run.
+from fjo.link_cli import link_app  # noqa: E402
+
+app.add_typer(link_app, name="link")
+
+
 def main() -> None:
     """Console-script entrypoint."""
     app()
