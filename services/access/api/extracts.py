@@ -12,7 +12,7 @@ import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, status
 from fastapi.responses import FileResponse
@@ -170,7 +170,6 @@ def recover_interrupted(ctx: AccessContext) -> int:
 
 def extracts_router(ctx: AccessContext, auth: Any) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["extracts"])
-    Caller = Annotated[Principal, Depends(auth)]
 
     def guard(s: Any, principal: Principal, project_id: str, *, lock: bool = False) -> ProjectRow:
         project, facts, _ = load_project(s, project_id, lock=lock)
@@ -199,7 +198,7 @@ def extracts_router(ctx: AccessContext, auth: Any) -> APIRouter:
         responses={429: {"description": "Too many extract requests; see Retry-After."}},
     )
     def request_extract(
-        project_id: str, principal: Caller, background: BackgroundTasks
+        project_id: str, background: BackgroundTasks, principal: Principal = Depends(auth)
     ) -> ExtractOut:
         limits = ctx.settings.extracts
         with unit(ctx, principal, "extract.request") as s:
@@ -248,7 +247,7 @@ def extracts_router(ctx: AccessContext, auth: Any) -> APIRouter:
         return out
 
     @router.get("/projects/{project_id}/extracts", summary="The project's extracts.")
-    def list_extracts(project_id: str, principal: Caller) -> list[ExtractOut]:
+    def list_extracts(project_id: str, principal: Principal = Depends(auth)) -> list[ExtractOut]:
         with unit(ctx, principal, "extract.list") as s:
             guard(s, principal, project_id)
             rows = s.execute(
@@ -259,7 +258,9 @@ def extracts_router(ctx: AccessContext, auth: Any) -> APIRouter:
             return [_out(r) for r in rows]
 
     @router.get("/projects/{project_id}/extracts/{extract_id}", summary="An extract's status.")
-    def get_extract(project_id: str, extract_id: str, principal: Caller) -> ExtractOut:
+    def get_extract(
+        project_id: str, extract_id: str, principal: Principal = Depends(auth)
+    ) -> ExtractOut:
         with unit(ctx, principal, "extract.read") as s:
             guard(s, principal, project_id)
             return _out(load_extract(s, project_id, extract_id))
@@ -269,7 +270,9 @@ def extracts_router(ctx: AccessContext, auth: Any) -> APIRouter:
         summary="Download one file of a built extract (audited).",
         response_class=FileResponse,
     )
-    def download(project_id: str, extract_id: str, name: str, principal: Caller) -> FileResponse:
+    def download(
+        project_id: str, extract_id: str, name: str, principal: Principal = Depends(auth)
+    ) -> FileResponse:
         with unit(ctx, principal, "extract.download") as s:
             guard(s, principal, project_id)
             row = load_extract(s, project_id, extract_id)

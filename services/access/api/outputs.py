@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends, status
 from sqlalchemy import select
@@ -62,7 +62,6 @@ def _out(s: Any, row: OutputRow) -> OutputOut:
 
 def outputs_router(ctx: AccessContext, auth: Any) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["outputs"])
-    Caller = Annotated[Principal, Depends(auth)]
 
     def load_output(s: Any, project_id: str, output_id: str) -> OutputRow:
         row = s.get(OutputRow, output_id)
@@ -75,7 +74,9 @@ def outputs_router(ctx: AccessContext, auth: Any) -> APIRouter:
         status_code=status.HTTP_201_CREATED,
         summary="Submit an aggregate table for release; the automated checks run at once.",
     )
-    def submit_output(project_id: str, body: OutputIn, principal: Caller) -> OutputOut:
+    def submit_output(
+        project_id: str, body: OutputIn, principal: Principal = Depends(auth)
+    ) -> OutputOut:
         with unit(ctx, principal, "output.submit") as s:
             _, facts, _ = load_project(s, project_id)
             caller = caller_facts(s, principal)
@@ -116,7 +117,7 @@ def outputs_router(ctx: AccessContext, auth: Any) -> APIRouter:
             return _out(s, row)
 
     @router.get("/projects/{project_id}/outputs", summary="The project's outputs (members).")
-    def list_outputs(project_id: str, principal: Caller) -> list[OutputOut]:
+    def list_outputs(project_id: str, principal: Principal = Depends(auth)) -> list[OutputOut]:
         with unit(ctx, principal, "output.list") as s:
             _, facts, _ = load_project(s, project_id)
             caller = caller_facts(s, principal)
@@ -135,7 +136,9 @@ def outputs_router(ctx: AccessContext, auth: Any) -> APIRouter:
         "/projects/{project_id}/outputs/{output_id}",
         summary="One output with its checks (members; independent output checkers).",
     )
-    def get_output(project_id: str, output_id: str, principal: Caller) -> OutputOut:
+    def get_output(
+        project_id: str, output_id: str, principal: Principal = Depends(auth)
+    ) -> OutputOut:
         with unit(ctx, principal, "output.read") as s:
             _, facts, _ = load_project(s, project_id)
             if not can_read_output(caller_facts(s, principal), facts):
@@ -148,7 +151,7 @@ def outputs_router(ctx: AccessContext, auth: Any) -> APIRouter:
         summary="An output checker's decision; two approvals by distinct checkers release it.",
     )
     def review_output(
-        project_id: str, output_id: str, body: ReviewIn, principal: Caller
+        project_id: str, output_id: str, body: ReviewIn, principal: Principal = Depends(auth)
     ) -> OutputOut:
         with unit(ctx, principal, "output.review") as s:
             _, facts, _ = load_project(s, project_id)
@@ -213,7 +216,9 @@ def outputs_router(ctx: AccessContext, auth: Any) -> APIRouter:
         "/projects/{project_id}/outputs/{output_id}/release",
         summary="The released (protected) table (approved members; audited).",
     )
-    def released_table(project_id: str, output_id: str, principal: Caller) -> dict[str, Any]:
+    def released_table(
+        project_id: str, output_id: str, principal: Principal = Depends(auth)
+    ) -> dict[str, Any]:
         with unit(ctx, principal, "output.download") as s:
             _, facts, _ = load_project(s, project_id)
             caller = caller_facts(s, principal)
@@ -248,7 +253,7 @@ def outputs_router(ctx: AccessContext, auth: Any) -> APIRouter:
         "/outputs",
         summary="Outputs awaiting review (output checkers; excludes their own projects).",
     )
-    def review_queue(principal: Caller) -> list[OutputOut]:
+    def review_queue(principal: Principal = Depends(auth)) -> list[OutputOut]:
         with unit(ctx, principal, "output.queue") as s:
             if not principal.has_role(Role.OUTPUT_CHECKER.value):
                 raise forbidden("output checkers only", "output", "-")

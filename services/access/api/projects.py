@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends, status
 from sqlalchemy import or_, select
@@ -106,7 +106,6 @@ def _requested(body: ProjectIn | ProjectPatch, base: dict[str, Any]) -> dict[str
 
 def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["projects"])
-    Caller = Annotated[Principal, Depends(auth)]
 
     def transition(
         session: Session, project: ProjectRow, action: Action, who: Principal
@@ -128,7 +127,7 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
         return new
 
     @router.get("/catalogue", summary="Datasets and variables a project can ask for.")
-    def catalogue(principal: Caller) -> dict[str, Any]:
+    def catalogue(principal: Principal = Depends(auth)) -> dict[str, Any]:
         return {
             "datasets": [
                 {
@@ -153,7 +152,7 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
         status_code=status.HTTP_201_CREATED,
         summary="Create a draft project (accredited researchers).",
     )
-    def create_project(body: ProjectIn, principal: Caller) -> ProjectOut:
+    def create_project(body: ProjectIn, principal: Principal = Depends(auth)) -> ProjectOut:
         with unit(ctx, principal, "project.create") as s:
             caller = caller_facts(s, principal)
             if not caller.active_researcher:
@@ -171,6 +170,7 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
                 k_mode=ctx.settings.disclosure.mode,
             )
             s.add(project)
+            s.flush()  # no ORM relationships: the project row must exist before its members
             s.add(
                 ProjectMemberRow(
                     project_id=project.id, subject=principal.subject, added_by=principal.subject
@@ -188,7 +188,7 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
             return _project_out(s, project)
 
     @router.get("/projects", summary="Projects the caller may see.")
-    def list_projects(principal: Caller) -> list[ProjectOut]:
+    def list_projects(principal: Principal = Depends(auth)) -> list[ProjectOut]:
         with unit(ctx, principal, "project.list") as s:
             caller = caller_facts(s, principal)
             query = select(ProjectRow).order_by(ProjectRow.created_at)
@@ -207,7 +207,7 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
             return out
 
     @router.get("/projects/{project_id}", summary="One project.")
-    def get_project(project_id: str, principal: Caller) -> ProjectOut:
+    def get_project(project_id: str, principal: Principal = Depends(auth)) -> ProjectOut:
         with unit(ctx, principal, "project.read") as s:
             project, facts, _ = load_project(s, project_id)
             if not can_read_project(caller_facts(s, principal), facts):
@@ -215,7 +215,9 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
             return _project_out(s, project)
 
     @router.patch("/projects/{project_id}", summary="Edit a draft (its owner).")
-    def edit_project(project_id: str, body: ProjectPatch, principal: Caller) -> ProjectOut:
+    def edit_project(
+        project_id: str, body: ProjectPatch, principal: Principal = Depends(auth)
+    ) -> ProjectOut:
         with unit(ctx, principal, "project.edit") as s:
             project, facts, _ = load_project(s, project_id, lock=True)
             caller = caller_facts(s, principal)
@@ -245,7 +247,9 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
         status_code=status.HTTP_201_CREATED,
         summary="Propose a member for a draft (its owner).",
     )
-    def add_member(project_id: str, body: MemberIn, principal: Caller) -> ProjectOut:
+    def add_member(
+        project_id: str, body: MemberIn, principal: Principal = Depends(auth)
+    ) -> ProjectOut:
         with unit(ctx, principal, "project.member.add") as s:
             project, facts, _ = load_project(s, project_id, lock=True)
             caller = caller_facts(s, principal)
@@ -285,7 +289,9 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
         "/projects/{project_id}/members/{subject}",
         summary="Withdraw a proposed member from a draft (its owner).",
     )
-    def remove_member(project_id: str, subject: str, principal: Caller) -> ProjectOut:
+    def remove_member(
+        project_id: str, subject: str, principal: Principal = Depends(auth)
+    ) -> ProjectOut:
         with unit(ctx, principal, "project.member.remove") as s:
             project, facts, _ = load_project(s, project_id, lock=True)
             caller = caller_facts(s, principal)
@@ -313,7 +319,7 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
             return _project_out(s, project)
 
     @router.post("/projects/{project_id}/submit", summary="Submit a draft for approval.")
-    def submit(project_id: str, principal: Caller) -> ProjectOut:
+    def submit(project_id: str, principal: Principal = Depends(auth)) -> ProjectOut:
         with unit(ctx, principal, "project.submit") as s:
             project, facts, _ = load_project(s, project_id, lock=True)
             caller = caller_facts(s, principal)
@@ -328,7 +334,7 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
     @router.post(
         "/projects/{project_id}/return", summary="Return a submitted project to its owner."
     )
-    def return_project(project_id: str, principal: Caller) -> ProjectOut:
+    def return_project(project_id: str, principal: Principal = Depends(auth)) -> ProjectOut:
         with unit(ctx, principal, "project.return") as s:
             project, facts, _ = load_project(s, project_id, lock=True)
             caller = caller_facts(s, principal)
@@ -343,7 +349,9 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
         "/projects/{project_id}/approve",
         summary="Approve a submitted project: datasets, variables, window, members.",
     )
-    def approve(project_id: str, body: ApprovalIn, principal: Caller) -> ProjectOut:
+    def approve(
+        project_id: str, body: ApprovalIn, principal: Principal = Depends(auth)
+    ) -> ProjectOut:
         with unit(ctx, principal, "project.approve") as s:
             project, facts, _ = load_project(s, project_id, lock=True)
             caller = caller_facts(s, principal)
@@ -416,7 +424,7 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
             return _project_out(s, project)
 
     @router.post("/projects/{project_id}/activate", summary="Open an approved project for work.")
-    def activate(project_id: str, principal: Caller) -> ProjectOut:
+    def activate(project_id: str, principal: Principal = Depends(auth)) -> ProjectOut:
         with unit(ctx, principal, "project.activate") as s:
             project, facts, _ = load_project(s, project_id, lock=True)
             caller = caller_facts(s, principal)
@@ -429,7 +437,7 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
             return _project_out(s, project)
 
     @router.post("/projects/{project_id}/close", summary="Close a project (owner or admin).")
-    def close(project_id: str, principal: Caller) -> ProjectOut:
+    def close(project_id: str, principal: Principal = Depends(auth)) -> ProjectOut:
         with unit(ctx, principal, "project.close") as s:
             project, facts, _ = load_project(s, project_id, lock=True)
             caller = caller_facts(s, principal)

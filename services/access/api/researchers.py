@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends, status
 from sqlalchemy import select
@@ -33,7 +33,6 @@ def _out(row: ResearcherRow) -> ResearcherOut:
 
 def researchers_router(ctx: AccessContext, auth: Any) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["researchers"])
-    Caller = Annotated[Principal, Depends(auth)]
 
     def require_admin(principal: Principal, object_id: str) -> None:
         if not principal.has_role(Role.ADMIN.value):
@@ -44,7 +43,9 @@ def researchers_router(ctx: AccessContext, auth: Any) -> APIRouter:
         status_code=status.HTTP_201_CREATED,
         summary="Register or update a researcher and their accreditation (admin).",
     )
-    def upsert_researcher(body: ResearcherIn, principal: Caller) -> ResearcherOut:
+    def upsert_researcher(
+        body: ResearcherIn, principal: Principal = Depends(auth)
+    ) -> ResearcherOut:
         with unit(ctx, principal, "researcher.upsert") as s:
             require_admin(principal, body.subject)
             row = s.get(ResearcherRow, body.subject)
@@ -68,14 +69,14 @@ def researchers_router(ctx: AccessContext, auth: Any) -> APIRouter:
             return _out(row)
 
     @router.get("/researchers", summary="Every researcher (admin).")
-    def list_researchers(principal: Caller) -> list[ResearcherOut]:
+    def list_researchers(principal: Principal = Depends(auth)) -> list[ResearcherOut]:
         with unit(ctx, principal, "researcher.list") as s:
             require_admin(principal, "-")
             rows = s.execute(select(ResearcherRow).order_by(ResearcherRow.subject)).scalars()
             return [_out(r) for r in rows]
 
     @router.get("/researchers/{subject}", summary="One researcher (admin, or themselves).")
-    def get_researcher(subject: str, principal: Caller) -> ResearcherOut:
+    def get_researcher(subject: str, principal: Principal = Depends(auth)) -> ResearcherOut:
         with unit(ctx, principal, "researcher.read") as s:
             if subject != principal.subject and not principal.has_role(Role.ADMIN.value):
                 raise not_found("researcher", subject)
@@ -88,7 +89,9 @@ def researchers_router(ctx: AccessContext, auth: Any) -> APIRouter:
         "/researchers/{subject}/accreditation",
         summary="Set or withdraw a researcher's accreditation (admin).",
     )
-    def set_accreditation(subject: str, body: AccreditationIn, principal: Caller) -> ResearcherOut:
+    def set_accreditation(
+        subject: str, body: AccreditationIn, principal: Principal = Depends(auth)
+    ) -> ResearcherOut:
         with unit(ctx, principal, "researcher.accreditation") as s:
             require_admin(principal, subject)
             row = s.get(ResearcherRow, subject)
@@ -112,7 +115,7 @@ def researchers_router(ctx: AccessContext, auth: Any) -> APIRouter:
         summary="Verify the audit chain against the signed checkpoints (admin).",
         tags=["audit"],
     )
-    def verify_audit(principal: Caller) -> dict[str, Any]:
+    def verify_audit(principal: Principal = Depends(auth)) -> dict[str, Any]:
         with unit(ctx, principal, "audit.verify"):
             if not principal.has_role(Role.ADMIN.value):
                 raise forbidden("administrators only", "audit", "-")

@@ -136,8 +136,9 @@ class AuditTrail:
 
     def verify(self, engine: Engine) -> VerificationResult:
         """Check the whole chain against the signed checkpoints."""
-        with engine.connect() as conn, self._checkpoint_engine.connect() as cconn:
-            entries = _iter_entries(conn)
+        # Checkpoints first, in their own connection (on SQLite every connection takes the
+        # write lock at BEGIN): entries appended meanwhile only make the log longer.
+        with self._checkpoint_engine.connect() as cconn:
             checkpoints = [
                 Checkpoint(
                     seq=r.seq,
@@ -154,8 +155,9 @@ class AuditTrail:
                     ).order_by(AuditCheckpointRow.seq)
                 )
             ]
+        with engine.connect() as conn:
             return verify_chain(
-                entries,
+                _iter_entries(conn),
                 checkpoints,
                 audit_key=self._audit_key,
                 checkpoint_key=self._checkpoint_key,

@@ -1,0 +1,193 @@
+"""The access service over HTTP on a fresh database (SQLite and PostgreSQL via ``db_url``)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from services.access.bootstrap import AccessContext
+from services.access.config import AccessSettings, ExtractSettings
+from services.access.entrypoints import create_app
+from services.access.storage.research_store import (
+    LinkResult,
+    StoredRecord,
+    apply_link_result,
+    apply_record,
+)
+from services.runtime.auth import DevIssuer
+from services.runtime.db import transaction
+
+AUDIENCE = "fjo-access"
+FAR = (date.today() + timedelta(days=365)).isoformat()
+
+
+def token(label: str) -> str:
+    """A record-token-shaped string (base64url, 43 chars) for a label."""
+    digest = hashlib.sha256(label.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+@dataclass
+class Access:
+    client: TestClient
+    issuer: DevIssuer
+    ctx: AccessContext
+    raw_alfs: set[str] = field(default_factory=set)
+    raw_tokens: set[str] = field(default_factory=set)
+
+    def h(self, subject: str, *roles: str) -> dict[str, str]:
+        minted = self.issuer.mint(subject, audience=AUDIENCE, roles=list(roles))
+        return {"Authorization": f"Bearer {minted}"}
+
+    def seed(self, records: list[StoredRecord], links: list[LinkResult]) -> None:
+        with transaction(self.ctx.sessions) as s:
+            for r in records:
+                apply_record(s, r)
+                self.raw_tokens.add(r.record_token)
+            for link in links:
+                apply_link_result(s, link)
+                if link.alf:
+                    self.raw_alfs.add(link.alf)
+
+
+def family_court_data(
+    n_children: int = 60, *, unique_children: int = 3, start: date = date(2016, 1, 4)
+) -> tuple[list[StoredRecord], list[LinkResult]]:
+    """Cases (dated), children in a few big quasi-identifier classes plus a few unique ones."""
+    records: list[StoredRecord] = []
+    links: list[LinkResult] = []
+    for c in range(6):
+        records.append(
+            StoredRecord(
+                record_token=token(f"case-{c}"),
+                record_type="case",
+                source="cafcass-cymru",
+                local_authority="W06000015",
+                event_date=start + timedelta(days=30 * c),
+                content={
+                    "law_type": "public",
+                    "orders_sought": ["s31-care"],
+                    "received_date": (start + timedelta(days=30 * c)).isoformat(),
+                    "court": "CRT01",
+                },
+            )
+        )
+    for i in range(n_children + unique_children):
+        unique = i >= n_children
+        klass = i % 3
+        rec = StoredRecord(
+            record_token=token(f"child-{i}"),
+            record_type="child",
+            source="cafcass-cymru",
+            week_of_birth=date(2015, 6, 1) + timedelta(weeks=klass + (10 * i if unique else 0)),
+            sex=1 + klass % 2,
+            lsoa=f"W0100{klass}" if not unique else f"W0199{i}",
+            local_authority="W06000015",
+            related_tokens={"case": token(f"case-{i % 6}")},
+            content={"ethnicity": "white-british", "living_situation": "with-mother"},
+        )
+        records.append(rec)
+        # 80 % linked, like Cafcass Cymru's link rate; one person appears twice.
+        if i % 5 != 4:
+            alf = token(f"alf-{3 if i == 7 else i}")
+            links.append(LinkResult(rec.record_token, 1, alf, 4, 0.99, "fs-1"))
+        else:
+            links.append(LinkResult(rec.record_token, 1, None, 99, 0.2, "fs-1"))
+    # A case outside every window.
+    records.append(
+        StoredRecord(
+            record_token=token("case-old"),
+            record_type="case",
+            source="cafcass",
+            event_date=date(2001, 1, 1),
+            content={"law_type": "private", "received_date": "2001-01-01"},
+        )
+    )
+    return records, links
+
+
+def settings_for(db_url: str, tmp_path: Path, **kw: Any) -> AccessSettings:
+    return AccessSettings(
+        database_url=db_url,
+        environment="test",
+        pseudonym_master_key=SecretStr("test-pseudonym-master-key-0123456789"),
+        audit_key=SecretStr("test-audit-chain-key-0123456789"),
+        checkpoint_key=SecretStr("test-audit-checkpoint-key-0123456789"),
+        extracts=ExtractSettings(directory=tmp_path / "extracts", **kw),
+    )
+
+
+@pytest.fixture
+def access(db_url: str, tmp_path: Path) -> Iterator[Access]:
+    issuer = DevIssuer.generate(issuer="https://dev.fjo.invalid")
+    app = create_app(settings_for(db_url, tmp_path), verifier=issuer.verifier(audience=AUDIENCE))
+    with TestClient(app, raise_server_exceptions=True) as client:
+        yield Access(client=client, issuer=issuer, ctx=app.state.access)
+
+
+ADMIN = ("root", "admin")
+APPROVER = ("carol", "approver")
+CHECKER_1 = ("dave", "output-checker")
+CHECKER_2 = ("erin", "output-checker")
+
+
+def register(a: Access, *subjects: str, until: str = FAR) -> None:
+    for subject in subjects:
+        r = a.client.post(
+            "/v1/researchers",
+            json={"subject": subject, "display_name": subject.title(), "accredited_until": until},
+            headers=a.h(*ADMIN),
+        )
+        assert r.status_code == 201, r.text
+
+
+def active_project(
+    a: Access,
+    owner: str = "alice",
+    members: tuple[str, ...] = ("bob",),
+    *,
+    title: str = "Newborns in care proceedings",
+    variables: tuple[str, ...] = ("WOB", "GNDR_CD", "LSOA_CD", "CASE_ID_E", "LAW_TYPE", "LA_CD_E"),
+) -> str:
+    """Create, submit, approve and activate a project; returns its id."""
+    r = a.client.post(
+        "/v1/projects",
+        json={"title": title, "datasets": ["case", "child"], "variables": list(variables)},
+        headers=a.h(owner, "researcher"),
+    )
+    assert r.status_code == 201, r.text
+    pid = r.json()["id"]
+    for m in members:
+        r = a.client.post(
+            f"/v1/projects/{pid}/members", json={"subject": m}, headers=a.h(owner, "researcher")
+        )
+        assert r.status_code == 201, r.text
+    assert (
+        a.client.post(f"/v1/projects/{pid}/submit", headers=a.h(owner, "researcher")).status_code
+        == 200
+    )
+    r = a.client.post(
+        f"/v1/projects/{pid}/approve",
+        json={
+            "datasets": ["case", "child"],
+            "variables": list(variables),
+            "window_start": "2015-01-01",
+            "window_end": "2019-12-31",
+            "members": [owner, *members],
+            "access_until": FAR,
+        },
+        headers=a.h(*APPROVER),
+    )
+    assert r.status_code == 200, r.text
+    r = a.client.post(f"/v1/projects/{pid}/activate", headers=a.h(owner, "researcher"))
+    assert r.status_code == 200, r.text
+    return pid
