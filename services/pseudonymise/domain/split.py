@@ -299,6 +299,22 @@ def _address_parts(value: object) -> tuple[list[str], str | None]:
     return lines, postcode
 
 
+def _current_period(history: object) -> Mapping[str, Any] | None:
+    """The history entry still open (no end date), else the one that ended last."""
+    if not isinstance(history, Sequence) or isinstance(history, str | bytes):
+        return None
+    entries = [e for e in history if isinstance(e, Mapping)]
+    if not entries:
+        return None
+
+    def key(entry: Mapping[str, Any]) -> tuple[bool, str, str]:
+        end = _month_or_none(_first(entry, ADDRESS_TO_KEYS))
+        start = _month_or_none(_first(entry, ADDRESS_FROM_KEYS))
+        return (end is None, end or "", start or "")
+
+    return max(entries, key=key)
+
+
 def _rewrite(value: Any, path: tuple[str, ...], change: Any) -> Any:
     """A copy of ``value`` with ``change`` applied at ``path`` (through lists and mappings)."""
     if isinstance(value, list | tuple):
@@ -535,6 +551,12 @@ class Pseudonymiser:
             lines, in_address = _address_parts(record.get(name))
             address_lines += lines
             address_postcode = address_postcode or in_address
+        history = value_of(Role.ADDRESS_HISTORY)
+        if not address_lines and value_of(Role.POSTCODE) is None:
+            # A spine person's current address is the open (latest) period of the history.
+            current = _current_period(history)
+            if current is not None:
+                address_lines, address_postcode = _address_parts(current)
         raw_postcode = _text(value_of(Role.POSTCODE)) or address_postcode
         postcode = parse_postcode(raw_postcode)
         area = self._postcodes.lookup(postcode if postcode is not None else raw_postcode)
@@ -553,7 +575,6 @@ class Pseudonymiser:
                 blooms["address"] = to_b64(encoded, bits)
 
         # Address history (the spine's residences)
-        history = value_of(Role.ADDRESS_HISTORY)
         if Role.ADDRESS_HISTORY in parsed.by_role:
             content["residences"], linkage["addresses"] = self._history(history)
 

@@ -346,3 +346,38 @@ def test_a_garbled_date_of_birth_is_flagged_invalid(pseudonymiser) -> None:
     result = split_child(pseudonymiser, date_of_birth="31/02/2016")
     assert result.linkage["flags"]["dob_invalid"]
     assert "dob_full" not in result.linkage["tokens"]
+
+
+def test_python_mode_values_split_like_their_json_forms(pseudonymiser) -> None:
+    from datetime import date
+    from enum import IntEnum
+
+    class Sex(IntEnum):
+        FEMALE = 2
+
+    as_json = split_spine(pseudonymiser)
+    history = records.spine()["address_history"]
+    as_python = split_spine(
+        pseudonymiser,
+        date_of_birth=date(1990, 11, 23),
+        sex=Sex.FEMALE,
+        previous_surnames=("Pritchard",),
+        address_history=tuple(
+            {**entry, "from_date": date.fromisoformat(entry["from_date"]),
+             "to_date": entry["to_date"] and date.fromisoformat(entry["to_date"])}
+            for entry in history
+        ),
+    )  # fmt: skip
+    assert as_python == as_json
+
+
+def test_a_spine_person_without_a_current_address_field_uses_the_open_history_period(
+    pseudonymiser,
+) -> None:
+    result = split_spine(pseudonymiser)
+    assert result.content["local_authority"] == "W06000015"
+    assert result.content["area_quality"] == "exact"
+    tokens = result.linkage["tokens"]
+    assert tokens["postcode_unit"] == pseudonymiser.token("postcode_unit", "CF10 4PS")
+    assert result.linkage["blooms"]["address"] == result.linkage["addresses"][1]["address"]
+    assert not result.linkage["flags"]["postcode_missing"]

@@ -84,3 +84,16 @@ def test_tokenisers_refuse_keys_made_for_another_purpose() -> None:
         RecordTokeniser(fixed_key("tokens").derive(LINKAGE_EXACT, 1))
     with pytest.raises(ValueError):
         Tokeniser.for_linkage(fixed_key("tokens").derive(RECORD_TOKEN, 1))
+
+
+@pytest.mark.parametrize(
+    ("domain", "value"),
+    [("forename", "siôn"), ("address", "x" * 200), ("nhs", ""), ("dob_full", "2016-03-04")],
+)
+def test_tokens_equal_the_standard_library_hmac_for_any_input(
+    tokeniser: Tokeniser, domain: str, value: str
+) -> None:
+    key = fixed_key("tokens").derive(LINKAGE_EXACT, 1).material
+    message = domain.encode() + b"\x00" + value.encode()
+    expected = hmac.new(key, message, hashlib.sha256).digest()[:16]
+    assert base64.urlsafe_b64decode(tokeniser.token(domain, value) + "==") == expected
