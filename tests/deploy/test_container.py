@@ -1,0 +1,146 @@
+"""The image and the compose file, checked without Docker (no engine on these machines).
+
+Nothing here builds or runs a container: the Dockerfile's stages and the compose file's
+services, commands and environment are checked against the registry, the CLI and the
+services' settings classes.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from contracts.services import SERVICES
+from deploy import generate
+from fjo.cli import app
+from tests.deploy.conftest import REPO_ROOT
+from tests.deploy.test_manifests import _settings_env_names
+
+DOCKERFILE = REPO_ROOT / "deploy" / "Dockerfile"
+COMPOSE = REPO_ROOT / "deploy" / "compose.yaml"
+
+
+def _stages() -> list[list[tuple[str, str]]]:
+    """Instructions per stage, continuation lines joined, comments dropped."""
+    stages: list[list[tuple[str, str]]] = []
+    logical = ""
+    for raw in DOCKERFILE.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        logical += line.removesuffix("\\").strip() + " "
+        if line.endswith("\\"):
+            continue
+        op, _, arg = logical.strip().partition(" ")
+        logical = ""
+        if op.upper() == "FROM":
+            stages.append([])
+        stages[-1].append((op.upper(), arg.strip()))
+    return stages
+
+
+def test_the_image_is_multi_stage_with_a_uv_built_venv_from_the_lock_file() -> None:
+    build, runtime = _stages()[0], _stages()[-1]
+    assert len(_stages()) >= 2
+    runs = " ".join(arg for op, arg in build if op == "RUN")
+    assert "uv sync --frozen --no-dev" in runs
+    assert any(op == "COPY" and "uv.lock" in arg for op, arg in build)
+    assert runtime[0] == ("FROM", "python:3.11-slim AS runtime")
+
+
+def test_the_runtime_stage_is_non_root_without_build_tools_and_runs_fjo() -> None:
+    runtime = _stages()[-1]
+    text = " ".join(f"{op} {arg}" for op, arg in runtime)
+    for tool in ("uv ", "gcc", "build-essential", "apt-get install", "pip install"):
+        assert tool not in text, f"{tool!r} in the runtime stage"
+    copies = [arg for op, arg in runtime if op == "COPY"]
+    assert copies == ["--from=build /opt/venv /opt/venv"]
+    (user,) = [arg for op, arg in runtime if op == "USER"]
+    assert user.split(":")[0] not in {"0", "root"}
+    (entrypoint,) = [json.loads(arg) for op, arg in runtime if op == "ENTRYPOINT"]
+    (cmd,) = [json.loads(arg) for op, arg in runtime if op == "CMD"]
+    assert entrypoint == ["fjo"]
+    result = CliRunner().invoke(app, [*cmd, "--help"])
+    assert cmd[0] == "serve" and result.exit_code == 0, result.output
+
+
+def test_the_build_context_leaves_out_local_state() -> None:
+    ignore = [
+        line
+        for line in (REPO_ROOT / ".dockerignore").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    assert ignore[0] == "*", "an allow-list: exclude everything first"
+    allowed = {line[1:].rstrip("/") for line in ignore if line.startswith("!")}
+    assert allowed <= {
+        "pyproject.toml",
+        "uv.lock",
+        "README.md",
+        "contracts",
+        "services",
+        "fjo",
+        "bench",
+    }
+    copied = {
+        shlex.split(arg)[0].rstrip("/")
+        for op, arg in _stages()[0]
+        if op == "COPY" and not arg.startswith("--from")
+    } | {"pyproject.toml", "uv.lock", "README.md"}
+    assert copied <= allowed | {"pyproject.toml"}
+
+
+def _compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+def test_compose_runs_official_kafka_in_kraft_mode_and_postgres() -> None:
+    services = _compose()["services"]
+    kafka = services["kafka"]
+    assert kafka["image"].startswith("apache/kafka:")
+    env = kafka["environment"]
+    assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
+    assert not any("ZOOKEEPER" in key for key in env)
+    assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+    assert services["postgres"]["image"].startswith("postgres:")
+    init = (REPO_ROOT / "deploy/compose/postgres-init.sql").read_text()
+    for s in SERVICES:
+        assert f"CREATE DATABASE fjo_{s.value} " in init
+
+
+def test_compose_has_each_role_of_the_registry_as_its_own_service() -> None:
+    services = _compose()["services"]
+    expected = {"kafka", "postgres", "topics"}
+    for s in SERVICES:
+        expected.add(f"{s.value}-migrate")
+        expected |= {f"{s.value}-{r.role}" for r in generate.roles(s)}
+    assert set(services) == expected
+
+
+@pytest.mark.parametrize("service", list(SERVICES), ids=str)
+def test_compose_commands_and_environment_match_the_cli_and_settings(service: Any) -> None:
+    services = _compose()["services"]
+    known = _settings_env_names(service)
+    advertised = services["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+    runner = CliRunner()
+    names = [n for n in services if n.startswith(f"{service.value}-")]
+    assert names
+    for name in names:
+        entry = services[name]
+        result = runner.invoke(app, [*entry["command"], "--help"])
+        assert result.exit_code == 0, (name, result.output)
+        assert service.value in entry["command"]
+        env = entry["environment"]
+        unknown = set(env) - known
+        assert not unknown, f"{name}: {unknown} are not settings of {service.value}"
+        prefix = f"FJO_{service.value.upper()}_"
+        assert env[prefix + "BUS__BACKEND"] == "kafka"
+        assert advertised.endswith(env[prefix + "BUS__KAFKA_BOOTSTRAP"])
+        assert env[prefix + "DATABASE_URL"].endswith(f"/fjo_{service.value}")
+        assert entry["read_only"] is True and entry["cap_drop"] == ["ALL"]
+        assert entry["user"].split(":")[0] not in {"0", "root"}
+        assert "no-new-privileges:true" in entry["security_opt"]
