@@ -11,6 +11,7 @@ PYTEST_ARGS ?=
 TYPED_DIRS := $(wildcard contracts services/runtime)
 
 .PHONY: help venv lint test pytest services-up services-down services-status demo
+.PHONY: tools up down deploy-check
 
 help:
 	@echo "make demo           run the demo on the embedded default (SQLite + embedded bus)"
@@ -20,6 +21,8 @@ help:
 	@echo "make venv           create/refresh .venv from uv.lock (with dev dependencies)"
 	@echo "make services-up    start Kafka and PostgreSQL for ad-hoc runs (var/kafka, var/postgres)"
 	@echo "make services-down  stop them"
+	@echo "make up / down      the whole platform as local processes (fjo up / fjo down, var/stack)"
+	@echo "make deploy-check   regenerate-check, render and validate the Kubernetes manifests"
 
 venv:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -35,7 +38,7 @@ test: venv lint pytest
 
 # Starts its own Kafka and PostgreSQL (under var/run.*), exports FJO_TEST_KAFKA_BOOTSTRAP and
 # FJO_TEST_POSTGRES_URL, runs pytest, always stops both, exits with pytest's status.
-pytest: venv
+pytest: venv tools
 	scripts/with-services.sh .venv/bin/pytest $(PYTEST_ARGS)
 
 services-up: venv
@@ -53,3 +56,17 @@ services-status:
 
 demo: venv
 	$(UV) run --frozen fjo demo
+
+# ---- deploy (issue 7): tools from the Go module proxy and PyPI, cached in ~/.cache/fjo/tools
+tools: venv
+	scripts/tools.sh install
+
+up: venv
+	.venv/bin/fjo up
+
+down:
+	.venv/bin/fjo down
+
+deploy-check: venv tools
+	.venv/bin/python -m deploy.generate --check
+	.venv/bin/pytest -q tests/deploy --deselect tests/deploy/test_local_stack.py
