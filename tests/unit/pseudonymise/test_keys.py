@@ -16,6 +16,7 @@ from services.pseudonymise.domain import (
     KeyMaterialError,
     KeyRing,
     MasterKey,
+    OnsPostcodeLookup,
     Pseudonymiser,
     RetiredKeyVersionError,
     UnknownKeyVersionError,
@@ -94,7 +95,9 @@ def test_adding_a_version_makes_it_current_and_keeps_the_old_one_derivable() -> 
     assert ring.derive(LINKAGE_EXACT, 1).material != ring.derive(LINKAGE_EXACT, 2).material
 
 
-def test_tokens_made_under_v1_and_v2_differ_and_say_which_version_made_them(postcodes) -> None:
+def test_tokens_made_under_v1_and_v2_differ_and_say_which_version_made_them(
+    postcodes: OnsPostcodeLookup,
+) -> None:
     ring = KeyRing.single(fixed_key("v1")).add(2, fixed_key("v2"))
     old, new = Pseudonymiser(ring, postcodes, version=1), Pseudonymiser(ring, postcodes)
     assert (old.key_version, new.key_version) == (1, 2)
@@ -108,7 +111,7 @@ def test_tokens_made_under_v1_and_v2_differ_and_say_which_version_made_them(post
     assert split_v1.content["key_version"] == split_v1.linkage["key_version"] == 1
 
 
-def test_a_retired_version_is_refused(postcodes) -> None:
+def test_a_retired_version_is_refused(postcodes: OnsPostcodeLookup) -> None:
     ring = KeyRing.single(fixed_key("v1")).add(2, fixed_key("v2")).retire(1)
     assert ring.versions == (2,)
     with pytest.raises(RetiredKeyVersionError):

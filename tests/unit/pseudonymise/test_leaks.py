@@ -102,7 +102,7 @@ def split_all(p: Pseudonymiser) -> list[Any]:
 
 
 def test_no_split_output_holds_an_identifier_in_clear_or_as_an_unkeyed_hash(
-    pseudonymiser,
+    pseudonymiser: Pseudonymiser,
 ) -> None:
     results = split_all(pseudonymiser)
     blob = json.dumps([[r.content, r.linkage] for r in results], ensure_ascii=False)
@@ -111,7 +111,7 @@ def test_no_split_output_holds_an_identifier_in_clear_or_as_an_unkeyed_hash(
     assert find_leaks(blob, canaries()) == []
 
 
-def test_errors_raised_by_the_split_hold_no_identifier(pseudonymiser) -> None:
+def test_errors_raised_by_the_split_hold_no_identifier(pseudonymiser: Pseudonymiser) -> None:
     with pytest.raises(UnclassifiedFieldError) as raised:
         pseudonymiser.split(
             {**records.child(**CANARY_CHILD), "notes": "Featherstonehaugh"},
@@ -157,7 +157,9 @@ def test_the_scanner_finds_normalised_forms_of_accented_and_spaced_values() -> N
     assert find_leaks(digest, ["943 476 5919"])
 
 
-def test_the_scanner_does_not_flag_keyed_tokens_or_unrelated_text(pseudonymiser) -> None:
+def test_the_scanner_does_not_flag_keyed_tokens_or_unrelated_text(
+    pseudonymiser: Pseudonymiser,
+) -> None:
     token = pseudonymiser.token("surname", CANARY.lower())
     assert find_leaks(json.dumps({"surname": token, "note": "feather"}), [CANARY]) == []
 

@@ -8,6 +8,7 @@ import pytest
 
 from services.pseudonymise.domain import (
     KeyRing,
+    OnsPostcodeLookup,
     Pseudonymiser,
     RoleError,
     SplitResult,
@@ -52,7 +53,9 @@ def split_spine(p: Pseudonymiser, **overrides: Any) -> SplitResult:
     )
 
 
-def test_content_carries_tokens_and_coarse_demographics_but_no_identifier(pseudonymiser) -> None:
+def test_content_carries_tokens_and_coarse_demographics_but_no_identifier(
+    pseudonymiser: Pseudonymiser,
+) -> None:
     content = split_child(pseudonymiser).content
     assert content["record_token"] == pseudonymiser.record_token(
         "cafcass-cymru", "child", "CHILD-0001"
@@ -75,7 +78,9 @@ def test_content_carries_tokens_and_coarse_demographics_but_no_identifier(pseudo
     assert content["key_version"] == 1
 
 
-def test_a_reference_gets_the_token_of_the_record_it_points_at(pseudonymiser) -> None:
+def test_a_reference_gets_the_token_of_the_record_it_points_at(
+    pseudonymiser: Pseudonymiser,
+) -> None:
     case = pseudonymiser.split(
         records.case(), source="cafcass-cymru", record_kind="case", roles=records.CASE_ROLES
     )
@@ -92,7 +97,7 @@ def test_a_reference_gets_the_token_of_the_record_it_points_at(pseudonymiser) ->
     assert not case.is_person and case.linkage["tokens"] == {}
 
 
-def test_linkage_keys_hold_every_named_token_and_bloom(pseudonymiser) -> None:
+def test_linkage_keys_hold_every_named_token_and_bloom(pseudonymiser: Pseudonymiser) -> None:
     linkage = split_child(pseudonymiser).linkage
     assert set(linkage["tokens"]) == {
         "nhs", "dob_full", "dob_year", "dob_month", "dob_day", "dob_year_month", "dob_swapped",
@@ -109,7 +114,7 @@ def test_linkage_keys_hold_every_named_token_and_bloom(pseudonymiser) -> None:
         assert len(token) == 22
 
 
-def test_tokens_are_keyed_tokens_of_the_normalised_values(pseudonymiser) -> None:
+def test_tokens_are_keyed_tokens_of_the_normalised_values(pseudonymiser: Pseudonymiser) -> None:
     tokens = split_child(pseudonymiser, forename="  DAFYDD ", surname="Évans").linkage["tokens"]
     t = pseudonymiser.token
     assert tokens["forename"] == t("forename", "dafydd")
@@ -123,13 +128,17 @@ def test_tokens_are_keyed_tokens_of_the_normalised_values(pseudonymiser) -> None
     assert tokens["postcode_district"] == t("postcode_district", "CF10")
 
 
-def test_the_same_record_and_key_always_split_the_same_way(ring, postcodes) -> None:
+def test_the_same_record_and_key_always_split_the_same_way(
+    ring: KeyRing, postcodes: OnsPostcodeLookup
+) -> None:
     first = split_child(Pseudonymiser(ring, postcodes))
     again = split_child(Pseudonymiser(ring, postcodes))
     assert first == again
 
 
-def test_another_key_changes_every_token_and_encoding(pseudonymiser, postcodes) -> None:
+def test_another_key_changes_every_token_and_encoding(
+    pseudonymiser: Pseudonymiser, postcodes: OnsPostcodeLookup
+) -> None:
     other = Pseudonymiser(KeyRing.single(fixed_key("another")), postcodes)
     mine, theirs = split_child(pseudonymiser), split_child(other)
     assert mine.content["record_token"] != theirs.content["record_token"]
@@ -139,20 +148,24 @@ def test_another_key_changes_every_token_and_encoding(pseudonymiser, postcodes) 
         assert dice(from_b64(bloom), from_b64(theirs.linkage["blooms"][name])) < 0.5
 
 
-def test_welsh_variants_and_nicknames_share_the_canonical_forename_token(pseudonymiser) -> None:
+def test_welsh_variants_and_nicknames_share_the_canonical_forename_token(
+    pseudonymiser: Pseudonymiser,
+) -> None:
     dafydd = split_child(pseudonymiser, forename="Dafydd").linkage["tokens"]
     dave = split_child(pseudonymiser, forename="Dave").linkage["tokens"]
     assert dafydd["forename"] != dave["forename"]
     assert dafydd["forename_canonical"] == dave["forename_canonical"]
 
 
-def test_accented_and_plain_spellings_give_the_same_tokens(pseudonymiser) -> None:
+def test_accented_and_plain_spellings_give_the_same_tokens(pseudonymiser: Pseudonymiser) -> None:
     accented = split_child(pseudonymiser, forename="Siôn").linkage["tokens"]
     plain = split_child(pseudonymiser, forename="SION").linkage["tokens"]
     assert accented["forename"] == plain["forename"]
 
 
-def test_hyphenated_and_spaced_double_barrelled_surnames_match(pseudonymiser) -> None:
+def test_hyphenated_and_spaced_double_barrelled_surnames_match(
+    pseudonymiser: Pseudonymiser,
+) -> None:
     hyphen = split_child(pseudonymiser, surname="Smith-Jones").linkage
     spaced = split_child(pseudonymiser, surname="Smith Jones").linkage
     jones = split_child(pseudonymiser, surname="Jones").linkage
@@ -161,7 +174,7 @@ def test_hyphenated_and_spaced_double_barrelled_surnames_match(pseudonymiser) ->
 
 
 def test_a_middle_name_used_as_the_given_name_is_found_among_the_given_names(
-    pseudonymiser,
+    pseudonymiser: Pseudonymiser,
 ) -> None:
     formal = split_child(pseudonymiser, forename="William", middle_names="Huw").linkage
     known_as = split_child(pseudonymiser, forename="Huw", middle_names=None).linkage
@@ -169,7 +182,7 @@ def test_a_middle_name_used_as_the_given_name_is_found_among_the_given_names(
     assert known_as["tokens"]["forename"] in formal["token_sets"]["middle_names"]
 
 
-def test_a_maiden_surname_compares_equal_to_a_surname(pseudonymiser) -> None:
+def test_a_maiden_surname_compares_equal_to_a_surname(pseudonymiser: Pseudonymiser) -> None:
     married = split_adult(pseudonymiser, surname="Evans", previous_surnames=["Pritchard"])
     maiden = split_adult(pseudonymiser, surname="Pritchard", previous_surnames=[])
     tokens = married.linkage["token_sets"]
@@ -177,7 +190,9 @@ def test_a_maiden_surname_compares_equal_to_a_surname(pseudonymiser) -> None:
     assert maiden.linkage["tokens"]["surname"] in tokens["surnames"]
 
 
-def test_a_day_month_swap_is_encoded_to_match_the_swapped_date(pseudonymiser) -> None:
+def test_a_day_month_swap_is_encoded_to_match_the_swapped_date(
+    pseudonymiser: Pseudonymiser,
+) -> None:
     keyed = split_child(pseudonymiser, date_of_birth="2016-03-04").linkage["tokens"]
     swapped = split_child(pseudonymiser, date_of_birth="2016-04-03").linkage["tokens"]
     assert keyed["dob_swapped"] == swapped["dob_full"]
@@ -187,7 +202,9 @@ def test_a_day_month_swap_is_encoded_to_match_the_swapped_date(pseudonymiser) ->
     )
 
 
-def test_a_forename_surname_swap_keeps_a_high_full_name_similarity(pseudonymiser) -> None:
+def test_a_forename_surname_swap_keeps_a_high_full_name_similarity(
+    pseudonymiser: Pseudonymiser,
+) -> None:
     straight = split_child(pseudonymiser, forename="Rhys", surname="Evans", middle_names=None)
     swapped = split_child(pseudonymiser, forename="Evans", surname="Rhys", middle_names=None)
     a = from_b64(straight.linkage["blooms"]["full_name"])
@@ -195,7 +212,7 @@ def test_a_forename_surname_swap_keeps_a_high_full_name_similarity(pseudonymiser
     assert dice(a, b) == 1.0
 
 
-def test_placeholder_forenames_are_flagged_and_not_encoded(pseudonymiser) -> None:
+def test_placeholder_forenames_are_flagged_and_not_encoded(pseudonymiser: Pseudonymiser) -> None:
     baby = split_child(pseudonymiser, forename="Baby of Catrin Evans", middle_names=None)
     linkage = baby.linkage
     assert linkage["flags"]["forename_placeholder"] and linkage["flags"]["name_placeholder"]
@@ -206,7 +223,9 @@ def test_placeholder_forenames_are_flagged_and_not_encoded(pseudonymiser) -> Non
     assert baby.content["quality"]["name_placeholder"]
 
 
-def test_placeholder_dates_of_birth_are_flagged_but_still_encoded(pseudonymiser) -> None:
+def test_placeholder_dates_of_birth_are_flagged_but_still_encoded(
+    pseudonymiser: Pseudonymiser,
+) -> None:
     result = split_child(pseudonymiser, date_of_birth="01/01/2016")
     assert result.linkage["flags"]["dob_placeholder"]
     assert result.content["quality"]["dob_placeholder"]
@@ -214,7 +233,7 @@ def test_placeholder_dates_of_birth_are_flagged_but_still_encoded(pseudonymiser)
     assert result.content["week_of_birth"] == "2015-12-28"
 
 
-def test_nhs_numbers_failing_the_check_digit_are_flagged(pseudonymiser) -> None:
+def test_nhs_numbers_failing_the_check_digit_are_flagged(pseudonymiser: Pseudonymiser) -> None:
     invalid = split_child(pseudonymiser, nhs_number="9434765918").linkage
     assert invalid["flags"]["nhs_invalid"]
     assert "nhs" in invalid["tokens"]
@@ -226,7 +245,7 @@ def test_nhs_numbers_failing_the_check_digit_are_flagged(pseudonymiser) -> None:
 
 
 def test_postcodes_missing_from_the_directory_are_flagged_and_still_tokenised(
-    pseudonymiser,
+    pseudonymiser: Pseudonymiser,
 ) -> None:
     result = split_child(
         pseudonymiser, address={"line_1": "9 Nowhere Lane", "postcode": "LL57 9ZZ"}
@@ -240,7 +259,7 @@ def test_postcodes_missing_from_the_directory_are_flagged_and_still_tokenised(
     assert "postcode_unit" not in invalid.linkage["tokens"]
 
 
-def test_unrecognised_sex_values_become_unknown_with_a_flag(pseudonymiser) -> None:
+def test_unrecognised_sex_values_become_unknown_with_a_flag(pseudonymiser: Pseudonymiser) -> None:
     result = split_child(pseudonymiser, sex="purple")
     assert result.content["sex"] == 9
     assert result.linkage["flags"]["sex_unrecognised"]
@@ -249,7 +268,7 @@ def test_unrecognised_sex_values_become_unknown_with_a_flag(pseudonymiser) -> No
 
 
 def test_the_spine_address_history_gives_per_address_encodings_and_residences(
-    pseudonymiser,
+    pseudonymiser: Pseudonymiser,
 ) -> None:
     result = split_spine(pseudonymiser)
     residences = result.content["residences"]
@@ -270,12 +289,14 @@ def test_the_spine_address_history_gives_per_address_encodings_and_residences(
     assert "address" not in result.content and "address_history" not in result.content
 
 
-def test_a_date_of_death_is_coarsened_to_the_month(pseudonymiser) -> None:
+def test_a_date_of_death_is_coarsened_to_the_month(pseudonymiser: Pseudonymiser) -> None:
     result = split_spine(pseudonymiser, date_of_death="2020-04-17")
     assert result.content["month_of_death"] == "2020-04"
 
 
-def test_fields_without_a_role_are_refused_by_name_without_their_values(pseudonymiser) -> None:
+def test_fields_without_a_role_are_refused_by_name_without_their_values(
+    pseudonymiser: Pseudonymiser,
+) -> None:
     with pytest.raises(UnclassifiedFieldError) as raised:
         pseudonymiser.split(
             records.child(mothers_name="Quillfeather"),
@@ -287,7 +308,9 @@ def test_fields_without_a_role_are_refused_by_name_without_their_values(pseudony
     assert "Quillfeather" not in str(raised.value)
 
 
-def test_fields_without_a_role_can_be_dropped_with_a_note_instead(pseudonymiser) -> None:
+def test_fields_without_a_role_can_be_dropped_with_a_note_instead(
+    pseudonymiser: Pseudonymiser,
+) -> None:
     result = pseudonymiser.split(
         records.child(mothers_name="Quillfeather"),
         source="cafcass-cymru",
@@ -312,18 +335,22 @@ def test_fields_without_a_role_can_be_dropped_with_a_note_instead(pseudonymiser)
         {"id": "record_id", "a": "content", "a.b": "surname"},  # only refs and drops nest
     ],
 )
-def test_malformed_role_mappings_are_refused(pseudonymiser, roles: dict[str, str]) -> None:
+def test_malformed_role_mappings_are_refused(
+    pseudonymiser: Pseudonymiser, roles: dict[str, str]
+) -> None:
     with pytest.raises(RoleError):
         pseudonymiser.split({"id": "1"}, source="s", record_kind="k", roles=roles)
 
 
-def test_an_empty_record_id_is_refused_without_echoing_the_record(pseudonymiser) -> None:
+def test_an_empty_record_id_is_refused_without_echoing_the_record(
+    pseudonymiser: Pseudonymiser,
+) -> None:
     with pytest.raises(ValueError) as raised:
         split_child(pseudonymiser, record_id="  ")
     assert "Dafydd" not in str(raised.value)
 
 
-def test_missing_person_fields_are_flagged_not_fatal(pseudonymiser) -> None:
+def test_missing_person_fields_are_flagged_not_fatal(pseudonymiser: Pseudonymiser) -> None:
     result = split_child(
         pseudonymiser,
         forename=None,
@@ -342,13 +369,13 @@ def test_missing_person_fields_are_flagged_not_fatal(pseudonymiser) -> None:
     assert result.is_person
 
 
-def test_a_garbled_date_of_birth_is_flagged_invalid(pseudonymiser) -> None:
+def test_a_garbled_date_of_birth_is_flagged_invalid(pseudonymiser: Pseudonymiser) -> None:
     result = split_child(pseudonymiser, date_of_birth="31/02/2016")
     assert result.linkage["flags"]["dob_invalid"]
     assert "dob_full" not in result.linkage["tokens"]
 
 
-def test_python_mode_values_split_like_their_json_forms(pseudonymiser) -> None:
+def test_python_mode_values_split_like_their_json_forms(pseudonymiser: Pseudonymiser) -> None:
     from datetime import date
     from enum import IntEnum
 
@@ -372,7 +399,7 @@ def test_python_mode_values_split_like_their_json_forms(pseudonymiser) -> None:
 
 
 def test_a_spine_person_without_a_current_address_field_uses_the_open_history_period(
-    pseudonymiser,
+    pseudonymiser: Pseudonymiser,
 ) -> None:
     result = split_spine(pseudonymiser)
     assert result.content["local_authority"] == "W06000015"
