@@ -230,6 +230,14 @@ class EmbeddedBus:
             _sqlite_read_engine(database_url) if is_sqlite(database_url) else self.engine
         )
         self._sqlite = is_sqlite(database_url)
+        self.sqlite_records_insert: str | None = None
+        if self._sqlite:
+            columns = ("topic", "partition", "offset", "key", "value", "headers", "timestamp_ms")
+            stmt = insert(self.tables.records).values({c: None for c in columns})
+            compiled = stmt.compile(dialect=self.engine.dialect)
+            if not compiled.positional or compiled.positiontup != list(columns):
+                raise RuntimeError("unexpected SQLite insert shape for bus_records")
+            self.sqlite_records_insert = str(compiled)
         self._topic_cache: dict[str, _TopicMeta] = {}
         self._topic_lock = threading.Lock()
         if create_tables:
@@ -428,6 +436,17 @@ class EmbeddedProducer:
                     .returning(t.partitions.c.next_offset)
                 ).scalar_one()
                 base = int(high) - len(recs)
+                if self._bus.sqlite_records_insert is not None:
+                    # Straight to sqlite3's executemany: SQLAlchemy's per-row parameter
+                    # processing cost more than the insert itself.
+                    conn.exec_driver_sql(
+                        self._bus.sqlite_records_insert,
+                        [
+                            (topic, partition, base + i, rec[2], rec[3], rec[4], rec[5])
+                            for i, rec in enumerate(recs)
+                        ],
+                    )
+                    continue
                 conn.execute(
                     insert(t.records),
                     [
