@@ -677,7 +677,7 @@ def autoscaling_resources(service: Service) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------------------------- output
 
 
-class _Dumper(yaml.SafeDumper):
+class _Dumper(yaml.SafeDumper):  # type: ignore[misc,unused-ignore]
     """Plain YAML: no anchors and aliases for objects that several documents share."""
 
     def ignore_aliases(self, data: Any) -> bool:
@@ -685,7 +685,9 @@ class _Dumper(yaml.SafeDumper):
 
 
 def _yaml(data: Any) -> str:
-    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100)
+    return str(
+        yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100)
+    )
 
 
 def _dump(docs: Iterable[Mapping[str, Any]]) -> str:
