@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from fjo import __version__, deploy_cli
+from fjo import __version__, access_cli, deploy_cli, token_cli
 
 app = typer.Typer(
     help="fjo: trusted research environment for family-justice data.", no_args_is_help=True
@@ -23,6 +23,8 @@ bench_app = typer.Typer(help="Benchmarks that write JSON to bench/results/.", no
 app.add_typer(topics_app, name="topics")
 app.add_typer(bench_app, name="bench")
 deploy_cli.register(app)  # db upgrade, up, down
+access_cli.register(app)  # audit verify, audit checkpoint
+token_cli.register(app)  # token
 
 
 class Service(StrEnum):

@@ -66,7 +66,8 @@ def build_context(
     )
     if settings.migrate_on_start:
         migrate(engine)
-        migrate_checkpoints(checkpoint_engine)
+        if checkpoint_engine is not engine:
+            migrate_checkpoints(checkpoint_engine)
     sessions = make_session_factory(engine)
     audit = AuditTrail(
         audit_key=settings.audit_key.get_secret_value().encode(),

@@ -16,8 +16,13 @@ CHECKPOINT_VERSION_TABLE = "access_checkpoint_alembic_version"
 
 
 def migrate(engine: Engine | str) -> None:
-    """Bring the access schema to the newest revision (idempotent)."""
+    """Bring the access schema, and a local checkpoint table, to the newest revision.
+
+    A checkpoint store kept in another database is migrated by ``migrate_checkpoints``
+    (the service does it at start-up).
+    """
     upgrade(engine, _HERE / "migrations", version_table=VERSION_TABLE)
+    migrate_checkpoints(engine)
 
 
 def migrate_checkpoints(engine: Engine | str) -> None:
