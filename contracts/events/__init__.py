@@ -21,6 +21,7 @@ from contracts.events.ingest import (
 from contracts.events.link import LINKED_STATUSES, LinkReason, LinkResultPublished, LinkStatus
 from contracts.events.pseudonymise import (
     IDENTIFIER_FIELD_NAMES,
+    EncodedAddress,
     LinkageKeysPublished,
     PseudonymisedRecordPublished,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "AdultPartyRecordReceived",
     "CaseRecordReceived",
     "ChildRecordReceived",
+    "EncodedAddress",
     "Event",
     "FieldError",
     "HearingRecordReceived",

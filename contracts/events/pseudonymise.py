@@ -8,6 +8,7 @@ from typing import Annotated, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints, field_validator
 from pydantic_core import PydanticCustomError
 
+from contracts._model import ContractModel
 from contracts.events.common import (
     Base64,
     Base64UrlToken,
@@ -31,6 +32,7 @@ from contracts.records.dates import IsoDate
 
 __all__ = [
     "IDENTIFIER_FIELD_NAMES",
+    "EncodedAddress",
     "LinkageKeysPublished",
     "LsoaCode",
     "PseudonymisedRecordPublished",
@@ -167,6 +169,33 @@ class PseudonymisedRecordPublished(Event):
         return self.record_token
 
 
+class EncodedAddress(ContractModel):
+    """One address of a person's history, encoded: postcode tokens and an address Bloom filter."""
+
+    from_month: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{4}-[0-9]{2}$",
+        description="First month at the address (YYYY-MM), if known.",
+        examples=["2015-01"],
+    )
+    to_month: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{4}-[0-9]{2}$",
+        description="Last month at the address (YYYY-MM); None while current.",
+        examples=[None],
+    )
+    hmac_tokens: dict[KeyName, Base64UrlToken] = Field(
+        default_factory=dict,
+        description="Postcode unit, sector and district tokens of this address.",
+        examples=[{"postcode_unit": "isNCuXOJXk_4t26W5uHIsw"}],
+    )
+    bloom_filter: Base64 | None = Field(
+        default=None,
+        description="Keyed Bloom filter of the address lines, for approximate comparison.",
+        examples=["AAECAwQFBgcICQoLDA0ODw=="],
+    )
+
+
 class LinkageKeysPublished(Event):
     """A person record's identifiers encoded to compare, not read: HMAC tokens and Bloom filters.
 
@@ -223,6 +252,23 @@ class LinkageKeysPublished(Event):
         description="Approximate-comparison encodings by name (names, address): keyed Bloom "
         "filters in base64.",
         examples=[{"forename": "AAECAwQFBgcICQoLDA0ODw=="}],
+    )
+    token_sets: dict[KeyName, tuple[Base64UrlToken, ...]] = Field(
+        default_factory=dict,
+        description="Keys with several values (all given names, previous surnames and their "
+        "normalised forms), keyed HMAC in base64url, sorted.",
+        examples=[{"previous_surnames": ["8ToQQvCNbfco2xe_Ezor0A"]}],
+    )
+    addresses: tuple[EncodedAddress, ...] = Field(
+        default=(),
+        description="The person's address history, encoded (spine persons).",
+        examples=[[{"from_month": "2015-01", "hmac_tokens": {"postcode_unit": "isNCuXOJXk_4t26"}}]],
+    )
+    bloom_scheme: str | None = Field(
+        default=None,
+        description="Parameters of the Bloom encodings (length, hash count, hardening): only "
+        "encodings of one scheme and key version compare.",
+        examples=["bf1:l=2048:fold=1:k=20[address=10,forename=30,full_name=20,surname=30]"],
     )
     flags: QualityFlags = Field(
         default=(),
