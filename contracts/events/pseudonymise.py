@@ -262,7 +262,9 @@ class LinkageKeysPublished(Event):
     addresses: tuple[EncodedAddress, ...] = Field(
         default=(),
         description="The person's address history, encoded (spine persons).",
-        examples=[[{"from_month": "2015-01", "hmac_tokens": {"postcode_unit": "isNCuXOJXk_4t26"}}]],
+        examples=[
+            [{"from_month": "2015-01", "hmac_tokens": {"postcode_unit": "isNCuXOJXk_4t26W5uHIsw"}}]
+        ],
     )
     bloom_scheme: str | None = Field(
         default=None,
