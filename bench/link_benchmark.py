@@ -143,7 +143,7 @@ def accuracy(name: str, spine: Path, incoming: Path, truth: dict[str, str], **ex
     theirs = run_splink(spine, incoming, spine.parent / "splink.csv")
     result = {
         "benchmark": name,
-        "spine": sum(1 for _ in open(spine)) - 1,
+        "spine": len(spine.read_text().splitlines()) - 1,
         "incoming": len(truth),
         "true_links": sum(1 for v in truth.values() if v),
         "ours": {

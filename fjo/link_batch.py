@@ -125,6 +125,30 @@ class BatchResult:
     index: Any = None
 
 
+_LINK_STATE: Any = None
+
+
+def _link_slice(bounds: tuple[int, int]) -> list[Any]:
+    linker, ids, compact = _LINK_STATE
+    lo, hi = bounds
+    return [linker.link_compact(ids[i], compact[i]) for i in range(lo, hi)]
+
+
+def _link_all(linker: Linker, ids: list[str], compact: list[tuple], processes: int) -> list[Any]:
+    """Link every record; with several processes the index is shared copy-on-write (fork)."""
+    global _LINK_STATE
+    if processes <= 1 or len(ids) < 5_000:
+        return [linker.link_compact(i, c) for i, c in zip(ids, compact, strict=True)]
+    _LINK_STATE = (linker, ids, compact)
+    step = -(-len(ids) // (processes * 4))
+    bounds = [(lo, min(lo + step, len(ids))) for lo in range(0, len(ids), step)]
+    try:
+        with mp.get_context("fork").Pool(processes) as pool:
+            return [d for part in pool.map(_link_slice, bounds) for d in part]
+    finally:
+        _LINK_STATE = None
+
+
 def link_records(
     spine: Iterable[EncodedRecord],
     incoming: Sequence[EncodedRecord],
@@ -133,6 +157,7 @@ def link_records(
     train_model: bool = True,
     train_sample: int = 20_000,
     seed: int = 7,
+    processes: int = 1,
 ) -> BatchResult:
     """Build the spine index, estimate the model unless given a trained one, link all."""
     timings: dict[str, float] = {}
@@ -156,9 +181,8 @@ def link_records(
     t = time.perf_counter()
     linker = Linker(CompiledModel(model, index.schema), index)
     linker.refresh()
-    decisions = [
-        linker.link_compact(r.record_id, c) for r, c in zip(incoming, compact_in, strict=True)
-    ]
+    ids = [r.record_id for r in incoming]
+    decisions = _link_all(linker, ids, compact_in, processes)
     timings["link_s"] = time.perf_counter() - t
     pairs = sum(d.candidates for d in decisions)
     return BatchResult(decisions, model, timings, log, pairs, index)
@@ -196,7 +220,9 @@ def run_batch(
     incoming = encode_rows(incoming_rows, key, processes=processes)
     encode_s = time.perf_counter() - t
     model = LinkageModel.from_json(Path(model_json).read_text()) if model_json else None
-    result = link_records(spine, incoming, model=model, train_model=train_model)
+    result = link_records(
+        spine, incoming, model=model, train_model=train_model, processes=processes
+    )
     write_predictions(out_csv, result.decisions)
     if model_out:
         Path(model_out).write_text(result.model.to_json())

@@ -101,7 +101,7 @@ def default_model(version: str = "fjo-link-default-0") -> LinkageModel:
     )
     household = Comparison(
         name="household",
-        needs=("postcode_unit",),
+        needs_any=("postcode_unit", "address"),
         levels=(
             Level(
                 "postcode unit and address",
@@ -117,11 +117,13 @@ def default_model(version: str = "fjo-link-default-0") -> LinkageModel:
             Level(
                 "a previous postcode", {"in": ["postcode_unit", "previous_postcode_units"]}, m=0.05
             ),
+            Level("address, no postcode agreement", _dice("address", 0.9), m=0.03),
             Level("postcode sector", _eq("postcode_sector"), m=0.04),
             Level("postcode district", _eq("postcode_district"), m=0.04),
+            Level("address Dice >= 0.7", _dice("address", 0.7), m=0.03),
         ),
         else_m=0.15,
-        context_levels=(0, 1, 2, 3),
+        context_levels=(0, 1, 2, 3, 4),
     )
     nhs = Comparison(
         name="nhs",
@@ -144,22 +146,31 @@ def default_model(version: str = "fjo-link-default-0") -> LinkageModel:
             ("dob_full", "forename_canonical"),
         ),
         BlockingRule(
-            "surname+forename_canonical", ("surname", "forename_canonical"), max_block=400
+            "surname+forename_canonical+dob_year", ("surname", "forename_canonical", "dob_year")
         ),
         BlockingRule(
-            "previous_surname+forename_canonical",
-            ("surname", "forename_canonical"),
-            ("previous_surnames", "forename_canonical"),
-            max_block=400,
+            "surname+forename_canonical+dob_month",
+            ("surname", "forename_canonical", "dob_month"),
+            max_block=200,
+        ),
+        BlockingRule(
+            "surname+forename_canonical+postcode_district",
+            ("surname", "forename_canonical", "postcode_district"),
+            max_block=200,
+        ),
+        BlockingRule(
+            "uncommon surname+forename_canonical", ("surname", "forename_canonical"), max_block=40
+        ),
+        BlockingRule(
+            "previous_surname+forename_canonical+dob_year",
+            ("surname", "forename_canonical", "dob_year"),
+            ("previous_surnames", "forename_canonical", "dob_year"),
         ),
         BlockingRule("postcode+dob_year", ("postcode_unit", "dob_year")),
         BlockingRule("postcode+forename_canonical", ("postcode_unit", "forename_canonical")),
         BlockingRule("dob+postcode_district", ("dob_full", "postcode_district")),
         BlockingRule("any_surname+dob", ("surname", "dob_full"), ("surnames", "dob_full")),
         BlockingRule("postcode+surname", ("postcode_unit", "surname"), max_block=60),
-        BlockingRule(
-            "surname+dob_month+dob_day", ("surname", "dob_month", "dob_day"), max_block=300
-        ),
         BlockingRule(
             "surname_phonetic+forename_phonetic+dob_year",
             ("surname_phonetic", "forename_phonetic", "dob_year"),

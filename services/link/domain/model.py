@@ -26,8 +26,8 @@ from typing import Any
 
 __all__ = [
     "BlockingRule",
-    "Guard",
     "Comparison",
+    "Guard",
     "Level",
     "LinkageModel",
     "Thresholds",
@@ -65,6 +65,7 @@ class Comparison:
     name: str
     levels: tuple[Level, ...]
     needs: tuple[str, ...] = ()
+    needs_any: tuple[str, ...] = ()
     null_if_flag: tuple[str, ...] = ()
     else_m: float = 0.5
     else_u: float = 0.5
@@ -199,6 +200,7 @@ class LinkageModel:
                     **c,
                     "levels": tuple(Level(**lv) for lv in c["levels"]),
                     "needs": tuple(c.get("needs", ())),
+                    "needs_any": tuple(c.get("needs_any", ())),
                     "null_if_flag": tuple(c.get("null_if_flag", ())),
                     "context_levels": tuple(c.get("context_levels", ())),
                 }

@@ -147,9 +147,11 @@ class KeySchema:
                 walk(pred["not"])
 
         for c in model.comparisons:
-            tokens.update(k for k in c.needs if k not in lists)
             for lv in c.levels:
                 walk(lv.when)
+        for c in model.comparisons:
+            tokens.update(k for k in c.needs if k not in lists)
+            tokens.update(k for k in c.needs_any if k not in lists and k not in blooms)
         for rule in (*model.blocking_rules, *model.training_rules):
             tokens.update(rule.left)
             tokens.update(rule.spine_keys)

@@ -73,6 +73,9 @@ def compile_predicate(pred: dict[str, Any], schema: KeySchema) -> Pair:
 def _compile_comparison(c: Comparison, schema: KeySchema) -> Callable[[tuple, tuple], int]:
     preds = [compile_predicate(lv.when, schema) for lv in c.levels]
     needs = [schema.slot[k] if k in schema.slot else schema.list_slot[k] for k in c.needs]
+    any_slots = [
+        schema.slot.get(k, schema.list_slot.get(k, schema.bloom_slot.get(k))) for k in c.needs_any
+    ]
     null_flags = c.null_if_flag
     fs = schema.flags_slot
     last = len(preds)
@@ -81,6 +84,8 @@ def _compile_comparison(c: Comparison, schema: KeySchema) -> Callable[[tuple, tu
         for s in needs:
             if not a[s] or not b[s]:
                 return -1
+        if any_slots and not any(a[s] and b[s] for s in any_slots):
+            return -1
         if null_flags:
             fa, fb = a[fs], b[fs]
             for f in null_flags:

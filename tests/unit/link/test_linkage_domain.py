@@ -130,3 +130,20 @@ def test_the_same_input_always_gives_the_same_decision(rid):
     second = build([person]).link(rec)
     assert first == second
     assert first.spine_id == "S1"
+
+
+def test_blocking_finds_a_person_whose_date_of_birth_is_missing_through_postcode_and_surname():
+    person = keys("S1", "gethin", "prosser", "2010-02-03", "M", "LL57 1AB", "2 ffordd", "")
+    linker = build([person])
+    rec = keys("C1", "gethyn", "prosser", "", "M", "LL57 1AB")
+    compact = linker.index.schema.compact(rec, linker.index.interner, grow=False)
+    found = {linker.index.ids[p] for p in linker.index.candidates(compact)}
+    assert "S1" in found
+
+
+def test_a_replaced_spine_record_is_no_longer_a_candidate_but_its_new_version_is():
+    linker = build([keys("S1", "nia", "bevan", "2011-07-08", "F", "CF5 1AA", "3 elm", "")])
+    linker.index.add(keys("S1", "nia", "bevan", "2011-07-08", "F", "SA2 9ZZ", "8 oak", ""))
+    decision = linker.link(keys("C1", "nia", "bevan", "2011-07-08", "F", "SA2 9ZZ"))
+    assert decision.spine_id == "S1"
+    assert len(linker.index) == 601

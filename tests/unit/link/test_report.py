@@ -1,0 +1,26 @@
+from datetime import date
+
+from services.link.report import summarise
+
+
+def test_the_report_counts_links_reviews_and_scores_precision_recall_and_f1():
+    preds = [
+        {"incoming_id": "a", "spine_id": "S1", "match_probability": "0.99", "status": "35"},
+        {"incoming_id": "b", "spine_id": "S9", "match_probability": "1.0", "status": "4"},
+        {"incoming_id": "c", "spine_id": "", "match_probability": "0.6", "status": "60"},
+        {"incoming_id": "d", "spine_id": "", "match_probability": "0.0", "status": "99"},
+    ]
+    incoming = {
+        "a": {"sex": "F", "date_of_birth": "2024-06-01", "postcode": "CF10 1AA"},
+        "b": {"sex": "M", "date_of_birth": "1990-01-02", "postcode": "SA1 2BB"},
+        "c": {"sex": "F", "date_of_birth": "", "postcode": ""},
+        "d": {"sex": "F", "date_of_birth": "2015-03-03", "postcode": "CF10 2AA"},
+    }
+    truth = {"a": "S1", "b": "S2", "c": "S3", "d": ""}
+    rep = summarise(preds, incoming, truth, today=date(2025, 1, 1))
+    assert rep["linked"] == 2
+    assert rep["review_queue"] == 1
+    assert rep["accuracy"] == {"precision": 0.5, "recall": 0.3333, "f1": 0.4, "tp": 1, "fp": 1,
+                               "fn": 2}
+    assert rep["link_rate_by"]["sex"] == {"F": 0.3333, "M": 1.0}
+    assert rep["link_rate_by"]["age_band"]["<1"] == 1.0
