@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import APIRouter, BackgroundTasks, Depends, status
 from fastapi.responses import FileResponse
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from services.access.api.deps import (
     Refused,
@@ -46,7 +47,7 @@ def _out(row: ExtractRow) -> ExtractOut:
         id=row.id,
         project_id=row.project_id,
         requested_by=row.requested_by,
-        state=row.state,  # type: ignore[arg-type]
+        state=row.state,
         requested_at=row.requested_at,
         finished_at=row.finished_at,
         rows=row.rows,
@@ -108,6 +109,7 @@ def run_extract_job(ctx: AccessContext, extract_id: str) -> None:
             row = s.get(ExtractRow, extract_id)
             assert row is not None
             row.finished_at = datetime.now(UTC)
+            detail: dict[str, Any]
             if result is None:
                 row.state = "failed"
                 row.error = error
@@ -185,7 +187,7 @@ def extracts_router(ctx: AccessContext, auth: Any) -> APIRouter:
             )
         return project
 
-    def load_extract(s: Any, project_id: str, extract_id: str) -> ExtractRow:
+    def load_extract(s: Session, project_id: str, extract_id: str) -> ExtractRow:
         row = s.get(ExtractRow, extract_id)
         if row is None or row.project_id != project_id:
             raise not_found("extract", extract_id, project_id)

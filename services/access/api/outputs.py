@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, status
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from services.access.api.deps import (
     caller_facts,
@@ -49,7 +50,7 @@ def _out(s: Any, row: OutputRow) -> OutputOut:
         title=row.title,
         kind=row.kind,
         preset=row.preset,
-        state=row.state,  # type: ignore[arg-type]
+        state=row.state,
         checks=row.checked,
         reviews=[
             {"checker": r.checker, "decision": r.decision, "comment": r.comment, "at": r.at}
@@ -63,7 +64,7 @@ def _out(s: Any, row: OutputRow) -> OutputOut:
 def outputs_router(ctx: AccessContext, auth: Any) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["outputs"])
 
-    def load_output(s: Any, project_id: str, output_id: str) -> OutputRow:
+    def load_output(s: Session, project_id: str, output_id: str) -> OutputRow:
         row = s.get(OutputRow, output_id)
         if row is None or row.project_id != project_id:
             raise not_found("output", output_id, project_id)

@@ -8,7 +8,7 @@ project's data also needs a current accreditation: an expired accreditation lose
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -150,7 +150,7 @@ def approval_errors(
     project: ProjectView,
     approval: Approval,
     *,
-    catalogue: dict[str, Iterable[str]],
+    catalogue: Mapping[str, Iterable[str]],
     today: date,
 ) -> list[str]:
     """Why this approval may not be recorded (empty when it may); messages carry no data."""

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, event, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.access.domain.audit import (
@@ -117,7 +117,7 @@ class AuditTrail:
             ).first()
             if existing is None:
                 conn.execute(
-                    AuditCheckpointRow.__table__.insert().values(
+                    insert(AuditCheckpointRow).values(
                         seq=seq,
                         entry_hash=digest,
                         at=cp.at.isoformat(timespec="microseconds"),
