@@ -16,6 +16,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from contracts.topics import topics_produced_by
@@ -107,6 +108,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        _ensure_sqlite_directory(settings.database_url)
+        if bus is None and settings.bus.backend == "embedded":
+            _ensure_sqlite_directory(settings.bus.embedded_url)
         engine = make_engine(settings.database_url)
         owned_bus: Bus | None = None
         pool: ProducerPool | None = None
@@ -176,6 +180,13 @@ def create_app(
         )
     )
     return app
+
+
+def _ensure_sqlite_directory(url: str) -> None:
+    # The embedded default keeps its databases under var/; create the folder on first start.
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 
 
 def _bus_reachable(bus: Bus, settings: IngestSettings) -> None:

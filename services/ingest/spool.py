@@ -57,10 +57,10 @@ async def spool_body(
                 guard.feed(chunk)
                 pending += chunk
                 if len(pending) >= _WRITE_BUFFER:
-                    data, pending = bytes(pending), bytearray()
+                    data, pending = pending, bytearray()
                     await to_thread.run_sync(handle.write, data)
             if pending:
-                await to_thread.run_sync(handle.write, bytes(pending))
+                await to_thread.run_sync(handle.write, pending)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()

@@ -362,3 +362,23 @@ def test_readiness_reports_the_database_and_the_bus(client: TestClient) -> None:
     response = client.get("/readyz")
     assert response.status_code == 200
     assert response.json()["checks"] == {"database": "ok", "bus": "ok"}
+
+
+def test_no_record_value_reaches_a_receipt_a_listing_or_a_log_line(
+    client: TestClient, issuer: DevIssuer, caplog: pytest.LogCaptureFixture
+) -> None:
+    from services.runtime.telemetry import JsonLogFormatter
+
+    caplog.set_level("DEBUG")
+    delivery = ndjson_delivery(30, bad_every=2)
+
+    receipt = push(client, issuer, delivery.body).json()
+    fetched = client.get(f"/v1/deliveries/{receipt['delivery_id']}", headers=bearer(issuer))
+    listing = client.get("/v1/deliveries", headers=bearer(issuer))
+
+    formatter = JsonLogFormatter()
+    logged = "\n".join(formatter.format(record) for record in caplog.records)
+    assert "delivery complete" in logged
+    for text in (json.dumps(receipt), fetched.text, listing.text, logged):
+        assert CANARY_SURNAME not in text
+        assert "CH-000000" not in text  # no record id either
