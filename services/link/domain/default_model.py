@@ -176,6 +176,28 @@ def default_model(version: str = "fjo-link-default-0") -> LinkageModel:
             ("surname_phonetic", "forename_phonetic", "dob_year"),
             max_block=400,
         ),
+        *(
+            BlockingRule(
+                f"address LSH band {i}",
+                (),
+                lsh_bloom="address",
+                lsh_bits=30,
+                lsh_seed=100 + i,
+                max_block=25,
+            )
+            for i in range(4)
+        ),
+        *(
+            BlockingRule(
+                f"full name LSH band {i}",
+                (),
+                lsh_bloom="full_name",
+                lsh_bits=30,
+                lsh_seed=200 + i,
+                max_block=25,
+            )
+            for i in range(4)
+        ),
     )
     training = (
         BlockingRule("dob", ("dob_full",), max_block=500),

@@ -11,6 +11,7 @@ record damaged in one field is still found through another. Blocks larger than a
 from __future__ import annotations
 
 import itertools
+import random
 from collections import Counter
 from collections.abc import Iterable, Iterator
 
@@ -20,6 +21,21 @@ from services.link.domain.records import EncodedRecord, Interner, KeySchema
 __all__ = ["SpineIndex", "blocking_keys"]
 
 
+_LSH_POSITIONS: dict[tuple[int, int, int], tuple[int, ...]] = {}
+
+
+def _lsh_key(bits: int, rule: BlockingRule, width: int = 1024) -> int:
+    pos_key = (rule.lsh_seed, rule.lsh_bits, width)
+    positions = _LSH_POSITIONS.get(pos_key)
+    if positions is None:
+        rng = random.Random(rule.lsh_seed)
+        positions = _LSH_POSITIONS[pos_key] = tuple(rng.sample(range(width), rule.lsh_bits))
+    key = 0
+    for p in positions:
+        key = (key << 1) | ((bits >> p) & 1)
+    return key
+
+
 def blocking_keys(
     rule_no: int, rule: BlockingRule, rec: tuple, schema: KeySchema, *, spine_side: bool
 ) -> Iterator[int]:
@@ -27,6 +43,11 @@ def blocking_keys(
     missing). List-valued spine keys (previous surnames, ...) yield one key per token."""
     keys = rule.spine_keys if spine_side else rule.left
     parts: list[Iterable[int]] = []
+    if rule.lsh_bloom:
+        bloom = rec[schema.bloom_slot[rule.lsh_bloom]]
+        if bloom is None:
+            return
+        parts.append((_lsh_key(bloom[0], rule),))
     for k in keys:
         if k in schema.slot:
             v = rec[schema.slot[k]]

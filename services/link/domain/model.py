@@ -112,12 +112,20 @@ class BlockingRule:
     """Candidate pairs share these keys: ``left`` on the incoming side, ``right`` on the spine
     side (the same keys when ``right`` is empty). A list key on the spine side is indexed
     under each of its tokens. Blocks larger than ``max_block`` are skipped (too common to
-    discriminate) and counted, so lost recall is measurable."""
+    discriminate) and counted, so lost recall is measurable.
+
+    ``lsh_bloom`` adds a locality-sensitive key on a Bloom encoding: the values of
+    ``lsh_bits`` bit positions drawn with ``lsh_seed`` (Hamming bit sampling). Similar
+    encodings share the key with high probability, so approximate agreement on an address or
+    a full name can find candidates without any exact token in common."""
 
     name: str
     left: tuple[str, ...]
     right: tuple[str, ...] = ()
     max_block: int = 2000
+    lsh_bloom: str = ""
+    lsh_bits: int = 0
+    lsh_seed: int = 0
 
     @property
     def spine_keys(self) -> tuple[str, ...]:
@@ -215,6 +223,9 @@ class LinkageModel:
                     left=tuple(r["left"]),
                     right=tuple(r.get("right", ())),
                     max_block=r.get("max_block", 2000),
+                    lsh_bloom=r.get("lsh_bloom", ""),
+                    lsh_bits=r.get("lsh_bits", 0),
+                    lsh_seed=r.get("lsh_seed", 0),
                 )
                 for r in items
             )

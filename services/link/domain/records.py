@@ -155,6 +155,8 @@ class KeySchema:
         for rule in (*model.blocking_rules, *model.training_rules):
             tokens.update(rule.left)
             tokens.update(rule.spine_keys)
+            if rule.lsh_bloom:
+                blooms.add(rule.lsh_bloom)
         tokens = {t for t in tokens if not t.endswith("#token")} - lists
         self.token_keys = tuple(sorted(tokens))
         self.list_keys = tuple(sorted(lists))
