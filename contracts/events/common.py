@@ -12,6 +12,7 @@ from contracts._model import ContractModel
 __all__ = [
     "Base64",
     "Base64UrlToken",
+    "BloomEncoding",
     "DeliveryId",
     "Event",
     "KeyName",
@@ -54,6 +55,9 @@ Base64 = Annotated[
     ),
 ]
 """Standard padded base64 (Bloom filter bit arrays)."""
+
+BloomEncoding = Annotated[str, StringConstraints(max_length=1_048_576, pattern=r"^[A-Za-z0-9_-]*$")]
+"""A keyed Bloom filter's bit array, big-endian bytes in unpadded base64url."""
 
 KeyName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 """Name of one linkage key, e.g. ``nhs_number`` or ``surname_soundex``."""

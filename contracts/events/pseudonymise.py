@@ -10,8 +10,8 @@ from pydantic_core import PydanticCustomError
 
 from contracts._model import ContractModel
 from contracts.events.common import (
-    Base64,
     Base64UrlToken,
+    BloomEncoding,
     Event,
     KeyName,
     QualityFlags,
@@ -189,10 +189,10 @@ class EncodedAddress(ContractModel):
         description="Postcode unit, sector and district tokens of this address.",
         examples=[{"postcode_unit": "isNCuXOJXk_4t26W5uHIsw"}],
     )
-    bloom_filter: Base64 | None = Field(
+    bloom_filter: BloomEncoding | None = Field(
         default=None,
         description="Keyed Bloom filter of the address lines, for approximate comparison.",
-        examples=["AAECAwQFBgcICQoLDA0ODw=="],
+        examples=["AAECAwQFBgcICQoLDA0ODw"],
     )
 
 
@@ -216,7 +216,7 @@ class LinkageKeysPublished(Event):
                         "nhs_number": "bmhzdG9rZW5uaHN0b2tlbm5oc3Rva2Vubmhz",
                         "dob_year": "ZG9ieWVhcmRvYnllYXJkb2J5ZWFy",
                     },
-                    "bloom_filters": {"forename": "AAECAwQFBgcICQoLDA0ODw=="},
+                    "bloom_filters": {"forename": "AAECAwQFBgcICQoLDA0ODw"},
                     "flags": [],
                 }
             ]
@@ -247,11 +247,11 @@ class LinkageKeysPublished(Event):
         "parts, name tokens and their normalised forms), keyed HMAC in base64url.",
         examples=[{"nhs_number": "bmhzdG9rZW5uaHN0b2tlbm5oc3Rva2Vubmhz"}],
     )
-    bloom_filters: dict[KeyName, Base64] = Field(
+    bloom_filters: dict[KeyName, BloomEncoding] = Field(
         default_factory=dict,
         description="Approximate-comparison encodings by name (names, address): keyed Bloom "
-        "filters in base64.",
-        examples=[{"forename": "AAECAwQFBgcICQoLDA0ODw=="}],
+        "filters in unpadded base64url.",
+        examples=[{"forename": "AAECAwQFBgcICQoLDA0ODw"}],
     )
     token_sets: dict[KeyName, tuple[Base64UrlToken, ...]] = Field(
         default_factory=dict,

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from services.runtime.settings import ServiceSettings
+from services.runtime.settings import Environment, ServiceSettings
 
-__all__ = ["PseudonymiseSettings"]
+__all__ = ["DEFAULT_POSTCODE_LOOKUP", "PseudonymiseSettings"]
+
+DEFAULT_POSTCODE_LOOKUP = Path(__file__).parent / "data" / "postcode_lookup.csv"
 
 
 class PseudonymiseSettings(ServiceSettings):
@@ -18,3 +24,29 @@ class PseudonymiseSettings(ServiceSettings):
 
     service_name: str = "pseudonymise"
     database_url: str = "sqlite:///var/fjo/pseudonymise.db"
+    worker_group: str = Field("pseudonymise", description="Consumer group of the worker.")
+    master_key_files: dict[int, Path] = Field(
+        default_factory=dict,
+        description="Master key file per key version (secret mounts), e.g. "
+        '{"1": "/run/secrets/fjo/master-v1.key"}.',
+    )
+    current_key_version: int | None = Field(
+        None, description="Version new outputs are made under; default the highest held."
+    )
+    retired_key_versions: tuple[int, ...] = Field(
+        (), description="Versions kept for reference only: nothing is made under them."
+    )
+    dev_key_dir: Path = Field(
+        Path("var/fjo/keys"),
+        description="Dev only: where a master key is generated when none is configured.",
+    )
+    postcode_lookup_file: Path = Field(
+        DEFAULT_POSTCODE_LOOKUP,
+        description="ONS Postcode Directory extract (pcds, lsoa21|lsoa11, oslaua columns).",
+    )
+
+    @model_validator(mode="after")
+    def _keys_outside_dev(self) -> Self:
+        if self.environment is not Environment.DEV and not self.master_key_files:
+            raise ValueError("master_key_files must name the master key file(s) outside dev")
+        return self

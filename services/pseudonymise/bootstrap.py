@@ -1,0 +1,81 @@
+"""The composition root of pseudonymise: settings in, a ready worker out."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from contracts.services import Service
+from contracts.topics import INGEST_RECORDS, dead_letter_topic
+from services.pseudonymise.config import PseudonymiseSettings
+from services.pseudonymise.domain import (
+    KeyRing,
+    MasterKey,
+    Pseudonymiser,
+    load_ons_postcode_lookup,
+)
+from services.pseudonymise.handlers import make_handlers
+from services.runtime.bus.api import Bus
+from services.runtime.db import make_session_factory
+from services.runtime.delivery import Worker
+from services.runtime.migrations import upgrade
+from services.runtime.settings import Environment
+
+__all__ = ["MIGRATIONS", "VERSION_TABLE", "build_pseudonymiser", "build_worker", "load_keyring"]
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+VERSION_TABLE = "alembic_version_pseudonymise"
+
+log = logging.getLogger("fjo.pseudonymise")
+
+
+def load_keyring(settings: PseudonymiseSettings) -> KeyRing:
+    """The master keys from their secret files; in dev, one generated on first use."""
+    paths = dict(settings.master_key_files)
+    if not paths:
+        if settings.environment is not Environment.DEV:
+            raise ValueError("no master key configured")
+        paths = {1: _dev_master_key(settings.dev_key_dir)}
+    current = settings.current_key_version or max(paths)
+    ring = KeyRing.from_files(paths, current, retired=settings.retired_key_versions)
+    log.info("key ring loaded", extra={"key_versions": sorted(paths), "current": current})
+    return ring
+
+
+def _dev_master_key(directory: Path) -> Path:
+    path = directory / "master-v1.key"
+    if not path.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_bytes(MasterKey.generate().material)
+        log.warning("generated a dev master key; never use it outside dev")
+    return path
+
+
+def build_pseudonymiser(settings: PseudonymiseSettings) -> Pseudonymiser:
+    """The split under the current key version, with the operator's postcode lookup."""
+    return Pseudonymiser(
+        load_keyring(settings), load_ons_postcode_lookup(settings.postcode_lookup_file)
+    )
+
+
+def build_worker(settings: PseudonymiseSettings, bus: Bus, engine: Engine) -> Worker:
+    """The worker on ``ingest.records.v1``, its schema migrated; dead letters to its DLQ.
+
+    The caller owns ``bus`` and ``engine`` and closes them after the worker.
+    """
+    upgrade(engine, MIGRATIONS, version_table=VERSION_TABLE)
+    producer = bus.producer()
+    pseudonymiser = build_pseudonymiser(settings)
+    return Worker(
+        bus,
+        settings.worker_group,
+        [INGEST_RECORDS.name],
+        make_handlers(pseudonymiser, producer),
+        make_session_factory(engine),
+        lambda _topic: dead_letter_topic(Service.PSEUDONYMISE),
+        max_attempts=settings.bus.max_attempts,
+        producer=producer,
+    )

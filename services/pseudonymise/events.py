@@ -1,0 +1,139 @@
+"""The split's two halves as bus events: content for access, linkage keys for link.
+
+Event ids derive from the input event's id, so a handler retried after a crash re-publishes
+the same ids and access and link apply each effect once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from contracts.events import (
+    EncodedAddress,
+    LinkageKeysPublished,
+    PseudonymisedRecordPublished,
+    QualityFlag,
+    RecordReceived,
+)
+from contracts.records import PERSON_RECORD_TYPES
+from contracts.services import Service
+from services.pseudonymise.domain import SplitResult
+from services.runtime.publishing import OutgoingMessage, derived_event_id, frame
+
+__all__ = ["split_to_messages"]
+
+_EVENT_ID_NAMESPACE = uuid.UUID("6f1d2c84-3b8e-4f0e-9a51-2d7c9e4b8a10")
+
+# The split's flag names → the contracts' QualityFlag values; others are kebab-cased.
+_FLAG_NAMES = {
+    "nhs_missing": QualityFlag.NHS_NUMBER_MISSING,
+    "nhs_invalid": QualityFlag.NHS_NUMBER_INVALID,
+    "dob_missing": QualityFlag.DATE_OF_BIRTH_MISSING,
+    "dob_placeholder": QualityFlag.DATE_OF_BIRTH_PLACEHOLDER,
+    "forename_missing": QualityFlag.FORENAME_MISSING,
+    "forename_placeholder": QualityFlag.FORENAME_PLACEHOLDER,
+    "surname_missing": QualityFlag.SURNAME_MISSING,
+    "sex_unrecognised": QualityFlag.SEX_UNKNOWN,
+    "postcode_missing": QualityFlag.POSTCODE_MISSING,
+    "postcode_unknown": QualityFlag.POSTCODE_NOT_FOUND,
+}
+
+
+def _flags(raised: Mapping[str, Any]) -> tuple[str, ...]:
+    names: list[str] = []
+    for name, value in raised.items():
+        if value is True:
+            flag = _FLAG_NAMES.get(name)
+            names.append(flag.value if flag else name.replace("_", "-"))
+    return tuple(sorted(names))
+
+
+def _reference_name(field: str) -> str:
+    """``case_id`` → ``case``, ``child_record_id`` → ``child``: a reference by its role."""
+    for suffix in ("_record_id", "_id", "_number"):
+        if field.endswith(suffix):
+            return field[: -len(suffix)]
+    return field
+
+
+def _rename_nested_references(value: Any, names: Mapping[str, str]) -> Any:
+    # A nested reference (outcomes[].child_record_id) now holds a token: name it as one, so
+    # content carries no key that names an identifier.
+    if isinstance(value, list):
+        return [_rename_nested_references(v, names) for v in value]
+    if isinstance(value, dict):
+        return {names.get(k, k): _rename_nested_references(v, names) for k, v in value.items()}
+    return value
+
+
+def split_to_messages(
+    event: RecordReceived, split: SplitResult, *, input_event_id: uuid.UUID
+) -> list[OutgoingMessage]:
+    """Content (every record) and linkage keys (person records) for one received record."""
+    record = event.record
+    content, linkage = split.content, split.linkage
+    nested = {"child_record_id": "child_token", "adult_record_id": "adult_token"}
+    body: dict[str, Any] = _rename_nested_references(dict(content["fields"]), nested)
+    for extra in ("residences", "month_of_death", "area_quality"):
+        if content.get(extra) is not None:
+            body[extra] = content[extra]
+    flags = _flags(content.get("quality", {}))
+    published = PseudonymisedRecordPublished(
+        record_token=content["record_token"],
+        record_type=record.record_type,
+        source=record.source,
+        record_version=record.record_version,
+        key_version=content["key_version"],
+        week_of_birth=content.get("week_of_birth"),
+        sex=content.get("sex"),
+        lsoa=content.get("lsoa"),
+        local_authority=content.get("local_authority"),
+        related_tokens={
+            _reference_name(k): v for k, v in content["references"].items() if v is not None
+        },
+        content=body,
+        flags=flags,
+    )
+    out = [
+        frame(
+            published,
+            source=Service.PSEUDONYMISE,
+            event_id=derived_event_id(_EVENT_ID_NAMESPACE, input_event_id, "content"),
+            delivery_id=event.delivery_id,
+        )
+    ]
+    if record.record_type in PERSON_RECORD_TYPES:
+        keys = LinkageKeysPublished(
+            record_token=linkage["record_token"],
+            record_type=record.record_type,
+            source=record.source,
+            record_version=record.record_version,
+            key_version=linkage["key_version"],
+            hmac_tokens=linkage["tokens"],
+            token_sets={k: tuple(sorted(v)) for k, v in linkage["token_sets"].items()},
+            bloom_filters=linkage["blooms"],
+            addresses=tuple(
+                EncodedAddress(
+                    from_month=a.get("from"),
+                    to_month=a.get("to"),
+                    hmac_tokens={
+                        k: v for k, v in a.items() if k.startswith("postcode_") and v is not None
+                    },
+                    bloom_filter=a.get("address"),
+                )
+                for a in linkage["addresses"]
+            ),
+            bloom_scheme=linkage["bloom_scheme"],
+            flags=_flags(linkage.get("flags", {})),
+        )
+        out.append(
+            frame(
+                keys,
+                source=Service.PSEUDONYMISE,
+                event_id=derived_event_id(_EVENT_ID_NAMESPACE, input_event_id, "linkage-keys"),
+                delivery_id=event.delivery_id,
+            )
+        )
+    return out

@@ -1,0 +1,56 @@
+"""One handler per received-record event: split the record, publish its two halves."""
+
+from __future__ import annotations
+
+import logging
+
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from contracts.envelope import Envelope, parse_data
+from contracts.events import RECORD_RECEIVED_EVENTS, RecordReceived
+from services.pseudonymise.domain import Pseudonymiser
+from services.pseudonymise.events import split_to_messages
+from services.pseudonymise.roles import roles_for
+from services.runtime.bus.api import Message, Producer
+from services.runtime.delivery import Handler, PoisonMessage
+from services.runtime.publishing import publish_all
+
+__all__ = ["make_handlers"]
+
+log = logging.getLogger("fjo.pseudonymise")
+
+
+def _received(message: Message) -> tuple[Envelope, RecordReceived]:
+    try:
+        envelope = Envelope.from_bytes(message.value)
+        event = parse_data(envelope)
+    except (ValidationError, ValueError) as exc:
+        # Only the exception type: the text of a parse error can quote an identifier.
+        raise PoisonMessage(f"not a valid record event ({type(exc).__name__})") from None
+    if not isinstance(event, RecordReceived):
+        raise PoisonMessage(f"unexpected event type {envelope.type}")
+    return envelope, event
+
+
+def make_handlers(pseudonymiser: Pseudonymiser, producer: Producer) -> dict[str, Handler]:
+    """Handlers keyed by event type; outputs go through ``producer`` (the worker's own)."""
+
+    def handle(_session: Session, message: Message) -> None:
+        envelope, event = _received(message)
+        record = event.record
+        split = pseudonymiser.split(
+            record.model_dump(mode="json"),
+            source=record.source.value,
+            record_kind=record.record_type.value,
+            roles=roles_for(record.record_type),
+        )
+        sent = publish_all(
+            producer, split_to_messages(event, split, input_event_id=envelope.event_id)
+        )
+        log.debug(
+            "record split",
+            extra={"record_type": record.record_type.value, "messages": sent},
+        )
+
+    return {event.event_type: handle for event in RECORD_RECEIVED_EVENTS.values()}
