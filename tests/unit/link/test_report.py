@@ -20,7 +20,13 @@ def test_the_report_counts_links_reviews_and_scores_precision_recall_and_f1():
     rep = summarise(preds, incoming, truth, today=date(2025, 1, 1))
     assert rep["linked"] == 2
     assert rep["review_queue"] == 1
-    assert rep["accuracy"] == {"precision": 0.5, "recall": 0.3333, "f1": 0.4, "tp": 1, "fp": 1,
-                               "fn": 2}
+    assert rep["accuracy"] == {
+        "precision": 0.5,
+        "recall": 0.3333,
+        "f1": 0.4,
+        "tp": 1,
+        "fp": 1,
+        "fn": 2,
+    }
     assert rep["link_rate_by"]["sex"] == {"F": 0.3333, "M": 1.0}
     assert rep["link_rate_by"]["age_band"]["<1"] == 1.0
