@@ -92,10 +92,11 @@ class PoisonMessage(Exception):
     """A record that can never be handled (undecodable, unknown type): dead-lettered at once."""
 
 
-def processed_messages_table(metadata: MetaData) -> Table:
-    """Define ``processed_messages`` on a service's ``metadata`` (for its Alembic migrations)."""
+def processed_messages_table(metadata: MetaData, name: str = "processed_messages") -> Table:
+    """Define the marker table on a service's ``metadata`` (for its Alembic migrations);
+    ``name`` lets services that share one database keep their markers apart."""
     return Table(
-        "processed_messages",
+        name,
         metadata,
         Column("consumer_group", String(255), primary_key=True),
         # "event:<fjo-event-id>" or "offset:<topic>/<partition>/<offset>", see message_key().

@@ -155,7 +155,11 @@ class KafkaBusConsumer:
 def _headers(raw: Any) -> Headers:
     if not raw:
         return ()
-    return tuple((k, v if v is not None else b"") for k, v in raw)
+    headers = tuple(raw)
+    for _, value in headers:
+        if value is None:  # a null header value (rare): our port carries bytes
+            return tuple((k, v if v is not None else b"") for k, v in headers)
+    return headers
 
 
 class KafkaBus:

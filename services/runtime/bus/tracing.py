@@ -57,20 +57,22 @@ _SETTER = HeaderSetter()
 _GETTER = HeaderGetter()
 
 # Producers publish many records under one context (a request, a handler run); injecting
-# once per context instead of once per record keeps publish cheap on the hot path.
-_cache_context: otel_context.Context | None = None
-_cache_headers: tuple[tuple[str, bytes], ...] = ()
+# once per context instead of once per record keeps publish cheap on the hot path. One tuple,
+# swapped in a single store, so threads publishing under different contexts never mix halves.
+_cache: tuple[otel_context.Context | None, tuple[tuple[str, bytes], ...]] = (None, ())
 
 
 def _headers_for_current_context() -> tuple[tuple[str, bytes], ...]:
-    global _cache_context, _cache_headers
+    global _cache
     ctx = otel_context.get_current()
-    if ctx is _cache_context:
-        return _cache_headers
+    cached_ctx, cached_headers = _cache
+    if ctx is cached_ctx:
+        return cached_headers
     carrier: list[tuple[str, bytes]] = []
     propagate.inject(carrier, context=ctx, setter=_SETTER)
-    _cache_context, _cache_headers = ctx, tuple(carrier)
-    return _cache_headers
+    headers = tuple(carrier)
+    _cache = (ctx, headers)
+    return headers
 
 
 def inject_trace_headers(headers: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
