@@ -110,9 +110,15 @@ class ServiceRole:
 
 
 def roles(service: Service) -> tuple[ServiceRole, ...]:
-    """The roles ``service`` runs as: api always, worker when it consumes a topic."""
-    found = [ServiceRole(service, "api")]
-    if topics_consumed_by(service):
+    """The roles ``service`` runs as: what its entrypoints offer (``create_app``: api,
+    ``run_worker``: worker). A worker must consume a registry topic, or it has no input."""
+    entrypoints = importlib.import_module(f"services.{service.value}.entrypoints")
+    found = []
+    if hasattr(entrypoints, "create_app"):
+        found.append(ServiceRole(service, "api"))
+    if hasattr(entrypoints, "run_worker"):
+        if not topics_consumed_by(service):
+            raise ValueError(f"{service.value} has a worker but consumes no registry topic")
         found.append(ServiceRole(service, "worker"))
     return tuple(found)
 

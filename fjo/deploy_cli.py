@@ -124,7 +124,6 @@ class StackState:
     databases: dict[str, str] = field(default_factory=dict)
     started_kafka: bool = False
     started_postgres: bool = False
-    skipped: list[str] = field(default_factory=list)
 
     def save(self, state_dir: Path) -> None:
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -147,18 +146,15 @@ class StackState:
 
 
 def stack_roles() -> list[tuple[str, str]]:
-    """(service, role) pairs the platform runs: the same rule as the Kubernetes manifests.
-
-    Every service has an api; a service the registry lists as a consumer has a worker.
+    """(service, role) pairs the platform runs: the same rule as the Kubernetes manifests,
+    the roles each service's entrypoints offer (``create_app``: api, ``run_worker``: worker).
     """
-    from contracts.topics import topics_consumed_by
-
-    pairs = []
-    for service in SERVICE_NAMES:
-        pairs.append((service, "api"))
-        if topics_consumed_by(service):
-            pairs.append((service, "worker"))
-    return pairs
+    return [
+        (service, role)
+        for service in SERVICE_NAMES
+        for role in ("api", "worker")
+        if _has_entrypoint(service, role)
+    ]
 
 
 def _has_entrypoint(service: str, role: str) -> bool:
@@ -330,9 +326,6 @@ def up_stack(
         started: list[tuple[subprocess.Popen[bytes], StackProcess]] = []
         for service, role in stack_roles():
             name = f"{service}-{role}"
-            if not _has_entrypoint(service, role):
-                state.skipped.append(f"{name}: services.{service}.entrypoints has no {role}")
-                continue
             port = _free_port()
             if role == "api":
                 command = [*fjo, "serve", service, "api", "--port", str(port)]
@@ -366,8 +359,6 @@ def up_stack(
             if problem:
                 raise RuntimeError(problem)
             echo(f"{sp.name}: ready on 127.0.0.1:{sp.port} (pid {sp.pid})")
-        for skipped in state.skipped:
-            echo(f"skipped {skipped}")
         return state
     except BaseException:
         down_stack(state_dir, echo=echo)

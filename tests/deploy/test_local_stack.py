@@ -66,7 +66,8 @@ def test_fjo_up_runs_every_role_as_its_own_process_and_a_record_flows_through_in
         pids = {p["name"]: p["pid"] for p in recorded["processes"]}
         assert set(ports) == set(pids)
         apis = {name for name in ports if name.endswith("-api")}
-        assert apis == {"ingest-api", "pseudonymise-api", "link-api", "access-api"}
+        assert apis == {"ingest-api", "link-api", "access-api"}  # pseudonymise is a worker only
+        assert {"pseudonymise-worker", "access-worker"} <= set(ports)
         assert len(set(pids.values())) == len(pids), "one process per role"
         for name, port in ports.items():
             ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10)
