@@ -287,6 +287,10 @@ def _consume_all(
             first_at, first_batch = time.perf_counter(), len(stamps)
     end = time.perf_counter()
     assert first_at is not None
+    if got == first_batch:
+        # Everything came in the first batch (a small run): the rate cannot leave the join
+        # out, so it includes it.
+        return first_at - start, _rate(got, end - start), latencies
     return first_at - start, _rate(got - first_batch, end - first_at), latencies
 
 
