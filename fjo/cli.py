@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from fjo import __version__, access_cli, deploy_cli, token_cli
+from fjo import __version__, access_cli, deploy_cli, push_cli, token_cli
 
 app = typer.Typer(
     help="fjo: trusted research environment for family-justice data.", no_args_is_help=True
@@ -24,6 +24,7 @@ app.add_typer(bench_app, name="bench")
 deploy_cli.register(app)  # db upgrade, up, down
 access_cli.register(app)  # audit verify, audit checkpoint
 token_cli.register(app)  # token
+push_cli.register(app)  # push (partners: resumable delivery upload)
 
 
 class Service(StrEnum):
