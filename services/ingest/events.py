@@ -3,32 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 
-from opentelemetry import trace
-
-from contracts.envelope import Envelope
 from contracts.events import RECORD_RECEIVED_EVENTS, RecordQuarantined, RecordReceived
 from contracts.records import RecordType, SourceAgency
 from contracts.services import Service
 from contracts.topics import INGEST_QUARANTINE, INGEST_RECORDS
 from services.ingest.domain.validation import Accepted, Rejected
-from services.runtime.delivery import EVENT_ID_HEADER, TYPE_HEADER
+from services.runtime.publishing import OutgoingMessage, derived_event_id, frame
 
 __all__ = ["QUARANTINE_TOPIC", "RECORDS_TOPIC", "OutgoingMessage", "quarantined", "received"]
 
 RECORDS_TOPIC = INGEST_RECORDS.name
 QUARANTINE_TOPIC = INGEST_QUARANTINE.name
-
-
-@dataclass(frozen=True, slots=True)
-class OutgoingMessage:
-    """One bus record: topic, key, value and headers."""
-
-    topic: str
-    key: str
-    value: bytes
-    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 def received(accepted: Accepted, *, delivery_id: str) -> OutgoingMessage:
@@ -62,17 +48,10 @@ _EVENT_ID_NAMESPACE = uuid.UUID("0b6d3f2e-6a55-4c1e-9b2a-3f1e1c1d2a01")
 def _frame(
     topic: str, event: RecordReceived | RecordQuarantined, delivery_id: str, line: int
 ) -> OutgoingMessage:
-    ctx = trace.get_current_span().get_span_context()
-    envelope = Envelope.wrap(
+    return frame(
         event,
         source=Service.INGEST,
+        topic=topic,
         delivery_id=delivery_id,
-        event_id=uuid.uuid5(_EVENT_ID_NAMESPACE, f"{delivery_id}:{line}:{topic}"),
-        trace_id=format(ctx.trace_id, "032x") if ctx.is_valid else None,
+        event_id=derived_event_id(_EVENT_ID_NAMESPACE, delivery_id, line, topic),
     )
-    # The worker runtime dispatches on the type header and de-duplicates on the event id.
-    headers = (
-        (TYPE_HEADER, event.event_type.encode()),
-        (EVENT_ID_HEADER, str(envelope.event_id).encode()),
-    )
-    return OutgoingMessage(topic, envelope.partition_key, envelope.to_bytes(), headers)
