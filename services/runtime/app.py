@@ -13,6 +13,8 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.trace import TracerProvider
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.runtime.health import ReadinessCheck, health_router
@@ -73,8 +75,10 @@ def create_app(
     description: str = "",
     readiness: Mapping[str, ReadinessCheck] | None = None,
     lifespan: Lifespan | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> FastAPI:
-    """A FastAPI app with fjo's operational routes and error handling installed."""
+    """A FastAPI app with fjo's operational routes, error handling and request tracing
+    (``tracer_provider`` defaults to the process's global one)."""
 
     @asynccontextmanager
     async def _no_lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -88,4 +92,9 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _validation_exception)
     app.add_exception_handler(Exception, _unhandled_exception)
     app.include_router(health_router(readiness))
+    # A SERVER span per request, continuing the caller's traceparent: the root of the trace
+    # that the bus carries on through every service.
+    FastAPIInstrumentor.instrument_app(
+        app, excluded_urls="healthz,readyz,metrics", tracer_provider=tracer_provider
+    )
     return app

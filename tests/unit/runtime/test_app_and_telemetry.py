@@ -75,3 +75,26 @@ def test_json_log_lines_carry_the_active_trace_id_and_extra_fields() -> None:
     assert line["trace_id"] == format(span.get_span_context().trace_id, "032x")
     assert line["msg"] == "record processed"
     assert line["record_token"] == "tok_abc"
+
+
+def test_a_request_is_traced_as_a_child_of_the_callers_traceparent() -> None:
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    app = create_app(title="t", version="1", tracer_provider=provider)
+
+    @app.get("/work")
+    def work() -> dict[str, bool]:
+        return {"ok": True}
+
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    client = TestClient(app)
+    client.get("/work", headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"})
+    client.get("/healthz")  # operational routes are not traced
+    server = [s for s in exporter.get_finished_spans() if s.kind.name == "SERVER"]
+    assert len(server) == 1
+    assert format(server[0].context.trace_id, "032x") == trace_id
+    assert server[0].parent is not None and server[0].parent.span_id == 0x00F067AA0BA902B7
