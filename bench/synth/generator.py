@@ -34,6 +34,7 @@ __all__ = [
     "SynthConfig",
     "SynthData",
     "generate",
+    "incoming_row",
     "nhs_check_digit",
 ]
 
@@ -64,6 +65,9 @@ class SynthConfig:
     nhs_present: float = 0.15
     twin_rate: float = 0.04
     people_per_unit: int = 30
+    postcode_units: tuple[str, ...] = ()
+    """Unit postcodes to house people in (e.g. a lookup's, so LSOAs resolve); empty: made up
+    from ``POSTCODE_DISTRICTS`` (the benchmark's default)."""
 
 
 @dataclass
@@ -80,6 +84,10 @@ class Person:
     previous_surnames: list[str] = field(default_factory=list)
     mother: int | None = None
     on_spine: bool = True
+    household: int = -1
+    """Number of the household the person belongs to (1, 2, ...)."""
+    parent: bool = False
+    """True for a household's adults, False for the children born into it."""
 
 
 @dataclass(frozen=True)
@@ -131,13 +139,17 @@ class _Builder:
         self.rng = random.Random(config.seed)
         self.people: list[Person] = []
         self.nhs_seen: set[str] = set()
+        self.households = 0
         n_units = max(4, int(config.spine_size / 0.85 / config.people_per_unit))
         self.units = [self._unit() for _ in range(n_units)]
 
     def _unit(self) -> tuple[str, str]:
         r = self.rng
-        district = _weighted(r, POSTCODE_DISTRICTS, 0.5)
-        unit = f"{district} {r.randint(1, 9)}{r.choice(_LETTERS)}{r.choice(_LETTERS)}"
+        if self.c.postcode_units:
+            unit = r.choice(self.c.postcode_units)
+        else:
+            district = _weighted(r, POSTCODE_DISTRICTS, 0.5)
+            unit = f"{district} {r.randint(1, 9)}{r.choice(_LETTERS)}{r.choice(_LETTERS)}"
         street = f"{r.choice(STREET_NAMES)} {r.choice(STREET_TYPES)}".strip()
         return unit, street
 
@@ -170,10 +182,13 @@ class _Builder:
         p = Person(
             len(self.people), self._forenames(sex), surname, sex, dob, self._nhs(), list(home)
         )
+        p.household = self.households
+        p.parent = True
         self.people.append(p)
         return p
 
     def household(self) -> None:
+        self.households += 1
         r = self.rng
         home = [self._address()]
         if r.random() < 0.3:  # moved at least once: the current address is the last one
@@ -214,6 +229,7 @@ class _Builder:
                 sex = r.choice("MF")
                 child = self.person(sex, surname, birth, home)
                 child.mother = mother.pid
+                child.parent = False
             birth += timedelta(days=r.randint(330, 1400))  # siblings close in age
 
     def renumber(self) -> None:
@@ -336,6 +352,13 @@ def _incoming_row(
         "address": address,
         "nhs_number": nhs,
     }
+
+
+def incoming_row(
+    person: Person, record_id: str, rng: random.Random, people: list[Person], config: SynthConfig
+) -> dict[str, str]:
+    """One record about ``person`` as a family court would send it, damaged (see module doc)."""
+    return _incoming_row(person, record_id, rng, people, config)
 
 
 def generate(config: SynthConfig | None = None) -> SynthData:

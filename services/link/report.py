@@ -17,8 +17,8 @@ from typing import Any
 
 __all__ = ["build_report", "summarise"]
 
-ACCEPTED = {"1", "4", "39", "35"}
-REVIEW = {"60", "61"}
+ACCEPTED = {"1", "4", "39", "50", "60"}
+REVIEW = {"90", "91"}
 
 
 def _age_band(dob: str, today: date) -> str:

@@ -3,16 +3,19 @@
 Status codes (in the spirit of SAIL's MACRAL ``ALF_STS_CD``):
 
 ====  =====================================================================================
-1     NHS-number token agrees and pseudonymise flagged the number's check digit as valid
+1     NHS-number token agrees and pseudonymise did not flag the check digit as invalid
 4     exact agreement on forename, surname, date of birth, sex and postcode (one candidate)
 39    exact on four; forename agrees through a nickname/Welsh variant or Dice >= 0.9
-35    probabilistic match at or above the accept threshold
-60    review: probabilistic match in the review band
-61    review: the best candidate does not beat the runner-up by the margin (twins, namesakes)
-97    unlinked: too few identifiers to link (no date of birth and no usable name)
+50    probabilistic match at or above the accept threshold
+90    review: probabilistic match in the review band
+91    review: the best candidate does not beat the runner-up by the margin (twins, namesakes)
+97    unlinked: too few identifiers to link (no date of birth, surname or NHS number)
 98    unlinked: candidates found but none reached the review threshold
 99    unlinked: no candidate found by any blocking rule
 ====  =====================================================================================
+
+1, 4 and 39 are SAIL's codes; 50, 90 and 99 are the contract's ``LinkStatus`` values, and 91,
+97 and 98 say more precisely why (they publish as 90 and 99).
 """
 
 from __future__ import annotations
@@ -30,8 +33,8 @@ __all__ = [
     "Linker",
 ]
 
-ACCEPTED = frozenset({1, 4, 39, 35})
-REVIEW = frozenset({60, 61})
+ACCEPTED = frozenset({1, 4, 39, 50})
+REVIEW = frozenset({90, 91})
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,8 +152,8 @@ class Linker:
             if n > 1:
                 w2 = scored[1][0]
                 if probability(w2) >= th.review and w - w2 < th.margin_bits:
-                    return LinkDecision(record_id, None, 61, p, w, sid, n)
-            return LinkDecision(record_id, sid, 35, p, w, sid, n)
+                    return LinkDecision(record_id, None, 91, p, w, sid, n)
+            return LinkDecision(record_id, sid, 50, p, w, sid, n)
         if p >= th.review:
-            return LinkDecision(record_id, None, 60, p, w, sid, n)
+            return LinkDecision(record_id, None, 90, p, w, sid, n)
         return LinkDecision(record_id, None, 98, p, w, sid, n)

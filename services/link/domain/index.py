@@ -70,8 +70,8 @@ class SpineIndex:
         self, model: LinkageModel, schema: KeySchema | None = None, interner: Interner | None = None
     ) -> None:
         self.model = model
-        self.schema = schema or KeySchema(model)
-        self.interner = interner or Interner()
+        self.schema = schema if schema is not None else KeySchema(model)
+        self.interner = interner if interner is not None else Interner()
         self.records: list[tuple] = []
         self.ids: list[str] = []
         self.alive: list[bool] = []

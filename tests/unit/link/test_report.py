@@ -5,9 +5,9 @@ from services.link.report import summarise
 
 def test_the_report_counts_links_reviews_and_scores_precision_recall_and_f1():
     preds = [
-        {"incoming_id": "a", "spine_id": "S1", "match_probability": "0.99", "status": "35"},
+        {"incoming_id": "a", "spine_id": "S1", "match_probability": "0.99", "status": "50"},
         {"incoming_id": "b", "spine_id": "S9", "match_probability": "1.0", "status": "4"},
-        {"incoming_id": "c", "spine_id": "", "match_probability": "0.6", "status": "60"},
+        {"incoming_id": "c", "spine_id": "", "match_probability": "0.6", "status": "90"},
         {"incoming_id": "d", "spine_id": "", "match_probability": "0.0", "status": "99"},
     ]
     incoming = {

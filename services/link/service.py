@@ -1,0 +1,469 @@
+"""The link service's use cases: keep the encoded spine, link each incoming record, publish.
+
+One :class:`LinkService` per worker process holds the spine index in memory (rebuilt from
+the link database at start) and the model. Handlers call it inside the worker's transaction,
+so the stored result, the review-queue row, the audit row and the processed-message marker
+commit together; the events it returns are published before the commit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from contracts.events import LinkageKeysPublished, LinkReason, LinkResultPublished, LinkStatus
+from contracts.services import Service
+from services.link import storage as t
+from services.link.domain import (
+    ACCEPTED,
+    REVIEW,
+    CompiledModel,
+    EncodedRecord,
+    LinkageModel,
+    LinkDecision,
+    Linker,
+    SpineIndex,
+    default_model,
+    estimate_u,
+)
+from services.link.domain.alf import alf_for
+from services.runtime.publishing import OutgoingMessage, derived_event_id, frame
+
+__all__ = ["LinkService", "contract_status", "linkage_from_event"]
+
+log = logging.getLogger("fjo.link")
+
+_EVENT_NS = uuid.UUID("0b3f6a52-7c1d-4e8b-9f2a-5d6c7e8f9a01")
+SPINE_TYPE = "spine-person"
+
+# Contract flags (kebab-case) back to the split's names, which the model's predicates use.
+_FLAG_NAMES = {
+    "nhs-number-invalid-check-digit": "nhs_invalid",
+    "nhs-number-missing": "nhs_missing",
+    "date-of-birth-missing": "dob_missing",
+    "date-of-birth-placeholder": "dob_placeholder",
+    "forename-missing": "forename_missing",
+    "forename-placeholder": "forename_placeholder",
+    "surname-missing": "surname_missing",
+    "sex-unknown": "sex_unrecognised",
+    "postcode-missing": "postcode_missing",
+    "postcode-not-found": "postcode_unknown",
+}
+
+
+def contract_status(detail: int) -> LinkStatus:
+    """The published status of a domain decision code (91 -> 90, 97/98 -> 99)."""
+    if detail in REVIEW:
+        return LinkStatus.REVIEW
+    if detail in ACCEPTED:
+        return LinkStatus(detail)
+    if detail == LinkStatus.CLERICAL_ACCEPTED:
+        return LinkStatus.CLERICAL_ACCEPTED
+    return LinkStatus.UNLINKED
+
+
+def linkage_from_event(event: LinkageKeysPublished) -> dict[str, Any]:
+    """The event's keys as a JSON-ready dict in the split's shape (what the link DB stores)."""
+    return {
+        "tokens": dict(event.hmac_tokens),
+        "token_sets": {k: list(v) for k, v in event.token_sets.items()},
+        "blooms": dict(event.bloom_filters),
+        "addresses": [
+            {"postcode_unit": a.hmac_tokens.get("postcode_unit")}
+            for a in event.addresses
+            if a.hmac_tokens.get("postcode_unit")
+        ],
+        "flags": {_FLAG_NAMES.get(f, f.replace("-", "_")): True for f in event.flags},
+    }
+
+
+def _with_history(new: dict[str, Any], old: Mapping[str, Any]) -> dict[str, Any]:
+    """A changed spine person stays findable by what they were: the old surname joins the
+    previous surnames, the old postcode the address history."""
+    out = json.loads(json.dumps(new))
+    old_tokens = old.get("tokens", {})
+    sets = out.setdefault("token_sets", {})
+    prev = set(sets.get("previous_surnames", [])) | set(
+        old.get("token_sets", {}).get("previous_surnames", [])
+    )
+    if old_tokens.get("surname") and old_tokens["surname"] != out["tokens"].get("surname"):
+        prev.add(old_tokens["surname"])
+    if prev:
+        sets["previous_surnames"] = sorted(prev)
+        sets["surnames"] = sorted(set(sets.get("surnames", [])) | prev)
+    units = {a["postcode_unit"] for a in out.get("addresses", []) if a.get("postcode_unit")}
+    units |= {a["postcode_unit"] for a in old.get("addresses", []) if a.get("postcode_unit")}
+    if old_tokens.get("postcode_unit"):
+        units.add(old_tokens["postcode_unit"])
+    out["addresses"] = [{"postcode_unit": u} for u in sorted(units)]
+    return out
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class LinkService:
+    """The spine index, the model and the decisions of one worker (or API) process."""
+
+    def __init__(
+        self,
+        alf_key: bytes,
+        model: LinkageModel | None = None,
+        *,
+        estimate_u_from_spine: bool | None = None,
+    ) -> None:
+        self.alf_key = alf_key
+        self.base_model = model or default_model()
+        trained = bool(self.base_model.notes.get("training"))
+        self.estimate_u = (not trained) if estimate_u_from_spine is None else estimate_u_from_spine
+        self.index = SpineIndex(self.base_model)
+        self.incoming = SpineIndex(self.base_model, self.index.schema, self.index.interner)
+        self.incoming_types: dict[str, str] = {}
+        self._linker: Linker | None = None
+        self._estimated_at = 0
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def load(self, session: Session) -> None:
+        """Rebuild the in-memory indexes from the link database."""
+        for token, keys in session.execute(
+            select(t.spine_records.c.record_token, t.spine_records.c.linkage)
+        ):
+            self.index.add(EncodedRecord.from_linkage(json.loads(keys), record_id=token))
+        for token, rtype, keys in session.execute(
+            select(
+                t.incoming_keys.c.record_token,
+                t.incoming_keys.c.record_type,
+                t.incoming_keys.c.linkage,
+            )
+        ):
+            self.incoming.add(EncodedRecord.from_linkage(json.loads(keys), record_id=token))
+            self.incoming_types[token] = rtype
+        self._linker = None
+
+    @property
+    def model_version(self) -> str:
+        return self.linker.compiled.model.version
+
+    @property
+    def linker(self) -> Linker:
+        n = len(self.index)
+        stale = self._linker is None or (
+            self.estimate_u and n >= 20 and abs(n - self._estimated_at) > 0.1 * max(n, 1)
+        )
+        if stale:
+            model = self.base_model
+            if self.estimate_u and n >= 20:
+                model = estimate_u(model, self.index, pairs=min(200_000, 50 * n))
+                model = replace(model, version=f"{model.version}-u{n}")
+                self._estimated_at = n
+            self.index.model = model
+            self._linker = Linker(CompiledModel(model, self.index.schema), self.index)
+        assert self._linker is not None
+        self._linker.refresh()
+        return self._linker
+
+    # -- events ----------------------------------------------------------------------------
+
+    def on_linkage_keys(
+        self, session: Session, event: LinkageKeysPublished
+    ) -> list[OutgoingMessage]:
+        """Store the keys; a spine person updates the spine, any other record is linked."""
+        keys = linkage_from_event(event)
+        token = event.record_token
+        if event.record_type.value == SPINE_TYPE:
+            return self._upsert_spine(session, event, keys)
+        row = session.execute(
+            select(t.incoming_keys.c.record_version).where(t.incoming_keys.c.record_token == token)
+        ).first()
+        if row is not None and row[0] > event.record_version:
+            return []  # an older version arriving late changes nothing
+        values = {
+            "record_type": event.record_type.value,
+            "record_version": event.record_version,
+            "linkage": json.dumps(keys, sort_keys=True),
+        }
+        if row is None:
+            session.execute(insert(t.incoming_keys).values(record_token=token, **values))
+        else:
+            session.execute(
+                update(t.incoming_keys)
+                .where(t.incoming_keys.c.record_token == token)
+                .values(**values)
+            )
+        rec = EncodedRecord.from_linkage(keys, record_id=token)
+        self.incoming.add(rec)
+        self.incoming_types[token] = event.record_type.value
+        return self._relink(session, token, LinkReason.INITIAL, rec)
+
+    def _upsert_spine(
+        self, session: Session, event: LinkageKeysPublished, keys: dict[str, Any]
+    ) -> list[OutgoingMessage]:
+        token = event.record_token
+        row = session.execute(
+            select(t.spine_records.c.record_version, t.spine_records.c.linkage).where(
+                t.spine_records.c.record_token == token
+            )
+        ).first()
+        if row is not None and row[0] >= event.record_version:
+            return []
+        session.execute(
+            insert(t.spine_history).values(
+                record_token=token,
+                record_version=event.record_version,
+                linkage=json.dumps(keys, sort_keys=True),
+                recorded_at=_now(),
+            )
+        )
+        if row is not None:
+            keys = _with_history(keys, json.loads(row[1]))
+        values = {
+            "record_version": event.record_version,
+            "key_version": event.key_version,
+            "linkage": json.dumps(keys, sort_keys=True),
+            "updated_at": _now(),
+        }
+        if row is None:
+            session.execute(insert(t.spine_records).values(record_token=token, **values))
+        else:
+            session.execute(
+                update(t.spine_records)
+                .where(t.spine_records.c.record_token == token)
+                .values(**values)
+            )
+        rec = EncodedRecord.from_linkage(keys, record_id=token)
+        self.index.add(rec)
+        # Re-link what this person may change: records pointing at them, and records that
+        # share a blocking key with them (they may now find a better candidate).
+        affected = set(
+            session.execute(
+                select(t.results.c.record_token).where(
+                    (t.results.c.spine_token == token) | (t.results.c.candidate_token == token)
+                )
+            ).scalars()
+        )
+        compact = self.incoming.schema.compact(rec, self.incoming.interner, grow=False)
+        affected |= {self.incoming.ids[p] for p in self.incoming.candidates(compact)}
+        out: list[OutgoingMessage] = []
+        for other in sorted(affected):
+            out += self._relink(session, other, LinkReason.SPINE_CHANGED)
+        return out
+
+    # -- linking ---------------------------------------------------------------------------
+
+    def _relink(
+        self,
+        session: Session,
+        token: str,
+        reason: LinkReason,
+        rec: EncodedRecord | None = None,
+    ) -> list[OutgoingMessage]:
+        pos = self.incoming.position.get(token)
+        if pos is None:
+            return []
+        decision = self.linker.link_compact(token, self.incoming.records[pos])
+        prev = session.execute(select(t.results).where(t.results.c.record_token == token)).first()
+        if (
+            prev is not None
+            and prev.status == LinkStatus.CLERICAL_ACCEPTED
+            and (reason is LinkReason.SPINE_CHANGED and prev.spine_token is not None)
+        ):
+            return []  # a reviewer's decision stands until a reviewer changes it
+        return self._store_and_publish(session, token, decision, reason, prev)
+
+    def _store_and_publish(
+        self,
+        session: Session,
+        token: str,
+        decision: LinkDecision,
+        reason: LinkReason,
+        prev: Any,
+        *,
+        status: LinkStatus | None = None,
+        spine_token: str | None = None,
+    ) -> list[OutgoingMessage]:
+        status = status or contract_status(decision.status)
+        linked = status in (
+            LinkStatus.NHS_NUMBER,
+            LinkStatus.EXACT_FIVE_FIELDS,
+            LinkStatus.EXACT_FOUR_FORENAME_VARIANT,
+            LinkStatus.PROBABILISTIC,
+            LinkStatus.CLERICAL_ACCEPTED,
+        )
+        spine = spine_token if spine_token is not None else decision.spine_id
+        alf = alf_for(self.alf_key, spine) if linked and spine else None
+        probability = round(min(max(decision.probability, 0.0), 1.0), 6)
+        model_version = self.model_version
+        if prev is not None and (
+            prev.alf,
+            prev.status,
+            round(prev.match_probability, 6),
+            prev.model_version,
+        ) == (alf, int(status), probability, model_version):
+            return []
+        sequence = 1 if prev is None else prev.sequence + 1
+        rtype = self.incoming_types.get(token, "child")
+        values = {
+            "record_type": rtype,
+            "spine_token": spine if linked else None,
+            "candidate_token": decision.candidate_id,
+            "alf": alf,
+            "status": int(status),
+            "detail_status": decision.status,
+            "match_probability": probability,
+            "model_version": model_version,
+            "sequence": sequence,
+            "updated_at": _now(),
+        }
+        if prev is None:
+            session.execute(insert(t.results).values(record_token=token, **values))
+        else:
+            session.execute(
+                update(t.results).where(t.results.c.record_token == token).values(**values)
+            )
+        self._queue(session, token, decision, status, model_version)
+        if prev is not None and prev.alf != alf:
+            self._audit(
+                session,
+                "relinked",
+                token,
+                {
+                    "from_alf": prev.alf,
+                    "to_alf": alf,
+                    "reason": reason.value,
+                    "from_sequence": prev.sequence,
+                    "to_sequence": sequence,
+                },
+            )
+        event = LinkResultPublished(
+            record_token=token,
+            record_type=rtype,
+            alf=alf,
+            status=status,
+            match_probability=probability,
+            model_version=model_version,
+            sequence=sequence,
+            supersedes_sequence=None if prev is None else prev.sequence,
+            reason=reason,
+        )
+        return [
+            frame(event, source=Service.LINK, event_id=derived_event_id(_EVENT_NS, token, sequence))
+        ]
+
+    def _queue(
+        self,
+        session: Session,
+        token: str,
+        decision: LinkDecision,
+        status: LinkStatus,
+        model_version: str,
+    ) -> None:
+        row = session.execute(
+            select(t.review_queue.c.state).where(t.review_queue.c.record_token == token)
+        ).first()
+        if status is LinkStatus.REVIEW and decision.candidate_id:
+            values = {
+                "candidate_token": decision.candidate_id,
+                "match_probability": decision.probability,
+                "state": "open",
+                "model_version": model_version,
+                "created_at": _now(),
+                "decided_at": None,
+                "decided_by": None,
+            }
+            if row is None:
+                session.execute(insert(t.review_queue).values(record_token=token, **values))
+            else:
+                session.execute(
+                    update(t.review_queue)
+                    .where(t.review_queue.c.record_token == token)
+                    .values(**values)
+                )
+        elif row is not None and row[0] == "open":
+            session.execute(
+                update(t.review_queue)
+                .where(t.review_queue.c.record_token == token)
+                .values(state="superseded", decided_at=_now())
+            )
+
+    def _audit(self, session: Session, action: str, token: str, detail: dict[str, Any]) -> None:
+        session.execute(
+            insert(t.audit).values(
+                at=_now(),
+                action=action,
+                record_token=token,
+                detail=json.dumps(detail, sort_keys=True),
+            )
+        )
+
+    # -- clerical review -------------------------------------------------------------------
+
+    def open_reviews(self, session: Session, limit: int = 100) -> list[dict[str, Any]]:
+        rows = session.execute(
+            select(t.review_queue)
+            .where(t.review_queue.c.state == "open")
+            .order_by(t.review_queue.c.created_at)
+            .limit(limit)
+        )
+        return [
+            {
+                "record_token": r.record_token,
+                "candidate_token": r.candidate_token,
+                "match_probability": r.match_probability,
+                "model_version": r.model_version,
+            }
+            for r in rows
+        ]
+
+    def decide(
+        self, session: Session, token: str, *, accept: bool, reviewer: str
+    ) -> list[OutgoingMessage]:
+        """A reviewer accepts (the record gets the candidate's ALF) or rejects (unlinked);
+        the decision is audited and re-published. Deciding again reverses it."""
+        row = session.execute(
+            select(t.review_queue).where(t.review_queue.c.record_token == token)
+        ).first()
+        if row is None:
+            raise KeyError(token)
+        prev = session.execute(select(t.results).where(t.results.c.record_token == token)).first()
+        decision = LinkDecision(
+            token,
+            row.candidate_token if accept else None,
+            int(LinkStatus.CLERICAL_ACCEPTED if accept else 99),
+            row.match_probability,
+            0.0,
+            row.candidate_token,
+        )
+        status = LinkStatus.CLERICAL_ACCEPTED if accept else LinkStatus.UNLINKED
+        out = self._store_and_publish(
+            session,
+            token,
+            decision,
+            LinkReason.CLERICAL_DECISION,
+            prev,
+            status=status,
+            spine_token=row.candidate_token if accept else None,
+        )
+        session.execute(
+            update(t.review_queue)
+            .where(t.review_queue.c.record_token == token)
+            .values(
+                state="accepted" if accept else "rejected", decided_at=_now(), decided_by=reviewer
+            )
+        )
+        self._audit(
+            session,
+            "review-accepted" if accept else "review-rejected",
+            token,
+            {"candidate_token": row.candidate_token, "reviewer": reviewer},
+        )
+        return out

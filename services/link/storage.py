@@ -1,0 +1,112 @@
+"""Link's own tables: the encoded spine with its history, incoming keys, results, the
+clerical-review queue, the audit trail of decisions, and stored model versions.
+
+Everything here is pseudonymous: record tokens, HMAC tokens, Bloom encodings, ALFs.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from services.runtime.delivery import processed_messages_table
+
+__all__ = [
+    "audit",
+    "incoming_keys",
+    "metadata",
+    "models",
+    "results",
+    "review_queue",
+    "spine_history",
+    "spine_records",
+]
+
+metadata = MetaData()
+processed_messages = processed_messages_table(metadata)
+
+spine_records = Table(
+    "link_spine_records",
+    metadata,
+    Column("record_token", String(128), primary_key=True),
+    Column("record_version", Integer, nullable=False),
+    Column("key_version", Integer, nullable=False),
+    Column("linkage", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+spine_history = Table(
+    "link_spine_history",
+    metadata,
+    Column("record_token", String(128), primary_key=True),
+    Column("record_version", Integer, primary_key=True),
+    Column("linkage", Text, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+)
+
+incoming_keys = Table(
+    "link_incoming_keys",
+    metadata,
+    Column("record_token", String(128), primary_key=True),
+    Column("record_type", String(32), nullable=False),
+    Column("record_version", Integer, nullable=False),
+    Column("linkage", Text, nullable=False),
+)
+
+results = Table(
+    "link_results",
+    metadata,
+    Column("record_token", String(128), primary_key=True),
+    Column("record_type", String(32), nullable=False),
+    Column("spine_token", String(128), nullable=True),
+    Column("candidate_token", String(128), nullable=True),
+    Column("alf", String(128), nullable=True),
+    Column("status", Integer, nullable=False),
+    Column("detail_status", Integer, nullable=False),
+    Column("match_probability", Float, nullable=False),
+    Column("model_version", String(64), nullable=False),
+    Column("sequence", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_link_results_spine_token", "spine_token"),
+    Index("ix_link_results_candidate_token", "candidate_token"),
+)
+
+review_queue = Table(
+    "link_review_queue",
+    metadata,
+    Column("record_token", String(128), primary_key=True),
+    Column("candidate_token", String(128), nullable=False),
+    Column("match_probability", Float, nullable=False),
+    Column("state", String(16), nullable=False),  # open, accepted, rejected
+    Column("model_version", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("decided_at", DateTime(timezone=True), nullable=True),
+    Column("decided_by", String(128), nullable=True),
+)
+
+audit = Table(
+    "link_audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("record_token", String(128), nullable=False),
+    Column("detail", Text, nullable=False),
+)
+
+models = Table(
+    "link_models",
+    metadata,
+    Column("version", String(64), primary_key=True),
+    Column("model", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)

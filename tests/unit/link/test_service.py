@@ -1,0 +1,137 @@
+"""LinkService against SQLite: spine events build the index, incoming events get results."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
+
+from contracts.envelope import Envelope, parse_data
+from contracts.events import LinkageKeysPublished, LinkReason, LinkStatus
+from services.link import storage
+from services.link.service import LinkService
+from tests.unit.link.fakes import population
+
+_TOKENS: dict[str, str] = {}
+
+
+def _tok(value: str) -> str:
+    """A contract-shaped token (base64url) standing for a fake readable one."""
+    return hashlib.sha256(value.encode()).hexdigest()[:32]
+
+
+def _event(rec, kind: str = "child", version: int = 1) -> LinkageKeysPublished:
+    tokens = {k: _tok(v) for k, v in rec.tokens.items() if isinstance(v, str)}
+    sets = {
+        k: tuple(sorted(_tok(x) for x in v))
+        for k, v in rec.tokens.items()
+        if not isinstance(v, str)
+    }
+    import base64
+
+    blooms = {
+        k: base64.urlsafe_b64encode(v.to_bytes(64, "big")).rstrip(b"=").decode()
+        for k, v in rec.blooms.items()
+    }
+    flags = sorted(f.replace("_", "-").replace("dob-", "date-of-birth-") for f in rec.flags)
+    return LinkageKeysPublished(
+        record_token=_tok(rec.record_id) + "AAAA",
+        record_type=kind,
+        source="wds" if kind == "spine-person" else "cafcass-cymru",
+        record_version=version,
+        key_version=1,
+        hmac_tokens=tokens,
+        token_sets=sets,
+        bloom_filters=blooms,
+        flags=tuple(flags),
+    )
+
+
+@pytest.fixture
+def session():
+    engine = create_engine("sqlite://")
+    storage.metadata.create_all(engine)
+    with Session(engine) as s:
+        yield s
+
+
+def _published(messages):
+    return [parse_data(Envelope.from_bytes(m.value)) for m in messages]
+
+
+def test_a_spine_person_then_their_record_publishes_one_result_with_an_alf(session):
+    from tests.unit.link.fakes import keys
+
+    svc = LinkService(b"k" * 32)
+    for rec in population(90):
+        assert svc.on_linkage_keys(session, _event(rec, "spine-person")) == []
+    person = keys("S1", "seren", "pugh", "2012-06-07", "F", "SA1 2BC", "4 maes", "")
+    svc.on_linkage_keys(session, _event(person, "spine-person"))
+    out = _published(
+        svc.on_linkage_keys(
+            session, _event(keys("C1", "seren", "pugh", "2012-06-07", "F", "SA1 2BC"))
+        )
+    )
+    assert len(out) == 1
+    assert out[0].status is LinkStatus.EXACT_FIVE_FIELDS
+    assert out[0].alf is not None and out[0].sequence == 1
+    again = svc.on_linkage_keys(
+        session, _event(keys("C1", "seren", "pugh", "2012-06-07", "F", "SA1 2BC"))
+    )
+    assert again == []  # same input, same result: nothing new to publish
+
+
+def test_a_spine_change_relinks_and_publishes_a_superseding_result(session):
+    from tests.unit.link.fakes import keys
+
+    svc = LinkService(b"k" * 32)
+    for rec in population(90):
+        svc.on_linkage_keys(session, _event(rec, "spine-person"))
+    first = _published(
+        svc.on_linkage_keys(
+            session, _event(keys("C1", "aled", "bevan", "2001-03-04", "M", "LL57 1AB"))
+        )
+    )
+    assert first[0].alf is None
+    person = keys("S1", "aled", "bevan", "2001-03-04", "M", "LL57 1AB", "3 ffordd", "")
+    out = _published(svc.on_linkage_keys(session, _event(person, "spine-person")))
+    assert [(e.sequence, e.supersedes_sequence, e.reason) for e in out] == [
+        (2, 1, LinkReason.SPINE_CHANGED)
+    ]
+    assert out[0].alf is not None
+
+
+def test_a_reviewer_can_accept_a_queued_link_and_reverse_it_with_an_audit_trail(session):
+    from tests.unit.link.fakes import keys
+
+    svc = LinkService(b"k" * 32)
+    for rec in population(90):
+        svc.on_linkage_keys(session, _event(rec, "spine-person"))
+    svc.on_linkage_keys(
+        session,
+        _event(
+            keys("S1", "carys", "pugh", "2020-01-05", "F", "SA1 2BC", "4 maes", ""), "spine-person"
+        ),
+    )
+    svc.on_linkage_keys(
+        session,
+        _event(
+            keys("S2", "carys", "pugh", "2020-01-05", "F", "SA1 2BC", "4 maes", ""), "spine-person"
+        ),
+    )
+    out = _published(
+        svc.on_linkage_keys(
+            session, _event(keys("C1", "carys", "pugh", "2020-01-05", "F", "SA1 2BC"))
+        )
+    )
+    assert out[-1].status is LinkStatus.REVIEW
+    token = out[-1].record_token
+    assert [r["record_token"] for r in svc.open_reviews(session)] == [token]
+    accepted = _published(svc.decide(session, token, accept=True, reviewer="rev-1"))
+    assert accepted[0].status is LinkStatus.CLERICAL_ACCEPTED and accepted[0].alf
+    reversed_ = _published(svc.decide(session, token, accept=False, reviewer="rev-2"))
+    assert reversed_[0].alf is None and reversed_[0].supersedes_sequence == accepted[0].sequence
+    actions = session.execute(select(storage.audit.c.action)).scalars().all()
+    assert actions == ["relinked", "review-accepted", "relinked", "review-rejected"]
