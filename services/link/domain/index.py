@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import random
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from services.link.domain.model import BlockingRule, LinkageModel
 from services.link.domain.records import EncodedRecord, Interner, KeySchema
@@ -21,19 +21,59 @@ from services.link.domain.records import EncodedRecord, Interner, KeySchema
 __all__ = ["SpineIndex", "blocking_keys"]
 
 
-_LSH_POSITIONS: dict[tuple[int, int, int], tuple[int, ...]] = {}
+_LSH_MASKS: dict[tuple[int, int, int], int] = {}
 
 
-def _lsh_key(bits: int, rule: BlockingRule, width: int = 1024) -> int:
-    pos_key = (rule.lsh_seed, rule.lsh_bits, width)
-    positions = _LSH_POSITIONS.get(pos_key)
-    if positions is None:
+def _lsh_mask(rule: BlockingRule, width: int = 1024) -> int:
+    """The sampled bit positions of an LSH band as a mask: ``bits & mask`` is the band key."""
+    key = (rule.lsh_seed, rule.lsh_bits, width)
+    mask = _LSH_MASKS.get(key)
+    if mask is None:
         rng = random.Random(rule.lsh_seed)
-        positions = _LSH_POSITIONS[pos_key] = tuple(rng.sample(range(width), rule.lsh_bits))
-    key = 0
-    for p in positions:
-        key = (key << 1) | ((bits >> p) & 1)
-    return key
+        mask = 0
+        for p in rng.sample(range(width), rule.lsh_bits):
+            mask |= 1 << p
+        _LSH_MASKS[key] = mask
+    return mask
+
+
+KeyFn = Callable[[tuple], list[int]]
+
+
+def compile_keys(rule_no: int, rule: BlockingRule, schema: KeySchema, *, spine_side: bool) -> KeyFn:
+    """A function giving the hashed blocking keys of a compact record under one rule (none
+    if a key is missing). A list-valued spine key (previous surnames, ...) yields one key per
+    token. Common shapes get a specialised function: this runs for every record."""
+    keys = rule.spine_keys if spine_side else rule.left
+    bslot = schema.bloom_slot[rule.lsh_bloom] if rule.lsh_bloom else -1
+    mask = _lsh_mask(rule) if rule.lsh_bloom else 0
+    if all(k in schema.slot for k in keys):
+        slots = [schema.slot[k] for k in keys]
+        if bslot >= 0 and not slots:
+
+            def lsh_only(r: tuple) -> list[int]:
+                b = r[bslot]
+                return [hash((rule_no, b[0] & mask))] if b is not None else []
+
+            return lsh_only
+        if bslot < 0 and len(slots) == 1:
+            (s0,) = slots
+            return lambda r: [hash((rule_no, r[s0]))] if r[s0] > 0 else []
+        if bslot < 0 and len(slots) == 2:
+            s0, s1 = slots
+            return lambda r: [hash((rule_no, r[s0], r[s1]))] if r[s0] > 0 and r[s1] > 0 else []
+        if bslot < 0 and len(slots) == 3:
+            s0, s1, s2 = slots
+            return lambda r: (
+                [hash((rule_no, r[s0], r[s1], r[s2]))]
+                if r[s0] > 0 and r[s1] > 0 and r[s2] > 0
+                else []
+            )
+
+    def general(r: tuple) -> list[int]:
+        return list(blocking_keys(rule_no, rule, r, schema, spine_side=spine_side))
+
+    return general
 
 
 def blocking_keys(
@@ -47,7 +87,7 @@ def blocking_keys(
         bloom = rec[schema.bloom_slot[rule.lsh_bloom]]
         if bloom is None:
             return
-        parts.append((_lsh_key(bloom[0], rule),))
+        parts.append((bloom[0] & _lsh_mask(rule),))
     for k in keys:
         if k in schema.slot:
             v = rec[schema.slot[k]]
@@ -69,8 +109,8 @@ class SpineIndex:
     def __init__(
         self, model: LinkageModel, schema: KeySchema | None = None, interner: Interner | None = None
     ) -> None:
-        self.model = model
         self.schema = schema if schema is not None else KeySchema(model)
+        self.model = model
         self.interner = interner if interner is not None else Interner()
         self.records: list[tuple] = []
         self.ids: list[str] = []
@@ -80,6 +120,20 @@ class SpineIndex:
         self.tf_keys = sorted({lv.tf for c in model.comparisons for lv in c.levels if lv.tf})
         self.tf_counts: dict[str, Counter[int]] = {k: Counter() for k in self.tf_keys}
         self.skipped_blocks = 0
+
+    @property
+    def model(self) -> LinkageModel:
+        return self._model
+
+    @model.setter
+    def model(self, model: LinkageModel) -> None:
+        """A new model version; its blocking rules are compiled for both sides."""
+        self._model = model
+        rules = list(enumerate(model.blocking_rules))
+        self._spine_keys = [compile_keys(n, r, self.schema, spine_side=True) for n, r in rules]
+        self._incoming_keys = [
+            (r.max_block, compile_keys(n, r, self.schema, spine_side=False)) for n, r in rules
+        ]
 
     def __len__(self) -> int:
         return len(self.position)
@@ -100,8 +154,8 @@ class SpineIndex:
         self.alive.append(True)
         self.position[record_id] = pos
         blocks = self.blocks
-        for rule_no, rule in enumerate(self.model.blocking_rules):
-            for key in blocking_keys(rule_no, rule, compact, self.schema, spine_side=True):
+        for keys_of in self._spine_keys:
+            for key in keys_of(compact):
                 bucket = blocks.get(key)
                 if bucket is None:
                     blocks[key] = [pos]
@@ -120,12 +174,12 @@ class SpineIndex:
         """Spine positions sharing at least one blocking key with an incoming record."""
         out: set[int] = set()
         blocks = self.blocks
-        for rule_no, rule in enumerate(self.model.blocking_rules):
-            for key in blocking_keys(rule_no, rule, compact, self.schema, spine_side=False):
+        for max_block, keys_of in self._incoming_keys:
+            for key in keys_of(compact):
                 bucket = blocks.get(key)
                 if bucket is None:
                     continue
-                if len(bucket) > rule.max_block:
+                if len(bucket) > max_block:
                     self.skipped_blocks += 1
                     continue
                 out.update(bucket)

@@ -16,7 +16,7 @@ from typing import Any
 from services.link.domain.model import Comparison, LinkageModel
 from services.link.domain.records import KeySchema
 
-__all__ = ["CompiledModel", "compile_predicate", "probability"]
+__all__ = ["CompiledModel", "compile_predicate", "compile_vector", "probability"]
 
 Pair = Callable[[tuple, tuple], bool]
 
@@ -99,6 +99,88 @@ def _compile_comparison(c: Comparison, schema: KeySchema) -> Callable[[tuple, tu
     return level
 
 
+def _expr(pred: dict[str, Any], schema: KeySchema, dice_vars: dict[int, str]) -> str:
+    """A predicate as a Python expression over ``a`` (incoming) and ``b`` (spine)."""
+    if "eq" in pred:
+        keys = pred["eq"] if isinstance(pred["eq"], list) else [pred["eq"], pred["eq"]]
+        i, j = schema.slot[keys[0]], schema.slot[keys[-1]]
+        return f"(a[{i}] > 0 and a[{i}] == b[{j}])"
+    if "in" in pred:
+        left, right = pred["in"]
+        i, li = schema.slot[left], schema.list_slot[right]
+        return f"((a[{i}] > 0 and a[{i}] in b[{li}]) or (b[{i}] > 0 and b[{i}] in a[{li}]))"
+    if "overlap" in pred:
+        keys = pred["overlap"] if isinstance(pred["overlap"], list) else [pred["overlap"]] * 2
+        i, j = schema.list_slot[keys[0]], schema.list_slot[keys[-1]]
+        return f"(not a[{i}].isdisjoint(b[{j}]))"
+    if "dice" in pred:
+        k = schema.bloom_slot[pred["dice"]]
+        var = dice_vars.setdefault(k, f"d{k}")
+        return f"({var} >= {float(pred['min'])!r})"
+    if "flag" in pred:
+        f = schema.flags_slot
+        name = str(pred["flag"])
+        return f"({name!r} in a[{f}] or {name!r} in b[{f}])"
+    if "all" in pred:
+        return "(" + " and ".join(_expr(p, schema, dice_vars) for p in pred["all"]) + ")"
+    if "any" in pred:
+        return "(" + " or ".join(_expr(p, schema, dice_vars) for p in pred["any"]) + ")"
+    if "not" in pred:
+        return f"(not {_expr(pred['not'], schema, dice_vars)})"
+    raise ValueError(f"unknown predicate {pred!r}")
+
+
+def compile_vector(model: LinkageModel, schema: KeySchema) -> Callable[[tuple, tuple], list[int]]:
+    """One generated function computing every comparison's level for a pair.
+
+    The model is data; this turns it into straight-line Python once (as Splink turns its
+    settings into SQL), so the hot loop makes no per-level function calls and computes each
+    Bloom Dice coefficient at most once per pair."""
+    lines = ["def vector(a, b):"]
+    names = []
+    for ci, c in enumerate(model.comparisons):
+        var = f"l{ci}"
+        names.append(var)
+        dice_vars: dict[int, str] = {}
+        exprs = [_expr(lv.when, schema, dice_vars) for lv in c.levels]
+        null = []
+        for k in c.needs:
+            s = schema.slot.get(k, schema.list_slot.get(k))
+            null.append(f"not a[{s}] or not b[{s}]")
+        if c.needs_any:
+            slots = [
+                schema.slot.get(k, schema.list_slot.get(k, schema.bloom_slot.get(k)))
+                for k in c.needs_any
+            ]
+            null.append("not (" + " or ".join(f"(a[{s}] and b[{s}])" for s in slots) + ")")
+        fs = schema.flags_slot
+        for f in c.null_if_flag:
+            null.append(f"{f!r} in a[{fs}] or {f!r} in b[{fs}]")
+        cond = " or ".join(f"({x})" for x in null) if null else "False"
+        lines.append(f"    if {cond}:")
+        lines.append(f"        {var} = -1")
+        lines.append("    else:")
+        for k, dv in dice_vars.items():
+            lines.append(f"        x, y = a[{k}], b[{k}]")
+            lines.append(
+                f"        {dv} = 2.0 * (x[0] & y[0]).bit_count() / (x[1] + y[1]) "
+                "if x is not None and y is not None else 0.0"
+            )
+        for li, e in enumerate(exprs):
+            lines.append(f"        {'if' if li == 0 else 'elif'} {e}:")
+            lines.append(f"            {var} = {li}")
+        if exprs:
+            lines.append("        else:")
+            lines.append(f"            {var} = {len(exprs)}")
+        else:
+            lines.append(f"        {var} = 0")
+    lines.append(f"    return [{', '.join(names)}]")
+    namespace: dict[str, Any] = {}
+    exec(compile("\n".join(lines), f"<linkage model {model.version}>", "exec"), namespace)  # noqa: S102
+    fn: Callable[[tuple, tuple], list[int]] = namespace["vector"]
+    return fn
+
+
 def _log2_ratio(m: float, u: float, floor: float) -> float:
     return math.log2(max(m, floor) / max(u, floor))
 
@@ -111,6 +193,9 @@ class CompiledModel:
         self.schema = schema or KeySchema(model)
         self.names = [c.name for c in model.comparisons]
         self.levels = [_compile_comparison(c, self.schema) for c in model.comparisons]
+        # Level index per comparison (-1 null) of a pair; ``levels`` is the same, one closure
+        # per comparison (slower; kept as the reference the generated code is tested against).
+        self.vector = compile_vector(model, self.schema)
         floor = model.min_u
         self.weights = [
             [_log2_ratio(m, u, floor) for m, u in zip(c.m_values(), c.u_values(), strict=True)]
@@ -159,10 +244,6 @@ class CompiledModel:
                     self.tf[(ci, li)] = table
                     self.tf_slot[(ci, li)] = self.schema.slot[lv.tf]
         self.prior = self.model.prior_log2_odds(total)
-
-    def vector(self, a: tuple, b: tuple) -> list[int]:
-        """Level index per comparison (-1 null)."""
-        return [f(a, b) for f in self.levels]
 
     def weight_of(self, a: tuple, b: tuple, vec: Sequence[int]) -> float:
         """Total match weight in bits (excluding the prior) of a pair's comparison vector."""

@@ -147,3 +147,12 @@ def test_a_replaced_spine_record_is_no_longer_a_candidate_but_its_new_version_is
     decision = linker.link(keys("C1", "nia", "bevan", "2011-07-08", "F", "SA2 9ZZ"))
     assert decision.spine_id == "S1"
     assert len(linker.index) == 601
+
+
+def test_the_generated_comparison_code_agrees_with_the_reference_closures():
+    linker = build([])
+    compiled = linker.compiled
+    recs = linker.index.records
+    for a in recs[:40]:
+        for b in recs[::7]:
+            assert compiled.vector(a, b) == [f(a, b) for f in compiled.levels]
