@@ -24,6 +24,7 @@ from typing import Any
 
 from services.link.domain import (
     EncodedRecord,
+    KeySchema,
     LinkageModel,
     Linker,
     SpineIndex,
@@ -58,9 +59,13 @@ def _make_pseudonymiser(master_key: bytes) -> Any:
     return Pseudonymiser(KeyRing.single(MasterKey(master_key)), OnsPostcodeLookup([]))
 
 
-def _init_worker(master_key: bytes) -> None:
-    global _ENCODER
+_SCHEMA: Any = None
+
+
+def _init_worker(master_key: bytes, model_json: str | None = None) -> None:
+    global _ENCODER, _SCHEMA
     _ENCODER = _make_pseudonymiser(master_key)
+    _SCHEMA = KeySchema(LinkageModel.from_json(model_json)) if model_json else None
 
 
 def _prepare(row: dict[str, str]) -> dict[str, Any]:
@@ -73,19 +78,21 @@ def _prepare(row: dict[str, str]) -> dict[str, Any]:
     return rec
 
 
-def _encode_chunk(rows: Sequence[dict[str, str]]) -> list[tuple[str, dict[str, Any]]]:
-    out = []
+def _encode_chunk(rows: Sequence[dict[str, str]]) -> list[Any]:
+    """Split each row; with a schema, also lay the keys out as the compact tuple the index
+    holds (so the parent process only indexes)."""
+    out: list[Any] = []
     for row in rows:
         split = _ENCODER.split(
             _prepare(row), source="batch", record_kind="person", roles=ROLES, unknown="drop"
         )
         link = split.linkage
-        out.append(
-            (
-                row["id"],
-                {k: link[k] for k in ("tokens", "token_sets", "blooms", "addresses", "flags")},
-            )
-        )
+        keys = {k: link[k] for k in ("tokens", "token_sets", "blooms", "addresses", "flags")}
+        if _SCHEMA is None:
+            out.append(EncodedRecord.from_linkage(keys, record_id=row["id"]))
+        else:
+            rec = EncodedRecord.from_linkage(keys, record_id=row["id"])
+            out.append((row["id"], _SCHEMA.compact(rec)))
     return out
 
 
@@ -95,17 +102,21 @@ def _chunks(rows: Sequence[dict[str, str]], size: int) -> Iterator[Sequence[dict
 
 
 def encode_rows(
-    rows: Sequence[dict[str, str]], master_key: bytes, *, processes: int = 1
-) -> list[EncodedRecord]:
-    """Linkage keys of clear-text rows, via pseudonymise's split (rows' ids kept as ids)."""
+    rows: Sequence[dict[str, str]],
+    master_key: bytes,
+    *,
+    processes: int = 1,
+    model: LinkageModel | None = None,
+) -> list[Any]:
+    """Linkage keys of clear-text rows via pseudonymise's split (rows' ids kept as ids):
+    :class:`EncodedRecord` objects, or ``(id, compact tuple)`` pairs laid out for ``model``."""
+    model_json = model.to_json() if model is not None else None
     if processes <= 1 or len(rows) < 20_000:
-        _init_worker(master_key)
-        pairs = _encode_chunk(rows)
-    else:
-        ctx = mp.get_context("fork")
-        with ctx.Pool(processes, initializer=_init_worker, initargs=(master_key,)) as pool:
-            pairs = [p for chunk in pool.imap(_encode_chunk, _chunks(rows, 5000)) for p in chunk]
-    return [EncodedRecord.from_linkage(link, record_id=rid) for rid, link in pairs]
+        _init_worker(master_key, model_json)
+        return _encode_chunk(rows)
+    ctx = mp.get_context("fork")
+    with ctx.Pool(processes, initializer=_init_worker, initargs=(master_key, model_json)) as pool:
+        return [p for chunk in pool.imap(_encode_chunk, _chunks(rows, 5000)) for p in chunk]
 
 
 def read_csv(path: str | Path) -> list[dict[str, str]]:
@@ -150,8 +161,8 @@ def _link_all(linker: Linker, ids: list[str], compact: list[tuple], processes: i
 
 
 def link_records(
-    spine: Iterable[EncodedRecord],
-    incoming: Sequence[EncodedRecord],
+    spine: Iterable[EncodedRecord | tuple[str, tuple]],
+    incoming: Sequence[EncodedRecord | tuple[str, tuple]],
     *,
     model: LinkageModel | None = None,
     train_model: bool = True,
@@ -165,10 +176,16 @@ def link_records(
     model = model or default_model()
     index = SpineIndex(model)
     for rec in spine:
-        index.add(rec)
+        if isinstance(rec, EncodedRecord):
+            index.add(rec)
+        else:
+            index.add_compact(*rec)
     timings["index_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    compact_in = [index.schema.compact(r, index.interner, grow=False) for r in incoming]
+    ids = [r.record_id if isinstance(r, EncodedRecord) else r[0] for r in incoming]
+    compact_in = [
+        index.schema.compact(r) if isinstance(r, EncodedRecord) else r[1] for r in incoming
+    ]
     log: dict[str, Any] = {}
     if train_model:
         rng = random.Random(seed)
@@ -181,7 +198,6 @@ def link_records(
     t = time.perf_counter()
     linker = Linker(CompiledModel(model, index.schema), index)
     linker.refresh()
-    ids = [r.record_id for r in incoming]
     decisions = _link_all(linker, ids, compact_in, processes)
     timings["link_s"] = time.perf_counter() - t
     pairs = sum(d.candidates for d in decisions)
@@ -215,11 +231,12 @@ def run_batch(
     spine_rows = read_csv(spine_csv)
     incoming_rows = read_csv(incoming_csv)
     t = time.perf_counter()
-    spine = encode_rows(spine_rows, key, processes=processes)
-    del spine_rows
-    incoming = encode_rows(incoming_rows, key, processes=processes)
-    encode_s = time.perf_counter() - t
     model = LinkageModel.from_json(Path(model_json).read_text()) if model_json else None
+    layout = model or default_model()
+    spine = encode_rows(spine_rows, key, processes=processes, model=layout)
+    del spine_rows
+    incoming = encode_rows(incoming_rows, key, processes=processes, model=layout)
+    encode_s = time.perf_counter() - t
     result = link_records(
         spine, incoming, model=model, train_model=train_model, processes=processes
     )

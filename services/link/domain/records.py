@@ -9,38 +9,51 @@ AND. A record becomes a flat tuple laid out by a :class:`KeySchema` compiled fro
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from services.link.domain.model import LinkageModel
 
-__all__ = ["Bloom", "EncodedRecord", "Interner", "KeySchema", "bloom_to_int", "dice"]
+__all__ = [
+    "Bloom",
+    "EncodedRecord",
+    "Interner",
+    "KeySchema",
+    "bloom_to_int",
+    "dice",
+    "token_id",
+]
 
 Bloom = tuple[int, int]  # (bits, popcount)
 
 
+def token_id(token: str) -> int:
+    """A stable positive 62-bit id of a token string (0 is reserved for missing).
+
+    Tokens are keyed HMAC outputs, so a short hash of them is as good as the token for
+    equality (collision odds ~2**-62 per pair), needs no shared table, and is the same in
+    every process: encoding workers can lay out compact records on their own."""
+    digest = hashlib.blake2b(token.encode(), digest_size=8).digest()
+    return (int.from_bytes(digest, "big") >> 2) | 1
+
+
 class Interner:
-    """Token string -> small int (0 means missing). Shared by spine and incoming records."""
+    """Token string -> int id (0 means missing), shared by spine and incoming records.
 
-    __slots__ = ("ids",)
+    Stateless (ids are :func:`token_id`); kept as an object so an index can be given a
+    different id scheme in tests."""
 
-    def __init__(self) -> None:
-        self.ids: dict[str, int] = {}
+    __slots__ = ()
 
-    def __len__(self) -> int:
-        return len(self.ids)
+    @staticmethod
+    def get(token: str) -> int:
+        return token_id(token)
 
-    def get(self, token: str) -> int:
-        ids = self.ids
-        i = ids.get(token)
-        if i is None:
-            i = ids[token] = len(ids) + 1
-        return i
-
-    def lookup(self, token: str) -> int:
-        """The id of a known token, 0 if never seen (a lookup never grows the table)."""
-        return self.ids.get(token, 0)
+    @staticmethod
+    def lookup(token: str) -> int:
+        return token_id(token)
 
 
 def bloom_to_int(value: int | bytes | str | None) -> int:
@@ -174,25 +187,29 @@ class KeySchema:
         self.flags_slot = n
         self.width = n + 1
 
-    def compact(self, rec: EncodedRecord, interner: Interner, *, grow: bool = True) -> tuple:
-        """The flat tuple the engine compares; ``grow=False`` for incoming records in streaming
-        mode: an unseen token becomes -1, which no spine token equals, and the table stays put."""
-        get = interner.get if grow else interner.lookup
+    def compact(
+        self, rec: EncodedRecord, interner: Interner | None = None, *, grow: bool = True
+    ) -> tuple:
+        """The flat tuple the engine compares (token ids, id sets, (bits, popcount), flags).
+
+        ``interner`` and ``grow`` are kept for callers of the earlier interning scheme; ids
+        are :func:`token_id` and need no table."""
+        get = token_id if interner is None else interner.get
         out: list[Any] = []
         toks = rec.tokens
         for k in self.token_keys:
             v = toks.get(k)
             if v and not isinstance(v, str):
                 v = next(iter(v), None)
-            out.append((get(v) or -1) if v else 0)
+            out.append(get(v) if v else 0)
         for k in self.list_keys:
             v = toks.get(k)
             if not v:
                 out.append(frozenset())
             elif isinstance(v, str):
-                out.append(frozenset((get(v) or -1,)))
+                out.append(frozenset((get(v),)))
             else:
-                out.append(frozenset((get(x) or -1) for x in v if x))
+                out.append(frozenset(get(x) for x in v if x))
         for k in self.bloom_keys:
             bits = bloom_to_int(rec.blooms.get(k))
             out.append((bits, bits.bit_count()) if bits else None)
