@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import signal
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -70,39 +68,35 @@ def create_app(
     return app
 
 
-def run_worker(settings: AccessSettings | None = None) -> None:
+def run_worker(settings: AccessSettings | None = None, stop: threading.Event | None = None) -> None:
     """Consume pseudonymised records and link results into the research store."""
-    from contracts.topics import LINK_RESULTS, PSEUDONYMISE_RECORDS
+    from contracts.services import Service
+    from contracts.topics import LINK_RESULTS, PSEUDONYMISE_RECORDS, dead_letter_topic
     from services.access.handlers import HANDLERS, dispatch_key
     from services.access.storage.models import processed_messages
-    from services.runtime.bus.factory import make_bus
     from services.runtime.delivery import Worker
-    from services.runtime.telemetry import configure_logging
+    from services.runtime.telemetry import configure_logging, setup_telemetry
+    from services.runtime.worker_process import bus_from_settings, run_until_signalled
 
     settings = settings or AccessSettings()
     configure_logging(settings.telemetry.log_level, json_lines=settings.telemetry.log_json)
+    setup_telemetry(settings.service_name, otlp_endpoint=settings.telemetry.otlp_endpoint)
     ctx = build_context(settings)
-    bus = make_bus(
-        settings.bus.backend,
-        kafka_bootstrap=settings.bus.kafka_bootstrap,
-        database_url=settings.bus.embedded_url,
-    )
+    bus = bus_from_settings(settings.bus)
+
+    def close() -> None:
+        bus.close()
+        ctx.dispose()
+
     worker = Worker(
         bus,
         settings.worker_group,
         [PSEUDONYMISE_RECORDS.name, LINK_RESULTS.name],
         HANDLERS,
         ctx.sessions,
+        lambda _topic: dead_letter_topic(Service.ACCESS),
         max_attempts=settings.bus.max_attempts,
         dispatch_key=dispatch_key,
         processed_table=processed_messages,
     )
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    logging.getLogger("fjo.access").info("access worker started")
-    try:
-        worker.run(stop)
-    finally:
-        bus.close()
-        ctx.dispose()
+    run_until_signalled(worker, name="access", stop=stop, on_exit=close)
