@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from fjo import __version__, access_cli, deploy_cli, push_cli, token_cli
+from fjo.demo import cli as demo_cli
 
 app = typer.Typer(
     help="fjo: trusted research environment for family-justice data.", no_args_is_help=True
@@ -25,6 +26,7 @@ deploy_cli.register(app)  # db upgrade, up, down
 access_cli.register(app)  # audit verify, audit checkpoint
 token_cli.register(app)  # token
 push_cli.register(app)  # push (partners: resumable delivery upload)
+demo_cli.register(app)  # synth, demo (make demo)
 
 
 class Service(StrEnum):

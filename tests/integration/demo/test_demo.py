@@ -1,0 +1,126 @@
+"""``fjo demo`` end to end on the embedded default with a tiny world, as ``make demo`` runs it.
+
+Every service role runs as its own process (SQLite files and the embedded bus; no Kafka, no
+PostgreSQL); the partners push over HTTP; the researcher's extract is downloaded. The test
+reads what the demo wrote and checks it against the files themselves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fjo.demo.cli import SMALL
+from fjo.deploy_cli import REPO_ROOT, _fjo_command
+
+pytestmark = pytest.mark.timeout(240)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, Any], str]:
+    root = tmp_path_factory.mktemp("demo")
+    out, state = root / "out", root / "state"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FJO_")}
+    done = subprocess.run(
+        [*_fjo_command(), "demo", "--small", "--out", str(out), "--state-dir", str(state),
+         "--drain-timeout", "150"],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=230, check=False,
+    )  # fmt: skip
+    assert (out / "report.json").is_file(), done.stdout[-3000:] + done.stderr[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    return out, state, report, done.stdout + f"\nexit {done.returncode}\n" + done.stderr
+
+
+def test_the_demo_writes_the_report_and_says_so(
+    demo: tuple[Path, Path, dict[str, Any], str],
+) -> None:
+    out, _state, report, output = demo
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "<svg" in html and "Leak check" in html and "receipts" in html
+    assert "fjo demo: OK" in output, output[-3000:]
+    assert report["ok"], json.dumps(report, indent=1, default=str)[:4000]
+    assert "exit 0" in output
+
+
+def test_every_receipt_reconciles_and_only_the_invalid_lines_are_rejected(
+    demo: tuple[Path, Path, dict[str, Any], str],
+) -> None:
+    _out, _state, report, _output = demo
+    feeds = report["world"]["feeds"]
+    assert len(report["receipts"]) == len(feeds) == 11
+    for r in report["receipts"]:
+        assert r["received"] == r["accepted"] + r["rejected"] + r["duplicates"]
+        assert r["accepted"] == feeds[r["feed"]]["valid"]
+        assert r["rejected"] == feeds[r["feed"]]["invalid"] > 0
+        assert r["duplicates"] == 0
+
+
+def test_every_accepted_record_reaches_the_research_store(
+    demo: tuple[Path, Path, dict[str, Any], str],
+) -> None:
+    _out, _state, report, _output = demo
+    accepted = sum(r["accepted"] for r in report["receipts"])
+    store = report["research_store"]
+    assert store["expected"] == accepted == store["present"]
+    assert store["missing_by_feed"] == {}
+
+
+def test_the_extract_matches_its_manifest(demo: tuple[Path, Path, dict[str, Any], str]) -> None:
+    out, _state, report, _output = demo
+    manifest = json.loads((out / "extract" / "manifest.json").read_text())
+    assert manifest["files"], manifest
+    names = {f["name"] for f in manifest["files"]}
+    assert {"CHILD.csv", "CASE.csv", "data_dictionary.json"} <= names
+    for f in manifest["files"]:
+        data = (out / "extract" / f["name"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == f["sha256"], f["name"]
+    assert report["extract"]["hash_mismatches"] == []
+
+
+def test_the_leak_check_is_clean_and_covers_every_downstream_place(
+    demo: tuple[Path, Path, dict[str, Any], str],
+) -> None:
+    _out, _state, report, _output = demo
+    leaks = report["leak_check"]
+    assert leaks["clean"] and leaks["findings"] == 0, leaks
+    assert leaks["canaries"] > 500
+    places = set(leaks["places"])
+    assert {"database access.db", "database link.db"} <= places
+    assert any(p.startswith("topic pseudonymise.linkage-keys.v1") for p in places)
+    assert any(p.startswith("extract CHILD.csv") for p in places)
+
+
+def test_linkage_is_evaluated_against_the_truth_or_reported_missing(
+    demo: tuple[Path, Path, dict[str, Any], str],
+) -> None:
+    _out, _state, report, output = demo
+    ev = report["evaluation"]
+    if report["linkage"] == "missing":
+        assert "linkage    MISSING" in output
+        return
+    assert ev["person_records"] == sum(
+        c["valid"]
+        for k, c in report["world"]["feeds"].items()
+        if k.endswith(("/child", "/adult-party"))
+    )
+    assert 0.5 < ev["link_rate"] < 1.0  # some people in court are not on the spine
+    assert ev["precision"] > 0.9 and ev["recall"] > 0.8
+
+
+def test_every_process_the_demo_started_is_stopped(
+    demo: tuple[Path, Path, dict[str, Any], str],
+) -> None:
+    _out, state, _report, _output = demo
+    stack = state / "stack"
+    assert not (stack / "stack.json").exists()
+    assert not list((stack / "pids").glob("*.pid"))
+
+
+def test_small_is_small() -> None:
+    assert SMALL["spine_size"] <= 500 and SMALL["cases"] <= 30
