@@ -60,7 +60,14 @@ def record_tokens(world: World, stack: EmbeddedStack) -> dict[tuple[str, str, st
     from services.pseudonymise.bootstrap import build_pseudonymiser
     from services.pseudonymise.config import PseudonymiseSettings
 
-    settings = PseudonymiseSettings(environment="dev", dev_key_dir=stack.key_dir)
+    # Explicit values win over any FJO_PSEUDONYMISE_* in the caller's environment.
+    settings = PseudonymiseSettings(
+        environment="dev",
+        dev_key_dir=stack.key_dir,
+        master_key_files={},
+        current_key_version=None,
+        retired_key_versions=(),
+    )
     pseudonymiser = build_pseudonymiser(settings)
     return {
         (source, kind, row["record_id"]): pseudonymiser.record_token(source, kind, row["record_id"])
@@ -499,6 +506,8 @@ def _html(report: dict[str, Any], samples: list[tuple[float, dict[str, int]]]) -
         f"extract hashes match {'✓' if not ex['hash_mismatches'] else '✗'} · leak check "
         f"{'clean ✓' if leaks['clean'] else 'FOUND LEAKS ✗'}</p>"
     )
+    for problem in report["problems"]:
+        sections.append(f"<p class='bad'>{html.escape(problem)}</p>")
     if report["linkage"] == "missing":
         sections.append(
             "<p class='bad'><b>Linkage is missing:</b> the link service's streaming worker was "

@@ -222,7 +222,7 @@ class _Console:
 
     def info(self, text: str) -> None:
         if not self.quiet:
-            self.console.print(f"  {text}")
+            self.console.print(f"  {text}", soft_wrap=True)
 
     @contextmanager
     def progress(self) -> Iterator[Any]:
@@ -272,6 +272,8 @@ def run_demo(options: DemoOptions | None = None) -> DemoResult:
     state_dir = o.state_dir.resolve()
     out = o.out.resolve()
     if state_dir.exists():
+        # A previous demo killed hard may have left its services running: stop exactly those.
+        EmbeddedStack(state_dir / "stack", echo=ui.info).down()
         shutil.rmtree(state_dir)
     if out.exists():
         shutil.rmtree(out)

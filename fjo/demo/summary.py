@@ -46,6 +46,7 @@ def summary_lines(result: DemoResult) -> list[str]:
         f"{leaks['bytes_scanned'] / 1e6:.1f} MB of stores, topics, logs and extract",
         f"  report     {result.out / 'report.html'}",
     ]
+    lines += [f"  problem    {p}" for p in r.get("problems", [])]
     return lines
 
 
@@ -55,4 +56,4 @@ def print_summary(result: DemoResult) -> None:
 
     console = Console(highlight=False)
     for i, line in enumerate(summary_lines(result)):
-        console.print(f"[bold]{line}[/]" if i == 0 else line)
+        console.print(f"[bold]{line}[/]" if i == 0 else line, soft_wrap=True)
