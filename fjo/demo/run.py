@@ -439,6 +439,9 @@ def _drain(
             "pseudonymise": progress.add_task("pseudonymise: records split", total=accepted),
             "access": progress.add_task("access: research store rows", total=accepted),
         }
+        if link:
+            label = "link: spine persons indexed" if spine_only else "link: linkage keys consumed"
+            tasks["keys"] = progress.add_task(label, total=None)
         if link and not spine_only:
             tasks["link"] = progress.add_task("link: person records resolved", total=persons)
             tasks["decisions"] = progress.add_task("access: link decisions stored", total=persons)
@@ -449,6 +452,10 @@ def _drain(
                 tasks["pseudonymise"], completed=c.produced.get("pseudonymise.records.v1", 0)
             )
             progress.update(tasks["access"], completed=c.research_rows)
+            if "keys" in tasks:
+                keys = c.produced.get("pseudonymise.linkage-keys.v1", 0)
+                behind = lag.get("link ← pseudonymise.linkage-keys.v1", 0)
+                progress.update(tasks["keys"], completed=keys - behind, total=keys)
             if "link" in tasks:
                 progress.update(tasks["link"], completed=c.produced.get("link.results.v1", 0))
                 progress.update(tasks["decisions"], completed=c.link_decisions)

@@ -124,3 +124,39 @@ def test_every_process_the_demo_started_is_stopped(
 
 def test_small_is_small() -> None:
     assert SMALL["spine_size"] <= 500 and SMALL["cases"] <= 30
+
+
+def test_ctrl_c_stops_every_process_the_demo_started(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    state = tmp_path / "state"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FJO_")}
+    proc = subprocess.Popen(
+        [*_fjo_command(), "demo", "--small", "--out", str(tmp_path / "out"),
+         "--state-dir", str(state)],
+        cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    stack_file = state / "stack" / "stack.json"
+    deadline = time.monotonic() + 120
+    pids: list[int] = []
+    while time.monotonic() < deadline and proc.poll() is None:
+        if stack_file.exists():
+            pids = [p["pid"] for p in json.loads(stack_file.read_text())["processes"]]
+            if len(pids) >= 5:  # every role started
+                break
+        time.sleep(0.2)
+    assert len(pids) >= 5, "the demo never started its services"
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=90)
+    assert proc.returncode == 130, output.decode(errors="replace")[-2000:]
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists() or b"zombie" in _status(pid), pid
+    assert not stack_file.exists()
+
+
+def _status(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/status").read_bytes().lower()
+    except OSError:
+        return b"zombie"
