@@ -93,7 +93,9 @@ def estimate_u(
     """u (and household u) for every level, from the spine alone."""
     compiled = CompiledModel(model, index.schema)
     rng = random.Random(seed)
-    live = [p for p, ok in enumerate(index.alive) if ok]
+    # In record-id order, not index order: the same spine gives the same u however it was
+    # indexed (arrival order varies between runs; a restarted worker loads it from the DB).
+    live = sorted((p for p, ok in enumerate(index.alive) if ok), key=index.ids.__getitem__)
     recs = index.records
     n_cmp = len(model.comparisons)
     counts = [[0.0] * c.n_levels for c in model.comparisons]
