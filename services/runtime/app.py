@@ -19,9 +19,36 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.runtime.health import ReadinessCheck, health_router
 
-__all__ = ["PROBLEM_JSON", "create_app", "problem_response"]
+__all__ = ["PROBLEM_JSON", "PROBLEM_SCHEMA", "create_app", "problem_response"]
 
 PROBLEM_JSON = "application/problem+json"
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "An RFC 9457 problem document: every error fjo's APIs answer.",
+    "type": "object",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string", "description": "URI naming the kind of problem."},
+        "title": {"type": "string", "description": "Short summary of the kind of problem."},
+        "status": {"type": "integer", "description": "The HTTP status code."},
+        "detail": {"type": "string", "description": "This occurrence, in words."},
+        "errors": {
+            "type": "array",
+            "description": "Request validation (422): where and what, never the input.",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "loc": {"type": "array", "items": {"type": ["string", "integer"]}},
+                    "msg": {"type": "string"},
+                    "type": {"type": "string"},
+                },
+            },
+        },
+    },
+    "additionalProperties": True,
+}
+"""The JSON Schema of ``problem_response`` documents, as the OpenAPI documents give it."""
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -68,6 +95,38 @@ async def _unhandled_exception(_request: Request, exc: Exception) -> JSONRespons
     return problem_response(500, "Internal error")
 
 
+def _document_problems(app: FastAPI) -> None:
+    """Make the OpenAPI document say what the handlers above answer: every 4xx/5xx is
+    ``application/problem+json`` (FastAPI documents its 422 as plain JSON of another shape),
+    and every operation behind a bearer token may answer 401."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        doc = generate()
+        components = doc.setdefault("components", {})
+        schemas = components.setdefault("schemas", {})
+        schemas["Problem"] = PROBLEM_SCHEMA
+        problem = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        for operations in doc.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                if operation.get("security") and "401" not in responses:
+                    responses["401"] = {"description": "No valid bearer token."}
+                for status, response in responses.items():
+                    if status[:1] not in ("4", "5"):
+                        continue
+                    examples = response.get("content", {}).get(PROBLEM_JSON, {})
+                    response["content"] = {PROBLEM_JSON: {**examples, **problem[PROBLEM_JSON]}}
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        app.openapi_schema = doc
+        return doc
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(
     *,
     title: str,
@@ -92,6 +151,7 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _validation_exception)
     app.add_exception_handler(Exception, _unhandled_exception)
     app.include_router(health_router(readiness))
+    _document_problems(app)
     # A SERVER span per request, continuing the caller's traceparent: the root of the trace
     # that the bus carries on through every service.
     FastAPIInstrumentor.instrument_app(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from fastapi import APIRouter, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 __all__ = ["ReadinessCheck", "health_router"]
@@ -40,7 +40,11 @@ def health_router(
         body = {"status": "ok" if ready else "unavailable", "checks": results}
         return JSONResponse(body, status_code=200 if ready else 503)
 
-    @router.get("/metrics", summary="Prometheus metrics in the text exposition format.")
+    @router.get(
+        "/metrics",
+        summary="Prometheus metrics in the text exposition format.",
+        response_class=PlainTextResponse,  # documents text/plain; the route sets the version
+    )
     def metrics() -> Response:
         from prometheus_client import REGISTRY
 

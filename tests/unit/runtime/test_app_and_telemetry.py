@@ -6,6 +6,7 @@ import json
 import logging
 
 from fastapi import HTTPException
+from fastapi.security import HTTPBearer
 from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace import TracerProvider
 from pydantic import BaseModel
@@ -98,3 +99,26 @@ def test_a_request_is_traced_as_a_child_of_the_callers_traceparent() -> None:
     assert len(server) == 1
     assert format(server[0].context.trace_id, "032x") == trace_id
     assert server[0].parent is not None and server[0].parent.span_id == 0x00F067AA0BA902B7
+
+
+def test_the_openapi_document_says_every_error_is_a_problem_document() -> None:
+    # Found by the fuzzer: FastAPI documented 422 as `application/json` {"detail": [...]},
+    # secured routes did not list 401, and /metrics claimed to answer JSON.
+    from fastapi import Depends
+
+    app = _app()
+    secured = HTTPBearer()
+
+    @app.get("/secret")
+    def secret(_token: object = Depends(secured)) -> dict[str, bool]:
+        return {"ok": True}
+
+    spec = TestClient(app).get("/openapi.json").json()
+    problem = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    assert spec["paths"]["/things"]["post"]["responses"]["422"]["content"] == problem
+    assert spec["paths"]["/secret"]["get"]["responses"]["401"]["content"] == problem
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    assert spec["components"]["schemas"]["Problem"]["required"] == ["type", "title", "status"]
+    assert set(spec["paths"]["/metrics"]["get"]["responses"]["200"]["content"]) == {"text/plain"}
+    body = TestClient(app).post("/things", json={}).json()
+    assert set(spec["components"]["schemas"]["Problem"]["properties"]) >= set(body)
