@@ -209,6 +209,11 @@ def build_router(
         responses={
             200: {"model": Receipt, "description": "A replay: the original delivery's receipt."},
             **_COMMON_ERRORS,
+            400: _problem_doc(
+                "The Content-Digest header is malformed, or does not match the body.",
+                "Content-Digest does not match the body",
+                400,
+            ),
             409: _problem_doc(
                 "A delivery with this Idempotency-Key is still processing.",
                 "Delivery in progress",
@@ -386,7 +391,9 @@ def build_router(
                 "required": True,
                 "content": {
                     "application/json": {
-                        "schema": {"type": "array", "items": {"type": "object"}},
+                        # Items are records (objects); any other item is refused in the
+                        # receipt like any invalid record, not the whole batch.
+                        "schema": {"type": "array", "items": {}},
                         "example": RECORD_MODELS[RecordType.CHILD].model_json_schema()["examples"],
                     }
                 },

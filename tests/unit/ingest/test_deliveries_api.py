@@ -382,3 +382,27 @@ def test_no_record_value_reaches_a_receipt_a_listing_or_a_log_line(
     for text in (json.dumps(receipt), fetched.text, listing.text, logged):
         assert CANARY_SURNAME not in text
         assert "CH-000000" not in text  # no record id either
+
+
+def test_every_answer_the_deliveries_route_gives_is_in_its_openapi_document(
+    client: TestClient, issuer: DevIssuer
+) -> None:
+    # Found by the fuzzer: a bad Content-Digest answers 400, which the document did not list;
+    # a batch item that is not an object is refused in the receipt, not as a bad batch.
+    spec = client.get("/openapi.json").json()
+    bad_digest = push(client, issuer, b'{"x":1}\n', headers={"Content-Digest": "sha-256=:x:"})
+    assert bad_digest.status_code == 400
+    push_doc = spec["paths"]["/v1/deliveries"]["post"]["responses"]
+    assert push_doc["400"]["content"]["application/problem+json"]["schema"] == {
+        "$ref": "#/components/schemas/Problem"
+    }
+    batch = client.post(
+        "/v1/deliveries/batch",
+        params={"record_type": "child"},
+        json=[[1], "x", child(1)],
+        headers=bearer(issuer),
+    )
+    assert batch.status_code == 201, batch.text
+    assert [e["type"] for e in batch.json()["errors"]][:2] == ["json_not_object"] * 2
+    batch_body = spec["paths"]["/v1/deliveries/batch"]["post"]["requestBody"]
+    assert batch_body["content"]["application/json"]["schema"]["items"] == {}
