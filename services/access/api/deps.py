@@ -35,9 +35,29 @@ __all__ = [
     "forbidden",
     "load_project",
     "not_found",
+    "problems",
     "today",
     "unit",
 ]
+
+
+_PROBLEMS: dict[int, dict[str, Any]] = {
+    400: {"description": "The body cannot be read (not UTF-8)."},
+    403: {"description": "The caller's role or relation to the object does not allow this."},
+    404: {"description": "No such object, or one the caller may not see (the same answer)."},
+    409: {"description": "The object's state does not allow this (now)."},
+    422: {"description": "The request, or what it asks for, is not valid."},
+    429: {
+        "description": "Too many requests; retry after Retry-After seconds.",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+    },
+}
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the refusals a route answers (problem documents: the shared
+    app factory adds their media type and schema, and 401 for every route)."""
+    return {status: _PROBLEMS[status] for status in statuses}
 
 
 def today() -> date:

@@ -26,6 +26,7 @@ from services.access.api.deps import (
     forbidden,
     load_project,
     not_found,
+    problems,
     unit,
 )
 from services.access.api.schemas import ExtractOut
@@ -197,7 +198,7 @@ def extracts_router(ctx: AccessContext, auth: Any) -> APIRouter:
         "/projects/{project_id}/extracts",
         status_code=status.HTTP_202_ACCEPTED,
         summary="Request an extract of the approved data (rate-limited; built in the background).",
-        responses={429: {"description": "Too many extract requests; see Retry-After."}},
+        responses=problems(403, 404, 429),
     )
     def request_extract(
         project_id: str, background: BackgroundTasks, principal: Principal = Depends(auth)
@@ -248,7 +249,11 @@ def extracts_router(ctx: AccessContext, auth: Any) -> APIRouter:
         background.add_task(run_extract_job, ctx, out.id)
         return out
 
-    @router.get("/projects/{project_id}/extracts", summary="The project's extracts.")
+    @router.get(
+        "/projects/{project_id}/extracts",
+        summary="The project's extracts.",
+        responses=problems(403, 404),
+    )
     def list_extracts(project_id: str, principal: Principal = Depends(auth)) -> list[ExtractOut]:
         with unit(ctx, principal, "extract.list") as s:
             guard(s, principal, project_id)
@@ -259,7 +264,11 @@ def extracts_router(ctx: AccessContext, auth: Any) -> APIRouter:
             ).scalars()
             return [_out(r) for r in rows]
 
-    @router.get("/projects/{project_id}/extracts/{extract_id}", summary="An extract's status.")
+    @router.get(
+        "/projects/{project_id}/extracts/{extract_id}",
+        summary="An extract's status.",
+        responses=problems(403, 404),
+    )
     def get_extract(
         project_id: str, extract_id: str, principal: Principal = Depends(auth)
     ) -> ExtractOut:
@@ -271,6 +280,7 @@ def extracts_router(ctx: AccessContext, auth: Any) -> APIRouter:
         "/projects/{project_id}/extracts/{extract_id}/files/{name}",
         summary="Download one file of a built extract (audited).",
         response_class=FileResponse,
+        responses=problems(403, 404, 409),
     )
     def download(
         project_id: str, extract_id: str, name: str, principal: Principal = Depends(auth)

@@ -16,6 +16,7 @@ from services.access.api.deps import (
     forbidden,
     load_project,
     not_found,
+    problems,
     unit,
 )
 from services.access.api.schemas import OutputIn, OutputOut, ReviewIn
@@ -74,6 +75,7 @@ def outputs_router(ctx: AccessContext, auth: Any) -> APIRouter:
         "/projects/{project_id}/outputs",
         status_code=status.HTTP_201_CREATED,
         summary="Submit an aggregate table for release; the automated checks run at once.",
+        responses=problems(400, 403, 404, 409, 422),
     )
     def submit_output(
         project_id: str, body: OutputIn, principal: Principal = Depends(auth)
@@ -117,7 +119,11 @@ def outputs_router(ctx: AccessContext, auth: Any) -> APIRouter:
             )
             return _out(s, row)
 
-    @router.get("/projects/{project_id}/outputs", summary="The project's outputs (members).")
+    @router.get(
+        "/projects/{project_id}/outputs",
+        summary="The project's outputs (members).",
+        responses=problems(403, 404),
+    )
     def list_outputs(project_id: str, principal: Principal = Depends(auth)) -> list[OutputOut]:
         with unit(ctx, principal, "output.list") as s:
             _, facts, _ = load_project(s, project_id)
@@ -136,6 +142,7 @@ def outputs_router(ctx: AccessContext, auth: Any) -> APIRouter:
     @router.get(
         "/projects/{project_id}/outputs/{output_id}",
         summary="One output with its checks (members; independent output checkers).",
+        responses=problems(404),
     )
     def get_output(
         project_id: str, output_id: str, principal: Principal = Depends(auth)
@@ -150,6 +157,7 @@ def outputs_router(ctx: AccessContext, auth: Any) -> APIRouter:
         "/projects/{project_id}/outputs/{output_id}/reviews",
         status_code=status.HTTP_201_CREATED,
         summary="An output checker's decision; two approvals by distinct checkers release it.",
+        responses=problems(400, 403, 404, 409, 422),
     )
     def review_output(
         project_id: str, output_id: str, body: ReviewIn, principal: Principal = Depends(auth)
@@ -216,6 +224,7 @@ def outputs_router(ctx: AccessContext, auth: Any) -> APIRouter:
     @router.get(
         "/projects/{project_id}/outputs/{output_id}/release",
         summary="The released (protected) table (approved members; audited).",
+        responses=problems(404, 409),
     )
     def released_table(
         project_id: str, output_id: str, principal: Principal = Depends(auth)
@@ -253,6 +262,7 @@ def outputs_router(ctx: AccessContext, auth: Any) -> APIRouter:
     @router.get(
         "/outputs",
         summary="Outputs awaiting review (output checkers; excludes their own projects).",
+        responses=problems(403),
     )
     def review_queue(principal: Principal = Depends(auth)) -> list[OutputOut]:
         with unit(ctx, principal, "output.queue") as s:

@@ -17,6 +17,7 @@ from services.access.api.deps import (
     forbidden,
     load_project,
     not_found,
+    problems,
     today,
     unit,
 )
@@ -151,6 +152,7 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
         "/projects",
         status_code=status.HTTP_201_CREATED,
         summary="Create a draft project (accredited researchers).",
+        responses=problems(400, 403, 422),
     )
     def create_project(body: ProjectIn, principal: Principal = Depends(auth)) -> ProjectOut:
         with unit(ctx, principal, "project.create") as s:
@@ -206,7 +208,7 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
                     out.append(_project_out(s, project))
             return out
 
-    @router.get("/projects/{project_id}", summary="One project.")
+    @router.get("/projects/{project_id}", summary="One project.", responses=problems(404))
     def get_project(project_id: str, principal: Principal = Depends(auth)) -> ProjectOut:
         with unit(ctx, principal, "project.read") as s:
             project, facts, _ = load_project(s, project_id)
@@ -214,7 +216,11 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
                 raise not_found("project", project_id, project_id)
             return _project_out(s, project)
 
-    @router.patch("/projects/{project_id}", summary="Edit a draft (its owner).")
+    @router.patch(
+        "/projects/{project_id}",
+        summary="Edit a draft (its owner).",
+        responses=problems(400, 403, 404, 409, 422),
+    )
     def edit_project(
         project_id: str, body: ProjectPatch, principal: Principal = Depends(auth)
     ) -> ProjectOut:
@@ -246,6 +252,7 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
         "/projects/{project_id}/members",
         status_code=status.HTTP_201_CREATED,
         summary="Propose a member for a draft (its owner).",
+        responses=problems(400, 403, 404, 409, 422),
     )
     def add_member(
         project_id: str, body: MemberIn, principal: Principal = Depends(auth)
@@ -288,6 +295,7 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
     @router.delete(
         "/projects/{project_id}/members/{subject}",
         summary="Withdraw a proposed member from a draft (its owner).",
+        responses=problems(403, 404, 409),
     )
     def remove_member(
         project_id: str, subject: str, principal: Principal = Depends(auth)
@@ -318,7 +326,11 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
             )
             return _project_out(s, project)
 
-    @router.post("/projects/{project_id}/submit", summary="Submit a draft for approval.")
+    @router.post(
+        "/projects/{project_id}/submit",
+        summary="Submit a draft for approval.",
+        responses=problems(403, 404, 409),
+    )
     def submit(project_id: str, principal: Principal = Depends(auth)) -> ProjectOut:
         with unit(ctx, principal, "project.submit") as s:
             project, facts, _ = load_project(s, project_id, lock=True)
@@ -332,7 +344,9 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
             return _project_out(s, project)
 
     @router.post(
-        "/projects/{project_id}/return", summary="Return a submitted project to its owner."
+        "/projects/{project_id}/return",
+        summary="Return a submitted project to its owner.",
+        responses=problems(403, 404, 409),
     )
     def return_project(project_id: str, principal: Principal = Depends(auth)) -> ProjectOut:
         with unit(ctx, principal, "project.return") as s:
@@ -348,6 +362,7 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
     @router.post(
         "/projects/{project_id}/approve",
         summary="Approve a submitted project: datasets, variables, window, members.",
+        responses=problems(400, 403, 404, 409, 422),
     )
     def approve(
         project_id: str, body: ApprovalIn, principal: Principal = Depends(auth)
@@ -423,7 +438,11 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
             )
             return _project_out(s, project)
 
-    @router.post("/projects/{project_id}/activate", summary="Open an approved project for work.")
+    @router.post(
+        "/projects/{project_id}/activate",
+        summary="Open an approved project for work.",
+        responses=problems(403, 404, 409),
+    )
     def activate(project_id: str, principal: Principal = Depends(auth)) -> ProjectOut:
         with unit(ctx, principal, "project.activate") as s:
             project, facts, _ = load_project(s, project_id, lock=True)
@@ -436,7 +455,11 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
             project.activated_at = datetime.now(UTC)
             return _project_out(s, project)
 
-    @router.post("/projects/{project_id}/close", summary="Close a project (owner or admin).")
+    @router.post(
+        "/projects/{project_id}/close",
+        summary="Close a project (owner or admin).",
+        responses=problems(403, 404, 409),
+    )
     def close(project_id: str, principal: Principal = Depends(auth)) -> ProjectOut:
         with unit(ctx, principal, "project.close") as s:
             project, facts, _ = load_project(s, project_id, lock=True)

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, status
 from sqlalchemy import select
 
-from services.access.api.deps import forbidden, not_found, today, unit
+from services.access.api.deps import forbidden, not_found, problems, today, unit
 from services.access.api.schemas import AccreditationIn, ResearcherIn, ResearcherOut
 from services.access.bootstrap import AccessContext
 from services.access.domain.projects import Accreditation, Role, has_current_accreditation
@@ -42,6 +42,7 @@ def researchers_router(ctx: AccessContext, auth: Any) -> APIRouter:
         "/researchers",
         status_code=status.HTTP_201_CREATED,
         summary="Register or update a researcher and their accreditation (admin).",
+        responses=problems(400, 403, 422),
     )
     def upsert_researcher(
         body: ResearcherIn, principal: Principal = Depends(auth)
@@ -68,14 +69,18 @@ def researchers_router(ctx: AccessContext, auth: Any) -> APIRouter:
             )
             return _out(row)
 
-    @router.get("/researchers", summary="Every researcher (admin).")
+    @router.get("/researchers", summary="Every researcher (admin).", responses=problems(403))
     def list_researchers(principal: Principal = Depends(auth)) -> list[ResearcherOut]:
         with unit(ctx, principal, "researcher.list") as s:
             require_admin(principal, "-")
             rows = s.execute(select(ResearcherRow).order_by(ResearcherRow.subject)).scalars()
             return [_out(r) for r in rows]
 
-    @router.get("/researchers/{subject}", summary="One researcher (admin, or themselves).")
+    @router.get(
+        "/researchers/{subject}",
+        summary="One researcher (admin, or themselves).",
+        responses=problems(404),
+    )
     def get_researcher(subject: str, principal: Principal = Depends(auth)) -> ResearcherOut:
         with unit(ctx, principal, "researcher.read") as s:
             if subject != principal.subject and not principal.has_role(Role.ADMIN.value):
@@ -88,6 +93,7 @@ def researchers_router(ctx: AccessContext, auth: Any) -> APIRouter:
     @router.put(
         "/researchers/{subject}/accreditation",
         summary="Set or withdraw a researcher's accreditation (admin).",
+        responses=problems(400, 403, 404, 422),
     )
     def set_accreditation(
         subject: str, body: AccreditationIn, principal: Principal = Depends(auth)
@@ -114,6 +120,7 @@ def researchers_router(ctx: AccessContext, auth: Any) -> APIRouter:
         "/audit/verify",
         summary="Verify the audit chain against the signed checkpoints (admin).",
         tags=["audit"],
+        responses=problems(403),
     )
     def verify_audit(principal: Principal = Depends(auth)) -> dict[str, Any]:
         with unit(ctx, principal, "audit.verify"):
