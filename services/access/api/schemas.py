@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 __all__ = [
     "AccreditationIn",
@@ -24,6 +25,21 @@ __all__ = [
 ]
 
 
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_date_only(value: object) -> object:
+    # Pydantic would also read a number, or a string of digits, as Unix time: `0` would be
+    # 1970-01-01, silently. A day is written YYYY-MM-DD, as the document says.
+    if isinstance(value, date) or (isinstance(value, str) and _ISO_DATE.fullmatch(value)):
+        return value
+    raise ValueError("a date must be written YYYY-MM-DD")
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date_only)]
+"""A calendar day in ISO 8601 form (``2027-03-31``), never a timestamp."""
+
+
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -34,7 +50,7 @@ class ResearcherIn(_In):
     )
     display_name: str = Field(min_length=1, max_length=200, examples=["Dr A. Researcher"])
     organisation: str | None = Field(None, max_length=200, examples=["Swansea University"])
-    accredited_until: date | None = Field(
+    accredited_until: IsoDate | None = Field(
         None,
         description="Accreditation valid up to and including this day.",
         examples=["2027-03-31"],
@@ -42,7 +58,7 @@ class ResearcherIn(_In):
 
 
 class AccreditationIn(_In):
-    accredited_until: date | None = Field(description="New expiry (None: not accredited).")
+    accredited_until: IsoDate | None = Field(description="New expiry (None: not accredited).")
     revoked: bool = Field(False, description="Withdraw the accreditation now.")
 
 
@@ -60,8 +76,8 @@ class ProjectIn(_In):
     summary: str = Field("", max_length=20_000)
     datasets: list[str] = Field(default_factory=list, examples=[["case", "child"]])
     variables: list[str] = Field(default_factory=list, examples=[["WOB", "GNDR_CD", "LAW_TYPE"]])
-    window_start: date | None = Field(None, examples=["2015-01-01"])
-    window_end: date | None = Field(None, examples=["2019-12-31"])
+    window_start: IsoDate | None = Field(None, examples=["2015-01-01"])
+    window_end: IsoDate | None = Field(None, examples=["2019-12-31"])
     k: int | None = Field(None, ge=2, description="Stricter k for this project (never laxer).")
     quasi_identifiers: list[str] | None = Field(
         None, description="Quasi-identifiers, most important first (default GNDR_CD, WOB, LSOA_CD)."
@@ -73,8 +89,8 @@ class ProjectPatch(_In):
     summary: str | None = Field(None, max_length=20_000)
     datasets: list[str] | None = None
     variables: list[str] | None = None
-    window_start: date | None = None
-    window_end: date | None = None
+    window_start: IsoDate | None = None
+    window_end: IsoDate | None = None
 
 
 class MemberIn(_In):
@@ -84,10 +100,10 @@ class MemberIn(_In):
 class ApprovalIn(_In):
     datasets: list[str] = Field(examples=[["case", "child"]])
     variables: list[str] = Field(examples=[["WOB", "GNDR_CD", "LAW_TYPE"]])
-    window_start: date = Field(examples=["2015-01-01"])
-    window_end: date = Field(examples=["2019-12-31"])
+    window_start: IsoDate = Field(examples=["2015-01-01"])
+    window_end: IsoDate = Field(examples=["2019-12-31"])
     members: list[str] = Field(description="Approved members (owner included).")
-    access_until: date = Field(description="Access ends after this day (then: expired).")
+    access_until: IsoDate = Field(description="Access ends after this day (then: expired).")
     conditions: str = Field("", max_length=5000)
 
 

@@ -2,13 +2,45 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
-from pydantic import SecretStr
+import pytest
+from pydantic import SecretStr, ValidationError
 
+from services.access.api.schemas import ApprovalIn, ProjectIn, ResearcherIn
 from services.access.config import AccessSettings
 from services.access.entrypoints import create_app
 from services.runtime.auth import DevIssuer
+
+
+@pytest.mark.parametrize("when", [0, "0", "86400", 1_704_067_200, "2027-3-31"])
+def test_a_day_is_written_yyyy_mm_dd_never_as_a_timestamp(when: object) -> None:
+    # Found by the fuzzer: {"accredited_until": 0} registered a researcher accredited until
+    # 1970-01-01 (pydantic reads numbers, and strings of digits, as Unix time).
+    with pytest.raises(ValidationError):
+        ResearcherIn(subject="alice", display_name="Alice", accredited_until=when)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError):
+        ProjectIn(title="Newborns", window_end=when)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError):
+        ApprovalIn.model_validate(
+            {
+                "datasets": ["child"],
+                "variables": ["WOB"],
+                "window_start": "2015-01-01",
+                "window_end": "2019-12-31",
+                "members": ["alice"],
+                "access_until": when,
+            }
+        )
+
+
+def test_a_day_in_iso_form_is_read_as_that_day() -> None:
+    researcher = ResearcherIn.model_validate(
+        {"subject": "alice", "display_name": "Alice", "accredited_until": "2027-03-31"}
+    )
+    assert researcher.accredited_until == date(2027, 3, 31)
+    assert ResearcherIn(subject="bob", display_name="Bob").accredited_until is None
 
 
 def test_the_openapi_document_lists_the_refusals_each_route_answers(tmp_path: Path) -> None:
