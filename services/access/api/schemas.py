@@ -6,7 +6,15 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+)
 
 __all__ = [
     "AccreditationIn",
@@ -41,6 +49,8 @@ IsoDate = Annotated[date, BeforeValidator(_iso_date_only)]
 
 
 class _In(BaseModel):
+    # Numbers and flags are taken only as JSON numbers and booleans (fields say Strict*):
+    # lax parsing read `"revoked": 0` as false and `"top": [false]` as 0.0.
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -59,7 +69,7 @@ class ResearcherIn(_In):
 
 class AccreditationIn(_In):
     accredited_until: IsoDate | None = Field(description="New expiry (None: not accredited).")
-    revoked: bool = Field(False, description="Withdraw the accreditation now.")
+    revoked: StrictBool = Field(False, description="Withdraw the accreditation now.")
 
 
 class ResearcherOut(BaseModel):
@@ -78,7 +88,9 @@ class ProjectIn(_In):
     variables: list[str] = Field(default_factory=list, examples=[["WOB", "GNDR_CD", "LAW_TYPE"]])
     window_start: IsoDate | None = Field(None, examples=["2015-01-01"])
     window_end: IsoDate | None = Field(None, examples=["2019-12-31"])
-    k: int | None = Field(None, ge=2, description="Stricter k for this project (never laxer).")
+    k: StrictInt | None = Field(
+        None, ge=2, description="Stricter k for this project (never laxer)."
+    )
     quasi_identifiers: list[str] | None = Field(
         None, description="Quasi-identifiers, most important first (default GNDR_CD, WOB, LSOA_CD)."
     )
@@ -138,9 +150,9 @@ class ExtractOut(BaseModel):
 class CellIn(_In):
     row: str = Field(max_length=200, examples=["2019"])
     col: str | None = Field(None, max_length=200, examples=["female"])
-    count: int = Field(ge=0, description="People contributing to the cell.")
-    value: float | None = Field(None, description="Magnitude tables: the cell's total.")
-    top: list[float] = Field(
+    count: StrictInt = Field(ge=0, description="People contributing to the cell.")
+    value: StrictFloat | None = Field(None, description="Magnitude tables: the cell's total.")
+    top: list[StrictFloat] = Field(
         default_factory=list, max_length=5, description="Largest contributions, largest first."
     )
 
