@@ -64,6 +64,7 @@ def serve(
             raise typer.BadParameter(f"{service.value} has no api role")
         import uvicorn
 
+        _setup_api_process(service.value)
         uvicorn.run(entrypoints.create_app(), host=host, port=port, log_config=None)
     else:
         if not hasattr(entrypoints, "run_worker"):
@@ -73,6 +74,24 @@ def serve(
 
             start_probe_server(probe_port, host=host)
         entrypoints.run_worker()
+
+
+def _setup_api_process(service: str) -> None:
+    """JSON logs and tracing for an API process, as ``run_worker`` does for a worker."""
+    from services.runtime.settings import ServiceSettings
+    from services.runtime.telemetry import configure_logging, setup_telemetry
+
+    config = importlib.import_module(f"services.{service}.config")
+    settings_class = next(
+        value
+        for value in vars(config).values()
+        if isinstance(value, type)
+        and issubclass(value, ServiceSettings)
+        and value is not ServiceSettings
+    )
+    settings = settings_class()
+    configure_logging(settings.telemetry.log_level, json_lines=settings.telemetry.log_json)
+    setup_telemetry(settings.service_name, otlp_endpoint=settings.telemetry.otlp_endpoint)
 
 
 @topics_app.command("create")

@@ -13,10 +13,12 @@ from services.access.config import AccessSettings
 from services.access.storage.audit_store import AuditTrail
 from services.access.storage.migrate import migrate, migrate_checkpoints
 from services.runtime.auth import DevIssuer, TokenVerifier
+from services.runtime.bus.api import Bus
 from services.runtime.db import make_engine, make_session_factory
+from services.runtime.delivery import Worker
 from services.runtime.settings import Environment
 
-__all__ = ["AccessContext", "build_context", "default_verifier"]
+__all__ = ["AccessContext", "build_context", "build_worker", "default_verifier"]
 
 
 @dataclass
@@ -90,4 +92,27 @@ def build_context(
         audit=audit,
         verifier=verifier_provider,
         pseudonym_master=settings.pseudonym_master_key.get_secret_value().encode(),
+    )
+
+
+def build_worker(settings: AccessSettings, bus: Bus, ctx: AccessContext) -> Worker:
+    """The research-store worker on pseudonymised records and link results.
+
+    The caller owns ``bus`` and ``ctx`` and closes them after the worker.
+    """
+    from contracts.services import Service
+    from contracts.topics import LINK_RESULTS, PSEUDONYMISE_RECORDS, dead_letter_topic
+    from services.access.handlers import HANDLERS, dispatch_key
+    from services.access.storage.models import processed_messages
+
+    return Worker(
+        bus,
+        settings.worker_group,
+        [PSEUDONYMISE_RECORDS.name, LINK_RESULTS.name],
+        HANDLERS,
+        ctx.sessions,
+        lambda _topic: dead_letter_topic(Service.ACCESS),
+        max_attempts=settings.bus.max_attempts,
+        dispatch_key=dispatch_key,
+        processed_table=processed_messages,
     )

@@ -13,7 +13,7 @@ from services.access.api.extracts import extracts_router, recover_interrupted
 from services.access.api.outputs import outputs_router
 from services.access.api.projects import projects_router
 from services.access.api.researchers import researchers_router
-from services.access.bootstrap import AccessContext, build_context
+from services.access.bootstrap import AccessContext, build_context, build_worker
 from services.access.config import AccessSettings
 from services.runtime.app import create_app as create_base_app
 from services.runtime.auth import TokenVerifier
@@ -70,11 +70,6 @@ def create_app(
 
 def run_worker(settings: AccessSettings | None = None, stop: threading.Event | None = None) -> None:
     """Consume pseudonymised records and link results into the research store."""
-    from contracts.services import Service
-    from contracts.topics import LINK_RESULTS, PSEUDONYMISE_RECORDS, dead_letter_topic
-    from services.access.handlers import HANDLERS, dispatch_key
-    from services.access.storage.models import processed_messages
-    from services.runtime.delivery import Worker
     from services.runtime.telemetry import configure_logging, setup_telemetry
     from services.runtime.worker_process import bus_from_settings, run_until_signalled
 
@@ -88,15 +83,5 @@ def run_worker(settings: AccessSettings | None = None, stop: threading.Event | N
         bus.close()
         ctx.dispose()
 
-    worker = Worker(
-        bus,
-        settings.worker_group,
-        [PSEUDONYMISE_RECORDS.name, LINK_RESULTS.name],
-        HANDLERS,
-        ctx.sessions,
-        lambda _topic: dead_letter_topic(Service.ACCESS),
-        max_attempts=settings.bus.max_attempts,
-        dispatch_key=dispatch_key,
-        processed_table=processed_messages,
-    )
+    worker = build_worker(settings, bus, ctx)
     run_until_signalled(worker, name="access", stop=stop, on_exit=close)

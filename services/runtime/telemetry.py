@@ -69,8 +69,18 @@ def setup_telemetry(
     otlp_endpoint: str | None = None,
     extra_processors: tuple[SpanProcessor, ...] = (),
 ) -> TracerProvider:
-    """Install a tracer provider for this process; export over OTLP/HTTP when configured."""
-    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+    """Install a tracer provider for this process; export over OTLP/HTTP when configured.
+
+    OpenTelemetry allows one global provider per process: when one is installed already (an
+    embedding process, a test harness), the exporters are added to it instead.
+    """
+    current = trace.get_tracer_provider()
+    installed = isinstance(current, TracerProvider)
+    provider = (
+        current
+        if isinstance(current, TracerProvider)
+        else TracerProvider(resource=Resource.create({"service.name": service_name}))
+    )
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
@@ -78,5 +88,6 @@ def setup_telemetry(
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
     for processor in extra_processors:
         provider.add_span_processor(processor)
-    trace.set_tracer_provider(provider)
+    if not installed:
+        trace.set_tracer_provider(provider)
     return provider

@@ -8,6 +8,7 @@ make their record ids unique and read back only what they wrote.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,21 @@ class Platform:
         finally:
             consumer.close()
         return seen
+
+    def read_everything(self, topic: str, *, at_least: int = 0) -> list[Message]:
+        """All of ``topic`` as a new consumer group sees it: at least ``at_least`` records,
+        then until a poll brings nothing more."""
+        consumer = self.bus.consumer(f"read-all-{uuid.uuid4().hex[:8]}", [topic])
+        seen: list[Message] = []
+        try:
+            for _ in range(120):
+                batch = consumer.poll(max_records=500, timeout_s=0.5)
+                seen.extend(batch)
+                if not batch and len(seen) >= at_least and consumer.assignment():
+                    return seen
+            raise AssertionError(f"{topic}: {len(seen)} records, expected {at_least} or more")
+        finally:
+            consumer.close()
 
 
 @pytest.fixture(
