@@ -13,11 +13,13 @@ nhs_number``; optional spine columns ``previous_surnames`` and ``previous_postco
 from __future__ import annotations
 
 import csv
+import gc
 import json
 import multiprocessing as mp
 import random
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,7 +117,10 @@ def encode_rows(
         _init_worker(master_key, model_json)
         return _encode_chunk(rows)
     ctx = mp.get_context("fork")
-    with ctx.Pool(processes, initializer=_init_worker, initargs=(master_key, model_json)) as pool:
+    with (
+        _no_gc(),
+        ctx.Pool(processes, initializer=_init_worker, initargs=(master_key, model_json)) as pool,
+    ):
         return [p for chunk in pool.imap(_encode_chunk, _chunks(rows, 5000)) for p in chunk]
 
 
@@ -160,6 +165,20 @@ def _link_all(linker: Linker, ids: list[str], compact: list[tuple], processes: i
         _LINK_STATE = None
 
 
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """No cyclic-GC passes while millions of long-lived tuples are built (they hold no
+    cycles; each full pass would rescan them all), then freeze them out of later passes."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if was:
+            gc.enable()
+
+
 def link_records(
     spine: Iterable[EncodedRecord | tuple[str, tuple]],
     incoming: Sequence[EncodedRecord | tuple[str, tuple]],
@@ -171,6 +190,19 @@ def link_records(
     processes: int = 1,
 ) -> BatchResult:
     """Build the spine index, estimate the model unless given a trained one, link all."""
+    with _no_gc():
+        return _link_records(spine, incoming, model, train_model, train_sample, seed, processes)
+
+
+def _link_records(
+    spine: Iterable[EncodedRecord | tuple[str, tuple]],
+    incoming: Sequence[EncodedRecord | tuple[str, tuple]],
+    model: LinkageModel | None,
+    train_model: bool,
+    train_sample: int,
+    seed: int,
+    processes: int,
+) -> BatchResult:
     timings: dict[str, float] = {}
     t = time.perf_counter()
     model = model or default_model()

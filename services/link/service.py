@@ -8,6 +8,7 @@ commit together; the events it returns are published before the commit.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import uuid
@@ -148,6 +149,8 @@ class LinkService:
         ):
             self.incoming.add(EncodedRecord.from_linkage(json.loads(keys), record_id=token))
             self.incoming_types[token] = rtype
+        # The index is long-lived and acyclic: keep it out of every later GC pass.
+        gc.freeze()
         self._linker = None
 
     @property

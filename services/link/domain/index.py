@@ -14,6 +14,7 @@ import itertools
 import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from services.link.domain.model import BlockingRule, LinkageModel
 from services.link.domain.records import EncodedRecord, Interner, KeySchema
@@ -76,6 +77,46 @@ def compile_keys(rule_no: int, rule: BlockingRule, schema: KeySchema, *, spine_s
     return general
 
 
+def compile_all_keys(
+    rules: list[tuple[int, BlockingRule]], schema: KeySchema, *, spine_side: bool
+) -> Callable[[tuple], list[int]]:
+    """One generated function giving every blocking key of a record under all ``rules``
+    (straight-line code, each slot read once): indexing a million records calls it a million
+    times. Rules on token lists fall back to :func:`blocking_keys`."""
+    lines = ["def all_keys(r):", "    out = []"]
+    env: dict[str, Any] = {"_general": blocking_keys, "_schema": schema}
+    used_slots: set[int] = set()
+    body: list[str] = []
+    for n, rule in rules:
+        keys = rule.spine_keys if spine_side else rule.left
+        if not all(k in schema.slot for k in keys):
+            env[f"_rule{n}"] = rule
+            body.append(
+                f"    out.extend(_general({n}, _rule{n}, r, _schema, spine_side={spine_side}))"
+            )
+            continue
+        slots = [schema.slot[k] for k in keys]
+        used_slots.update(slots)
+        parts = [str(n)]
+        conds = [f"v{s} > 0" for s in slots]
+        if rule.lsh_bloom:
+            bs = schema.bloom_slot[rule.lsh_bloom]
+            env[f"_mask{n}"] = _lsh_mask(rule)
+            conds.insert(0, f"b{bs} is not None")
+            parts.append(f"b{bs}[0] & _mask{n}")
+            body.append(f"    b{bs} = r[{bs}]")
+        parts += [f"v{s}" for s in slots]
+        cond = " and ".join(conds) or "True"
+        body.append(f"    if {cond}:")
+        body.append(f"        out.append(hash(({', '.join(parts)},)))")
+    lines += [f"    v{s} = r[{s}]" for s in sorted(used_slots)]
+    lines += body
+    lines.append("    return out")
+    exec(compile("\n".join(lines), "<blocking rules>", "exec"), env)  # noqa: S102
+    fn: Callable[[tuple], list[int]] = env["all_keys"]
+    return fn
+
+
 def blocking_keys(
     rule_no: int, rule: BlockingRule, rec: tuple, schema: KeySchema, *, spine_side: bool
 ) -> Iterator[int]:
@@ -131,6 +172,7 @@ class SpineIndex:
         self._model = model
         rules = list(enumerate(model.blocking_rules))
         self._spine_keys = [compile_keys(n, r, self.schema, spine_side=True) for n, r in rules]
+        self._all_spine_keys = compile_all_keys(rules, self.schema, spine_side=True)
         self._incoming_keys = [
             (r.max_block, compile_keys(n, r, self.schema, spine_side=False)) for n, r in rules
         ]
@@ -154,13 +196,12 @@ class SpineIndex:
         self.alive.append(True)
         self.position[record_id] = pos
         blocks = self.blocks
-        for keys_of in self._spine_keys:
-            for key in keys_of(compact):
-                bucket = blocks.get(key)
-                if bucket is None:
-                    blocks[key] = [pos]
-                elif bucket[-1] != pos:
-                    bucket.append(pos)
+        for key in self._all_spine_keys(compact):
+            bucket = blocks.get(key)
+            if bucket is None:
+                blocks[key] = [pos]
+            elif bucket[-1] != pos:
+                bucket.append(pos)
         self._count(compact, +1)
         return pos
 

@@ -156,3 +156,16 @@ def test_the_generated_comparison_code_agrees_with_the_reference_closures():
     for a in recs[:40]:
         for b in recs[::7]:
             assert compiled.vector(a, b) == [f(a, b) for f in compiled.levels]
+
+
+def test_the_generated_blocking_code_gives_the_same_keys_as_each_rule_on_its_own():
+    from services.link.domain.index import blocking_keys
+
+    linker = build([])
+    index = linker.index
+    rules = list(enumerate(index.model.blocking_rules))
+    for rec in index.records[:200]:
+        expected = [
+            k for n, r in rules for k in blocking_keys(n, r, rec, index.schema, spine_side=True)
+        ]
+        assert index._all_spine_keys(rec) == expected
