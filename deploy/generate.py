@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -175,6 +176,11 @@ def secret_keys(service: Service) -> tuple[str, ...]:
     return tuple(sorted(set(keys)))
 
 
+KEY_FILES = {"master_key_files": "master-v1.key", "alf_key_file": "alf.key"}
+"""Settings that name key files the service reads itself: the file each expects in its
+secret (created by the operator's key ceremony, never generated; docs/operators.md)."""
+
+
 def _labels(sr: ServiceRole | None, service: Service, role: str) -> dict[str, str]:
     del sr
     return {
@@ -214,6 +220,14 @@ def config_data(sr: ServiceRole) -> dict[str, str]:
         data[env_name(svc, "migrate_on_start")] = "false"  # the migration Job runs them
     if "worker_group" in fields:
         data[env_name(svc, "worker_group")] = consumer_group(svc)
+    if "master_key_files" in fields:
+        data[env_name(svc, "master_key_files")] = json.dumps(
+            {"1": f"{SECRETS_DIR}/{KEY_FILES['master_key_files']}"}
+        )
+    if "alf_key_file" in fields:
+        data[env_name(svc, "alf_key_file")] = f"{SECRETS_DIR}/{KEY_FILES['alf_key_file']}"
+    if "dev_key_dir" in fields:  # dev only, where no key files are mounted
+        data[env_name(svc, "dev_key_dir")] = f"{DATA_DIR}/keys"
     if "spool_dir" in fields:
         data[env_name(svc, "spool_dir")] = f"{DATA_DIR}/spool"
     if "dev_key_file" in _nested_fields(svc, "auth"):

@@ -12,9 +12,15 @@ from pathlib import Path
 from typing import Literal, Self
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+)
 
 __all__ = [
+    "SECRETS_DIR",
     "BusSettings",
     "Environment",
     "PlaceholderSecretError",
@@ -41,6 +47,9 @@ _PLACEHOLDERS = frozenset(
         "todo",
     }
 )
+SECRETS_DIR = Path("/run/secrets/fjo")
+"""Where Kubernetes mounts secrets, one file per setting named like its variable."""
+
 DEV_SECRET_PREFIX = "dev-insecure-"  # noqa: S105 - the marker of a dev-only secret, not one
 
 
@@ -107,6 +116,22 @@ class ServiceSettings(BaseSettings):
     )
     bus: BusSettings = Field(default_factory=BusSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then the environment, then secret files: mounted ones are read only
+        where the folder exists (pydantic-settings warns about a missing one)."""
+        sources = [init_settings, env_settings, dotenv_settings, file_secret_settings]
+        if SECRETS_DIR.is_dir():
+            sources.append(SecretsSettingsSource(settings_cls, secrets_dir=SECRETS_DIR))
+        return tuple(sources)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Self:

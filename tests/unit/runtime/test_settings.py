@@ -54,3 +54,16 @@ def test_placeholders_are_recognised(value: str) -> None:
 
 def test_a_random_value_is_not_a_placeholder() -> None:
     assert not is_placeholder("b1946ac92492d2347c6235b4d2611184")
+
+
+def test_secrets_mounted_in_the_platform_folder_are_read_when_it_exists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import services.runtime.settings as settings_module
+
+    monkeypatch.setattr(settings_module, "SECRETS_DIR", tmp_path)
+    (tmp_path / "FJO_EXAMPLE_SIGNING_KEY").write_text("4e1f0c9a7b2d4f6e8a0c2e4f6a8b0d2f")
+    assert _Example(environment=Environment.PROD).signing_key.get_secret_value().startswith("4e1f")
+    monkeypatch.setattr(settings_module, "SECRETS_DIR", tmp_path / "absent")
+    with pytest.raises(ValidationError):  # no folder: back to the placeholder, refused
+        _Example(environment=Environment.PROD)
