@@ -5,7 +5,8 @@ runs it as separate pods: every service role is its own ``fjo serve <service> <r
 process against a local Apache Kafka and PostgreSQL (started through ``scripts/kafka.sh`` and
 ``scripts/postgres.sh`` unless addresses are given), each service with its own database.
 PIDs, logs and the ports land in the state directory (``var/stack/``); ``fjo down`` stops
-exactly the process groups that ``fjo up`` recorded there, nothing found by name.
+exactly the process groups that ``fjo up`` recorded there, nothing found by name. Tests use
+``kill_role`` and ``restart_role`` on one recorded process (a crash and its recovery).
 
 Heavy imports happen inside the commands so that ``fjo version`` stays fast.
 """
@@ -21,13 +22,23 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-__all__ = ["db_app", "down", "register", "up"]
+__all__ = [
+    "db_app",
+    "down",
+    "down_stack",
+    "kill_role",
+    "register",
+    "restart_role",
+    "up",
+    "up_stack",
+]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SERVICE_NAMES = ("ingest", "pseudonymise", "link", "access")
@@ -272,7 +283,18 @@ def _stop_group(pid: int, grace_s: float = 15.0) -> None:
     _reap(pid)
 
 
+# Processes this interpreter started, kept referenced until reaped: a Popen dropped while its
+# child still runs warns (ResourceWarning) when garbage-collected, e.g. in a test calling
+# `up_stack` in-process.
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
 def _reap(pid: int) -> None:
+    proc = _children.get(pid)
+    if proc is not None:
+        if proc.poll() is not None:
+            del _children[pid]
+        return
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
 
@@ -286,6 +308,56 @@ def _is_ours(sp: StackProcess) -> bool:
     return all(part.encode() in cmdline for part in ("serve", sp.service, sp.role))
 
 
+def _base_env() -> dict[str, str]:
+    """This process's environment without its own FJO_ settings (each role gets its own)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("FJO_")}
+
+
+def _launch(
+    state: StackState,
+    state_dir: Path,
+    service: str,
+    role: str,
+    *,
+    extra_env: Mapping[str, str] | None = None,
+) -> tuple[subprocess.Popen[bytes], StackProcess]:
+    """Start one ``fjo serve <service> <role>`` in its own session; record it in ``state``."""
+    fjo = _fjo_command()
+    name = f"{service}-{role}"
+    port = _free_port()
+    if role == "api":
+        command = [*fjo, "serve", service, "api", "--port", str(port)]
+    else:
+        command = [*fjo, "serve", service, "worker", "--probe-port", str(port)]
+    env = (
+        _base_env()
+        | _service_env(
+            service,
+            database_url=state.databases[service],
+            bootstrap=state.kafka_bootstrap,
+            state_dir=state_dir,
+        )
+        | dict(extra_env or {})
+    )
+    log_path = state_dir / "logs" / f"{name}.log"
+    with log_path.open("ab") as log:
+        # Its own session: `fjo down` signals exactly this process group.
+        proc = subprocess.Popen(
+            command,
+            cwd=REPO_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    _children[proc.pid] = proc
+    sp = StackProcess(name, service, role, proc.pid, port, str(log_path), command)
+    state.processes = [p for p in state.processes if p.name != name] + [sp]
+    state.save(state_dir)
+    return proc, sp
+
+
 def up_stack(
     state_dir: Path,
     *,
@@ -294,13 +366,24 @@ def up_stack(
     db_prefix: str = "fjo_stack",
     ready_timeout_s: float = 120.0,
     echo: Any = print,
+    roles: Sequence[tuple[str, str]] | None = None,
+    extra_env: Mapping[str, str] | None = None,
 ) -> StackState:
-    """Start the platform; return what was started (also written to ``state_dir``)."""
+    """Start the platform; return what was started (also written to ``state_dir``).
+
+    ``roles`` limits it to some (service, role) pairs of ``stack_roles()`` (e.g. only the
+    workers); ``extra_env`` is added to every process's environment (settings such as key
+    files, which are not recorded in the state dir: pass them again to ``restart_role``).
+    """
+    wanted = stack_roles() if roles is None else list(roles)
+    unknown = set(wanted) - set(stack_roles())
+    if unknown:
+        raise ValueError(f"not roles of the platform: {sorted(unknown)}")
     if (previous := StackState.load(state_dir)) and any(map(_is_ours, previous.processes)):
         raise RuntimeError(f"a stack is already running from {state_dir}; run `fjo down` first")
     state_dir.mkdir(parents=True, exist_ok=True)
     (state_dir / "logs").mkdir(exist_ok=True)
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith("FJO_")}
+    base_env = _base_env()
     state = StackState()
     try:
         if not kafka_bootstrap:
@@ -323,36 +406,10 @@ def up_stack(
         for service in SERVICE_NAMES:
             echo(migrate_service(service, state.databases[service]))
 
-        started: list[tuple[subprocess.Popen[bytes], StackProcess]] = []
-        for service, role in stack_roles():
-            name = f"{service}-{role}"
-            port = _free_port()
-            if role == "api":
-                command = [*fjo, "serve", service, "api", "--port", str(port)]
-            else:
-                command = [*fjo, "serve", service, "worker", "--probe-port", str(port)]
-            env = base_env | _service_env(
-                service,
-                database_url=state.databases[service],
-                bootstrap=kafka_bootstrap,
-                state_dir=state_dir,
-            )
-            log_path = state_dir / "logs" / f"{name}.log"
-            with log_path.open("ab") as log:
-                # Its own session: `fjo down` signals exactly this process group.
-                proc = subprocess.Popen(
-                    command,
-                    cwd=REPO_ROOT,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            sp = StackProcess(name, service, role, proc.pid, port, str(log_path), command)
-            state.processes.append(sp)
-            state.save(state_dir)
-            started.append((proc, sp))
+        started = [
+            _launch(state, state_dir, service, role, extra_env=extra_env)
+            for service, role in wanted
+        ]
         deadline = time.monotonic() + ready_timeout_s
         for proc, sp in started:
             problem = _wait_ready(proc, sp, deadline)
@@ -363,6 +420,68 @@ def up_stack(
     except BaseException:
         down_stack(state_dir, echo=echo)
         raise
+
+
+def _recorded(state_dir: Path, name: str) -> tuple[StackState, StackProcess]:
+    state = StackState.load(state_dir)
+    if state is None:
+        raise LookupError(f"no stack recorded in {state_dir}")
+    for sp in state.processes:
+        if sp.name == name:
+            return state, sp
+    raise LookupError(f"{name!r} is not a process of the stack in {state_dir}")
+
+
+def kill_role(
+    state_dir: Path, name: str, sig: int = signal.SIGKILL, *, timeout_s: float = 30.0
+) -> int:
+    """Send ``sig`` (default SIGKILL: a crash) to the recorded process group of ``name``
+    (e.g. ``"link-worker"``) and wait until it has exited; return its pid.
+
+    Only a process that still runs the recorded command is signalled (PIDs get reused).
+    """
+    _, sp = _recorded(state_dir, name)
+    if not _is_ours(sp):
+        raise RuntimeError(f"{name} (pid {sp.pid}) is not running")
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(sp.pid, sig)
+    deadline = time.monotonic() + timeout_s
+    while _is_ours(sp) and _alive_unreaped(sp.pid):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{name} (pid {sp.pid}) did not exit after signal {sig}")
+        time.sleep(0.05)
+    return sp.pid
+
+
+def _alive_unreaped(pid: int) -> bool:
+    """The pid exists and is not a zombie (reaping it if it is our child)."""
+    _reap(pid)
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] not in {"Z", "X"}
+
+
+def restart_role(
+    state_dir: Path,
+    name: str,
+    *,
+    extra_env: Mapping[str, str] | None = None,
+    ready_timeout_s: float = 120.0,
+    echo: Any = print,
+) -> StackProcess:
+    """Start ``name`` again as ``up_stack`` did (stopping it first if it still runs), against
+    the same Kafka and database; wait for ``/readyz``; return the new record."""
+    state, sp = _recorded(state_dir, name)
+    if _is_ours(sp):
+        _stop_group(sp.pid)
+    proc, new = _launch(state, state_dir, sp.service, sp.role, extra_env=extra_env)
+    problem = _wait_ready(proc, new, time.monotonic() + ready_timeout_s)
+    if problem:
+        raise RuntimeError(problem)
+    echo(f"{new.name}: restarted, ready on 127.0.0.1:{new.port} (pid {new.pid})")
+    return new
 
 
 def down_stack(state_dir: Path, *, stop_services: bool = True, echo: Any = print) -> int:

@@ -5,6 +5,7 @@
 #   scripts/kafka.sh start    # provision jars if needed, start, wait until ready
 #   scripts/kafka.sh stop     # stop the broker this state dir started, wait for it to exit
 #   scripts/kafka.sh status   # exit 0 and print the bootstrap address if running
+#   scripts/kafka.sh restart  # stop and start again KEEPING data, node id, cluster id, ports
 #
 # Environment (all optional):
 #   FJO_KAFKA_VERSION     Kafka version (default below; newest 4.x that resolves)
@@ -16,7 +17,9 @@
 #
 # The jars are cached under $FJO_CACHE_DIR/kafka-<version>/libs; once complete, start never
 # calls Maven again. Each start formats a fresh, empty log dir; the broker binds 127.0.0.1 only
-# on free ports, and writes "127.0.0.1:<port>" to $FJO_KAFKA_STATE_DIR/bootstrap.
+# on free ports, and writes "127.0.0.1:<port>" to $FJO_KAFKA_STATE_DIR/bootstrap. `restart`
+# is different: it reuses the state dir's config and data as they are (a broker outage and
+# recovery, as the reliability tests need), so topics, offsets and the bootstrap survive it.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -310,10 +313,15 @@ cmd_start() {
     fi
 
     log "starting Kafka $KAFKA_VERSION on 127.0.0.1:$port (controller $cport), state $STATE_DIR"
-    local start=$SECONDS
+    launch "$port"
+}
+
+launch() { # launch <port>: run the broker on $CONFIG as it is, wait ready, write the bootstrap
+    local port="$1" pid start=$SECONDS
     setsid java -Xms128m "-Xmx$HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
-        "${jvm_common[@]}" kafka.Kafka "$CONFIG" \
-        </dev/null >"$LOG_DIR/stdout.log" 2>&1 9>&- &
+        -XX:-UsePerfData -Djava.awt.headless=true "-Dlog4j2.configurationFile=$LOG4J_CONFIG" \
+        -cp "$LIBS/*" kafka.Kafka "$CONFIG" \
+        </dev/null >>"$LOG_DIR/stdout.log" 2>&1 9>&- &
     pid=$!
     echo "$pid" >"$PID_FILE"
     if ! wait_ready "$pid" "$port"; then
@@ -360,6 +368,33 @@ cmd_stop() {
     rm -rf "$STATE_DIR/data"
 }
 
+config_value() { # config_value <key>: its value in $CONFIG
+    sed -n "s/^$1=//p" "$CONFIG" | tail -n 1
+}
+
+cmd_restart() {
+    [[ -f "$CONFIG" && -f "$STATE_DIR/data/meta.properties" ]] \
+        || die "nothing to restart in $STATE_DIR (no config or formatted data dir); use start"
+    exec 9>"$STATE_DIR/.lock"
+    flock 9
+    local pid port
+    if pid="$(our_pid)"; then
+        log "stopping pid $pid (keeping its data)"
+        stop_pid "$pid"
+    else
+        log "not running; starting it again on its data"
+    fi
+    rm -f "$PID_FILE" "$BOOTSTRAP_FILE"
+    port="$(config_value listeners | sed -E 's/^PLAINTEXT:\/\/[^,]*:([0-9]+).*/\1/')"
+    [[ "$port" =~ ^[0-9]+$ ]] || die "no PLAINTEXT port in $CONFIG"
+    command -v java >/dev/null || die "java not found (Java 17+ is needed)"
+    [[ -x "$PYTHON" ]] || die "$PYTHON not found: run 'make venv' first (readiness probe uses kafka-python)"
+    provision
+    mkdir -p "$LOG_DIR"
+    log "restarting Kafka $KAFKA_VERSION on 127.0.0.1:$port, state $STATE_DIR"
+    launch "$port"
+}
+
 cmd_status() {
     local pid
     if pid="$(our_pid)" && [[ -f "$BOOTSTRAP_FILE" ]]; then
@@ -374,6 +409,7 @@ case "${1:-}" in
     start) cmd_start ;;
     stop) cmd_stop ;;
     status) cmd_status ;;
+    restart) cmd_restart ;;
     provision) provision ;;
-    *) echo "usage: $0 start|stop|status|provision" >&2; exit 2 ;;
+    *) echo "usage: $0 start|stop|status|restart|provision" >&2; exit 2 ;;
 esac

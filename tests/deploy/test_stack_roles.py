@@ -1,0 +1,79 @@
+"""`fjo.deploy_cli`'s single-role operations (the reliability tests' crash and recovery)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fjo.deploy_cli import StackProcess, StackState, kill_role, up_stack
+
+
+def _record(state_dir: Path, proc: subprocess.Popen[bytes], name: str = "link-worker") -> None:
+    service, role = name.split("-")
+    sp = StackProcess(name, service, role, proc.pid, 0, "", [])
+    StackState(processes=[sp]).save(state_dir)
+
+
+def _sleeper(*words: str) -> subprocess.Popen[bytes]:
+    """A process whose command line names `serve <service> <role>`, as `fjo serve` does."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(120)", "serve", *words],
+        start_new_session=True,
+    )
+    # Until it has exec'd, the child's command line is still this process's.
+    deadline = time.monotonic() + 30
+    while b"serve" not in Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0"):
+        assert time.monotonic() < deadline, "the sleeper never started"
+        time.sleep(0.01)
+    return proc
+
+
+def test_kill_role_sigkills_the_recorded_process_and_waits_until_it_is_gone(
+    tmp_path: Path,
+) -> None:
+    proc = _sleeper("link", "worker")
+    try:
+        _record(tmp_path, proc)
+        assert kill_role(tmp_path, "link-worker") == proc.pid
+        assert proc.wait(timeout=5) in (-signal.SIGKILL, 0)  # 0: already reaped by kill_role
+        with pytest.raises(RuntimeError, match="not running"):
+            kill_role(tmp_path, "link-worker")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_kill_role_never_signals_a_process_that_is_not_the_recorded_command(
+    tmp_path: Path,
+) -> None:
+    proc = _sleeper("access", "api")  # recorded as link-worker: a reused pid, say
+    try:
+        _record(tmp_path, proc, "link-worker")
+        with pytest.raises(RuntimeError, match="not running"):
+            kill_role(tmp_path, "link-worker")
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_kill_role_names_an_unknown_role_or_a_missing_stack(tmp_path: Path) -> None:
+    with pytest.raises(LookupError, match="no stack"):
+        kill_role(tmp_path, "link-worker")
+    StackState().save(tmp_path)
+    with pytest.raises(LookupError, match="not a process"):
+        kill_role(tmp_path, "link-worker")
+
+
+def test_up_stack_refuses_roles_the_platform_does_not_have_before_starting_anything(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ValueError, match="pseudonymise"):
+        up_stack(tmp_path, roles=[("pseudonymise", "api")])
+    assert not (tmp_path / "stack.json").exists()
