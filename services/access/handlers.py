@@ -1,7 +1,7 @@
 """Research-store handlers, one per event type, run inside the runtime Worker's transaction.
 
 Each parses the envelope into its contract model (a payload that fails its contract raises
-``ValidationError``, which the Worker dead-letters at once) and applies it idempotently.
+``PoisonMessage``, which the Worker dead-letters at once) and applies it idempotently.
 """
 
 from __future__ import annotations
@@ -34,8 +34,13 @@ __all__ = [
 
 
 def _event(message: Message, expected: type) -> object:
-    envelope = Envelope.from_bytes(message.value)
-    event = parse_data(envelope)
+    try:
+        envelope = Envelope.from_bytes(message.value)
+        event = parse_data(envelope)
+    except ValueError as exc:  # pydantic's ValidationError included
+        # It will never parse: dead-lettered at once, not retried. Only the exception type,
+        # as pseudonymise and link do: a parse error's text can quote the payload.
+        raise PoisonMessage(f"not a valid {expected.__name__} ({type(exc).__name__})") from None
     if not isinstance(event, expected):
         raise PoisonMessage(f"expected {expected.__name__}, got {envelope.type}")
     return event
