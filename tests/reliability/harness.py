@@ -28,6 +28,7 @@ from sqlalchemy.pool import NullPool
 
 from fjo.deploy_cli import down_stack, kill_role, restart_role, up_stack
 from services.runtime.delivery import (
+    DLQ_ATTEMPTS,
     DLQ_ERROR,
     DLQ_ERROR_TYPE,
     DLQ_ORIGINAL_OFFSET,
@@ -230,6 +231,7 @@ def dead_letters(bootstrap: str) -> tuple[list[DeadLetter], list[dict[str, Any]]
                     "partition": int(_header(record, DLQ_ORIGINAL_PARTITION) or -1),
                     "offset": int(_header(record, DLQ_ORIGINAL_OFFSET) or -1),
                     "error": _header(record, DLQ_ERROR),
+                    "attempts": _header(record, DLQ_ATTEMPTS),
                 }
             )
     return sorted(letters), details

@@ -197,6 +197,7 @@ def _assert_poison_dead_lettered(run: Run, w: Workload) -> None:
     for d in run.letter_details:
         assert d["points_at_original"], d["letter"]
         assert d["error"], d["letter"]
+        assert d["attempts"] == "1", f"poison is not retried: {d['letter']}"
 
 
 def test_after_kill_9_of_each_worker_and_a_broker_restart_the_store_equals_the_clean_runs(
