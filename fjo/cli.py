@@ -160,6 +160,47 @@ def bench_pseudonymise(
     typer.echo(f"{result['records_per_s']:,.0f} records/s ({RESULT})")
 
 
+@bench_app.command("pipeline")
+def bench_pipeline(
+    records: Annotated[int, typer.Option(help="Incoming partner records (world size).")] = 3000,
+    spine_size: Annotated[
+        int, typer.Option(help="Spine records, pushed and drained first.")
+    ] = 3000,
+    backends: Annotated[
+        str, typer.Option(help="Comma-separated: embedded, kafka.")
+    ] = "embedded,kafka",
+    kafka_bootstrap: Annotated[
+        str | None, typer.Option(help="Kafka bootstrap; default var/kafka/bootstrap.")
+    ] = None,
+    postgres_url: Annotated[
+        str | None, typer.Option(help="PostgreSQL admin URL; default var/postgres/url.")
+    ] = None,
+    ceiling: Annotated[bool, typer.Option(help="Measure the raw kafka-python ceiling.")] = True,
+) -> None:
+    """Records/s partner HTTP → access on each backend, against the raw Kafka ceiling."""
+    from bench.pipeline import run_pipeline_benchmark
+
+    result = run_pipeline_benchmark(
+        records=records,
+        spine_size=spine_size,
+        backends=tuple(b.strip() for b in backends.split(",") if b.strip()),
+        kafka_bootstrap=kafka_bootstrap,
+        postgres_url=postgres_url,
+        ceiling=ceiling,
+        log=typer.echo,
+    )
+    for name, r in result["results"].items():
+        lat = r["latency_ms"]["complete"] or {}
+        typer.echo(
+            f"{name}: {r['records_per_s']} records/s, p50 {lat.get('p50')} ms, "
+            f"p99 {lat.get('p99')} ms, ratio to ceiling {result['ratio_to_ceiling'].get(name)}"
+        )
+    if result["ceiling"]:
+        typer.echo(f"raw kafka-python ceiling: {result['ceiling']['records_per_s']} records/s")
+    for name, why in result["skipped"].items():
+        typer.echo(f"{name}: skipped ({why})")
+
+
 # fjo link (batch, train, report): its commands import what they need when they run.
 from fjo.link_cli import link_app  # noqa: E402
 
