@@ -170,7 +170,10 @@ def bench_pipeline(
         str, typer.Option(help="Comma-separated: embedded, kafka.")
     ] = "embedded,kafka",
     kafka_bootstrap: Annotated[
-        str | None, typer.Option(help="Kafka bootstrap; default var/kafka/bootstrap.")
+        str | None,
+        typer.Option(
+            help="Kafka bootstrap (default var/kafka/bootstrap); `own`: a broker for this run only."
+        ),
     ] = None,
     postgres_url: Annotated[
         str | None, typer.Option(help="PostgreSQL admin URL; default var/postgres/url.")
