@@ -11,7 +11,7 @@ from typing import Any
 
 from contracts.records import RECORD_MODELS, PartnerRecord, RecordType
 
-__all__ = ["CANARIES", "canary_records"]
+__all__ = ["CANARIES", "CANARY_DATES", "CANARY_TEXT", "canary_records"]
 
 SOURCE = "cafcass-cymru"
 CASE_ID = "CASE-CANARY-7731"
@@ -38,6 +38,13 @@ CANARIES: tuple[str, ...] = (
     CHILD_NHS, ADULT_NHS, CHILD_DOB, ADULT_DOB,
     ADDRESS_LINE, OLD_ADDRESS_LINE, COURT_CASE_NUMBER,
 )  # fmt: skip
+
+
+CANARY_DATES: tuple[str, ...] = (CHILD_DOB, ADULT_DOB)
+"""Dates of birth: distinctive in a test's own records, but any other record may carry the
+same date as an ordinary case or hearing date, so scans of shared stores skip them."""
+CANARY_TEXT: tuple[str, ...] = tuple(c for c in CANARIES if c not in CANARY_DATES)
+"""Every canary that no legitimate record can contain by chance."""
 
 
 def _raw(suffix: str = "") -> dict[RecordType, dict[str, Any]]:

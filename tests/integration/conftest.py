@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,6 +28,40 @@ class Platform:
     bus: Bus
     _db: Callable[[str], str]
     _urls: dict[str, str] = field(default_factory=dict)
+    kafka_bootstrap: str | None = None
+    _worker_buses: list[Bus] = field(default_factory=list)
+
+    def worker_bus(self) -> Bus:
+        """A bus for the workers under test. On Kafka the registry's topics hold every
+        earlier test's records, so new consumer groups start at the end: call ``join`` on
+        each worker before publishing, and it sees only what the test publishes."""
+        if self.kafka_bootstrap is None:
+            return self.bus
+        from services.runtime.bus.kafka import KafkaBus
+
+        bus = KafkaBus(
+            self.kafka_bootstrap,
+            session_timeout_ms=6000,
+            heartbeat_interval_ms=2000,
+            linger_ms=2,
+            consumer_config={"auto_offset_reset": "latest"},
+        )
+        self._worker_buses.append(bus)
+        return bus
+
+    @staticmethod
+    def join(worker: Any) -> None:
+        """Poll until ``worker`` holds its partitions (its group's start position is set)."""
+        for _ in range(100):
+            if worker.consumer.assignment():
+                return
+            worker.run_once(timeout_s=0.2)
+        raise AssertionError(f"worker {worker.group_id} got no partitions")
+
+    def close(self) -> None:
+        for bus in self._worker_buses:
+            bus.close()
+        self.bus.close()
 
     def db_url(self, service: str) -> str:
         """The (fresh, per-test) database URL of ``service``."""
@@ -58,10 +93,12 @@ class Platform:
         consumer = self.bus.consumer(f"read-all-{uuid.uuid4().hex[:8]}", [topic])
         seen: list[Message] = []
         try:
-            for _ in range(120):
+            quiet = 0
+            for _ in range(600):
                 batch = consumer.poll(max_records=500, timeout_s=0.5)
                 seen.extend(batch)
-                if not batch and len(seen) >= at_least and consumer.assignment():
+                quiet = 0 if batch or not consumer.assignment() else quiet + 1
+                if quiet >= 3 and len(seen) >= at_least:
                     return seen
             raise AssertionError(f"{topic}: {len(seen)} records, expected {at_least} or more")
         finally:
@@ -101,5 +138,8 @@ def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Platfor
 
         db = postgres_db
     bus.create_topics(topic_specs())
-    yield Platform(request.param, bus, db)
-    bus.close()
+    platform = Platform(request.param, bus, db)
+    if request.param == "kafka":
+        platform.kafka_bootstrap = bootstrap
+    yield platform
+    platform.close()

@@ -65,12 +65,15 @@ def worker_crash(spec: BusSpec, effects_url: str, group: str, topic: str, kill_a
         worker.run_once()
 
 
-def produce(spec: BusSpec, topic: str, key: str, tag: str, count: int, start_at: float) -> None:
-    """From ``start_at`` (epoch seconds, so that several processes overlap), publish
-    ``count`` records ``<tag>-<i>`` with one key, flushing often (concurrency test)."""
+def produce(spec: BusSpec, topic: str, key: str, tag: str, count: int, go_file: str) -> None:
+    """Once ``go_file`` exists (the parent creates it when every producer is ready, so that
+    they overlap whatever the machine's load), publish ``count`` records ``<tag>-<i>`` with
+    one key, flushing often (concurrency test)."""
     bus = spec.make()
     producer = bus.producer()
-    time.sleep(max(0.0, start_at - time.time()))
+    _say({"ready": tag})
+    while not os.path.exists(go_file):
+        time.sleep(0.005)
     for i in range(count):
         producer.publish(topic, f"{tag}-{i}".encode(), key=key)
         if i % 7 == 6:
@@ -88,7 +91,7 @@ def main(argv: list[str]) -> None:
     elif role == "worker-crash":
         worker_crash(spec, args[0], args[1], args[2], int(args[3]))
     elif role == "produce":
-        produce(spec, args[0], args[1], args[2], int(args[3]), float(args[4]))
+        produce(spec, args[0], args[1], args[2], int(args[3]), args[4])
     else:
         raise SystemExit(f"unknown role {role!r}")
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from itertools import pairwise
 from pathlib import Path
@@ -59,12 +58,12 @@ def test_records_and_committed_offsets_survive_closing_and_reopening_the_databas
 
 
 def test_concurrent_producers_in_separate_processes_get_dense_offsets_in_publish_order(
-    embedded_spec: BusSpec, closing: Callable[[Any], Any]
+    embedded_spec: BusSpec, closing: Callable[[Any], Any], tmp_path: Path
 ) -> None:
     topic = unique("concurrent")
     bus = closing(embedded_spec.make())
     bus.create_topics([TopicSpec(topic, 1)])
-    start_at = time.time() + 3  # past every interpreter's start-up, so the writers overlap
+    go = tmp_path / "go"  # created once every writer is ready, so that they overlap
     procs = [
         subprocess.Popen(
             [
@@ -77,7 +76,7 @@ def test_concurrent_producers_in_separate_processes_get_dense_offsets_in_publish
                 "same-key",
                 tag,
                 "300",
-                str(start_at),
+                str(go),
             ],
             cwd=REPO_ROOT,
             stdout=subprocess.PIPE,
@@ -85,6 +84,10 @@ def test_concurrent_producers_in_separate_processes_get_dense_offsets_in_publish
         )
         for tag in ("a", "b", "c")
     ]
+    for proc in procs:
+        assert proc.stdout is not None
+        assert "ready" in json.loads(proc.stdout.readline())
+    go.touch()
     for proc in procs:
         out, _ = proc.communicate(timeout=90)
         assert proc.returncode == 0
