@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.access.bootstrap import AccessContext
-from services.access.domain.policy import CallerFacts, ProjectFacts
+from services.access.domain.policy import CallerFacts, ProjectFacts, can_read_project
 from services.access.domain.projects import (
     Accreditation,
     ProjectState,
@@ -186,6 +186,26 @@ def caller_facts(session: Session, principal: Principal) -> CallerFacts:
         roles=principal.roles,
         accredited=has_current_accreditation(accreditation, today()),
     )
+
+
+def authorised_project(
+    session: Session,
+    principal: Principal,
+    project_id: str,
+    allowed: Callable[[CallerFacts, ProjectFacts], bool],
+    refusal: str,
+    *,
+    lock: bool = False,
+) -> tuple[ProjectRow, ProjectFacts]:
+    """The project and its facts, if the caller may do this to it: 404 when they may not even see it
+    (existence is not revealed), 403 with ``refusal`` when they may see it but not do this."""
+    project, facts, _ = load_project(session, project_id, lock=lock)
+    caller = caller_facts(session, principal)
+    if not can_read_project(caller, facts):
+        raise not_found("project", project_id, project_id)
+    if not allowed(caller, facts):
+        raise forbidden(refusal, "project", project_id, project_id)
+    return project, facts
 
 
 def load_project(

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from services.access.api.deps import (
     Refused,
+    authorised_project,
     caller_facts,
     conflict,
     forbidden,
@@ -225,12 +226,14 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
         project_id: str, body: ProjectPatch, principal: Principal = Depends(auth)
     ) -> ProjectOut:
         with unit(ctx, principal, "project.edit") as s:
-            project, facts, _ = load_project(s, project_id, lock=True)
-            caller = caller_facts(s, principal)
-            if not can_read_project(caller, facts):
-                raise not_found("project", project_id, project_id)
-            if not can_manage_draft(caller, facts):
-                raise forbidden("only the owner edits a draft", "project", project_id, project_id)
+            project, facts = authorised_project(
+                s,
+                principal,
+                project_id,
+                can_manage_draft,
+                "only the owner edits a draft",
+                lock=True,
+            )
             if facts.state is not ProjectState.DRAFT:
                 raise conflict("only a draft can be edited", "project", project_id, project_id)
             if body.title is not None:
@@ -258,12 +261,9 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
         project_id: str, body: MemberIn, principal: Principal = Depends(auth)
     ) -> ProjectOut:
         with unit(ctx, principal, "project.member.add") as s:
-            project, facts, _ = load_project(s, project_id, lock=True)
-            caller = caller_facts(s, principal)
-            if not can_read_project(caller, facts):
-                raise not_found("project", project_id, project_id)
-            if not can_manage_draft(caller, facts):
-                raise forbidden("only the owner adds members", "project", project_id, project_id)
+            project, facts = authorised_project(
+                s, principal, project_id, can_manage_draft, "only the owner adds members", lock=True
+            )
             if facts.state is not ProjectState.DRAFT:
                 raise conflict("members change only in a draft", "project", project_id, project_id)
             if s.get(ResearcherRow, body.subject) is None:
@@ -301,12 +301,14 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
         project_id: str, subject: str, principal: Principal = Depends(auth)
     ) -> ProjectOut:
         with unit(ctx, principal, "project.member.remove") as s:
-            project, facts, _ = load_project(s, project_id, lock=True)
-            caller = caller_facts(s, principal)
-            if not can_read_project(caller, facts):
-                raise not_found("project", project_id, project_id)
-            if not can_manage_draft(caller, facts):
-                raise forbidden("only the owner removes members", "project", project_id, project_id)
+            project, facts = authorised_project(
+                s,
+                principal,
+                project_id,
+                can_manage_draft,
+                "only the owner removes members",
+                lock=True,
+            )
             if facts.state is not ProjectState.DRAFT:
                 raise conflict("members change only in a draft", "project", project_id, project_id)
             if subject == project.owner:
@@ -333,12 +335,9 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
     )
     def submit(project_id: str, principal: Principal = Depends(auth)) -> ProjectOut:
         with unit(ctx, principal, "project.submit") as s:
-            project, facts, _ = load_project(s, project_id, lock=True)
-            caller = caller_facts(s, principal)
-            if not can_read_project(caller, facts):
-                raise not_found("project", project_id, project_id)
-            if not can_manage_draft(caller, facts):
-                raise forbidden("only the owner submits", "project", project_id, project_id)
+            project, _facts = authorised_project(
+                s, principal, project_id, can_manage_draft, "only the owner submits", lock=True
+            )
             transition(s, project, Action.SUBMIT, principal)
             project.submitted_at = datetime.now(UTC)
             return _project_out(s, project)
@@ -350,12 +349,14 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
     )
     def return_project(project_id: str, principal: Principal = Depends(auth)) -> ProjectOut:
         with unit(ctx, principal, "project.return") as s:
-            project, facts, _ = load_project(s, project_id, lock=True)
-            caller = caller_facts(s, principal)
-            if not can_read_project(caller, facts):
-                raise not_found("project", project_id, project_id)
-            if not can_review_project(caller, facts):
-                raise forbidden("an independent approver is required", "project", project_id)
+            project, _facts = authorised_project(
+                s,
+                principal,
+                project_id,
+                can_review_project,
+                "an independent approver is required",
+                lock=True,
+            )
             transition(s, project, Action.RETURN, principal)
             return _project_out(s, project)
 
@@ -368,17 +369,14 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
         project_id: str, body: ApprovalIn, principal: Principal = Depends(auth)
     ) -> ProjectOut:
         with unit(ctx, principal, "project.approve") as s:
-            project, facts, _ = load_project(s, project_id, lock=True)
-            caller = caller_facts(s, principal)
-            if not can_read_project(caller, facts):
-                raise not_found("project", project_id, project_id)
-            if not can_review_project(caller, facts):
-                raise forbidden(
-                    "an approver cannot approve a project they own or belong to",
-                    "project",
-                    project_id,
-                    project_id,
-                )
+            project, facts = authorised_project(
+                s,
+                principal,
+                project_id,
+                can_review_project,
+                "an approver cannot approve a project they own or belong to",
+                lock=True,
+            )
             approval = Approval(
                 datasets=tuple(body.datasets),
                 variables=tuple(body.variables),
@@ -445,12 +443,9 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
     )
     def activate(project_id: str, principal: Principal = Depends(auth)) -> ProjectOut:
         with unit(ctx, principal, "project.activate") as s:
-            project, facts, _ = load_project(s, project_id, lock=True)
-            caller = caller_facts(s, principal)
-            if not can_read_project(caller, facts):
-                raise not_found("project", project_id, project_id)
-            if not can_steer_project(caller, facts):
-                raise forbidden("owner or admin only", "project", project_id, project_id)
+            project, _facts = authorised_project(
+                s, principal, project_id, can_steer_project, "owner or admin only", lock=True
+            )
             transition(s, project, Action.ACTIVATE, principal)
             project.activated_at = datetime.now(UTC)
             return _project_out(s, project)
@@ -462,12 +457,9 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
     )
     def close(project_id: str, principal: Principal = Depends(auth)) -> ProjectOut:
         with unit(ctx, principal, "project.close") as s:
-            project, facts, _ = load_project(s, project_id, lock=True)
-            caller = caller_facts(s, principal)
-            if not can_read_project(caller, facts):
-                raise not_found("project", project_id, project_id)
-            if not can_steer_project(caller, facts):
-                raise forbidden("owner or admin only", "project", project_id, project_id)
+            project, _facts = authorised_project(
+                s, principal, project_id, can_steer_project, "owner or admin only", lock=True
+            )
             transition(s, project, Action.CLOSE, principal)
             project.closed_at = datetime.now(UTC)
             return _project_out(s, project)
