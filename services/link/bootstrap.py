@@ -48,7 +48,7 @@ def build_service(settings: LinkSettings, engine: Engine) -> LinkService:
     """Migrate the schema, load the model and the spine index from the link database."""
     upgrade(engine, MIGRATIONS, version_table=VERSION_TABLE)
     model = LinkageModel.from_json(settings.model_file.read_text()) if settings.model_file else None
-    service = LinkService(load_alf_key(settings), model)
+    service = LinkService(load_alf_key(settings), model, results_topic=settings.output_topic)
     with make_session_factory(engine)() as session:
         service.load(session)
     return service
@@ -61,7 +61,7 @@ def build_worker(settings: LinkSettings, bus: Bus, engine: Engine) -> Worker:
     return Worker(
         bus,
         settings.worker_group,
-        [PSEUDONYMISE_LINKAGE_KEYS.name],
+        [settings.input_topic or PSEUDONYMISE_LINKAGE_KEYS.name],
         make_handlers(service, producer),
         make_session_factory(engine),
         lambda _topic: dead_letter_topic(Service.LINK),

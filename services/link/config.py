@@ -41,6 +41,16 @@ class LinkSettings(ServiceSettings):
     dev_key_dir: Path = Field(
         Path("var/fjo/keys"), description="Dev only: where an ALF key is generated if unset."
     )
+    input_topic: str = Field(
+        "pseudonymise.linkage-keys.v1",
+        description="Topic of linkage keys the worker consumes (the registry's; override "
+        "only to replay from another topic).",
+    )
+    output_topic: str = Field(
+        "link.results.v1",
+        description="Topic link results are published to (the registry's; override only for "
+        "a replay or an isolated test).",
+    )
     model_file: Path | None = Field(
         None,
         description="A trained linkage model (JSON from `fjo link train`); without one the "

@@ -121,8 +121,10 @@ class LinkService:
         model: LinkageModel | None = None,
         *,
         estimate_u_from_spine: bool | None = None,
+        results_topic: str | None = None,
     ) -> None:
         self.alf_key = alf_key
+        self.results_topic = results_topic
         self.base_model = model or default_model()
         trained = bool(self.base_model.notes.get("training"))
         self.estimate_u = (not trained) if estimate_u_from_spine is None else estimate_u_from_spine
@@ -359,7 +361,12 @@ class LinkService:
             reason=reason,
         )
         return [
-            frame(event, source=Service.LINK, event_id=derived_event_id(_EVENT_NS, token, sequence))
+            frame(
+                event,
+                source=Service.LINK,
+                event_id=derived_event_id(_EVENT_NS, token, sequence),
+                topic=self.results_topic,
+            )
         ]
 
     def _queue(

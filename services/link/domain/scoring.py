@@ -217,7 +217,8 @@ class CompiledModel:
             else frozenset()
         )
         # Term-frequency tables: (comparison index, level index) -> {token id: bits}.
-        self.tf: dict[tuple[int, int], dict[int, float]] = {}
+        self.tf: dict[tuple[int, int], tuple[Counter[int], float]] = {}
+        self.tf_total = 1
         self.tf_slot: dict[tuple[int, int], int] = {}
         self.prior = model.prior_log2_odds(1)
         self.guards: list[tuple[list[tuple[int, frozenset[int]]], bool, float]] = []
@@ -230,18 +231,16 @@ class CompiledModel:
             self.guards.append((conds, g.in_household, g.cap_log2_odds))
 
     def set_term_frequencies(self, counts: dict[str, Counter[int]], total: int) -> None:
-        """Per-token weights for levels with ``tf``: log2(m / frequency of the token)."""
+        """Term frequencies for levels with ``tf``: exact agreement on a token weighs
+        log2(m / frequency of the token). The counters are read live (the spine index keeps
+        them up to date), so a streaming spine change costs nothing here."""
         self.tf.clear()
         self.tf_slot.clear()
-        n = max(total, 1)
+        self.tf_total = max(total, 1)
         for ci, c in enumerate(self.model.comparisons):
             for li, lv in enumerate(c.levels):
                 if lv.tf and lv.tf in counts:
-                    table = {
-                        tok: _log2_ratio(lv.m, cnt / n, self.model.tf_min_u)
-                        for tok, cnt in counts[lv.tf].items()
-                    }
-                    self.tf[(ci, li)] = table
+                    self.tf[(ci, li)] = (counts[lv.tf], math.log2(max(lv.m, self.model.min_u)))
                     self.tf_slot[(ci, li)] = self.schema.slot[lv.tf]
         self.prior = self.model.prior_log2_odds(total)
 
@@ -257,9 +256,10 @@ class CompiledModel:
             if not ctx and tf:
                 t = tf.get((ci, li))
                 if t is not None:
-                    w = t.get(a[self.tf_slot[(ci, li)]])
-                    if w is not None:
-                        total += w
+                    count = t[0].get(a[self.tf_slot[(ci, li)]])
+                    if count:
+                        u = max(count / self.tf_total, self.model.tf_min_u)
+                        total += t[1] - math.log2(u)
                         continue
             total += table[ci][li]
         return total

@@ -15,12 +15,13 @@ from contracts.events import (
     LinkStatus,
 )
 from contracts.services import Service
-from contracts.topics import LINK_RESULTS
+from contracts.topics import LINK_RESULTS, PSEUDONYMISE_LINKAGE_KEYS
 from services.link.bootstrap import build_worker
 from services.link.config import LinkSettings
 from services.pseudonymise.domain.keys import KeyRing, MasterKey
 from services.pseudonymise.domain.postcode import OnsPostcodeLookup
 from services.pseudonymise.domain.split import Pseudonymiser
+from services.runtime.bus.api import TopicSpec
 from services.runtime.db import make_engine
 from services.runtime.publishing import frame, publish_all
 from tests.integration.conftest import Platform
@@ -173,11 +174,16 @@ def test_records_of_one_person_from_two_sources_get_the_same_alf_and_a_twin_gets
     ]
     for _, _, r in incoming:
         r["id"] = f"in-{r['id']}{suffix}"
+    # A topic of this test's own: the registry's topic is shared by the session's tests.
+    topic = f"{PSEUDONYMISE_LINKAGE_KEYS.name}.test{suffix}"
+    results_topic = f"{LINK_RESULTS.name}.test{suffix}"
+    platform.bus.create_topics([TopicSpec(topic, partitions=3), TopicSpec(results_topic)])
     producer = platform.bus.producer()
     events = [_keys_event(p, r, "spine-person", "wds") for r in spine]
     events += [_keys_event(p, r, kind, source) for source, kind, r in incoming]
     publish_all(
-        producer, [frame(e, source=Service.PSEUDONYMISE, event_id=uuid.uuid4()) for e in events]
+        producer,
+        [frame(e, source=Service.PSEUDONYMISE, event_id=uuid.uuid4(), topic=topic) for e in events],
     )
     producer.flush()
     producer.close()
@@ -187,11 +193,12 @@ def test_records_of_one_person_from_two_sources_get_the_same_alf_and_a_twin_gets
         database_url=platform.db_url("link"),
         worker_group=f"link-{uuid.uuid4().hex[:8]}",
         alf_key_file=_alf_key(tmp_path),
+        input_topic=topic,
+        output_topic=results_topic,
     )
     engine = make_engine(settings.database_url)
     worker = build_worker(settings, platform.bus, engine)
     try:
-        # The topic is shared with other tests: drain until nothing new arrives for a while.
         idle = 0
         for _ in range(600):
             before = worker.stats.consumed
@@ -207,7 +214,7 @@ def test_records_of_one_person_from_two_sources_get_the_same_alf_and_a_twin_gets
     def done(seen: list) -> bool:
         return {t for t in _results(seen) if t in mine} == set(mine)
 
-    seen = platform.read_all(LINK_RESULTS.name, f"check-{uuid.uuid4().hex[:8]}", until=done)
+    seen = platform.read_all(results_topic, f"check-{uuid.uuid4().hex[:8]}", until=done)
     latest = {t: r for t, r in _results(seen).items() if t in mine}
     one, two, twin, mother = (latest[e.record_token] for e in events[len(spine) :])
     assert one.alf is not None and one.alf == two.alf
