@@ -146,7 +146,7 @@ class NormalisedName:
 
     @property
     def forms(self) -> tuple[str, ...]:
-        extra = [w for w in (*self.words, self.joined) if w not in self.tokens]
+        extra = [w for w in (*self.words, self.joined) if w and w not in self.tokens]
         return tuple(dict.fromkeys((*self.tokens, *extra)))
 
     @property

@@ -132,3 +132,11 @@ def test_addresses_are_folded_and_common_abbreviations_expanded() -> None:
         "flat", "2", "14", "street", "marys", "road", "caerdydd",
     )  # fmt: skip
     assert normalise_address("3 Heol y Nant") == normalise_address("3 Road y Nant")
+
+
+def test_an_empty_name_has_no_forms_so_no_record_shares_an_empty_token() -> None:
+    from services.pseudonymise.domain.normalise import EMPTY_NAME
+
+    assert EMPTY_NAME.forms == ()
+    assert normalise_name("").forms == ()
+    assert "" not in normalise_name("Mary-Jane").forms
