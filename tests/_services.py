@@ -40,11 +40,15 @@ def require_service(name: str, env_var: str) -> str:
     value = os.environ.get(env_var, "").strip()
     if value:
         return value
-    message = f"{name} is not available: {env_var} is not set ({_HOW})"
+    unavailable(f"{name} is not available: {env_var} is not set ({_HOW})")
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def unavailable(message: str) -> None:
+    """Something a test needs is missing: a failure under CI, a skip with the reason elsewhere."""
     if in_ci():
         pytest.fail(f"CI=true and {message}", pytrace=False)
     _skip(message)
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def check_reachable(name: str, env_var: str, host: str, port: int, timeout: float = 5.0) -> None:
