@@ -21,10 +21,8 @@ from sqlalchemy.orm import Session
 
 from services.access.api.deps import (
     Refused,
-    caller_facts,
+    authorised_project,
     conflict,
-    forbidden,
-    load_project,
     not_found,
     problems,
     unit,
@@ -32,7 +30,7 @@ from services.access.api.deps import (
 from services.access.api.schemas import ExtractOut
 from services.access.bootstrap import AccessContext
 from services.access.domain.kanonymity import KAnonymityMode
-from services.access.domain.policy import can_read_project, can_use_data
+from services.access.domain.policy import can_use_data
 from services.access.extracts import ExtractSpec, build_extract
 from services.access.storage.models import ExtractRow, ProjectApprovalRow, ProjectRow
 from services.runtime.auth import Principal
@@ -175,17 +173,14 @@ def extracts_router(ctx: AccessContext, auth: Any) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["extracts"])
 
     def guard(s: Any, principal: Principal, project_id: str, *, lock: bool = False) -> ProjectRow:
-        project, facts, _ = load_project(s, project_id, lock=lock)
-        caller = caller_facts(s, principal)
-        if not can_use_data(caller, facts):
-            if not can_read_project(caller, facts):
-                raise not_found("project", project_id, project_id)
-            raise forbidden(
-                "an accredited approved member of an active project is required",
-                "project",
-                project_id,
-                project_id,
-            )
+        project, _ = authorised_project(
+            s,
+            principal,
+            project_id,
+            can_use_data,
+            "an accredited approved member of an active project is required",
+            lock=lock,
+        )
         return project
 
     def load_extract(s: Session, project_id: str, extract_id: str) -> ExtractRow:

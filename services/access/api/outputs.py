@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.access.api.deps import (
+    authorised_project,
     caller_facts,
     conflict,
     forbidden,
@@ -81,12 +82,9 @@ def outputs_router(ctx: AccessContext, auth: Any) -> APIRouter:
         project_id: str, body: OutputIn, principal: Principal = Depends(auth)
     ) -> OutputOut:
         with unit(ctx, principal, "output.submit") as s:
-            _, facts, _ = load_project(s, project_id)
-            caller = caller_facts(s, principal)
-            if not can_use_data(caller, facts):
-                if not can_read_project(caller, facts):
-                    raise not_found("project", project_id, project_id)
-                raise forbidden("approved members of an active project only", "project", project_id)
+            authorised_project(
+                s, principal, project_id, can_use_data, "approved members of an active project only"
+            )
             try:
                 checked = check_table(
                     [Cell(c.row, c.col, c.count, c.value, tuple(c.top)) for c in body.cells],
