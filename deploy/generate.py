@@ -57,6 +57,11 @@ KAFKA_BOOTSTRAP = "fjo-kafka-bootstrap.kafka.svc:9093"
 """Strimzi's bootstrap Service for the TLS + SCRAM-SHA-512 listener (namespace ``kafka``)."""
 KAFKA_CA_SECRET = "fjo-kafka-cluster-ca"  # noqa: S105 - a Secret's name, not a secret
 """Copy of the cluster CA certificate (``ca.crt``) in the fjo namespace (see operators.md)."""
+KAFKA_SECURITY_PROTOCOL = "SASL_SSL"
+KAFKA_SASL_MECHANISM = "SCRAM-SHA-512"
+"""The listener's authentication: the KafkaUsers' ``scram-sha-512``, KEDA's ``scram_sha512``."""
+KAFKA_CA_FILE = "kafka-ca.crt"
+"""Where the cluster CA certificate lands in the secrets folder."""
 API_PORT = 8000
 # In a pod or container a server must listen on its own address; NetworkPolicy limits who
 # reaches it.
@@ -234,7 +239,33 @@ def config_data(sr: ServiceRole) -> dict[str, str]:
         data[env_name(svc, "auth", "dev_key_file")] = f"{DATA_DIR}/dev-issuer.pem"
     if "directory" in _nested_fields(svc, "extracts"):
         data[env_name(svc, "extracts", "directory")] = f"{DATA_DIR}/extracts"
+    data.update(kafka_security_env(svc))
     return dict(sorted(data.items()))
+
+
+def kafka_user_name(service: Service) -> str:
+    """The service's Strimzi ``KafkaUser``, and so its SASL username and credentials Secret."""
+    return f"fjo-{service.value}"
+
+
+def kafka_security_env(service: Service) -> dict[str, str]:
+    """How a role reaches the Strimzi listener: SCRAM-SHA-512 over TLS as its KafkaUser, the
+    cluster CA from the secrets folder. The password is not here: it is the KafkaUser's
+    Secret, mounted as the file ``kafka_password_file`` names (``_volumes``)."""
+    if "kafka_security_protocol" not in _nested_fields(service, "bus"):
+        return {}
+    return {
+        env_name(service, "bus", "kafka_security_protocol"): KAFKA_SECURITY_PROTOCOL,
+        env_name(service, "bus", "kafka_sasl_mechanism"): KAFKA_SASL_MECHANISM,
+        env_name(service, "bus", "kafka_sasl_username"): kafka_user_name(service),
+        env_name(service, "bus", "kafka_ssl_cafile"): f"{SECRETS_DIR}/{KAFKA_CA_FILE}",
+    }
+
+
+def kafka_password_file(service: Service) -> str:
+    """The file in the secrets folder that fills ``bus.kafka_sasl_password`` (named like
+    its variable, as the settings read nested secrets)."""
+    return env_name(service, "bus", "kafka_sasl_password")
 
 
 PLATFORM_ENV = {
@@ -255,30 +286,28 @@ def _env(service: Service) -> list[dict[str, Any]]:
     ]
 
 
-def _volumes(service: Service) -> list[dict[str, Any]]:
-    return [
-        {
-            "name": "secrets",
-            "projected": {
-                "defaultMode": 0o440,
-                "sources": [
-                    {"secret": {"name": f"fjo-{service.value}-secrets"}},
-                    # Created by Strimzi's user operator for the KafkaUser of the same name.
-                    {
-                        "secret": {
-                            "name": f"fjo-{service.value}",
-                            "items": [{"key": "password", "path": "kafka-password"}],
-                        }
-                    },
-                    {
-                        "secret": {
-                            "name": KAFKA_CA_SECRET,
-                            "items": [{"key": "ca.crt", "path": "kafka-ca.crt"}],
-                        }
-                    },
-                ],
+def _volumes(service: Service, *, kafka: bool = True) -> list[dict[str, Any]]:
+    """The secrets folder (the service's Secret, and for roles on Kafka its KafkaUser's
+    password and the cluster CA), and the writable ``emptyDir``s."""
+    sources: list[dict[str, Any]] = [{"secret": {"name": f"fjo-{service.value}-secrets"}}]
+    if kafka:
+        sources += [
+            # Created by Strimzi's user operator for the KafkaUser of the same name.
+            {
+                "secret": {
+                    "name": kafka_user_name(service),
+                    "items": [{"key": "password", "path": kafka_password_file(service)}],
+                }
             },
-        },
+            {
+                "secret": {
+                    "name": KAFKA_CA_SECRET,
+                    "items": [{"key": "ca.crt", "path": KAFKA_CA_FILE}],
+                }
+            },
+        ]
+    return [
+        {"name": "secrets", "projected": {"defaultMode": 0o440, "sources": sources}},
         {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
         {"name": "data", "emptyDir": {"sizeLimit": "1Gi"}},
     ]
@@ -339,14 +368,16 @@ def _container(sr: ServiceRole) -> dict[str, Any]:
     }
 
 
-def _pod_spec(service: Service, sa: str, containers: list[dict[str, Any]]) -> dict[str, Any]:
+def _pod_spec(
+    service: Service, sa: str, containers: list[dict[str, Any]], *, kafka: bool = True
+) -> dict[str, Any]:
     return {
         "serviceAccountName": sa,
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "securityContext": POD_SECURITY,
         "containers": containers,
-        "volumes": _volumes(service),
+        "volumes": _volumes(service, kafka=kafka),
     }
 
 
@@ -531,7 +562,8 @@ def migration_resources(service: Service) -> list[dict[str, Any]]:
         "volumeMounts": VOLUME_MOUNTS,
     }
     pod_spec = {
-        **_pod_spec(service, f"fjo-{service.value}-api", [container]),
+        # Migrations never talk to Kafka: no Kafka credentials in the Job's pod.
+        **_pod_spec(service, f"fjo-{service.value}-api", [container], kafka=False),
         "restartPolicy": "Never",
     }
     return [
@@ -618,7 +650,7 @@ def kafka_user(service: Service) -> dict[str, Any]:
         "apiVersion": "kafka.strimzi.io/v1beta2",
         "kind": "KafkaUser",
         "metadata": {
-            "name": f"fjo-{service.value}",
+            "name": kafka_user_name(service),
             "labels": {
                 "strimzi.io/cluster": KAFKA_CLUSTER,
                 "app.kubernetes.io/part-of": "fjo",
@@ -626,7 +658,7 @@ def kafka_user(service: Service) -> dict[str, Any]:
             },
         },
         "spec": {
-            "authentication": {"type": "scram-sha-512"},
+            "authentication": {"type": KAFKA_SASL_MECHANISM.lower()},
             "authorization": {"type": "simple", "acls": kafka_acls(service)},
         },
     }
@@ -646,7 +678,7 @@ def autoscaling_resources(service: Service) -> list[dict[str, Any]]:
             "kind": "ConfigMap",
             "metadata": {"name": auth_name, "labels": labels},
             # KEDA reads the SASL username from here; the password from the KafkaUser secret.
-            "data": {"username": f"fjo-{service.value}"},
+            "data": {"username": kafka_user_name(service)},
         },
         {
             "apiVersion": "keda.sh/v1alpha1",
@@ -657,7 +689,11 @@ def autoscaling_resources(service: Service) -> list[dict[str, Any]]:
                     {"parameter": "username", "name": auth_name, "key": "username"}
                 ],
                 "secretTargetRef": [
-                    {"parameter": "password", "name": f"fjo-{service.value}", "key": "password"},
+                    {
+                        "parameter": "password",
+                        "name": kafka_user_name(service),
+                        "key": "password",
+                    },
                     {"parameter": "ca", "name": KAFKA_CA_SECRET, "key": "ca.crt"},
                 ],
             },
@@ -682,7 +718,7 @@ def autoscaling_resources(service: Service) -> list[dict[str, Any]]:
                             "topic": t.name,
                             "lagThreshold": str(LAG_THRESHOLD),
                             "offsetResetPolicy": "earliest",
-                            "sasl": "scram_sha512",
+                            "sasl": KAFKA_SASL_MECHANISM.lower().replace("-sha-", "_sha"),
                             "tls": "enable",
                         },
                         "authenticationRef": {"name": auth_name},
@@ -733,7 +769,12 @@ COMPOSE_PORTS[Service.ACCESS] = 8004
 
 
 def _compose_env(service: Service) -> dict[str, str]:
-    env = config_data(ServiceRole(service, "api"))
+    # compose runs its own Kafka with a PLAINTEXT listener: no SASL, no TLS.
+    env = {
+        k: v
+        for k, v in config_data(ServiceRole(service, "api")).items()
+        if k not in kafka_security_env(service)
+    }
     env[env_name(service, "environment")] = "dev"
     env[env_name(service, "bus", "kafka_bootstrap")] = "kafka:9092"
     env[env_name(service, "database_url")] = (

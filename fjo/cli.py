@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -94,16 +95,78 @@ def _setup_api_process(service: str) -> None:
     setup_telemetry(settings.service_name, otlp_endpoint=settings.telemetry.otlp_endpoint)
 
 
+class SecurityProtocol(StrEnum):
+    PLAINTEXT = "PLAINTEXT"
+    SSL = "SSL"
+    SASL_PLAINTEXT = "SASL_PLAINTEXT"
+    SASL_SSL = "SASL_SSL"
+
+
+class SaslMechanism(StrEnum):
+    PLAIN = "PLAIN"
+    SCRAM_SHA_256 = "SCRAM-SHA-256"
+    SCRAM_SHA_512 = "SCRAM-SHA-512"
+
+
 @topics_app.command("create")
 def topics_create(
     bootstrap: Annotated[str, typer.Option(help="Kafka bootstrap servers.")] = "127.0.0.1:9092",
+    security_protocol: Annotated[
+        SecurityProtocol, typer.Option(help="Kafka security protocol.")
+    ] = SecurityProtocol.PLAINTEXT,
+    sasl_mechanism: Annotated[
+        SaslMechanism | None, typer.Option(help="SASL mechanism (with SASL_*).")
+    ] = None,
+    sasl_username: Annotated[str | None, typer.Option(help="SASL username.")] = None,
+    sasl_password_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="File holding the SASL password (never on the command line, where ps shows it).",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    ssl_cafile: Annotated[
+        Path | None, typer.Option(help="PEM CA bundle of the brokers' certificates.")
+    ] = None,
+    ssl_certfile: Annotated[
+        Path | None, typer.Option(help="PEM client certificate (TLS client auth).")
+    ] = None,
+    ssl_keyfile: Annotated[Path | None, typer.Option(help="PEM client private key.")] = None,
+    ssl_check_hostname: Annotated[
+        bool, typer.Option(help="Check that the broker's certificate names its host.")
+    ] = True,
 ) -> None:
     """Create every topic of the registry on Kafka (partitions, retention); existing ones stay."""
-    from services.runtime.bus.kafka import KafkaBus
+    from pydantic import SecretStr, ValidationError
+
+    from services.runtime.bus.factory import bus_from_settings
+    from services.runtime.settings import BusSettings, read_secret_file
     from services.runtime.topics import topic_specs
 
+    password = (
+        SecretStr(read_secret_file(sasl_password_file).decode("utf-8"))
+        if sasl_password_file is not None
+        else None
+    )
+    try:
+        settings = BusSettings(
+            backend="kafka",
+            kafka_bootstrap=bootstrap,
+            kafka_security_protocol=security_protocol.value,
+            kafka_sasl_mechanism=sasl_mechanism.value if sasl_mechanism else None,
+            kafka_sasl_username=sasl_username,
+            kafka_sasl_password=password,
+            kafka_ssl_cafile=ssl_cafile,
+            kafka_ssl_certfile=ssl_certfile,
+            kafka_ssl_keyfile=ssl_keyfile,
+            kafka_ssl_check_hostname=ssl_check_hostname,
+        )
+    except ValidationError as exc:
+        reasons = "; ".join(str(e["msg"]) for e in exc.errors())
+        raise typer.BadParameter(reasons) from None
     specs = topic_specs()
-    bus = KafkaBus(bootstrap)
+    bus = bus_from_settings(settings)
     try:
         bus.create_topics(specs)
     finally:

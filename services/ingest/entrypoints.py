@@ -29,7 +29,7 @@ from services.ingest.storage.models import VERSION_TABLE
 from services.runtime.app import create_app as create_base_app
 from services.runtime.auth import DevIssuer, Principal, TokenVerifier, bearer_principal
 from services.runtime.bus.api import Bus
-from services.runtime.bus.factory import make_bus
+from services.runtime.bus.factory import bus_from_settings
 from services.runtime.db import make_engine, make_session_factory
 from services.runtime.migrations import upgrade
 from services.runtime.topics import topic_specs
@@ -119,11 +119,7 @@ def create_app(
                 migrate(engine)
             the_bus = bus
             if the_bus is None:
-                the_bus = owned_bus = make_bus(
-                    settings.bus.backend,
-                    kafka_bootstrap=settings.bus.kafka_bootstrap,
-                    database_url=settings.bus.embedded_url,
-                )
+                the_bus = owned_bus = bus_from_settings(settings.bus)
             the_bus.create_topics(topic_specs(topics_produced_by("ingest")))
             pool = ProducerPool(the_bus.producer, size=settings.max_concurrent_deliveries)
             sessions = make_session_factory(engine)

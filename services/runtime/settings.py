@@ -7,11 +7,13 @@ refused outside ``dev`` so a forgotten default can never reach production.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, FilePath, SecretStr, model_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -19,11 +21,16 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from services.runtime.bus.security import KafkaSecurity
+
 __all__ = [
     "SECRETS_DIR",
     "BusSettings",
     "Environment",
+    "KafkaSecurityProtocol",
+    "NestedSecretFiles",
     "PlaceholderSecretError",
+    "SaslMechanism",
     "ServiceSettings",
     "TelemetrySettings",
     "is_placeholder",
@@ -71,8 +78,32 @@ def is_placeholder(value: str) -> bool:
     return v in _PLACEHOLDERS or v.startswith(DEV_SECRET_PREFIX)
 
 
+class KafkaSecurityProtocol(StrEnum):
+    """Kafka's ``security.protocol``: TLS or not, SASL or not."""
+
+    PLAINTEXT = "PLAINTEXT"
+    SSL = "SSL"
+    SASL_PLAINTEXT = "SASL_PLAINTEXT"
+    SASL_SSL = "SASL_SSL"
+
+
+class SaslMechanism(StrEnum):
+    """SASL mechanisms with a username and password (Strimzi's KafkaUsers use SCRAM-SHA-512)."""
+
+    PLAIN = "PLAIN"
+    SCRAM_SHA_256 = "SCRAM-SHA-256"
+    SCRAM_SHA_512 = "SCRAM-SHA-512"
+
+
 class BusSettings(BaseModel):
-    """Which bus backend to use and how to reach it."""
+    """Which bus backend to use and how to reach it (and, for Kafka, how to authenticate).
+
+    The SASL password is a secret: set it as a file named like its variable
+    (``FJO_<SERVICE>_BUS__KAFKA_SASL_PASSWORD``) under the secrets folder, never in a ConfigMap.
+    """
+
+    # Validation errors must not echo the input: it may hold the SASL password.
+    model_config = ConfigDict(hide_input_in_errors=True)
 
     backend: Literal["embedded", "kafka"] = Field(
         "embedded", description="`embedded` (SQL log, single machine) or `kafka`."
@@ -80,10 +111,53 @@ class BusSettings(BaseModel):
     kafka_bootstrap: str = Field(
         "127.0.0.1:9092", description="Comma-separated Kafka bootstrap servers."
     )
+    kafka_security_protocol: KafkaSecurityProtocol = Field(
+        KafkaSecurityProtocol.PLAINTEXT,
+        description="PLAINTEXT, SSL, SASL_PLAINTEXT (dev only) or SASL_SSL.",
+    )
+    kafka_sasl_mechanism: SaslMechanism | None = Field(
+        None, description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; required with SASL_*."
+    )
+    kafka_sasl_username: str | None = Field(
+        None, description="SASL username (Strimzi: the KafkaUser's name); required with SASL_*."
+    )
+    kafka_sasl_password: SecretStr | None = Field(
+        None, description="SASL password; required with SASL_* (a secret file, not a variable)."
+    )
+    kafka_ssl_cafile: FilePath | None = Field(
+        None, description="PEM CA bundle that signs the brokers' certificates (default: system)."
+    )
+    kafka_ssl_certfile: FilePath | None = Field(
+        None, description="PEM client certificate for TLS client authentication (mTLS)."
+    )
+    kafka_ssl_keyfile: FilePath | None = Field(
+        None, description="PEM private key of the client certificate (mTLS)."
+    )
+    kafka_ssl_check_hostname: bool = Field(
+        True, description="Verify that the broker's certificate names the host (dev may not)."
+    )
     embedded_url: str = Field(
         "sqlite:///var/fjo/bus.db", description="Database URL of the embedded log."
     )
     max_attempts: int = Field(3, ge=1, description="Handler attempts before dead-lettering.")
+
+    @model_validator(mode="after")
+    def _security_fits_together(self) -> Self:
+        self.kafka_security()  # raises KafkaSecurityError (a ValueError) naming what to fix
+        return self
+
+    def kafka_security(self) -> KafkaSecurity:
+        """The Kafka clients' protocol, credentials and TLS files."""
+        return KafkaSecurity(
+            protocol=self.kafka_security_protocol.value,
+            sasl_mechanism=self.kafka_sasl_mechanism.value if self.kafka_sasl_mechanism else None,
+            sasl_username=self.kafka_sasl_username,
+            sasl_password=self.kafka_sasl_password,
+            ssl_cafile=self.kafka_ssl_cafile,
+            ssl_certfile=self.kafka_ssl_certfile,
+            ssl_keyfile=self.kafka_ssl_keyfile,
+            ssl_check_hostname=self.kafka_ssl_check_hostname,
+        )
 
 
 class TelemetrySettings(BaseModel):
@@ -127,10 +201,14 @@ class ServiceSettings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Arguments, then the environment, then secret files: mounted ones are read only
-        where the folder exists (pydantic-settings warns about a missing one)."""
+        where the folder exists (pydantic-settings warns about a missing one). Secrets of
+        nested settings (``bus.kafka_sasl_password``) come from files too, last."""
         sources = [init_settings, env_settings, dotenv_settings, file_secret_settings]
+        folders = _folders(getattr(file_secret_settings, "secrets_dir", None))
         if SECRETS_DIR.is_dir():
             sources.append(SecretsSettingsSource(settings_cls, secrets_dir=SECRETS_DIR))
+            folders.append(SECRETS_DIR)
+        sources.append(NestedSecretFiles(settings_cls, folders))
         return tuple(sources)
 
     @model_validator(mode="after")
@@ -145,13 +223,91 @@ class ServiceSettings(BaseSettings):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _refuse_weak_kafka_security(self) -> Self:
+        """Credentials and records in clear, or a broker certificate for any host, are for a
+        developer's machine only."""
+        if self.environment is Environment.DEV:
+            return self
+        env = self.environment.value
+        if self.bus.kafka_security_protocol is KafkaSecurityProtocol.SASL_PLAINTEXT:
+            raise ValueError(
+                "bus.kafka_security_protocol SASL_PLAINTEXT sends the SASL exchange and every "
+                f"record unencrypted; it is allowed only in dev (environment={env}): use SASL_SSL"
+            )
+        if self.bus.kafka_security().uses_tls and not self.bus.kafka_ssl_check_hostname:
+            raise ValueError(
+                "bus.kafka_ssl_check_hostname is off: any certificate from the CA would do for "
+                f"any broker; it is allowed only in dev (environment={env})"
+            )
+        return self
+
     def _secret_fields(self) -> list[tuple[str, SecretStr]]:
+        """Every ``SecretStr`` setting that is set, top-level and one level down (``bus.…``)."""
         found: list[tuple[str, SecretStr]] = []
         for name in type(self).model_fields:
             value = getattr(self, name)
             if isinstance(value, SecretStr):
                 found.append((name, value))
+            elif isinstance(value, BaseModel):
+                for nested in type(value).model_fields:
+                    nested_value = getattr(value, nested)
+                    if isinstance(nested_value, SecretStr):
+                        found.append((f"{name}.{nested}", nested_value))
         return found
+
+
+def _folders(secrets_dir: Any) -> list[Path]:
+    if secrets_dir is None:
+        return []
+    if isinstance(secrets_dir, str | Path):
+        return [Path(secrets_dir)]
+    return [Path(p) for p in secrets_dir]
+
+
+def _is_secret(annotation: Any) -> bool:
+    return annotation is SecretStr or SecretStr in getattr(annotation, "__args__", ())
+
+
+class NestedSecretFiles(PydanticBaseSettingsSource):
+    """Secret files for ``SecretStr`` fields of nested settings, named like their variables
+    (``FJO_INGEST_BUS__KAFKA_SASL_PASSWORD``): pydantic-settings' own secrets source reads
+    top-level fields only. Only those names are looked up; other files are never read."""
+
+    def __init__(self, settings_cls: type[BaseSettings], folders: Iterable[Path]) -> None:
+        super().__init__(settings_cls)
+        self._folders = [f for f in folders if f.is_dir()]
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ reads the nested fields itself
+
+    def __call__(self) -> dict[str, Any]:
+        prefix = str(self.config.get("env_prefix") or "")
+        delimiter = str(self.config.get("env_nested_delimiter") or "__")
+        found: dict[str, dict[str, str]] = {}
+        for name, field in self.settings_cls.model_fields.items():
+            model = field.annotation
+            if not (isinstance(model, type) and issubclass(model, BaseModel)):
+                continue
+            for nested, nested_field in model.model_fields.items():
+                if not _is_secret(nested_field.annotation):
+                    continue
+                value = self._read(f"{prefix}{name}{delimiter}{nested}")
+                if value is not None:
+                    found.setdefault(name, {})[nested] = value
+        return found
+
+    def _read(self, file_name: str) -> str | None:
+        # The last folder wins, as with pydantic-settings' own secrets source; names match
+        # without regard to case (settings are not case-sensitive).
+        for folder in reversed(self._folders):
+            for entry in folder.iterdir():
+                if entry.name.lower() != file_name.lower():
+                    continue
+                resolved = entry.resolve()
+                if resolved.is_file() and folder.resolve() in resolved.parents:
+                    return read_secret_file(entry).decode("utf-8").strip()
+        return None
 
 
 def read_secret_file(path: Path) -> bytes:

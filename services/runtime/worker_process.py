@@ -12,21 +12,10 @@ import signal
 import threading
 from collections.abc import Callable
 
-from services.runtime.bus.api import Bus
-from services.runtime.bus.factory import make_bus
+from services.runtime.bus.factory import bus_from_settings
 from services.runtime.delivery import Worker
-from services.runtime.settings import BusSettings
 
 __all__ = ["bus_from_settings", "run_until_signalled"]
-
-
-def bus_from_settings(settings: BusSettings) -> Bus:
-    """The configured bus backend."""
-    return make_bus(
-        settings.backend,
-        kafka_bootstrap=settings.kafka_bootstrap,
-        database_url=settings.embedded_url,
-    )
 
 
 def run_until_signalled(

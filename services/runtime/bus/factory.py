@@ -2,27 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from services.runtime.bus.api import Bus
+from services.runtime.bus.security import KafkaSecurity
 
-__all__ = ["make_bus"]
+if TYPE_CHECKING:  # settings import this package: no import cycle at run time
+    from services.runtime.settings import BusSettings
+
+__all__ = ["bus_from_settings", "make_bus"]
 
 
 def make_bus(
     backend: Literal["kafka", "embedded"],
     *,
     kafka_bootstrap: str | None = None,
+    kafka_security: KafkaSecurity | None = None,
     database_url: str | None = None,
     **kw: Any,
 ) -> Bus:
-    """A bus on ``backend``; ``kw`` is passed to ``KafkaBus`` or ``EmbeddedBus`` as tuning."""
+    """A bus on ``backend``; ``kw`` is passed to ``KafkaBus`` or ``EmbeddedBus`` as tuning.
+
+    ``kafka_security`` (TLS, SASL) applies to every Kafka client the bus creates.
+    """
     if backend == "kafka":
         if not kafka_bootstrap:
             raise ValueError("the kafka backend needs kafka_bootstrap")
         from services.runtime.bus.kafka import KafkaBus
 
-        return KafkaBus(kafka_bootstrap, **kw)
+        return KafkaBus(kafka_bootstrap, security=kafka_security, **kw)
     if backend == "embedded":
         if not database_url:
             raise ValueError("the embedded backend needs database_url")
@@ -30,3 +38,14 @@ def make_bus(
 
         return EmbeddedBus(database_url, **kw)
     raise ValueError(f"unknown bus backend {backend!r} (expected 'kafka' or 'embedded')")
+
+
+def bus_from_settings(settings: BusSettings, **kw: Any) -> Bus:
+    """The configured bus backend, with the Kafka security settings (``kw``: tuning)."""
+    return make_bus(
+        settings.backend,
+        kafka_bootstrap=settings.kafka_bootstrap,
+        kafka_security=settings.kafka_security(),
+        database_url=settings.embedded_url,
+        **kw,
+    )

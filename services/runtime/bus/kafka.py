@@ -3,6 +3,7 @@
 Producers batch (``linger_ms``/``batch_size``), are idempotent with ``acks=all`` and never
 wait per record: send failures are collected by errback and raised by ``flush``. Consumers
 use the classic group protocol with auto-commit off; offsets move only through ``commit``.
+Every client (producer, consumer, admin) gets the same ``KafkaSecurity`` (TLS, SASL).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from kafka.structs import OffsetAndMetadata
 
 from services.runtime.bus._records import normalise_headers, normalise_key
 from services.runtime.bus.api import BusError, Headers, Message, TopicSpec
+from services.runtime.bus.security import KafkaSecurity
 from services.runtime.bus.tracing import inject_trace_headers
 
 __all__ = ["KafkaBus", "KafkaBusConsumer", "KafkaBusProducer"]
@@ -163,7 +165,11 @@ def _headers(raw: Any) -> Headers:
 
 
 class KafkaBus:
-    """The production backend: Apache Kafka through kafka-python (classic group protocol)."""
+    """The production backend: Apache Kafka through kafka-python (classic group protocol).
+
+    ``security`` (default: PLAINTEXT) is handed to every client; ``producer_config`` and
+    ``consumer_config`` are raw kafka-python options that override the tuning above.
+    """
 
     name = "kafka"
 
@@ -179,6 +185,7 @@ class KafkaBus:
         heartbeat_interval_ms: int = 3_000,
         max_poll_interval_ms: int = 300_000,
         replication_factor: int = -1,
+        security: KafkaSecurity | None = None,
         producer_config: Mapping[str, Any] | None = None,
         consumer_config: Mapping[str, Any] | None = None,
     ) -> None:
@@ -188,7 +195,9 @@ class KafkaBus:
             else list(bootstrap_servers)
         )
         self._client_id = client_id
+        self._security_config = dict((security or KafkaSecurity()).client_config())
         self._producer_config: dict[str, Any] = {
+            **self._security_config,
             "acks": "all",
             "enable_idempotence": True,
             "linger_ms": linger_ms,
@@ -197,6 +206,7 @@ class KafkaBus:
             **(producer_config or {}),
         }
         self._consumer_config: dict[str, Any] = {
+            **self._security_config,
             "enable_auto_commit": False,
             "auto_offset_reset": "earliest",
             "session_timeout_ms": session_timeout_ms,
@@ -236,9 +246,16 @@ class KafkaBus:
     def _admin_client(self) -> KafkaAdminClient:
         with self._lock:
             if self._admin is None:
-                self._admin = KafkaAdminClient(
-                    bootstrap_servers=self._bootstrap, client_id=f"{self._client_id}-admin"
-                )
+                try:
+                    self._admin = KafkaAdminClient(
+                        bootstrap_servers=self._bootstrap,
+                        client_id=f"{self._client_id}-admin",
+                        **self._security_config,
+                    )
+                except KafkaError as exc:  # unreachable, TLS or authentication failure
+                    raise BusError(
+                        f"cannot connect admin client: {type(exc).__name__}: {exc}"
+                    ) from exc
             return self._admin
 
     def create_topics(self, specs: Sequence[TopicSpec]) -> None:
