@@ -7,6 +7,13 @@ producer is flushed (handler outputs and dead letters are durable before their i
 as processed), the transaction commits, and only then are bus offsets committed. A crash
 anywhere before the offset commit redelivers the batch, and the markers turn it into skips.
 
+Batch handlers: a service may register a ``BatchHandler`` for an event type. A run of
+consecutive records of that type (bus order kept, no event id twice) is then handed over at
+once inside one SAVEPOINT, so the service can read and write its state in a few statements
+instead of a few per record. If the run fails, its savepoint is rolled back and its records
+go through one at a time (each a run of one, in a savepoint of its own), so a poison record
+is isolated exactly as it is without batching.
+
 Failures: the savepoint is rolled back, the attempt is counted in memory, the rest of that
 partition waits (per-key order holds) and the partition is rewound to its committed offset
 after a backoff. After ``max_attempts`` (or at once, for a non-retryable error such as an
@@ -23,6 +30,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -58,12 +66,13 @@ __all__ = [
     "DLQ_ORIGINAL_TOPIC",
     "EVENT_ID_HEADER",
     "TYPE_HEADER",
+    "Batch",
+    "BatchHandler",
     "Handler",
     "PoisonMessage",
     "Worker",
     "WorkerStats",
     "create_runtime_tables",
-    "default_dead_letter_topic",
     "message_key",
     "processed_messages",
     "processed_messages_table",
@@ -73,6 +82,22 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Session, Message], None]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Records of one event type handed to a ``BatchHandler``, in bus order.
+
+    ``span(message)`` opens that record's CONSUMER span (a child of its producer's trace):
+    a batch handler does each record's own work, and publishes its outputs, inside it, so
+    traces and trace headers stay per record.
+    """
+
+    messages: Sequence[Message]
+    span: Callable[[Message], AbstractContextManager[object]]
+
+
+BatchHandler = Callable[[Session, Batch], None]
 
 EVENT_ID_HEADER = "fjo-event-id"
 TYPE_HEADER = "fjo-type"
@@ -116,11 +141,6 @@ processed_messages = processed_messages_table(runtime_metadata)
 def create_runtime_tables(engine: Engine) -> None:
     """Create the runtime's own tables (tests and the embedded demo; services use Alembic)."""
     runtime_metadata.create_all(engine)
-
-
-def default_dead_letter_topic(topic: str) -> str:
-    """``<topic>.dlq``: the naming used when the topic registry does not say otherwise."""
-    return f"{topic}.dlq"
 
 
 def message_key(message: Message) -> str:
@@ -200,7 +220,9 @@ class Worker:
         topics: Sequence[str],
         handlers: Mapping[str, Handler],
         session_factory: sessionmaker[Session],
-        dead_letter_topic_for: Callable[[str], str] = default_dead_letter_topic,
+        # Where a record that cannot be handled goes; services pass the topic registry's
+        # dead-letter topic (no default: a made-up name would be a topic nobody reads).
+        dead_letter_topic_for: Callable[[str], str],
         *,
         max_attempts: int = 3,
         producer: Producer | None = None,
@@ -214,9 +236,11 @@ class Worker:
         tracer_provider: TracerProvider | None = None,
         processed_table: Table = processed_messages,
         error_max_chars: int = 500,
+        batch_handlers: Mapping[str, BatchHandler] | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
+        self.batch_handlers = dict(batch_handlers or {})
         self.bus = bus
         self.group_id = group_id
         self.topics = list(topics)
@@ -293,21 +317,9 @@ class Worker:
                 markers = self._markers(session, keys.values())
                 new_rows: list[dict[str, Any]] = []
                 updates: list[dict[str, Any]] = []
-                for m in messages:
-                    tp = (m.topic, m.partition)
-                    if tp in blocked:
-                        continue
+
+                def settle(m: Message, outcome: str, marker: Any) -> None:
                     key = keys[id(m)]
-                    marker = markers.get(key)
-                    if marker is not None and _settles(marker, m):
-                        counts.skipped += 1
-                        settled.append(m)
-                        continue
-                    outcome = self._handle(session, m)
-                    if outcome is None:  # failed; retried after a rewind
-                        blocked.add(tp)
-                        retry_attempts = max(retry_attempts, self._attempts.get(_pos(m), 1))
-                        continue
                     row = {
                         "consumer_group": self.group_id,
                         "message_key": key,
@@ -325,6 +337,48 @@ class Worker:
                     else:
                         counts.dead += 1
                     settled.append(m)
+
+                i = 0
+                while i < len(messages):
+                    m = messages[i]
+                    i += 1
+                    if (m.topic, m.partition) in blocked:
+                        continue
+                    marker = markers.get(keys[id(m)])
+                    if marker is not None and _settles(marker, m):
+                        counts.skipped += 1
+                        settled.append(m)
+                        continue
+                    run: list[Message] = [m]
+                    name = self._batch_name(m) if marker is None else None
+                    if name is not None:
+                        i = self._extend_run(run, name, messages, i, keys, markers, blocked)
+                        for r in run[1:]:
+                            skip = markers.get(keys[id(r)])
+                            if skip is not None:  # settled by its marker: nothing to do
+                                counts.skipped += 1
+                                settled.append(r)
+                        run = [r for r in run if r is m or markers.get(keys[id(r)]) is None]
+                        if len(run) > 1 and self._handle_run(session, name, run):
+                            for r in run:
+                                settle(r, OUTCOME_PROCESSED, None)
+                            continue
+                    # One at a time: no batch handler, a run of one, or a failed run.
+                    for r in run:
+                        tp = (r.topic, r.partition)
+                        if tp in blocked:
+                            continue
+                        marker = markers.get(keys[id(r)])
+                        if r is not m and marker is not None and _settles(marker, r):
+                            counts.skipped += 1
+                            settled.append(r)
+                            continue
+                        outcome = self._handle(session, r)
+                        if outcome is None:  # failed; retried after a rewind
+                            blocked.add(tp)
+                            retry_attempts = max(retry_attempts, self._attempts.get(_pos(r), 1))
+                            continue
+                        settle(r, outcome, marker)
                 self._write_markers(session, new_rows, updates)
                 self.producer.flush()
         except Exception as exc:
@@ -358,6 +412,76 @@ class Worker:
                 log.warning("worker %s: offset commit failed: %s", self.group_id, exc)
         if blocked:
             self._rewind(retry_attempts)
+
+    def _batch_name(self, m: Message) -> str | None:
+        """The event type of ``m`` if a batch handler takes it (else one at a time)."""
+        if not self.batch_handlers:
+            return None
+        try:
+            name = self.dispatch_key(m)
+        except Exception:
+            return None  # the one-at-a-time path dead-letters it with the reason
+        return name if name in self.batch_handlers else None
+
+    def _extend_run(
+        self,
+        run: list[Message],
+        name: str,
+        messages: list[Message],
+        i: int,
+        keys: Mapping[int, str],
+        markers: Mapping[str, Any],
+        blocked: set[tuple[str, int]],
+    ) -> int:
+        """Add the records after ``run[0]`` that can join its run; returns the next index.
+
+        The run stops at the first record of another type or one whose event id is already
+        in the run (a duplicate must see the first one's marker), so bus order is kept.
+        Records already settled by a marker join it (the caller skips them).
+        """
+        seen = {keys[id(run[0])]}
+        while i < len(messages):
+            n = messages[i]
+            if (n.topic, n.partition) in blocked:
+                i += 1
+                continue
+            key = keys[id(n)]
+            marker = markers.get(key)
+            if marker is not None:
+                if not _settles(marker, n):
+                    break  # a replayed dead letter: handled alone
+            elif key in seen or self._batch_name(n) != name:
+                break
+            seen.add(key)
+            run.append(n)
+            i += 1
+        return i
+
+    def _handle_run(self, session: Session, name: str, run: list[Message]) -> bool:
+        """Hand ``run`` to its batch handler in one savepoint; False (rolled back) if it
+        failed, and the caller then takes its records one at a time."""
+
+        def span(m: Message) -> AbstractContextManager[object]:
+            return consumer_span(
+                m,
+                group_id=self.group_id,
+                system=self.bus.name,
+                tracer_provider=self.tracer_provider,
+            )
+
+        try:
+            with session.begin_nested():
+                self.batch_handlers[name](session, Batch(run, span))
+        except Exception as exc:
+            log.info(
+                "worker %s: a run of %d %s records failed (%s); taking them one at a time",
+                self.group_id,
+                len(run),
+                name,
+                type(exc).__name__,
+            )
+            return False
+        return True
 
     def _rewind(self, attempt: int) -> None:
         self._sleep(min(self.max_backoff_s, self.retry_backoff_s * 2 ** max(0, attempt - 1)))
@@ -455,7 +579,15 @@ class Worker:
             raise
         except Exception as exc:
             raise PoisonMessage(f"cannot dispatch: {type(exc).__name__}") from exc
-        handler = self.handlers.get(name) or self.handlers.get("*")
+        handler = self.handlers.get(name)
+        if handler is None and name in self.batch_handlers:
+            batch_handler = self.batch_handlers[name]
+
+            def handler(session: Session, m: Message) -> None:
+                # _handle has opened the record's span already.
+                batch_handler(session, Batch((m,), lambda _m: nullcontext()))
+
+        handler = handler or self.handlers.get("*")
         if handler is None:
             raise PoisonMessage(f"no handler for event type {name!r}")
         return handler

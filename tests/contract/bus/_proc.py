@@ -57,6 +57,7 @@ def worker_crash(spec: BusSpec, effects_url: str, group: str, topic: str, kill_a
         [topic],
         {EVENT_TYPE: record_effect},
         factory,
+        lambda topic: f"{topic}.dlq",
         max_batch=4,
         poll_timeout_s=0.5,
         after_db_commit=after_db_commit,

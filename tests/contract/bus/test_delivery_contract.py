@@ -31,9 +31,9 @@ from services.runtime.delivery import (
     DLQ_ORIGINAL_TOPIC,
     EVENT_ID_HEADER,
     TYPE_HEADER,
+    Batch,
     Worker,
     create_runtime_tables,
-    default_dead_letter_topic,
 )
 from tests.contract.bus._support import (
     EVENT_TYPE,
@@ -79,9 +79,14 @@ def run_until(worker: Worker, done: Callable[[], bool], *, timeout_s: float = 60
         worker.run_once(timeout_s=0.3)
 
 
+def dead_letters(topic: str) -> str:
+    """These tests' own dead-letter naming (services take theirs from the topic registry)."""
+    return f"{topic}.dlq"
+
+
 def make_topics(bus: Bus, partitions: int = 1) -> tuple[str, str]:
     topic = unique("delivery")
-    dlq = default_dead_letter_topic(topic)
+    dlq = dead_letters(topic)
     bus.create_topics([TopicSpec(topic, partitions), TopicSpec(dlq, 1)])
     return topic, dlq
 
@@ -120,7 +125,13 @@ def test_trace_context_propagates_from_the_publishing_span_to_the_handler_span(
 
     worker = closing(
         Worker(
-            bus, unique("group"), [topic], {EVENT_TYPE: handler}, sessions, tracer_provider=provider
+            bus,
+            unique("group"),
+            [topic],
+            {EVENT_TYPE: handler},
+            sessions,
+            dead_letters,
+            tracer_provider=provider,
         )
     )
     run_until(worker, lambda: worker.stats.processed == 1)
@@ -160,6 +171,7 @@ def test_a_failing_message_is_dead_lettered_after_max_attempts_while_later_messa
             [topic],
             {EVENT_TYPE: handler},
             sessions,
+            dead_letters,
             max_attempts=3,
             retry_backoff_s=0.01,
         )
@@ -215,6 +227,7 @@ def test_an_undecodable_message_goes_straight_to_the_dead_letter_topic(
             [topic],
             {EVENT_TYPE: handler},
             sessions,
+            dead_letters,
             max_attempts=5,
             retry_backoff_s=0.01,
         )
@@ -257,6 +270,7 @@ def test_a_transient_failure_is_retried_in_order_before_later_messages_of_its_pa
             [topic],
             {EVENT_TYPE: handler},
             sessions,
+            dead_letters,
             max_attempts=3,
             retry_backoff_s=0.01,
         )
@@ -295,6 +309,7 @@ def test_a_write_that_violates_a_constraint_fails_only_its_own_record_not_its_ba
             [topic],
             {EVENT_TYPE: handler},
             sessions,
+            dead_letters,
             max_attempts=2,
             retry_backoff_s=0.01,
         )
@@ -319,7 +334,13 @@ def test_run_processes_until_the_stop_event_is_set_and_then_leaves_the_group(
     values = [f"m-{i}" for i in range(10)]
     publish_events(bus, topic, values)
     worker = Worker(
-        bus, unique("group"), [topic], {EVENT_TYPE: record_effect}, sessions, poll_timeout_s=0.2
+        bus,
+        unique("group"),
+        [topic],
+        {EVENT_TYPE: record_effect},
+        sessions,
+        dead_letters,
+        poll_timeout_s=0.2,
     )
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,))
@@ -353,7 +374,9 @@ def test_a_record_published_twice_with_the_same_event_id_has_its_effect_once(
                 headers={TYPE_HEADER: EVENT_TYPE, EVENT_ID_HEADER: f"evt-{i}"},
             )
     producer.close()
-    worker = closing(Worker(bus, unique("group"), [topic], {EVENT_TYPE: record_effect}, sessions))
+    worker = closing(
+        Worker(bus, unique("group"), [topic], {EVENT_TYPE: record_effect}, sessions, dead_letters)
+    )
     run_until(worker, lambda: worker.stats.processed + worker.stats.skipped_duplicates == 10)
 
     assert sorted(effect_ids(effects_engine)) == [f"m-{i}" for i in range(5)]
@@ -401,7 +424,9 @@ def test_a_worker_killed_between_db_commit_and_offset_commit_applies_each_effect
     assert 6 <= len(before_restart) < len(values)
 
     worker = closing(
-        Worker(bus, group, [topic], {EVENT_TYPE: record_effect}, sessions, max_batch=4)
+        Worker(
+            bus, group, [topic], {EVENT_TYPE: record_effect}, sessions, dead_letters, max_batch=4
+        )
     )
     run_until(worker, lambda: len(effect_ids(effects_engine)) >= len(values))
     worker.run_once(timeout_s=1.0)  # a late duplicate would show up here
@@ -409,3 +434,89 @@ def test_a_worker_killed_between_db_commit_and_offset_commit_applies_each_effect
     assert Counter(effect_ids(effects_engine)) == Counter(values)  # each exactly once
     assert worker.stats.skipped_duplicates == len(killed_batch)  # it was redelivered
     assert worker.stats.processed == len(values) - len(before_restart)
+
+
+def batch_effect(sizes: list[int]) -> Callable[[Session, Batch], None]:
+    """A batch handler under test: one statement for the whole run, one span per record."""
+
+    def handle(session: Session, batch: Batch) -> None:
+        sizes.append(len(batch.messages))
+        ids = []
+        for m in batch.messages:
+            with batch.span(m):
+                if m.value.startswith(b"poison"):
+                    raise ValueError("cannot handle this one")
+                ids.append(m.value.decode())
+        session.execute(insert(effects), [{"message_id": i} for i in ids])
+
+    return handle
+
+
+def test_a_batch_handler_takes_runs_of_records_and_each_effect_happens_once(
+    bus: Bus,
+    effects_engine: Engine,
+    sessions: sessionmaker[Session],
+    span_exporter: tuple[TracerProvider, Any],
+    closing: Callable[[Any], Any],
+) -> None:
+    provider, exporter = span_exporter
+    topic, _ = make_topics(bus, partitions=3)
+    values = [f"b-{i}" for i in range(40)]
+    publish_events(bus, topic, values)
+    publish_events(bus, topic, values[:10])  # the same events again: skipped by event id
+    sizes: list[int] = []
+    worker = closing(
+        Worker(
+            bus,
+            unique("group"),
+            [topic],
+            {},
+            sessions,
+            dead_letters,
+            batch_handlers={EVENT_TYPE: batch_effect(sizes)},
+            tracer_provider=provider,
+        )
+    )
+    run_until(worker, lambda: worker.stats.processed + worker.stats.skipped_duplicates >= 50)
+    worker.run_once(timeout_s=1.0)
+
+    # The 5 re-sent events with an event id are duplicates; the 5 without are new records.
+    assert Counter(effect_ids(effects_engine)) == Counter(values + values[1:10:2])
+    assert worker.stats.skipped_duplicates == 5
+    assert max(sizes) > 1, sizes  # handed over in runs, not one by one
+    spans = [s for s in exporter.get_finished_spans() if s.kind == SpanKind.CONSUMER]
+    assert len(spans) == 45  # one per handled record, none for the skipped ones
+
+
+def test_a_failing_run_falls_back_to_one_at_a_time_and_only_the_poison_is_dead_lettered(
+    bus: Bus,
+    effects_engine: Engine,
+    sessions: sessionmaker[Session],
+    closing: Callable[[Any], Any],
+) -> None:
+    topic, dlq = make_topics(bus)
+    values = ["ok-1", "ok-2", "poison-3", "ok-4", "ok-5"]
+    publish_events(bus, topic, values)
+    sizes: list[int] = []
+    worker = closing(
+        Worker(
+            bus,
+            unique("group"),
+            [topic],
+            {},
+            sessions,
+            dead_letters,
+            batch_handlers={EVENT_TYPE: batch_effect(sizes)},
+            max_attempts=2,
+            retry_backoff_s=0.01,
+        )
+    )
+    run_until(worker, lambda: worker.stats.processed + worker.stats.dead_lettered == 5)
+
+    assert Counter(effect_ids(effects_engine)) == Counter(v for v in values if v != "poison-3")
+    assert sizes[0] == 5  # the whole run first, rolled back, then one at a time
+    assert worker.stats.dead_lettered == 1
+    reader = closing(bus.consumer(unique("dlq-reader"), [dlq]))
+    dead = consume_until(reader, 1)
+    assert [m.value for m in dead] == [b"poison-3"]
+    assert dead[0].header(DLQ_ERROR) == b"cannot handle this one"
