@@ -102,16 +102,17 @@ def build_worker(settings: AccessSettings, bus: Bus, ctx: AccessContext) -> Work
     """
     from contracts.services import Service
     from contracts.topics import LINK_RESULTS, PSEUDONYMISE_RECORDS, dead_letter_topic
-    from services.access.handlers import HANDLERS, dispatch_key
+    from services.access.handlers import BATCH_HANDLERS, dispatch_key
     from services.access.storage.models import processed_messages
 
     return Worker(
         bus,
         settings.worker_group,
         [PSEUDONYMISE_RECORDS.name, LINK_RESULTS.name],
-        HANDLERS,
+        {},
         ctx.sessions,
         lambda _topic: dead_letter_topic(Service.ACCESS),
+        batch_handlers=BATCH_HANDLERS,
         max_attempts=settings.bus.max_attempts,
         dispatch_key=dispatch_key,
         processed_table=processed_messages,

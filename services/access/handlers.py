@@ -1,4 +1,5 @@
-"""Research-store handlers, one per event type, run inside the runtime Worker's transaction.
+"""Research-store batch handlers, one per event type, run inside the runtime Worker's
+transaction.
 
 Each parses the envelope into its contract model (a payload that fails its contract raises
 ``PoisonMessage``, which the Worker dead-letters at once) and applies it idempotently.
@@ -18,17 +19,18 @@ from services.access.domain.catalogue import CATALOGUE
 from services.access.storage.research_store import (
     LinkResult,
     StoredRecord,
-    apply_link_result,
-    apply_record,
+    apply_link_results,
+    apply_records,
 )
 from services.runtime.bus.api import Message
-from services.runtime.delivery import Handler, PoisonMessage
+from services.runtime.delivery import Batch, BatchHandler, PoisonMessage
 
 __all__ = [
-    "HANDLERS",
+    "BATCH_HANDLERS",
     "dispatch_key",
-    "handle_link_result",
-    "handle_pseudonymised_record",
+    "handle_link_results",
+    "handle_pseudonymised_records",
+    "to_link_result",
     "to_stored_record",
 ]
 
@@ -93,23 +95,32 @@ def to_link_result(event: LinkResultPublished) -> LinkResult:
     )
 
 
-def handle_pseudonymised_record(session: Session, message: Message) -> None:
-    """pseudonymise.record-published → the research store's record (newer version wins)."""
-    event = _event(message, PseudonymisedRecordPublished)
-    assert isinstance(event, PseudonymisedRecordPublished)
-    apply_record(session, to_stored_record(event))
+def handle_pseudonymised_records(session: Session, batch: Batch) -> None:
+    """pseudonymise.record-published → the research store's records (newer version wins)."""
+    records = []
+    for message in batch.messages:
+        with batch.span(message):
+            event = _event(message, PseudonymisedRecordPublished)
+            assert isinstance(event, PseudonymisedRecordPublished)
+            records.append(to_stored_record(event))
+    apply_records(session, records)
 
 
-def handle_link_result(session: Session, message: Message) -> None:
-    """link.result-published → the record's current link decision (higher sequence wins)."""
-    event = _event(message, LinkResultPublished)
-    assert isinstance(event, LinkResultPublished)
-    apply_link_result(session, to_link_result(event))
+def handle_link_results(session: Session, batch: Batch) -> None:
+    """link.result-published → each record's current link decision (higher sequence wins)."""
+    results = []
+    for message in batch.messages:
+        with batch.span(message):
+            event = _event(message, LinkResultPublished)
+            assert isinstance(event, LinkResultPublished)
+            results.append(to_link_result(event))
+    apply_link_results(session, results)
 
 
-HANDLERS: dict[str, Handler] = {
-    PseudonymisedRecordPublished.event_type: handle_pseudonymised_record,
-    LinkResultPublished.event_type: handle_link_result,
+# Batch handlers: the Worker hands over runs of records (and one at a time after a failure).
+BATCH_HANDLERS: dict[str, BatchHandler] = {
+    PseudonymisedRecordPublished.event_type: handle_pseudonymised_records,
+    LinkResultPublished.event_type: handle_link_results,
 }
 
 

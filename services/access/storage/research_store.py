@@ -1,22 +1,37 @@
 """The research store: pseudonymised content joined, on record token, to its current link.
 
-Both writers are idempotent, because the bus delivers at least once and may redeliver old
-messages after newer ones: a record is replaced only by a higher ``record_version``; a link
-result only by a higher ``sequence`` (the contract's "a later sequence supersedes"), and
-every result is kept once in the history, so a redelivery changes nothing.
+Both writers take a batch (the worker hands over runs of records, written in a few
+statements) and are idempotent, because the bus delivers at least once and may redeliver
+old messages after newer ones: a record is replaced only by a higher ``record_version``; a
+link result only by a higher ``sequence`` (the contract's "a later sequence supersedes"),
+and every result is kept once in the history, so a redelivery changes nothing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from services.access.storage.models import LinkDecisionRow, LinkResultRow, ResearchRecordRow
 
-__all__ = ["LinkResult", "StoredRecord", "apply_link_result", "apply_record"]
+__all__ = [
+    "LinkResult",
+    "StoredRecord",
+    "apply_link_result",
+    "apply_link_results",
+    "apply_record",
+    "apply_records",
+]
+
+# Core statements on the ORM's tables: the worker writes a batch in a few round trips.
+_RECORDS: Table = ResearchRecordRow.__table__  # type: ignore[assignment]
+_RESULTS: Table = LinkResultRow.__table__  # type: ignore[assignment]
+_DECISIONS: Table = LinkDecisionRow.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +69,50 @@ class LinkResult:
 
 def apply_record(session: Session, record: StoredRecord) -> bool:
     """Insert or supersede a record; True when the store changed."""
-    row = session.get(ResearchRecordRow, record.record_token)
-    if row is not None and row.record_version >= record.record_version:
-        return False
-    values: dict[str, Any] = {
+    return apply_records(session, [record]) == 1
+
+
+def apply_records(session: Session, records: Sequence[StoredRecord]) -> int:
+    """Insert or supersede records in a few statements; returns how many rows changed.
+
+    A record replaces the stored one only with a higher ``record_version``; of several
+    versions of one record in ``records``, the highest is kept.
+    """
+    latest: dict[str, StoredRecord] = {}
+    for record in records:
+        seen = latest.get(record.record_token)
+        if seen is None or record.record_version > seen.record_version:
+            latest[record.record_token] = record
+    if not latest:
+        return 0
+    c = _RECORDS.c
+    stored = dict(
+        session.execute(
+            select(c.record_token, c.record_version).where(c.record_token.in_(sorted(latest)))
+        ).all()
+    )
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    for token, record in latest.items():
+        version = stored.get(token)
+        if version is None:
+            inserts.append({"record_token": token, **_record_values(record)})
+        elif version < record.record_version:
+            updates.append({"b_token": token, **_record_values(record)})
+    if inserts:
+        session.execute(insert(_RECORDS), inserts)
+    if updates:
+        session.execute(
+            update(_RECORDS)
+            .where(c.record_token == bindparam("b_token"))
+            .values({name: bindparam(name) for name in _RECORD_COLUMNS}),
+            updates,
+        )
+    return len(inserts) + len(updates)
+
+
+def _record_values(record: StoredRecord) -> dict[str, Any]:
+    return {
         "record_type": record.record_type,
         "source": record.source,
         "record_version": record.record_version,
@@ -72,46 +127,87 @@ def apply_record(session: Session, record: StoredRecord) -> bool:
         "content": dict(record.content),
         "flags": list(record.flags),
     }
-    if row is None:
-        session.add(ResearchRecordRow(record_token=record.record_token, **values))
-    else:
-        for name, value in values.items():
-            setattr(row, name, value)
-    session.flush()
-    return True
+
+
+_RECORD_COLUMNS = tuple(_record_values(StoredRecord("", "", "")))
 
 
 def apply_link_result(session: Session, result: LinkResult) -> bool:
     """Record a link result; True when it became the current decision for its record."""
-    if session.get(LinkResultRow, (result.record_token, result.sequence)) is not None:
-        return False  # redelivery
-    session.add(
-        LinkResultRow(
-            record_token=result.record_token,
-            sequence=result.sequence,
-            supersedes_sequence=result.supersedes_sequence,
-            alf=result.alf,
-            status_code=result.status_code,
-            match_probability=result.match_probability,
-            model_version=result.model_version,
-            reason=result.reason,
+    return apply_link_results(session, [result]) == 1
+
+
+def apply_link_results(session: Session, results: Sequence[LinkResult]) -> int:
+    """Record link results in a few statements; returns how many decisions changed.
+
+    Every result is kept once in the history (a redelivery adds nothing); a record's
+    decision is its highest ``sequence`` so far.
+    """
+    new: dict[tuple[str, int], LinkResult] = {}
+    for result in results:
+        new.setdefault((result.record_token, result.sequence), result)
+    if not new:
+        return 0
+    tokens = sorted({token for token, _ in new})
+    h, d = _RESULTS.c, _DECISIONS.c
+    kept = {
+        (token, sequence)
+        for token, sequence in session.execute(
+            select(h.record_token, h.sequence).where(h.record_token.in_(tokens))
         )
-    )
-    current = session.get(LinkDecisionRow, result.record_token)
-    if current is not None and current.sequence >= result.sequence:
-        session.flush()
-        return False  # a later result already arrived: it stays the decision
-    values: dict[str, Any] = {
-        "sequence": result.sequence,
-        "alf": result.alf,
-        "status_code": result.status_code,
-        "match_probability": result.match_probability,
-        "model_version": result.model_version,
     }
-    if current is None:
-        session.add(LinkDecisionRow(record_token=result.record_token, **values))
-    else:
-        for name, value in values.items():
-            setattr(current, name, value)
-    session.flush()
-    return True
+    fresh = [r for key, r in new.items() if key not in kept]
+    if not fresh:
+        return 0
+    session.execute(
+        insert(_RESULTS),
+        [
+            {
+                "record_token": r.record_token,
+                "sequence": r.sequence,
+                "supersedes_sequence": r.supersedes_sequence,
+                "alf": r.alf,
+                "status_code": r.status_code,
+                "match_probability": r.match_probability,
+                "model_version": r.model_version,
+                "reason": r.reason,
+            }
+            for r in fresh
+        ],
+    )
+    current = dict(
+        session.execute(select(d.record_token, d.sequence).where(d.record_token.in_(tokens))).all()
+    )
+    best: dict[str, LinkResult] = {}
+    for r in fresh:
+        top = best.get(r.record_token)
+        if top is None or r.sequence > top.sequence:
+            best[r.record_token] = r
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    for token, r in best.items():
+        values = {
+            "sequence": r.sequence,
+            "alf": r.alf,
+            "status_code": r.status_code,
+            "match_probability": r.match_probability,
+            "model_version": r.model_version,
+        }
+        seq = current.get(token)
+        if seq is None:
+            inserts.append({"record_token": token, **values})
+        elif seq < r.sequence:  # else a later result already arrived: it stays the decision
+            updates.append({"b_token": token, **values})
+    if inserts:
+        session.execute(insert(_DECISIONS), inserts)
+    if updates:
+        session.execute(
+            update(_DECISIONS)
+            .where(d.record_token == bindparam("b_token"))
+            .values({name: bindparam(name) for name in _DECISION_COLUMNS}),
+            updates,
+        )
+    return len(inserts) + len(updates)
+
+
+_DECISION_COLUMNS = ("sequence", "alf", "status_code", "match_probability", "model_version")

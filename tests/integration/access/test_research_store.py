@@ -15,7 +15,12 @@ from contracts.events.link import LinkResultPublished
 from contracts.events.pseudonymise import PseudonymisedRecordPublished
 from contracts.topics import LINK_RESULTS, PSEUDONYMISE_RECORDS
 from services.access.bootstrap import AccessContext, build_context
-from services.access.handlers import HANDLERS, dispatch_key
+from services.access.handlers import (
+    BATCH_HANDLERS,
+    dispatch_key,
+    to_link_result,
+    to_stored_record,
+)
 from services.access.storage.models import (
     Base,
     LinkDecisionRow,
@@ -23,6 +28,7 @@ from services.access.storage.models import (
     ResearchRecordRow,
     processed_messages,
 )
+from services.access.storage.research_store import apply_link_results, apply_records
 from services.runtime.bus.api import TopicSpec
 from services.runtime.bus.embedded import EmbeddedBus
 from services.runtime.delivery import Worker
@@ -109,8 +115,10 @@ def drain(bus: EmbeddedBus, ctx: AccessContext) -> Worker:
         bus,
         "access-test",
         [PSEUDONYMISE_RECORDS.name, LINK_RESULTS.name],
-        HANDLERS,
+        {},
         ctx.sessions,
+        lambda topic: f"{topic}.dlq",
+        batch_handlers=BATCH_HANDLERS,
         dispatch_key=dispatch_key,
         processed_table=processed_messages,
         poll_timeout_s=0.2,
@@ -164,6 +172,30 @@ def test_redelivery_changes_nothing(ctx: AccessContext, bus: EmbeddedBus) -> Non
     assert decision.alf == token("alf-1")  # a result already held is not applied twice
     assert n_records == 1
     assert worker.stats.dead_lettered == 0
+
+
+def test_one_batch_with_several_versions_and_sequences_keeps_the_newest(
+    ctx: AccessContext,
+) -> None:
+    records = [
+        to_stored_record(record(version=2, lsoa="W01000002")),
+        to_stored_record(record(version=3, lsoa="W01000003")),
+        to_stored_record(record(version=1, lsoa="W01000001")),
+    ]
+    results = [to_link_result(link(2, token("alf-2"))), to_link_result(link(1, token("alf-1")))]
+    with ctx.sessions.begin() as s:
+        assert apply_records(s, records) == 1
+        assert apply_link_results(s, results + results[:1]) == 1  # a duplicate in the batch
+    with ctx.sessions.begin() as s:
+        assert apply_records(s, records[:1]) == 0  # version 2 < the stored 3
+        assert apply_link_results(s, [to_link_result(link(3, None, status=99))]) == 1
+    with ctx.sessions() as s:
+        rec = s.get(ResearchRecordRow, CHILD)
+        decision = s.get(LinkDecisionRow, CHILD)
+        history = s.execute(select(LinkResultRow.sequence)).scalars().all()
+    assert rec is not None and rec.record_version == 3 and rec.lsoa == "W01000003"
+    assert decision is not None and decision.sequence == 3 and decision.alf is None
+    assert sorted(history) == [1, 2, 3]
 
 
 def test_a_payload_that_breaks_its_contract_is_dead_lettered(
