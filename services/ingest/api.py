@@ -39,7 +39,7 @@ from services.ingest.producers import PoolExhausted
 from services.ingest.schemas import DeliveryPage, Receipt
 from services.ingest.spool import iter_lines, spool_body
 from services.runtime.app import problem_response
-from services.runtime.auth import Principal
+from services.runtime.auth import AuthenticatedRoute, Principal
 
 __all__ = ["Partner", "build_router"]
 
@@ -122,7 +122,7 @@ def build_router(
 ) -> APIRouter:
     """The ``/v1/deliveries`` routes, wired to the service and the token verifier."""
     limits = settings.limits
-    router = APIRouter(prefix="/v1", tags=["deliveries"])
+    router = APIRouter(prefix="/v1", tags=["deliveries"], route_class=AuthenticatedRoute)
 
     def partner(caller: Annotated[Principal, Depends(principal)]) -> Partner:
         if not caller.has_role(settings.auth.partner_role):

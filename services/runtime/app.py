@@ -2,6 +2,9 @@
 
 Gives each app the same operational surface (health, readiness, metrics), the one
 problem+json error shape (RFC 9457) and request tracing, so services add only their routes.
+Routes authenticate before FastAPI reads their body (``AuthenticatedRoute``): the app's own
+routes are of that class, routers must say so (``APIRouter(route_class=AuthenticatedRoute)``),
+and an app whose authenticated route would read the body first refuses to start.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.trace import TracerProvider
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.runtime.auth import AuthenticatedRoute, routes_not_authenticating_first
 from services.runtime.health import ReadinessCheck, health_router
 
 __all__ = ["PROBLEM_JSON", "PROBLEM_SCHEMA", "create_app", "problem_response"]
@@ -143,9 +147,22 @@ def create_app(
     async def _no_lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
 
-    app = FastAPI(
-        title=title, version=version, description=description, lifespan=lifespan or _no_lifespan
-    )
+    inner = lifespan or _no_lifespan
+
+    @asynccontextmanager
+    async def _checked_lifespan(app: FastAPI) -> AsyncIterator[None]:
+        late = routes_not_authenticating_first(app)
+        if late:
+            raise RuntimeError(
+                "these routes would read the body before authenticating; build their router "
+                "with route_class=AuthenticatedRoute: " + "; ".join(late)
+            )
+        async with inner(app):
+            yield
+
+    app = FastAPI(title=title, version=version, description=description, lifespan=_checked_lifespan)
+    # Routes declared on the app itself (``@app.post``) authenticate before the body is read.
+    app.router.route_class = AuthenticatedRoute
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.add_exception_handler(HTTPException, _http_exception)
     app.add_exception_handler(RequestValidationError, _validation_exception)

@@ -5,6 +5,12 @@ audience, expiry, algorithm allow-list). The embedded default and the tests use
 ``DevIssuer``: a real signing key kept in a file, so every process of a local stack
 verifies the same tokens, and ``fjo token`` can mint them. Authorisation per object is the
 services' job; this module only says who is calling and with which roles.
+
+Routes authenticate before anything else: FastAPI reads and parses a request's body before
+it runs any dependency, so an unauthenticated caller would learn about body validation (and
+the authentication audit would never hear of them). ``AuthenticatedRoute`` runs the bearer
+check of a route's ``bearer_principal`` dependency first; the dependency then reuses that
+decision (one verification, one audit record per request).
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,16 +26,21 @@ from typing import Annotated, Any
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from fastapi import Depends, HTTPException
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 __all__ = [
     "ALLOWED_ALGORITHMS",
     "AuthError",
+    "AuthenticatedRoute",
     "DevIssuer",
     "Principal",
     "TokenVerifier",
     "bearer_principal",
+    "routes_not_authenticating_first",
 ]
 
 ALLOWED_ALGORITHMS: tuple[str, ...] = ("ES256", "RS256", "PS256", "EdDSA")
@@ -213,6 +224,11 @@ def _thumbprint(jwk: Mapping[str, Any]) -> str:
 
 _bearer = HTTPBearer(auto_error=False)
 
+_DECIDED = "fjo.authenticated"
+"""Request scope key: the principals ``AuthenticatedRoute`` verified, by dependency."""
+
+AuthenticateFirst = Callable[[Request], Awaitable[None]]
+
 
 def bearer_principal(
     verifier_provider: Callable[[], TokenVerifier],
@@ -221,12 +237,11 @@ def bearer_principal(
     """A FastAPI dependency: the verified caller, or 401 with ``WWW-Authenticate: Bearer``.
 
     ``on_decision`` hears every outcome (principal or None, reason) so a service can audit
-    authentication decisions.
+    authentication decisions. Routes of class ``AuthenticatedRoute`` decide before the body
+    is read; the dependency then returns that decision instead of deciding again.
     """
 
-    def dependency(
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ) -> Principal:
+    def decide(credentials: HTTPAuthorizationCredentials | None) -> Principal:
         if credentials is None or credentials.scheme.lower() != "bearer":
             if on_decision:
                 on_decision(None, "missing bearer token")
@@ -247,4 +262,71 @@ def bearer_principal(
             on_decision(principal, "authenticated")
         return principal
 
+    def dependency(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Principal:
+        decided: Principal | None = request.scope.get(_DECIDED, {}).get(dependency)
+        if decided is not None:
+            return decided
+        return decide(credentials)
+
+    async def authenticate_first(request: Request) -> None:
+        # Sync work (a JWKS fetch, the audit's database write) off the event loop.
+        principal = await run_in_threadpool(decide, await _bearer(request))
+        request.scope.setdefault(_DECIDED, {})[dependency] = principal
+
+    dependency.authenticate_first = authenticate_first  # type: ignore[attr-defined]
     return dependency
+
+
+def _authentication_steps(dependant: Dependant) -> list[tuple[Any, AuthenticateFirst]]:
+    """The ``bearer_principal`` dependencies anywhere in a route's dependency tree."""
+    steps: list[tuple[Any, AuthenticateFirst]] = []
+    pending = list(dependant.dependencies)
+    while pending:
+        sub = pending.pop(0)
+        step = getattr(sub.call, "authenticate_first", None)
+        if step is not None and all(call is not sub.call for call, _ in steps):
+            steps.append((sub.call, step))
+        pending.extend(sub.dependencies)
+    return steps
+
+
+class AuthenticatedRoute(APIRoute):
+    """An ``APIRoute`` that verifies the bearer token before FastAPI reads the body, so a
+    caller without a valid token gets 401 (and the audit hears of it) whatever they send."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        steps = _authentication_steps(self.dependant)
+        if not steps:
+            return handler
+
+        async def authenticate_then_handle(request: Request) -> Response:
+            overrides = getattr(request.app, "dependency_overrides", {})
+            for call, step in steps:
+                if call not in overrides:  # an overridden dependency decides for itself
+                    await step(request)
+            return await handler(request)
+
+        return authenticate_then_handle
+
+
+def _api_routes(routes: Iterable[Any]) -> Iterator[APIRoute]:
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        # Included routers (FastAPI keeps them as a node holding the original router).
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from _api_routes(included.routes)
+
+
+def routes_not_authenticating_first(app: FastAPI) -> list[str]:
+    """Routes that authenticate with ``bearer_principal`` but would read the body first."""
+    return sorted(
+        f"{','.join(sorted(route.methods or ()))} {route.path}"
+        for route in _api_routes(app.router.routes)
+        if _authentication_steps(route.dependant) and not isinstance(route, AuthenticatedRoute)
+    )

@@ -33,7 +33,7 @@ from services.access.domain.kanonymity import KAnonymityMode
 from services.access.domain.policy import can_use_data
 from services.access.extracts import ExtractSpec, build_extract
 from services.access.storage.models import ExtractRow, ProjectApprovalRow, ProjectRow
-from services.runtime.auth import Principal
+from services.runtime.auth import AuthenticatedRoute, Principal
 from services.runtime.db import transaction
 
 __all__ = ["extracts_router", "recover_interrupted", "run_extract_job"]
@@ -170,7 +170,7 @@ def recover_interrupted(ctx: AccessContext) -> int:
 
 
 def extracts_router(ctx: AccessContext, auth: Any) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["extracts"])
+    router = APIRouter(prefix="/v1", tags=["extracts"], route_class=AuthenticatedRoute)
 
     def guard(s: Any, principal: Principal, project_id: str, *, lock: bool = False) -> ProjectRow:
         project, _ = authorised_project(

@@ -31,7 +31,7 @@ from services.access.domain.policy import (
 )
 from services.access.domain.projects import Role
 from services.access.storage.models import OutputReviewRow, OutputRow
-from services.runtime.auth import Principal
+from services.runtime.auth import AuthenticatedRoute, Principal
 
 __all__ = ["REQUIRED_APPROVALS", "outputs_router"]
 
@@ -64,7 +64,7 @@ def _out(s: Any, row: OutputRow) -> OutputOut:
 
 
 def outputs_router(ctx: AccessContext, auth: Any) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["outputs"])
+    router = APIRouter(prefix="/v1", tags=["outputs"], route_class=AuthenticatedRoute)
 
     def load_output(s: Session, project_id: str, output_id: str) -> OutputRow:
         row = s.get(OutputRow, output_id)

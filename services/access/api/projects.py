@@ -52,7 +52,7 @@ from services.access.storage.models import (
     ProjectRow,
     ResearcherRow,
 )
-from services.runtime.auth import Principal
+from services.runtime.auth import AuthenticatedRoute, Principal
 
 __all__ = ["projects_router"]
 
@@ -107,7 +107,7 @@ def _requested(body: ProjectIn | ProjectPatch, base: dict[str, Any]) -> dict[str
 
 
 def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["projects"])
+    router = APIRouter(prefix="/v1", tags=["projects"], route_class=AuthenticatedRoute)
 
     def transition(
         session: Session, project: ProjectRow, action: Action, who: Principal

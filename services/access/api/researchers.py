@@ -13,7 +13,7 @@ from services.access.api.schemas import AccreditationIn, ResearcherIn, Researche
 from services.access.bootstrap import AccessContext
 from services.access.domain.projects import Accreditation, Role, has_current_accreditation
 from services.access.storage.models import ResearcherRow
-from services.runtime.auth import Principal
+from services.runtime.auth import AuthenticatedRoute, Principal
 
 __all__ = ["researchers_router"]
 
@@ -32,7 +32,7 @@ def _out(row: ResearcherRow) -> ResearcherOut:
 
 
 def researchers_router(ctx: AccessContext, auth: Any) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["researchers"])
+    router = APIRouter(prefix="/v1", tags=["researchers"], route_class=AuthenticatedRoute)
 
     def require_admin(principal: Principal, object_id: str) -> None:
         if not principal.has_role(Role.ADMIN.value):
