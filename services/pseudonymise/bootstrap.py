@@ -73,9 +73,10 @@ def build_worker(settings: PseudonymiseSettings, bus: Bus, engine: Engine) -> Wo
         bus,
         settings.worker_group,
         [INGEST_RECORDS.name],
-        make_handlers(pseudonymiser, producer),
+        {},
         make_session_factory(engine),
         lambda _topic: dead_letter_topic(Service.PSEUDONYMISE),
+        batch_handlers=make_handlers(pseudonymiser, producer),
         max_attempts=settings.bus.max_attempts,
         producer=producer,
     )
