@@ -496,6 +496,8 @@ def down_stack(state_dir: Path, *, stop_services: bool = True, echo: Any = print
             _stop_group(sp.pid)
             stopped += 1
             echo(f"{sp.name}: stopped (pid {sp.pid})")
+        else:
+            _reap(sp.pid)  # one that exited by itself (a crash) is a zombie until reaped
         (state_dir / "pids" / f"{sp.name}.pid").unlink(missing_ok=True)
     if stop_services and state.started_kafka:
         _run_script("kafka.sh", "stop", env=dict(os.environ))

@@ -32,7 +32,7 @@ import httpx
 from fjo.demo.stack import EmbeddedStack
 from fjo.demo.world import FEEDS, World, WorldConfig, build_world, write_world
 
-__all__ = ["DemoOptions", "DemoResult", "run_demo"]
+__all__ = ["DemoFailed", "DemoOptions", "DemoResult", "researcher_story", "run_demo"]
 
 ISSUER = "https://dev.fjo.invalid"
 DOWNSTREAM_TOPICS = (
@@ -333,7 +333,7 @@ def run_demo(options: DemoOptions | None = None) -> DemoResult:
 
         ui.step("A researcher's project: create, approve (another person), activate, extract")
         t = time.monotonic()
-        extract = _researcher_story(ui, issuer, access_url, out / "extract")
+        extract = researcher_story(issuer, access_url, out / "extract", info=ui.info)
         timings["extract"] = time.monotonic() - t
 
         problems = [f"processes exited early: {x}" for x in stack.exited()]
@@ -479,7 +479,19 @@ def _drain(
 # ------------------------------------------------------------------------- researcher story
 
 
-def _researcher_story(ui: _Console, issuer: Any, url: str, folder: Path) -> dict[str, Any]:
+def researcher_story(
+    issuer: Any,
+    url: str,
+    folder: Path,
+    *,
+    info: Callable[[str], Any] = lambda _text: None,
+    extract_timeout_s: float = 600.0,
+) -> dict[str, Any]:
+    """The researcher's story on the access API at ``url``, with tokens from ``issuer``:
+    register alice and bob (an administrator), alice creates a project, adds bob and submits
+    it, carol (the review panel) approves it, alice activates it, bob requests an extract,
+    waits for it and downloads every file of its manifest into ``folder``. What happened;
+    ``DemoFailed`` when a step is refused."""
     from services.access.domain.catalogue import CATALOGUE
 
     def h(subject: str, *roles: str) -> dict[str, str]:
@@ -547,17 +559,17 @@ def _researcher_story(ui: _Console, issuer: Any, url: str, folder: Path) -> dict
             "approve (carol, the review panel)",
         )
         ok(http.post(f"/v1/projects/{pid}/activate", headers=h("alice", "researcher")), "activate")
-        ui.info(f"project {pid}: approved by carol, active; bob requests an extract")
+        info(f"project {pid}: approved by carol, active; bob requests an extract")
         extract = ok(
             http.post(f"/v1/projects/{pid}/extracts", headers=h("bob", "researcher")),
             "request extract",
             202,
         )
         eid = extract["id"]
-        deadline = time.monotonic() + 600
+        deadline = time.monotonic() + extract_timeout_s
         while extract["state"] in ("queued", "running"):
             if time.monotonic() > deadline:
-                raise DemoFailed("the extract was not built in 10 minutes")
+                raise DemoFailed(f"the extract was not built in {extract_timeout_s:.0f} s")
             time.sleep(0.5)
             extract = ok(
                 http.get(f"/v1/projects/{pid}/extracts/{eid}", headers=h("bob", "researcher")),
@@ -586,7 +598,7 @@ def _researcher_story(ui: _Console, issuer: Any, url: str, folder: Path) -> dict
             if hashlib.sha256(r.content).hexdigest() != f.get("sha256"):
                 mismatched.append(f["name"])
         hashes = "match the manifest" if not mismatched else "MISMATCH: " + ", ".join(mismatched)
-        ui.info(
+        info(
             f"extract {eid}: {len(manifest.get('files', []))} files, {extract.get('rows')} rows; "
             f"hashes {hashes}"
         )

@@ -10,6 +10,7 @@ database transaction, and SQLite has one writer lock per file.
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import time
 from collections.abc import Callable
@@ -31,12 +32,25 @@ from fjo.deploy_cli import (
     stack_roles,
 )
 
-__all__ = ["EmbeddedStack", "sqlite_url"]
+__all__ = ["EmbeddedStack", "sqlite_rows", "sqlite_url"]
 
 
 def sqlite_url(path: Path) -> str:
     """SQLAlchemy URL of a SQLite file."""
     return f"sqlite:///{path.resolve()}"
+
+
+def sqlite_rows(path: Path, sql: str) -> list[tuple[Any, ...]]:
+    """The rows of ``sql`` on a SQLite file, read only; none if the file or table is missing."""
+    if not path.exists():
+        return []
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)
+    try:
+        return list(conn.execute(sql))
+    except sqlite3.Error:
+        return []
+    finally:
+        conn.close()
 
 
 class EmbeddedStack:
@@ -51,6 +65,10 @@ class EmbeddedStack:
     def database(self, service: str) -> Path:
         """The SQLite file of ``service``."""
         return self.state_dir / f"{service}.db"
+
+    def rows(self, service: str, sql: str) -> list[tuple[Any, ...]]:
+        """The rows of ``sql`` on ``service``'s SQLite file (none if it or the table is missing)."""
+        return sqlite_rows(self.database(service), sql)
 
     @property
     def key_dir(self) -> Path:
