@@ -237,10 +237,14 @@ class Worker:
         processed_table: Table = processed_messages,
         error_max_chars: int = 500,
         batch_handlers: Mapping[str, BatchHandler] | None = None,
+        on_idle: Callable[[], None] | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         self.batch_handlers = dict(batch_handlers or {})
+        # Called after a poll that brought nothing: a service's chance to do deferred work
+        # (link re-estimates its model for a grown spine) while no record waits for it.
+        self.on_idle = on_idle
         self.bus = bus
         self.group_id = group_id
         self.topics = list(topics)
@@ -291,6 +295,13 @@ class Worker:
             timeout_s=self.poll_timeout_s if timeout_s is None else timeout_s,
         )
         if not messages:
+            if self.on_idle is not None:
+                try:
+                    self.on_idle()
+                except Exception as exc:
+                    log.warning(
+                        "worker %s: idle task failed: %s", self.group_id, type(exc).__name__
+                    )
             return 0
         self.stats.consumed += len(messages)
         self.stats.batches += 1

@@ -520,3 +520,26 @@ def test_a_failing_run_falls_back_to_one_at_a_time_and_only_the_poison_is_dead_l
     dead = consume_until(reader, 1)
     assert [m.value for m in dead] == [b"poison-3"]
     assert dead[0].header(DLQ_ERROR) == b"cannot handle this one"
+
+
+def test_the_idle_task_runs_after_an_empty_poll_and_its_failure_does_not_stop_the_worker(
+    bus: Bus,
+    sessions: sessionmaker[Session],
+    closing: Callable[[Any], Any],
+) -> None:
+    topic, _ = make_topics(bus)
+    calls: list[int] = []
+
+    def idle() -> None:
+        calls.append(len(calls))
+        raise RuntimeError("an idle task that fails")
+
+    worker = closing(
+        Worker(bus, unique("group"), [topic], {}, sessions, dead_letters, on_idle=idle)
+    )
+    assert worker.run_once(timeout_s=0.2) == 0
+    assert worker.run_once(timeout_s=0.2) == 0
+    assert calls == [0, 1]
+    publish_events(bus, topic, ["after-idle"])
+    worker.handlers[EVENT_TYPE] = record_effect
+    run_until(worker, lambda: worker.stats.processed == 1)
