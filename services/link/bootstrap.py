@@ -62,9 +62,11 @@ def build_worker(settings: LinkSettings, bus: Bus, engine: Engine) -> Worker:
         bus,
         settings.worker_group,
         [settings.input_topic or PSEUDONYMISE_LINKAGE_KEYS.name],
-        make_handlers(service, producer),
+        {},
         make_session_factory(engine),
         lambda _topic: dead_letter_topic(Service.LINK),
+        batch_handlers=make_handlers(service, producer),
+        on_idle=service.warm,
         max_attempts=settings.bus.max_attempts,
         producer=producer,
     )

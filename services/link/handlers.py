@@ -1,4 +1,4 @@
-"""One handler per event type: linkage keys in, link results out."""
+"""One batch handler per event type: linkage keys in, link results out."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from sqlalchemy.orm import Session
 
 from contracts.envelope import Envelope, parse_data
 from contracts.events import LinkageKeysPublished
-from services.link.service import LinkService
+from services.link.rows import LinkRows
+from services.link.service import SPINE_TYPE, LinkService
 from services.runtime.bus.api import Message, Producer
-from services.runtime.delivery import Handler, PoisonMessage
+from services.runtime.delivery import Batch, BatchHandler, PoisonMessage
 from services.runtime.publishing import publish_all
 
 __all__ = ["make_handlers"]
@@ -29,14 +30,24 @@ def _keys(message: Message) -> LinkageKeysPublished:
     return event
 
 
-def make_handlers(service: LinkService, producer: Producer) -> dict[str, Handler]:
-    """Handlers keyed by event type; results go out through the worker's ``producer``."""
+def make_handlers(service: LinkService, producer: Producer) -> dict[str, BatchHandler]:
+    """Batch handlers keyed by event type; results go out through the worker's ``producer``.
 
-    def handle(session: Session, message: Message) -> None:
-        event = _keys(message)
-        sent = publish_all(producer, service.on_linkage_keys(session, event))
-        log.debug(
-            "linkage keys handled", extra={"record_type": event.record_type.value, "results": sent}
-        )
+    A run's rows are read up front and written back once (:class:`LinkRows`); each record
+    is linked and its results published inside its own span.
+    """
 
-    return {LinkageKeysPublished.event_type: handle}
+    def handle_run(session: Session, batch: Batch) -> None:
+        events = [_keys(message) for message in batch.messages]
+        rows = LinkRows(session)
+        rows.prefetch(e.record_token for e in events if e.record_type.value != SPINE_TYPE)
+        for message, event in zip(batch.messages, events, strict=True):
+            with batch.span(message):
+                sent = publish_all(producer, service.on_linkage_keys(session, event, rows))
+            log.debug(
+                "linkage keys handled",
+                extra={"record_type": event.record_type.value, "results": sent},
+            )
+        rows.flush()
+
+    return {LinkageKeysPublished.event_type: handle_run}

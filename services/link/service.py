@@ -36,6 +36,7 @@ from services.link.domain import (
     estimate_u,
 )
 from services.link.domain.alf import alf_for
+from services.link.rows import LinkRows
 from services.runtime.publishing import OutgoingMessage, derived_event_id, frame
 
 __all__ = ["LinkService", "contract_status", "linkage_from_event"]
@@ -155,6 +156,13 @@ class LinkService:
         gc.freeze()
         self._linker = None
 
+    def warm(self) -> None:
+        """Fit the model to the spine as it is now, if it has grown since (the worker calls
+        this when a poll brings nothing), so the first record after a spine load does not
+        wait seconds for ``estimate_u``."""
+        if len(self.index):
+            _ = self.linker
+
     @property
     def model_version(self) -> str:
         return self.linker.compiled.model.version
@@ -180,38 +188,41 @@ class LinkService:
     # -- events ----------------------------------------------------------------------------
 
     def on_linkage_keys(
-        self, session: Session, event: LinkageKeysPublished
+        self, session: Session, event: LinkageKeysPublished, rows: LinkRows | None = None
     ) -> list[OutgoingMessage]:
-        """Store the keys; a spine person updates the spine, any other record is linked."""
+        """Store the keys; a spine person updates the spine, any other record is linked.
+
+        With ``rows`` (a run's :class:`LinkRows`), writes wait for the caller's
+        ``rows.flush()``; without, they are written before this returns.
+        """
+        if rows is None:
+            rows = LinkRows(session)
+            out = self.on_linkage_keys(session, event, rows)
+            rows.flush()
+            return out
         keys = linkage_from_event(event)
         token = event.record_token
         if event.record_type.value == SPINE_TYPE:
-            return self._upsert_spine(session, event, keys)
-        row = session.execute(
-            select(t.incoming_keys.c.record_version).where(t.incoming_keys.c.record_token == token)
-        ).first()
-        if row is not None and row[0] > event.record_version:
+            return self._upsert_spine(session, event, keys, rows)
+        row = rows.incoming.get(session, token)
+        if row is not None and row["record_version"] > event.record_version:
             return []  # an older version arriving late changes nothing
-        values = {
-            "record_type": event.record_type.value,
-            "record_version": event.record_version,
-            "linkage": json.dumps(keys, sort_keys=True),
-        }
-        if row is None:
-            session.execute(insert(t.incoming_keys).values(record_token=token, **values))
-        else:
-            session.execute(
-                update(t.incoming_keys)
-                .where(t.incoming_keys.c.record_token == token)
-                .values(**values)
-            )
+        rows.incoming.put(
+            session,
+            token,
+            {
+                "record_type": event.record_type.value,
+                "record_version": event.record_version,
+                "linkage": json.dumps(keys, sort_keys=True),
+            },
+        )
         rec = EncodedRecord.from_linkage(keys, record_id=token)
         self.incoming.add(rec)
         self.incoming_types[token] = event.record_type.value
-        return self._relink(session, token, LinkReason.INITIAL, rec)
+        return self._relink(rows, token, LinkReason.INITIAL, rec)
 
     def _upsert_spine(
-        self, session: Session, event: LinkageKeysPublished, keys: dict[str, Any]
+        self, session: Session, event: LinkageKeysPublished, keys: dict[str, Any], rows: LinkRows
     ) -> list[OutgoingMessage]:
         token = event.record_token
         row = session.execute(
@@ -249,6 +260,7 @@ class LinkService:
         self.index.add(rec)
         # Re-link what this person may change: records pointing at them, and records that
         # share a blocking key with them (they may now find a better candidate).
+        rows.flush()  # the query below must see this run's results
         affected = set(
             session.execute(
                 select(t.results.c.record_token).where(
@@ -258,16 +270,17 @@ class LinkService:
         )
         compact = self.incoming.schema.compact(rec, self.incoming.interner, grow=False)
         affected |= {self.incoming.ids[p] for p in self.incoming.candidates(compact)}
+        rows.prefetch(affected)
         out: list[OutgoingMessage] = []
         for other in sorted(affected):
-            out += self._relink(session, other, LinkReason.SPINE_CHANGED)
+            out += self._relink(rows, other, LinkReason.SPINE_CHANGED)
         return out
 
     # -- linking ---------------------------------------------------------------------------
 
     def _relink(
         self,
-        session: Session,
+        rows: LinkRows,
         token: str,
         reason: LinkReason,
         rec: EncodedRecord | None = None,
@@ -276,22 +289,22 @@ class LinkService:
         if pos is None:
             return []
         decision = self.linker.link_compact(token, self.incoming.records[pos])
-        prev = session.execute(select(t.results).where(t.results.c.record_token == token)).first()
+        prev = rows.results.get(rows.session, token)
         if (
             prev is not None
-            and prev.status == LinkStatus.CLERICAL_ACCEPTED
-            and (reason is LinkReason.SPINE_CHANGED and prev.spine_token is not None)
+            and prev["status"] == LinkStatus.CLERICAL_ACCEPTED
+            and (reason is LinkReason.SPINE_CHANGED and prev["spine_token"] is not None)
         ):
             return []  # a reviewer's decision stands until a reviewer changes it
-        return self._store_and_publish(session, token, decision, reason, prev)
+        return self._store_and_publish(rows, token, decision, reason, prev)
 
     def _store_and_publish(
         self,
-        session: Session,
+        rows: LinkRows,
         token: str,
         decision: LinkDecision,
         reason: LinkReason,
-        prev: Any,
+        prev: Mapping[str, Any] | None,
         *,
         status: LinkStatus | None = None,
         spine_token: str | None = None,
@@ -309,43 +322,43 @@ class LinkService:
         probability = round(min(max(decision.probability, 0.0), 1.0), 6)
         model_version = self.model_version
         if prev is not None and (
-            prev.alf,
-            prev.status,
-            round(prev.match_probability, 6),
-            prev.model_version,
+            prev["alf"],
+            prev["status"],
+            round(prev["match_probability"], 6),
+            prev["model_version"],
         ) == (alf, int(status), probability, model_version):
             return []
-        sequence = 1 if prev is None else prev.sequence + 1
+        prev_alf = None if prev is None else prev["alf"]
+        prev_sequence = None if prev is None else int(prev["sequence"])
+        sequence = 1 if prev_sequence is None else prev_sequence + 1
         rtype = self.incoming_types.get(token, "child")
-        values = {
-            "record_type": rtype,
-            "spine_token": spine if linked else None,
-            "candidate_token": decision.candidate_id,
-            "alf": alf,
-            "status": int(status),
-            "detail_status": decision.status,
-            "match_probability": probability,
-            "model_version": model_version,
-            "sequence": sequence,
-            "updated_at": _now(),
-        }
-        if prev is None:
-            session.execute(insert(t.results).values(record_token=token, **values))
-        else:
-            session.execute(
-                update(t.results).where(t.results.c.record_token == token).values(**values)
-            )
-        self._queue(session, token, decision, status, model_version)
-        if prev is not None and prev.alf != alf:
+        rows.results.put(
+            rows.session,
+            token,
+            {
+                "record_type": rtype,
+                "spine_token": spine if linked else None,
+                "candidate_token": decision.candidate_id,
+                "alf": alf,
+                "status": int(status),
+                "detail_status": decision.status,
+                "match_probability": probability,
+                "model_version": model_version,
+                "sequence": sequence,
+                "updated_at": _now(),
+            },
+        )
+        self._queue(rows, token, decision, status, model_version)
+        if prev is not None and prev_alf != alf:
             self._audit(
-                session,
+                rows,
                 "relinked",
                 token,
                 {
-                    "from_alf": prev.alf,
+                    "from_alf": prev_alf,
                     "to_alf": alf,
                     "reason": reason.value,
-                    "from_sequence": prev.sequence,
+                    "from_sequence": prev_sequence,
                     "to_sequence": sequence,
                 },
             )
@@ -357,7 +370,7 @@ class LinkService:
             match_probability=probability,
             model_version=model_version,
             sequence=sequence,
-            supersedes_sequence=None if prev is None else prev.sequence,
+            supersedes_sequence=prev_sequence,
             reason=reason,
         )
         return [
@@ -371,48 +384,38 @@ class LinkService:
 
     def _queue(
         self,
-        session: Session,
+        rows: LinkRows,
         token: str,
         decision: LinkDecision,
         status: LinkStatus,
         model_version: str,
     ) -> None:
-        row = session.execute(
-            select(t.review_queue.c.state).where(t.review_queue.c.record_token == token)
-        ).first()
+        row = rows.reviews.get(rows.session, token)
         if status is LinkStatus.REVIEW and decision.candidate_id:
-            values = {
-                "candidate_token": decision.candidate_id,
-                "match_probability": decision.probability,
-                "state": "open",
-                "model_version": model_version,
-                "created_at": _now(),
-                "decided_at": None,
-                "decided_by": None,
-            }
-            if row is None:
-                session.execute(insert(t.review_queue).values(record_token=token, **values))
-            else:
-                session.execute(
-                    update(t.review_queue)
-                    .where(t.review_queue.c.record_token == token)
-                    .values(**values)
-                )
-        elif row is not None and row[0] == "open":
-            session.execute(
-                update(t.review_queue)
-                .where(t.review_queue.c.record_token == token)
-                .values(state="superseded", decided_at=_now())
+            rows.reviews.put(
+                rows.session,
+                token,
+                {
+                    "candidate_token": decision.candidate_id,
+                    "match_probability": decision.probability,
+                    "state": "open",
+                    "model_version": model_version,
+                    "created_at": _now(),
+                    "decided_at": None,
+                    "decided_by": None,
+                },
             )
+        elif row is not None and row["state"] == "open":
+            rows.reviews.put(rows.session, token, {"state": "superseded", "decided_at": _now()})
 
-    def _audit(self, session: Session, action: str, token: str, detail: dict[str, Any]) -> None:
-        session.execute(
-            insert(t.audit).values(
-                at=_now(),
-                action=action,
-                record_token=token,
-                detail=json.dumps(detail, sort_keys=True),
-            )
+    def _audit(self, rows: LinkRows, action: str, token: str, detail: dict[str, Any]) -> None:
+        rows.audit(
+            {
+                "at": _now(),
+                "action": action,
+                "record_token": token,
+                "detail": json.dumps(detail, sort_keys=True),
+            }
         )
 
     # -- clerical review -------------------------------------------------------------------
@@ -439,41 +442,44 @@ class LinkService:
     ) -> list[OutgoingMessage]:
         """A reviewer accepts (the record gets the candidate's ALF) or rejects (unlinked);
         the decision is audited and re-published. Deciding again reverses it."""
-        row = session.execute(
-            select(t.review_queue).where(t.review_queue.c.record_token == token)
-        ).first()
+        rows = LinkRows(session)
+        row = rows.reviews.get(session, token)
         if row is None:
             raise KeyError(token)
-        prev = session.execute(select(t.results).where(t.results.c.record_token == token)).first()
+        candidate = str(row["candidate_token"])
+        prev = rows.results.get(session, token)
         decision = LinkDecision(
             token,
-            row.candidate_token if accept else None,
+            candidate if accept else None,
             int(LinkStatus.CLERICAL_ACCEPTED if accept else 99),
-            row.match_probability,
+            row["match_probability"],
             0.0,
-            row.candidate_token,
+            candidate,
         )
         status = LinkStatus.CLERICAL_ACCEPTED if accept else LinkStatus.UNLINKED
         out = self._store_and_publish(
-            session,
+            rows,
             token,
             decision,
             LinkReason.CLERICAL_DECISION,
             prev,
             status=status,
-            spine_token=row.candidate_token if accept else None,
+            spine_token=candidate if accept else None,
         )
-        session.execute(
-            update(t.review_queue)
-            .where(t.review_queue.c.record_token == token)
-            .values(
-                state="accepted" if accept else "rejected", decided_at=_now(), decided_by=reviewer
-            )
+        rows.reviews.put(
+            session,
+            token,
+            {
+                "state": "accepted" if accept else "rejected",
+                "decided_at": _now(),
+                "decided_by": reviewer,
+            },
         )
         self._audit(
-            session,
+            rows,
             "review-accepted" if accept else "review-rejected",
             token,
-            {"candidate_token": row.candidate_token, "reviewer": reviewer},
+            {"candidate_token": candidate, "reviewer": reviewer},
         )
+        rows.flush()
         return out

@@ -135,3 +135,60 @@ def test_a_reviewer_can_accept_a_queued_link_and_reverse_it_with_an_audit_trail(
     assert reversed_[0].alf is None and reversed_[0].supersedes_sequence == accepted[0].sequence
     actions = session.execute(select(storage.audit.c.action)).scalars().all()
     assert actions == ["relinked", "review-accepted", "relinked", "review-rejected"]
+
+
+def _tables(session) -> dict[str, list[tuple]]:
+    out = {}
+    for table in (storage.incoming_keys, storage.results, storage.review_queue, storage.audit):
+        drop = {"updated_at", "created_at", "decided_at", "at", "id"}
+        cols = [c for c in table.c if c.name not in drop]
+        out[table.name] = sorted(tuple(r) for r in session.execute(select(*cols)))
+    return out
+
+
+def test_a_run_sharing_its_rows_writes_and_publishes_what_one_at_a_time_does():
+    """The worker's batch path (one LinkRows for a run, one flush) must equal one record at
+    a time, including a record twice in the run and spine people arriving mid-run."""
+    from services.link.rows import LinkRows
+    from tests.unit.link.fakes import keys
+
+    spine = [_event(r, "spine-person") for r in population(90)]
+    run = [
+        _event(keys("C1", "carys", "pugh", "2020-01-05", "F", "SA1 2BC")),
+        _event(keys("C2", "aled", "bevan", "2001-03-04", "M", "LL57 1AB")),
+        _event(
+            keys("S1", "carys", "pugh", "2020-01-05", "F", "SA1 2BC", "4 maes", ""), "spine-person"
+        ),
+        _event(keys("C1", "carys", "pugh", "2020-01-05", "F", "SA1 2BC"), version=2),
+        _event(
+            keys("S2", "carys", "pugh", "2020-01-05", "F", "SA1 2BC", "4 maes", ""), "spine-person"
+        ),
+        _event(
+            keys("S3", "aled", "bevan", "2001-03-04", "M", "LL57 1AB", "3 ffordd", ""),
+            "spine-person",
+        ),
+        _event(keys("C3", "aled", "bevan", "2001-03-04", "M", "LL57 1AB")),
+    ]
+    seen: dict[str, tuple[dict, list]] = {}
+    for mode in ("one at a time", "one run"):
+        engine = create_engine("sqlite://")
+        storage.metadata.create_all(engine)
+        with Session(engine) as s:
+            svc = LinkService(b"k" * 32)
+            for event in spine:
+                svc.on_linkage_keys(s, event)
+            if mode == "one run":
+                rows = LinkRows(s)
+                rows.prefetch(e.record_token for e in run)
+                out = [m for e in run for m in svc.on_linkage_keys(s, e, rows)]
+                rows.flush()
+            else:
+                out = [m for e in run for m in svc.on_linkage_keys(s, e)]
+            published = [
+                (e.record_token, e.sequence, e.status, e.alf, e.reason) for e in _published(out)
+            ]
+            seen[mode] = (_tables(s), published)
+    assert seen["one run"] == seen["one at a time"]
+    tables, published = seen["one run"]
+    assert len(tables["link_results"]) == 3 and published  # the run did link something
+    assert any(reason is LinkReason.SPINE_CHANGED for *_, reason in published)
