@@ -114,6 +114,7 @@ def build_worker(settings: AccessSettings, bus: Bus, ctx: AccessContext) -> Work
         lambda _topic: dead_letter_topic(Service.ACCESS),
         batch_handlers=BATCH_HANDLERS,
         max_attempts=settings.bus.max_attempts,
+        max_batch=settings.bus.max_batch,
         dispatch_key=dispatch_key,
         processed_table=processed_messages,
     )

@@ -68,5 +68,6 @@ def build_worker(settings: LinkSettings, bus: Bus, engine: Engine) -> Worker:
         batch_handlers=make_handlers(service, producer),
         on_idle=service.warm,
         max_attempts=settings.bus.max_attempts,
+        max_batch=settings.bus.max_batch,
         producer=producer,
     )

@@ -78,5 +78,6 @@ def build_worker(settings: PseudonymiseSettings, bus: Bus, engine: Engine) -> Wo
         lambda _topic: dead_letter_topic(Service.PSEUDONYMISE),
         batch_handlers=make_handlers(pseudonymiser, producer),
         max_attempts=settings.bus.max_attempts,
+        max_batch=settings.bus.max_batch,
         producer=producer,
     )

@@ -140,6 +140,13 @@ class BusSettings(BaseModel):
         "sqlite:///var/fjo/bus.db", description="Database URL of the embedded log."
     )
     max_attempts: int = Field(3, ge=1, description="Handler attempts before dead-lettering.")
+    max_batch: int = Field(
+        500,
+        ge=1,
+        le=10_000,
+        description="Records a worker takes per poll: one transaction, one flush and one "
+        "offset commit each, so larger batches cost less per record and add latency.",
+    )
 
     @model_validator(mode="after")
     def _security_fits_together(self) -> Self:
