@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
+from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -33,6 +34,9 @@ __all__ = [
     "to_link_result",
     "to_stored_record",
 ]
+
+
+_E = TypeVar("_E")
 
 
 def _event(message: Message, expected: type) -> object:
@@ -95,26 +99,27 @@ def to_link_result(event: LinkResultPublished) -> LinkResult:
     )
 
 
-def handle_pseudonymised_records(session: Session, batch: Batch) -> None:
-    """pseudonymise.record-published → the research store's records (newer version wins)."""
-    records = []
+def _events(batch: Batch, expected: type[_E]) -> list[_E]:
+    """Each record's event, parsed inside its span (a poison one fails the run)."""
+    events = []
     for message in batch.messages:
         with batch.span(message):
-            event = _event(message, PseudonymisedRecordPublished)
-            assert isinstance(event, PseudonymisedRecordPublished)
-            records.append(to_stored_record(event))
-    apply_records(session, records)
+            event = _event(message, expected)
+            assert isinstance(event, expected)
+            events.append(event)
+    return events
+
+
+def handle_pseudonymised_records(session: Session, batch: Batch) -> None:
+    """pseudonymise.record-published → the research store's records (newer version wins)."""
+    events = _events(batch, PseudonymisedRecordPublished)
+    apply_records(session, [to_stored_record(e) for e in events])
 
 
 def handle_link_results(session: Session, batch: Batch) -> None:
     """link.result-published → each record's current link decision (higher sequence wins)."""
-    results = []
-    for message in batch.messages:
-        with batch.span(message):
-            event = _event(message, LinkResultPublished)
-            assert isinstance(event, LinkResultPublished)
-            results.append(to_link_result(event))
-    apply_link_results(session, results)
+    events = _events(batch, LinkResultPublished)
+    apply_link_results(session, [to_link_result(e) for e in events])
 
 
 # Batch handlers: the Worker hands over runs of records (and one at a time after a failure).

@@ -16,10 +16,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from services.link import storage as t
+from services.runtime.db import update_by_key
 
 __all__ = ["LinkRows", "TokenRows"]
 
@@ -65,16 +66,12 @@ class TokenRows:
     def flush(self, session: Session) -> None:
         if self._inserts:
             session.execute(insert(self.table), list(self._inserts.values()))
-        # executemany needs the same columns in every parameter set: one statement per shape.
-        shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for token, values in self._updates.items():
-            shapes.setdefault(tuple(sorted(values)), []).append({"b_token": token, **values})
-        for columns, params in shapes.items():
-            session.execute(
-                update(self.table)
-                .where(self.table.c.record_token == bindparam("b_token"))
-                .values({name: bindparam(name) for name in columns}),
-                params,
+        if self._updates:
+            update_by_key(
+                session,
+                self.table,
+                "record_token",
+                [{"record_token": tok, **values} for tok, values in self._updates.items()],
             )
         self._inserts.clear()
         self._updates.clear()

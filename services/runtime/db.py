@@ -11,11 +11,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Table, bindparam, create_engine, event, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["is_sqlite", "make_engine", "make_session_factory", "transaction"]
+__all__ = ["is_sqlite", "make_engine", "make_session_factory", "transaction", "update_by_key"]
 
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -69,3 +69,22 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any exception."""
     with factory() as session, session.begin():
         yield session
+
+
+def update_by_key(session: Session, table: Table, key: str, rows: list[dict[str, Any]]) -> None:
+    """Update many rows of ``table``, each found by its ``key`` column, in few statements.
+
+    Each dict holds the key and the columns to set. executemany needs the same columns in
+    every parameter set, so there is one statement per set of columns.
+    """
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        columns = tuple(sorted(name for name in row if name != key))
+        shapes.setdefault(columns, []).append({f"b_{name}": v for name, v in row.items()})
+    for columns, params in shapes.items():
+        session.execute(
+            update(table)
+            .where(table.c[key] == bindparam(f"b_{key}"))
+            .values({name: bindparam(f"b_{name}") for name in columns}),
+            params,
+        )

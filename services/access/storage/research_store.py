@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from services.access.storage.models import LinkDecisionRow, LinkResultRow, ResearchRecordRow
+from services.runtime.db import update_by_key
 
 __all__ = [
     "LinkResult",
@@ -95,19 +96,19 @@ def apply_records(session: Session, records: Sequence[StoredRecord]) -> int:
     updates: list[dict[str, Any]] = []
     for token, record in latest.items():
         version = stored.get(token)
-        if version is None:
-            inserts.append({"record_token": token, **_record_values(record)})
-        elif version < record.record_version:
-            updates.append({"b_token": token, **_record_values(record)})
+        if version is None or version < record.record_version:
+            row = {"record_token": token, **_record_values(record)}
+            (inserts if version is None else updates).append(row)
+    return _write(session, _RECORDS, inserts, updates)
+
+
+def _write(
+    session: Session, table: Table, inserts: list[dict[str, Any]], updates: list[dict[str, Any]]
+) -> int:
     if inserts:
-        session.execute(insert(_RECORDS), inserts)
+        session.execute(insert(table), inserts)
     if updates:
-        session.execute(
-            update(_RECORDS)
-            .where(c.record_token == bindparam("b_token"))
-            .values({name: bindparam(name) for name in _RECORD_COLUMNS}),
-            updates,
-        )
+        update_by_key(session, table, "record_token", updates)
     return len(inserts) + len(updates)
 
 
@@ -127,9 +128,6 @@ def _record_values(record: StoredRecord) -> dict[str, Any]:
         "content": dict(record.content),
         "flags": list(record.flags),
     }
-
-
-_RECORD_COLUMNS = tuple(_record_values(StoredRecord("", "", "")))
 
 
 def apply_link_result(session: Session, result: LinkResult) -> bool:
@@ -186,28 +184,17 @@ def apply_link_results(session: Session, results: Sequence[LinkResult]) -> int:
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     for token, r in best.items():
-        values = {
-            "sequence": r.sequence,
-            "alf": r.alf,
-            "status_code": r.status_code,
-            "match_probability": r.match_probability,
-            "model_version": r.model_version,
-        }
         seq = current.get(token)
-        if seq is None:
-            inserts.append({"record_token": token, **values})
-        elif seq < r.sequence:  # else a later result already arrived: it stays the decision
-            updates.append({"b_token": token, **values})
-    if inserts:
-        session.execute(insert(_DECISIONS), inserts)
-    if updates:
-        session.execute(
-            update(_DECISIONS)
-            .where(d.record_token == bindparam("b_token"))
-            .values({name: bindparam(name) for name in _DECISION_COLUMNS}),
-            updates,
-        )
-    return len(inserts) + len(updates)
-
-
-_DECISION_COLUMNS = ("sequence", "alf", "status_code", "match_probability", "model_version")
+        # A decision changes only to a higher sequence: a later result that already
+        # arrived stays the decision.
+        if seq is None or seq < r.sequence:
+            row = {
+                "record_token": token,
+                "sequence": r.sequence,
+                "alf": r.alf,
+                "status_code": r.status_code,
+                "match_probability": r.match_probability,
+                "model_version": r.model_version,
+            }
+            (inserts if seq is None else updates).append(row)
+    return _write(session, _DECISIONS, inserts, updates)
