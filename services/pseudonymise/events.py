@@ -68,6 +68,13 @@ def _rename_nested_references(value: Any, names: Mapping[str, str]) -> Any:
     return value
 
 
+def _event_id(input_event_id: uuid.UUID, kind: str, key_version: int) -> uuid.UUID:
+    """Stable per input, kind and key version: a redelivered input gets the same id (so
+    consumers skip it), while a rotation's replay under a new key version gets new ones (with
+    the same ids, link and access would skip the re-keyed records as already processed)."""
+    return derived_event_id(_EVENT_ID_NAMESPACE, input_event_id, kind, f"key-v{key_version}")
+
+
 def split_to_messages(
     event: RecordReceived, split: SplitResult, *, input_event_id: uuid.UUID
 ) -> list[OutgoingMessage]:
@@ -100,7 +107,7 @@ def split_to_messages(
         frame(
             published,
             source=Service.PSEUDONYMISE,
-            event_id=derived_event_id(_EVENT_ID_NAMESPACE, input_event_id, "content"),
+            event_id=_event_id(input_event_id, "content", content["key_version"]),
             delivery_id=event.delivery_id,
         )
     ]
@@ -132,7 +139,7 @@ def split_to_messages(
             frame(
                 keys,
                 source=Service.PSEUDONYMISE,
-                event_id=derived_event_id(_EVENT_ID_NAMESPACE, input_event_id, "linkage-keys"),
+                event_id=_event_id(input_event_id, "linkage-keys", content["key_version"]),
                 delivery_id=event.delivery_id,
             )
         )
