@@ -1,28 +1,43 @@
-"""Thin entrypoints of the link service: the worker, and the clerical-review HTTP API."""
+"""Thin entrypoints of the link service: the worker, and the clerical-review HTTP API.
+
+Nothing is created at import time: ``create_app`` builds the app, and its lifespan opens the
+database, loads the service, connects the bus and the token verifier, and closes them on
+shutdown. The routes live in ``services.link.api``.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from dataclasses import dataclass
 
-from fastapi import Depends, FastAPI, HTTPException
-from pydantic import BaseModel, Field
+from fastapi import FastAPI
+from sqlalchemy import Engine, text
 
+from services.link.api import Reviews, review_router
 from services.link.bootstrap import build_service, build_worker
 from services.link.config import LinkSettings
-from services.link.service import LinkService
 from services.runtime.app import create_app as create_base_app
 from services.runtime.auth import DevIssuer, Principal, TokenVerifier, bearer_principal
 from services.runtime.bus.api import Bus
-from services.runtime.db import make_engine, make_session_factory, transaction
-from services.runtime.publishing import publish_all
+from services.runtime.db import make_engine, make_session_factory
 from services.runtime.settings import Environment
 from services.runtime.telemetry import configure_logging, setup_telemetry
 from services.runtime.worker_process import bus_from_settings, run_until_signalled
 
-__all__ = ["create_app", "run_worker"]
+__all__ = ["create_app", "default_verifier", "run_worker"]
+
+_DESCRIPTION = """\
+Clerical review of the fjo linkage: records the model could not decide on wait in a queue
+with the spine record they may be. A reviewer lists them and accepts the link (the record
+gets the candidate's ALF) or rejects it (the record stays unlinked); the new result is
+published on the link results topic and the decision audited under the reviewer's name.
+Only pseudonymous tokens are shown.
+
+Authenticate with a bearer token carrying the reviewer role (`link-reviewer` by default).
+Errors are RFC 9457 problem documents (`application/problem+json`).
+"""
 
 
 def run_worker(settings: LinkSettings | None = None, stop: threading.Event | None = None) -> None:
@@ -55,10 +70,10 @@ def default_verifier(settings: LinkSettings) -> TokenVerifier:
     return issuer.verifier(audience=settings.auth.audience)
 
 
-class Decision(BaseModel):
-    """A reviewer's decision on one queued record."""
-
-    accept: bool = Field(description="True links to the candidate; False leaves it unlinked.")
+@dataclass(frozen=True, slots=True)
+class _Resources:
+    engine: Engine
+    reviews: Reviews
 
 
 def create_app(
@@ -67,66 +82,63 @@ def create_app(
     verifier: TokenVerifier | None = None,
     bus: Bus | None = None,
 ) -> FastAPI:
-    """The clerical-review API: list open items, accept or reject (re-published, audited)."""
+    """The clerical-review API. ``verifier``/``bus`` override the configured ones (tests)."""
     settings = settings or LinkSettings()
-    state: dict[str, Any] = {}
+    state: dict[str, _Resources] = {}
+    verifiers: list[TokenVerifier] = [verifier] if verifier is not None else []
+
+    def resources() -> _Resources:
+        try:
+            return state["r"]
+        except KeyError:
+            raise RuntimeError("the link app is not started (lifespan not run)") from None
+
+    def token_verifier() -> TokenVerifier:
+        # The dev issuer's key file is read (or created) on the first request, not at start:
+        # `fjo up` starts every API at once, and only one of them may create that file.
+        if not verifiers:
+            verifiers.append(default_verifier(settings))
+        return verifiers[0]
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if settings.auth.jwks_url or settings.environment is Environment.PROD:
+            token_verifier()  # a production API without a JWKS refuses to start
         engine = make_engine(settings.database_url)
-        state["engine"] = engine
-        state["service"] = build_service(settings, engine)
-        state["sessions"] = make_session_factory(engine)
-        state["bus"] = bus or bus_from_settings(settings.bus)
-        state["producer"] = state["bus"].producer()
+        the_bus = bus or bus_from_settings(settings.bus)
+        producer = None
         try:
+            service = build_service(settings, engine)
+            producer = the_bus.producer()
+            state["r"] = _Resources(
+                engine=engine, reviews=Reviews(service, make_session_factory(engine), producer)
+            )
             yield
         finally:
-            state["producer"].close()
+            state.pop("r", None)
+            if producer is not None:
+                producer.close()
             if bus is None:
-                state["bus"].close()
+                the_bus.close()
             engine.dispose()
 
-    cached: list[TokenVerifier] = [verifier] if verifier is not None else []
+    def database_ready() -> None:
+        with resources().engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
 
-    def verifier_provider() -> TokenVerifier:
-        if not cached:
-            cached.append(default_verifier(settings))
-        return cached[0]
-
-    authenticated: Callable[..., Principal] = bearer_principal(verifier_provider)
-
-    def reviewer(principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
-        if not principal.has_role(settings.auth.reviewer_role):
-            raise HTTPException(403, "the link-reviewer role is required")
-        return principal
-
-    app = create_base_app(title="fjo link", version="0.1.0", lifespan=lifespan)
-
-    @app.get("/review", tags=["review"])
-    def list_reviews(
-        _who: Annotated[Principal, Depends(reviewer)], limit: int = 100
-    ) -> list[dict[str, Any]]:
-        """Open clerical-review items: pseudonymous record and candidate tokens only."""
-        service: LinkService = state["service"]
-        with state["sessions"]() as session:
-            return service.open_reviews(session, limit=min(max(limit, 1), 1000))
-
-    @app.post("/review/{record_token}", tags=["review"])
-    def decide(
-        record_token: str, body: Decision, who: Annotated[Principal, Depends(reviewer)]
-    ) -> dict[str, Any]:
-        """Accept or reject the queued link; the new result is published and audited."""
-        service: LinkService = state["service"]
-        with transaction(state["sessions"]) as session:
-            try:
-                messages = service.decide(
-                    session, record_token, accept=body.accept, reviewer=who.subject
-                )
-            except KeyError:
-                raise HTTPException(404, "no review item for this record") from None
-            publish_all(state["producer"], messages)
-            state["producer"].flush()
-        return {"record_token": record_token, "accepted": body.accept, "published": len(messages)}
-
+    app = create_base_app(
+        title="fjo link",
+        version="0.1.0",
+        description=_DESCRIPTION,
+        readiness={"database": database_ready},
+        lifespan=lifespan,
+    )
+    principal: Callable[..., Principal] = bearer_principal(token_verifier)
+    app.include_router(
+        review_router(
+            reviews=lambda: resources().reviews,
+            principal=principal,
+            reviewer_role=settings.auth.reviewer_role,
+        )
+    )
     return app

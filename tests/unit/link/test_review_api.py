@@ -1,0 +1,241 @@
+"""The clerical-review API: only a reviewer may list or decide; a decision records the reviewer
+the token names, is audited in ``link_audit`` and publishes the record's new result."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from contracts.events import LinkReason, LinkStatus
+from services.link.config import LinkSettings
+from services.link.entrypoints import create_app
+from services.runtime.auth import DevIssuer
+from services.runtime.bus.embedded import EmbeddedBus
+from tests.unit.link.review_support import (
+    AUDIENCE,
+    ISSUER,
+    REVIEWER_ROLE,
+    audit_rows,
+    published_results,
+    queue_a_review,
+    results_bus,
+    settings_for,
+)
+
+
+@pytest.fixture
+def issuer() -> DevIssuer:
+    return DevIssuer.generate(issuer=ISSUER)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> LinkSettings:
+    return settings_for(tmp_path)
+
+
+@pytest.fixture
+def queued(settings: LinkSettings) -> str:
+    """The token of the one record waiting for review."""
+    return queue_a_review(settings)
+
+
+@pytest.fixture
+def bus(tmp_path: Path) -> Iterator[EmbeddedBus]:
+    the_bus = results_bus(tmp_path)
+    yield the_bus
+    the_bus.close()
+
+
+@pytest.fixture
+def client(
+    settings: LinkSettings, issuer: DevIssuer, bus: EmbeddedBus, queued: str
+) -> Iterator[TestClient]:
+    app = create_app(settings, verifier=issuer.verifier(audience=AUDIENCE), bus=bus)
+    with TestClient(app) as client:
+        yield client
+
+
+def bearer(issuer: DevIssuer, subject: str, *roles: str, audience: str = AUDIENCE) -> dict:
+    return {"Authorization": f"Bearer {issuer.mint(subject, audience=audience, roles=roles)}"}
+
+
+def assert_problem(r, status: int) -> None:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["status"] == status
+
+
+def test_the_document_says_every_review_route_needs_a_token_and_takes_no_caller_parameter(
+    settings: LinkSettings,
+) -> None:
+    doc = create_app(settings).openapi()  # building the document opens nothing
+    review = {path: ops for path, ops in doc["paths"].items() if path.startswith("/review")}
+    assert set(review) == {"/review", "/review/{record_token}"}
+    for operations in review.values():
+        for operation in operations.values():
+            assert operation["security"] == [{"HTTPBearer": []}]
+            assert {"401", "403"} <= set(operation["responses"])
+            names = {p["name"] for p in operation.get("parameters", [])}
+            assert names <= {"limit", "record_token"}, names
+    decide = review["/review/{record_token}"]["post"]
+    assert decide["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Decision"
+    }
+
+
+def test_a_reviewer_lists_the_open_reviews(
+    client: TestClient, issuer: DevIssuer, queued: str
+) -> None:
+    r = client.get("/review", headers=bearer(issuer, "rita", REVIEWER_ROLE))
+    assert r.status_code == 200, r.text
+    [item] = r.json()
+    assert item["record_token"] == queued
+    assert set(item) == {"record_token", "candidate_token", "match_probability", "model_version"}
+
+
+def test_a_limit_outside_one_to_a_thousand_is_422(client: TestClient, issuer: DevIssuer) -> None:
+    for limit in (0, 1001):
+        r = client.get(f"/review?limit={limit}", headers=bearer(issuer, "rita", REVIEWER_ROLE))
+        assert_problem(r, 422)
+
+
+def test_without_a_valid_token_listing_and_deciding_are_401(
+    client: TestClient, issuer: DevIssuer, bus: EmbeddedBus, queued: str, settings: LinkSettings
+) -> None:
+    forged = bearer(DevIssuer.generate(issuer=ISSUER), "eve", REVIEWER_ROLE)
+    other_audience = bearer(issuer, "eve", REVIEWER_ROLE, audience="fjo-access")
+    for credentials in ({}, forged, other_audience, {"Authorization": "Basic cml0YTpyaXRh"}):
+        r = client.get("/review", headers=credentials)
+        assert_problem(r, 401)
+        assert r.headers["www-authenticate"].startswith("Bearer")
+        r = client.post(f"/review/{queued}", json={"accept": True}, headers=credentials)
+        assert_problem(r, 401)
+        assert r.headers["www-authenticate"].startswith("Bearer")
+    assert published_results(bus) == []
+    assert [action for action, *_ in audit_rows(settings)] == []
+
+
+def test_a_token_without_the_reviewer_role_may_neither_list_nor_decide(
+    client: TestClient, issuer: DevIssuer, bus: EmbeddedBus, queued: str, settings: LinkSettings
+) -> None:
+    for roles in ((), ("researcher", "admin")):
+        r = client.get("/review", headers=bearer(issuer, "mallory", *roles))
+        assert_problem(r, 403)
+        r = client.post(
+            f"/review/{queued}", json={"accept": True}, headers=bearer(issuer, "mallory", *roles)
+        )
+        assert_problem(r, 403)
+    assert published_results(bus) == []
+    assert audit_rows(settings) == []
+    listed = client.get("/review", headers=bearer(issuer, "rita", REVIEWER_ROLE))
+    assert [item["record_token"] for item in listed.json()] == [queued]
+
+
+def test_accepting_records_the_reviewer_the_token_names_audits_and_publishes_the_link(
+    client: TestClient, issuer: DevIssuer, bus: EmbeddedBus, queued: str, settings: LinkSettings
+) -> None:
+    # A reviewer named in the query (how the broken API took its caller) is not listened to.
+    r = client.post(
+        f"/review/{queued}?who=mallory&_who=mallory&reviewer=mallory",
+        json={"accept": True},
+        headers=bearer(issuer, "rita", REVIEWER_ROLE),
+    )
+    assert r.status_code == 200, r.text
+    assert r.json() == {
+        "record_token": queued,
+        "accepted": True,
+        "decided_by": "rita",
+        "published": 1,
+    }
+    [result] = published_results(bus)
+    assert result.record_token == queued
+    assert result.status is LinkStatus.CLERICAL_ACCEPTED and result.alf is not None
+    assert result.reason is LinkReason.CLERICAL_DECISION
+    decisions = [(a, t, json.loads(d)) for a, t, d in audit_rows(settings) if a.startswith("rev")]
+    assert [(a, t, d["reviewer"]) for a, t, d in decisions] == [("review-accepted", queued, "rita")]
+    listed = client.get("/review", headers=bearer(issuer, "rita", REVIEWER_ROLE))
+    assert listed.json() == []
+
+
+def test_rejecting_reverses_an_acceptance_under_the_second_reviewers_name(
+    client: TestClient, issuer: DevIssuer, bus: EmbeddedBus, queued: str, settings: LinkSettings
+) -> None:
+    accepted = client.post(
+        f"/review/{queued}", json={"accept": True}, headers=bearer(issuer, "rita", REVIEWER_ROLE)
+    )
+    rejected = client.post(
+        f"/review/{queued}", json={"accept": False}, headers=bearer(issuer, "rhys", REVIEWER_ROLE)
+    )
+    assert accepted.status_code == rejected.status_code == 200, rejected.text
+    assert rejected.json()["decided_by"] == "rhys" and rejected.json()["accepted"] is False
+    first, second = published_results(bus)
+    assert second.status is LinkStatus.UNLINKED and second.alf is None
+    assert second.supersedes_sequence == first.sequence
+    reviewers = [
+        (action, json.loads(detail)["reviewer"])
+        for action, _, detail in audit_rows(settings)
+        if action.startswith("review-")
+    ]
+    assert reviewers == [("review-accepted", "rita"), ("review-rejected", "rhys")]
+
+
+def test_a_decision_on_a_record_not_in_the_queue_is_404(
+    client: TestClient, issuer: DevIssuer, bus: EmbeddedBus
+) -> None:
+    r = client.post(
+        "/review/bm90LWluLXRoZS1xdWV1ZS0xMjM0NTY",
+        json={"accept": True},
+        headers=bearer(issuer, "rita", REVIEWER_ROLE),
+    )
+    assert_problem(r, 404)
+    assert published_results(bus) == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"accept": "yes"}, {"accept": 1}, {}, {"accept": True, "reviewer": "mallory"}],
+    ids=["string", "number", "missing", "extra-field"],
+)
+def test_a_decision_that_is_not_exactly_a_boolean_is_422(
+    client: TestClient, issuer: DevIssuer, bus: EmbeddedBus, queued: str, body: dict
+) -> None:
+    r = client.post(f"/review/{queued}", json=body, headers=bearer(issuer, "rita", REVIEWER_ROLE))
+    assert_problem(r, 422)
+    assert published_results(bus) == []
+
+
+def test_in_production_without_a_jwks_the_api_refuses_to_start(tmp_path: Path) -> None:
+    settings = LinkSettings(
+        environment="prod",
+        database_url=f"sqlite+pysqlite:///{tmp_path / 'link.db'}",
+        alf_key_file=tmp_path / "alf.key",
+    )
+    bus = results_bus(tmp_path)
+    try:
+        with (
+            pytest.raises(RuntimeError, match="no JWKS URL"),
+            TestClient(create_app(settings, bus=bus)),
+        ):
+            pass
+    finally:
+        bus.close()
+
+
+def test_in_dev_a_token_from_the_dev_issuers_key_file_is_accepted_and_start_leaves_it_alone(
+    settings: LinkSettings, bus: EmbeddedBus, queued: str, tmp_path: Path
+) -> None:
+    # `fjo up` starts every API at once: only one of them may create the key file at start.
+    key_file = tmp_path / "dev-issuer.pem"
+    dev = settings.model_copy(
+        update={"auth": settings.auth.model_copy(update={"dev_key_file": key_file})}
+    )
+    with TestClient(create_app(dev, bus=bus)) as client:
+        assert not key_file.exists()
+        issuer = DevIssuer.from_file(key_file, issuer=ISSUER)  # what `fjo token` does
+        r = client.get("/review", headers=bearer(issuer, "rita", REVIEWER_ROLE))
+        assert r.status_code == 200, r.text
+        assert [item["record_token"] for item in r.json()] == [queued]
