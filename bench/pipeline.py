@@ -37,7 +37,8 @@ message; the "access" sink counts a record complete when its records message (an
 message) arrived. Each relay polls up to 500, sends, flushes, commits per batch; no
 processing. Up to 300 of the records go through every hop first, untimed, as the pipeline is
 warmed by the spine before its timed run (without it, fresh topics' metadata and fetch
-sessions made the ceiling vary from 1,200 to 5,300 records/s between runs). Our Kafka pipeline's records/s over the ceiling's is the ratio (goal ≥ 0.5).
+sessions made the ceiling vary from 1,200 to 5,300 records/s between runs). Our Kafka
+pipeline's records/s over the ceiling's is the ratio (goal ≥ 0.5).
 
 ``run_pipeline_benchmark`` returns the figures and writes ``bench/results/pipeline-<ts>.json``
 and ``pipeline-latest.json``; ``python -m bench.pipeline --help`` and ``fjo bench pipeline``

@@ -308,6 +308,7 @@ class LinkService:
         *,
         status: LinkStatus | None = None,
         spine_token: str | None = None,
+        model_version: str | None = None,
     ) -> list[OutgoingMessage]:
         status = status or contract_status(decision.status)
         linked = status in (
@@ -320,7 +321,7 @@ class LinkService:
         spine = spine_token if spine_token is not None else decision.spine_id
         alf = alf_for(self.alf_key, spine) if linked and spine else None
         probability = round(min(max(decision.probability, 0.0), 1.0), 6)
-        model_version = self.model_version
+        model_version = model_version or self.model_version
         if prev is not None and (
             prev["alf"],
             prev["status"],
@@ -331,7 +332,9 @@ class LinkService:
         prev_alf = None if prev is None else prev["alf"]
         prev_sequence = None if prev is None else int(prev["sequence"])
         sequence = 1 if prev_sequence is None else prev_sequence + 1
-        rtype = self.incoming_types.get(token, "child")
+        # The stored row knows the type: the review API's process never saw records that
+        # arrived after it started.
+        rtype = str(prev["record_type"]) if prev is not None else self.incoming_types[token]
         rows.results.put(
             rows.session,
             token,
@@ -465,6 +468,8 @@ class LinkService:
             prev,
             status=status,
             spine_token=candidate if accept else None,
+            # The reviewed decision's model, not this (API) process's idea of the current one.
+            model_version=str(row["model_version"]),
         )
         rows.reviews.put(
             session,

@@ -192,3 +192,37 @@ def test_a_run_sharing_its_rows_writes_and_publishes_what_one_at_a_time_does():
     tables, published = seen["one run"]
     assert len(tables["link_results"]) == 3 and published  # the run did link something
     assert any(reason is LinkReason.SPINE_CHANGED for *_, reason in published)
+
+
+def test_a_review_api_process_started_before_the_record_publishes_its_stored_type(session):
+    """The API's LinkService loaded the database before the record arrived: the decision
+    takes the record type and model version from the stored rows, not from that process."""
+    from tests.unit.link.fakes import keys
+
+    api = LinkService(b"k" * 32)
+    api.load(session)  # at start-up: nothing incoming yet
+    worker = LinkService(b"k" * 32)
+    for rec in population(90):
+        worker.on_linkage_keys(session, _event(rec, "spine-person"))
+    for sid in ("S1", "S2"):
+        worker.on_linkage_keys(
+            session,
+            _event(
+                keys(sid, "carys", "pugh", "1990-01-05", "F", "SA1 2BC", "4 maes", ""),
+                "spine-person",
+            ),
+        )
+    queued = _published(
+        worker.on_linkage_keys(
+            session,
+            _event(keys("A1", "carys", "pugh", "1990-01-05", "F", "SA1 2BC"), "adult-party"),
+        )
+    )[-1]
+    assert queued.status is LinkStatus.REVIEW
+
+    decided = _published(api.decide(session, queued.record_token, accept=True, reviewer="rev"))
+
+    assert decided[0].record_type.value == "adult-party"
+    assert decided[0].model_version == queued.model_version
+    stored = session.execute(select(storage.results.c.record_type)).scalars().all()
+    assert stored == ["adult-party"]
