@@ -116,6 +116,7 @@ MARKER_TABLES = {
     "link": "processed_messages",
     "access": "access_processed_messages",
 }
+KEY_VERSION = 1  # the stacks' dev key ring holds one master key, version 1
 RECORDS_PER_CASE = 11.5  # incoming records per case in fjo synth's world (measured)
 
 
@@ -659,9 +660,8 @@ def _collect(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Follow every incoming record from ingest's envelope to access's rows."""
     from services.access.storage.models import LinkResultRow, ResearchRecordRow
-    from services.link.service import _EVENT_NS as LINK_NS
-    from services.pseudonymise.events import _EVENT_ID_NAMESPACE as CONTENT_NS
-    from services.runtime.publishing import derived_event_id
+    from services.link.service import result_event_id
+    from services.pseudonymise.events import output_event_id
 
     deliveries = {d for r in receipts for d in r["delivery_ids"]}
     persons_types = {t.value for t in PERSON_RECORD_TYPES}
@@ -729,11 +729,11 @@ def _collect(
     done_at: list[float] = []
     missing_rows = missing_links = 0
     for eid, (t_in, person) in received.items():
-        content_id = str(derived_event_id(CONTENT_NS, uuid.UUID(eid), "content"))
+        content_id = str(output_event_id(uuid.UUID(eid), "content", KEY_VERSION))
         wanted[("pseudonymise", INGEST_RECORDS.name)].add(f"event:{eid}")
         wanted[("access", PSEUDONYMISE_RECORDS.name)].add(f"event:{content_id}")
         if person:
-            keys_id = derived_event_id(CONTENT_NS, uuid.UUID(eid), "linkage-keys")
+            keys_id = output_event_id(uuid.UUID(eid), "linkage-keys", KEY_VERSION)
             wanted[("link", PSEUDONYMISE_LINKAGE_KEYS.name)].add(f"event:{keys_id}")
         token = token_of.get(content_id)
         if token:
@@ -755,7 +755,7 @@ def _collect(
 
     for tok, seq, _at in results:
         if tok in mine:
-            result_id = derived_event_id(LINK_NS, tok, seq)
+            result_id = result_event_id(tok, seq)
             wanted[("access", LINK_RESULTS.name)].add(f"event:{result_id}")
     stages = _stage_rates(backend, t_push, wanted)
     accepted = sum(r["accepted"] for r in receipts)

@@ -39,7 +39,7 @@ from services.link.domain.alf import alf_for
 from services.link.rows import LinkRows
 from services.runtime.publishing import OutgoingMessage, derived_event_id, frame
 
-__all__ = ["LinkService", "contract_status", "linkage_from_event"]
+__all__ = ["LinkService", "contract_status", "linkage_from_event", "result_event_id"]
 
 log = logging.getLogger("fjo.link")
 
@@ -85,6 +85,11 @@ def linkage_from_event(event: LinkageKeysPublished) -> dict[str, Any]:
         ],
         "flags": {_FLAG_NAMES.get(f, f.replace("-", "_")): True for f in event.flags},
     }
+
+
+def result_event_id(record_token: str, sequence: int) -> uuid.UUID:
+    """The id of the link result ``sequence`` of a record (the same on every re-publish)."""
+    return derived_event_id(_EVENT_NS, record_token, sequence)
 
 
 def _with_history(new: dict[str, Any], old: Mapping[str, Any]) -> dict[str, Any]:
@@ -380,7 +385,7 @@ class LinkService:
             frame(
                 event,
                 source=Service.LINK,
-                event_id=derived_event_id(_EVENT_NS, token, sequence),
+                event_id=result_event_id(token, sequence),
                 topic=self.results_topic,
             )
         ]

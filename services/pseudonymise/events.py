@@ -22,7 +22,7 @@ from contracts.services import Service
 from services.pseudonymise.domain import SplitResult
 from services.runtime.publishing import OutgoingMessage, derived_event_id, frame
 
-__all__ = ["split_to_messages"]
+__all__ = ["output_event_id", "split_to_messages"]
 
 _EVENT_ID_NAMESPACE = uuid.UUID("6f1d2c84-3b8e-4f0e-9a51-2d7c9e4b8a10")
 
@@ -68,8 +68,10 @@ def _rename_nested_references(value: Any, names: Mapping[str, str]) -> Any:
     return value
 
 
-def _event_id(input_event_id: uuid.UUID, kind: str, key_version: int) -> uuid.UUID:
-    """Stable per input, kind and key version: a redelivered input gets the same id (so
+def output_event_id(input_event_id: uuid.UUID, kind: str, key_version: int) -> uuid.UUID:
+    """The id of an output (``kind``: "content" or "linkage-keys") of one input record.
+
+    Stable per input, kind and key version: a redelivered input gets the same id (so
     consumers skip it), while a rotation's replay under a new key version gets new ones (with
     the same ids, link and access would skip the re-keyed records as already processed)."""
     return derived_event_id(_EVENT_ID_NAMESPACE, input_event_id, kind, f"key-v{key_version}")
@@ -107,7 +109,7 @@ def split_to_messages(
         frame(
             published,
             source=Service.PSEUDONYMISE,
-            event_id=_event_id(input_event_id, "content", content["key_version"]),
+            event_id=output_event_id(input_event_id, "content", content["key_version"]),
             delivery_id=event.delivery_id,
         )
     ]
@@ -139,7 +141,7 @@ def split_to_messages(
             frame(
                 keys,
                 source=Service.PSEUDONYMISE,
-                event_id=_event_id(input_event_id, "linkage-keys", content["key_version"]),
+                event_id=output_event_id(input_event_id, "linkage-keys", content["key_version"]),
                 delivery_id=event.delivery_id,
             )
         )
