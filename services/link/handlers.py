@@ -40,7 +40,10 @@ def make_handlers(service: LinkService, producer: Producer) -> dict[str, BatchHa
     def handle_run(session: Session, batch: Batch) -> None:
         events = [_keys(message) for message in batch.messages]
         rows = LinkRows(session)
-        rows.prefetch(e.record_token for e in events if e.record_type.value != SPINE_TYPE)
+        spine = [e.record_token for e in events if e.record_type.value == SPINE_TYPE]
+        rows.prefetch(
+            (e.record_token for e in events if e.record_type.value != SPINE_TYPE), spine=spine
+        )
         for message, event in zip(batch.messages, events, strict=True):
             with batch.span(message):
                 sent = publish_all(producer, service.on_linkage_keys(session, event, rows))

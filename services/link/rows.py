@@ -78,27 +78,35 @@ class TokenRows:
 
 
 class LinkRows:
-    """Link's incoming keys, results and review-queue rows for one run, plus audit rows."""
+    """Link's spine, incoming keys, results and review-queue rows for one run, plus the
+    append-only rows (spine history, audit) it adds."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        self.spine = TokenRows(t.spine_records)
         self.incoming = TokenRows(t.incoming_keys)
         self.results = TokenRows(t.results)
         self.reviews = TokenRows(t.review_queue)
-        self._audit: list[dict[str, Any]] = []
+        self._appended: dict[Table, list[dict[str, Any]]] = {t.spine_history: [], t.audit: []}
 
-    def prefetch(self, tokens: Iterable[str]) -> None:
+    def prefetch(self, tokens: Iterable[str], *, spine: Iterable[str] = ()) -> None:
+        """Read the rows of incoming records ``tokens`` and spine people ``spine``."""
         wanted = list(tokens)
         for rows in (self.incoming, self.results, self.reviews):
             rows.prefetch(self.session, wanted)
+        self.spine.prefetch(self.session, spine)
+
+    def history(self, values: dict[str, Any]) -> None:
+        self._appended[t.spine_history].append(values)
 
     def audit(self, values: dict[str, Any]) -> None:
-        self._audit.append(values)
+        self._appended[t.audit].append(values)
 
     def flush(self) -> None:
         """Write the run's changes (inside the caller's transaction)."""
-        for rows in (self.incoming, self.results, self.reviews):
+        for rows in (self.spine, self.incoming, self.results, self.reviews):
             rows.flush(self.session)
-        if self._audit:
-            self.session.execute(insert(t.audit), self._audit)
-            self._audit.clear()
+        for table, appended in self._appended.items():
+            if appended:
+                self.session.execute(insert(table), appended)
+                appended.clear()

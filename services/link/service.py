@@ -17,7 +17,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from contracts.events import LinkageKeysPublished, LinkReason, LinkResultPublished, LinkStatus
@@ -112,6 +112,14 @@ def _with_history(new: dict[str, Any], old: Mapping[str, Any]) -> dict[str, Any]
         units.add(old_tokens["postcode_unit"])
     out["addresses"] = [{"postcode_unit": u} for u in sorted(units)]
     return out
+
+
+# Built once: a spine load runs it for every person (with no incoming records, it is all
+# that costs). Another link replica's results are in the database only, hence a query.
+_POINTING_AT = select(t.results.c.record_token).where(
+    (t.results.c.spine_token == bindparam("spine"))
+    | (t.results.c.candidate_token == bindparam("spine"))
+)
 
 
 def _now() -> datetime:
@@ -230,49 +238,35 @@ class LinkService:
         self, session: Session, event: LinkageKeysPublished, keys: dict[str, Any], rows: LinkRows
     ) -> list[OutgoingMessage]:
         token = event.record_token
-        row = session.execute(
-            select(t.spine_records.c.record_version, t.spine_records.c.linkage).where(
-                t.spine_records.c.record_token == token
-            )
-        ).first()
-        if row is not None and row[0] >= event.record_version:
+        row = rows.spine.get(session, token)
+        if row is not None and row["record_version"] >= event.record_version:
             return []
-        session.execute(
-            insert(t.spine_history).values(
-                record_token=token,
-                record_version=event.record_version,
-                linkage=json.dumps(keys, sort_keys=True),
-                recorded_at=_now(),
-            )
+        rows.history(
+            {
+                "record_token": token,
+                "record_version": event.record_version,
+                "linkage": json.dumps(keys, sort_keys=True),
+                "recorded_at": _now(),
+            }
         )
         if row is not None:
-            keys = _with_history(keys, json.loads(row[1]))
-        values = {
-            "record_version": event.record_version,
-            "key_version": event.key_version,
-            "linkage": json.dumps(keys, sort_keys=True),
-            "updated_at": _now(),
-        }
-        if row is None:
-            session.execute(insert(t.spine_records).values(record_token=token, **values))
-        else:
-            session.execute(
-                update(t.spine_records)
-                .where(t.spine_records.c.record_token == token)
-                .values(**values)
-            )
+            keys = _with_history(keys, json.loads(row["linkage"]))
+        rows.spine.put(
+            session,
+            token,
+            {
+                "record_version": event.record_version,
+                "key_version": event.key_version,
+                "linkage": json.dumps(keys, sort_keys=True),
+                "updated_at": _now(),
+            },
+        )
         rec = EncodedRecord.from_linkage(keys, record_id=token)
         self.index.add(rec)
         # Re-link what this person may change: records pointing at them, and records that
         # share a blocking key with them (they may now find a better candidate).
         rows.flush()  # the query below must see this run's results
-        affected = set(
-            session.execute(
-                select(t.results.c.record_token).where(
-                    (t.results.c.spine_token == token) | (t.results.c.candidate_token == token)
-                )
-            ).scalars()
-        )
+        affected = set(session.execute(_POINTING_AT, {"spine": token}).scalars())
         compact = self.incoming.schema.compact(rec, self.incoming.interner, grow=False)
         affected |= {self.incoming.ids[p] for p in self.incoming.candidates(compact)}
         rows.prefetch(affected)
