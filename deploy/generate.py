@@ -259,6 +259,8 @@ def kafka_security_env(service: Service) -> dict[str, str]:
         env_name(service, "bus", "kafka_sasl_mechanism"): KAFKA_SASL_MECHANISM,
         env_name(service, "bus", "kafka_sasl_username"): kafka_user_name(service),
         env_name(service, "bus", "kafka_ssl_cafile"): f"{SECRETS_DIR}/{KAFKA_CA_FILE}",
+        # Topics are Strimzi KafkaTopics here, and the KafkaUsers have no Create ACL.
+        env_name(service, "bus", "create_topics"): "false",
     }
 
 

@@ -15,6 +15,7 @@ import typer
 
 from fjo import __version__, access_cli, deploy_cli, push_cli, token_cli
 from fjo.demo import cli as demo_cli
+from services.runtime.settings import KafkaSecurityProtocol, SaslMechanism
 
 app = typer.Typer(
     help="fjo: trusted research environment for family-justice data.", no_args_is_help=True
@@ -95,25 +96,12 @@ def _setup_api_process(service: str) -> None:
     setup_telemetry(settings.service_name, otlp_endpoint=settings.telemetry.otlp_endpoint)
 
 
-class SecurityProtocol(StrEnum):
-    PLAINTEXT = "PLAINTEXT"
-    SSL = "SSL"
-    SASL_PLAINTEXT = "SASL_PLAINTEXT"
-    SASL_SSL = "SASL_SSL"
-
-
-class SaslMechanism(StrEnum):
-    PLAIN = "PLAIN"
-    SCRAM_SHA_256 = "SCRAM-SHA-256"
-    SCRAM_SHA_512 = "SCRAM-SHA-512"
-
-
 @topics_app.command("create")
 def topics_create(
     bootstrap: Annotated[str, typer.Option(help="Kafka bootstrap servers.")] = "127.0.0.1:9092",
     security_protocol: Annotated[
-        SecurityProtocol, typer.Option(help="Kafka security protocol.")
-    ] = SecurityProtocol.PLAINTEXT,
+        KafkaSecurityProtocol, typer.Option(help="Kafka security protocol.")
+    ] = KafkaSecurityProtocol.PLAINTEXT,
     sasl_mechanism: Annotated[
         SaslMechanism | None, typer.Option(help="SASL mechanism (with SASL_*).")
     ] = None,

@@ -120,7 +120,8 @@ def create_app(
             the_bus = bus
             if the_bus is None:
                 the_bus = owned_bus = bus_from_settings(settings.bus)
-            the_bus.create_topics(topic_specs(topics_produced_by("ingest")))
+            if settings.bus.create_topics:
+                the_bus.create_topics(topic_specs(topics_produced_by("ingest")))
             pool = ProducerPool(the_bus.producer, size=settings.max_concurrent_deliveries)
             sessions = make_session_factory(engine)
             state["r"] = _Resources(

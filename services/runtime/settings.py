@@ -139,6 +139,11 @@ class BusSettings(BaseModel):
     embedded_url: str = Field(
         "sqlite:///var/fjo/bus.db", description="Database URL of the embedded log."
     )
+    create_topics: bool = Field(
+        True,
+        description="Create the topics the service produces at start-up. Off where topics "
+        "are declared elsewhere (Strimzi KafkaTopics): the services' KafkaUsers may not create.",
+    )
     max_attempts: int = Field(3, ge=1, description="Handler attempts before dead-lettering.")
     max_batch: int = Field(
         500,

@@ -156,10 +156,6 @@ def test_the_value_object_applies_the_same_rules_when_built_directly() -> None:
 def test_the_settings_enums_are_the_protocols_and_mechanisms_the_value_object_knows() -> None:
     assert tuple(p.value for p in KafkaSecurityProtocol) == SECURITY_PROTOCOLS
     assert tuple(m.value for m in SaslMechanism) == SASL_MECHANISMS
-    from fjo import cli
-
-    assert tuple(p.value for p in cli.SecurityProtocol) == SECURITY_PROTOCOLS
-    assert tuple(m.value for m in cli.SaslMechanism) == SASL_MECHANISMS
 
 
 # ------------------------------------------------------------------ environment rules
