@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from typing import Any
 
 from services.link.domain import EncodedRecord
 
@@ -148,3 +149,36 @@ def population(n: int, seed: int = 3) -> list[EncodedRecord]:
             )
         )
     return out
+
+
+def fake_token(value: str) -> str:
+    """A contract-shaped token (base64url) standing for a fake readable one."""
+    return hashlib.sha256(value.encode()).hexdigest()[:32] + "AAAA"
+
+
+def linkage_event(rec: EncodedRecord, kind: str = "child", version: int = 1) -> Any:
+    """The ``LinkageKeysPublished`` pseudonymise would publish for ``rec``."""
+    import base64
+
+    from contracts.events import LinkageKeysPublished
+
+    return LinkageKeysPublished(
+        record_token=fake_token(rec.record_id),
+        record_type=kind,
+        source="wds" if kind == "spine-person" else "cafcass-cymru",
+        record_version=version,
+        key_version=1,
+        hmac_tokens={k: fake_token(v) for k, v in rec.tokens.items() if isinstance(v, str)},
+        token_sets={
+            k: tuple(sorted(fake_token(x) for x in v))
+            for k, v in rec.tokens.items()
+            if not isinstance(v, str)
+        },
+        bloom_filters={
+            k: base64.urlsafe_b64encode(v.to_bytes(64, "big")).rstrip(b"=").decode()
+            for k, v in rec.blooms.items()
+        },
+        flags=tuple(
+            sorted(f.replace("_", "-").replace("dob-", "date-of-birth-") for f in rec.flags)
+        ),
+    )

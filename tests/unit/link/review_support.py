@@ -3,14 +3,12 @@ a review queue with one record waiting (two spine twins the record matches equal
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from pathlib import Path
 
 from sqlalchemy import select
 
 from contracts.envelope import Envelope, parse_data
-from contracts.events import LinkageKeysPublished, LinkResultPublished
+from contracts.events import LinkResultPublished
 from contracts.topics import LINK_RESULTS
 from services.link import storage
 from services.link.bootstrap import build_service
@@ -18,7 +16,7 @@ from services.link.config import LinkSettings
 from services.runtime.bus.embedded import EmbeddedBus
 from services.runtime.db import make_engine, make_session_factory, transaction
 from services.runtime.topics import topic_specs
-from tests.unit.link.fakes import keys, population
+from tests.unit.link.fakes import fake_token, keys, linkage_event, population
 
 AUDIENCE = "fjo-link"
 ISSUER = "https://dev.fjo.invalid"
@@ -40,36 +38,6 @@ def results_bus(tmp: Path) -> EmbeddedBus:
     return bus
 
 
-def _tok(value: str) -> str:
-    """A contract-shaped token (base64url) standing for a fake readable one."""
-    return hashlib.sha256(value.encode()).hexdigest()[:32] + "AAAA"
-
-
-def _event(rec, kind: str = "child") -> LinkageKeysPublished:
-    plain = {k: _tok(v) for k, v in rec.tokens.items() if isinstance(v, str)}
-    sets = {
-        k: tuple(sorted(_tok(x) for x in v))
-        for k, v in rec.tokens.items()
-        if not isinstance(v, str)
-    }
-    blooms = {
-        k: base64.urlsafe_b64encode(v.to_bytes(64, "big")).rstrip(b"=").decode()
-        for k, v in rec.blooms.items()
-    }
-    flags = sorted(f.replace("_", "-").replace("dob-", "date-of-birth-") for f in rec.flags)
-    return LinkageKeysPublished(
-        record_token=_tok(rec.record_id),
-        record_type=kind,
-        source="wds" if kind == "spine-person" else "cafcass-cymru",
-        record_version=1,
-        key_version=1,
-        hmac_tokens=plain,
-        token_sets=sets,
-        bloom_filters=blooms,
-        flags=tuple(flags),
-    )
-
-
 def queue_a_review(settings: LinkSettings) -> str:
     """Migrate the link database and link a record that waits for review; its token."""
     engine = make_engine(settings.database_url)
@@ -78,15 +46,17 @@ def queue_a_review(settings: LinkSettings) -> str:
         twin = ("carys", "pugh", "2020-01-05", "F", "SA1 2BC", "4 maes", "")
         with transaction(make_session_factory(engine)) as session:
             for rec in population(90):
-                service.on_linkage_keys(session, _event(rec, "spine-person"))
+                service.on_linkage_keys(session, linkage_event(rec, "spine-person"))
             for spine_id in ("S1", "S2"):
-                service.on_linkage_keys(session, _event(keys(spine_id, *twin), "spine-person"))
-            service.on_linkage_keys(session, _event(keys("C1", *twin[:5])))
+                service.on_linkage_keys(
+                    session, linkage_event(keys(spine_id, *twin), "spine-person")
+                )
+            service.on_linkage_keys(session, linkage_event(keys("C1", *twin[:5])))
             queued = service.open_reviews(session)
     finally:
         engine.dispose()
-    assert [item["record_token"] for item in queued] == [_tok("C1")]
-    return _tok("C1")
+    assert [item["record_token"] for item in queued] == [fake_token("C1")]
+    return fake_token("C1")
 
 
 def audit_rows(settings: LinkSettings) -> list[tuple[str, str, str]]:

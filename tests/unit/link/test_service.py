@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
@@ -12,41 +10,11 @@ from contracts.envelope import Envelope, parse_data
 from contracts.events import LinkageKeysPublished, LinkReason, LinkStatus
 from services.link import storage
 from services.link.service import LinkService
-from tests.unit.link.fakes import population
-
-_TOKENS: dict[str, str] = {}
-
-
-def _tok(value: str) -> str:
-    """A contract-shaped token (base64url) standing for a fake readable one."""
-    return hashlib.sha256(value.encode()).hexdigest()[:32]
+from tests.unit.link.fakes import linkage_event, population
 
 
 def _event(rec, kind: str = "child", version: int = 1) -> LinkageKeysPublished:
-    tokens = {k: _tok(v) for k, v in rec.tokens.items() if isinstance(v, str)}
-    sets = {
-        k: tuple(sorted(_tok(x) for x in v))
-        for k, v in rec.tokens.items()
-        if not isinstance(v, str)
-    }
-    import base64
-
-    blooms = {
-        k: base64.urlsafe_b64encode(v.to_bytes(64, "big")).rstrip(b"=").decode()
-        for k, v in rec.blooms.items()
-    }
-    flags = sorted(f.replace("_", "-").replace("dob-", "date-of-birth-") for f in rec.flags)
-    return LinkageKeysPublished(
-        record_token=_tok(rec.record_id) + "AAAA",
-        record_type=kind,
-        source="wds" if kind == "spine-person" else "cafcass-cymru",
-        record_version=version,
-        key_version=1,
-        hmac_tokens=tokens,
-        token_sets=sets,
-        bloom_filters=blooms,
-        flags=tuple(flags),
-    )
+    return linkage_event(rec, kind, version)
 
 
 @pytest.fixture
