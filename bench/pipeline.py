@@ -37,8 +37,9 @@ message; the "access" sink counts a record complete when its records message (an
 message) arrived. Each relay polls up to 500, sends, flushes, commits per batch; no
 processing. Up to 300 of the records go through every hop first, untimed, as the pipeline is
 warmed by the spine before its timed run (without it, fresh topics' metadata and fetch
-sessions made the ceiling vary from 1,200 to 5,300 records/s between runs). Our Kafka
-pipeline's records/s over the ceiling's is the ratio (goal ≥ 0.5).
+sessions made the ceiling vary from 1,200 to 5,300 records/s between runs), and the ceiling
+is the best of three runs (a run right after the pipeline's stack stopped sometimes stalled
+for two seconds). Our Kafka pipeline's records/s over the ceiling's is the ratio (goal ≥ 0.5).
 
 ``run_pipeline_benchmark`` returns the figures and writes ``bench/results/pipeline-<ts>.json``
 and ``pipeline-latest.json``; ``python -m bench.pipeline --help`` and ``fjo bench pipeline``
@@ -116,6 +117,7 @@ MARKER_TABLES = {
     "link": "processed_messages",
     "access": "access_processed_messages",
 }
+CEILING_RUNS = 3
 KEY_VERSION = 1  # the stacks' dev key ring holds one master key, version 1
 RECORDS_PER_CASE = 11.5  # incoming records per case in fjo synth's world (measured)
 
@@ -1228,9 +1230,20 @@ def _run(
     elif replay is None:
         skipped["ceiling"] = "no pipeline run to take the messages from"
     else:
-        ceiling_result = run_ceiling(
-            kafka_bootstrap, replay, work_dir=work / "ceiling", timeout_s=drain_timeout_s, log=log
-        )
+        # A ceiling is the most the transport carries: the best of a few runs (one run
+        # sometimes stalls for seconds right after the pipeline's stack stopped).
+        runs = [
+            run_ceiling(
+                kafka_bootstrap,
+                replay,
+                work_dir=work / f"ceiling-{i}",
+                timeout_s=drain_timeout_s,
+                log=log,
+            )
+            for i in range(CEILING_RUNS)
+        ]
+        ceiling_result = max(runs, key=lambda r: r["records_per_s"] or 0)
+        ceiling_result["runs_records_per_s"] = [r["records_per_s"] for r in runs]
         log(
             f"bench pipeline: ceiling: {ceiling_result['records_per_s']} records/s, "
             f"latency {ceiling_result['latency_ms']['complete']}"

@@ -105,6 +105,8 @@ def test_the_kafka_pipeline_and_its_raw_ceiling_reconcile(
     assert ceiling["records"] == p["incoming_valid"]
     assert ceiling["person_records"] == kafka["records"]["person_records"]
     assert ceiling["records_per_s"] > 0 and set(ceiling["latency_ms"]["complete"]) >= {"p50", "p99"}
+    assert ceiling["records_per_s"] == max(ceiling["runs_records_per_s"])  # the best of its runs
+    assert len(ceiling["runs_records_per_s"]) == 3
     partitions = {t.name: t.partitions for t in TOPICS}
     assert ceiling["partitions"] == {
         "in": partitions[INGEST_RECORDS.name],
