@@ -7,7 +7,8 @@ process started by the stack runners (``fjo.demo.stack.EmbeddedStack``, ``fjo.de
 
 1. a synthetic world (``fjo synth``'s ``build_world``) is written as NDJSON;
 2. the spine's owner pushes the spine over ingest's HTTP API (``fjo push``'s resumable
-   upload) and the pipeline drains it (link indexes it): timed apart, never in the figures;
+   upload) and the pipeline drains it (link indexes it, then re-fits its model to it while
+   idle; the run waits until link's CPU goes quiet): timed apart, never in the figures;
 3. the two Cafcass agencies push their feeds (N incoming records), each agency in its own
    thread as two partners would, and the clock runs from the first request until the last
    record is complete in access.
@@ -237,6 +238,21 @@ def _proc_cpu_s(pid: int) -> float | None:
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _wait_settled(pid: int | None, *, timeout_s: float, quiet_s: float = 1.0) -> float:
+    """Wait until process ``pid`` uses (almost) no CPU for ``quiet_s``; the seconds waited."""
+    t0 = time.monotonic()
+    if pid is None:
+        return 0.0
+    last = _proc_cpu_s(pid)
+    while last is not None and time.monotonic() - t0 < timeout_s:
+        time.sleep(quiet_s)
+        now = _proc_cpu_s(pid)
+        if now is None or now - last < 0.05 * quiet_s:
+            break
+        last = now
+    return time.monotonic() - t0
 
 
 class _Backend:
@@ -602,6 +618,10 @@ def _run_backend(
             what="spine",
         )
         spine_s = time.monotonic() - t
+        # ...and link's model fitted to it: link re-estimates its u-probabilities for a grown
+        # spine when idle (seconds of CPU for a few thousand people), which is not part of
+        # linking the incoming records.
+        settled_s = _wait_settled(backend.processes.get("link-worker"), timeout_s=120.0)
 
         start = backend.end_offsets()
         cpu0 = {name: _proc_cpu_s(pid) for name, pid in backend.processes.items()}
@@ -635,6 +655,7 @@ def _run_backend(
         "stack_start": round(started_s, 2),
         "spine_push": round(spine_pushed_s, 2),
         "spine_push_and_drain": round(spine_s, 2),
+        "link_settling_after_spine": round(settled_s, 2),
         "incoming_push": round(pushed_s, 2),
         "incoming_drain_observed": round(drained_s, 2),
     }
@@ -885,7 +906,7 @@ def _relay(cfg: _RelayConfig) -> None:
     t = cfg.topics
     pending: dict[bytes, int] = {}
     latencies: list[float] = []
-    first = last = 0.0
+    first = last = seen_first = seen_last = 0.0
     warm_done = 0
     deadline = time.monotonic() + cfg.timeout_s
     try:
@@ -897,6 +918,9 @@ def _relay(cfg: _RelayConfig) -> None:
             for records in batches.values():
                 for r in records:
                     h = dict(r.headers or ())
+                    if h["bench-warm"] == b"0":
+                        seen_first = seen_first or time.time()
+                        seen_last = time.time()
                     if producer is not None:
                         headers = [
                             (k, h[k])
@@ -950,6 +974,7 @@ def _relay(cfg: _RelayConfig) -> None:
                         "last": last,
                         "latencies_ms": latencies,
                         "cpu_s": time.process_time(),
+                        "seen": [seen_first, seen_last],
                     }
                 )
             )
@@ -1009,7 +1034,7 @@ def run_ceiling(
                 results_bytes=int(replay["results_bytes"]),
                 expected=n,
                 ready_file=str(work_dir / f"{role}.ready"),
-                result_file=str(work_dir / f"{role}.json") if role == "access" else "",
+                result_file=str(work_dir / f"{role}.json"),
                 timeout_s=timeout_s,
                 warm_expected=len(warm),
                 warm_file=str(work_dir / "warm") if role == "access" else "",
@@ -1059,6 +1084,16 @@ def run_ceiling(
         sink = next(p for r, p, _c in procs if r == "access")
         sink.wait(timeout=timeout_s)
         result = json.loads((work_dir / "access.json").read_text())
+        for role, proc, _cfg in procs:  # the relays write theirs when they stop
+            if role != "access":
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=20)
+        # When each hop saw the run's first and last timed message (s after the first send).
+        seen = {
+            role: [round(t - t0, 3) if t else None for t in json.loads(
+                (work_dir / f"{role}.json").read_text())["seen"]]
+            for role in relays
+        }  # fmt: skip
     finally:
         for _role, proc, _cfg in procs:
             if proc.poll() is None:
@@ -1087,6 +1122,7 @@ def run_ceiling(
             "results": replay["results_bytes"],
         },
         "warm_up_records": len(warm),
+        "hops_seen_s": seen,
         "produce_s": round(produced_s, 3),
         "end_to_end_seconds": round(result["last"] - t0, 3),
         "records_per_s": _rate(n, result["last"] - t0),
