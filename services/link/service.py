@@ -147,6 +147,8 @@ class LinkService:
         self.incoming_types: dict[str, str] = {}
         self._linker: Linker | None = None
         self._estimated_at = 0
+        self._spine_changes = 0  # spine people added or replaced so far
+        self._speculative_at: int | None = None  # _spine_changes when warm() fitted
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -170,11 +172,17 @@ class LinkService:
         self._linker = None
 
     def warm(self) -> None:
-        """Fit the model to the spine as it is now, if it has grown since (the worker calls
-        this when a poll brings nothing), so the first record after a spine load does not
-        wait seconds for ``estimate_u``."""
-        if len(self.index):
-            _ = self.linker
+        """Fit the model to the spine as it is now, if a record linked now would need that
+        (the worker calls this when a poll brings nothing), so the first record after a spine
+        load does not wait seconds for ``estimate_u``.
+
+        The fit is speculative: if the spine changes before a record uses it, the record
+        refits, exactly as without the warm-up. So decisions depend on the spine a record
+        meets, never on when the worker happened to be idle.
+        """
+        if len(self.index) and self._stale():
+            self._fit()
+            self._speculative_at = self._spine_changes
 
     @property
     def model_version(self) -> str:
@@ -182,21 +190,31 @@ class LinkService:
 
     @property
     def linker(self) -> Linker:
-        n = len(self.index)
-        stale = self._linker is None or (
-            self.estimate_u and n >= 20 and abs(n - self._estimated_at) > 0.1 * max(n, 1)
+        speculation_lost = (
+            self._speculative_at is not None and self._speculative_at != self._spine_changes
         )
-        if stale:
-            model = self.base_model
-            if self.estimate_u and n >= 20:
-                model = estimate_u(model, self.index, pairs=min(200_000, 50 * n))
-                model = replace(model, version=f"{model.version}-u{n}")
-                self._estimated_at = n
-            self.index.model = model
-            self._linker = Linker(CompiledModel(model, self.index.schema), self.index)
+        if self._stale() or speculation_lost:
+            self._fit()
+        self._speculative_at = None
         assert self._linker is not None
         self._linker.refresh()
         return self._linker
+
+    def _stale(self) -> bool:
+        n = len(self.index)
+        return self._linker is None or (
+            self.estimate_u and n >= 20 and abs(n - self._estimated_at) > 0.1 * max(n, 1)
+        )
+
+    def _fit(self) -> None:
+        n = len(self.index)
+        model = self.base_model
+        if self.estimate_u and n >= 20:
+            model = estimate_u(model, self.index, pairs=min(200_000, 50 * n))
+            model = replace(model, version=f"{model.version}-u{n}")
+            self._estimated_at = n
+        self.index.model = model
+        self._linker = Linker(CompiledModel(model, self.index.schema), self.index)
 
     # -- events ----------------------------------------------------------------------------
 
@@ -263,6 +281,7 @@ class LinkService:
         )
         rec = EncodedRecord.from_linkage(keys, record_id=token)
         self.index.add(rec)
+        self._spine_changes += 1
         # Re-link what this person may change: records pointing at them, and records that
         # share a blocking key with them (they may now find a better candidate).
         rows.flush()  # the query below must see this run's results

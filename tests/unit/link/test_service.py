@@ -194,3 +194,29 @@ def test_a_review_api_process_started_before_the_record_publishes_its_stored_typ
     assert decided[0].model_version == queued.model_version
     stored = session.execute(select(storage.results.c.record_type)).scalars().all()
     assert stored == ["adult-party"]
+
+
+def test_an_idle_warm_up_never_changes_a_decision():
+    """warm() fits the model early; a spine change after it must make the next record refit,
+    so what a record gets does not depend on when the worker was idle."""
+    from tests.unit.link.fakes import keys
+
+    spine = [_event(r, "spine-person") for r in population(120)]
+    record = _event(keys("C1", "carys", "pugh", "2020-01-05", "F", "SA1 2BC"))
+    published = {}
+    for mode in ("lazy", "warmed twice", "warmed at the end"):
+        engine = create_engine("sqlite://")
+        storage.metadata.create_all(engine)
+        with Session(engine) as s:
+            svc = LinkService(b"k" * 32)
+            for i, event in enumerate(spine):
+                svc.on_linkage_keys(s, event)
+                if mode == "warmed twice" and i in (40, 110):  # idle mid-load
+                    svc.warm()
+            if mode == "warmed at the end":
+                svc.warm()
+            out = _published(svc.on_linkage_keys(s, record))
+            published[mode] = [(e.model_version, e.match_probability, e.status) for e in out]
+    assert published["warmed twice"] == published["lazy"]
+    assert published["warmed at the end"] == published["lazy"]
+    assert published["lazy"][0][0].endswith("-u120")  # fitted to the whole spine
