@@ -323,5 +323,14 @@ class NestedSecretFiles(PydanticBaseSettingsSource):
 
 
 def read_secret_file(path: Path) -> bytes:
-    """Raw bytes of a secret mounted as a file (trailing newline stripped)."""
-    return path.read_bytes().rstrip(b"\r\n")
+    """The bytes of a secret mounted as a file: a text secret loses its trailing newline
+    (editors and ``echo`` add one); a binary one is returned whole, since its last random
+    byte may be 0x0a or 0x0d (stripping those silently shortened one key in 128)."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data
+    if any(ord(ch) < 32 and ch not in "\t\r\n" for ch in text):
+        return data
+    return data.rstrip(b"\r\n")

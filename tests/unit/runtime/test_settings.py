@@ -67,3 +67,15 @@ def test_secrets_mounted_in_the_platform_folder_are_read_when_it_exists(
     monkeypatch.setattr(settings_module, "SECRETS_DIR", tmp_path / "absent")
     with pytest.raises(ValidationError):  # no folder: back to the placeholder, refused
         _Example(environment=Environment.PROD)
+
+
+def test_a_text_secret_loses_its_newline_and_a_binary_one_keeps_every_byte(tmp_path) -> None:
+    from services.runtime.settings import read_secret_file
+
+    text = tmp_path / "password"
+    text.write_text("correct horse\n")
+    binary = tmp_path / "alf.key"
+    key = bytes(range(200, 231)) + b"\n"  # 32 random-looking bytes, the last one 0x0a
+    binary.write_bytes(key)
+    assert read_secret_file(text) == b"correct horse"
+    assert read_secret_file(binary) == key
