@@ -360,8 +360,16 @@ class Pipeline:
         }
 
 
+# Workers take up to bus.max_batch records per poll; the workload's chunks are a few hundred
+# records, so with the default (500) a chunk is one batch and no kill can land mid-stream.
+SMALL_BATCHES = {
+    f"FJO_{service.upper()}_BUS__MAX_BATCH": "100" for service in ("pseudonymise", "link", "access")
+}
+
+
 def key_env(tmp: Path) -> dict[str, str]:
-    """One fixed pseudonymisation master key and ALF key (so two runs' tokens compare)."""
+    """One fixed pseudonymisation master key and ALF key (so two runs' tokens compare), and
+    small worker batches (``SMALL_BATCHES``)."""
     tmp.mkdir(parents=True, exist_ok=True)
     master = tmp / "master-v1.key"
     master.write_bytes(os.urandom(32))
@@ -372,4 +380,5 @@ def key_env(tmp: Path) -> dict[str, str]:
         "FJO_PSEUDONYMISE_DEV_KEY_DIR": str(tmp / "dev-keys"),
         "FJO_LINK_ALF_KEY_FILE": str(alf),
         "FJO_LINK_DEV_KEY_DIR": str(tmp / "dev-keys"),
+        **SMALL_BATCHES,
     }
