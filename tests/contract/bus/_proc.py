@@ -79,6 +79,9 @@ def produce(spec: BusSpec, topic: str, key: str, tag: str, count: int, go_file: 
         producer.publish(topic, f"{tag}-{i}".encode(), key=key)
         if i % 7 == 6:
             producer.flush()
+            # Let the others at the log: SQLite's busy handler backs off for milliseconds,
+            # so on a loaded machine one writer could otherwise finish before they wake.
+            time.sleep(0.002)
     producer.close()
     bus.close()
     _say({"done": count})
