@@ -349,6 +349,10 @@ class Worker:
                         counts.dead += 1
                     settled.append(m)
 
+                def skip(m: Message) -> None:  # settled before: nothing to do
+                    counts.skipped += 1
+                    settled.append(m)
+
                 i = 0
                 while i < len(messages):
                     m = messages[i]
@@ -357,39 +361,28 @@ class Worker:
                         continue
                     marker = markers.get(keys[id(m)])
                     if marker is not None and _settles(marker, m):
-                        counts.skipped += 1
-                        settled.append(m)
+                        skip(m)
                         continue
                     run: list[Message] = [m]
                     name = self._batch_name(m) if marker is None else None
                     if name is not None:
-                        i = self._extend_run(run, name, messages, i, keys, markers, blocked)
-                        for r in run[1:]:
-                            skip = markers.get(keys[id(r)])
-                            if skip is not None:  # settled by its marker: nothing to do
-                                counts.skipped += 1
-                                settled.append(r)
-                        run = [r for r in run if r is m or markers.get(keys[id(r)]) is None]
+                        i = self._extend_run(run, skip, name, messages, i, keys, markers, blocked)
                         if len(run) > 1 and self._handle_run(session, name, run):
                             for r in run:
                                 settle(r, OUTCOME_PROCESSED, None)
                             continue
-                    # One at a time: no batch handler, a run of one, or a failed run.
+                    # One at a time: no batch handler, a run of one, or a failed run (whose
+                    # records have no marker: the run holds none and each event id once).
                     for r in run:
                         tp = (r.topic, r.partition)
                         if tp in blocked:
-                            continue
-                        marker = markers.get(keys[id(r)])
-                        if r is not m and marker is not None and _settles(marker, r):
-                            counts.skipped += 1
-                            settled.append(r)
                             continue
                         outcome = self._handle(session, r)
                         if outcome is None:  # failed; retried after a rewind
                             blocked.add(tp)
                             retry_attempts = max(retry_attempts, self._attempts.get(_pos(r), 1))
                             continue
-                        settle(r, outcome, marker)
+                        settle(r, outcome, marker if r is m else None)
                 self._write_markers(session, new_rows, updates)
                 self.producer.flush()
         except Exception as exc:
@@ -437,6 +430,7 @@ class Worker:
     def _extend_run(
         self,
         run: list[Message],
+        skip: Callable[[Message], None],
         name: str,
         messages: list[Message],
         i: int,
@@ -446,9 +440,9 @@ class Worker:
     ) -> int:
         """Add the records after ``run[0]`` that can join its run; returns the next index.
 
-        The run stops at the first record of another type or one whose event id is already
-        in the run (a duplicate must see the first one's marker), so bus order is kept.
-        Records already settled by a marker join it (the caller skips them).
+        The run stops at the first record of another type, one whose event id is already in
+        the run (a duplicate must see the first one's marker) or a replayed dead letter, so
+        bus order is kept. Records settled by their marker on the way are ``skip``ped.
         """
         seen = {keys[id(run[0])]}
         while i < len(messages):
@@ -458,13 +452,13 @@ class Worker:
                 continue
             key = keys[id(n)]
             marker = markers.get(key)
-            if marker is not None:
-                if not _settles(marker, n):
-                    break  # a replayed dead letter: handled alone
-            elif key in seen or self._batch_name(n) != name:
+            if marker is not None and _settles(marker, n):
+                skip(n)
+            elif marker is not None or key in seen or self._batch_name(n) != name:
                 break
-            seen.add(key)
-            run.append(n)
+            else:
+                seen.add(key)
+                run.append(n)
             i += 1
         return i
 
