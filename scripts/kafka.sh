@@ -306,7 +306,7 @@ cmd_start() {
 
     cluster_id="$(python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
     local jvm_common=(-XX:-UsePerfData -Djava.awt.headless=true "-Dlog4j2.configurationFile=$LOG4J_CONFIG" -cp "$LIBS/*")
-    if ! java -Xmx256m "${jvm_common[@]}" kafka.tools.StorageTool format -t "$cluster_id" -c "$CONFIG" \
+    if ! java -Xmx256m "${jvm_common[@]}" kafka.tools.StorageTool format "--cluster-id=$cluster_id" -c "$CONFIG" \
         >"$LOG_DIR/format.log" 2>&1; then
         cat "$LOG_DIR/format.log" >&2
         die "formatting the log dir failed"

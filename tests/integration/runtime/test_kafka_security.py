@@ -189,8 +189,8 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
         "-Xmx256m",
         "kafka.tools.StorageTool",
         "format",
-        "-t",
-        cluster_id,
+        # One argument: a base64url id may start with "-", which argparse takes for an option.
+        f"--cluster-id={cluster_id}",
         "-c",
         str(config),
     ]
@@ -198,6 +198,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
         fmt += ["--add-scram", user]
     done = subprocess.run(fmt, stdout=log, stderr=subprocess.STDOUT, timeout=120, check=False)
     if done.returncode != 0:
+        log.close()
         unavailable(
             f"formatting the SCRAM broker failed: {(state / 'kafka.log').read_text()[-2000:]}"
         )
