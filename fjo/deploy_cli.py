@@ -289,6 +289,23 @@ def _stop_group(pid: int, grace_s: float = 15.0) -> None:
 _children: dict[int, subprocess.Popen[bytes]] = {}
 
 
+def spawn(command: list[str], *, env: Mapping[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """Start one role's process in its own session (so `fjo down` signals exactly its
+    process group), its output appended to ``log_path``; kept referenced until reaped."""
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            command,
+            cwd=REPO_ROOT,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    _children[proc.pid] = proc
+    return proc
+
+
 def _reap(pid: int) -> None:
     proc = _children.get(pid)
     if proc is not None:
@@ -340,18 +357,7 @@ def _launch(
         | dict(extra_env or {})
     )
     log_path = state_dir / "logs" / f"{name}.log"
-    with log_path.open("ab") as log:
-        # Its own session: `fjo down` signals exactly this process group.
-        proc = subprocess.Popen(
-            command,
-            cwd=REPO_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    _children[proc.pid] = proc
+    proc = spawn(command, env=env, log_path=log_path)
     sp = StackProcess(name, service, role, proc.pid, port, str(log_path), command)
     state.processes = [p for p in state.processes if p.name != name] + [sp]
     state.save(state_dir)

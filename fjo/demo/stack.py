@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from fjo.deploy_cli import (
-    REPO_ROOT,
     SERVICE_NAMES,
     StackProcess,
     StackState,
@@ -29,6 +28,7 @@ from fjo.deploy_cli import (
     _wait_ready,
     down_stack,
     migrate_service,
+    spawn,
     stack_roles,
 )
 
@@ -136,16 +136,7 @@ class EmbeddedStack:
                 else:
                     command = [*fjo, "serve", service, "worker", "--probe-port", str(port)]
                 log_path = self.state_dir / "logs" / f"{name}.log"
-                with log_path.open("ab") as log:
-                    proc = subprocess.Popen(
-                        command,
-                        cwd=REPO_ROOT,
-                        env=base_env | self.env(service),
-                        stdin=subprocess.DEVNULL,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        start_new_session=True,
-                    )
+                proc = spawn(command, env=base_env | self.env(service), log_path=log_path)
                 sp = StackProcess(name, service, role, proc.pid, port, str(log_path), command)
                 self.state.processes.append(sp)
                 self.state.save(self.state_dir)
