@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -14,9 +15,9 @@ from services.pseudonymise.events import split_to_messages
 from services.pseudonymise.roles import roles_for
 from services.runtime.bus.api import Message, Producer
 from services.runtime.delivery import Batch, BatchHandler, PoisonMessage
-from services.runtime.publishing import publish_all
+from services.runtime.publishing import OutgoingMessage, publish_all
 
-__all__ = ["make_handlers"]
+__all__ = ["make_handlers", "pseudonymise"]
 
 log = logging.getLogger("fjo.pseudonymise")
 
@@ -31,6 +32,20 @@ def _received(message: Message) -> tuple[Envelope, RecordReceived]:
     if not isinstance(event, RecordReceived):
         raise PoisonMessage(f"unexpected event type {envelope.type}")
     return envelope, event
+
+
+def pseudonymise(
+    pseudonymiser: Pseudonymiser, event: RecordReceived, input_event_id: uuid.UUID
+) -> list[OutgoingMessage]:
+    """The messages one received record becomes: its content and, for a person, its keys."""
+    record = event.record
+    split = pseudonymiser.split(
+        record.model_dump(mode="json"),
+        source=record.source.value,
+        record_kind=record.record_type.value,
+        roles=roles_for(record.record_type),
+    )
+    return split_to_messages(event, split, input_event_id=input_event_id)
 
 
 def make_handlers(pseudonymiser: Pseudonymiser, producer: Producer) -> dict[str, BatchHandler]:
@@ -48,19 +63,10 @@ def make_handlers(pseudonymiser: Pseudonymiser, producer: Producer) -> dict[str,
 
     def handle(message: Message) -> None:
         envelope, event = _received(message)
-        record = event.record
-        split = pseudonymiser.split(
-            record.model_dump(mode="json"),
-            source=record.source.value,
-            record_kind=record.record_type.value,
-            roles=roles_for(record.record_type),
-        )
-        sent = publish_all(
-            producer, split_to_messages(event, split, input_event_id=envelope.event_id)
-        )
+        sent = publish_all(producer, pseudonymise(pseudonymiser, event, envelope.event_id))
         log.debug(
             "record split",
-            extra={"record_type": record.record_type.value, "messages": sent},
+            extra={"record_type": event.record.record_type.value, "messages": sent},
         )
 
     return {event.event_type: handle_run for event in RECORD_RECEIVED_EVENTS.values()}

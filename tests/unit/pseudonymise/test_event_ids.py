@@ -13,25 +13,13 @@ from contracts._model import examples_of
 from contracts.events import ChildRecordReceived
 from contracts.records import ChildRecord
 from services.pseudonymise.domain import KeyRing, OnsPostcodeLookup, Pseudonymiser
-from services.pseudonymise.events import split_to_messages
-from services.pseudonymise.roles import roles_for
+from services.pseudonymise.handlers import pseudonymise
 from services.runtime.publishing import OutgoingMessage
 from tests.unit.pseudonymise.conftest import fixed_key
 
 
 def _ids(messages: list[OutgoingMessage]) -> list[bytes]:
     return [dict(m.headers)["fjo-event-id"] for m in messages]
-
-
-def _split(pseudonymiser: Pseudonymiser, event: ChildRecordReceived, input_id: uuid.UUID):
-    record = event.record
-    split = pseudonymiser.split(
-        record.model_dump(mode="json"),
-        source=record.source.value,
-        record_kind=record.record_type.value,
-        roles=roles_for(record.record_type),
-    )
-    return split_to_messages(event, split, input_event_id=input_id)
 
 
 def test_a_replay_under_a_new_key_version_gets_new_event_ids(
@@ -43,7 +31,7 @@ def test_a_replay_under_a_new_key_version_gets_new_event_ids(
     event = ChildRecordReceived(record=examples_of(ChildRecord)[0], delivery_id="dlv-1")
     input_id = uuid.uuid4()
 
-    first, again, rekeyed = (_split(p, event, input_id) for p in (v1, v1, v2))
+    first, again, rekeyed = (pseudonymise(p, event, input_id) for p in (v1, v1, v2))
 
     assert len(first) == 2  # content and linkage keys
     assert _ids(again) == _ids(first)  # a redelivery: consumers skip it
