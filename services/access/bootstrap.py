@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from services.access.config import AccessSettings
 from services.access.storage.audit_store import AuditTrail
 from services.access.storage.migrate import migrate, migrate_checkpoints
-from services.runtime.auth import DevIssuer, TokenVerifier
+from services.runtime.auth import TokenVerifier, configured_verifier
 from services.runtime.bus.api import Bus
 from services.runtime.db import make_engine, make_session_factory
 from services.runtime.delivery import Worker
@@ -43,17 +43,15 @@ class AccessContext:
 
 
 def default_verifier(settings: AccessSettings) -> TokenVerifier:
-    """The organisation's JWKS when configured; the local dev issuer in dev/test only."""
-    if settings.auth.jwks_url:
-        return TokenVerifier(
-            issuer=settings.auth.issuer,
-            audience=settings.auth.audience,
-            jwks_url=settings.auth.jwks_url,
-        )
-    if settings.environment is Environment.PROD:
-        raise RuntimeError("no JWKS URL configured")
-    issuer = DevIssuer.from_file(settings.auth.dev_key_file, issuer=settings.auth.issuer)
-    return issuer.verifier(audience=settings.auth.audience)
+    """The token verifier: the organisation's JWKS, or the dev issuer outside prod."""
+    auth = settings.auth
+    return configured_verifier(
+        issuer=auth.issuer,
+        audience=auth.audience,
+        jwks_url=auth.jwks_url,
+        dev_key_file=auth.dev_key_file,
+        allow_dev=settings.environment is not Environment.PROD,
+    )
 
 
 def build_context(

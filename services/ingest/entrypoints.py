@@ -27,11 +27,17 @@ from services.ingest.domain.ratelimit import RateLimiter
 from services.ingest.producers import ProducerPool
 from services.ingest.storage.models import VERSION_TABLE
 from services.runtime.app import create_app as create_base_app
-from services.runtime.auth import DevIssuer, Principal, TokenVerifier, bearer_principal
+from services.runtime.auth import (
+    Principal,
+    TokenVerifier,
+    bearer_principal,
+    configured_verifier,
+)
 from services.runtime.bus.api import Bus
 from services.runtime.bus.factory import bus_from_settings
 from services.runtime.db import make_engine, make_session_factory
 from services.runtime.migrations import upgrade
+from services.runtime.settings import Environment
 from services.runtime.topics import topic_specs
 
 __all__ = ["MIGRATIONS", "create_app", "make_verifier", "migrate"]
@@ -59,12 +65,15 @@ def migrate(engine: Engine | str) -> None:
 
 
 def make_verifier(settings: IngestSettings) -> TokenVerifier:
-    """The token verifier: the organisation's JWKS, or the local dev issuer's key file."""
+    """The token verifier: the organisation's JWKS, or the dev issuer outside prod."""
     auth = settings.auth
-    if auth.jwks_url:
-        return TokenVerifier(issuer=auth.issuer, audience=auth.audience, jwks_url=auth.jwks_url)
-    issuer = DevIssuer.from_file(auth.dev_key_file, issuer=auth.issuer)
-    return issuer.verifier(audience=auth.audience)
+    return configured_verifier(
+        issuer=auth.issuer,
+        audience=auth.audience,
+        jwks_url=auth.jwks_url,
+        dev_key_file=auth.dev_key_file,
+        allow_dev=settings.environment is not Environment.PROD,
+    )
 
 
 @dataclass

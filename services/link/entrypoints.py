@@ -19,7 +19,12 @@ from services.link.api import Reviews, review_router
 from services.link.bootstrap import build_service, build_worker
 from services.link.config import LinkSettings
 from services.runtime.app import create_app as create_base_app
-from services.runtime.auth import DevIssuer, Principal, TokenVerifier, bearer_principal
+from services.runtime.auth import (
+    Principal,
+    TokenVerifier,
+    bearer_principal,
+    configured_verifier,
+)
 from services.runtime.bus.api import Bus
 from services.runtime.db import make_engine, make_session_factory
 from services.runtime.settings import Environment
@@ -57,17 +62,15 @@ def run_worker(settings: LinkSettings | None = None, stop: threading.Event | Non
 
 
 def default_verifier(settings: LinkSettings) -> TokenVerifier:
-    """The organisation's JWKS when configured; the local dev issuer in dev/test only."""
-    if settings.auth.jwks_url:
-        return TokenVerifier(
-            issuer=settings.auth.issuer,
-            audience=settings.auth.audience,
-            jwks_url=settings.auth.jwks_url,
-        )
-    if settings.environment is Environment.PROD:
-        raise RuntimeError("no JWKS URL configured")
-    issuer = DevIssuer.from_file(settings.auth.dev_key_file, issuer=settings.auth.issuer)
-    return issuer.verifier(audience=settings.auth.audience)
+    """The token verifier: the organisation's JWKS, or the dev issuer outside prod."""
+    auth = settings.auth
+    return configured_verifier(
+        issuer=auth.issuer,
+        audience=auth.audience,
+        jwks_url=auth.jwks_url,
+        dev_key_file=auth.dev_key_file,
+        allow_dev=settings.environment is not Environment.PROD,
+    )
 
 
 @dataclass(frozen=True, slots=True)

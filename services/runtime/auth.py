@@ -40,6 +40,7 @@ __all__ = [
     "Principal",
     "TokenVerifier",
     "bearer_principal",
+    "configured_verifier",
     "routes_not_authenticating_first",
 ]
 
@@ -208,6 +209,18 @@ class DevIssuer:
         if extra:
             claims.update(extra)
         return jwt.encode(claims, self._key, algorithm="ES256", headers={"kid": self.key_id})
+
+
+def configured_verifier(
+    *, issuer: str, audience: str, jwks_url: str | None, dev_key_file: Path, allow_dev: bool
+) -> TokenVerifier:
+    """The organisation's JWKS when configured; else, where ``allow_dev`` (not prod), the
+    local dev issuer's key file (created on first use)."""
+    if jwks_url:
+        return TokenVerifier(issuer=issuer, audience=audience, jwks_url=jwks_url)
+    if not allow_dev:
+        raise RuntimeError("no JWKS URL configured")
+    return DevIssuer.from_file(dev_key_file, issuer=issuer).verifier(audience=audience)
 
 
 def _thumbprint(jwk: Mapping[str, Any]) -> str:
