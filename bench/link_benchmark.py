@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.synth.generator import CSV_COLUMNS, SPINE_EXTRA_COLUMNS, SynthConfig, generate
+from synth.population import CSV_COLUMNS, SPINE_EXTRA_COLUMNS, SynthConfig, generate
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / "bench" / ".venv-splink"

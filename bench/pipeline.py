@@ -147,7 +147,7 @@ class Workload:
 
 def build_workload(folder: Path, *, records: int, spine_size: int, seed: int) -> Workload:
     """A world whose Cafcass feeds hold about ``records`` valid records."""
-    from fjo.demo.world import FEEDS, WorldConfig, build_world, write_world
+    from synth.world import FEEDS, WorldConfig, build_world, write_world
 
     def world_for(cases: int) -> Any:
         return build_world(WorldConfig(seed=seed, spine_size=spine_size, cases=max(2, cases)))

@@ -19,7 +19,7 @@ Small = Annotated[bool, typer.Option(help=f"A tiny world ({SMALL}).")]
 
 
 def _config(seed: int, spine_size: int | None, cases: int | None, small: bool) -> object:
-    from fjo.demo.world import WorldConfig
+    from synth.world import WorldConfig
 
     base = WorldConfig(seed=seed, **(SMALL if small else {}))
     return WorldConfig(
@@ -39,7 +39,7 @@ def synth(
     small: Small = False,
 ) -> None:
     """Write a synthetic family-court world: NDJSON per partner and record type, and the truth."""
-    from fjo.demo.world import WorldConfig, build_world, write_world
+    from synth.world import WorldConfig, build_world, write_world
 
     config = _config(seed, spine_size, cases, small)
     assert isinstance(config, WorldConfig)
@@ -66,7 +66,7 @@ def demo(
     """Run the platform end to end on the embedded default and write demo-output/."""
     from fjo.demo.run import DemoFailed, DemoOptions, run_demo
     from fjo.demo.summary import print_summary
-    from fjo.demo.world import WorldConfig
+    from synth.world import WorldConfig
 
     config = _config(seed, spine_size, cases, small)
     assert isinstance(config, WorldConfig)

@@ -22,9 +22,9 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any, Protocol
 
-from bench.synth.generator import REFERENCE_DATE
 from fjo.demo.stack import EmbeddedStack
-from fjo.demo.world import World, load_postcode_lookup
+from synth.population import REFERENCE_DATE
+from synth.world import World, load_postcode_lookup
 
 __all__ = [
     "Stores",
@@ -123,9 +123,9 @@ def evaluate(world: World, stack: Stores, *, link_running: bool) -> dict[str, An
 
     people = world.people
     lookup = load_postcode_lookup()
-    from fjo.demo.world import _authority_names
+    from synth.world import authority_names
 
-    la_names = _authority_names()
+    la_names = authority_names()
     truth = {(t.source, t.record_type, t.record_id): t for t in world.truth}
     tp = fp = fn = linked_total = n = 0
     groups: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))

@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 
 from fjo.demo.stack import EmbeddedStack
-from fjo.demo.world import FEEDS, World, WorldConfig, build_world, write_world
+from synth.world import FEEDS, World, WorldConfig, build_world, write_world
 
 __all__ = ["DemoFailed", "DemoOptions", "DemoResult", "researcher_story", "run_demo"]
 

@@ -32,11 +32,11 @@ import pytest
 from contracts.topics import TOPICS
 from fjo.demo.report import PERSON_TYPES, evaluate, record_tokens, scan_places
 from fjo.demo.run import ISSUER, researcher_story
-from fjo.demo.world import FEEDS, World, WorldConfig, build_world, write_world
 from fjo.deploy_cli import stack_roles
 from fjo.push_cli import push_file
 from services.runtime.auth import DevIssuer
 from services.runtime.delivery import DLQ_ERROR, DLQ_ERROR_TYPE
+from synth.world import FEEDS, World, WorldConfig, build_world, write_world
 from tests.integration.e2e.story_stack import KafkaStoryStack, header, wait_until
 from tests.reliability.harness import Broker
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from fjo.demo.report import write_report
 from fjo.demo.run import DemoResult
 from fjo.demo.summary import summary_lines
-from fjo.demo.world import WorldConfig, build_world
+from synth.world import WorldConfig, build_world
 
 
 def test_without_a_link_worker_the_report_and_summary_say_linkage_is_missing(

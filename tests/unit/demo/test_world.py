@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from contracts.records import RECORD_MODELS, RecordType
-from fjo.demo.world import FEEDS, World, WorldConfig, build_world, load_postcode_lookup, write_world
+from synth.world import FEEDS, World, WorldConfig, build_world, load_postcode_lookup, write_world
 
 SMALL = WorldConfig(spine_size=400, cases=24)
 

@@ -16,7 +16,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from bench.synth.names import (
+from synth.names import (
     FEMALE_FORENAMES,
     MALE_FORENAMES,
     NICKNAMES,

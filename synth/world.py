@@ -1,6 +1,6 @@
 """The synthetic family-court world: a spine with address history and two Cafcass feeds.
 
-Built on the link benchmark's population (``bench.synth.generator``: households, twins,
+Built on the synthetic population (``synth.population``: households, twins,
 siblings close in age, maiden and married surnames, moves, Welsh names, a share of people
 not on the spine) and its damage model (typos, nicknames, Welsh spellings, day/month swaps,
 placeholder dates of birth, "Baby", forename/surname swaps, old addresses, missing NHS
@@ -29,8 +29,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.synth.generator import REFERENCE_DATE, Person, SynthConfig, generate, incoming_row
 from contracts.records import normalise_postcode
+from synth.population import REFERENCE_DATE, Person, SynthConfig, generate, incoming_row
 
 __all__ = [
     "FEEDS",
@@ -38,6 +38,7 @@ __all__ = [
     "TruthRow",
     "World",
     "WorldConfig",
+    "authority_names",
     "build_world",
     "load_postcode_lookup",
     "write_world",
@@ -123,7 +124,7 @@ def load_postcode_lookup(path: Path | None = None) -> dict[str, tuple[str, str]]
     return {row["pcds"]: (row["lsoa21"], row["oslaua"]) for row in csv.DictReader(lines)}
 
 
-def _authority_names() -> dict[str, str]:
+def authority_names() -> dict[str, str]:
     from services.pseudonymise.data.make_postcode_lookup import AUTHORITIES
 
     return {code: name for code, name, _districts in AUTHORITIES}
@@ -148,7 +149,7 @@ class _Builder:
     def __init__(self, config: WorldConfig) -> None:
         self.c = config
         self.lookup = load_postcode_lookup()
-        self.la_names = _authority_names()
+        self.la_names = authority_names()
         data = generate(
             SynthConfig(
                 seed=config.seed,
