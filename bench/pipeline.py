@@ -2,8 +2,8 @@
 
 What runs, per backend (``embedded``: SQLite files with the bus in a file of its own;
 ``kafka``: Apache Kafka + PostgreSQL), every role its own ``fjo serve <service> <role>``
-process started by the stack runners (``fjo.demo.stack.EmbeddedStack``, ``fjo.deploy_cli
-.up_stack``):
+process started by the stack runners (``fjo.stack.embedded.EmbeddedStack``,
+``fjo.stack.kafka.KafkaStack``):
 
 1. a synthetic world (``fjo synth``'s ``build_world``) is written as NDJSON;
 2. the spine's owner pushes the spine over ingest's HTTP API (``fjo push``'s resumable
@@ -72,7 +72,6 @@ from typing import Any
 import kafka
 import sqlalchemy as sa
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.structs import OffsetAndMetadata
 from sqlalchemy.pool import NullPool
 
 from bench._common import environment, write_result
@@ -88,31 +87,20 @@ from contracts.topics import (
     PSEUDONYMISE_LINKAGE_KEYS,
     PSEUDONYMISE_RECORDS,
 )
+from fjo.stack.api import Stack
+from fjo.stack.embedded import EmbeddedStack
+from fjo.stack.kafka import KafkaStack
+from services.runtime.bus.api import Headers
 
 __all__ = ["run_pipeline_benchmark"]
 
 ROOT = Path(__file__).resolve().parents[1]
 ISSUER = "https://dev.fjo.invalid"
-TOPICS = (
-    INGEST_RECORDS.name,
-    INGEST_QUARANTINE.name,
-    PSEUDONYMISE_RECORDS.name,
-    PSEUDONYMISE_LINKAGE_KEYS.name,
-    LINK_RESULTS.name,
-    PSEUDONYMISE_DEAD_LETTERS.name,
-    LINK_DEAD_LETTERS.name,
-    ACCESS_DEAD_LETTERS.name,
-)
 DEAD_LETTER_TOPICS = (
     PSEUDONYMISE_DEAD_LETTERS.name,
     LINK_DEAD_LETTERS.name,
     ACCESS_DEAD_LETTERS.name,
 )
-WORKER_TOPICS = {
-    "pseudonymise": (INGEST_RECORDS.name,),
-    "link": (PSEUDONYMISE_LINKAGE_KEYS.name,),
-    "access": (PSEUDONYMISE_RECORDS.name, LINK_RESULTS.name),
-}
 MARKER_TABLES = {
     "pseudonymise": "processed_messages",
     "link": "processed_messages",
@@ -255,234 +243,6 @@ def _wait_settled(pid: int | None, *, timeout_s: float, quiet_s: float = 1.0) ->
     return time.monotonic() - t0
 
 
-class _Backend:
-    """One platform under test: start it, read its bus and databases, stop it."""
-
-    name: str
-    ingest_url: str
-    issuer_key: Path
-    databases: dict[str, str]
-    processes: dict[str, int]
-    groups: dict[str, str]
-    key_dir: Path  # pseudonymise's dev master key: the bench follows records by token
-
-    def start(self) -> None: ...
-
-    def stop(self) -> None: ...
-
-    def exited(self) -> list[str]:
-        return []
-
-    def end_offsets(self) -> dict[tuple[str, int], int]:
-        raise NotImplementedError
-
-    def read(
-        self, topic: str, start: dict[tuple[str, int], int], end: dict[tuple[str, int], int]
-    ) -> list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]]:
-        """(key, value, headers) of ``topic``'s records between two offset snapshots."""
-        raise NotImplementedError
-
-
-class _Embedded(_Backend):
-    name = "embedded"
-
-    def __init__(self, state_dir: Path, log: Callable[[str], None]) -> None:
-        from fjo.demo.stack import EmbeddedStack
-
-        self.stack = EmbeddedStack(state_dir, echo=log)
-        self.groups = {s: s for s in WORKER_TOPICS}  # the settings' defaults: a fresh bus file
-
-    def start(self) -> None:
-        from fjo.demo.stack import sqlite_url
-
-        self.stack.down()  # a previous run killed hard may have left its processes
-        if self.stack.state_dir.exists():
-            shutil.rmtree(self.stack.state_dir)
-        self.stack.up()
-        self.ingest_url = f"http://127.0.0.1:{self.stack.port('ingest-api')}"
-        self.issuer_key = self.stack.issuer_key
-        self.key_dir = self.stack.key_dir
-        self.databases = {s: sqlite_url(self.stack.database(s)) for s in MARKER_TABLES}
-        self.processes = {sp.name: sp.pid for sp in self.stack.state.processes}
-        self._bus = sa.create_engine(f"sqlite:///{self.stack.bus_path}", poolclass=NullPool)
-
-    def stop(self) -> None:
-        self.stack.down()
-        if hasattr(self, "_bus"):
-            self._bus.dispose()
-
-    def exited(self) -> list[str]:
-        return self.stack.exited()
-
-    def end_offsets(self) -> dict[tuple[str, int], int]:
-        with self._bus.connect() as conn:
-            rows = conn.execute(sa.text("SELECT topic, partition, next_offset FROM bus_partitions"))
-            return {(t, int(p)): int(o) for t, p, o in rows if t in TOPICS}
-
-    def read(
-        self, topic: str, start: dict[tuple[str, int], int], end: dict[tuple[str, int], int]
-    ) -> list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]]:
-        from services.runtime.bus.embedded import _decode_headers
-
-        out: list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]] = []
-        with self._bus.connect() as conn:
-            for (t, p), hi in end.items():
-                if t != topic:
-                    continue
-                rows = conn.execute(
-                    sa.text(
-                        "SELECT key, value, headers FROM bus_records WHERE topic = :t AND "
-                        'partition = :p AND "offset" >= :lo AND "offset" < :hi ORDER BY "offset"'
-                    ),
-                    {"t": t, "p": p, "lo": start.get((t, p), 0), "hi": hi},
-                )
-                out.extend((k, bytes(v), list(_decode_headers(h) if h else ())) for k, v, h in rows)
-        return out
-
-
-class _Kafka(_Backend):
-    name = "kafka"
-
-    def __init__(
-        self, state_dir: Path, bootstrap: str, postgres_url: str, log: Callable[[str], None]
-    ) -> None:
-        self.state_dir = state_dir.resolve()
-        self.bootstrap = bootstrap
-        self.postgres_url = postgres_url
-        self.log = log
-        self.tag = uuid.uuid4().hex[:8]
-        # The broker may be shared (tests, `fjo up`): groups of our own, started at the end
-        # of the topics, and databases of our own, dropped afterwards.
-        self.groups = {s: f"bench-pipeline-{self.tag}-{s}" for s in WORKER_TOPICS}
-        self.db_prefix = f"bench_pipeline_{self.tag}"
-        self._consumer: KafkaConsumer | None = None
-        self._state: Any = None
-
-    def start(self) -> None:
-        from fjo.deploy_cli import down_stack, stack_roles, up_stack
-        from services.runtime.bus.kafka import KafkaBus
-        from services.runtime.topics import topic_specs
-
-        down_stack(self.state_dir, stop_services=False, echo=lambda _m: None)
-        if self.state_dir.exists():
-            shutil.rmtree(self.state_dir)
-        bus = KafkaBus(self.bootstrap, client_id="bench-pipeline")
-        try:
-            bus.create_topics(topic_specs())
-        finally:
-            bus.close()
-        self._consumer = KafkaConsumer(
-            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False
-        )
-        end = self.end_offsets()
-        for service, topics in WORKER_TOPICS.items():
-            self._commit_group(
-                self.groups[service], {k: v for k, v in end.items() if k[0] in topics}
-            )
-        env: dict[str, str] = {}
-        for service, group in self.groups.items():
-            env[f"FJO_{service.upper()}_WORKER_GROUP"] = group
-        for service in ("pseudonymise", "link", "access"):
-            env[f"FJO_{service.upper()}_DEV_KEY_DIR"] = str(self.state_dir / "keys")
-        self._state = up_stack(
-            self.state_dir,
-            kafka_bootstrap=self.bootstrap,
-            postgres_url=self.postgres_url,
-            db_prefix=self.db_prefix,
-            echo=lambda _m: None,
-            roles=stack_roles(),
-            extra_env=env,
-        )
-        ports = {sp.name: sp.port for sp in self._state.processes}
-        self.ingest_url = f"http://127.0.0.1:{ports['ingest-api']}"
-        self.issuer_key = self.state_dir / "dev-issuer.pem"
-        self.key_dir = self.state_dir / "keys"
-        self.databases = dict(self._state.databases)
-        self.processes = {sp.name: sp.pid for sp in self._state.processes}
-
-    def _commit_group(self, group: str, offsets: dict[tuple[str, int], int]) -> None:
-        consumer = KafkaConsumer(
-            bootstrap_servers=self.bootstrap, group_id=group, enable_auto_commit=False
-        )
-        try:
-            tps = {TopicPartition(t, p): o for (t, p), o in offsets.items()}
-            consumer.assign(list(tps))
-            consumer.commit({tp: OffsetAndMetadata(o, "", -1) for tp, o in tps.items()})
-        finally:
-            consumer.close(autocommit=False)
-
-    def stop(self) -> None:
-        from fjo.deploy_cli import down_stack
-
-        down_stack(self.state_dir, stop_services=False, echo=lambda _m: None)
-        if self._consumer is not None:
-            self._consumer.close()
-            self._consumer = None
-        if self._state is not None:
-            _drop_databases(self.postgres_url, self._state.databases.values())
-
-    def exited(self) -> list[str]:
-        from fjo.deploy_cli import _is_ours
-
-        return [sp.name for sp in self._state.processes if not _is_ours(sp)]
-
-    def end_offsets(self) -> dict[tuple[str, int], int]:
-        assert self._consumer is not None
-        tps = [
-            TopicPartition(t, p)
-            for t in TOPICS
-            for p in sorted(self._consumer.partitions_for_topic(t) or ())
-        ]
-        return {
-            (tp.topic, tp.partition): int(o) for tp, o in self._consumer.end_offsets(tps).items()
-        }
-
-    def read(
-        self, topic: str, start: dict[tuple[str, int], int], end: dict[tuple[str, int], int]
-    ) -> list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]]:
-        consumer = KafkaConsumer(
-            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False
-        )
-        out: list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]] = []
-        try:
-            tps = {
-                TopicPartition(t, p): (start.get((t, p), 0), hi)
-                for (t, p), hi in end.items()
-                if t == topic and hi > start.get((t, p), 0)
-            }
-            if not tps:
-                return out
-            consumer.assign(list(tps))
-            for tp, (lo, _hi) in tps.items():
-                consumer.seek(tp, lo)
-            deadline = time.monotonic() + 120
-            while any(consumer.position(tp) < hi for tp, (_lo, hi) in tps.items()):
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"could not read {topic} to the end of the run")
-                for tp, records in consumer.poll(timeout_ms=500).items():
-                    hi = tps[tp][1]
-                    out.extend(
-                        (r.key, r.value, list(r.headers or ())) for r in records if r.offset < hi
-                    )
-        finally:
-            consumer.close(autocommit=False)
-        return out
-
-
-def _drop_databases(admin_url: str, urls: Iterable[str]) -> None:
-    from sqlalchemy.engine import make_url
-
-    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    try:
-        with engine.connect() as conn:
-            for url in urls:
-                name = make_url(url).database
-                if name and name.startswith("bench_pipeline_"):
-                    conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        engine.dispose()
-
-
 # ----------------------------------------------------------------------------- one run
 
 
@@ -526,7 +286,7 @@ def _count_in(url: str, table: str, tokens: Sequence[str]) -> int:
 
 
 def _wait_drained(
-    backend: _Backend,
+    stack: Stack,
     *,
     waits: Sequence[tuple[str, str, Sequence[str]]],
     timeout_s: float,
@@ -538,22 +298,20 @@ def _wait_drained(
     deadline = time.monotonic() + timeout_s
     last_log = 0.0
     while True:
-        found = [_count_in(backend.databases[svc], table, tokens) for svc, table, tokens in waits]
+        found = [_count_in(stack.database_url(svc), table, tokens) for svc, table, tokens in waits]
         status = ", ".join(
             f"{table} {n}/{len(tokens)}"
             for n, (_s, table, tokens) in zip(found, waits, strict=True)
         )
         if all(n >= len(t) for n, (_s, _t, t) in zip(found, waits, strict=True)):
             return
-        if exited := backend.exited():
-            raise RuntimeError(f"{backend.name}: processes exited during {what}: {exited}")
+        if exited := stack.exited():
+            raise RuntimeError(f"{stack.name}: processes exited during {what}: {exited}")
         now = time.monotonic()
         if now > deadline:
-            raise RuntimeError(
-                f"{backend.name}: {what} did not drain in {timeout_s:.0f} s: {status}"
-            )
+            raise RuntimeError(f"{stack.name}: {what} did not drain in {timeout_s:.0f} s: {status}")
         if now - last_log > 5:
-            log(f"bench pipeline: {backend.name}: {what}: {status}")
+            log(f"bench pipeline: {stack.name}: {what}: {status}")
             last_log = now
         time.sleep(0.2)
 
@@ -579,36 +337,36 @@ def _rate(n: int, seconds: float) -> float | None:
 
 
 def _run_backend(
-    backend: _Backend,
+    stack: Stack,
     w: Workload,
     *,
     part_bytes: int,
     drain_timeout_s: float,
     log: Callable[[str], None],
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Run the workload on ``backend``: (figures, what the ceiling replays)."""
+    """Run the workload on ``stack``: (figures, what the ceiling replays)."""
     from services.runtime.auth import DevIssuer
 
-    log(f"bench pipeline: {backend.name}: starting the stack")
+    log(f"bench pipeline: {stack.name}: starting the stack")
     load_before = os.getloadavg()
     t = time.monotonic()
-    backend.start()
+    stack.up()
     try:
         started_s = time.monotonic() - t
-        issuer = DevIssuer.from_file(backend.issuer_key, issuer=ISSUER)
+        issuer = DevIssuer.from_file(stack.issuer_key, issuer=ISSUER)
 
-        log(f"bench pipeline: {backend.name}: pushing the spine ({w.spine_valid} records)")
+        log(f"bench pipeline: {stack.name}: pushing the spine ({w.spine_valid} records)")
         t = time.monotonic()
-        spine_receipts = _push_feeds(backend.ingest_url, issuer, w.spine, part_bytes)
+        spine_receipts = _push_feeds(stack.url("ingest-api"), issuer, w.spine, part_bytes)
         spine_pushed_s = time.monotonic() - t
         spine_rows = sum(r["accepted"] for r in spine_receipts)
-        spine = list(_tokens(backend.key_dir, w.spine_ids))
-        incoming = _tokens(backend.key_dir, w.incoming_ids)
+        spine = list(_tokens(stack.key_dir, w.spine_ids))
+        incoming = _tokens(stack.key_dir, w.incoming_ids)
         persons_types = {t.value for t in PERSON_RECORD_TYPES}
         persons = [tok for tok, kind in incoming.items() if kind in persons_types]
         # The spine stored in access and indexed by link before the clock starts.
         _wait_drained(
-            backend,
+            stack,
             waits=[
                 ("access", "access_research_records", spine),
                 ("link", "link_spine_records", spine),
@@ -621,17 +379,17 @@ def _run_backend(
         # ...and link's model fitted to it: link re-estimates its u-probabilities for a grown
         # spine when idle (seconds of CPU for a few thousand people), which is not part of
         # linking the incoming records.
-        settled_s = _wait_settled(backend.processes.get("link-worker"), timeout_s=120.0)
+        settled_s = _wait_settled(stack.pids().get("link-worker"), timeout_s=120.0)
 
-        start = backend.end_offsets()
-        cpu0 = {name: _proc_cpu_s(pid) for name, pid in backend.processes.items()}
-        log(f"bench pipeline: {backend.name}: pushing {w.incoming_valid} incoming records")
+        start = stack.end_offsets()
+        cpu0 = {name: _proc_cpu_s(pid) for name, pid in stack.pids().items()}
+        log(f"bench pipeline: {stack.name}: pushing {w.incoming_valid} incoming records")
         t_push = time.time()
-        receipts = _push_feeds(backend.ingest_url, issuer, w.incoming, part_bytes)
+        receipts = _push_feeds(stack.url("ingest-api"), issuer, w.incoming, part_bytes)
         pushed_s = time.time() - t_push
         accepted = sum(r["accepted"] for r in receipts)
         _wait_drained(
-            backend,
+            stack,
             waits=[
                 ("access", "access_research_records", list(incoming)),
                 ("access", "access_link_decisions", persons),
@@ -641,11 +399,11 @@ def _run_backend(
             what="incoming",
         )
         drained_s = time.time() - t_push
-        cpu1 = {name: _proc_cpu_s(pid) for name, pid in backend.processes.items()}
-        end = backend.end_offsets()
-        figures, replay = _collect(backend, w, receipts, start, end, t_push)
+        cpu1 = {name: _proc_cpu_s(pid) for name, pid in stack.pids().items()}
+        end = stack.end_offsets()
+        figures, replay = _collect(stack, w, receipts, start, end, t_push)
     finally:
-        backend.stop()
+        stack.down()
     cpu = {
         name: round(cpu1[name] - c0, 2)  # type: ignore[operator]
         for name, c0 in cpu0.items()
@@ -674,7 +432,7 @@ def _run_backend(
 
 
 def _collect(
-    backend: _Backend,
+    stack: Stack,
     w: Workload,
     receipts: list[dict[str, Any]],
     start: dict[tuple[str, int], int],
@@ -691,8 +449,9 @@ def _collect(
 
     # ingest: event id → (received, person?) for this run's deliveries
     received: dict[str, tuple[float, bool]] = {}
-    replay_msgs: list[tuple[bytes | None, bytes, list[tuple[str, bytes]], bool]] = []
-    for key, value, headers in backend.read(INGEST_RECORDS.name, start, end):
+    replay_msgs: list[tuple[bytes | None, bytes, Headers, bool]] = []
+    for message in stack.read(INGEST_RECORDS.name, start, end):
+        key, value, headers = message.key, message.value, message.headers
         env = json.loads(value)
         if env.get("delivery_id") not in deliveries:
             continue
@@ -703,19 +462,19 @@ def _collect(
     # pseudonymise: content event id → record token
     token_of: dict[str, str] = {}
     sizes: dict[str, list[int]] = {}
-    for _k, value, _h in backend.read(PSEUDONYMISE_RECORDS.name, start, end):
-        env = json.loads(value)
+    for message in stack.read(PSEUDONYMISE_RECORDS.name, start, end):
+        env = json.loads(message.value)
         token_of[env["event_id"]] = env["data"]["record_token"]
-        sizes.setdefault(PSEUDONYMISE_RECORDS.name, []).append(len(value))
+        sizes.setdefault(PSEUDONYMISE_RECORDS.name, []).append(len(message.value))
     for topic in (PSEUDONYMISE_LINKAGE_KEYS.name, LINK_RESULTS.name):
-        sizes[topic] = [len(v) for _k, v, _h in backend.read(topic, start, end)]
+        sizes[topic] = [len(m.value) for m in stack.read(topic, start, end)]
     sizes[INGEST_RECORDS.name] = [len(v) for _k, v, _h, _p in replay_msgs]
     dead_letters = sum(end.get(k, 0) - start.get(k, 0) for k in end if k[0] in DEAD_LETTER_TOPICS)
     quarantined = sum(
         end.get(k, 0) - start.get(k, 0) for k in end if k[0] == INGEST_QUARANTINE.name
     )
 
-    engine = sa.create_engine(backend.databases["access"], poolclass=NullPool)
+    engine = sa.create_engine(stack.database_url("access"), poolclass=NullPool)
     try:
         with engine.connect() as conn:
             stored = {
@@ -780,7 +539,7 @@ def _collect(
         if tok in mine:
             result_id = result_event_id(tok, seq)
             wanted[("access", LINK_RESULTS.name)].add(f"event:{result_id}")
-    stages = _stage_rates(backend, t_push, wanted)
+    stages = _stage_rates(stack, t_push, wanted)
     accepted = sum(r["accepted"] for r in receipts)
     last = max(done_at) if done_at else t_push
     figures = {
@@ -818,7 +577,7 @@ def _collect(
 
 
 def _stage_rates(
-    backend: _Backend, t_push: float, wanted: dict[tuple[str, str], set[str]]
+    stack: Stack, t_push: float, wanted: dict[tuple[str, str], set[str]]
 ) -> dict[str, Any]:
     """Per worker and input topic: this run's records it settled, its first and last marker
     (seconds after the first push) and the rate between them; ``foreign``: other records it
@@ -828,7 +587,7 @@ def _stage_rates(
     out: dict[str, Any] = {}
     for service, table_name in MARKER_TABLES.items():
         table = processed_messages_table(sa.MetaData(), table_name)
-        engine = sa.create_engine(backend.databases[service], poolclass=NullPool)
+        engine = sa.create_engine(stack.database_url(service), poolclass=NullPool)
         try:
             with engine.connect() as conn:
                 rows = conn.execute(
@@ -1238,18 +997,20 @@ def _run(
         f"(+{w.incoming_invalid} invalid), {w.incoming_persons} person records"
     )
     for name in backends:
-        backend: _Backend
+        stack: Stack
         if name == "embedded":
-            backend = _Embedded(work / "embedded", log)
+            stack = EmbeddedStack(work / "embedded", echo=log)
         elif name == "kafka":
             if not kafka_bootstrap or not postgres_url:
                 skipped["kafka"] = "no Kafka bootstrap address or PostgreSQL URL"
                 continue
-            backend = _Kafka(work / "kafka", kafka_bootstrap, postgres_url, log)
+            stack = KafkaStack(
+                work / "kafka", kafka_bootstrap, postgres_url, label="bench-pipeline"
+            )
         else:
             raise ValueError(f"unknown backend {name!r} (embedded, kafka)")
         figures, rep = _run_backend(
-            backend, w, part_bytes=part_bytes, drain_timeout_s=drain_timeout_s, log=log
+            stack, w, part_bytes=part_bytes, drain_timeout_s=drain_timeout_s, log=log
         )
         results[name] = figures
         if replay is None or name == "kafka":

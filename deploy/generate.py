@@ -13,14 +13,13 @@
 generated (CI runs the same comparison as a test). Output is deterministic: the same registry
 and settings always give byte-identical files.
 
-Which roles a service has: a ``worker`` when the registry lists it as a consumer of some topic,
-an ``api`` for every service (each has ``create_app``: health, readiness, metrics at least).
+Which roles a service has, and its settings class, come from ``services/catalogue.py``; a
+worker must consume some registry topic.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 from collections.abc import Iterable, Mapping
@@ -30,10 +29,10 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, SecretStr
-from pydantic_settings import BaseSettings
 
 from contracts.services import SERVICES, Service
 from contracts.topics import TOPICS, Topic, topics_consumed_by, topics_produced_by
+from services import catalogue
 
 __all__ = [
     "API_PORT",
@@ -45,7 +44,6 @@ __all__ = [
     "generate",
     "main",
     "roles",
-    "settings_class",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -116,31 +114,12 @@ class ServiceRole:
 
 
 def roles(service: Service) -> tuple[ServiceRole, ...]:
-    """The roles ``service`` runs as: what its entrypoints offer (``create_app``: api,
-    ``run_worker``: worker). A worker must consume a registry topic, or it has no input."""
-    entrypoints = importlib.import_module(f"services.{service.value}.entrypoints")
-    found = []
-    if hasattr(entrypoints, "create_app"):
-        found.append(ServiceRole(service, "api"))
-    if hasattr(entrypoints, "run_worker"):
-        if not topics_consumed_by(service):
-            raise ValueError(f"{service.value} has a worker but consumes no registry topic")
-        found.append(ServiceRole(service, "worker"))
-    return tuple(found)
-
-
-def settings_class(service: Service) -> type[BaseSettings]:
-    """The service's pydantic-settings class (the one in ``services/<svc>/config.py``)."""
-    module = importlib.import_module(f"services.{service.value}.config")
-    prefix = f"FJO_{service.value.upper()}_"
-    for value in vars(module).values():
-        if (
-            isinstance(value, type)
-            and issubclass(value, BaseSettings)
-            and value.model_config.get("env_prefix") == prefix
-        ):
-            return value
-    raise LookupError(f"services.{service.value}.config has no settings class with {prefix}")
+    """The roles ``service`` runs as: the catalogue's (``services.catalogue``). A worker must
+    consume a registry topic, or it has no input."""
+    found = catalogue.entry(service).roles
+    if catalogue.WORKER in found and not topics_consumed_by(service):
+        raise ValueError(f"{service.value} has a worker but consumes no registry topic")
+    return tuple(ServiceRole(service, role) for role in found)
 
 
 def env_name(service: Service, *path: str) -> str:
@@ -149,7 +128,7 @@ def env_name(service: Service, *path: str) -> str:
 
 
 def _fields(service: Service) -> Mapping[str, Any]:
-    return settings_class(service).model_fields
+    return catalogue.entry(service).settings.model_fields
 
 
 def _nested_fields(service: Service, name: str) -> Mapping[str, Any]:

@@ -6,13 +6,13 @@ kafka-python or the services.
 
 from __future__ import annotations
 
-import importlib
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from contracts.services import Service
 from fjo import __version__, access_cli, deploy_cli, push_cli, token_cli
 from fjo.demo import cli as demo_cli
 from services.runtime.settings import KafkaSecurityProtocol, SaslMechanism
@@ -29,13 +29,6 @@ access_cli.register(app)  # audit verify, audit checkpoint
 token_cli.register(app)  # token
 push_cli.register(app)  # push (partners: resumable delivery upload)
 demo_cli.register(app)  # synth, demo (make demo)
-
-
-class Service(StrEnum):
-    ingest = "ingest"
-    pseudonymise = "pseudonymise"
-    link = "link"
-    access = "access"
 
 
 class Role(StrEnum):
@@ -60,40 +53,29 @@ def serve(
     ] = None,
 ) -> None:
     """Run one service as an HTTP API or as a Kafka worker."""
-    entrypoints = importlib.import_module(f"services.{service.value}.entrypoints")
+    from services import catalogue
+
+    entry = catalogue.entry(service)
     if role is Role.api:
-        if not hasattr(entrypoints, "create_app"):
+        if entry.create_app is None:
             raise typer.BadParameter(f"{service.value} has no api role")
         import uvicorn
 
-        _setup_api_process(service.value)
-        uvicorn.run(entrypoints.create_app(), host=host, port=port, log_config=None)
+        from services.runtime.telemetry import configure_logging, setup_telemetry
+
+        # JSON logs and tracing for an API process, as ``run_worker`` does for a worker.
+        settings = entry.settings()
+        configure_logging(settings.telemetry.log_level, json_lines=settings.telemetry.log_json)
+        setup_telemetry(settings.service_name, otlp_endpoint=settings.telemetry.otlp_endpoint)
+        uvicorn.run(entry.create_app(), host=host, port=port, log_config=None)
     else:
-        if not hasattr(entrypoints, "run_worker"):
+        if entry.run_worker is None:
             raise typer.BadParameter(f"{service.value} has no worker role")
         if probe_port is not None:
             from services.runtime.probe import start_probe_server
 
             start_probe_server(probe_port, host=host)
-        entrypoints.run_worker()
-
-
-def _setup_api_process(service: str) -> None:
-    """JSON logs and tracing for an API process, as ``run_worker`` does for a worker."""
-    from services.runtime.settings import ServiceSettings
-    from services.runtime.telemetry import configure_logging, setup_telemetry
-
-    config = importlib.import_module(f"services.{service}.config")
-    settings_class = next(
-        value
-        for value in vars(config).values()
-        if isinstance(value, type)
-        and issubclass(value, ServiceSettings)
-        and value is not ServiceSettings
-    )
-    settings = settings_class()
-    configure_logging(settings.telemetry.log_level, json_lines=settings.telemetry.log_json)
-    setup_telemetry(settings.service_name, otlp_endpoint=settings.telemetry.otlp_endpoint)
+        entry.run_worker()
 
 
 @topics_app.command("create")

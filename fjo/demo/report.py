@@ -22,7 +22,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any, Protocol
 
-from fjo.demo.stack import EmbeddedStack
+from fjo.stack.embedded import EmbeddedStack
 from synth.population import REFERENCE_DATE
 from synth.world import World, load_postcode_lookup
 

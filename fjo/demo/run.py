@@ -1,7 +1,7 @@
 """``fjo demo``: the whole platform on one machine, from partners' pushes to a researcher's extract.
 
 Steps: build the synthetic world; start every service role as its own process on SQLite and
-the embedded bus (``fjo.demo.stack``); push the spine, then the two Cafcass agencies' feeds,
+the embedded bus (``fjo.stack.embedded``); push the spine, then the two Cafcass agencies' feeds,
 over HTTP with each partner's own dev token (``fjo push``'s resumable upload); watch the
 pipeline drain (bus offsets and consumer-group lag, research-store rows, link decisions);
 run the researcher story on the access API (register, create, approve by a different
@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx
 
-from fjo.demo.stack import EmbeddedStack
+from fjo.stack.embedded import EmbeddedStack
 from synth.world import FEEDS, World, WorldConfig, build_world, write_world
 
 __all__ = ["DemoFailed", "DemoOptions", "DemoResult", "researcher_story", "run_demo"]

@@ -15,10 +15,23 @@ from typing import Any
 import pytest
 import yaml
 
+from contracts.services import Service
+from deploy.generate import env_name
+from services import catalogue
 from tests._services import unavailable
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OVERLAYS = ("dev", "prod")
+
+
+def settings_env_names(service: Service) -> set[str]:
+    """Every environment variable ``service``'s settings class reads (one nesting level)."""
+    names = set()
+    for field_name, field in catalogue.entry(service).settings.model_fields.items():
+        names.add(env_name(service, field_name))
+        for nested in getattr(field.annotation, "model_fields", {}):
+            names.add(env_name(service, field_name, nested))
+    return names
 
 
 def _tools(*args: str) -> str:

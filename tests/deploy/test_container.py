@@ -18,8 +18,7 @@ from typer.testing import CliRunner
 from contracts.services import SERVICES
 from deploy import generate
 from fjo.cli import app
-from tests.deploy.conftest import REPO_ROOT
-from tests.deploy.test_manifests import _settings_env_names
+from tests.deploy.conftest import REPO_ROOT, settings_env_names
 
 DOCKERFILE = REPO_ROOT / "deploy" / "Dockerfile"
 COMPOSE = REPO_ROOT / "deploy" / "compose.yaml"
@@ -124,7 +123,7 @@ def test_compose_has_each_role_of_the_registry_as_its_own_service() -> None:
 @pytest.mark.parametrize("service", list(SERVICES), ids=str)
 def test_compose_commands_and_environment_match_the_cli_and_settings(service: Any) -> None:
     services = _compose()["services"]
-    known = _settings_env_names(service)
+    known = settings_env_names(service)
     advertised = services["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
     runner = CliRunner()
     names = [n for n in services if n.startswith(f"{service.value}-")]

@@ -12,7 +12,7 @@ import yaml
 from contracts.services import SERVICES, Service
 from deploy import generate
 from deploy.schemas import KUBERNETES_VERSIONS, schema_locations
-from tests.deploy.conftest import OVERLAYS
+from tests.deploy.conftest import OVERLAYS, settings_env_names
 
 # Strimzi publishes its CRDs only inside its release archives (not in a registry package we
 # can reach), so these two kinds are skipped by name, never with -ignore-missing-schemas:
@@ -134,23 +134,12 @@ def test_every_deployment_has_a_disruption_budget(
             assert d["spec"]["selector"]["matchLabels"] in budgets, d["metadata"]["name"]
 
 
-def _settings_env_names(service: Service) -> set[str]:
-    cls = generate.settings_class(service)
-    names = set()
-    for field_name, field in cls.model_fields.items():
-        names.add(generate.env_name(service, field_name))
-        model = field.annotation
-        for nested in getattr(model, "model_fields", {}):
-            names.add(generate.env_name(service, field_name, nested))
-    return names
-
-
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_fjo_variable_is_a_setting_of_its_service(
     overlay: str, rendered_docs: dict[str, list[dict[str, Any]]]
 ) -> None:
     docs = rendered_docs[overlay]
-    known = {s: _settings_env_names(s) for s in SERVICES}
+    known = {s: settings_env_names(s) for s in SERVICES}
     config_maps = {
         d["metadata"]["name"]: d.get("data", {}) for d in docs if d["kind"] == "ConfigMap"
     }

@@ -1,4 +1,4 @@
-"""`fjo.deploy_cli`'s single-role operations (the reliability tests' crash and recovery)."""
+"""`fjo.stack.processes`: single-role operations (the reliability tests' crash and recovery)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from fjo.deploy_cli import StackProcess, StackState, kill_role, up_stack
+from fjo.stack.kafka import up_stack
+from fjo.stack.processes import StackProcess, StackState, kill_role, process_names
 
 
 def _record(state_dir: Path, proc: subprocess.Popen[bytes], name: str = "link-worker") -> None:
@@ -77,3 +78,20 @@ def test_up_stack_refuses_roles_the_platform_does_not_have_before_starting_anyth
     with pytest.raises(ValueError, match="pseudonymise"):
         up_stack(tmp_path, roles=[("pseudonymise", "api")])
     assert not (tmp_path / "stack.json").exists()
+
+
+def test_replicas_start_more_processes_of_a_role_each_named_apart() -> None:
+    names = process_names([("ingest", "api"), ("link", "worker")], {"link-worker": 3})
+    assert names == [
+        ("ingest-api", "ingest", "api"),
+        ("link-worker", "link", "worker"),
+        ("link-worker-2", "link", "worker"),
+        ("link-worker-3", "link", "worker"),
+    ]
+
+
+def test_replicas_of_a_role_not_started_or_below_one_are_refused() -> None:
+    with pytest.raises(ValueError, match="access-worker"):
+        process_names([("link", "worker")], {"access-worker": 2})
+    with pytest.raises(ValueError, match="at least 1"):
+        process_names([("link", "worker")], {"link-worker": 0})

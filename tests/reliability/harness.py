@@ -3,7 +3,7 @@
 * ``Broker``: a dedicated single-node Kafka from ``scripts/kafka.sh`` in its own state dir, so
   restarting it (``scripts/kafka.sh restart``) disturbs no other test.
 * ``Pipeline``: the pseudonymise, link and access workers as ``fjo serve <service> worker``
-  processes, started, SIGKILLed and restarted with ``fjo.deploy_cli`` (``up_stack``,
+  processes, started, SIGKILLed and restarted with ``fjo.stack`` (``up_stack``,
   ``kill_role``, ``restart_role``), each on its own fresh PostgreSQL database; it reads their
   databases to see progress and to snapshot the outcome.
 """
@@ -26,7 +26,8 @@ from kafka import KafkaConsumer, TopicPartition
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from fjo.deploy_cli import down_stack, kill_role, restart_role, up_stack
+from fjo.stack.kafka import up_stack
+from fjo.stack.processes import down_stack, kill_role, restart_role
 from services.runtime.delivery import (
     DLQ_ATTEMPTS,
     DLQ_ERROR,

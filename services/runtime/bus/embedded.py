@@ -62,7 +62,7 @@ from services.runtime.bus.api import BusError, Headers, Message, TopicSpec
 from services.runtime.bus.tracing import inject_trace_headers
 from services.runtime.db import is_sqlite, make_engine
 
-__all__ = ["EmbeddedBus", "EmbeddedConsumer", "EmbeddedProducer", "bus_tables"]
+__all__ = ["EmbeddedBus", "EmbeddedConsumer", "EmbeddedProducer", "bus_tables", "decode_headers"]
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,8 @@ def _encode_headers(headers: Sequence[tuple[str, bytes]]) -> bytes | None:
     return b"".join(parts)
 
 
-def _decode_headers(blob: bytes | None) -> Headers:
+def decode_headers(blob: bytes | None) -> Headers:
+    """The headers of a ``bus_records.headers`` blob (for tools that read the log directly)."""
     if not blob:
         return ()
     blob = bytes(blob)
@@ -682,7 +683,7 @@ class EmbeddedConsumer:
                         off,
                         bytes(key) if key is not None else None,
                         bytes(value),
-                        _decode_headers(headers),
+                        decode_headers(headers),
                         ts,
                     )
                 )

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from fjo.demo.cli import SMALL
-from fjo.deploy_cli import REPO_ROOT, _fjo_command
+from fjo.stack.processes import REPO_ROOT, fjo_command
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -28,7 +28,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str
     out, state = root / "out", root / "state"
     env = {k: v for k, v in os.environ.items() if not k.startswith("FJO_")}
     done = subprocess.run(
-        [*_fjo_command(), "demo", "--small", "--out", str(out), "--state-dir", str(state),
+        [*fjo_command(), "demo", "--small", "--out", str(out), "--state-dir", str(state),
          "--drain-timeout", "150"],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=230, check=False,
     )  # fmt: skip
@@ -133,7 +133,7 @@ def test_ctrl_c_stops_every_process_the_demo_started(tmp_path: Path) -> None:
     state = tmp_path / "state"
     env = {k: v for k, v in os.environ.items() if not k.startswith("FJO_")}
     proc = subprocess.Popen(
-        [*_fjo_command(), "demo", "--small", "--out", str(tmp_path / "out"),
+        [*fjo_command(), "demo", "--small", "--out", str(tmp_path / "out"),
          "--state-dir", str(state)],
         cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip

@@ -1,6 +1,6 @@
 """The researcher story of ``make demo`` on real Kafka and PostgreSQL, every role its own process.
 
-``fjo.deploy_cli.up_stack`` starts each service role as its own ``fjo serve`` process (as
+``fjo.stack.kafka.up_stack`` starts each service role as its own ``fjo serve`` process (as
 ``fjo up`` does) with consumer groups, databases and keys of this run, on the test PostgreSQL
 and on a Kafka broker of this module's own (``scripts/kafka.sh``, a few seconds to start):
 on the shared one, another test's pseudonymise worker would publish this run's records again
@@ -32,8 +32,8 @@ import pytest
 from contracts.topics import TOPICS
 from fjo.demo.report import PERSON_TYPES, evaluate, record_tokens, scan_places
 from fjo.demo.run import ISSUER, researcher_story
-from fjo.deploy_cli import stack_roles
 from fjo.push_cli import push_file
+from fjo.stack.processes import stack_roles
 from services.runtime.auth import DevIssuer
 from services.runtime.delivery import DLQ_ERROR, DLQ_ERROR_TYPE
 from synth.world import FEEDS, World, WorldConfig, build_world, write_world

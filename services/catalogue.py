@@ -1,0 +1,119 @@
+"""Every service of the platform in one explicit list: its settings class, the roles it runs as
+(an HTTP app factory, a worker) and how its database schema is migrated.
+
+``fjo serve``, ``fjo db upgrade``, the stack runners (``fjo.stack``) and the deploy generator
+read this list instead of finding a service's parts by module and attribute names. An entry
+imports its service only when asked for (``entry(service)``), so ``fjo version`` loads none.
+
+A new service adds one ``_<name>()`` function below and one line to ``_ENTRIES``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cache, partial
+from typing import TYPE_CHECKING, Any
+
+from contracts.services import SERVICES, Service
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from services.runtime.settings import ServiceSettings
+
+__all__ = ["API", "WORKER", "ServiceEntry", "entry", "roles"]
+
+API = "api"
+WORKER = "worker"
+
+
+@dataclass(frozen=True)
+class ServiceEntry:
+    """What the platform's tools need to know about one service."""
+
+    service: Service
+    settings: type[ServiceSettings]
+    """Its pydantic-settings class (``FJO_<SERVICE>_...``)."""
+    migrate: Callable[[Engine | str], None]
+    """Brings its database schema to the newest revision (idempotent)."""
+    create_app: Callable[[], Any] | None = None
+    """The ``api`` role: a FastAPI app from the settings in the environment."""
+    run_worker: Callable[[], None] | None = None
+    """The ``worker`` role: consume until SIGTERM, with the settings in the environment."""
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        """``api`` and/or ``worker``, in that order."""
+        return tuple(
+            role
+            for role, factory in ((API, self.create_app), (WORKER, self.run_worker))
+            if factory is not None
+        )
+
+
+def _ingest() -> ServiceEntry:
+    from services.ingest.config import IngestSettings
+    from services.ingest.entrypoints import create_app, migrate
+
+    return ServiceEntry(Service.INGEST, IngestSettings, migrate, create_app=create_app)
+
+
+def _pseudonymise() -> ServiceEntry:
+    from services.pseudonymise.bootstrap import MIGRATIONS, VERSION_TABLE
+    from services.pseudonymise.config import PseudonymiseSettings
+    from services.pseudonymise.entrypoints import run_worker
+    from services.runtime.migrations import upgrade
+
+    migrate = partial(upgrade, script_location=MIGRATIONS, version_table=VERSION_TABLE)
+    return ServiceEntry(Service.PSEUDONYMISE, PseudonymiseSettings, migrate, run_worker=run_worker)
+
+
+def _link() -> ServiceEntry:
+    from services.link.bootstrap import MIGRATIONS, VERSION_TABLE
+    from services.link.config import LinkSettings
+    from services.link.entrypoints import create_app, run_worker
+    from services.runtime.migrations import upgrade
+
+    migrate = partial(upgrade, script_location=MIGRATIONS, version_table=VERSION_TABLE)
+    return ServiceEntry(
+        Service.LINK, LinkSettings, migrate, create_app=create_app, run_worker=run_worker
+    )
+
+
+def _access() -> ServiceEntry:
+    from services.access.config import AccessSettings
+    from services.access.entrypoints import create_app, run_worker
+    from services.access.storage.migrate import migrate
+
+    return ServiceEntry(
+        Service.ACCESS, AccessSettings, migrate, create_app=create_app, run_worker=run_worker
+    )
+
+
+_ENTRIES: Mapping[Service, Callable[[], ServiceEntry]] = {
+    Service.INGEST: _ingest,
+    Service.PSEUDONYMISE: _pseudonymise,
+    Service.LINK: _link,
+    Service.ACCESS: _access,
+}
+
+
+def entry(service: Service | str) -> ServiceEntry:
+    """The catalogue entry of ``service`` (its modules imported on first use)."""
+    try:
+        known = Service(service)
+    except ValueError:
+        names = ", ".join(s.value for s in SERVICES)
+        raise LookupError(f"unknown service {service!r}; one of {names}") from None
+    return _load(known)
+
+
+@cache
+def _load(service: Service) -> ServiceEntry:
+    return _ENTRIES[service]()
+
+
+def roles() -> list[tuple[str, str]]:
+    """Every (service name, role) the platform runs, in the registry's service order."""
+    return [(service.value, role) for service in SERVICES for role in entry(service).roles]
