@@ -38,8 +38,10 @@ def token(
     ),
 ) -> None:
     """Print a signed dev token, e.g. ``fjo token --subject alice --role researcher``."""
-    from services.runtime.auth import DevIssuer
+    from services.runtime.auth import MAX_LIFETIME_S, DevIssuer
 
+    if ttl > MAX_LIFETIME_S:  # the services refuse longer-lived tokens
+        raise typer.BadParameter(f"at most {MAX_LIFETIME_S} s", param_hint="--ttl")
     dev = DevIssuer.from_file(key_file, issuer=issuer)
     typer.echo(dev.mint(subject, audience=audience, roles=role or [], source=source, ttl_s=ttl))
 

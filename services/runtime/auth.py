@@ -16,6 +16,7 @@ decision (one verification, one audit record per request).
 from __future__ import annotations
 
 import json
+import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping
@@ -34,6 +35,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 __all__ = [
     "ALLOWED_ALGORITHMS",
+    "MAX_LIFETIME_S",
+    "MAX_TOKEN_CHARS",
     "AuthError",
     "AuthenticatedRoute",
     "DevIssuer",
@@ -47,7 +50,22 @@ __all__ = [
 ALLOWED_ALGORITHMS: tuple[str, ...] = ("ES256", "RS256", "PS256", "EdDSA")
 """Asymmetric only: a shared-secret HS256 token could be forged by anyone holding the key."""
 
+MAX_TOKEN_CHARS = 8 * 1024
+"""Longer bearer tokens are refused unparsed: an OIDC access token is a few hundred bytes to
+two kilobytes, and parsing (then verifying) an attacker's megabyte costs us, not them."""
+
+MAX_LIFETIME_S = 12 * 3600
+"""The longest ``exp - iat`` accepted: a stolen token must not stay good for days (OIDC access
+tokens live minutes; long benchmark runs mint a few hours)."""
+
 _LEEWAY_S = 30
+_MAX_KID_CHARS = 256
+_MAX_SUBJECT_CHARS = 256
+_TIME_CLAIMS = ("exp", "iat", "nbf")
+
+# What hostile input makes the JOSE library raise besides its own errors (a key of one type
+# handed to another algorithm's code raised TypeError and answered 500): refused, never a crash.
+_MALFORMED = (ValueError, TypeError, ArithmeticError, RecursionError, LookupError)
 
 
 class AuthError(Exception):
@@ -68,7 +86,15 @@ class Principal:
 
 
 class TokenVerifier:
-    """Verifies bearer JWTs against a JWKS: signature, issuer, audience, expiry, algorithm."""
+    """Verifies bearer JWTs against a JWKS: signature, issuer, audience, expiry, algorithm.
+
+    Each key verifies only its own algorithm (the JWK's ``alg``, else its key type's default,
+    e.g. RS256 for an RSA key without ``alg``): a token naming another algorithm under a real
+    key id is refused before any signature code sees the key. Then the claims: ``sub`` a
+    non-empty printable string, ``exp``/``iat``/``nbf`` plain numbers, ``iat`` required and
+    ``exp - iat`` at most ``max_lifetime_s``, ``roles`` a list of strings, ``fjo_source`` a
+    non-empty string when present.
+    """
 
     def __init__(
         self,
@@ -78,30 +104,37 @@ class TokenVerifier:
         jwks: Mapping[str, Any] | None = None,
         jwks_url: str | None = None,
         algorithms: Iterable[str] = ALLOWED_ALGORITHMS,
+        max_lifetime_s: int = MAX_LIFETIME_S,
     ) -> None:
         if (jwks is None) == (jwks_url is None):
             raise ValueError("give exactly one of jwks or jwks_url")
         self._issuer = issuer
         self._audience = audience
         self._algorithms = [a for a in algorithms if a in ALLOWED_ALGORITHMS]
-        self._keys: dict[str, Any] = {}
+        self._max_lifetime_s = max_lifetime_s
+        self._keys: dict[str, jwt.PyJWK] = {}
         self._client = jwt.PyJWKClient(jwks_url, cache_keys=True) if jwks_url else None
         if jwks is not None:
             for key in jwt.PyJWKSet.from_dict(dict(jwks)).keys:
-                if key.key_id:
-                    self._keys[key.key_id] = key.key
+                if key.key_id and key.public_key_use in (None, "sig"):
+                    self._keys[key.key_id] = key
 
     def verify(self, token: str) -> Principal:
         """The principal the token names, or ``AuthError`` saying why it is refused."""
+        if len(token) > MAX_TOKEN_CHARS:
+            raise AuthError("token too large")
         try:
             header = jwt.get_unverified_header(token)
-            if header.get("alg") not in self._algorithms:
+            alg = header.get("alg")
+            if not isinstance(alg, str) or alg not in self._algorithms:
                 raise AuthError("token algorithm not allowed")
             key = self._key_for(header)
+            if key.algorithm_name != alg:
+                raise AuthError("token algorithm does not match its key")
             claims = jwt.decode(
                 token,
                 key=key,
-                algorithms=self._algorithms,
+                algorithms=[alg],
                 audience=self._audience,
                 issuer=self._issuer,
                 leeway=_LEEWAY_S,
@@ -117,23 +150,45 @@ class TokenVerifier:
             raise AuthError("token issuer not accepted") from exc
         except jwt.PyJWTError as exc:
             raise AuthError(f"token not valid: {type(exc).__name__}") from exc
+        except _MALFORMED as exc:
+            raise AuthError(f"token malformed: {type(exc).__name__}") from exc
+        return self._principal(claims)
+
+    def _principal(self, claims: Mapping[str, Any]) -> Principal:
+        subject = claims["sub"]
+        if (
+            not isinstance(subject, str)
+            or not subject.strip()
+            or not subject.isprintable()
+            or len(subject) > _MAX_SUBJECT_CHARS
+        ):
+            raise AuthError("token subject must be a non-empty printable string")
+        for name in _TIME_CLAIMS:
+            value = claims.get(name)
+            if name in claims and (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+            ):
+                raise AuthError(f"token {name} claim must be a number of seconds")
+        if claims["exp"] - claims["iat"] > self._max_lifetime_s:
+            raise AuthError(f"token lifetime over the maximum of {self._max_lifetime_s} s")
         roles = claims.get("roles", [])
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise AuthError("token roles claim must be a list of strings")
         source = claims.get("fjo_source")
-        return Principal(
-            subject=str(claims["sub"]),
-            roles=frozenset(roles),
-            source=str(source) if source is not None else None,
-            claims=claims,
-        )
+        if source is not None and (not isinstance(source, str) or not source):
+            raise AuthError("token fjo_source claim must be a non-empty string")
+        return Principal(subject=subject, roles=frozenset(roles), source=source, claims=claims)
 
-    def _key_for(self, header: Mapping[str, Any]) -> Any:
+    def _key_for(self, header: Mapping[str, Any]) -> jwt.PyJWK:
         kid = header.get("kid")
-        if not isinstance(kid, str):
+        if not isinstance(kid, str) or not kid:
             raise AuthError("token has no key id")
+        if len(kid) > _MAX_KID_CHARS:
+            raise AuthError("token signed by an unknown key")
         if self._client is not None:
-            return self._client.get_signing_key(kid).key
+            return self._client.get_signing_key(kid)
         if kid not in self._keys:
             raise AuthError("token signed by an unknown key")
         return self._keys[kid]

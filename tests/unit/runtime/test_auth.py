@@ -105,3 +105,19 @@ def test_the_fastapi_dependency_answers_401_and_reports_each_decision(issuer: De
     ok = client.get("/me", headers={"Authorization": f"Bearer {issuer.mint('r1', audience=AUD)}"})
     assert ok.json() == {"sub": "r1"}
     assert [d[0] for d in decisions] == [None, None, "r1"]
+
+
+def test_fjo_token_refuses_a_lifetime_the_services_would_refuse(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from fjo.cli import app
+    from services.runtime.auth import MAX_LIFETIME_S
+
+    key = tmp_path / "dev-issuer.pem"
+    args = ["token", "--subject", "a", "--audience", AUD, "--key-file", str(key)]
+    too_long = CliRunner().invoke(app, [*args, "--ttl", str(MAX_LIFETIME_S + 1)])
+    assert too_long.exit_code == 2 and "at most" in too_long.output
+    longest = CliRunner().invoke(app, [*args, "--ttl", str(MAX_LIFETIME_S)])
+    assert longest.exit_code == 0, longest.output
+    verifier = DevIssuer.from_file(key, issuer="https://dev.fjo.invalid").verifier(audience=AUD)
+    assert verifier.verify(longest.output.strip()).subject == "a"
