@@ -88,13 +88,8 @@ def _encode_chunk(rows: Sequence[dict[str, str]]) -> list[Any]:
         split = _ENCODER.split(
             _prepare(row), source="batch", record_kind="person", roles=ROLES, unknown="drop"
         )
-        link = split.linkage
-        keys = {k: link[k] for k in ("tokens", "token_sets", "blooms", "addresses", "flags")}
-        if _SCHEMA is None:
-            out.append(EncodedRecord.from_linkage(keys, record_id=row["id"]))
-        else:
-            rec = EncodedRecord.from_linkage(keys, record_id=row["id"])
-            out.append((row["id"], _SCHEMA.compact(rec)))
+        rec = EncodedRecord.from_keys(row["id"], split.linkage)
+        out.append(rec if _SCHEMA is None else (row["id"], _SCHEMA.compact(rec)))
     return out
 
 

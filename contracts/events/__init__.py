@@ -22,6 +22,7 @@ from contracts.events.link import LINKED_STATUSES, LinkReason, LinkResultPublish
 from contracts.events.pseudonymise import (
     IDENTIFIER_FIELD_NAMES,
     EncodedAddress,
+    LinkageKeys,
     LinkageKeysPublished,
     PseudonymisedRecordPublished,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "LinkReason",
     "LinkResultPublished",
     "LinkStatus",
+    "LinkageKeys",
     "LinkageKeysPublished",
     "MessageDeadLettered",
     "PartyChildRelationshipRecordReceived",

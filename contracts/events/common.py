@@ -64,19 +64,34 @@ KeyName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 
 
 class QualityFlag(StrEnum):
-    """Data-quality findings pseudonymise records; research uses them to study who fails to link."""
+    """Data-quality findings pseudonymise records; research uses them to study who fails to link.
+
+    The one vocabulary of flags: pseudonymise's split raises them, both events carry their
+    values, and link's model predicates name them (``{"flag": "date-of-birth-placeholder"}``).
+    Values are wire strings: a member is never renamed, only added.
+    """
 
     NHS_NUMBER_MISSING = "nhs-number-missing"
     NHS_NUMBER_INVALID = "nhs-number-invalid-check-digit"
     DATE_OF_BIRTH_MISSING = "date-of-birth-missing"
     DATE_OF_BIRTH_PLACEHOLDER = "date-of-birth-placeholder"
     """1 January or another placeholder pattern."""
+    DATE_OF_BIRTH_INVALID = "dob-invalid"
+    """A date of birth was given but is not a date (the value published since v1)."""
     FORENAME_MISSING = "forename-missing"
     FORENAME_PLACEHOLDER = "forename-placeholder"
     """'Baby', 'Baby of ...', 'Unknown'."""
     SURNAME_MISSING = "surname-missing"
+    SURNAME_PLACEHOLDER = "surname-placeholder"
+    """'Unknown', 'Not known' as the surname."""
+    NAME_PLACEHOLDER = "name-placeholder"
+    """The forename or the surname is a placeholder."""
     SEX_UNKNOWN = "sex-unknown"
     POSTCODE_MISSING = "postcode-missing"
+    POSTCODE_INVALID = "postcode-invalid"
+    """Not a postcode at all."""
+    POSTCODE_PARTIAL = "postcode-partial"
+    """An outward code or sector only."""
     POSTCODE_NOT_FOUND = "postcode-not-found"
     """A well-formed postcode with no LSOA in the lookup."""
 

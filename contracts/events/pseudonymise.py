@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date
-from typing import Annotated, ClassVar
+from types import MappingProxyType
+from typing import Annotated, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints, field_validator
 from pydantic_core import PydanticCustomError
@@ -14,6 +17,7 @@ from contracts.events.common import (
     BloomEncoding,
     Event,
     KeyName,
+    QualityFlag,
     QualityFlags,
     RecordToken,
 )
@@ -33,6 +37,7 @@ from contracts.records.dates import IsoDate
 __all__ = [
     "IDENTIFIER_FIELD_NAMES",
     "EncodedAddress",
+    "LinkageKeys",
     "LinkageKeysPublished",
     "LsoaCode",
     "PseudonymisedRecordPublished",
@@ -196,6 +201,31 @@ class EncodedAddress(ContractModel):
     )
 
 
+_EMPTY: Mapping[str, str] = MappingProxyType({})
+_QUALITY_FLAGS = frozenset(f.value for f in QualityFlag)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkageKeys:
+    """A person's identifiers encoded to compare, as one typed value.
+
+    What pseudonymise's split makes, what :class:`LinkageKeysPublished` carries (the fields
+    have the event's names) and what link matches on: no dict of loosely named flags, no
+    JSON in between. ``flags`` are :class:`QualityFlag` members, the names link's model uses.
+    """
+
+    hmac_tokens: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    """Exact-comparison tokens by key name (base64url keyed HMAC)."""
+    token_sets: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    """Keys with several values (given names, previous surnames...), each sorted."""
+    bloom_filters: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    """Keyed Bloom encodings by key name (unpadded base64url)."""
+    addresses: tuple[EncodedAddress, ...] = ()
+    """The address history, encoded."""
+    flags: frozenset[QualityFlag] = frozenset()
+    """Data-quality findings."""
+
+
 class LinkageKeysPublished(Event):
     """A person record's identifiers encoded to compare, not read: HMAC tokens and Bloom filters.
 
@@ -287,6 +317,44 @@ class LinkageKeysPublished(Event):
                 "linkage keys exist only for child, adult-party and spine-person records",
             )
         return value
+
+    @classmethod
+    def of(
+        cls,
+        keys: LinkageKeys,
+        *,
+        record_token: str,
+        record_type: RecordType,
+        source: SourceAgency,
+        record_version: int,
+        key_version: int,
+        bloom_scheme: str | None = None,
+    ) -> Self:
+        """The event carrying ``keys`` for one record."""
+        return cls(
+            record_token=record_token,
+            record_type=record_type,
+            source=source,
+            record_version=record_version,
+            key_version=key_version,
+            hmac_tokens=dict(keys.hmac_tokens),
+            token_sets={k: tuple(sorted(v)) for k, v in keys.token_sets.items()},
+            bloom_filters=dict(keys.bloom_filters),
+            addresses=keys.addresses,
+            bloom_scheme=bloom_scheme,
+            flags=tuple(f.value for f in keys.flags),
+        )
+
+    def keys(self) -> LinkageKeys:
+        """The keys this event carries; flags a newer producer added, which no
+        :class:`QualityFlag` names yet, are left out (no model can refer to them)."""
+        return LinkageKeys(
+            hmac_tokens=MappingProxyType(dict(self.hmac_tokens)),
+            token_sets=MappingProxyType(dict(self.token_sets)),
+            bloom_filters=MappingProxyType(dict(self.bloom_filters)),
+            addresses=self.addresses,
+            flags=frozenset(QualityFlag(f) for f in self.flags if f in _QUALITY_FLAGS),
+        )
 
     def partition_key(self) -> str:
         """The record token."""

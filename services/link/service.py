@@ -34,31 +34,18 @@ from services.link.domain import (
     SpineIndex,
     default_model,
     estimate_u,
+    with_history,
 )
 from services.link.domain.alf import alf_for
 from services.link.rows import LinkRows
 from services.runtime.publishing import OutgoingMessage, derived_event_id, frame
 
-__all__ = ["LinkService", "contract_status", "linkage_from_event", "result_event_id"]
+__all__ = ["LinkService", "contract_status", "result_event_id"]
 
 log = logging.getLogger("fjo.link")
 
 _EVENT_NS = uuid.UUID("0b3f6a52-7c1d-4e8b-9f2a-5d6c7e8f9a01")
 SPINE_TYPE = "spine-person"
-
-# Contract flags (kebab-case) back to the split's names, which the model's predicates use.
-_FLAG_NAMES = {
-    "nhs-number-invalid-check-digit": "nhs_invalid",
-    "nhs-number-missing": "nhs_missing",
-    "date-of-birth-missing": "dob_missing",
-    "date-of-birth-placeholder": "dob_placeholder",
-    "forename-missing": "forename_missing",
-    "forename-placeholder": "forename_placeholder",
-    "surname-missing": "surname_missing",
-    "sex-unknown": "sex_unrecognised",
-    "postcode-missing": "postcode_missing",
-    "postcode-not-found": "postcode_unknown",
-}
 
 
 def contract_status(detail: int) -> LinkStatus:
@@ -72,46 +59,9 @@ def contract_status(detail: int) -> LinkStatus:
     return LinkStatus.UNLINKED
 
 
-def linkage_from_event(event: LinkageKeysPublished) -> dict[str, Any]:
-    """The event's keys as a JSON-ready dict in the split's shape (what the link DB stores)."""
-    return {
-        "tokens": dict(event.hmac_tokens),
-        "token_sets": {k: list(v) for k, v in event.token_sets.items()},
-        "blooms": dict(event.bloom_filters),
-        "addresses": [
-            {"postcode_unit": a.hmac_tokens.get("postcode_unit")}
-            for a in event.addresses
-            if a.hmac_tokens.get("postcode_unit")
-        ],
-        "flags": {_FLAG_NAMES.get(f, f.replace("-", "_")): True for f in event.flags},
-    }
-
-
 def result_event_id(record_token: str, sequence: int) -> uuid.UUID:
     """The id of the link result ``sequence`` of a record (the same on every re-publish)."""
     return derived_event_id(_EVENT_NS, record_token, sequence)
-
-
-def _with_history(new: dict[str, Any], old: Mapping[str, Any]) -> dict[str, Any]:
-    """A changed spine person stays findable by what they were: the old surname joins the
-    previous surnames, the old postcode the address history."""
-    out = json.loads(json.dumps(new))
-    old_tokens = old.get("tokens", {})
-    sets = out.setdefault("token_sets", {})
-    prev = set(sets.get("previous_surnames", [])) | set(
-        old.get("token_sets", {}).get("previous_surnames", [])
-    )
-    if old_tokens.get("surname") and old_tokens["surname"] != out["tokens"].get("surname"):
-        prev.add(old_tokens["surname"])
-    if prev:
-        sets["previous_surnames"] = sorted(prev)
-        sets["surnames"] = sorted(set(sets.get("surnames", [])) | prev)
-    units = {a["postcode_unit"] for a in out.get("addresses", []) if a.get("postcode_unit")}
-    units |= {a["postcode_unit"] for a in old.get("addresses", []) if a.get("postcode_unit")}
-    if old_tokens.get("postcode_unit"):
-        units.add(old_tokens["postcode_unit"])
-    out["addresses"] = [{"postcode_unit": u} for u in sorted(units)]
-    return out
 
 
 # Built once: a spine load runs it for every person (with no incoming records, it is all
@@ -157,7 +107,7 @@ class LinkService:
         for token, keys in session.execute(
             select(t.spine_records.c.record_token, t.spine_records.c.linkage)
         ):
-            self.index.add(EncodedRecord.from_linkage(json.loads(keys), record_id=token))
+            self.index.add(EncodedRecord.from_json(token, keys))
         for token, rtype, keys in session.execute(
             select(
                 t.incoming_keys.c.record_token,
@@ -165,7 +115,7 @@ class LinkService:
                 t.incoming_keys.c.linkage,
             )
         ):
-            self.incoming.add(EncodedRecord.from_linkage(json.loads(keys), record_id=token))
+            self.incoming.add(EncodedRecord.from_json(token, keys))
             self.incoming_types[token] = rtype
         # The index is long-lived and acyclic: keep it out of every later GC pass.
         gc.freeze()
@@ -231,10 +181,10 @@ class LinkService:
             out = self.on_linkage_keys(session, event, rows)
             rows.flush()
             return out
-        keys = linkage_from_event(event)
         token = event.record_token
+        rec = EncodedRecord.from_keys(token, event.keys())
         if event.record_type.value == SPINE_TYPE:
-            return self._upsert_spine(session, event, keys, rows)
+            return self._upsert_spine(session, event, rec, rows)
         row = rows.incoming.get(session, token)
         if row is not None and row["record_version"] > event.record_version:
             return []  # an older version arriving late changes nothing
@@ -244,16 +194,15 @@ class LinkService:
             {
                 "record_type": event.record_type.value,
                 "record_version": event.record_version,
-                "linkage": json.dumps(keys, sort_keys=True),
+                "linkage": rec.to_json(),
             },
         )
-        rec = EncodedRecord.from_linkage(keys, record_id=token)
         self.incoming.add(rec)
         self.incoming_types[token] = event.record_type.value
         return self._relink(rows, token, LinkReason.INITIAL, rec)
 
     def _upsert_spine(
-        self, session: Session, event: LinkageKeysPublished, keys: dict[str, Any], rows: LinkRows
+        self, session: Session, event: LinkageKeysPublished, rec: EncodedRecord, rows: LinkRows
     ) -> list[OutgoingMessage]:
         token = event.record_token
         row = rows.spine.get(session, token)
@@ -263,23 +212,22 @@ class LinkService:
             {
                 "record_token": token,
                 "record_version": event.record_version,
-                "linkage": json.dumps(keys, sort_keys=True),
+                "linkage": rec.to_json(),
                 "recorded_at": _now(),
             }
         )
         if row is not None:
-            keys = _with_history(keys, json.loads(row["linkage"]))
+            rec = with_history(rec, EncodedRecord.from_json(token, row["linkage"]))
         rows.spine.put(
             session,
             token,
             {
                 "record_version": event.record_version,
                 "key_version": event.key_version,
-                "linkage": json.dumps(keys, sort_keys=True),
+                "linkage": rec.to_json(),
                 "updated_at": _now(),
             },
         )
-        rec = EncodedRecord.from_linkage(keys, record_id=token)
         self.index.add(rec)
         self._spine_changes += 1
         # Re-link what this person may change: records pointing at them, and records that

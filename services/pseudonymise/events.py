@@ -11,10 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from contracts.events import (
-    EncodedAddress,
     LinkageKeysPublished,
     PseudonymisedRecordPublished,
-    QualityFlag,
     RecordReceived,
 )
 from contracts.records import PERSON_RECORD_TYPES
@@ -25,29 +23,6 @@ from services.runtime.publishing import OutgoingMessage, derived_event_id, frame
 __all__ = ["output_event_id", "split_to_messages"]
 
 _EVENT_ID_NAMESPACE = uuid.UUID("6f1d2c84-3b8e-4f0e-9a51-2d7c9e4b8a10")
-
-# The split's flag names → the contracts' QualityFlag values; others are kebab-cased.
-_FLAG_NAMES = {
-    "nhs_missing": QualityFlag.NHS_NUMBER_MISSING,
-    "nhs_invalid": QualityFlag.NHS_NUMBER_INVALID,
-    "dob_missing": QualityFlag.DATE_OF_BIRTH_MISSING,
-    "dob_placeholder": QualityFlag.DATE_OF_BIRTH_PLACEHOLDER,
-    "forename_missing": QualityFlag.FORENAME_MISSING,
-    "forename_placeholder": QualityFlag.FORENAME_PLACEHOLDER,
-    "surname_missing": QualityFlag.SURNAME_MISSING,
-    "sex_unrecognised": QualityFlag.SEX_UNKNOWN,
-    "postcode_missing": QualityFlag.POSTCODE_MISSING,
-    "postcode_unknown": QualityFlag.POSTCODE_NOT_FOUND,
-}
-
-
-def _flags(raised: Mapping[str, Any]) -> tuple[str, ...]:
-    names: list[str] = []
-    for name, value in raised.items():
-        if value is True:
-            flag = _FLAG_NAMES.get(name)
-            names.append(flag.value if flag else name.replace("_", "-"))
-    return tuple(sorted(names))
 
 
 def _reference_name(field: str) -> str:
@@ -88,7 +63,7 @@ def split_to_messages(
     for extra in ("residences", "month_of_death", "area_quality"):
         if content.get(extra) is not None:
             body[extra] = content[extra]
-    flags = _flags(content.get("quality", {}))
+    flags = tuple(f.value for f in split.flags)
     published = PseudonymisedRecordPublished(
         record_token=content["record_token"],
         record_type=record.record_type,
@@ -114,28 +89,14 @@ def split_to_messages(
         )
     ]
     if record.record_type in PERSON_RECORD_TYPES:
-        keys = LinkageKeysPublished(
-            record_token=linkage["record_token"],
+        keys = LinkageKeysPublished.of(
+            linkage,
+            record_token=split.record_token,
             record_type=record.record_type,
             source=record.source,
             record_version=record.record_version,
-            key_version=linkage["key_version"],
-            hmac_tokens=linkage["tokens"],
-            token_sets={k: tuple(sorted(v)) for k, v in linkage["token_sets"].items()},
-            bloom_filters=linkage["blooms"],
-            addresses=tuple(
-                EncodedAddress(
-                    from_month=a.get("from"),
-                    to_month=a.get("to"),
-                    hmac_tokens={
-                        k: v for k, v in a.items() if k.startswith("postcode_") and v is not None
-                    },
-                    bloom_filter=a.get("address"),
-                )
-                for a in linkage["addresses"]
-            ),
-            bloom_scheme=linkage["bloom_scheme"],
-            flags=_flags(linkage.get("flags", {})),
+            key_version=split.key_version,
+            bloom_scheme=split.bloom_scheme,
         )
         out.append(
             frame(

@@ -17,7 +17,13 @@ from services.link.domain.model import (
     LinkageModel,
     Thresholds,
 )
-from services.link.domain.records import EncodedRecord, Interner, KeySchema, dice
+from services.link.domain.records import (
+    EncodedRecord,
+    Interner,
+    KeySchema,
+    dice,
+    with_history,
+)
 from services.link.domain.scoring import CompiledModel, probability
 
 __all__ = [
@@ -41,4 +47,5 @@ __all__ = [
     "estimate_u",
     "probability",
     "train",
+    "with_history",
 ]

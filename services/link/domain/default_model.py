@@ -1,13 +1,15 @@
 """The default linkage model (untrained): comparisons, blocking and training rules.
 
-Key names are those of pseudonymise's linkage keys (tokens, token lists, Bloom encodings,
-flags). m values here are starting points for EM; u values are replaced by ``estimate_u``.
+Key names are those of pseudonymise's linkage keys (tokens, token lists, Bloom encodings);
+flags are the contract's ``QualityFlag`` s. m values here are starting points for EM; u values
+are replaced by ``estimate_u``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from contracts.events import QualityFlag
 from services.link.domain.model import (
     BlockingRule,
     Comparison,
@@ -37,7 +39,7 @@ def default_model(version: str = "fjo-link-default-0") -> LinkageModel:
     forename = Comparison(
         name="forename",
         needs=("forename",),
-        null_if_flag=("forename_placeholder",),
+        null_if_flag=(QualityFlag.FORENAME_PLACEHOLDER,),
         levels=(
             Level("exact", _eq("forename"), m=0.80, tf="forename"),
             Level(
@@ -57,7 +59,7 @@ def default_model(version: str = "fjo-link-default-0") -> LinkageModel:
     surname = Comparison(
         name="surname",
         needs=("surname",),
-        null_if_flag=("surname_placeholder",),
+        null_if_flag=(QualityFlag.SURNAME_PLACEHOLDER,),
         levels=(
             Level("exact", _eq("surname"), m=0.85, tf="surname"),
             Level(
@@ -76,10 +78,14 @@ def default_model(version: str = "fjo-link-default-0") -> LinkageModel:
         name="dob",
         needs=("dob_full",),
         levels=(
-            Level("exact", _all(_eq("dob_full"), {"not": {"flag": "dob_placeholder"}}), m=0.88),
+            Level(
+                "exact",
+                _all(_eq("dob_full"), {"not": {"flag": QualityFlag.DATE_OF_BIRTH_PLACEHOLDER}}),
+                m=0.88,
+            ),
             Level(
                 "placeholder 01/01, same year",
-                _all({"flag": "dob_placeholder"}, _eq("dob_year")),
+                _all({"flag": QualityFlag.DATE_OF_BIRTH_PLACEHOLDER}, _eq("dob_year")),
                 m=0.02,
             ),
             Level("day and month swapped", _eq("dob_swapped", "dob_full"), m=0.02),
@@ -220,12 +226,15 @@ def default_model(version: str = "fjo-link-default-0") -> LinkageModel:
             "household_key": "postcode_unit",
             "deterministic": {
                 "nhs_key": "nhs",
-                "nhs_refused_if_flags": ["nhs_invalid"],
+                "nhs_refused_if_flags": [QualityFlag.NHS_NUMBER_INVALID],
                 "nhs_contradicted_by_else": {"dob": -1, "forename": -1},
                 "exact_keys": ["forename", "surname", "dob_full", "sex", "postcode_unit"],
                 "forename_key": "forename",
                 "forename_variant": {"any": [_eq("forename_canonical"), _dice("forename", 0.9)]},
-                "exact_not_if_flags": ["dob_placeholder", "forename_placeholder"],
+                "exact_not_if_flags": [
+                    QualityFlag.DATE_OF_BIRTH_PLACEHOLDER,
+                    QualityFlag.FORENAME_PLACEHOLDER,
+                ],
                 "any_of_required": ["dob_full", "surname", "nhs"],
             },
         },

@@ -13,7 +13,8 @@ Predicates (``Level.when``) are small dicts:
   record's list of tokens (or the spine token is in the incoming record's list).
 - ``{"overlap": "given_names"}``: the two records' token lists share a token.
 - ``{"dice": "forename", "min": 0.9}``: Dice similarity of the Bloom encodings ``>= min``.
-- ``{"flag": "dob_placeholder"}``: either record carries this flag.
+- ``{"flag": "date-of-birth-placeholder"}``: either record carries this flag (a
+  :class:`~contracts.events.QualityFlag` value; a model naming any other is refused).
 - ``{"all": [...]}``, ``{"any": [...]}``, ``{"not": {...}}``: combinations.
 """
 
@@ -21,8 +22,11 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
+
+from contracts.events import QualityFlag
 
 __all__ = [
     "BlockingRule",
@@ -173,6 +177,37 @@ class LinkageModel:
     min_u: float = 1e-9
     tf_min_u: float = 1e-7
     notes: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # A misspelt flag would be a predicate that never holds: refuse it instead.
+        known = {f.value for f in QualityFlag}
+        unknown = sorted({f for f in self.flags_used() if f not in known})
+        if unknown:
+            raise ValueError(
+                f"model {self.version!r} names unknown quality flags {unknown} "
+                f"(known: {sorted(known)})"
+            )
+
+    def flags_used(self) -> Iterator[str]:
+        """Every quality flag the model's predicates and deterministic steps name."""
+
+        def walk(pred: dict[str, Any]) -> Iterator[str]:
+            if "flag" in pred:
+                yield str(pred["flag"])
+            for p in pred.get("all", ()) or pred.get("any", ()):
+                yield from walk(p)
+            if "not" in pred:
+                yield from walk(pred["not"])
+
+        for c in self.comparisons:
+            yield from c.null_if_flag
+            for lv in c.levels:
+                yield from walk(lv.when)
+        det = self.notes.get("deterministic", {})
+        for key in ("nhs_refused_if_flags", "exact_not_if_flags"):
+            yield from det.get(key, ())
+        if det.get("forename_variant"):
+            yield from walk(det["forename_variant"])
 
     def comparison(self, name: str) -> Comparison:
         for c in self.comparisons:

@@ -1,19 +1,22 @@
 """Encoded records as the matcher holds them: interned token ids, token sets, Bloom ints.
 
-The link service receives linkage keys (HMAC token strings, Bloom encodings, flags). Strings
-are interned to small ints once (equality on ints is what the hot loop does); Bloom filters
-are Python ints used as bitsets with their popcount cached, so Dice is two popcounts and an
-AND. A record becomes a flat tuple laid out by a :class:`KeySchema` compiled from the model.
+The link service receives linkage keys (HMAC token strings, Bloom encodings, quality flags)
+as the contract's typed :class:`~contracts.events.LinkageKeys`. Strings are interned to
+small ints once (equality on ints is what the hot loop does); Bloom filters are Python ints
+used as bitsets with their popcount cached, so Dice is two popcounts and an AND. A record
+becomes a flat tuple laid out by a :class:`KeySchema` compiled from the model.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from contracts.events import LinkageKeys, QualityFlag
 from services.link.domain.model import LinkageModel
 
 __all__ = [
@@ -24,6 +27,7 @@ __all__ = [
     "bloom_to_int",
     "dice",
     "token_id",
+    "with_history",
 ]
 
 Bloom = tuple[int, int]  # (bits, popcount)
@@ -81,14 +85,22 @@ def dice(a: Bloom | None, b: Bloom | None) -> float:
     return 2.0 * (a[0] & b[0]).bit_count() / total if total else 0.0
 
 
+PREVIOUS_POSTCODE_UNITS = "previous_postcode_units"
+"""The token set link derives from an address history: its postcode units but the current."""
+
+
 @dataclass(frozen=True, slots=True)
 class EncodedRecord:
-    """One record's linkage keys as published by pseudonymise (no clear identifier)."""
+    """One record's linkage keys as link matches on them (no clear identifier).
+
+    ``tokens`` holds single tokens and token sets (tuples) by key name; ``flags`` are
+    :class:`~contracts.events.QualityFlag` s, the names the model's predicates use.
+    """
 
     record_id: str
     tokens: Mapping[str, str | Sequence[str]]
     blooms: Mapping[str, Any]
-    flags: frozenset[str] = frozenset()
+    flags: frozenset[QualityFlag] = frozenset()
 
     @classmethod
     def of(
@@ -96,40 +108,77 @@ class EncodedRecord:
         record_id: str,
         tokens: Mapping[str, Any],
         blooms: Mapping[str, Any] | None = None,
-        flags: Iterable[str] | Mapping[str, bool] | None = None,
+        flags: Iterable[QualityFlag] = (),
     ) -> EncodedRecord:
-        if isinstance(flags, Mapping):
-            flag_set = frozenset(k for k, v in flags.items() if v)
-        else:
-            flag_set = frozenset(flags or ())
-        return cls(record_id, dict(tokens), dict(blooms or {}), flag_set)
+        return cls(record_id, dict(tokens), dict(blooms or {}), frozenset(flags))
 
     @classmethod
-    def from_linkage(
-        cls, linkage: Mapping[str, Any], record_id: str | None = None
-    ) -> EncodedRecord:
-        """From pseudonymise's linkage keys (``tokens``, ``token_sets``, ``blooms``,
-        ``addresses``, ``flags``). Postcode units of an address history other than the
-        current one become the token set ``previous_postcode_units``."""
-        tokens: dict[str, Any] = dict(linkage.get("tokens", {}))
-        for name, values in linkage.get("token_sets", {}).items():
+    def from_keys(cls, record_id: str, keys: LinkageKeys) -> EncodedRecord:
+        """From the contract's linkage keys. Postcode units of an address history other
+        than the current one become the token set ``previous_postcode_units``."""
+        tokens: dict[str, Any] = dict(keys.hmac_tokens)
+        for name, values in keys.token_sets.items():
             tokens[name] = tuple(values)
         current = tokens.get("postcode_unit")
-        previous = sorted(
-            {
-                a["postcode_unit"]
-                for a in linkage.get("addresses", ())
-                if a.get("postcode_unit") and a["postcode_unit"] != current
-            }
-        )
+        previous = {
+            unit
+            for a in keys.addresses
+            if (unit := a.hmac_tokens.get("postcode_unit")) and unit != current
+        }
         if previous:
-            tokens["previous_postcode_units"] = tuple(previous)
-        return cls.of(
-            record_id or linkage["record_token"],
-            tokens,
-            linkage.get("blooms", {}),
-            linkage.get("flags", {}),
+            tokens[PREVIOUS_POSTCODE_UNITS] = tuple(sorted(previous))
+        return cls(record_id, tokens, dict(keys.bloom_filters), keys.flags)
+
+    def to_json(self) -> str:
+        """The record as link stores it (token sets as lists, flags by value)."""
+        return json.dumps(
+            {
+                "tokens": {k: v if isinstance(v, str) else list(v) for k, v in self.tokens.items()},
+                "blooms": dict(self.blooms),
+                "flags": sorted(f.value for f in self.flags),
+            },
+            sort_keys=True,
         )
+
+    @classmethod
+    def from_json(cls, record_id: str, text: str | bytes) -> EncodedRecord:
+        """A record :meth:`to_json` stored."""
+        data = json.loads(text)
+        tokens = {k: v if isinstance(v, str) else tuple(v) for k, v in data["tokens"].items()}
+        return cls(
+            record_id,
+            tokens,
+            data["blooms"],
+            frozenset(QualityFlag(f) for f in data["flags"]),
+        )
+
+
+def with_history(new: EncodedRecord, old: EncodedRecord) -> EncodedRecord:
+    """A changed spine person stays findable by what they were: the old surname joins the
+    previous surnames (and all surnames), the old postcode units the previous ones."""
+    tokens = dict(new.tokens)
+
+    def tokens_of(rec: EncodedRecord, key: str) -> set[str]:
+        v = rec.tokens.get(key)
+        if not v:
+            return set()
+        return {v} if isinstance(v, str) else set(v)
+
+    prev = tokens_of(new, "previous_surnames") | tokens_of(old, "previous_surnames")
+    old_surname, new_surname = old.tokens.get("surname"), new.tokens.get("surname")
+    if isinstance(old_surname, str) and old_surname and old_surname != new_surname:
+        prev.add(old_surname)
+    if prev:
+        tokens["previous_surnames"] = tuple(sorted(prev))
+        tokens["surnames"] = tuple(sorted(tokens_of(new, "surnames") | prev))
+    units = tokens_of(new, PREVIOUS_POSTCODE_UNITS) | tokens_of(old, PREVIOUS_POSTCODE_UNITS)
+    units |= tokens_of(old, "postcode_unit")
+    units -= tokens_of(new, "postcode_unit")
+    if units:
+        tokens[PREVIOUS_POSTCODE_UNITS] = tuple(sorted(units))
+    else:
+        tokens.pop(PREVIOUS_POSTCODE_UNITS, None)
+    return EncodedRecord(new.record_id, tokens, new.blooms, new.flags)
 
 
 class KeySchema:

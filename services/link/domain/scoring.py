@@ -154,7 +154,7 @@ def compile_vector(model: LinkageModel, schema: KeySchema) -> Callable[[tuple, t
             ]
             null.append("not (" + " or ".join(f"(a[{s}] and b[{s}])" for s in slots) + ")")
         fs = schema.flags_slot
-        for f in c.null_if_flag:
+        for f in map(str, c.null_if_flag):  # a QualityFlag's repr is not its value
             null.append(f"{f!r} in a[{fs}] or {f!r} in b[{fs}]")
         cond = " or ".join(f"({x})" for x in null) if null else "False"
         lines.append(f"    if {cond}:")

@@ -1,13 +1,15 @@
 """The split-file operation: one identifiable record in, content and linkage keys out.
 
 ``Pseudonymiser(keyring, postcodes).split(record, source=..., record_kind=..., roles=...)``
-returns a :class:`SplitResult` of two plain, JSON-ready dicts:
+returns a :class:`SplitResult` of the record's two halves:
 
-* ``content`` — what the record is about, with no direct identifier: the record token in
-  place of the source's id, keyed tokens for cross-references, week of birth, sex code,
-  LSOA and local authority, the content fields, and quality flags;
-* ``linkage`` — the identifiers encoded for comparison: HMAC tokens, token sets, Bloom
-  filters, per-address encodings for an address history, and the same flags.
+* ``content`` — what the record is about, with no direct identifier (a plain, JSON-ready
+  dict): the record token in place of the source's id, keyed tokens for cross-references,
+  week of birth, sex code, LSOA and local authority, the content fields;
+* ``linkage`` — the identifiers encoded for comparison, as the contract's typed
+  :class:`~contracts.events.LinkageKeys`: HMAC tokens, token sets, Bloom filters, per-address
+  encodings for an address history, and the :class:`~contracts.events.QualityFlag` s raised
+  (which both halves publish).
 
 Which field is which is the caller's to say, with a role per field (see :class:`Role`). A
 field with no role is refused (:class:`UnclassifiedFieldError`) unless ``unknown="drop"``:
@@ -20,8 +22,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any, Literal
 
+from contracts.events import EncodedAddress, LinkageKeys, QualityFlag
 from services.pseudonymise.domain.bloom import (
     DEFAULT_BLOOM_PARAMS,
     BloomEncoder,
@@ -220,23 +224,56 @@ def sex_code(value: object) -> int | None:
 
 @dataclass(frozen=True, slots=True)
 class SplitResult:
-    """The two halves of a split record (plain dicts, JSON-ready).
+    """The two halves of a split record.
 
-    ``content`` keys: source, record_kind, record_token, key_version, references,
-    fields, quality; for person records also week_of_birth, sex, lsoa, local_authority,
-    area_quality and (with an address history) residences.
+    ``content`` (a plain, JSON-ready dict) keys: source, record_kind, record_token,
+    key_version, references, fields, quality (what the split dropped); for person records
+    also week_of_birth, sex, lsoa, local_authority, area_quality and (with an address
+    history) residences.
 
-    ``linkage`` keys: source, record_kind, record_token, key_version, bloom_scheme,
-    tokens, token_sets, blooms, addresses, flags.
+    ``linkage``: the typed linkage keys (empty for a record that describes no person), with
+    the ``record_token``, ``key_version`` and ``bloom_scheme`` they were made under.
     """
 
     content: dict[str, Any]
-    linkage: dict[str, Any]
+    linkage: LinkageKeys
+    record_token: str
+    key_version: int
+    bloom_scheme: str
+    is_person: bool
+    """True when the record described a person (so linkage keys are worth sending)."""
 
     @property
-    def is_person(self) -> bool:
-        """True when the record described a person (so linkage keys are worth sending)."""
-        return bool(self.linkage["flags"])
+    def flags(self) -> frozenset[QualityFlag]:
+        """The quality flags raised; both halves carry them."""
+        return self.linkage.flags
+
+
+class _Keys:
+    """The linkage keys of one record while the split builds them."""
+
+    __slots__ = ("addresses", "blooms", "flags", "sets", "tokens")
+
+    def __init__(self) -> None:
+        self.tokens: dict[str, str] = {}
+        self.sets: dict[str, list[str]] = {}
+        self.blooms: dict[str, str] = {}
+        self.addresses: list[EncodedAddress] = []
+        self.flags: set[QualityFlag] = set()
+
+    def flag(self, flag: QualityFlag, raised: bool) -> bool:
+        if raised:
+            self.flags.add(flag)
+        return raised
+
+    def freeze(self) -> LinkageKeys:
+        return LinkageKeys(
+            hmac_tokens=MappingProxyType(self.tokens),
+            token_sets=MappingProxyType({k: tuple(sorted(v)) for k, v in self.sets.items()}),
+            bloom_filters=MappingProxyType(self.blooms),
+            addresses=tuple(self.addresses),
+            flags=frozenset(self.flags),
+        )
 
 
 def _text(value: object) -> str | None:
@@ -414,23 +451,20 @@ class Pseudonymiser:
             "fields": fields,
             "quality": {},
         }
-        linkage: dict[str, Any] = {
-            "source": source,
-            "record_kind": record_kind,
-            "record_token": record_token,
-            "key_version": self.key_version,
-            "bloom_scheme": self._bloom.scheme,
-            "tokens": {},
-            "token_sets": {},
-            "blooms": {},
-            "addresses": [],
-            "flags": {},
-        }
+        keys = _Keys()
         if unclassified:
             content["quality"]["unclassified_fields_dropped"] = sorted(unclassified)
-        if any(role in parsed.by_role for role in _PERSON_ROLES):
-            self._person(record, parsed, content, linkage)
-        return SplitResult(content=content, linkage=linkage)
+        person = any(role in parsed.by_role for role in _PERSON_ROLES)
+        if person:
+            self._person(record, parsed, content, keys)
+        return SplitResult(
+            content=content,
+            linkage=keys.freeze(),
+            record_token=record_token,
+            key_version=self.key_version,
+            bloom_scheme=self._bloom.scheme,
+            is_person=person,
+        )
 
     def _parse_roles(self, roles: Mapping[str, Role | str]) -> _ParsedRoles:
         # Callers pass the same few mappings for every record: parse each once.
@@ -459,13 +493,10 @@ class Pseudonymiser:
         record: Mapping[str, Any],
         parsed: _ParsedRoles,
         content: dict[str, Any],
-        linkage: dict[str, Any],
+        keys: _Keys,
     ) -> None:
         tok = self._exact.token
-        tokens: dict[str, str] = linkage["tokens"]
-        sets: dict[str, list[str]] = linkage["token_sets"]
-        blooms: dict[str, str] = linkage["blooms"]
-        flags: dict[str, bool] = linkage["flags"]
+        tokens, sets, blooms, flag = keys.tokens, keys.sets, keys.blooms, keys.flag
         bits = self._bloom.params.output_bits
 
         def value_of(role: Role) -> Any:
@@ -475,8 +506,8 @@ class Pseudonymiser:
         # NHS number
         raw_nhs = _text(value_of(Role.NHS_NUMBER))
         nhs = normalise_nhs_number(raw_nhs)
-        flags["nhs_missing"] = raw_nhs is None
-        flags["nhs_invalid"] = raw_nhs is not None and not is_valid_nhs_number(nhs)
+        flag(QualityFlag.NHS_NUMBER_MISSING, raw_nhs is None)
+        flag(QualityFlag.NHS_NUMBER_INVALID, raw_nhs is not None and not is_valid_nhs_number(nhs))
         if nhs is not None:
             tokens["nhs"] = tok("nhs", nhs)
 
@@ -488,9 +519,9 @@ class Pseudonymiser:
                 parts = dob_parts(raw_dob)
             except ValueError:
                 parts = None
-        flags["dob_missing"] = raw_dob in (None, "")
-        flags["dob_invalid"] = not flags["dob_missing"] and parts is None
-        flags["dob_placeholder"] = parts is not None and parts.placeholder
+        dob_missing = flag(QualityFlag.DATE_OF_BIRTH_MISSING, raw_dob in (None, ""))
+        flag(QualityFlag.DATE_OF_BIRTH_INVALID, not dob_missing and parts is None)
+        flag(QualityFlag.DATE_OF_BIRTH_PLACEHOLDER, parts is not None and parts.placeholder)
         content["week_of_birth"] = None if parts is None else parts.week_of_birth.isoformat()
         if parts is not None:
             tokens["dob_full"] = tok("dob_full", parts.dob.isoformat())
@@ -513,7 +544,7 @@ class Pseudonymiser:
         # Sex
         if Role.SEX in parsed.by_role:
             code = sex_code(value_of(Role.SEX))
-            flags["sex_unrecognised"] = code is None
+            flag(QualityFlag.SEX_UNKNOWN, code is None)
             content["sex"] = 9 if code is None else code
             if code in (1, 2):
                 tokens["sex"] = tok("sex", str(code))
@@ -527,11 +558,11 @@ class Pseudonymiser:
             for n in (normalise_name(s) for s in _list_of_text(value_of(Role.PREVIOUS_SURNAMES)))
             if n.usable
         ]
-        flags["forename_missing"] = not forename_field.tokens
-        flags["forename_placeholder"] = forename_field.placeholder
-        flags["surname_missing"] = not surname.tokens
-        flags["surname_placeholder"] = surname.placeholder
-        flags["name_placeholder"] = forename_field.placeholder or surname.placeholder
+        flag(QualityFlag.FORENAME_MISSING, not forename_field.tokens)
+        flag(QualityFlag.FORENAME_PLACEHOLDER, forename_field.placeholder)
+        flag(QualityFlag.SURNAME_MISSING, not surname.tokens)
+        flag(QualityFlag.SURNAME_PLACEHOLDER, surname.placeholder)
+        flag(QualityFlag.NAME_PLACEHOLDER, forename_field.placeholder or surname.placeholder)
         given = forename_field if forename_field.usable else EMPTY_NAME
         middle = middle_field if middle_field.usable else EMPTY_NAME
         self._forename_keys(given, middle, tokens, sets, blooms, bits)
@@ -560,10 +591,13 @@ class Pseudonymiser:
         raw_postcode = _text(value_of(Role.POSTCODE)) or address_postcode
         postcode = parse_postcode(raw_postcode)
         area = self._postcodes.lookup(postcode if postcode is not None else raw_postcode)
-        flags["postcode_missing"] = raw_postcode is None
-        flags["postcode_invalid"] = area.quality is AreaQuality.INVALID
-        flags["postcode_partial"] = postcode is not None and not postcode.is_full
-        flags["postcode_unknown"] = area.quality in (AreaQuality.UNKNOWN, AreaQuality.SECTOR)
+        flag(QualityFlag.POSTCODE_MISSING, raw_postcode is None)
+        flag(QualityFlag.POSTCODE_INVALID, area.quality is AreaQuality.INVALID)
+        flag(QualityFlag.POSTCODE_PARTIAL, postcode is not None and not postcode.is_full)
+        flag(
+            QualityFlag.POSTCODE_NOT_FOUND,
+            area.quality in (AreaQuality.UNKNOWN, AreaQuality.SECTOR),
+        )
         content["lsoa"] = area.lsoa
         content["local_authority"] = area.local_authority
         content["area_quality"] = area.quality.value
@@ -576,9 +610,7 @@ class Pseudonymiser:
 
         # Address history (the spine's residences)
         if Role.ADDRESS_HISTORY in parsed.by_role:
-            content["residences"], linkage["addresses"] = self._history(history)
-
-        content["quality"].update(flags)
+            content["residences"], keys.addresses = self._history(history)
 
     def _forename_keys(
         self,
@@ -656,9 +688,9 @@ class Pseudonymiser:
             out["postcode_unit"] = tok("postcode_unit", postcode.unit)
         return out
 
-    def _history(self, history: object) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def _history(self, history: object) -> tuple[list[dict[str, Any]], list[EncodedAddress]]:
         residences: list[dict[str, Any]] = []
-        addresses: list[dict[str, Any]] = []
+        addresses: list[EncodedAddress] = []
         if not isinstance(history, Sequence) or isinstance(history, str | bytes):
             return residences, addresses
         bits = self._bloom.params.output_bits
@@ -680,18 +712,17 @@ class Pseudonymiser:
                     "area_quality": area.quality.value,
                 }
             )
-            encoded_address: dict[str, Any] = {
-                **when,
-                "postcode_unit": None,
-                "postcode_sector": None,
-                "postcode_district": None,
-                "address": None,
-            }
-            if postcode is not None:
-                encoded_address.update(self._postcode_tokens(postcode))
+            bloom: str | None = None
             if lines:
                 encoded = self._bloom.encode_tokens("address", normalise_address(lines))
                 if encoded is not None:
-                    encoded_address["address"] = to_b64(encoded, bits)
-            addresses.append(encoded_address)
+                    bloom = to_b64(encoded, bits)
+            addresses.append(
+                EncodedAddress(
+                    from_month=when["from"],
+                    to_month=when["to"],
+                    hmac_tokens={} if postcode is None else self._postcode_tokens(postcode),
+                    bloom_filter=bloom,
+                )
+            )
         return residences, addresses

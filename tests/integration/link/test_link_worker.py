@@ -8,12 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from contracts.envelope import Envelope, parse_data
-from contracts.events import (
-    EncodedAddress,
-    LinkageKeysPublished,
-    LinkResultPublished,
-    LinkStatus,
-)
+from contracts.events import LinkageKeysPublished, LinkResultPublished, LinkStatus
 from contracts.services import Service
 from contracts.topics import LINK_RESULTS, PSEUDONYMISE_LINKAGE_KEYS
 from services.link.bootstrap import build_worker
@@ -39,34 +34,19 @@ ROLES = {
 
 
 def _keys_event(p: Pseudonymiser, row: dict[str, str], kind: str, source: str) -> Any:
-    """What pseudonymise publishes for ``row`` (the same mapping as its events module)."""
+    """What pseudonymise publishes for ``row`` (the contract's own constructor, as its events
+    module uses)."""
     split = p.split(
         {k: v or None for k, v in row.items()}, source=source, record_kind=kind, roles=ROLES
     )
-    link = split.linkage
-    flags = sorted(k.replace("_", "-") for k, v in link["flags"].items() if v)
-    flag_names = {
-        "nhs-invalid": "nhs-number-invalid-check-digit",
-        "dob-placeholder": "date-of-birth-placeholder",
-    }
-    event = LinkageKeysPublished(
-        record_token=link["record_token"],
+    return LinkageKeysPublished.of(
+        split.linkage,
+        record_token=split.record_token,
         record_type=kind,
         source=source,
         record_version=1,
-        key_version=link["key_version"],
-        hmac_tokens=link["tokens"],
-        token_sets={k: tuple(sorted(v)) for k, v in link["token_sets"].items()},
-        bloom_filters=link["blooms"],
-        addresses=tuple(
-            EncodedAddress(
-                hmac_tokens={k: v for k, v in a.items() if k.startswith("postcode_") and v}
-            )
-            for a in link["addresses"]
-        ),
-        flags=tuple(sorted({flag_names.get(f, f) for f in flags})),
+        key_version=split.key_version,
     )
-    return event
 
 
 def _person(

@@ -11,6 +11,7 @@ import hashlib
 import random
 from typing import Any
 
+from contracts.events import QualityFlag
 from services.link.domain import EncodedRecord
 
 FORENAMES = [
@@ -80,9 +81,9 @@ def keys(
 ) -> EncodedRecord:
     tokens: dict[str, object] = {}
     blooms: dict[str, int] = {}
-    flags = set()
+    flags: set[QualityFlag] = set()
     if given.lower().startswith("baby"):
-        flags.add("forename_placeholder")
+        flags.add(QualityFlag.FORENAME_PLACEHOLDER)
         given = ""
     if given:
         first = given.split()[0]
@@ -110,7 +111,7 @@ def keys(
         if int(d) <= 12 and d != m:
             tokens["dob_swapped"] = f"d:{y}-{d}-{m}"
         if m == "01" and d == "01":
-            flags.add("dob_placeholder")
+            flags.add(QualityFlag.DATE_OF_BIRTH_PLACEHOLDER)
     if sex:
         tokens["sex"] = f"x:{sex}"
     if postcode:
@@ -125,7 +126,7 @@ def keys(
     if nhs:
         tokens["nhs"] = f"n:{nhs}"
         if not nhs_valid:
-            flags.add("nhs_invalid")
+            flags.add(QualityFlag.NHS_NUMBER_INVALID)
     return EncodedRecord.of(rid, tokens, blooms, flags)
 
 
@@ -178,7 +179,5 @@ def linkage_event(rec: EncodedRecord, kind: str = "child", version: int = 1) -> 
             k: base64.urlsafe_b64encode(v.to_bytes(64, "big")).rstrip(b"=").decode()
             for k, v in rec.blooms.items()
         },
-        flags=tuple(
-            sorted(f.replace("_", "-").replace("dob-", "date-of-birth-") for f in rec.flags)
-        ),
+        flags=tuple(f.value for f in rec.flags),
     )

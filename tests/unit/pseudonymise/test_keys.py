@@ -108,7 +108,7 @@ def test_tokens_made_under_v1_and_v2_differ_and_say_which_version_made_them(
     record = {"id": "C1", "surname": "Evans"}
     roles = {"id": "record_id", "surname": "surname"}
     split_v1 = old.split(record, source="s", record_kind="child", roles=roles)
-    assert split_v1.content["key_version"] == split_v1.linkage["key_version"] == 1
+    assert split_v1.content["key_version"] == split_v1.key_version == 1
 
 
 def test_a_retired_version_is_refused(postcodes: OnsPostcodeLookup) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from contracts.events import LinkageKeysPublished
 from services.pseudonymise.domain import Pseudonymiser, UnclassifiedFieldError
 from tests.leakscan import find_leaks
 from tests.unit.pseudonymise import records
@@ -101,12 +102,26 @@ def split_all(p: Pseudonymiser) -> list[Any]:
     ]  # fmt: skip
 
 
+WIRE = {
+    "record_token": "A" * 22,
+    "record_type": "child",
+    "source": "cafcass-cymru",
+    "record_version": 1,
+    "key_version": 1,
+}
+
+
 def test_no_split_output_holds_an_identifier_in_clear_or_as_an_unkeyed_hash(
     pseudonymiser: Pseudonymiser,
 ) -> None:
     results = split_all(pseudonymiser)
-    blob = json.dumps([[r.content, r.linkage] for r in results], ensure_ascii=False)
-    blob += json.dumps([[r.content, r.linkage] for r in results])  # ASCII-escaped too
+    # The linkage keys as they go on the wire (the event's JSON form of every field).
+    halves = [
+        [r.content, LinkageKeysPublished.of(r.linkage, **WIRE).model_dump(mode="json")]
+        for r in results
+    ]
+    blob = json.dumps(halves, ensure_ascii=False)
+    blob += json.dumps(halves)  # ASCII-escaped too
     blob += "".join(repr(r) for r in results) + repr(pseudonymiser)
     assert find_leaks(blob, canaries()) == []
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from contracts.events import QualityFlag
 from services.pseudonymise.domain import (
     KeyRing,
     OnsPostcodeLookup,
@@ -94,28 +95,29 @@ def test_a_reference_gets_the_token_of_the_record_it_points_at(
         "order_date": "2017-01-09",
     }
     assert "court_case_number" not in case.content["fields"]
-    assert not case.is_person and case.linkage["tokens"] == {}
+    assert not case.is_person and case.linkage.hmac_tokens == {}
 
 
 def test_linkage_keys_hold_every_named_token_and_bloom(pseudonymiser: Pseudonymiser) -> None:
     linkage = split_child(pseudonymiser).linkage
-    assert set(linkage["tokens"]) == {
+    assert set(linkage.hmac_tokens) == {
         "nhs", "dob_full", "dob_year", "dob_month", "dob_day", "dob_year_month", "dob_swapped",
         "sex", "forename", "forename_canonical", "forename_phonetic", "forename_nysiis",
         "surname", "surname_canonical", "surname_phonetic", "surname_nysiis",
         "postcode_unit", "postcode_sector", "postcode_district",
     }  # fmt: skip
-    assert set(linkage["blooms"]) == {"forename", "surname", "full_name", "address"}
-    assert {"given_names", "middle_names", "surnames"} <= set(linkage["token_sets"])
-    assert linkage["key_version"] == 1
-    assert linkage["bloom_scheme"] == pseudonymiser.bloom_scheme
-    assert linkage["record_token"] == split_child(pseudonymiser).content["record_token"]
-    for token in linkage["tokens"].values():
+    assert set(linkage.bloom_filters) == {"forename", "surname", "full_name", "address"}
+    assert {"given_names", "middle_names", "surnames"} <= set(linkage.token_sets)
+    split = split_child(pseudonymiser)
+    assert split.key_version == 1
+    assert split.bloom_scheme == pseudonymiser.bloom_scheme
+    assert split.record_token == split.content["record_token"]
+    for token in linkage.hmac_tokens.values():
         assert len(token) == 22
 
 
 def test_tokens_are_keyed_tokens_of_the_normalised_values(pseudonymiser: Pseudonymiser) -> None:
-    tokens = split_child(pseudonymiser, forename="  DAFYDD ", surname="Évans").linkage["tokens"]
+    tokens = split_child(pseudonymiser, forename="  DAFYDD ", surname="Évans").linkage.hmac_tokens
     t = pseudonymiser.token
     assert tokens["forename"] == t("forename", "dafydd")
     assert tokens["forename_canonical"] == t("forename_canonical", "david")
@@ -142,24 +144,24 @@ def test_another_key_changes_every_token_and_encoding(
     other = Pseudonymiser(KeyRing.single(fixed_key("another")), postcodes)
     mine, theirs = split_child(pseudonymiser), split_child(other)
     assert mine.content["record_token"] != theirs.content["record_token"]
-    for name, token in mine.linkage["tokens"].items():
-        assert theirs.linkage["tokens"][name] != token
-    for name, bloom in mine.linkage["blooms"].items():
-        assert dice(from_b64(bloom), from_b64(theirs.linkage["blooms"][name])) < 0.5
+    for name, token in mine.linkage.hmac_tokens.items():
+        assert theirs.linkage.hmac_tokens[name] != token
+    for name, bloom in mine.linkage.bloom_filters.items():
+        assert dice(from_b64(bloom), from_b64(theirs.linkage.bloom_filters[name])) < 0.5
 
 
 def test_welsh_variants_and_nicknames_share_the_canonical_forename_token(
     pseudonymiser: Pseudonymiser,
 ) -> None:
-    dafydd = split_child(pseudonymiser, forename="Dafydd").linkage["tokens"]
-    dave = split_child(pseudonymiser, forename="Dave").linkage["tokens"]
+    dafydd = split_child(pseudonymiser, forename="Dafydd").linkage.hmac_tokens
+    dave = split_child(pseudonymiser, forename="Dave").linkage.hmac_tokens
     assert dafydd["forename"] != dave["forename"]
     assert dafydd["forename_canonical"] == dave["forename_canonical"]
 
 
 def test_accented_and_plain_spellings_give_the_same_tokens(pseudonymiser: Pseudonymiser) -> None:
-    accented = split_child(pseudonymiser, forename="Siôn").linkage["tokens"]
-    plain = split_child(pseudonymiser, forename="SION").linkage["tokens"]
+    accented = split_child(pseudonymiser, forename="Siôn").linkage.hmac_tokens
+    plain = split_child(pseudonymiser, forename="SION").linkage.hmac_tokens
     assert accented["forename"] == plain["forename"]
 
 
@@ -169,8 +171,8 @@ def test_hyphenated_and_spaced_double_barrelled_surnames_match(
     hyphen = split_child(pseudonymiser, surname="Smith-Jones").linkage
     spaced = split_child(pseudonymiser, surname="Smith Jones").linkage
     jones = split_child(pseudonymiser, surname="Jones").linkage
-    assert hyphen["tokens"]["surname"] == spaced["tokens"]["surname"]
-    assert jones["tokens"]["surname"] in hyphen["token_sets"]["surnames"]
+    assert hyphen.hmac_tokens["surname"] == spaced.hmac_tokens["surname"]
+    assert jones.hmac_tokens["surname"] in hyphen.token_sets["surnames"]
 
 
 def test_a_middle_name_used_as_the_given_name_is_found_among_the_given_names(
@@ -178,27 +180,27 @@ def test_a_middle_name_used_as_the_given_name_is_found_among_the_given_names(
 ) -> None:
     formal = split_child(pseudonymiser, forename="William", middle_names="Huw").linkage
     known_as = split_child(pseudonymiser, forename="Huw", middle_names=None).linkage
-    assert known_as["tokens"]["forename"] in formal["token_sets"]["given_names"]
-    assert known_as["tokens"]["forename"] in formal["token_sets"]["middle_names"]
+    assert known_as.hmac_tokens["forename"] in formal.token_sets["given_names"]
+    assert known_as.hmac_tokens["forename"] in formal.token_sets["middle_names"]
 
 
 def test_a_maiden_surname_compares_equal_to_a_surname(pseudonymiser: Pseudonymiser) -> None:
     married = split_adult(pseudonymiser, surname="Evans", previous_surnames=["Pritchard"])
     maiden = split_adult(pseudonymiser, surname="Pritchard", previous_surnames=[])
-    tokens = married.linkage["token_sets"]
-    assert maiden.linkage["tokens"]["surname"] in tokens["previous_surnames"]
-    assert maiden.linkage["tokens"]["surname"] in tokens["surnames"]
+    tokens = married.linkage.token_sets
+    assert maiden.linkage.hmac_tokens["surname"] in tokens["previous_surnames"]
+    assert maiden.linkage.hmac_tokens["surname"] in tokens["surnames"]
 
 
 def test_a_day_month_swap_is_encoded_to_match_the_swapped_date(
     pseudonymiser: Pseudonymiser,
 ) -> None:
-    keyed = split_child(pseudonymiser, date_of_birth="2016-03-04").linkage["tokens"]
-    swapped = split_child(pseudonymiser, date_of_birth="2016-04-03").linkage["tokens"]
+    keyed = split_child(pseudonymiser, date_of_birth="2016-03-04").linkage.hmac_tokens
+    swapped = split_child(pseudonymiser, date_of_birth="2016-04-03").linkage.hmac_tokens
     assert keyed["dob_swapped"] == swapped["dob_full"]
     assert (
         "dob_swapped"
-        not in split_child(pseudonymiser, date_of_birth="2016-03-24").linkage["tokens"]
+        not in split_child(pseudonymiser, date_of_birth="2016-03-24").linkage.hmac_tokens
     )
 
 
@@ -207,41 +209,42 @@ def test_a_forename_surname_swap_keeps_a_high_full_name_similarity(
 ) -> None:
     straight = split_child(pseudonymiser, forename="Rhys", surname="Evans", middle_names=None)
     swapped = split_child(pseudonymiser, forename="Evans", surname="Rhys", middle_names=None)
-    a = from_b64(straight.linkage["blooms"]["full_name"])
-    b = from_b64(swapped.linkage["blooms"]["full_name"])
+    a = from_b64(straight.linkage.bloom_filters["full_name"])
+    b = from_b64(swapped.linkage.bloom_filters["full_name"])
     assert dice(a, b) == 1.0
 
 
 def test_placeholder_forenames_are_flagged_and_not_encoded(pseudonymiser: Pseudonymiser) -> None:
     baby = split_child(pseudonymiser, forename="Baby of Catrin Evans", middle_names=None)
     linkage = baby.linkage
-    assert linkage["flags"]["forename_placeholder"] and linkage["flags"]["name_placeholder"]
-    assert not {"forename", "forename_canonical", "forename_phonetic"} & set(linkage["tokens"])
-    assert "forename" not in linkage["blooms"]
-    assert "given_names" not in linkage["token_sets"]
-    assert linkage["tokens"]["surname"] == pseudonymiser.token("surname", "evans")
-    assert baby.content["quality"]["name_placeholder"]
+    assert {QualityFlag.FORENAME_PLACEHOLDER, QualityFlag.NAME_PLACEHOLDER} <= linkage.flags
+    assert not {"forename", "forename_canonical", "forename_phonetic"} & set(linkage.hmac_tokens)
+    assert "forename" not in linkage.bloom_filters
+    assert "given_names" not in linkage.token_sets
+    assert linkage.hmac_tokens["surname"] == pseudonymiser.token("surname", "evans")
+    assert QualityFlag.NAME_PLACEHOLDER in baby.flags
 
 
 def test_placeholder_dates_of_birth_are_flagged_but_still_encoded(
     pseudonymiser: Pseudonymiser,
 ) -> None:
     result = split_child(pseudonymiser, date_of_birth="01/01/2016")
-    assert result.linkage["flags"]["dob_placeholder"]
-    assert result.content["quality"]["dob_placeholder"]
-    assert result.linkage["tokens"]["dob_full"] == pseudonymiser.token("dob_full", "2016-01-01")
+    assert QualityFlag.DATE_OF_BIRTH_PLACEHOLDER in result.flags
+    assert result.flags == result.linkage.flags  # both halves publish the same flags
+    assert result.linkage.hmac_tokens["dob_full"] == pseudonymiser.token("dob_full", "2016-01-01")
     assert result.content["week_of_birth"] == "2015-12-28"
 
 
 def test_nhs_numbers_failing_the_check_digit_are_flagged(pseudonymiser: Pseudonymiser) -> None:
     invalid = split_child(pseudonymiser, nhs_number="9434765918").linkage
-    assert invalid["flags"]["nhs_invalid"]
-    assert "nhs" in invalid["tokens"]
+    assert QualityFlag.NHS_NUMBER_INVALID in invalid.flags
+    assert "nhs" in invalid.hmac_tokens
     missing = split_child(pseudonymiser, nhs_number=None).linkage
-    assert missing["flags"]["nhs_missing"] and not missing["flags"]["nhs_invalid"]
-    assert "nhs" not in missing["tokens"]
+    assert QualityFlag.NHS_NUMBER_MISSING in missing.flags
+    assert QualityFlag.NHS_NUMBER_INVALID not in missing.flags
+    assert "nhs" not in missing.hmac_tokens
     valid = split_child(pseudonymiser).linkage
-    assert not valid["flags"]["nhs_invalid"] and not valid["flags"]["nhs_missing"]
+    assert not {QualityFlag.NHS_NUMBER_INVALID, QualityFlag.NHS_NUMBER_MISSING} & valid.flags
 
 
 def test_postcodes_missing_from_the_directory_are_flagged_and_still_tokenised(
@@ -250,20 +253,20 @@ def test_postcodes_missing_from_the_directory_are_flagged_and_still_tokenised(
     result = split_child(
         pseudonymiser, address={"line_1": "9 Nowhere Lane", "postcode": "LL57 9ZZ"}
     )
-    assert result.linkage["flags"]["postcode_unknown"]
+    assert QualityFlag.POSTCODE_NOT_FOUND in result.flags
     assert result.content["lsoa"] is None
-    assert "postcode_unit" in result.linkage["tokens"]
+    assert "postcode_unit" in result.linkage.hmac_tokens
     invalid = split_child(pseudonymiser, address={"line_1": "9 Nowhere Lane", "postcode": "N/A"})
-    assert invalid.linkage["flags"]["postcode_invalid"]
+    assert QualityFlag.POSTCODE_INVALID in invalid.flags
     assert invalid.content["area_quality"] == "invalid"
-    assert "postcode_unit" not in invalid.linkage["tokens"]
+    assert "postcode_unit" not in invalid.linkage.hmac_tokens
 
 
 def test_unrecognised_sex_values_become_unknown_with_a_flag(pseudonymiser: Pseudonymiser) -> None:
     result = split_child(pseudonymiser, sex="purple")
     assert result.content["sex"] == 9
-    assert result.linkage["flags"]["sex_unrecognised"]
-    assert "sex" not in result.linkage["tokens"]
+    assert QualityFlag.SEX_UNKNOWN in result.flags
+    assert "sex" not in result.linkage.hmac_tokens
     assert split_child(pseudonymiser, sex="F").content["sex"] == 2
 
 
@@ -277,15 +280,15 @@ def test_the_spine_address_history_gives_per_address_encodings_and_residences(
         ("2014-03", None, "W06000015"),
     ]
     assert all(r["lsoa"] and r["area_quality"] == "exact" for r in residences)
-    addresses = result.linkage["addresses"]
-    assert [a["postcode_unit"] for a in addresses] == [
+    addresses = result.linkage.addresses
+    assert [a.hmac_tokens["postcode_unit"] for a in addresses] == [
         pseudonymiser.token("postcode_unit", "SA1 3RL"),
         pseudonymiser.token("postcode_unit", "CF10 4PS"),
     ]
-    assert all(a["address"] and a["postcode_sector"] for a in addresses)
+    assert all(a.bloom_filter and a.hmac_tokens["postcode_sector"] for a in addresses)
     # the current address of a Cafcass record compares with the matching spine address
     child = split_adult(pseudonymiser).linkage
-    assert dice(from_b64(child["blooms"]["address"]), from_b64(addresses[1]["address"])) > 0.9
+    assert dice(from_b64(child.bloom_filters["address"]), from_b64(addresses[1].bloom_filter)) > 0.9
     assert "address" not in result.content and "address_history" not in result.content
 
 
@@ -361,18 +364,22 @@ def test_missing_person_fields_are_flagged_not_fatal(pseudonymiser: Pseudonymise
         address=None,
         sex=None,
     )
-    flags = result.linkage["flags"]
-    assert flags["forename_missing"] and flags["surname_missing"] and flags["dob_missing"]
-    assert flags["postcode_missing"] and flags["nhs_missing"]
-    assert result.linkage["tokens"] == {} and result.linkage["blooms"] == {}
+    assert {
+        QualityFlag.FORENAME_MISSING,
+        QualityFlag.SURNAME_MISSING,
+        QualityFlag.DATE_OF_BIRTH_MISSING,
+        QualityFlag.POSTCODE_MISSING,
+        QualityFlag.NHS_NUMBER_MISSING,
+    } <= result.flags
+    assert result.linkage.hmac_tokens == {} and result.linkage.bloom_filters == {}
     assert result.content["week_of_birth"] is None and result.content["sex"] == 9
     assert result.is_person
 
 
 def test_a_garbled_date_of_birth_is_flagged_invalid(pseudonymiser: Pseudonymiser) -> None:
     result = split_child(pseudonymiser, date_of_birth="31/02/2016")
-    assert result.linkage["flags"]["dob_invalid"]
-    assert "dob_full" not in result.linkage["tokens"]
+    assert QualityFlag.DATE_OF_BIRTH_INVALID in result.flags
+    assert "dob_full" not in result.linkage.hmac_tokens
 
 
 def test_python_mode_values_split_like_their_json_forms(pseudonymiser: Pseudonymiser) -> None:
@@ -404,7 +411,7 @@ def test_a_spine_person_without_a_current_address_field_uses_the_open_history_pe
     result = split_spine(pseudonymiser)
     assert result.content["local_authority"] == "W06000015"
     assert result.content["area_quality"] == "exact"
-    tokens = result.linkage["tokens"]
+    tokens = result.linkage.hmac_tokens
     assert tokens["postcode_unit"] == pseudonymiser.token("postcode_unit", "CF10 4PS")
-    assert result.linkage["blooms"]["address"] == result.linkage["addresses"][1]["address"]
-    assert not result.linkage["flags"]["postcode_missing"]
+    assert result.linkage.bloom_filters["address"] == result.linkage.addresses[1].bloom_filter
+    assert QualityFlag.POSTCODE_MISSING not in result.flags
