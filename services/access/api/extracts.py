@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from services.access.api.deps import (
     Refused,
-    authorised_project,
+    authorised_data,
     conflict,
     not_found,
     problems,
@@ -30,7 +30,6 @@ from services.access.api.deps import (
 from services.access.api.schemas import ExtractOut
 from services.access.bootstrap import AccessContext
 from services.access.domain.kanonymity import KAnonymityMode
-from services.access.domain.policy import can_use_data
 from services.access.extracts import ExtractSpec, build_extract
 from services.access.storage.models import ExtractRow, ProjectApprovalRow, ProjectRow
 from services.runtime.auth import AuthenticatedRoute, Principal
@@ -173,11 +172,10 @@ def extracts_router(ctx: AccessContext, auth: Any) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["extracts"], route_class=AuthenticatedRoute)
 
     def guard(s: Any, principal: Principal, project_id: str, *, lock: bool = False) -> ProjectRow:
-        project, _ = authorised_project(
+        project, _ = authorised_data(
             s,
             principal,
             project_id,
-            can_use_data,
             "an accredited approved member of an active project is required",
             lock=lock,
         )
@@ -193,7 +191,7 @@ def extracts_router(ctx: AccessContext, auth: Any) -> APIRouter:
         "/projects/{project_id}/extracts",
         status_code=status.HTTP_202_ACCEPTED,
         summary="Request an extract of the approved data (rate-limited; built in the background).",
-        responses=problems(403, 404, 429),
+        responses=problems(403, 404, 409, 429),
     )
     def request_extract(
         project_id: str, background: BackgroundTasks, principal: Principal = Depends(auth)
@@ -247,7 +245,7 @@ def extracts_router(ctx: AccessContext, auth: Any) -> APIRouter:
     @router.get(
         "/projects/{project_id}/extracts",
         summary="The project's extracts.",
-        responses=problems(403, 404),
+        responses=problems(403, 404, 409),
     )
     def list_extracts(project_id: str, principal: Principal = Depends(auth)) -> list[ExtractOut]:
         with unit(ctx, principal, "extract.list") as s:
@@ -262,7 +260,7 @@ def extracts_router(ctx: AccessContext, auth: Any) -> APIRouter:
     @router.get(
         "/projects/{project_id}/extracts/{extract_id}",
         summary="An extract's status.",
-        responses=problems(403, 404),
+        responses=problems(403, 404, 409),
     )
     def get_extract(
         project_id: str, extract_id: str, principal: Principal = Depends(auth)
