@@ -29,6 +29,7 @@ from services.access.api.deps import (
 )
 from services.access.api.schemas import ExtractOut
 from services.access.bootstrap import AccessContext
+from services.access.domain.catalogue import pinned_quasi_identifiers, quasi_identifier_problem
 from services.access.domain.kanonymity import KAnonymityMode
 from services.access.extracts import ExtractSpec, build_extract
 from services.access.storage.models import ExtractRow, ProjectApprovalRow, ProjectRow
@@ -59,6 +60,15 @@ def extract_dir(ctx: AccessContext, project_id: str, extract_id: str) -> Path:
     return ctx.settings.extracts.directory / project_id / extract_id
 
 
+def _pinned(approval: ProjectApprovalRow, project: ProjectRow) -> tuple[str, ...]:
+    """The approval's quasi-identifiers; an approval from before they were pinned gets the
+    project's known ones. The catalogue's are always among them."""
+    if approval.quasi_identifiers:
+        return pinned_quasi_identifiers(approval.quasi_identifiers)
+    known = [q for q in project.quasi_identifiers if quasi_identifier_problem(q) is None]
+    return pinned_quasi_identifiers(known)
+
+
 def run_extract_job(ctx: AccessContext, extract_id: str) -> None:
     """Build one queued extract; every outcome is recorded on the row and in the audit."""
     with ctx.extract_slots:
@@ -83,7 +93,7 @@ def run_extract_job(ctx: AccessContext, extract_id: str) -> None:
                 window_start=approval.window_start,
                 window_end=approval.window_end,
                 k=project.k,
-                quasi_identifiers=tuple(project.quasi_identifiers),
+                quasi_identifiers=_pinned(approval, project),
                 mode=KAnonymityMode(project.k_mode),
                 max_suppressed_fraction=ctx.settings.disclosure.max_suppressed_fraction,
                 pseudonym_key_version=project.pseudonym_key_version,
