@@ -553,6 +553,7 @@ def researcher_story(
                     "window_end": "2024-12-31",
                     "members": ["alice", "bob"],
                     "access_until": until,
+                    "quasi_identifiers": project["quasi_identifiers"],  # carol pins what she sees
                 },
                 headers=h("carol", "approver"),
             ),

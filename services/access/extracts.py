@@ -22,7 +22,15 @@ import pyarrow.parquet as pq
 from sqlalchemy import Engine, and_, func, select
 from sqlalchemy.orm import aliased
 
-from services.access.domain.catalogue import CATALOGUE, LINKAGE_COLUMNS, Source, Variable
+from services.access.domain.catalogue import (
+    CATALOGUE,
+    LINKAGE_COLUMNS,
+    QUASI_IDENTIFIERS,
+    Source,
+    Variable,
+    pinned_quasi_identifiers,
+    quasi_identifier_problem,
+)
 from services.access.domain.kanonymity import KAnonymityMode, enforce_k_anonymity
 from services.access.domain.pseudonyms import ProjectPseudonymiser
 from services.access.storage.models import LinkDecisionRow, ResearchRecordRow
@@ -49,7 +57,8 @@ class ExtractSpec:
     window_start: date
     window_end: date
     k: int = 10
-    quasi_identifiers: tuple[str, ...] = ("GNDR_CD", "WOB", "LSOA_CD")
+    quasi_identifiers: tuple[str, ...] = QUASI_IDENTIFIERS
+    """As the approval pinned them; the catalogue's are enforced whatever this says."""
     mode: KAnonymityMode = KAnonymityMode.SUPPRESS
     max_suppressed_fraction: float | None = None
     pseudonym_key_version: int = 1
@@ -212,6 +221,9 @@ def build_extract(
     unknown = [d for d in spec.datasets if d not in CATALOGUE]
     if unknown:
         raise ValueError("the approval names datasets the catalogue does not have")
+    if any(quasi_identifier_problem(q) for q in spec.quasi_identifiers):
+        raise ValueError("the approval pins quasi-identifiers the catalogue cannot protect")
+    quasi_identifiers = pinned_quasi_identifiers(spec.quasi_identifiers)
     pseudonymiser = ProjectPseudonymiser(
         master_secret, spec.project_id, key_version=spec.pseudonym_key_version
     )
@@ -222,12 +234,15 @@ def build_extract(
         columns = _read_dataset(engine, spec, dataset, variables, pseudonymiser, batch_rows)
         report = enforce_k_anonymity(
             columns,
-            spec.quasi_identifiers,
+            [q for q in quasi_identifiers if q in columns],  # what this table carries
             k=spec.k,
             mode=spec.mode,
             max_suppressed_fraction=spec.max_suppressed_fraction,
         )
-        disclosure[dataset] = report.as_dict()
+        disclosure[dataset] = {
+            **report.as_dict(),
+            "quasi_identifiers_pinned": list(quasi_identifiers),
+        }
         if report.refused:
             return ExtractResult(
                 refused=True,
@@ -274,7 +289,7 @@ def build_extract(
                     "type": v.type,
                     "description": v.description,
                     "project_pseudonym": v.pseudonym is not None,
-                    "quasi_identifier": v.name in spec.quasi_identifiers,
+                    "quasi_identifier": v.name in quasi_identifiers,
                 }
             )
     dict_path = staging / "data_dictionary.json"
@@ -298,6 +313,7 @@ def build_extract(
             "variables": list(spec.variables),
             "window_start": spec.window_start.isoformat(),
             "window_end": spec.window_end.isoformat(),
+            "quasi_identifiers": list(quasi_identifiers),
         },
         "pseudonym_key_version": spec.pseudonym_key_version,
         "disclosure_control": disclosure,

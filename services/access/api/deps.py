@@ -12,7 +12,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.access.bootstrap import AccessContext
-from services.access.domain.policy import CallerFacts, ProjectFacts, can_read_project
+from services.access.domain.policy import (
+    CallerFacts,
+    ProjectFacts,
+    Refusal,
+    can_read_project,
+    data_use_refusal,
+)
 from services.access.domain.projects import (
     Accreditation,
     ProjectState,
@@ -31,11 +37,13 @@ from services.runtime.db import transaction
 __all__ = [
     "Refused",
     "auth_dependency",
+    "authorised_data",
     "caller_facts",
     "forbidden",
     "load_project",
     "not_found",
     "problems",
+    "refused_for",
     "today",
     "unit",
 ]
@@ -130,6 +138,22 @@ def conflict(
     )
 
 
+def refused_for(
+    refusal: Refusal, detail: str, object_type: str, object_id: str, project_id: str | None
+) -> Refused:
+    """The answer to a policy refusal: 404 hidden, 403 forbidden, 409 the state forbids it."""
+    if refusal is Refusal.HIDDEN:
+        return not_found(object_type, object_id, project_id)
+    if refusal is Refusal.FORBIDDEN:
+        return forbidden(detail, object_type, object_id, project_id)
+    return conflict(
+        "the project is not active: its extracts and outputs do not move",
+        object_type,
+        object_id,
+        project_id,
+    )
+
+
 @contextmanager
 def unit(ctx: AccessContext, principal: Principal, action: str) -> Iterator[Session]:
     """One transaction for the request; a ``Refused`` rolls it back, is audited, answered."""
@@ -205,6 +229,17 @@ def authorised_project(
         raise not_found("project", project_id, project_id)
     if not allowed(caller, facts):
         raise forbidden(refusal, "project", project_id, project_id)
+    return project, facts
+
+
+def authorised_data(
+    session: Session, principal: Principal, project_id: str, refusal: str, *, lock: bool = False
+) -> tuple[ProjectRow, ProjectFacts]:
+    """The project, if the caller may use its data now (``policy.data_use_refusal``)."""
+    project, facts, _ = load_project(session, project_id, lock=lock)
+    why = data_use_refusal(caller_facts(session, principal), facts)
+    if why is not None:
+        raise refused_for(why, refusal, "project", project_id, project_id)
     return project, facts
 
 

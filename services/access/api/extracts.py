@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from services.access.api.deps import (
     Refused,
-    authorised_project,
+    authorised_data,
     conflict,
     not_found,
     problems,
@@ -29,8 +29,8 @@ from services.access.api.deps import (
 )
 from services.access.api.schemas import ExtractOut
 from services.access.bootstrap import AccessContext
+from services.access.domain.catalogue import pinned_quasi_identifiers, quasi_identifier_problem
 from services.access.domain.kanonymity import KAnonymityMode
-from services.access.domain.policy import can_use_data
 from services.access.extracts import ExtractSpec, build_extract
 from services.access.storage.models import ExtractRow, ProjectApprovalRow, ProjectRow
 from services.runtime.auth import AuthenticatedRoute, Principal
@@ -60,6 +60,15 @@ def extract_dir(ctx: AccessContext, project_id: str, extract_id: str) -> Path:
     return ctx.settings.extracts.directory / project_id / extract_id
 
 
+def _pinned(approval: ProjectApprovalRow, project: ProjectRow) -> tuple[str, ...]:
+    """The approval's quasi-identifiers; an approval from before they were pinned gets the
+    project's known ones. The catalogue's are always among them."""
+    if approval.quasi_identifiers:
+        return pinned_quasi_identifiers(approval.quasi_identifiers)
+    known = [q for q in project.quasi_identifiers if quasi_identifier_problem(q) is None]
+    return pinned_quasi_identifiers(known)
+
+
 def run_extract_job(ctx: AccessContext, extract_id: str) -> None:
     """Build one queued extract; every outcome is recorded on the row and in the audit."""
     with ctx.extract_slots:
@@ -84,7 +93,7 @@ def run_extract_job(ctx: AccessContext, extract_id: str) -> None:
                 window_start=approval.window_start,
                 window_end=approval.window_end,
                 k=project.k,
-                quasi_identifiers=tuple(project.quasi_identifiers),
+                quasi_identifiers=_pinned(approval, project),
                 mode=KAnonymityMode(project.k_mode),
                 max_suppressed_fraction=ctx.settings.disclosure.max_suppressed_fraction,
                 pseudonym_key_version=project.pseudonym_key_version,
@@ -173,11 +182,10 @@ def extracts_router(ctx: AccessContext, auth: Any) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["extracts"], route_class=AuthenticatedRoute)
 
     def guard(s: Any, principal: Principal, project_id: str, *, lock: bool = False) -> ProjectRow:
-        project, _ = authorised_project(
+        project, _ = authorised_data(
             s,
             principal,
             project_id,
-            can_use_data,
             "an accredited approved member of an active project is required",
             lock=lock,
         )
@@ -193,7 +201,7 @@ def extracts_router(ctx: AccessContext, auth: Any) -> APIRouter:
         "/projects/{project_id}/extracts",
         status_code=status.HTTP_202_ACCEPTED,
         summary="Request an extract of the approved data (rate-limited; built in the background).",
-        responses=problems(403, 404, 429),
+        responses=problems(403, 404, 409, 429),
     )
     def request_extract(
         project_id: str, background: BackgroundTasks, principal: Principal = Depends(auth)
@@ -247,7 +255,7 @@ def extracts_router(ctx: AccessContext, auth: Any) -> APIRouter:
     @router.get(
         "/projects/{project_id}/extracts",
         summary="The project's extracts.",
-        responses=problems(403, 404),
+        responses=problems(403, 404, 409),
     )
     def list_extracts(project_id: str, principal: Principal = Depends(auth)) -> list[ExtractOut]:
         with unit(ctx, principal, "extract.list") as s:
@@ -262,7 +270,7 @@ def extracts_router(ctx: AccessContext, auth: Any) -> APIRouter:
     @router.get(
         "/projects/{project_id}/extracts/{extract_id}",
         summary="An extract's status.",
-        responses=problems(403, 404),
+        responses=problems(403, 404, 409),
     )
     def get_extract(
         project_id: str, extract_id: str, principal: Principal = Depends(auth)

@@ -11,23 +11,23 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.access.api.deps import (
-    authorised_project,
+    authorised_data,
     caller_facts,
     conflict,
     forbidden,
     load_project,
     not_found,
     problems,
+    refused_for,
     unit,
 )
 from services.access.api.schemas import OutputIn, OutputOut, ReviewIn
 from services.access.bootstrap import AccessContext
 from services.access.domain.output_checks import Cell, TableKind, check_table
 from services.access.domain.policy import (
-    can_read_output,
-    can_read_project,
-    can_review_output,
-    can_use_data,
+    Refusal,
+    output_read_refusal,
+    output_review_refusal,
 )
 from services.access.domain.projects import Role
 from services.access.storage.models import OutputReviewRow, OutputRow
@@ -82,9 +82,7 @@ def outputs_router(ctx: AccessContext, auth: Any) -> APIRouter:
         project_id: str, body: OutputIn, principal: Principal = Depends(auth)
     ) -> OutputOut:
         with unit(ctx, principal, "output.submit") as s:
-            authorised_project(
-                s, principal, project_id, can_use_data, "approved members of an active project only"
-            )
+            authorised_data(s, principal, project_id, "approved members of an active project only")
             try:
                 checked = check_table(
                     [Cell(c.row, c.col, c.count, c.value, tuple(c.top)) for c in body.cells],
@@ -120,16 +118,11 @@ def outputs_router(ctx: AccessContext, auth: Any) -> APIRouter:
     @router.get(
         "/projects/{project_id}/outputs",
         summary="The project's outputs (members).",
-        responses=problems(403, 404),
+        responses=problems(403, 404, 409),
     )
     def list_outputs(project_id: str, principal: Principal = Depends(auth)) -> list[OutputOut]:
         with unit(ctx, principal, "output.list") as s:
-            _, facts, _ = load_project(s, project_id)
-            caller = caller_facts(s, principal)
-            if not (caller.active_researcher and caller.subject in facts.approved_members):
-                if not can_read_project(caller, facts):
-                    raise not_found("project", project_id, project_id)
-                raise forbidden("approved members only", "project", project_id, project_id)
+            authorised_data(s, principal, project_id, "approved members only")
             rows = s.execute(
                 select(OutputRow)
                 .where(OutputRow.project_id == project_id)
@@ -140,15 +133,16 @@ def outputs_router(ctx: AccessContext, auth: Any) -> APIRouter:
     @router.get(
         "/projects/{project_id}/outputs/{output_id}",
         summary="One output with its checks (members; independent output checkers).",
-        responses=problems(404),
+        responses=problems(404, 409),
     )
     def get_output(
         project_id: str, output_id: str, principal: Principal = Depends(auth)
     ) -> OutputOut:
         with unit(ctx, principal, "output.read") as s:
             _, facts, _ = load_project(s, project_id)
-            if not can_read_output(caller_facts(s, principal), facts):
-                raise not_found("output", output_id, project_id)
+            why = output_read_refusal(caller_facts(s, principal), facts)
+            if why is not None:
+                raise refused_for(why, "members and checkers only", "output", output_id, project_id)
             return _out(s, load_output(s, project_id, output_id))
 
     @router.post(
@@ -163,11 +157,13 @@ def outputs_router(ctx: AccessContext, auth: Any) -> APIRouter:
         with unit(ctx, principal, "output.review") as s:
             _, facts, _ = load_project(s, project_id)
             caller = caller_facts(s, principal)
-            if not can_read_output(caller, facts):
+            if output_read_refusal(caller, facts) is Refusal.HIDDEN:
                 raise not_found("output", output_id, project_id)
             row = load_output(s, project_id, output_id)
-            if not can_review_output(caller, facts, row.author):
-                raise forbidden(
+            why = output_review_refusal(caller, facts, row.author)
+            if why is not None:
+                raise refused_for(
+                    why,
                     "only an independent output checker reviews; authors cannot release their own",
                     "output",
                     output_id,
@@ -222,16 +218,13 @@ def outputs_router(ctx: AccessContext, auth: Any) -> APIRouter:
     @router.get(
         "/projects/{project_id}/outputs/{output_id}/release",
         summary="The released (protected) table (approved members; audited).",
-        responses=problems(404, 409),
+        responses=problems(403, 404, 409),
     )
     def released_table(
         project_id: str, output_id: str, principal: Principal = Depends(auth)
     ) -> dict[str, Any]:
         with unit(ctx, principal, "output.download") as s:
-            _, facts, _ = load_project(s, project_id)
-            caller = caller_facts(s, principal)
-            if not (caller.active_researcher and caller.subject in facts.approved_members):
-                raise not_found("output", output_id, project_id)
+            authorised_data(s, principal, project_id, "approved members only")
             row = load_output(s, project_id, output_id)
             if row.state != "released":
                 raise conflict("the output has not been released", "output", output_id, project_id)
@@ -275,7 +268,7 @@ def outputs_router(ctx: AccessContext, auth: Any) -> APIRouter:
             ).scalars()
             for row in rows:
                 _, facts, _ = load_project(s, row.project_id)
-                if can_review_output(caller, facts, row.author):
+                if output_review_refusal(caller, facts, row.author) is None:
                     out.append(_out(s, row))
             return out
 

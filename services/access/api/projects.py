@@ -30,7 +30,12 @@ from services.access.api.schemas import (
     ProjectPatch,
 )
 from services.access.bootstrap import AccessContext
-from services.access.domain.catalogue import CATALOGUE, catalogue_variables
+from services.access.domain.catalogue import (
+    CATALOGUE,
+    QUASI_IDENTIFIERS,
+    catalogue_variables,
+    pinned_quasi_identifiers,
+)
 from services.access.domain.policy import (
     can_manage_draft,
     can_read_project,
@@ -74,6 +79,7 @@ def _project_out(session: Session, project: ProjectRow) -> ProjectOut:
             "window_end": approval.window_end.isoformat(),
             "members": approval.members,
             "access_until": approval.access_until.isoformat(),
+            "quasi_identifiers": _approved_quasi_identifiers(approval, project),
             "conditions": approval.conditions,
             "decided_at": approval.decided_at.isoformat(),
         }
@@ -87,10 +93,17 @@ def _project_out(session: Session, project: ProjectRow) -> ProjectOut:
         requested=project.requested,
         approval=approval_out,
         k=project.k,
-        quasi_identifiers=project.quasi_identifiers,
+        quasi_identifiers=list(pinned_quasi_identifiers(project.quasi_identifiers)),
         access_until=project.access_until,
         created_at=project.created_at,
     )
+
+
+def _approved_quasi_identifiers(approval: ProjectApprovalRow, project: ProjectRow) -> list[str]:
+    """What the approval pinned; an approval recorded before approvals pinned them gets the
+    project's own set (never less than the catalogue's)."""
+    pinned = approval.quasi_identifiers or project.quasi_identifiers
+    return list(pinned_quasi_identifiers(pinned))
 
 
 def _requested(body: ProjectIn | ProjectPatch, base: dict[str, Any]) -> dict[str, Any]:
@@ -141,12 +154,14 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
                             "type": v.type,
                             "description": v.description,
                             "project_pseudonym": v.pseudonym is not None,
+                            "quasi_identifier": v.quasi_identifier,
                         }
                         for v in d.variables
                     ],
                 }
                 for d in CATALOGUE.values()
-            ]
+            ],
+            "quasi_identifiers": list(QUASI_IDENTIFIERS),
         }
 
     @router.post(
@@ -169,7 +184,7 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
                 state=ProjectState.DRAFT.value,
                 requested=_requested(body, {}),
                 k=k,
-                quasi_identifiers=list(body.quasi_identifiers or ("GNDR_CD", "WOB", "LSOA_CD")),
+                quasi_identifiers=list(pinned_quasi_identifiers(body.quasi_identifiers or ())),
                 k_mode=ctx.settings.disclosure.mode,
             )
             s.add(project)
@@ -240,6 +255,8 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
                 project.title = body.title
             if body.summary is not None:
                 project.summary = body.summary
+            if body.quasi_identifiers is not None:
+                project.quasi_identifiers = list(pinned_quasi_identifiers(body.quasi_identifiers))
             project.requested = _requested(body, project.requested)
             ctx.audit.append(
                 s,
@@ -385,9 +402,15 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
                 members=tuple(body.members),
                 access_until=body.access_until,
                 approver=principal.subject,
+                quasi_identifiers=tuple(body.quasi_identifiers),
             )
             errors = approval_errors(
-                ProjectView(owner=project.owner, members=facts.members, state=facts.state),
+                ProjectView(
+                    owner=project.owner,
+                    members=facts.members,
+                    state=facts.state,
+                    quasi_identifiers=pinned_quasi_identifiers(project.quasi_identifiers),
+                ),
                 approval,
                 catalogue=catalogue_variables(),
                 today=today(),
@@ -413,6 +436,7 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
                     window_end=body.window_end,
                     members=sorted(set(body.members)),
                     access_until=body.access_until,
+                    quasi_identifiers=list(dict.fromkeys(body.quasi_identifiers)),
                     conditions=body.conditions,
                 )
             )
@@ -432,6 +456,7 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
                     "window": [body.window_start.isoformat(), body.window_end.isoformat()],
                     "members": sorted(set(body.members)),
                     "access_until": body.access_until.isoformat(),
+                    "quasi_identifiers": list(dict.fromkeys(body.quasi_identifiers)),
                 },
             )
             return _project_out(s, project)

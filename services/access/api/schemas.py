@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -15,6 +16,8 @@ from pydantic import (
     StrictFloat,
     StrictInt,
 )
+
+from services.access.domain.catalogue import QUASI_IDENTIFIERS, quasi_identifier_problem
 
 __all__ = [
     "AccreditationIn",
@@ -46,6 +49,19 @@ def _iso_date_only(value: object) -> object:
 
 IsoDate = Annotated[date, BeforeValidator(_iso_date_only)]
 """A calendar day in ISO 8601 form (``2027-03-31``), never a timestamp."""
+
+
+def _quasi_identifier(value: str) -> str:
+    # Refused by position (the error's loc), never echoed: an unknown name was once dropped
+    # silently, which let a project switch k-anonymity off.
+    problem = quasi_identifier_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+QuasiIdentifier = Annotated[str, Field(max_length=64), AfterValidator(_quasi_identifier)]
+"""A catalogue variable that k-anonymity may protect (``domain/catalogue.py``)."""
 
 
 class _In(BaseModel):
@@ -91,8 +107,12 @@ class ProjectIn(_In):
     k: StrictInt | None = Field(
         None, ge=2, description="Stricter k for this project (never laxer)."
     )
-    quasi_identifiers: list[str] | None = Field(
-        None, description="Quasi-identifiers, most important first (default GNDR_CD, WOB, LSOA_CD)."
+    quasi_identifiers: list[QuasiIdentifier] | None = Field(
+        None,
+        max_length=64,
+        description="Quasi-identifiers to add to the catalogue's (which are always included: "
+        f"{', '.join(QUASI_IDENTIFIERS)}); an unknown name is refused.",
+        examples=[["DISABILITY"]],
     )
 
 
@@ -103,6 +123,9 @@ class ProjectPatch(_In):
     variables: list[str] | None = None
     window_start: IsoDate | None = None
     window_end: IsoDate | None = None
+    quasi_identifiers: list[QuasiIdentifier] | None = Field(
+        None, max_length=64, description="Replace the added quasi-identifiers."
+    )
 
 
 class MemberIn(_In):
@@ -116,6 +139,14 @@ class ApprovalIn(_In):
     window_end: IsoDate = Field(examples=["2019-12-31"])
     members: list[str] = Field(description="Approved members (owner included).")
     access_until: IsoDate = Field(description="Access ends after this day (then: expired).")
+    quasi_identifiers: list[QuasiIdentifier] = Field(
+        min_length=1,
+        max_length=64,
+        description="The quasi-identifiers the extracts are made k-anonymous on, most "
+        "important first, as the project shows them: the approval pins them. Every one the "
+        "project lists must be there; the approver may add more.",
+        examples=[list(QUASI_IDENTIFIERS)],
+    )
     conditions: str = Field("", max_length=5000)
 
 

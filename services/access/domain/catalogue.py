@@ -4,10 +4,15 @@ Variables are declarative data: the extract column name (SAIL style), where the 
 from in the research store, and whether it is pseudonymised per project (ALFs, record tokens,
 organisation codes) or a quasi-identifier. Linkage columns (ALF_E, SYSTEM_ID_E, ALF_STS_CD,
 ALF_MTCH_PCT) are part of every extract; everything else must be approved by name.
+
+The quasi-identifiers are the catalogue's, not the project's: every indirect identifier an
+extract can carry (week of birth, sex, areas, ethnicity, every date). A project, and its
+approver, may add variables to the set (``pinned_quasi_identifiers``), never take one away.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -15,12 +20,14 @@ from services.access.domain.pseudonyms import PseudonymKind
 
 __all__ = [
     "CATALOGUE",
-    "DEFAULT_QUASI_IDENTIFIERS",
     "LINKAGE_COLUMNS",
+    "QUASI_IDENTIFIERS",
     "Dataset",
     "Source",
     "Variable",
     "catalogue_variables",
+    "pinned_quasi_identifiers",
+    "quasi_identifier_problem",
 ]
 
 
@@ -107,6 +114,9 @@ _LA = Variable(
     "local_authority",
     "Project-specific encrypted local authority.",
     pseudonym=PseudonymKind.ORGANISATION,
+    # Pseudonymised, yet a handful of values that group people by area: an attacker maps
+    # them back by their sizes, so they count like the area itself.
+    quasi_identifier=True,
 )
 _CASE = Variable(
     "CASE_ID_E",
@@ -121,11 +131,16 @@ _COURT = Variable(
     "court",
     "Project-specific encrypted court code.",
     pseudonym=PseudonymKind.ORGANISATION,
+    quasi_identifier=True,
 )
 
 
 def _c(name: str, field: str, description: str, type_: str = "string") -> Variable:
-    return Variable(name, Source.CONTENT, field, description, type_)
+    # Every date is an indirect identifier (someone who knows when a case was received, or
+    # a hearing held, can single it out), so every dated content field is a quasi-identifier.
+    return Variable(
+        name, Source.CONTENT, field, description, type_, quasi_identifier=type_ == "date"
+    )
 
 
 CATALOGUE: dict[str, Dataset] = {
@@ -157,7 +172,13 @@ CATALOGUE: dict[str, Dataset] = {
                 _SEX,
                 _LSOA,
                 _LA,
-                _c("ETHNICITY", "ethnicity", "Ethnic group."),
+                Variable(
+                    "ETHNICITY",
+                    Source.CONTENT,
+                    "ethnicity",
+                    "Ethnic group.",
+                    quasi_identifier=True,
+                ),
                 _c("DISABILITY", "disability", "Recorded disability.", "boolean"),
                 _c("LIVING_SITUATION", "living_situation", "Where the child lives."),
                 _c("ADDITIONAL_NEEDS", "additional_needs", "Additional needs.", "boolean"),
@@ -222,10 +243,53 @@ CATALOGUE: dict[str, Dataset] = {
     )
 }
 
-DEFAULT_QUASI_IDENTIFIERS: tuple[str, ...] = ("GNDR_CD", "WOB", "LSOA_CD")
-"""Most important first: LSOA is suppressed first, then week of birth, then sex."""
+QUASI_IDENTIFIERS: tuple[str, ...] = (
+    "GNDR_CD",
+    "WOB",
+    "ETHNICITY",
+    "LA_CD_E",
+    "COURT_CD_E",
+    "RECEIVED_DT",
+    "ISSUED_DT",
+    "HEARING_DT",
+    "FIRST_HEARING_DT",
+    "HEARING_END_DT",
+    "FINAL_HEARING_DT",
+    "CLOSED_DT",
+    "LSOA_CD",
+)
+"""Every variable the catalogue marks as a quasi-identifier, most important first:
+k-anonymity suppresses from the end (LSOA first, then the later dates, ..., sex last)."""
+
+_VARIABLES: dict[str, Variable] = {
+    v.name: v for v in (*LINKAGE_COLUMNS, *(v for d in CATALOGUE.values() for v in d.variables))
+}
 
 
 def catalogue_variables() -> dict[str, list[str]]:
     """Dataset name → variable names that can be approved for it."""
     return {name: [v.name for v in d.variables] for name, d in CATALOGUE.items()}
+
+
+def quasi_identifier_problem(name: str) -> str | None:
+    """Why ``name`` cannot be added to a project's quasi-identifiers (None: it can).
+
+    Any variable an extract can carry can; record and person pseudonyms cannot: they are
+    unique by design, so "at least k rows per value" would suppress every one of them.
+    """
+    variable = _VARIABLES.get(name)
+    if variable is None:
+        return "is not a variable of the catalogue"
+    if variable.pseudonym is not None and not variable.quasi_identifier:
+        return "is a record or person pseudonym, which k-anonymity cannot protect"
+    return None
+
+
+def pinned_quasi_identifiers(extra: Iterable[str] = ()) -> tuple[str, ...]:
+    """The catalogue's quasi-identifiers followed by ``extra`` (in its order, without
+    repeats): what a project asks for, and what an approval pins, is never less."""
+    out = list(QUASI_IDENTIFIERS)
+    for name in extra:
+        if name not in out:
+            out.append(name)
+    return tuple(out)

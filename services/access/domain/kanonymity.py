@@ -70,11 +70,16 @@ def enforce_k_anonymity(
     """Make ``columns`` (equal-length lists, changed in place) k-anonymous, or refuse.
 
     ``quasi_identifiers`` is ordered most important first: the last one is suppressed first.
-    Quasi-identifiers absent from the extract are ignored (they cannot identify anyone there).
+    Each must be a column of ``columns``: a name that is not is an error, never skipped (a
+    silently skipped name once let a project switch k-anonymity off). The caller chooses
+    which of a pinned set a table carries (``extracts.build_extract``).
     """
     if k < 1:
         raise ValueError("k must be at least 1")
-    qis = [q for q in quasi_identifiers if q in columns]
+    qis = list(dict.fromkeys(quasi_identifiers))
+    missing = [q for q in qis if q not in columns]
+    if missing:
+        raise ValueError(f"quasi-identifiers that are not columns of the table: {missing}")
     n = len(next(iter(columns.values()))) if columns else 0
     report = KAnonymityReport(k=k, quasi_identifiers=qis, mode=mode.value, rows_in=n)
     if n == 0 or not qis or k == 1:

@@ -1,26 +1,43 @@
 """Authorisation per object: who may see or do what to a project and what hangs off it.
 
 Pure functions over facts the caller and the project supply. Routes turn "may not see" into
-404 (the object's existence is not revealed) and "may see but not do" into 403.
+404 (the object's existence is not revealed), "may see but not do" into 403 and "the
+project's state forbids it" into 409 (``Refusal``).
+
+One rule decides whether a project's data moves at all (``data_moves``): extracts and outputs
+are requested, listed, read, reviewed, released and downloaded only while the project is
+active. Every data rule below applies it after the caller's own rights, so closing a project
+stops everything at once, whoever asks and through whichever route.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from services.access.domain.projects import ProjectState, Role
 
 __all__ = [
     "CallerFacts",
     "ProjectFacts",
+    "Refusal",
     "can_manage_draft",
-    "can_read_output",
     "can_read_project",
-    "can_review_output",
     "can_review_project",
     "can_steer_project",
-    "can_use_data",
+    "data_moves",
+    "data_use_refusal",
+    "output_read_refusal",
+    "output_review_refusal",
 ]
+
+
+class Refusal(StrEnum):
+    """Why a data rule says no; each has its own answer (docs/access.md)."""
+
+    HIDDEN = "hidden"  # 404: the caller may not even know the object exists
+    FORBIDDEN = "forbidden"  # 403: they may see it, not do this
+    STATE = "state"  # 409: they could, but the project's state forbids it now
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,25 +86,50 @@ def can_steer_project(caller: CallerFacts, project: ProjectFacts) -> bool:
     return (caller.active_researcher and caller.subject == project.owner) or caller.is_(Role.ADMIN)
 
 
-def can_use_data(caller: CallerFacts, project: ProjectFacts) -> bool:
-    """Extracts and outputs: an accredited, approved member of an active project."""
-    return (
-        caller.active_researcher
-        and caller.subject in project.approved_members
-        and project.state is ProjectState.ACTIVE
-    )
+def data_moves(project: ProjectFacts) -> bool:
+    """Closed means closed: a project's extracts and outputs move only while it is active
+    (not before activation, not once closed or expired)."""
+    return project.state is ProjectState.ACTIVE
 
 
-def can_read_output(caller: CallerFacts, project: ProjectFacts) -> bool:
-    if caller.active_researcher and caller.subject in project.approved_members:
-        return True
-    return caller.is_(Role.OUTPUT_CHECKER) and not project.involves(caller.subject)
+def _unless_stopped(project: ProjectFacts) -> Refusal | None:
+    return None if data_moves(project) else Refusal.STATE
 
 
-def can_review_output(caller: CallerFacts, project: ProjectFacts, author: str) -> bool:
-    """Independent checkers only: not the author, not anyone on the project."""
-    return (
+def _approved_member(caller: CallerFacts, project: ProjectFacts) -> bool:
+    return caller.active_researcher and caller.subject in project.approved_members
+
+
+def data_use_refusal(caller: CallerFacts, project: ProjectFacts) -> Refusal | None:
+    """Extracts, and a member's outputs (submit, list, read, download the released table):
+    an accredited, approved member of an active project. None when allowed."""
+    if not _approved_member(caller, project):
+        return Refusal.FORBIDDEN if can_read_project(caller, project) else Refusal.HIDDEN
+    return _unless_stopped(project)
+
+
+def output_read_refusal(caller: CallerFacts, project: ProjectFacts) -> Refusal | None:
+    """One output with its checks: the project's approved members and independent checkers."""
+    if not (
+        _approved_member(caller, project)
+        or (caller.is_(Role.OUTPUT_CHECKER) and not project.involves(caller.subject))
+    ):
+        return Refusal.HIDDEN
+    return _unless_stopped(project)
+
+
+def output_review_refusal(
+    caller: CallerFacts, project: ProjectFacts, author: str
+) -> Refusal | None:
+    """Review (and so release) an output: independent checkers only, neither its author nor
+    anyone on the project."""
+    refusal = output_read_refusal(caller, project)
+    if refusal is Refusal.HIDDEN:
+        return refusal
+    if not (
         caller.is_(Role.OUTPUT_CHECKER)
         and caller.subject != author
         and not project.involves(caller.subject)
-    )
+    ):
+        return Refusal.FORBIDDEN
+    return refusal

@@ -2,7 +2,8 @@
 
 A project moves draft → submitted → approved → active → closed, or expires when its approved
 time runs out. An approval is a record of what was approved (datasets, variables, time
-window, members); an approver may not approve a project they own or belong to. Access to a
+window, members, the quasi-identifiers its extracts are k-anonymous on); an approver may not
+approve a project they own or belong to, nor drop a quasi-identifier the project lists. Access to a
 project's data also needs a current accreditation: an expired accreditation loses access.
 """
 
@@ -133,6 +134,7 @@ class Approval:
     members: tuple[str, ...]
     access_until: date
     approver: str
+    quasi_identifiers: tuple[str, ...] = ()
     decided_at: datetime | None = None
 
 
@@ -143,6 +145,8 @@ class ProjectView:
     owner: str
     members: frozenset[str]
     state: ProjectState
+    quasi_identifiers: tuple[str, ...] = ()
+    """What the project shows the approver: the catalogue's quasi-identifiers and its own."""
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -179,4 +183,9 @@ def approval_errors(
     not_proposed = set(approval.members) - project.members - {project.owner}
     if not_proposed:
         errors.append("approved members must be members the project proposed")
+    dropped = [q for q in project.quasi_identifiers if q not in approval.quasi_identifiers]
+    if dropped:
+        errors.append(
+            f"the approval must pin all the project's quasi-identifiers; it drops {dropped}"
+        )
     return errors

@@ -150,6 +150,8 @@ class ProjectApprovalRow(Base):
     window_end: Mapped[date] = mapped_column(Date)
     members: Mapped[list[str]] = mapped_column(JsonType)
     access_until: Mapped[date] = mapped_column(Date)
+    quasi_identifiers: Mapped[list[str] | None] = mapped_column(JsonType)
+    """Pinned by the approver (None: recorded before approvals pinned them, migration 0002)."""
     conditions: Mapped[str] = mapped_column(Text, default="")
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

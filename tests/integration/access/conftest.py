@@ -59,13 +59,18 @@ class Access:
                     self.raw_alfs.add(link.alf)
 
 
+CASES = 12
+
+
 def family_court_data(
     n_children: int = 60, *, unique_children: int = 3, start: date = date(2016, 1, 4)
 ) -> tuple[list[StoredRecord], list[LinkResult]]:
-    """Cases (dated), children in a few big quasi-identifier classes plus a few unique ones."""
+    """A dozen cases (a month apart, one local authority: ten or more are needed for the
+    cases to keep their pseudonymised authority under k = 10), children in a few big
+    quasi-identifier classes plus a few unique ones."""
     records: list[StoredRecord] = []
     links: list[LinkResult] = []
-    for c in range(6):
+    for c in range(CASES):
         records.append(
             StoredRecord(
                 record_token=token(f"case-{c}"),
@@ -92,7 +97,7 @@ def family_court_data(
             sex=1 + klass % 2,
             lsoa=f"W0100{klass}" if not unique else f"W0199{i}",
             local_authority="W06000015",
-            related_tokens={"case": token(f"case-{i % 6}")},
+            related_tokens={"case": token(f"case-{i % CASES}")},
             content={"ethnicity": "white-british", "living_situation": "with-mother"},
         )
         records.append(rec)
@@ -166,6 +171,7 @@ def active_project(
     )
     assert r.status_code == 201, r.text
     pid = r.json()["id"]
+    quasi_identifiers = r.json()["quasi_identifiers"]  # what the approver is shown, and pins
     for m in members:
         r = a.client.post(
             f"/v1/projects/{pid}/members", json={"subject": m}, headers=a.h(owner, "researcher")
@@ -184,6 +190,7 @@ def active_project(
             "window_end": "2019-12-31",
             "members": [owner, *members],
             "access_until": FAR,
+            "quasi_identifiers": quasi_identifiers,
         },
         headers=a.h(*APPROVER),
     )

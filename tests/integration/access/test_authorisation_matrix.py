@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from fastapi.routing import APIRoute
 
+from services.access.domain.catalogue import QUASI_IDENTIFIERS
 from tests.integration.access.conftest import (
     ADMIN,
     APPROVER,
@@ -55,6 +56,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "window_end": "2019-12-31",
         "members": ["mallory"],
         "access_until": FAR,
+        "quasi_identifiers": list(QUASI_IDENTIFIERS),
     },
     ("POST", "/v1/projects/{project_id}/outputs"): {
         "title": "t",

@@ -8,8 +8,10 @@ import json
 
 import pyarrow.parquet as pq
 
+from services.access.domain.catalogue import QUASI_IDENTIFIERS
 from tests.integration.access.conftest import (
     ADMIN,
+    CASES,
     CHECKER_1,
     CHECKER_2,
     Access,
@@ -62,7 +64,7 @@ def test_a_researcher_gets_from_project_to_extract_to_released_output(access: Ac
     case_bytes = a.client.get(
         f"/v1/projects/{pid}/extracts/{eid}/files/CASE.csv", headers=a.h("bob", "researcher")
     ).content
-    assert case_bytes.count(b"\n") == 1 + 6  # header + the six cases in the window (not 2001)
+    assert case_bytes.count(b"\n") == 1 + CASES  # header + the cases in the window (not 2001)
 
     # Every ALF and record token is a project pseudonym: none of the raw values appear.
     everything = child_bytes + case_bytes
@@ -163,6 +165,7 @@ def test_approvers_cannot_approve_their_own_project(access: Access) -> None:
             "window_end": "2019-12-31",
             "members": ["carol"],
             "access_until": "2099-01-01",
+            "quasi_identifiers": list(QUASI_IDENTIFIERS),
         },
         headers=a.h("carol", "researcher", "approver"),
     )

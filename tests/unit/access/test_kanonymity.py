@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import pytest
+
 from services.access.domain.kanonymity import KAnonymityMode, enforce_k_anonymity
 
 QIS = ("GNDR_CD", "WOB", "LSOA_CD")  # most important first: LSOA goes first
@@ -87,8 +89,11 @@ def test_too_much_suppression_is_refused_when_a_limit_is_set() -> None:
     assert report.rows_below_k == 20
 
 
-def test_quasi_identifiers_not_in_the_extract_are_ignored() -> None:
+def test_a_quasi_identifier_that_is_not_a_column_is_an_error_never_skipped() -> None:
+    # Skipping it silently let a project declare ["NOT_A_COLUMN"] and get no protection.
     cols = {"ALF_E": ["a", "b"], "GNDR_CD": [1, 1]}
-    report = enforce_k_anonymity(cols, QIS, k=2)
+    with pytest.raises(ValueError, match="not columns"):
+        enforce_k_anonymity(cols, QIS, k=2)
+    report = enforce_k_anonymity(cols, ["GNDR_CD"], k=2)
     assert report.quasi_identifiers == ["GNDR_CD"]
     assert report.rows_out == 2

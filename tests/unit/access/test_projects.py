@@ -109,3 +109,19 @@ def test_only_a_submitted_project_can_be_approved() -> None:
     draft = ProjectView(owner="alice", members=frozenset({"alice"}), state=ProjectState.DRAFT)
     errors = approval_errors(draft, approval(members=("alice",)), catalogue=CATALOGUE, today=TODAY)
     assert any("only a submitted project" in e for e in errors)
+
+
+def test_an_approval_that_drops_a_quasi_identifier_the_project_shows_is_refused() -> None:
+    shown = ProjectView(
+        owner="alice",
+        members=frozenset({"alice", "bob"}),
+        state=ProjectState.SUBMITTED,
+        quasi_identifiers=("GNDR_CD", "WOB", "DISABILITY"),
+    )
+    dropped = approval(quasi_identifiers=("GNDR_CD", "WOB"))
+    errors = approval_errors(shown, dropped, catalogue=CATALOGUE, today=TODAY)
+    assert errors == [
+        "the approval must pin all the project's quasi-identifiers; it drops ['DISABILITY']"
+    ]
+    kept = approval(quasi_identifiers=("GNDR_CD", "WOB", "DISABILITY", "ETHNICITY"))
+    assert approval_errors(shown, kept, catalogue=CATALOGUE, today=TODAY) == []

@@ -1,0 +1,142 @@
+"""Closed means closed: after ``POST /close`` no extract or output of the project moves.
+
+The attack (issue 11, finding 3): close a project, then as its member list and read its
+outputs, as two checkers review and release one, and as the member download it. Every one
+of those must be refused with 409 (the project's state forbids it, docs/access.md), audited.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from services.access.storage.models import AuditLogRow, OutputRow
+from tests.integration.access.conftest import (
+    ADMIN,
+    CHECKER_1,
+    CHECKER_2,
+    Access,
+    active_project,
+    family_court_data,
+    register,
+)
+
+TABLE = {
+    "title": "Children by sex",
+    "cells": [{"row": "1", "count": 41}, {"row": "2", "count": 19}],
+}
+
+
+def _output(a: Access, pid: str, *checkers: tuple[str, str]) -> str:
+    r = a.client.post(f"/v1/projects/{pid}/outputs", json=TABLE, headers=a.h("bob", "researcher"))
+    assert r.status_code == 201, r.text
+    oid: str = r.json()["id"]
+    for checker in checkers:
+        r = a.client.post(
+            f"/v1/projects/{pid}/outputs/{oid}/reviews",
+            json={"decision": "approve"},
+            headers=a.h(*checker),
+        )
+        assert r.status_code == 201, r.text
+    return oid
+
+
+def _refusals(a: Access) -> list[tuple[str, str, dict[str, Any]]]:
+    import json
+
+    with a.ctx.sessions() as s:
+        rows = s.execute(
+            select(AuditLogRow.action, AuditLogRow.outcome, AuditLogRow.detail).where(
+                AuditLogRow.outcome != "ok"
+            )
+        ).all()
+    return [(action, outcome, json.loads(detail)) for action, outcome, detail in rows]
+
+
+def test_after_close_no_member_checker_or_download_moves_an_output_or_extract(
+    access: Access,
+) -> None:
+    a = access
+    a.seed(*family_court_data())
+    register(a, "alice", "bob")
+    pid = active_project(a)
+    bob = a.h("bob", "researcher")
+    eid = a.client.post(f"/v1/projects/{pid}/extracts", headers=bob).json()["id"]
+    assert a.client.get(f"/v1/projects/{pid}/extracts/{eid}", headers=bob).json()["state"] == (
+        "succeeded"
+    )
+    released = _output(a, pid, CHECKER_1, CHECKER_2)
+    pending = _output(a, pid, CHECKER_1)  # one more approval would release it
+
+    r = a.client.post(f"/v1/projects/{pid}/close", headers=a.h("alice", "researcher"))
+    assert r.status_code == 200 and r.json()["state"] == "closed"
+    before = len(_refusals(a))
+
+    attempts = {
+        "member lists outputs": ("GET", f"/v1/projects/{pid}/outputs", bob, None),
+        "member reads an output": ("GET", f"/v1/projects/{pid}/outputs/{pending}", bob, None),
+        "member downloads a released table": (
+            "GET",
+            f"/v1/projects/{pid}/outputs/{released}/release",
+            a.h("alice", "researcher"),
+            None,
+        ),
+        "member submits an output": ("POST", f"/v1/projects/{pid}/outputs", bob, TABLE),
+        "checker reads an output": (
+            "GET",
+            f"/v1/projects/{pid}/outputs/{pending}",
+            a.h(*CHECKER_2),
+            None,
+        ),
+        "second checker releases": (
+            "POST",
+            f"/v1/projects/{pid}/outputs/{pending}/reviews",
+            a.h(*CHECKER_2),
+            {"decision": "approve"},
+        ),
+        "member lists extracts": ("GET", f"/v1/projects/{pid}/extracts", bob, None),
+        "member reads an extract": ("GET", f"/v1/projects/{pid}/extracts/{eid}", bob, None),
+        "member downloads an extract file": (
+            "GET",
+            f"/v1/projects/{pid}/extracts/{eid}/files/CHILD.csv",
+            bob,
+            None,
+        ),
+        "member requests an extract": ("POST", f"/v1/projects/{pid}/extracts", bob, None),
+    }
+    answers = {
+        what: a.client.request(method, url, headers=headers, json=body).status_code
+        for what, (method, url, headers, body) in attempts.items()
+    }
+    assert answers == dict.fromkeys(attempts, 409), answers
+
+    # Nothing moved: the pending output is still waiting, the checker's queue is empty of it.
+    with a.ctx.sessions() as s:
+        assert s.get(OutputRow, pending).state == "submitted"  # type: ignore[union-attr]
+    queue = a.client.get("/v1/outputs", headers=a.h(*CHECKER_2)).json()
+    assert pending not in {o["id"] for o in queue}
+
+    # Every refusal is in the audit trail, with the answer given.
+    refused = _refusals(a)[before:]
+    assert len(refused) == len(attempts)
+    assert all(outcome == "refused" and d["status"] == 409 for _, outcome, d in refused)
+
+    # The project itself stays readable (its record is not data): the admin and its owner.
+    assert a.client.get(f"/v1/projects/{pid}", headers=a.h(*ADMIN)).json()["state"] == "closed"
+    assert a.client.get(f"/v1/projects/{pid}", headers=a.h("alice", "researcher")).status_code == (
+        200
+    )
+
+
+def test_a_foreign_researcher_still_learns_nothing_about_a_closed_projects_outputs(
+    access: Access,
+) -> None:
+    a = access
+    register(a, "alice", "bob", "mallory")
+    pid = active_project(a)
+    oid = _output(a, pid)
+    a.client.post(f"/v1/projects/{pid}/close", headers=a.h("alice", "researcher"))
+    mallory = a.h("mallory", "researcher")
+    for url in (f"/v1/projects/{pid}/outputs", f"/v1/projects/{pid}/outputs/{oid}"):
+        assert a.client.get(url, headers=mallory).status_code == 404
