@@ -1,14 +1,18 @@
 """Linkage benchmarks, ours against Splink in the same run, results as JSON in bench/results/.
 
-    uv run python -m bench.link_benchmark synth   [--spine 20000 --incoming 3000]
+    uv run python -m bench.link_benchmark synth   [--spine 20000 --incoming 3000 --seed 1]
     uv run python -m bench.link_benchmark febrl
-    uv run python -m bench.link_benchmark speed   [--spine 200000 --incoming 20000]
+    uv run python -m bench.link_benchmark speed   [--spine 200000 --incoming 20000 --seed 5]
     uv run python -m bench.link_benchmark latency [--spine 1000000 --queries 2000]
 
 Splink (its current PyPI release) is installed into bench/.venv-splink with ``uv venv`` and
 ``uv pip install splink recordlinkage`` on first use and run there as a subprocess on the
 same clear-text CSVs (bench/link_splink_runner.py). Ours encodes the CSVs with pseudonymise's
-split and links on the encodings only (fjo/link_batch.py).
+split and links on the encodings only (fjo/link_batch.py, run by bench/link_ours_runner.py).
+Both run as processes of their own: wall time and peak memory (PSS of the process tree) are
+measured the same way for both. Synthetic runs report precision, recall and F1 overall and
+per subset (twins, siblings, moved families, common names, people not on the spine by kind,
+...: synth.population.SUBSETS) for both linkers.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ import sys
 import time
 from pathlib import Path
 
-from synth.population import CSV_COLUMNS, SPINE_EXTRA_COLUMNS, SynthConfig, generate
+from bench._common import run_measured
+from synth.population import CSV_COLUMNS, SPINE_EXTRA_COLUMNS, SUBSETS, SynthConfig, generate
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / "bench" / ".venv-splink"
@@ -84,38 +89,81 @@ def read_predictions(path: Path) -> dict[str, str]:
         return {r["incoming_id"]: r["spine_id"] for r in csv.DictReader(fh)}
 
 
-def run_ours(spine: Path, incoming: Path, out: Path) -> dict[str, float]:
-    from fjo.link_batch import run_batch
+def read_candidates(path: Path) -> dict[str, tuple[str, float]]:
+    """incoming id -> (best candidate, its probability), linked or not."""
+    with open(path, newline="") as fh:
+        return {
+            r["incoming_id"]: (
+                r.get("candidate_id") or r["spine_id"],
+                float(r["match_probability"]),
+            )
+            for r in csv.DictReader(fh)
+        }
 
-    t = time.perf_counter()
-    result = run_batch(
-        spine, incoming, out, processes=2, master_key=hashlib.sha256(b"bench-ephemeral").digest()
-    )
-    timings = {k: round(v, 2) for k, v in result.timings.items()}
-    timings["wall_s"] = round(time.perf_counter() - t, 2)
-    timings["pairs_scored"] = result.pairs_scored
-    timings["max_rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
-    return timings
+
+def best_threshold(cands: dict[str, tuple[str, float]], truth: dict[str, str]) -> dict:
+    """The threshold on the best candidate's probability that gives the highest F1."""
+    best: dict = {}
+    for t in (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999):
+        pred = {k: (c if p >= t else "") for k, (c, p) in cands.items()}
+        m = metrics(pred, truth)
+        if not best or m["f1"] > best["f1"]:
+            best = {"threshold": t, **m}
+    return best
+
+
+def subset_table(
+    pred: dict[str, str], truth: dict[str, str], subsets: dict[str, tuple[str, ...]]
+) -> dict[str, dict[str, int]]:
+    """Per subset, records that were: ``correct`` (linked to their spine person, or left
+    unlinked when they are not on the spine), ``wrong`` (linked to another person) and
+    ``missed`` (on the spine, left unlinked); the three add up to ``n``."""
+    table: dict[str, dict[str, int]] = {}
+    for rid, true in truth.items():
+        got = pred.get(rid, "")
+        outcome = "correct" if got == true else ("wrong" if got else "missed")
+        for tag in ("all", *subsets.get(rid, ())):
+            row = table.setdefault(tag, {"n": 0, "correct": 0, "wrong": 0, "missed": 0})
+            row["n"] += 1
+            row[outcome] += 1
+    order = {t: i for i, t in enumerate(("all", *SUBSETS))}
+    return dict(sorted(table.items(), key=lambda kv: order.get(kv[0], len(order))))
+
+
+def format_subsets(ours: dict[str, dict[str, int]], theirs: dict[str, dict[str, int]]) -> str:
+    """A Markdown table of both linkers' outcomes per subset (counts and % of the subset)."""
+
+    def cells(row: dict[str, int] | None) -> str:
+        if not row:
+            return "| | "
+        n = row["n"]
+        return " | ".join(
+            f"{row[k]} ({100 * row[k] / n:.1f})" for k in ("correct", "wrong", "missed")
+        )
+
+    lines = [
+        "| subset | n | ours correct | ours wrong | ours missed "
+        "| Splink correct | Splink wrong | Splink missed |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for tag, row in ours.items():
+        lines.append(f"| {tag} | {row['n']} | {cells(row)} | {cells(theirs.get(tag))} |")
+    return "\n".join(lines)
+
+
+def run_ours(spine: Path, incoming: Path, out: Path) -> dict[str, float]:
+    tj = out.with_suffix(".timings.json")
+    cmd = [sys.executable, "-m", "bench.link_ours_runner", str(spine), str(incoming), str(out)]
+    measured = run_measured([*cmd, str(tj)])
+    return {**json.loads(tj.read_text()), **measured}
 
 
 def run_splink(spine: Path, incoming: Path, out: Path, *extra: str) -> dict[str, float]:
     tj = out.with_suffix(".timings.json")
-    t = time.perf_counter()
-    subprocess.run(
-        [
-            str(splink_python()),
-            str(ROOT / "bench" / "link_splink_runner.py"),
-            str(spine),
-            str(incoming),
-            str(out),
-            str(tj),
-            *extra,
-        ],
-        check=True,
-    )
-    timings = json.loads(tj.read_text())
-    timings["wall_s"] = round(time.perf_counter() - t, 2)
-    return timings
+    script = ROOT / "bench" / "link_splink_runner.py"
+    cmd = [str(splink_python()), str(script), str(spine), str(incoming), str(out), str(tj)]
+    measured = run_measured([*cmd, *extra])
+    return {**json.loads(tj.read_text()), **measured}
 
 
 def save(name: str, result: dict) -> Path:
@@ -130,29 +178,49 @@ def save(name: str, result: dict) -> Path:
     return path
 
 
-def synth_files(spine_n: int, incoming_n: int, seed: int) -> tuple[Path, Path, dict[str, str]]:
-    data = generate(SynthConfig(seed=seed, spine_size=spine_n, incoming_size=incoming_n))
+def synth_files(
+    spine_n: int, incoming_n: int, seed: int
+) -> tuple[Path, Path, dict[str, str], dict[str, tuple[str, ...]]]:
+    """Spine and incoming CSVs of one synthetic population, the truth and the subsets (also
+    written as truth.csv: incoming_id, spine_id, subsets)."""
     d = WORK / f"synth-{spine_n}-{incoming_n}-{seed}"
+    data = generate(SynthConfig(seed=seed, spine_size=spine_n, incoming_size=incoming_n))
     write_csv(d / "spine.csv", data.spine, CSV_COLUMNS + SPINE_EXTRA_COLUMNS)
     write_csv(d / "incoming.csv", data.incoming, CSV_COLUMNS)
-    return d / "spine.csv", d / "incoming.csv", data.truth
+    truth_rows = [
+        {"incoming_id": k, "spine_id": v, "subsets": ";".join(data.subsets[k])}
+        for k, v in data.truth.items()
+    ]
+    write_csv(d / "truth.csv", truth_rows, ("incoming_id", "spine_id", "subsets"))
+    return d / "spine.csv", d / "incoming.csv", data.truth, data.subsets
 
 
-def accuracy(name: str, spine: Path, incoming: Path, truth: dict[str, str], **extra) -> dict:
+def accuracy(
+    name: str,
+    spine: Path,
+    incoming: Path,
+    truth: dict[str, str],
+    subsets: dict[str, tuple[str, ...]] | None = None,
+    **extra,
+) -> dict:
+    gc.collect()
     ours = run_ours(spine, incoming, spine.parent / "ours.csv")
     theirs = run_splink(spine, incoming, spine.parent / "splink.csv")
+    ours_pred = read_predictions(spine.parent / "ours.csv")
+    splink_pred = read_predictions(spine.parent / "splink.csv")
     result = {
         "benchmark": name,
         "spine": len(spine.read_text().splitlines()) - 1,
         "incoming": len(truth),
         "true_links": sum(1 for v in truth.values() if v),
         "ours": {
-            **metrics(read_predictions(spine.parent / "ours.csv"), truth),
+            **metrics(ours_pred, truth),
             **ours,
             "input": "HMAC tokens and Bloom encodings from pseudonymise's split",
         },
         "splink": {
-            **metrics(read_predictions(spine.parent / "splink.csv"), truth),
+            **metrics(splink_pred, truth),
+            "best_threshold": best_threshold(read_candidates(spine.parent / "splink.csv"), truth),
             **theirs,
             "version": splink_version(),
             "input": "clear text",
@@ -160,7 +228,13 @@ def accuracy(name: str, spine: Path, incoming: Path, truth: dict[str, str], **ex
         },
         **extra,
     }
-    print(json.dumps({k: result[k] for k in ("ours", "splink")}, indent=1))
+    if subsets:
+        result["ours"]["subsets"] = subset_table(ours_pred, truth, subsets)
+        result["splink"]["subsets"] = subset_table(splink_pred, truth, subsets)
+    brief = {k: {x: y for x, y in result[k].items() if x != "subsets"} for k in ("ours", "splink")}
+    print(json.dumps(brief, indent=1))
+    if subsets:
+        print(format_subsets(result["ours"]["subsets"], result["splink"]["subsets"]))
     return result
 
 
@@ -209,7 +283,7 @@ def latency(spine_n: int, queries: int) -> dict:
     from fjo.link_batch import encode_rows, link_records, read_csv
     from services.link.domain import CompiledModel, Linker, SpineIndex, default_model
 
-    spine_csv, incoming_csv, _ = synth_files(spine_n, max(queries, 5000), 11)
+    spine_csv, incoming_csv, _, _ = synth_files(spine_n, max(queries, 5000), 11)
     key = hashlib.sha256(b"bench-latency").digest()
     t = time.perf_counter()
     spine = encode_rows(read_csv(spine_csv), key, processes=2, model=default_model())
@@ -274,17 +348,19 @@ def main(argv: list[str]) -> None:
         return int(argv[argv.index(name) + 1]) if name in argv else default
 
     if cmd == "synth":
-        s, i, truth = synth_files(
-            opt("--spine", 20_000), opt("--incoming", 3_000), opt("--seed", 1)
-        )
-        res = accuracy("synth_family", s, i, truth)
-        print(save(f"synth_{opt('--spine', 20_000)}", res))
+        spine_n, incoming_n = opt("--spine", 20_000), opt("--incoming", 3_000)
+        seed = opt("--seed", 1)
+        s, i, truth, subsets = synth_files(spine_n, incoming_n, seed)
+        res = accuracy("synth_family", s, i, truth, subsets, seed=seed)
+        print(save(f"synth_{spine_n}_seed{seed}", res))
     elif cmd == "febrl":
         print(save("febrl4", febrl()))
     elif cmd == "speed":
-        s, i, truth = synth_files(opt("--spine", 200_000), opt("--incoming", 20_000), 5)
-        res = accuracy("speed", s, i, truth)
-        print(save(f"speed_{opt('--spine', 200_000)}x{opt('--incoming', 20_000)}", res))
+        spine_n, incoming_n = opt("--spine", 200_000), opt("--incoming", 20_000)
+        seed = opt("--seed", 5)
+        s, i, truth, subsets = synth_files(spine_n, incoming_n, seed)
+        res = accuracy("speed", s, i, truth, subsets, seed=seed)
+        print(save(f"speed_{spine_n}x{incoming_n}_seed{seed}", res))
     elif cmd == "latency":
         res = latency(opt("--spine", 1_000_000), opt("--queries", 2000))
         print(json.dumps(res, indent=1))

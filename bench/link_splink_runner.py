@@ -5,7 +5,9 @@ names, upper-case spaced postcodes, empty strings as nulls), ``ForenameSurnameCo
 with term frequencies, ``DateOfBirthComparison``, ``PostcodeComparison``, exact sex and NHS
 number, Jaro-Winkler on the address; blocking on several keys; u by random sampling, m by EM
 on two blocking rules (names; date of birth). Each incoming record takes its best spine
-candidate at or above the threshold. Writes predictions CSV and a JSON of timings.
+candidate at or above the threshold. Writes predictions CSV (every incoming record with its
+best candidate and probability; ``spine_id`` only at or above the threshold) and a JSON of
+timings and peak RSS.
 
 Usage: python bench/link_splink_runner.py SPINE.csv INCOMING.csv OUT.csv TIMINGS.json
        [--threshold 0.9] [--latency N] [--stream N]
@@ -17,6 +19,7 @@ import contextlib
 import json
 import logging
 import re
+import resource
 import sys
 import time
 
@@ -109,14 +112,14 @@ def main(argv: list[str]) -> None:
     best = best.set_index("incoming_id")
     rows = []
     for rid in incoming["unique_id"]:
-        if rid in best.index and best.at[rid, "match_probability"] >= threshold:
-            rows.append((rid, best.at[rid, "spine_id"], best.at[rid, "match_probability"]))
+        if rid in best.index:
+            p, cand = best.at[rid, "match_probability"], best.at[rid, "spine_id"]
+            rows.append((rid, cand if p >= threshold else "", p, cand))
         else:
-            p = best.at[rid, "match_probability"] if rid in best.index else 0.0
-            rows.append((rid, "", p))
-    pd.DataFrame(rows, columns=["incoming_id", "spine_id", "match_probability"]).to_csv(
-        out_csv, index=False
-    )
+            rows.append((rid, "", 0.0, ""))
+    # Every record with its best candidate, so other thresholds can be scored afterwards.
+    columns = ["incoming_id", "spine_id", "match_probability", "candidate_id"]
+    pd.DataFrame(rows, columns=columns).to_csv(out_csv, index=False)
     timings["total_s"] = time.perf_counter() - t0
     timings["pairs_scored"] = float(len(preds))
     if latency_n:
@@ -150,6 +153,7 @@ def main(argv: list[str]) -> None:
         timings["stream_queries"] = len(lat)
         timings["stream_p50_ms"] = lat[len(lat) // 2]
         timings["stream_p99_ms"] = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+    timings["max_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     with open(timings_json, "w") as fh:
         json.dump(timings, fh)
 

@@ -7,7 +7,13 @@ a batch outlives the run. Used by ``fjo link batch`` and by the benchmarks.
 
 CSV columns: ``id, given_name, surname, date_of_birth (YYYY-MM-DD), sex, postcode, address,
 nhs_number``; optional spine columns ``previous_surnames`` and ``previous_postcodes``
-(semicolon-separated) are used as the spine's history when present.
+(semicolon-separated) are used as the spine's history when present. An unreadable file, a
+missing column, an empty or repeated id stop the run before anything is encoded, with one
+line naming the file (and the line) and what is wrong (:class:`BatchInputError`).
+
+The output has a row for every incoming record: the linked spine id (empty unless the status
+is a link), the best candidate's probability, the status code and the best candidate's id,
+review band and below included, so an analyst can choose another threshold.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import json
 import multiprocessing as mp
 import random
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +41,41 @@ from services.link.domain import (
 )
 from services.link.domain.scoring import CompiledModel
 
-__all__ = ["BatchResult", "encode_rows", "link_records", "read_csv", "run_batch"]
+__all__ = [
+    "CSV_COLUMNS",
+    "BatchInputError",
+    "BatchResult",
+    "Progress",
+    "encode_rows",
+    "link_records",
+    "read_csv",
+    "run_batch",
+]
+
+CSV_COLUMNS = (
+    "id",
+    "given_name",
+    "surname",
+    "date_of_birth",
+    "sex",
+    "postcode",
+    "address",
+    "nhs_number",
+)
+"""Columns both files must have (values may be empty, except ``id``)."""
+
+Progress = Callable[[str, int, int], None]
+"""``progress(step, done, total)``: called as each step (``encode spine``, ``encode
+incoming``, ``index``, ``train``, ``link``) advances; ``total`` is 0 when unknown."""
+
+
+def _no_progress(step: str, done: int, total: int) -> None:
+    return None
+
+
+class BatchInputError(ValueError):
+    """An input file cannot be used; the message is one line naming the file and the fault."""
+
 
 ROLES = {
     "id": "record_id",
@@ -104,24 +144,60 @@ def encode_rows(
     *,
     processes: int = 1,
     model: LinkageModel | None = None,
+    progress: Progress = _no_progress,
+    step: str = "encode",
 ) -> list[Any]:
     """Linkage keys of clear-text rows via pseudonymise's split (rows' ids kept as ids):
     :class:`EncodedRecord` objects, or ``(id, compact tuple)`` pairs laid out for ``model``."""
     model_json = model.to_json() if model is not None else None
+    out: list[Any] = []
+    progress(step, 0, len(rows))
     if processes <= 1 or len(rows) < 20_000:
         _init_worker(master_key, model_json)
-        return _encode_chunk(rows)
+        for chunk in _chunks(rows, 2000):
+            out += _encode_chunk(chunk)
+            progress(step, len(out), len(rows))
+        return out
     ctx = mp.get_context("fork")
     with (
         _no_gc(),
         ctx.Pool(processes, initializer=_init_worker, initargs=(master_key, model_json)) as pool,
     ):
-        return [p for chunk in pool.imap(_encode_chunk, _chunks(rows, 5000)) for p in chunk]
+        for part in pool.imap(_encode_chunk, _chunks(rows, 5000)):
+            out += part
+            progress(step, len(out), len(rows))
+    return out
 
 
-def read_csv(path: str | Path) -> list[dict[str, str]]:
-    with open(path, newline="", encoding="utf-8") as fh:
-        return [dict(r) for r in csv.DictReader(fh)]
+def read_csv(path: str | Path, *, required: Sequence[str] = ()) -> list[dict[str, str]]:
+    """Rows of a UTF-8 CSV; :class:`BatchInputError` if the file cannot be read, lacks one of
+    the ``required`` columns, or (when ``id`` is required) has an empty or repeated id."""
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            header = reader.fieldnames or []
+            missing = [c for c in required if c not in header]
+            if missing:
+                raise BatchInputError(f"{path}: missing column(s): {', '.join(missing)}")
+            rows = [dict(r) for r in reader]
+    except FileNotFoundError:
+        raise BatchInputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise BatchInputError(f"{path}: is a directory, not a CSV file") from None
+    except UnicodeDecodeError as exc:
+        raise BatchInputError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except (OSError, csv.Error) as exc:
+        raise BatchInputError(f"{path}: cannot be read ({exc})") from None
+    if "id" in required:
+        seen: set[str] = set()
+        for line, row in enumerate(rows, start=2):
+            rid = (row.get("id") or "").strip()
+            if not rid:
+                raise BatchInputError(f"{path}, line {line}: empty id")
+            if rid in seen:
+                raise BatchInputError(f"{path}, line {line}: id {rid!r} repeats an earlier row")
+            seen.add(rid)
+    return rows
 
 
 @dataclass
@@ -145,17 +221,33 @@ def _link_slice(bounds: tuple[int, int]) -> list[Any]:
     return [linker.link_compact(ids[i], compact[i]) for i in range(lo, hi)]
 
 
-def _link_all(linker: Linker, ids: list[str], compact: list[tuple], processes: int) -> list[Any]:
+def _link_all(
+    linker: Linker,
+    ids: list[str],
+    compact: list[tuple],
+    processes: int,
+    progress: Progress = _no_progress,
+) -> list[Any]:
     """Link every record; with several processes the index is shared copy-on-write (fork)."""
     global _LINK_STATE
-    if processes <= 1 or len(ids) < 5_000:
-        return [linker.link_compact(i, c) for i, c in zip(ids, compact, strict=True)]
+    n = len(ids)
+    progress("link", 0, n)
+    parts = processes if processes > 1 and n >= 5_000 else 1
+    step = max(1, min(2000, -(-n // (parts * 4))))
+    bounds = [(lo, min(lo + step, n)) for lo in range(0, n, step)]
+    out: list[Any] = []
+    if parts == 1:
+        for lo, hi in bounds:
+            out += [linker.link_compact(ids[i], compact[i]) for i in range(lo, hi)]
+            progress("link", len(out), n)
+        return out
     _LINK_STATE = (linker, ids, compact)
-    step = -(-len(ids) // (processes * 4))
-    bounds = [(lo, min(lo + step, len(ids))) for lo in range(0, len(ids), step)]
     try:
         with mp.get_context("fork").Pool(processes) as pool:
-            return [d for part in pool.map(_link_slice, bounds) for d in part]
+            for part in pool.imap(_link_slice, bounds):
+                out += part
+                progress("link", len(out), n)
+        return out
     finally:
         _LINK_STATE = None
 
@@ -183,10 +275,13 @@ def link_records(
     train_sample: int = 20_000,
     seed: int = 7,
     processes: int = 1,
+    progress: Progress = _no_progress,
 ) -> BatchResult:
     """Build the spine index, estimate the model unless given a trained one, link all."""
     with _no_gc():
-        return _link_records(spine, incoming, model, train_model, train_sample, seed, processes)
+        return _link_records(
+            spine, incoming, model, train_model, train_sample, seed, processes, progress
+        )
 
 
 def _link_records(
@@ -197,16 +292,22 @@ def _link_records(
     train_sample: int,
     seed: int,
     processes: int,
+    progress: Progress,
 ) -> BatchResult:
     timings: dict[str, float] = {}
     t = time.perf_counter()
     model = model or default_model()
     index = SpineIndex(model)
-    for rec in spine:
+    total = len(spine) if isinstance(spine, Sequence) else 0
+    progress("index", 0, total)
+    for n, rec in enumerate(spine, start=1):
         if isinstance(rec, EncodedRecord):
             index.add(rec)
         else:
             index.add_compact(*rec)
+        if n % 10_000 == 0:
+            progress("index", n, total)
+    progress("index", len(index), len(index))
     timings["index_s"] = time.perf_counter() - t
     t = time.perf_counter()
     ids = [r.record_id if isinstance(r, EncodedRecord) else r[0] for r in incoming]
@@ -214,6 +315,7 @@ def _link_records(
         index.schema.compact(r) if isinstance(r, EncodedRecord) else r[1] for r in incoming
     ]
     log: dict[str, Any] = {}
+    progress("train", 0, 1 if train_model else 0)
     if train_model:
         rng = random.Random(seed)
         sample = (
@@ -221,11 +323,12 @@ def _link_records(
         )
         model, log = train(model, index, sample, seed=seed, version=model.version + "+trained")
         index.model = model
+        progress("train", 1, 1)
     timings["train_s"] = time.perf_counter() - t
     t = time.perf_counter()
     linker = Linker(CompiledModel(model, index.schema), index)
     linker.refresh()
-    decisions = _link_all(linker, ids, compact_in, processes)
+    decisions = _link_all(linker, ids, compact_in, processes, progress)
     timings["link_s"] = time.perf_counter() - t
     pairs = sum(d.candidates for d in decisions)
     return BatchResult(decisions, model, timings, log, pairs, index)
@@ -234,9 +337,17 @@ def _link_records(
 def write_predictions(path: str | Path, decisions: Iterable[Any]) -> None:
     with open(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(["incoming_id", "spine_id", "match_probability", "status"])
+        w.writerow(["incoming_id", "spine_id", "match_probability", "status", "candidate_id"])
         for d in decisions:
-            w.writerow([d.record_id, d.spine_id or "", f"{d.probability:.6f}", d.status])
+            w.writerow(
+                [
+                    d.record_id,
+                    d.spine_id or "",
+                    f"{d.probability:.6f}",
+                    d.status,
+                    d.candidate_id or "",
+                ]
+            )
 
 
 def run_batch(
@@ -249,23 +360,43 @@ def run_batch(
     processes: int = 2,
     master_key: bytes | None = None,
     model_out: str | Path | None = None,
+    progress: Progress = _no_progress,
 ) -> BatchResult:
-    """Encode both CSVs, link incoming against spine, write predictions; returns timings."""
+    """Encode both CSVs, link incoming against spine, write predictions; returns timings.
+
+    Every input is checked before the long steps start (:class:`BatchInputError`)."""
     import secrets
 
     t0 = time.perf_counter()
     key = master_key or secrets.token_bytes(32)
-    spine_rows = read_csv(spine_csv)
-    incoming_rows = read_csv(incoming_csv)
+    for target in (out_csv, model_out):
+        if target is not None and not Path(target).parent.is_dir():
+            raise BatchInputError(f"{target}: folder {Path(target).parent} does not exist")
+    model = _read_model(model_json) if model_json else None
+    spine_rows = read_csv(spine_csv, required=CSV_COLUMNS)
+    incoming_rows = read_csv(incoming_csv, required=CSV_COLUMNS)
     t = time.perf_counter()
-    model = LinkageModel.from_json(Path(model_json).read_text()) if model_json else None
     layout = model or default_model()
-    spine = encode_rows(spine_rows, key, processes=processes, model=layout)
+    spine = encode_rows(
+        spine_rows, key, processes=processes, model=layout, progress=progress, step="encode spine"
+    )
     del spine_rows
-    incoming = encode_rows(incoming_rows, key, processes=processes, model=layout)
+    incoming = encode_rows(
+        incoming_rows,
+        key,
+        processes=processes,
+        model=layout,
+        progress=progress,
+        step="encode incoming",
+    )
     encode_s = time.perf_counter() - t
     result = link_records(
-        spine, incoming, model=model, train_model=train_model, processes=processes
+        spine,
+        incoming,
+        model=model,
+        train_model=train_model,
+        processes=processes,
+        progress=progress,
     )
     write_predictions(out_csv, result.decisions)
     if model_out:
@@ -273,6 +404,17 @@ def run_batch(
     result.timings["encode_s"] = encode_s
     result.timings["total_s"] = time.perf_counter() - t0
     return result
+
+
+def _read_model(path: str | Path) -> LinkageModel:
+    try:
+        return LinkageModel.from_json(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BatchInputError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BatchInputError(f"{path}: cannot be read ({exc})") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BatchInputError(f"{path}: not a linkage model JSON ({exc!r})") from None
 
 
 def summary(result: BatchResult) -> str:

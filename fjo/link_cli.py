@@ -3,14 +3,59 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
+
+if TYPE_CHECKING:
+    from fjo.link_batch import Progress
 
 __all__ = ["link_app"]
 
 link_app = typer.Typer(help="Privacy-preserving linkage against the spine.", no_args_is_help=True)
+
+
+@contextmanager
+def _progress_bars(enabled: bool) -> Iterator[Progress]:
+    """A rich progress bar per step on stderr (stdout keeps the JSON summary)."""
+    if not enabled:
+        yield lambda step, done, total: None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.progress import Progress as Bars
+
+    with Bars(
+        TextColumn("{task.description:<16}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+    ) as bars:
+        tasks: dict[str, Any] = {}
+
+        def show(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = bars.add_task(step, total=total or None)
+            bars.update(tasks[step], completed=done, total=total or None)
+
+        yield show
+
+
+def _fail(message: str) -> NoReturn:
+    """A usage error: one line on stderr, exit status 2."""
+    typer.echo(f"fjo link: {message}", err=True)
+    raise typer.Exit(2)
 
 
 @link_app.command("batch")
@@ -20,20 +65,33 @@ def batch(
     out: Annotated[Path, typer.Option(help="Predictions CSV to write.")],
     model: Annotated[Path | None, typer.Option(help="A trained model JSON; else train.")] = None,
     model_out: Annotated[Path | None, typer.Option(help="Write the model used here.")] = None,
-    processes: Annotated[int, typer.Option(help="Encoding processes.")] = 2,
+    processes: Annotated[int, typer.Option(help="Encoding and linking processes.")] = 2,
+    progress: Annotated[bool, typer.Option(help="Progress bars on stderr.")] = True,
 ) -> None:
-    """Encode both files with pseudonymise's split and link on the encodings only."""
-    from fjo.link_batch import run_batch, summary
+    """Encode both files with pseudonymise's split and link on the encodings only.
 
-    result = run_batch(
-        spine,
-        incoming,
-        out,
-        model_json=model,
-        train_model=model is None,
-        processes=processes,
-        model_out=model_out,
-    )
+    The output has a row for every incoming record: incoming_id, spine_id (set when the
+    status is a link: 1, 4, 39, 50), match_probability and status of the best candidate,
+    and candidate_id (the best candidate, review band and below included), so a threshold
+    of your own can be applied afterwards."""
+    from fjo.link_batch import BatchInputError, run_batch, summary
+
+    if processes < 1:
+        _fail("--processes must be at least 1")
+    try:
+        with _progress_bars(progress) as show:
+            result = run_batch(
+                spine,
+                incoming,
+                out,
+                model_json=model,
+                train_model=model is None,
+                processes=processes,
+                model_out=model_out,
+                progress=show,
+            )
+    except BatchInputError as exc:
+        _fail(str(exc))
     typer.echo(summary(result))
 
 
@@ -48,13 +106,18 @@ def train(
     """Estimate u from the spine and m by EM on a sample; write the model as JSON."""
     import secrets
 
-    from fjo.link_batch import encode_rows, read_csv
+    from fjo.link_batch import CSV_COLUMNS, BatchInputError, encode_rows, read_csv
     from services.link.domain import SpineIndex, default_model
     from services.link.domain import train as train_model
 
     key = secrets.token_bytes(32)
-    spine_recs = encode_rows(read_csv(spine), key)
-    incoming_recs = encode_rows(read_csv(incoming)[:sample], key)
+    try:
+        spine_rows = read_csv(spine, required=CSV_COLUMNS)
+        incoming_rows = read_csv(incoming, required=CSV_COLUMNS)[:sample]
+    except BatchInputError as exc:
+        _fail(str(exc))
+    spine_recs = encode_rows(spine_rows, key)
+    incoming_recs = encode_rows(incoming_rows, key)
     base = default_model()
     index = SpineIndex(base)
     for rec in spine_recs:

@@ -143,6 +143,8 @@ class _Family:
     mother: Person | None
     father: Person | None
     children: list[Person]
+    partner: Person | None = None
+    """The mother's new partner living with the family (a step-parent to the children)."""
 
 
 class _Builder:
@@ -227,13 +229,22 @@ class _Builder:
         for p in self.people:
             households[p.household].append(p)
         families: list[_Family] = []
+        people = self.people
         for members in households.values():
             children = sorted((p for p in members if not p.parent), key=lambda p: p.dob)
             if not children or _age(children[-1], REFERENCE_DATE) > 17.5:
                 continue
-            mother = next((p for p in members if p.parent and p.sex == "F"), None)
-            father = next((p for p in members if p.parent and p.sex == "M"), None)
-            families.append(_Family(mother, father, children))
+            # The parents of the youngest child (a relative's child is in the care of the
+            # household's mother); a grandmother is not the mother.
+            youngest = children[-1]
+            mother = (
+                people[youngest.mother]
+                if youngest.mother is not None
+                else next((p for p in members if p.role == "parent" and p.sex == "F"), None)
+            )
+            father = people[youngest.father] if youngest.father is not None else None
+            partner = next((p for p in members if p.role == "partner"), None)
+            families.append(_Family(mother, father, children, partner))
         return families
 
     def cases(self) -> None:
@@ -241,6 +252,7 @@ class _Builder:
         families = self.families()
         r.shuffle(families)
         made = 0
+        owed = 0.0
         i = 0
         while made < self.c.cases and families:
             family = families[i % len(families)]
@@ -255,11 +267,18 @@ class _Builder:
             if not self._case(family, received):
                 continue
             made += 1
-            if made < self.c.cases and r.random() < self.c.recurrence_share:
-                # The family comes back: a later case about the same (and newer) children.
-                later = _day(r, received + timedelta(days=400), received + timedelta(days=1500))
-                if later < _LAST_CASE and self._case(family, later):
+            # The family comes back: a later case about the same (and newer) children. Owed
+            # returns accumulate at recurrence_share per case and are paid by the first case
+            # early enough to have a later one, so the share holds in a small world too (a
+            # draw per case left some seeds' 24-case worlds without any return).
+            owed += self.c.recurrence_share
+            last_start = _LAST_CASE - timedelta(days=400)
+            if made < self.c.cases and owed >= 1 and received < last_start:
+                latest = min(received + timedelta(days=1500), _LAST_CASE - timedelta(days=1))
+                later = _day(r, received + timedelta(days=400), latest)
+                if self._case(family, later):
                     made += 1
+                    owed -= 1
 
     def _case(self, family: _Family, received: date) -> bool:
         r = self.rng
@@ -473,6 +492,10 @@ class _Builder:
                 else "applicant"
             )
             parties.append((family.father, "father", role, r.random() < 0.85))
+        if family.partner is not None and r.random() < 0.5:
+            parties.append(
+                (family.partner, "step-parent", "respondent" if public else "other", False)
+            )
         out: list[tuple[str, str, bool]] = []
         for p, relationship, role, pr in parties:
             self.serial[f"{source}/adult"] += 1

@@ -1,0 +1,132 @@
+"""``fjo link batch``: every incoming record in the output, progress per step, clear errors."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fjo.cli import app
+from fjo.link_batch import CSV_COLUMNS, BatchInputError, read_csv, run_batch
+from synth.population import SPINE_EXTRA_COLUMNS, SynthConfig, generate
+
+runner = CliRunner()
+
+
+def _write(path: Path, rows: list[dict[str, str]], cols: tuple[str, ...]) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=cols, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, str]]:
+    d = tmp_path_factory.mktemp("batch")
+    data = generate(SynthConfig(seed=3, spine_size=1_500, incoming_size=300))
+    spine = _write(d / "spine.csv", data.spine, CSV_COLUMNS + SPINE_EXTRA_COLUMNS)
+    incoming = _write(d / "incoming.csv", data.incoming, CSV_COLUMNS)
+    return spine, incoming, data.truth
+
+
+def test_every_incoming_record_gets_a_row_with_its_best_candidate_and_status(
+    files: tuple[Path, Path, dict[str, str]], tmp_path: Path
+) -> None:
+    spine, incoming, truth = files
+    steps: dict[str, tuple[int, int]] = {}
+    out = tmp_path / "out.csv"
+    run_batch(
+        spine, incoming, out, processes=1, progress=lambda s, d, t: steps.__setitem__(s, (d, t))
+    )
+    rows = read_csv(out)
+    assert [r["incoming_id"] for r in rows] == list(truth)
+    statuses = {int(r["status"]) for r in rows}
+    assert statuses & {1, 4, 39, 50} and statuses & {90, 91, 98}  # links and non-links
+    for r in rows:
+        p = float(r["match_probability"])
+        assert 0.0 <= p <= 1.0
+        if int(r["status"]) in (1, 4, 39, 50):
+            assert r["spine_id"] and r["spine_id"] == r["candidate_id"]
+        else:
+            assert r["spine_id"] == ""
+    # Below the accept threshold the best candidate is still there, to apply another one.
+    below = [r for r in rows if int(r["status"]) in (90, 91, 98)]
+    assert below and all(r["candidate_id"] for r in below)
+    right = sum(1 for r in rows if r["spine_id"] and truth[r["incoming_id"]] == r["spine_id"])
+    assert right > 0.8 * sum(1 for v in truth.values() if v)
+    # Each step reported its progress through to the end.
+    for step in ("encode spine", "encode incoming", "index", "train", "link"):
+        done, total = steps[step]
+        assert done == total > 0, step
+
+
+def test_a_missing_column_is_named_before_anything_is_encoded(
+    files: tuple[Path, Path, dict[str, str]], tmp_path: Path
+) -> None:
+    spine, incoming, _ = files
+    rows = read_csv(incoming)
+    cut = _write(tmp_path / "cut.csv", rows, tuple(c for c in CSV_COLUMNS if c != "postcode"))
+    with pytest.raises(BatchInputError, match=r"cut\.csv: missing column\(s\): postcode"):
+        run_batch(spine, cut, tmp_path / "out.csv", processes=1)
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_empty_and_repeated_ids_are_refused_with_their_line(tmp_path: Path) -> None:
+    row = dict.fromkeys(CSV_COLUMNS, "") | {"id": "A1", "surname": "Jones"}
+    path = _write(tmp_path / "dup.csv", [row, row], CSV_COLUMNS)
+    with pytest.raises(BatchInputError, match=r"dup\.csv, line 3: id 'A1' repeats"):
+        read_csv(path, required=CSV_COLUMNS)
+    path = _write(tmp_path / "empty.csv", [row, row | {"id": " "}], CSV_COLUMNS)
+    with pytest.raises(BatchInputError, match=r"empty\.csv, line 3: empty id"):
+        read_csv(path, required=CSV_COLUMNS)
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("no spine file", "nope.csv: no such file"),
+        ("missing column", "missing column(s): nhs_number"),
+        ("no output folder", "does not exist"),
+        ("bad model", "not a linkage model JSON"),
+    ],
+)
+def test_the_command_gives_a_usage_error_on_one_line(
+    case: str, expected: str, files: tuple[Path, Path, dict[str, str]], tmp_path: Path
+) -> None:
+    spine, incoming, _ = files
+    args = {"--spine": str(spine), "--incoming": str(incoming), "--out": str(tmp_path / "o.csv")}
+    if case == "no spine file":
+        args["--spine"] = str(tmp_path / "nope.csv")
+    elif case == "missing column":
+        cols = tuple(c for c in CSV_COLUMNS if c != "nhs_number")
+        args["--incoming"] = str(_write(tmp_path / "i.csv", read_csv(incoming), cols))
+    elif case == "no output folder":
+        args["--out"] = str(tmp_path / "missing" / "o.csv")
+    else:
+        (tmp_path / "m.json").write_text('{"version": "x"}')
+        args["--model"] = str(tmp_path / "m.json")
+    result = runner.invoke(
+        app, ["link", "batch", "--no-progress", *(x for kv in args.items() for x in kv)]
+    )
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_the_command_writes_the_predictions_and_a_summary(
+    files: tuple[Path, Path, dict[str, str]], tmp_path: Path
+) -> None:
+    spine, incoming, truth = files
+    out = tmp_path / "o.csv"
+    result = runner.invoke(
+        app,
+        ["link", "batch", "--spine", str(spine), "--incoming", str(incoming), "--out", str(out),
+         "--processes", "1"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert '"status_counts"' in result.stdout
+    assert len(read_csv(out)) == len(truth)
