@@ -61,21 +61,20 @@ def serve(
             raise typer.BadParameter(f"{service.value} has no api role")
         import uvicorn
 
-        from services.runtime.telemetry import configure_logging, setup_telemetry
+        from services.runtime.telemetry import configure_process
 
-        # JSON logs and tracing for an API process, as ``run_worker`` does for a worker.
-        settings = entry.settings()
-        configure_logging(settings.telemetry.log_level, json_lines=settings.telemetry.log_json)
-        setup_telemetry(settings.service_name, otlp_endpoint=settings.telemetry.otlp_endpoint)
+        configure_process(entry.settings())  # as run_worker does for a worker
         uvicorn.run(entry.create_app(), host=host, port=port, log_config=None)
     else:
-        if entry.run_worker is None:
+        if entry.build_worker is None:
             raise typer.BadParameter(f"{service.value} has no worker role")
+        from services.runtime.worker_process import run_worker
+
         if probe_port is not None:
             from services.runtime.probe import start_probe_server
 
             start_probe_server(probe_port, host=host)
-        entry.run_worker()
+        run_worker(entry.settings(), entry.build_worker)
 
 
 @topics_app.command("create")

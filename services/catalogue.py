@@ -11,6 +11,7 @@ A new service adds one ``_<name>()`` function below and one line to ``_ENTRIES``
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import cache, partial
 from typing import TYPE_CHECKING, Any
@@ -20,7 +21,10 @@ from contracts.services import SERVICES, Service
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from services.runtime.bus.api import Bus
+    from services.runtime.delivery import Worker
     from services.runtime.settings import ServiceSettings
+    from services.runtime.worker_process import WorkerBuilder
 
 __all__ = ["API", "WORKER", "ServiceEntry", "entry", "roles"]
 
@@ -39,17 +43,27 @@ class ServiceEntry:
     """Brings its database schema to the newest revision (idempotent)."""
     create_app: Callable[[], Any] | None = None
     """The ``api`` role: a FastAPI app from the settings in the environment."""
-    run_worker: Callable[[], None] | None = None
-    """The ``worker`` role: consume until SIGTERM, with the settings in the environment."""
+    build_worker: WorkerBuilder | None = None
+    """The ``worker`` role: its ``Worker`` from settings and bus, for
+    ``services.runtime.worker_process.run_worker``."""
 
     @property
     def roles(self) -> tuple[str, ...]:
         """``api`` and/or ``worker``, in that order."""
         return tuple(
             role
-            for role, factory in ((API, self.create_app), (WORKER, self.run_worker))
+            for role, factory in ((API, self.create_app), (WORKER, self.build_worker))
             if factory is not None
         )
+
+
+def _engine(settings: ServiceSettings, resources: ExitStack) -> Engine:
+    """The service's database engine, disposed of when the worker's resources close."""
+    from services.runtime.db import make_engine
+
+    engine = make_engine(settings.database_url)
+    resources.callback(engine.dispose)
+    return engine
 
 
 def _ingest() -> ServiceEntry:
@@ -60,34 +74,45 @@ def _ingest() -> ServiceEntry:
 
 
 def _pseudonymise() -> ServiceEntry:
-    from services.pseudonymise.bootstrap import MIGRATIONS, VERSION_TABLE
+    from services.pseudonymise.bootstrap import MIGRATIONS, VERSION_TABLE, build_worker
     from services.pseudonymise.config import PseudonymiseSettings
-    from services.pseudonymise.entrypoints import run_worker
     from services.runtime.migrations import upgrade
 
+    def worker(settings: PseudonymiseSettings, bus: Bus, resources: ExitStack) -> Worker:
+        return build_worker(settings, bus, _engine(settings, resources))
+
     migrate = partial(upgrade, script_location=MIGRATIONS, version_table=VERSION_TABLE)
-    return ServiceEntry(Service.PSEUDONYMISE, PseudonymiseSettings, migrate, run_worker=run_worker)
+    return ServiceEntry(Service.PSEUDONYMISE, PseudonymiseSettings, migrate, build_worker=worker)
 
 
 def _link() -> ServiceEntry:
-    from services.link.bootstrap import MIGRATIONS, VERSION_TABLE
+    from services.link.bootstrap import MIGRATIONS, VERSION_TABLE, build_worker
     from services.link.config import LinkSettings
-    from services.link.entrypoints import create_app, run_worker
+    from services.link.entrypoints import create_app
     from services.runtime.migrations import upgrade
+
+    def worker(settings: LinkSettings, bus: Bus, resources: ExitStack) -> Worker:
+        return build_worker(settings, bus, _engine(settings, resources))
 
     migrate = partial(upgrade, script_location=MIGRATIONS, version_table=VERSION_TABLE)
     return ServiceEntry(
-        Service.LINK, LinkSettings, migrate, create_app=create_app, run_worker=run_worker
+        Service.LINK, LinkSettings, migrate, create_app=create_app, build_worker=worker
     )
 
 
 def _access() -> ServiceEntry:
+    from services.access.bootstrap import build_context, build_worker
     from services.access.config import AccessSettings
-    from services.access.entrypoints import create_app, run_worker
+    from services.access.entrypoints import create_app
     from services.access.storage.migrate import migrate
 
+    def worker(settings: AccessSettings, bus: Bus, resources: ExitStack) -> Worker:
+        ctx = build_context(settings)
+        resources.callback(ctx.dispose)
+        return build_worker(settings, bus, ctx)
+
     return ServiceEntry(
-        Service.ACCESS, AccessSettings, migrate, create_app=create_app, run_worker=run_worker
+        Service.ACCESS, AccessSettings, migrate, create_app=create_app, build_worker=worker
     )
 
 

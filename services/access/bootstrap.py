@@ -16,9 +16,8 @@ from services.runtime.auth import TokenVerifier, configured_verifier
 from services.runtime.bus.api import Bus
 from services.runtime.db import make_engine, make_session_factory
 from services.runtime.delivery import Worker
-from services.runtime.settings import Environment
 
-__all__ = ["AccessContext", "build_context", "build_worker", "default_verifier"]
+__all__ = ["AccessContext", "build_context", "build_worker"]
 
 
 @dataclass
@@ -40,18 +39,6 @@ class AccessContext:
         self.engine.dispose()
         if self.checkpoint_engine is not self.engine:
             self.checkpoint_engine.dispose()
-
-
-def default_verifier(settings: AccessSettings) -> TokenVerifier:
-    """The token verifier: the organisation's JWKS, or the dev issuer outside prod."""
-    auth = settings.auth
-    return configured_verifier(
-        issuer=auth.issuer,
-        audience=auth.audience,
-        jwks_url=auth.jwks_url,
-        dev_key_file=auth.dev_key_file,
-        allow_dev=settings.environment is not Environment.PROD,
-    )
 
 
 def build_context(
@@ -79,7 +66,7 @@ def build_context(
 
     def verifier_provider() -> TokenVerifier:
         if not cached:
-            cached.append(default_verifier(settings))
+            cached.append(configured_verifier(settings))
         return cached[0]
 
     return AccessContext(
@@ -99,20 +86,15 @@ def build_worker(settings: AccessSettings, bus: Bus, ctx: AccessContext) -> Work
     The caller owns ``bus`` and ``ctx`` and closes them after the worker.
     """
     from contracts.services import Service
-    from contracts.topics import LINK_RESULTS, PSEUDONYMISE_RECORDS, dead_letter_topic
     from services.access.handlers import BATCH_HANDLERS, dispatch_key
     from services.access.storage.models import processed_messages
+    from services.runtime.worker_process import worker_config
 
     return Worker(
         bus,
-        settings.worker_group,
-        [PSEUDONYMISE_RECORDS.name, LINK_RESULTS.name],
-        {},
+        worker_config(Service.ACCESS, group_id=settings.worker_group, bus=settings.bus),
         ctx.sessions,
-        lambda _topic: dead_letter_topic(Service.ACCESS),
         batch_handlers=BATCH_HANDLERS,
-        max_attempts=settings.bus.max_attempts,
-        max_batch=settings.bus.max_batch,
         dispatch_key=dispatch_key,
         processed_table=processed_messages,
     )

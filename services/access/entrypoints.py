@@ -1,8 +1,8 @@
-"""Thin entrypoints of the access service: build from settings, then serve or consume."""
+"""Thin entrypoint of the access service's HTTP API (its worker is built by
+``services.access.bootstrap.build_worker``)."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,12 +13,12 @@ from services.access.api.extracts import extracts_router, recover_interrupted
 from services.access.api.outputs import outputs_router
 from services.access.api.projects import projects_router
 from services.access.api.researchers import researchers_router
-from services.access.bootstrap import AccessContext, build_context, build_worker
+from services.access.bootstrap import AccessContext, build_context
 from services.access.config import AccessSettings
 from services.runtime.app import create_app as create_base_app
 from services.runtime.auth import TokenVerifier
 
-__all__ = ["create_app", "run_worker"]
+__all__ = ["create_app"]
 
 _DESCRIPTION = """\
 The gate of the trusted research environment: safe projects (lifecycle and approvals), safe
@@ -66,22 +66,3 @@ def create_app(
     ):
         app.include_router(router)
     return app
-
-
-def run_worker(settings: AccessSettings | None = None, stop: threading.Event | None = None) -> None:
-    """Consume pseudonymised records and link results into the research store."""
-    from services.runtime.telemetry import configure_logging, setup_telemetry
-    from services.runtime.worker_process import bus_from_settings, run_until_signalled
-
-    settings = settings or AccessSettings()
-    configure_logging(settings.telemetry.log_level, json_lines=settings.telemetry.log_json)
-    setup_telemetry(settings.service_name, otlp_endpoint=settings.telemetry.otlp_endpoint)
-    ctx = build_context(settings)
-    bus = bus_from_settings(settings.bus)
-
-    def close() -> None:
-        bus.close()
-        ctx.dispose()
-
-    worker = build_worker(settings, bus, ctx)
-    run_until_signalled(worker, name="access", stop=stop, on_exit=close)

@@ -37,10 +37,9 @@ from services.runtime.bus.api import Bus
 from services.runtime.bus.factory import bus_from_settings
 from services.runtime.db import make_engine, make_session_factory
 from services.runtime.migrations import upgrade
-from services.runtime.settings import Environment
 from services.runtime.topics import topic_specs
 
-__all__ = ["MIGRATIONS", "create_app", "make_verifier", "migrate"]
+__all__ = ["MIGRATIONS", "create_app", "migrate"]
 
 log = logging.getLogger("fjo.ingest")
 
@@ -62,18 +61,6 @@ Authenticate with a bearer token carrying the `partner` role and your agency in 
 def migrate(engine: Engine | str) -> None:
     """Bring ingest's schema to the latest migration (idempotent)."""
     upgrade(engine, MIGRATIONS, version_table=VERSION_TABLE)
-
-
-def make_verifier(settings: IngestSettings) -> TokenVerifier:
-    """The token verifier: the organisation's JWKS, or the dev issuer outside prod."""
-    auth = settings.auth
-    return configured_verifier(
-        issuer=auth.issuer,
-        audience=auth.audience,
-        jwks_url=auth.jwks_url,
-        dev_key_file=auth.dev_key_file,
-        allow_dev=settings.environment is not Environment.PROD,
-    )
 
 
 @dataclass
@@ -145,7 +132,7 @@ def create_app(
                     max_receipt_errors=settings.limits.max_receipt_errors,
                     stale_after_s=settings.stale_after_s,
                 ),
-                verifier=verifier or make_verifier(settings),
+                verifier=verifier or configured_verifier(settings),
             )
             _clean_spool(settings.spool_dir, settings.stale_after_s)
             log.info("ingest started", extra={"bus": the_bus.name})

@@ -9,7 +9,6 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from contracts.services import Service
-from contracts.topics import PSEUDONYMISE_LINKAGE_KEYS, dead_letter_topic
 from services.link.config import LinkSettings
 from services.link.domain import LinkageModel
 from services.link.handlers import make_handlers
@@ -19,6 +18,7 @@ from services.runtime.db import make_session_factory
 from services.runtime.delivery import Worker
 from services.runtime.migrations import upgrade
 from services.runtime.settings import read_secret_file
+from services.runtime.worker_process import worker_config
 
 __all__ = ["MIGRATIONS", "VERSION_TABLE", "build_service", "build_worker", "load_alf_key"]
 
@@ -58,16 +58,17 @@ def build_worker(settings: LinkSettings, bus: Bus, engine: Engine) -> Worker:
     """The worker on ``pseudonymise.linkage-keys.v1``; dead letters to link's DLQ."""
     service = build_service(settings, engine)
     producer = bus.producer()
+    config = worker_config(
+        Service.LINK,
+        group_id=settings.worker_group,
+        bus=settings.bus,
+        topics=[settings.input_topic] if settings.input_topic else None,
+    )
     return Worker(
         bus,
-        settings.worker_group,
-        [settings.input_topic or PSEUDONYMISE_LINKAGE_KEYS.name],
-        {},
+        config,
         make_session_factory(engine),
-        lambda _topic: dead_letter_topic(Service.LINK),
         batch_handlers=make_handlers(service, producer),
         on_idle=service.warm,
-        max_attempts=settings.bus.max_attempts,
-        max_batch=settings.bus.max_batch,
         producer=producer,
     )

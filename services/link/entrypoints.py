@@ -1,4 +1,5 @@
-"""Thin entrypoints of the link service: the worker, and the clerical-review HTTP API.
+"""Thin entrypoint of the link service's clerical-review HTTP API (its worker is built by
+``services.link.bootstrap.build_worker``).
 
 Nothing is created at import time: ``create_app`` builds the app, and its lifespan opens the
 database, loads the service, connects the bus and the token verifier, and closes them on
@@ -7,7 +8,6 @@ shutdown. The routes live in ``services.link.api``.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine, text
 
 from services.link.api import Reviews, review_router
-from services.link.bootstrap import build_service, build_worker
+from services.link.bootstrap import build_service
 from services.link.config import LinkSettings
 from services.runtime.app import create_app as create_base_app
 from services.runtime.auth import (
@@ -28,10 +28,9 @@ from services.runtime.auth import (
 from services.runtime.bus.api import Bus
 from services.runtime.db import make_engine, make_session_factory
 from services.runtime.settings import Environment
-from services.runtime.telemetry import configure_logging, setup_telemetry
-from services.runtime.worker_process import bus_from_settings, run_until_signalled
+from services.runtime.worker_process import bus_from_settings
 
-__all__ = ["create_app", "default_verifier", "run_worker"]
+__all__ = ["create_app"]
 
 _DESCRIPTION = """\
 Clerical review of the fjo linkage: records the model could not decide on wait in a queue
@@ -43,34 +42,6 @@ Only pseudonymous tokens are shown.
 Authenticate with a bearer token carrying the reviewer role (`link-reviewer` by default).
 Errors are RFC 9457 problem documents (`application/problem+json`).
 """
-
-
-def run_worker(settings: LinkSettings | None = None, stop: threading.Event | None = None) -> None:
-    """Link every incoming record's keys against the spine until stopped."""
-    settings = settings or LinkSettings()
-    configure_logging(settings.telemetry.log_level, json_lines=settings.telemetry.log_json)
-    setup_telemetry(settings.service_name, otlp_endpoint=settings.telemetry.otlp_endpoint)
-    bus = bus_from_settings(settings.bus)
-    engine = make_engine(settings.database_url)
-
-    def close() -> None:
-        bus.close()
-        engine.dispose()
-
-    worker = build_worker(settings, bus, engine)
-    run_until_signalled(worker, name="link", stop=stop, on_exit=close)
-
-
-def default_verifier(settings: LinkSettings) -> TokenVerifier:
-    """The token verifier: the organisation's JWKS, or the dev issuer outside prod."""
-    auth = settings.auth
-    return configured_verifier(
-        issuer=auth.issuer,
-        audience=auth.audience,
-        jwks_url=auth.jwks_url,
-        dev_key_file=auth.dev_key_file,
-        allow_dev=settings.environment is not Environment.PROD,
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +71,7 @@ def create_app(
         # The dev issuer's key file is read (or created) on the first request, not at start:
         # `fjo up` starts every API at once, and only one of them may create that file.
         if not verifiers:
-            verifiers.append(default_verifier(settings))
+            verifiers.append(configured_verifier(settings))
         return verifiers[0]
 
     @asynccontextmanager

@@ -8,7 +8,6 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from contracts.services import Service
-from contracts.topics import INGEST_RECORDS, dead_letter_topic
 from services.pseudonymise.config import PseudonymiseSettings
 from services.pseudonymise.domain import (
     KeyRing,
@@ -22,6 +21,7 @@ from services.runtime.db import make_session_factory
 from services.runtime.delivery import Worker
 from services.runtime.migrations import upgrade
 from services.runtime.settings import Environment
+from services.runtime.worker_process import worker_config
 
 __all__ = ["MIGRATIONS", "VERSION_TABLE", "build_pseudonymiser", "build_worker", "load_keyring"]
 
@@ -62,7 +62,8 @@ def build_pseudonymiser(settings: PseudonymiseSettings) -> Pseudonymiser:
 
 
 def build_worker(settings: PseudonymiseSettings, bus: Bus, engine: Engine) -> Worker:
-    """The worker on ``ingest.records.v1``, its schema migrated; dead letters to its DLQ.
+    """The worker on the registry's topics for pseudonymise (``ingest.records.v1``), its
+    schema migrated; dead letters to its DLQ.
 
     The caller owns ``bus`` and ``engine`` and closes them after the worker.
     """
@@ -71,13 +72,8 @@ def build_worker(settings: PseudonymiseSettings, bus: Bus, engine: Engine) -> Wo
     pseudonymiser = build_pseudonymiser(settings)
     return Worker(
         bus,
-        settings.worker_group,
-        [INGEST_RECORDS.name],
-        {},
+        worker_config(Service.PSEUDONYMISE, group_id=settings.worker_group, bus=settings.bus),
         make_session_factory(engine),
-        lambda _topic: dead_letter_topic(Service.PSEUDONYMISE),
         batch_handlers=make_handlers(pseudonymiser, producer),
-        max_attempts=settings.bus.max_attempts,
-        max_batch=settings.bus.max_batch,
         producer=producer,
     )

@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -33,12 +33,16 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from services.runtime.settings import Environment
+
 __all__ = [
     "ALLOWED_ALGORITHMS",
     "MAX_LIFETIME_S",
     "MAX_TOKEN_CHARS",
+    "AuthConfig",
     "AuthError",
     "AuthenticatedRoute",
+    "AuthenticatedSettings",
     "DevIssuer",
     "Principal",
     "TokenVerifier",
@@ -266,16 +270,43 @@ class DevIssuer:
         return jwt.encode(claims, self._key, algorithm="ES256", headers={"kid": self.key_id})
 
 
-def configured_verifier(
-    *, issuer: str, audience: str, jwks_url: str | None, dev_key_file: Path, allow_dev: bool
-) -> TokenVerifier:
-    """The organisation's JWKS when configured; else, where ``allow_dev`` (not prod), the
-    local dev issuer's key file (created on first use)."""
-    if jwks_url:
-        return TokenVerifier(issuer=issuer, audience=audience, jwks_url=jwks_url)
-    if not allow_dev:
+class AuthConfig(Protocol):
+    """A service's ``auth`` settings: the issuer, our audience, and where the keys come from."""
+
+    @property
+    def issuer(self) -> str: ...
+
+    @property
+    def audience(self) -> str: ...
+
+    @property
+    def jwks_url(self) -> str | None: ...
+
+    @property
+    def dev_key_file(self) -> Path: ...
+
+
+class AuthenticatedSettings(Protocol):
+    """The settings of a service whose API takes bearer tokens."""
+
+    @property
+    def auth(self) -> AuthConfig: ...
+
+    @property
+    def environment(self) -> Environment: ...
+
+
+def configured_verifier(settings: AuthenticatedSettings) -> TokenVerifier:
+    """The organisation's JWKS when configured; else, outside prod, the local dev issuer's key
+    file (created on first use)."""
+    auth = settings.auth
+    if auth.jwks_url:
+        return TokenVerifier(issuer=auth.issuer, audience=auth.audience, jwks_url=auth.jwks_url)
+    if settings.environment is Environment.PROD:
         raise RuntimeError("no JWKS URL configured")
-    return DevIssuer.from_file(dev_key_file, issuer=issuer).verifier(audience=audience)
+    return DevIssuer.from_file(auth.dev_key_file, issuer=auth.issuer).verifier(
+        audience=auth.audience
+    )
 
 
 def _thumbprint(jwk: Mapping[str, Any]) -> str:

@@ -71,6 +71,7 @@ __all__ = [
     "Handler",
     "PoisonMessage",
     "Worker",
+    "WorkerConfig",
     "WorkerStats",
     "create_runtime_tables",
     "message_key",
@@ -210,67 +211,80 @@ class _BatchCounts:
     dead: int = 0
 
 
+@dataclass(frozen=True)
+class WorkerConfig:
+    """What a worker consumes, where the records it cannot handle go, and its pacing."""
+
+    group_id: str
+    topics: tuple[str, ...]
+    dead_letter_topic: str
+    """No default: a made-up name would be a topic nobody reads (services take the topic
+    registry's, ``services.runtime.worker_process.worker_config``)."""
+    max_attempts: int = 3
+    max_batch: int = 100
+    poll_timeout_s: float = 1.0
+    retry_backoff_s: float = 0.2
+    max_backoff_s: float = 5.0
+    error_max_chars: int = 500
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+
+
 class Worker:
-    """A consumer-group member that applies each record's effect exactly once."""
+    """A consumer-group member that applies each record's effect exactly once.
+
+    ``handlers`` (one record at a time) and ``batch_handlers`` (runs of records) are keyed by
+    event type (``dispatch_key``, by default the ``fjo-type`` header; ``"*"`` catches all).
+    """
 
     def __init__(
         self,
         bus: Bus,
-        group_id: str,
-        topics: Sequence[str],
-        handlers: Mapping[str, Handler],
+        config: WorkerConfig,
         session_factory: sessionmaker[Session],
-        # Where a record that cannot be handled goes; services pass the topic registry's
-        # dead-letter topic (no default: a made-up name would be a topic nobody reads).
-        dead_letter_topic_for: Callable[[str], str],
         *,
-        max_attempts: int = 3,
-        producer: Producer | None = None,
+        handlers: Mapping[str, Handler] | None = None,
+        batch_handlers: Mapping[str, BatchHandler] | None = None,
         dispatch_key: Callable[[Message], str] | None = None,
+        on_idle: Callable[[], None] | None = None,
+        producer: Producer | None = None,
+        processed_table: Table = processed_messages,
         non_retryable: tuple[type[BaseException], ...] = (PoisonMessage,),
-        max_batch: int = 100,
-        poll_timeout_s: float = 1.0,
-        retry_backoff_s: float = 0.2,
-        max_backoff_s: float = 5.0,
         after_db_commit: Callable[[Sequence[Message]], None] | None = None,
         tracer_provider: TracerProvider | None = None,
-        processed_table: Table = processed_messages,
-        error_max_chars: int = 500,
-        batch_handlers: Mapping[str, BatchHandler] | None = None,
-        on_idle: Callable[[], None] | None = None,
     ) -> None:
-        if max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
+        self.config = config
         self.batch_handlers = dict(batch_handlers or {})
         # Called after a poll that brought nothing: a service's chance to do deferred work
         # (link re-estimates its model for a grown spine) while no record waits for it.
         self.on_idle = on_idle
         self.bus = bus
-        self.group_id = group_id
-        self.topics = list(topics)
-        self.handlers = dict(handlers)
+        self.handlers = dict(handlers or {})
         self.session_factory = session_factory
-        self.dead_letter_topic_for = dead_letter_topic_for
-        self.max_attempts = max_attempts
         self.dispatch_key = dispatch_key or _type_header
         self.non_retryable: tuple[type[BaseException], ...] = (PoisonMessage, *non_retryable)
-        self.max_batch = max_batch
-        self.poll_timeout_s = poll_timeout_s
-        self.retry_backoff_s = retry_backoff_s
-        self.max_backoff_s = max_backoff_s
         self.after_db_commit = after_db_commit
         self.tracer_provider = tracer_provider
         self.table = processed_table
-        self.error_max_chars = error_max_chars
         self.stats = WorkerStats()
         # Handler outputs go through this producer too, so flushing it before the DB commit
         # makes them durable before their input is marked processed.
         self._owns_producer = producer is None
         self.producer: Producer = producer if producer is not None else bus.producer()
-        self.consumer: Consumer = bus.consumer(group_id, self.topics)
+        self.consumer: Consumer = bus.consumer(config.group_id, list(config.topics))
         self._attempts: dict[tuple[str, int, int], int] = {}
         self._failed_batches_in_row = 0
         self._stop: threading.Event | None = None
+
+    @property
+    def group_id(self) -> str:
+        return self.config.group_id
+
+    @property
+    def topics(self) -> list[str]:
+        return list(self.config.topics)
 
     # -- loop ---------------------------------------------------------------------------------
     def run(self, stop_event: threading.Event) -> None:
@@ -282,7 +296,7 @@ class Worker:
                     self.run_once()
                 except BusError as exc:
                     log.error("bus error in worker %s: %s", self.group_id, exc)
-                    self._sleep(self.retry_backoff_s)
+                    self._sleep(self.config.retry_backoff_s)
         finally:
             self.close()
 
@@ -291,8 +305,8 @@ class Worker:
         messages = self.consumer.poll(
             # After a rolled-back batch, go one record at a time until one commits, so a
             # record that fails only at commit time cannot hold its neighbours hostage.
-            max_records=1 if self._failed_batches_in_row else self.max_batch,
-            timeout_s=self.poll_timeout_s if timeout_s is None else timeout_s,
+            max_records=1 if self._failed_batches_in_row else self.config.max_batch,
+            timeout_s=self.config.poll_timeout_s if timeout_s is None else timeout_s,
         )
         if not messages:
             if self.on_idle is not None:
@@ -489,7 +503,9 @@ class Worker:
         return True
 
     def _rewind(self, attempt: int) -> None:
-        self._sleep(min(self.max_backoff_s, self.retry_backoff_s * 2 ** max(0, attempt - 1)))
+        self._sleep(
+            min(self.config.max_backoff_s, self.config.retry_backoff_s * 2 ** max(0, attempt - 1))
+        )
         try:
             self.consumer.seek_to_committed()
         except BusError as exc:
@@ -569,10 +585,10 @@ class Worker:
                 m.partition,
                 m.offset,
                 attempts,
-                self.max_attempts,
+                self.config.max_attempts,
                 type(exc).__name__,
             )
-            if attempts >= self.max_attempts:
+            if attempts >= self.config.max_attempts:
                 self._dead_letter(m, exc, attempts)
                 return OUTCOME_DEAD_LETTERED
             return None
@@ -602,7 +618,7 @@ class Worker:
         headers = [
             *((k, v) for k, v in m.headers if not k.startswith("fjo-dlq-")),
             (DLQ_ERROR_TYPE, error_type.encode()),
-            (DLQ_ERROR, describe_error(exc, m.value, self.error_max_chars).encode()),
+            (DLQ_ERROR, describe_error(exc, m.value, self.config.error_max_chars).encode()),
             (DLQ_ATTEMPTS, str(attempts).encode()),
             (DLQ_ORIGINAL_TOPIC, m.topic.encode()),
             (DLQ_ORIGINAL_PARTITION, str(m.partition).encode()),
@@ -618,9 +634,7 @@ class Worker:
             attempts,
             error_type,
         )
-        self.producer.publish(
-            self.dead_letter_topic_for(m.topic), m.value, key=m.key, headers=headers
-        )
+        self.producer.publish(self.config.dead_letter_topic, m.value, key=m.key, headers=headers)
 
 
 def _pos(m: Message) -> tuple[str, int, int]:

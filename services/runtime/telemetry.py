@@ -12,14 +12,17 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-__all__ = ["JsonLogFormatter", "configure_logging", "setup_telemetry"]
+if TYPE_CHECKING:
+    from services.runtime.settings import ServiceSettings
+
+__all__ = ["JsonLogFormatter", "configure_logging", "configure_process", "setup_telemetry"]
 
 # Attributes every LogRecord has; anything else was passed with ``extra=`` and is kept.
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
@@ -91,3 +94,9 @@ def setup_telemetry(
     if not installed:
         trace.set_tracer_provider(provider)
     return provider
+
+
+def configure_process(settings: ServiceSettings) -> TracerProvider:
+    """JSON logs and tracing for one service process (an API or a worker), from its settings."""
+    configure_logging(settings.telemetry.log_level, json_lines=settings.telemetry.log_json)
+    return setup_telemetry(settings.service_name, otlp_endpoint=settings.telemetry.otlp_endpoint)

@@ -38,7 +38,7 @@ def consume_commit_sleep(spec: BusSpec, group: str, topic: str, n: int) -> None:
 def worker_crash(spec: BusSpec, effects_url: str, group: str, topic: str, kill_after: int) -> None:
     """Run a Worker and SIGKILL this process right after a DB commit, before the offset commit."""
     from services.runtime.db import make_engine, make_session_factory
-    from services.runtime.delivery import Worker
+    from services.runtime.delivery import Worker, WorkerConfig
 
     bus = spec.make()
     factory = make_session_factory(make_engine(effects_url))
@@ -53,13 +53,9 @@ def worker_crash(spec: BusSpec, effects_url: str, group: str, topic: str, kill_a
 
     worker = Worker(
         bus,
-        group,
-        [topic],
-        {EVENT_TYPE: record_effect},
+        WorkerConfig(group, (topic,), f"{topic}.dlq", max_batch=4, poll_timeout_s=0.5),
         factory,
-        lambda topic: f"{topic}.dlq",
-        max_batch=4,
-        poll_timeout_s=0.5,
+        handlers={EVENT_TYPE: record_effect},
         after_db_commit=after_db_commit,
     )
     while True:

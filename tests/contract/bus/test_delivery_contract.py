@@ -33,6 +33,7 @@ from services.runtime.delivery import (
     TYPE_HEADER,
     Batch,
     Worker,
+    WorkerConfig,
     create_runtime_tables,
 )
 from tests.contract.bus._support import (
@@ -84,6 +85,11 @@ def dead_letters(topic: str) -> str:
     return f"{topic}.dlq"
 
 
+def config(group: str, topic: str, **pacing: Any) -> WorkerConfig:
+    """A worker on ``topic`` in ``group``, dead letters to ``dead_letters(topic)``."""
+    return WorkerConfig(group, (topic,), dead_letters(topic), **pacing)
+
+
 def make_topics(bus: Bus, partitions: int = 1) -> tuple[str, str]:
     topic = unique("delivery")
     dlq = dead_letters(topic)
@@ -126,11 +132,9 @@ def test_trace_context_propagates_from_the_publishing_span_to_the_handler_span(
     worker = closing(
         Worker(
             bus,
-            unique("group"),
-            [topic],
-            {EVENT_TYPE: handler},
+            config(unique("group"), topic),
             sessions,
-            dead_letters,
+            handlers={EVENT_TYPE: handler},
             tracer_provider=provider,
         )
     )
@@ -167,13 +171,9 @@ def test_a_failing_message_is_dead_lettered_after_max_attempts_while_later_messa
     worker = closing(
         Worker(
             bus,
-            unique("group"),
-            [topic],
-            {EVENT_TYPE: handler},
+            config(unique("group"), topic, max_attempts=3, retry_backoff_s=0.01),
             sessions,
-            dead_letters,
-            max_attempts=3,
-            retry_backoff_s=0.01,
+            handlers={EVENT_TYPE: handler},
         )
     )
     run_until(worker, lambda: worker.stats.processed + worker.stats.dead_lettered == 5)
@@ -223,13 +223,9 @@ def test_an_undecodable_message_goes_straight_to_the_dead_letter_topic(
     worker = closing(
         Worker(
             bus,
-            unique("group"),
-            [topic],
-            {EVENT_TYPE: handler},
+            config(unique("group"), topic, max_attempts=5, retry_backoff_s=0.01),
             sessions,
-            dead_letters,
-            max_attempts=5,
-            retry_backoff_s=0.01,
+            handlers={EVENT_TYPE: handler},
         )
     )
     run_until(worker, lambda: worker.stats.processed + worker.stats.dead_lettered == 3)
@@ -266,13 +262,9 @@ def test_a_transient_failure_is_retried_in_order_before_later_messages_of_its_pa
     worker = closing(
         Worker(
             bus,
-            unique("group"),
-            [topic],
-            {EVENT_TYPE: handler},
+            config(unique("group"), topic, max_attempts=3, retry_backoff_s=0.01),
             sessions,
-            dead_letters,
-            max_attempts=3,
-            retry_backoff_s=0.01,
+            handlers={EVENT_TYPE: handler},
         )
     )
     run_until(worker, lambda: worker.stats.processed == 6)
@@ -305,13 +297,9 @@ def test_a_write_that_violates_a_constraint_fails_only_its_own_record_not_its_ba
     worker = closing(
         Worker(
             bus,
-            unique("group"),
-            [topic],
-            {EVENT_TYPE: handler},
+            config(unique("group"), topic, max_attempts=2, retry_backoff_s=0.01),
             sessions,
-            dead_letters,
-            max_attempts=2,
-            retry_backoff_s=0.01,
+            handlers={EVENT_TYPE: handler},
         )
     )
     run_until(worker, lambda: worker.stats.processed + worker.stats.dead_lettered == 4)
@@ -335,12 +323,9 @@ def test_run_processes_until_the_stop_event_is_set_and_then_leaves_the_group(
     publish_events(bus, topic, values)
     worker = Worker(
         bus,
-        unique("group"),
-        [topic],
-        {EVENT_TYPE: record_effect},
+        config(unique("group"), topic, poll_timeout_s=0.2),
         sessions,
-        dead_letters,
-        poll_timeout_s=0.2,
+        handlers={EVENT_TYPE: record_effect},
     )
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,))
@@ -375,7 +360,7 @@ def test_a_record_published_twice_with_the_same_event_id_has_its_effect_once(
             )
     producer.close()
     worker = closing(
-        Worker(bus, unique("group"), [topic], {EVENT_TYPE: record_effect}, sessions, dead_letters)
+        Worker(bus, config(unique("group"), topic), sessions, handlers={EVENT_TYPE: record_effect})
     )
     run_until(worker, lambda: worker.stats.processed + worker.stats.skipped_duplicates == 10)
 
@@ -425,7 +410,7 @@ def test_a_worker_killed_between_db_commit_and_offset_commit_applies_each_effect
 
     worker = closing(
         Worker(
-            bus, group, [topic], {EVENT_TYPE: record_effect}, sessions, dead_letters, max_batch=4
+            bus, config(group, topic, max_batch=4), sessions, handlers={EVENT_TYPE: record_effect}
         )
     )
     run_until(worker, lambda: len(effect_ids(effects_engine)) >= len(values))
@@ -468,11 +453,8 @@ def test_a_batch_handler_takes_runs_of_records_and_each_effect_happens_once(
     worker = closing(
         Worker(
             bus,
-            unique("group"),
-            [topic],
-            {},
+            config(unique("group"), topic),
             sessions,
-            dead_letters,
             batch_handlers={EVENT_TYPE: batch_effect(sizes)},
             tracer_provider=provider,
         )
@@ -501,14 +483,9 @@ def test_a_failing_run_falls_back_to_one_at_a_time_and_only_the_poison_is_dead_l
     worker = closing(
         Worker(
             bus,
-            unique("group"),
-            [topic],
-            {},
+            config(unique("group"), topic, max_attempts=2, retry_backoff_s=0.01),
             sessions,
-            dead_letters,
             batch_handlers={EVENT_TYPE: batch_effect(sizes)},
-            max_attempts=2,
-            retry_backoff_s=0.01,
         )
     )
     run_until(worker, lambda: worker.stats.processed + worker.stats.dead_lettered == 5)
@@ -534,9 +511,7 @@ def test_the_idle_task_runs_after_an_empty_poll_and_its_failure_does_not_stop_th
         calls.append(len(calls))
         raise RuntimeError("an idle task that fails")
 
-    worker = closing(
-        Worker(bus, unique("group"), [topic], {}, sessions, dead_letters, on_idle=idle)
-    )
+    worker = closing(Worker(bus, config(unique("group"), topic), sessions, on_idle=idle))
     assert worker.run_once(timeout_s=0.2) == 0
     assert worker.run_once(timeout_s=0.2) == 0
     assert calls == [0, 1]

@@ -13,11 +13,9 @@ from sqlalchemy import inspect, select
 from contracts.envelope import Envelope
 from contracts.events.link import LinkResultPublished
 from contracts.events.pseudonymise import PseudonymisedRecordPublished
-from contracts.topics import LINK_RESULTS, PSEUDONYMISE_RECORDS
-from services.access.bootstrap import AccessContext, build_context
+from contracts.topics import ACCESS_DEAD_LETTERS, LINK_RESULTS, PSEUDONYMISE_RECORDS
+from services.access.bootstrap import AccessContext, build_context, build_worker
 from services.access.handlers import (
-    BATCH_HANDLERS,
-    dispatch_key,
     to_link_result,
     to_stored_record,
 )
@@ -26,7 +24,6 @@ from services.access.storage.models import (
     LinkDecisionRow,
     LinkResultRow,
     ResearchRecordRow,
-    processed_messages,
 )
 from services.access.storage.research_store import apply_link_results, apply_records
 from services.runtime.bus.api import TopicSpec
@@ -49,8 +46,11 @@ def ctx(db_url: str, tmp_path: Path) -> Iterator[AccessContext]:
 def bus(tmp_path: Path) -> Iterator[EmbeddedBus]:
     b = EmbeddedBus(f"sqlite:///{tmp_path / 'bus.db'}")
     b.create_topics(
-        [TopicSpec(PSEUDONYMISE_RECORDS.name, 2), TopicSpec(LINK_RESULTS.name, 2)]
-        + [TopicSpec(f"{t}.dlq", 1) for t in (PSEUDONYMISE_RECORDS.name, LINK_RESULTS.name)]
+        [
+            TopicSpec(PSEUDONYMISE_RECORDS.name, 2),
+            TopicSpec(LINK_RESULTS.name, 2),
+            TopicSpec(ACCESS_DEAD_LETTERS.name, 1),
+        ]
     )
     yield b
     b.close()
@@ -111,18 +111,7 @@ def publish(bus: EmbeddedBus, *events: Any, raw: bytes | None = None) -> None:
 
 
 def drain(bus: EmbeddedBus, ctx: AccessContext) -> Worker:
-    worker = Worker(
-        bus,
-        "access-test",
-        [PSEUDONYMISE_RECORDS.name, LINK_RESULTS.name],
-        {},
-        ctx.sessions,
-        lambda topic: f"{topic}.dlq",
-        batch_handlers=BATCH_HANDLERS,
-        dispatch_key=dispatch_key,
-        processed_table=processed_messages,
-        poll_timeout_s=0.2,
-    )
+    worker = build_worker(ctx.settings, bus, ctx)
     while worker.run_once(timeout_s=0.2):
         pass
     worker.close()
