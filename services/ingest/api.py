@@ -2,22 +2,26 @@
 
 Every route needs a partner token; the partner's agency comes from the token's
 ``fjo_source`` claim and is the only source it may write as or read receipts of.
+
+The routes are declared once, here; ``install`` adds them to an app with what they need
+(``Ingest`` on ``app.state.ingest``) and the one table that turns the delivery service's
+exceptions into problem documents (``PROBLEMS``).
 """
 
 import base64
 import binascii
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from contracts.records import RECORD_MODELS, RecordType, SourceAgency
-from services.ingest.config import IngestSettings
+from services.ingest.config import IngestSettings, LimitSettings
 from services.ingest.deliveries import (
     DeliveryFailed,
     DeliveryInProgress,
@@ -39,9 +43,9 @@ from services.ingest.producers import PoolExhausted
 from services.ingest.schemas import DeliveryPage, Receipt
 from services.ingest.spool import iter_lines, spool_body
 from services.runtime.app import problem_response
-from services.runtime.auth import AuthenticatedRoute, Principal
+from services.runtime.auth import AuthenticatedRoute, Principal, app_principal
 
-__all__ = ["Partner", "build_router"]
+__all__ = ["PROBLEMS", "Ingest", "Partner", "install", "router"]
 
 log = logging.getLogger("fjo.ingest")
 
@@ -113,400 +117,420 @@ def _example_lines() -> tuple[str, str]:
     return ndjson, csv
 
 
-def build_router(
-    *,
-    settings: IngestSettings,
-    service: Callable[[], DeliveryService],
-    principal: Callable[..., Principal],
-    limiter: RateLimiter,
-) -> APIRouter:
-    """The ``/v1/deliveries`` routes, wired to the service and the token verifier."""
-    limits = settings.limits
-    router = APIRouter(prefix="/v1", tags=["deliveries"], route_class=AuthenticatedRoute)
+@dataclass(frozen=True, slots=True)
+class Ingest:
+    """What ingest's routes need from the app serving them (``app.state.ingest``)."""
 
-    def partner(caller: Annotated[Principal, Depends(principal)]) -> Partner:
-        if not caller.has_role(settings.auth.partner_role):
-            raise HTTPException(
-                403,
-                {
-                    "title": "Not a partner token",
-                    "detail": f"the token lacks the {settings.auth.partner_role!r} role",
-                },
-            )
-        try:
-            source = SourceAgency(caller.source or "")
-        except ValueError:
-            raise HTTPException(
-                403,
-                {
-                    "title": "Source not allowed",
-                    "detail": "the token names no known partner agency (fjo_source)",
-                },
-            ) from None
-        return Partner(caller.subject, source)
+    settings: IngestSettings
+    service: Callable[[], DeliveryService]
+    """The delivery service (there once the app's lifespan has started)."""
+    principal: Callable[..., Principal]
+    """The app's ``bearer_principal`` dependency (its token verifier)."""
+    limiter: RateLimiter
 
-    def rate_limited(who: Annotated[Partner, Depends(partner)]) -> Partner:
-        admitted, retry_after = limiter.acquire(who.source.value)
-        if not admitted:
-            raise HTTPException(
-                429,
-                {
-                    "title": "Too many deliveries",
-                    "detail": f"the rate limit of {limits.rate_per_s:g} deliveries per second "
-                    f"(burst {limits.rate_burst}) is spent",
-                },
-                headers={"Retry-After": str(retry_after)},
-            )
-        return who
 
-    def check_target(
-        who: Partner, record_type: RecordType | None, source: SourceAgency | None
-    ) -> RecordType | JSONResponse:
-        if source is not None and source != who.source:
-            return _problem(
-                403,
-                "source-mismatch",
-                "Source not allowed",
-                "a partner may push only as its own agency (the token's fjo_source)",
-            )
-        if record_type is None:
-            return _problem(
-                422,
-                "record-type-missing",
-                "Record type missing",
-                "give the record type as ?record_type= or the Fjo-Record-Type header",
-            )
-        if not source_may_send(who.source, record_type):
-            return _problem(
-                403,
-                "record-type-not-allowed",
-                "Record type not allowed",
-                f"{who.source.value} does not send {record_type.value} records",
-            )
-        return record_type
+def _ingest(request: Request) -> Ingest:
+    return request.app.state.ingest  # type: ignore[no-any-return]
 
-    ndjson_example, csv_example = _example_lines()
 
-    @router.post(
-        "/deliveries",
-        status_code=201,
-        summary="Push a delivery as a stream of NDJSON lines or CSV rows.",
-        description=(
-            "Streams the body to a private spool file (never into memory) while checking the "
-            "body and line size limits and computing its SHA-256, then validates every record "
-            "against its contract. Valid records go to `ingest.records.v1`, invalid ones to "
-            "`ingest.quarantine.v1` with their reasons; the receipt is returned once the bus "
-            "has acknowledged every one (`status: complete`).\n\n"
-            "Idempotent: a repeated `Idempotency-Key`, or a body identical to an earlier "
-            "complete delivery of the same record type, returns the original receipt (200, "
-            "`Idempotent-Replayed: true`) and publishes nothing. A record whose "
-            "(source, type, record_id, record_version) was already accepted counts as a "
-            "duplicate.\n\n"
-            "Records carry the caller's own source: a record without `source` gets the token's; "
-            "one naming another agency is rejected (`source_mismatch`)."
+Context = Annotated[Ingest, Depends(_ingest)]
+
+router = APIRouter(prefix="/v1", tags=["deliveries"], route_class=AuthenticatedRoute)
+
+
+def install(app: FastAPI, ingest: Ingest) -> None:
+    """Serve the ``/v1/deliveries`` routes on ``app`` with ``ingest``'s service and verifier."""
+    app.state.ingest = ingest
+    app.include_router(router)
+    for kind, problem in PROBLEMS.items():
+        app.add_exception_handler(kind, lambda _request, exc, problem=problem: problem(exc))
+
+
+def partner(
+    caller: Annotated[Principal, Depends(app_principal(lambda r: _ingest(r).principal))],
+    ctx: Context,
+) -> Partner:
+    """The calling partner: a token with the partner role that names a known agency."""
+    role = ctx.settings.auth.partner_role
+    if not caller.has_role(role):
+        raise HTTPException(
+            403,
+            {"title": "Not a partner token", "detail": f"the token lacks the {role!r} role"},
+        )
+    try:
+        source = SourceAgency(caller.source or "")
+    except ValueError:
+        raise HTTPException(
+            403,
+            {
+                "title": "Source not allowed",
+                "detail": "the token names no known partner agency (fjo_source)",
+            },
+        ) from None
+    return Partner(caller.subject, source)
+
+
+def rate_limited(who: Annotated[Partner, Depends(partner)], ctx: Context) -> Partner:
+    """The calling partner, within its rate limit (else 429 with Retry-After)."""
+    limits = ctx.settings.limits
+    admitted, retry_after = ctx.limiter.acquire(who.source.value)
+    if not admitted:
+        raise HTTPException(
+            429,
+            {
+                "title": "Too many deliveries",
+                "detail": f"the rate limit of {limits.rate_per_s:g} deliveries per second "
+                f"(burst {limits.rate_burst}) is spent",
+            },
+            headers={"Retry-After": str(retry_after)},
+        )
+    return who
+
+
+def _check_target(
+    who: Partner, record_type: RecordType | None, source: SourceAgency | None
+) -> RecordType | JSONResponse:
+    if source is not None and source != who.source:
+        return _problem(
+            403,
+            "source-mismatch",
+            "Source not allowed",
+            "a partner may push only as its own agency (the token's fjo_source)",
+        )
+    if record_type is None:
+        return _problem(
+            422,
+            "record-type-missing",
+            "Record type missing",
+            "give the record type as ?record_type= or the Fjo-Record-Type header",
+        )
+    if not source_may_send(who.source, record_type):
+        return _problem(
+            403,
+            "record-type-not-allowed",
+            "Record type not allowed",
+            f"{who.source.value} does not send {record_type.value} records",
+        )
+    return record_type
+
+
+_NDJSON_EXAMPLE, _CSV_EXAMPLE = _example_lines()
+_DEFAULT_LIMITS = LimitSettings()
+
+
+@router.post(
+    "/deliveries",
+    status_code=201,
+    summary="Push a delivery as a stream of NDJSON lines or CSV rows.",
+    description=(
+        "Streams the body to a private spool file (never into memory) while checking the "
+        "body and line size limits and computing its SHA-256, then validates every record "
+        "against its contract. Valid records go to `ingest.records.v1`, invalid ones to "
+        "`ingest.quarantine.v1` with their reasons; the receipt is returned once the bus "
+        "has acknowledged every one (`status: complete`).\n\n"
+        "Idempotent: a repeated `Idempotency-Key`, or a body identical to an earlier "
+        "complete delivery of the same record type, returns the original receipt (200, "
+        "`Idempotent-Replayed: true`) and publishes nothing. A record whose "
+        "(source, type, record_id, record_version) was already accepted counts as a "
+        "duplicate.\n\n"
+        "Records carry the caller's own source: a record without `source` gets the token's; "
+        "one naming another agency is rejected (`source_mismatch`)."
+    ),
+    response_model=Receipt,
+    responses={
+        200: {"model": Receipt, "description": "A replay: the original delivery's receipt."},
+        **_COMMON_ERRORS,
+        400: _problem_doc(
+            "The Content-Digest header is malformed, or does not match the body.",
+            "Content-Digest does not match the body",
+            400,
         ),
-        response_model=Receipt,
-        responses={
-            200: {"model": Receipt, "description": "A replay: the original delivery's receipt."},
-            **_COMMON_ERRORS,
-            400: _problem_doc(
-                "The Content-Digest header is malformed, or does not match the body.",
-                "Content-Digest does not match the body",
+        409: _problem_doc(
+            "A delivery with this Idempotency-Key is still processing.",
+            "Delivery in progress",
+            409,
+        ),
+        413: _problem_doc("The body exceeds the maximum size.", "Body too large", 413),
+        415: _problem_doc("Not NDJSON or CSV.", "Unsupported media type", 415),
+        422: _problem_doc(
+            "A line is too long, the CSV header is unusable, or the "
+            "Idempotency-Key was used for other content.",
+            "Line too long",
+            422,
+        ),
+        503: _problem_doc(
+            "The bus or database is unavailable; re-send with the same Idempotency-Key.",
+            "Delivery failed",
+            503,
+        ),
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-ndjson": {
+                    "schema": {"type": "string", "format": "binary"},
+                    "example": _NDJSON_EXAMPLE,
+                },
+                "text/csv": {
+                    "schema": {"type": "string", "format": "binary"},
+                    "example": _CSV_EXAMPLE,
+                },
+            },
+        }
+    },
+)
+async def push_delivery(
+    request: Request,
+    who: Annotated[Partner, Depends(rate_limited)],
+    ctx: Context,
+    record_type: Annotated[
+        RecordType | None, Query(description="Record kind of every record in the body.")
+    ] = None,
+    record_type_header: Annotated[
+        RecordType | None,
+        Header(alias="Fjo-Record-Type", description="Alternative to ?record_type=."),
+    ] = None,
+    source: Annotated[
+        SourceAgency | None,
+        Query(description="Optional: must equal the token's source (else 403)."),
+    ] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=255,
+            description="Client-chosen key; a repeat returns the original receipt.",
+        ),
+    ] = None,
+    content_digest: Annotated[
+        str | None,
+        Header(
+            alias="Content-Digest",
+            description="RFC 9530 `sha-256=:<base64>:` of the body; lets a repeat be "
+            "recognised before the body is processed.",
+        ),
+    ] = None,
+) -> Response:
+    limits = ctx.settings.limits
+    target = _check_target(who, record_type or record_type_header, source)
+    if isinstance(target, JSONResponse):
+        return target
+    media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if media in NDJSON_TYPES:
+        fmt = DeliveryFormat.NDJSON
+    elif media in CSV_TYPES:
+        fmt = DeliveryFormat.CSV
+    else:
+        return _problem(
+            415,
+            "unsupported-media-type",
+            "Unsupported media type",
+            "send application/x-ndjson or text/csv (JSON arrays go to /v1/deliveries/batch)",
+        )
+    too_large = _declared_too_large(request, limits.max_body_bytes)
+    if too_large is not None:
+        return too_large
+    declared = _parse_digest(content_digest)
+    if isinstance(declared, JSONResponse):
+        return declared
+    svc = ctx.service()
+    early = await _early_replay(svc, who, target, idempotency_key, declared)
+    if early is not None:
+        await _drain(request.stream(), limits.max_body_bytes)
+        return _receipt_response(early)
+    guard = FramingGuard(max_body_bytes=limits.max_body_bytes, max_line_bytes=limits.max_line_bytes)
+    try:
+        spooled = await spool_body(request.stream(), directory=ctx.settings.spool_dir, guard=guard)
+    except BodyTooLarge as exc:
+        return _problem(
+            413,
+            "body-too-large",
+            "Body too large",
+            f"a delivery may be at most {exc.limit} bytes; split it (fjo push does)",
+            max_bytes=exc.limit,
+        )
+    try:
+        if declared is not None and declared != spooled.sha256:
+            return _problem(
                 400,
-            ),
-            409: _problem_doc(
-                "A delivery with this Idempotency-Key is still processing.",
-                "Delivery in progress",
-                409,
-            ),
-            413: _problem_doc("The body exceeds the maximum size.", "Body too large", 413),
-            415: _problem_doc("Not NDJSON or CSV.", "Unsupported media type", 415),
-            422: _problem_doc(
-                "A line is too long, the CSV header is unusable, or the "
-                "Idempotency-Key was used for other content.",
-                "Line too long",
-                422,
-            ),
-            503: _problem_doc(
-                "The bus or database is unavailable; re-send with the same Idempotency-Key.",
-                "Delivery failed",
-                503,
-            ),
-        },
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/x-ndjson": {
-                        "schema": {"type": "string", "format": "binary"},
-                        "example": ndjson_example,
-                    },
-                    "text/csv": {
-                        "schema": {"type": "string", "format": "binary"},
-                        "example": csv_example,
-                    },
-                },
-            }
-        },
-    )
-    async def push_delivery(
-        request: Request,
-        who: Annotated[Partner, Depends(rate_limited)],
-        record_type: Annotated[
-            RecordType | None, Query(description="Record kind of every record in the body.")
-        ] = None,
-        record_type_header: Annotated[
-            RecordType | None,
-            Header(alias="Fjo-Record-Type", description="Alternative to ?record_type=."),
-        ] = None,
-        source: Annotated[
-            SourceAgency | None,
-            Query(description="Optional: must equal the token's source (else 403)."),
-        ] = None,
-        idempotency_key: Annotated[
-            str | None,
-            Header(
-                alias="Idempotency-Key",
-                min_length=1,
-                max_length=255,
-                description="Client-chosen key; a repeat returns the original receipt.",
-            ),
-        ] = None,
-        content_digest: Annotated[
-            str | None,
-            Header(
-                alias="Content-Digest",
-                description="RFC 9530 `sha-256=:<base64>:` of the body; lets a repeat be "
-                "recognised before the body is processed.",
-            ),
-        ] = None,
-    ) -> Response:
-        target = check_target(who, record_type or record_type_header, source)
-        if isinstance(target, JSONResponse):
-            return target
-        media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
-        if media in NDJSON_TYPES:
-            fmt = DeliveryFormat.NDJSON
-        elif media in CSV_TYPES:
-            fmt = DeliveryFormat.CSV
-        else:
-            return _problem(
-                415,
-                "unsupported-media-type",
-                "Unsupported media type",
-                "send application/x-ndjson or text/csv (JSON arrays go to /v1/deliveries/batch)",
+                "digest-mismatch",
+                "Content-Digest does not match the body",
+                "the body's SHA-256 differs from the Content-Digest header; nothing was processed",
             )
-        too_large = _declared_too_large(request, limits.max_body_bytes)
-        if too_large is not None:
-            return too_large
-        declared = _parse_digest(content_digest)
-        if isinstance(declared, JSONResponse):
-            return declared
-        svc = service()
-        early = await _early_replay(svc, who, target, idempotency_key, declared)
-        if isinstance(early, JSONResponse):
-            return early
-        if early is not None:
-            await _drain(request.stream(), limits.max_body_bytes)
-            return _receipt_response(early)
-        guard = FramingGuard(
-            max_body_bytes=limits.max_body_bytes, max_line_bytes=limits.max_line_bytes
-        )
-        try:
-            spooled = await spool_body(request.stream(), directory=settings.spool_dir, guard=guard)
-        except BodyTooLarge as exc:
-            return _problem(
-                413,
-                "body-too-large",
-                "Body too large",
-                f"a delivery may be at most {exc.limit} bytes; split it (fjo push does)",
-                max_bytes=exc.limit,
-            )
-        except LineTooLong as exc:
-            return _problem(
-                422,
-                "line-too-long",
-                "Line too long",
-                f"line {exc.line} exceeds {exc.limit} bytes; nothing was processed",
-                line=exc.line,
-                max_bytes=exc.limit,
-            )
-        try:
-            if declared is not None and declared != spooled.sha256:
-                return _problem(
-                    400,
-                    "digest-mismatch",
-                    "Content-Digest does not match the body",
-                    "the body's SHA-256 differs from the Content-Digest header; "
-                    "nothing was processed",
-                )
-            list_fields = csv_list_fields(target)
-
-            def process() -> Outcome:
-                lines = iter_lines(spooled.path)
-                candidates = (
-                    parse_ndjson(lines)
-                    if fmt is DeliveryFormat.NDJSON
-                    else parse_csv(lines, list_fields=list_fields, max_field=limits.max_line_bytes)
-                )
-                return svc.run(
-                    source=who.source,
-                    record_type=target,
-                    fmt=fmt,
-                    idempotency_key=idempotency_key,
-                    content_sha256=spooled.sha256,
-                    body_bytes=spooled.size,
-                    candidates=candidates,
-                )
-
-            return await _run(process)
-        finally:
-            spooled.remove()
-
-    @router.post(
-        "/deliveries/batch",
-        status_code=201,
-        summary="Push a small delivery as one JSON array of records.",
-        description=(
-            f"A JSON array of records of one type, at most `max_batch_records` records and "
-            f"`max_batch_bytes` bytes (defaults {limits.max_batch_records} and "
-            f"{limits.max_batch_bytes}). Line numbers in the receipt are 1-based positions in "
-            "the array. Same idempotency, validation and receipt as `POST /v1/deliveries`."
-        ),
-        response_model=Receipt,
-        responses={
-            200: {"model": Receipt, "description": "A replay: the original delivery's receipt."},
-            **_COMMON_ERRORS,
-            409: _problem_doc(
-                "A delivery with this Idempotency-Key is still processing.",
-                "Delivery in progress",
-                409,
-            ),
-            413: _problem_doc("Too many bytes or records.", "Batch too large", 413),
-            422: _problem_doc("Not a JSON array.", "Batch is not a JSON array", 422),
-            503: _problem_doc("Bus or database unavailable.", "Delivery failed", 503),
-        },
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        # Items are records (objects); any other item is refused in the
-                        # receipt like any invalid record, not the whole batch.
-                        "schema": {"type": "array", "items": {}},
-                        "example": RECORD_MODELS[RecordType.CHILD].model_json_schema()["examples"],
-                    }
-                },
-            }
-        },
-    )
-    async def push_batch(
-        request: Request,
-        who: Annotated[Partner, Depends(rate_limited)],
-        record_type: Annotated[
-            RecordType | None, Query(description="Record kind of every record in the array.")
-        ] = None,
-        record_type_header: Annotated[RecordType | None, Header(alias="Fjo-Record-Type")] = None,
-        source: Annotated[SourceAgency | None, Query()] = None,
-        idempotency_key: Annotated[
-            str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
-        ] = None,
-    ) -> Response:
-        target = check_target(who, record_type or record_type_header, source)
-        if isinstance(target, JSONResponse):
-            return target
-        too_large = _declared_too_large(request, limits.max_batch_bytes)
-        if too_large is not None:
-            return too_large
-        guard = FramingGuard(
-            max_body_bytes=limits.max_batch_bytes, max_line_bytes=limits.max_batch_bytes
-        )
-        body = bytearray()
-        try:
-            async for chunk in request.stream():
-                guard.feed(chunk)
-                body += chunk
-        except BodyTooLarge as exc:
-            return _problem(
-                413,
-                "body-too-large",
-                "Batch too large",
-                f"a batch may be at most {exc.limit} bytes; stream larger "
-                "deliveries to /v1/deliveries",
-                max_bytes=exc.limit,
-            )
-        try:
-            items = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            message = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
-            return _problem(422, "batch-not-json", "Batch is not valid JSON", message)
-        if not isinstance(items, list):
-            return _problem(
-                422, "batch-not-array", "Batch is not a JSON array", "send a JSON array of records"
-            )
-        if len(items) > limits.max_batch_records:
-            return _problem(
-                413,
-                "batch-too-many-records",
-                "Batch too large",
-                f"a batch may hold at most {limits.max_batch_records} records",
-                max_records=limits.max_batch_records,
-            )
-        del body
-        svc = service()
+        list_fields = csv_list_fields(target)
 
         def process() -> Outcome:
+            lines = iter_lines(spooled.path)
+            candidates = (
+                parse_ndjson(lines)
+                if fmt is DeliveryFormat.NDJSON
+                else parse_csv(lines, list_fields=list_fields, max_field=limits.max_line_bytes)
+            )
             return svc.run(
                 source=who.source,
                 record_type=target,
-                fmt=DeliveryFormat.JSON,
+                fmt=fmt,
                 idempotency_key=idempotency_key,
-                content_sha256=guard.hexdigest(),
-                body_bytes=guard.size,
-                candidates=parse_json_items(items),
+                content_sha256=spooled.sha256,
+                body_bytes=spooled.size,
+                candidates=candidates,
             )
 
-        return await _run(process)
+        return _receipt_response(await run_in_threadpool(process))
+    finally:
+        spooled.remove()
 
-    @router.get(
-        "/deliveries/{delivery_id}",
-        summary="The receipt of one of the caller's deliveries.",
-        response_model=Receipt,
-        responses={
-            **_COMMON_ERRORS,
-            404: _problem_doc("No such delivery of the caller's.", "Delivery not found", 404),
-        },
+
+@router.post(
+    "/deliveries/batch",
+    status_code=201,
+    summary="Push a small delivery as one JSON array of records.",
+    description=(
+        f"A JSON array of records of one type, at most `max_batch_records` records and "
+        f"`max_batch_bytes` bytes (defaults {_DEFAULT_LIMITS.max_batch_records} and "
+        f"{_DEFAULT_LIMITS.max_batch_bytes}). Line numbers in the receipt are 1-based positions in "
+        "the array. Same idempotency, validation and receipt as `POST /v1/deliveries`."
+    ),
+    response_model=Receipt,
+    responses={
+        200: {"model": Receipt, "description": "A replay: the original delivery's receipt."},
+        **_COMMON_ERRORS,
+        409: _problem_doc(
+            "A delivery with this Idempotency-Key is still processing.",
+            "Delivery in progress",
+            409,
+        ),
+        413: _problem_doc("Too many bytes or records.", "Batch too large", 413),
+        422: _problem_doc("Not a JSON array.", "Batch is not a JSON array", 422),
+        503: _problem_doc("Bus or database unavailable.", "Delivery failed", 503),
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    # Items are records (objects); any other item is refused in the
+                    # receipt like any invalid record, not the whole batch.
+                    "schema": {"type": "array", "items": {}},
+                    "example": RECORD_MODELS[RecordType.CHILD].model_json_schema()["examples"],
+                }
+            },
+        }
+    },
+)
+async def push_batch(
+    request: Request,
+    who: Annotated[Partner, Depends(rate_limited)],
+    ctx: Context,
+    record_type: Annotated[
+        RecordType | None, Query(description="Record kind of every record in the array.")
+    ] = None,
+    record_type_header: Annotated[RecordType | None, Header(alias="Fjo-Record-Type")] = None,
+    source: Annotated[SourceAgency | None, Query()] = None,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
+    ] = None,
+) -> Response:
+    limits = ctx.settings.limits
+    target = _check_target(who, record_type or record_type_header, source)
+    if isinstance(target, JSONResponse):
+        return target
+    too_large = _declared_too_large(request, limits.max_batch_bytes)
+    if too_large is not None:
+        return too_large
+    guard = FramingGuard(
+        max_body_bytes=limits.max_batch_bytes, max_line_bytes=limits.max_batch_bytes
     )
-    def get_receipt(delivery_id: str, who: Annotated[Partner, Depends(partner)]) -> Response:
-        receipt = service().receipt(delivery_id, who.source)
-        if receipt is None:
-            # Another partner's delivery is indistinguishable from none at all.
-            return _problem(404, "delivery-not-found", "Delivery not found")
-        return JSONResponse(receipt.model_dump(mode="json"))
+    body = bytearray()
+    try:
+        async for chunk in request.stream():
+            guard.feed(chunk)
+            body += chunk
+    except BodyTooLarge as exc:
+        return _problem(
+            413,
+            "body-too-large",
+            "Batch too large",
+            f"a batch may be at most {exc.limit} bytes; stream larger deliveries to /v1/deliveries",
+            max_bytes=exc.limit,
+        )
+    try:
+        items = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        message = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+        return _problem(422, "batch-not-json", "Batch is not valid JSON", message)
+    if not isinstance(items, list):
+        return _problem(
+            422, "batch-not-array", "Batch is not a JSON array", "send a JSON array of records"
+        )
+    if len(items) > limits.max_batch_records:
+        return _problem(
+            413,
+            "batch-too-many-records",
+            "Batch too large",
+            f"a batch may hold at most {limits.max_batch_records} records",
+            max_records=limits.max_batch_records,
+        )
+    del body
+    svc = ctx.service()
 
-    @router.get(
-        "/deliveries",
-        summary="The caller's deliveries, newest first, a page at a time.",
-        response_model=DeliveryPage,
-        responses={**_COMMON_ERRORS, 400: _problem_doc("Bad cursor.", "Invalid cursor", 400)},
-    )
-    def list_deliveries(
-        who: Annotated[Partner, Depends(partner)],
-        limit: Annotated[int, Query(ge=1, le=200, description="Page size.")] = 50,
-        cursor: Annotated[str | None, Query(description="From the previous page.")] = None,
-    ) -> Response:
-        try:
-            page = service().page(who.source, limit=limit, cursor=cursor)
-        except ValueError:
-            return _problem(
-                400,
-                "invalid-cursor",
-                "Invalid cursor",
-                "pass next_cursor from the previous page unchanged",
-            )
-        return JSONResponse(page.model_dump(mode="json"))
+    def process() -> Outcome:
+        return svc.run(
+            source=who.source,
+            record_type=target,
+            fmt=DeliveryFormat.JSON,
+            idempotency_key=idempotency_key,
+            content_sha256=guard.hexdigest(),
+            body_bytes=guard.size,
+            candidates=parse_json_items(items),
+        )
 
-    return router
+    return _receipt_response(await run_in_threadpool(process))
+
+
+@router.get(
+    "/deliveries/{delivery_id}",
+    summary="The receipt of one of the caller's deliveries.",
+    response_model=Receipt,
+    responses={
+        **_COMMON_ERRORS,
+        404: _problem_doc("No such delivery of the caller's.", "Delivery not found", 404),
+    },
+)
+def get_receipt(
+    delivery_id: str, who: Annotated[Partner, Depends(partner)], ctx: Context
+) -> Response:
+    receipt = ctx.service().receipt(delivery_id, who.source)
+    if receipt is None:
+        # Another partner's delivery is indistinguishable from none at all.
+        return _problem(404, "delivery-not-found", "Delivery not found")
+    return JSONResponse(receipt.model_dump(mode="json"))
+
+
+@router.get(
+    "/deliveries",
+    summary="The caller's deliveries, newest first, a page at a time.",
+    response_model=DeliveryPage,
+    responses={**_COMMON_ERRORS, 400: _problem_doc("Bad cursor.", "Invalid cursor", 400)},
+)
+def list_deliveries(
+    who: Annotated[Partner, Depends(partner)],
+    ctx: Context,
+    limit: Annotated[int, Query(ge=1, le=200, description="Page size.")] = 50,
+    cursor: Annotated[str | None, Query(description="From the previous page.")] = None,
+) -> Response:
+    try:
+        page = ctx.service().page(who.source, limit=limit, cursor=cursor)
+    except ValueError:
+        return _problem(
+            400,
+            "invalid-cursor",
+            "Invalid cursor",
+            "pass next_cursor from the previous page unchanged",
+        )
+    return JSONResponse(page.model_dump(mode="json"))
 
 
 def _receipt_response(outcome: Outcome) -> JSONResponse:
@@ -523,81 +547,70 @@ def _receipt_response(outcome: Outcome) -> JSONResponse:
     )
 
 
-async def _run(process: Callable[[], Outcome]) -> JSONResponse:
-    try:
-        outcome = await run_in_threadpool(process)
-    except FormatError as exc:
-        return _problem(422, "unreadable-delivery", "Delivery cannot be read", str(exc))
-    except IdempotencyKeyReused:
-        return _problem(
-            422,
-            "idempotency-key-reused",
-            "Idempotency-Key reused",
-            "this Idempotency-Key was first used for different content or record type",
-        )
-    except DeliveryInProgress:
-        return _problem(
-            409,
-            "delivery-in-progress",
-            "Delivery in progress",
-            "a delivery with this Idempotency-Key is being processed; retry later",
-            headers={"Retry-After": "5"},
-        )
-    except PoolExhausted:
-        return _problem(
-            503,
-            "busy",
-            "Too many deliveries in flight",
-            "the service is at its concurrent-delivery limit; retry later",
-            headers={"Retry-After": "5"},
-        )
-    except DeliveryFailed as exc:
-        return _problem(
-            503,
-            "delivery-failed",
-            "Delivery failed",
-            f"{exc.reason}; re-send with the same Idempotency-Key to resume",
-            delivery_id=exc.delivery_id,
-            headers={"Retry-After": "10"},
-        )
-    return _receipt_response(outcome)
-
-
 async def _early_replay(
     svc: DeliveryService,
     who: Partner,
     record_type: RecordType,
     idempotency_key: str | None,
     declared_sha256: str | None,
-) -> Outcome | JSONResponse | None:
+) -> Outcome | None:
     # Only a declared digest allows answering before the body is read: with a key alone, the
     # body must be hashed first to tell a true repeat from a key reused for other content.
     if declared_sha256 is None:
         return None
-    try:
-        return await run_in_threadpool(
-            lambda: svc.replay_for(
-                source=who.source,
-                record_type=record_type,
-                idempotency_key=idempotency_key,
-                content_sha256=declared_sha256,
-            )
+    return await run_in_threadpool(
+        lambda: svc.replay_for(
+            source=who.source,
+            record_type=record_type,
+            idempotency_key=idempotency_key,
+            content_sha256=declared_sha256,
         )
-    except IdempotencyKeyReused:
-        return _problem(
-            422,
-            "idempotency-key-reused",
-            "Idempotency-Key reused",
-            "this Idempotency-Key was first used for different content or record type",
-        )
-    except DeliveryInProgress:
-        return _problem(
-            409,
-            "delivery-in-progress",
-            "Delivery in progress",
-            "a delivery with this Idempotency-Key is being processed; retry later",
-            headers={"Retry-After": "5"},
-        )
+    )
+
+
+PROBLEMS: Mapping[type[Exception], Callable[[Any], JSONResponse]] = {
+    LineTooLong: lambda exc: _problem(
+        422,
+        "line-too-long",
+        "Line too long",
+        f"line {exc.line} exceeds {exc.limit} bytes; nothing was processed",
+        line=exc.line,
+        max_bytes=exc.limit,
+    ),
+    FormatError: lambda exc: _problem(
+        422, "unreadable-delivery", "Delivery cannot be read", str(exc)
+    ),
+    IdempotencyKeyReused: lambda _exc: _problem(
+        422,
+        "idempotency-key-reused",
+        "Idempotency-Key reused",
+        "this Idempotency-Key was first used for different content or record type",
+    ),
+    DeliveryInProgress: lambda _exc: _problem(
+        409,
+        "delivery-in-progress",
+        "Delivery in progress",
+        "a delivery with this Idempotency-Key is being processed; retry later",
+        headers={"Retry-After": "5"},
+    ),
+    PoolExhausted: lambda _exc: _problem(
+        503,
+        "busy",
+        "Too many deliveries in flight",
+        "the service is at its concurrent-delivery limit; retry later",
+        headers={"Retry-After": "5"},
+    ),
+    DeliveryFailed: lambda exc: _problem(
+        503,
+        "delivery-failed",
+        "Delivery failed",
+        f"{exc.reason}; re-send with the same Idempotency-Key to resume",
+        delivery_id=exc.delivery_id,
+        headers={"Retry-After": "10"},
+    ),
+}
+"""What the client hears when the delivery service (or the body's framing) raises: one
+problem document per exception, installed as the app's exception handlers."""
 
 
 def _declared_too_large(request: Request, limit: int) -> JSONResponse | None:

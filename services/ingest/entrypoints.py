@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from contracts.topics import topics_produced_by
-from services.ingest.api import build_router
+from services.ingest.api import Ingest, install
 from services.ingest.config import IngestSettings
 from services.ingest.deliveries import DeliveryService
 from services.ingest.domain.ratelimit import RateLimiter
@@ -28,7 +28,6 @@ from services.ingest.producers import ProducerPool
 from services.ingest.storage.models import VERSION_TABLE
 from services.runtime.app import create_app as create_base_app
 from services.runtime.auth import (
-    Principal,
     TokenVerifier,
     bearer_principal,
     configured_verifier,
@@ -163,14 +162,14 @@ def create_app(
         readiness={"database": check_database, "bus": check_bus},
         lifespan=lifespan,
     )
-    principal: Callable[..., Principal] = bearer_principal(lambda: resources().verifier)
-    app.include_router(
-        build_router(
+    install(
+        app,
+        Ingest(
             settings=settings,
             service=lambda: resources().service,
-            principal=principal,
+            principal=bearer_principal(lambda: resources().verifier),
             limiter=limiter,
-        )
+        ),
     )
     return app
 

@@ -46,6 +46,7 @@ __all__ = [
     "DevIssuer",
     "Principal",
     "TokenVerifier",
+    "app_principal",
     "bearer_principal",
     "configured_verifier",
     "routes_not_authenticating_first",
@@ -374,6 +375,28 @@ def bearer_principal(
         # Sync work (a JWKS fetch, the audit's database write) off the event loop.
         principal = await run_in_threadpool(decide, await _bearer(request))
         request.scope.setdefault(_DECIDED, {})[dependency] = principal
+
+    dependency.authenticate_first = authenticate_first  # type: ignore[attr-defined]
+    return dependency
+
+
+def app_principal(
+    dependency_of: Callable[[Request], Callable[..., Principal]],
+) -> Callable[..., Principal]:
+    """A dependency that runs the ``bearer_principal`` dependency of the app serving the
+    request (``dependency_of(request)``, e.g. from ``request.app.state``), so that routes
+    declared once at module level authenticate with their app's verifier, and still before
+    the body is read (``AuthenticatedRoute`` finds the delegate's first step)."""
+
+    def dependency(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Principal:
+        return dependency_of(request)(request, credentials)
+
+    async def authenticate_first(request: Request) -> None:
+        step: AuthenticateFirst = dependency_of(request).authenticate_first  # type: ignore[attr-defined]
+        await step(request)
 
     dependency.authenticate_first = authenticate_first  # type: ignore[attr-defined]
     return dependency

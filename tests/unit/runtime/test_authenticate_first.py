@@ -17,6 +17,7 @@ from services.runtime.auth import (
     AuthenticatedRoute,
     DevIssuer,
     Principal,
+    app_principal,
     bearer_principal,
     routes_not_authenticating_first,
 )
@@ -135,3 +136,38 @@ def test_an_overridden_authentication_dependency_decides_for_itself(issuer: DevI
     with TestClient(app) as client:
         r = client.post("/v1/items", json={"name": "a", "size": 1})
     assert r.json() == {"owner": "tester", "name": "a"}
+
+
+# One module-level route served by two apps, each with its own issuer (``app_principal``).
+shared = APIRouter(prefix="/v1", route_class=AuthenticatedRoute)
+
+
+@shared.post("/shared")
+def shared_create(
+    item: Item,
+    principal: Principal = Depends(app_principal(lambda request: request.app.state.who)),
+) -> dict[str, str]:
+    return {"owner": principal.subject, "name": item.name}
+
+
+def test_a_module_level_route_authenticates_first_with_the_verifier_of_the_app_serving_it() -> None:
+    apps = {}
+    for name in ("a", "b"):
+        issuer = DevIssuer.generate(issuer="https://dev.fjo.invalid")
+        decisions: list[str] = []
+        verifier = issuer.verifier(audience=AUD)
+        app = create_app(title=name, version="0")
+        app.state.who = bearer_principal(
+            lambda v=verifier: v, lambda p, why, d=decisions: d.append(why)
+        )
+        app.include_router(shared)
+        apps[name] = (app, issuer, decisions)
+    (app_a, issuer_a, decisions_a), (_app_b, issuer_b, decisions_b) = apps["a"], apps["b"]
+    with TestClient(app_a) as client:
+        ok = client.post("/v1/shared", json={"name": "x", "size": 1}, headers=bearer(issuer_a))
+        assert ok.status_code == 200 and ok.json() == {"owner": "alice", "name": "x"}
+        # b's token on a's app: refused before the (garbage) body is looked at.
+        assert_401(client.post("/v1/shared", content=b"\xff{", headers=bearer(issuer_b, "bob")))
+    assert decisions_a[0] == "authenticated" and len(decisions_a) == 2
+    assert decisions_b == []
+    assert routes_not_authenticating_first(app_a) == []
