@@ -26,6 +26,7 @@ from contracts.services import SERVICES, Service
 
 __all__ = [
     "ACCESS_DEAD_LETTERS",
+    "DOWNSTREAM_TOPICS",
     "INGEST_QUARANTINE",
     "INGEST_RECORDS",
     "LINK_DEAD_LETTERS",
@@ -194,6 +195,10 @@ TOPICS: tuple[Topic, ...] = (
     ACCESS_DEAD_LETTERS,
 )
 """Every topic, in flow order then dead letters."""
+
+DOWNSTREAM_TOPICS: tuple[Topic, ...] = tuple(t for t in TOPICS if not t.identifiable)
+"""The topics past the privacy boundary (not identifiable): no identifier may ever be on
+them, in clear or as an unkeyed hash (the leak checks scan exactly these)."""
 
 _BY_NAME: Mapping[str, Topic] = MappingProxyType({t.name: t for t in TOPICS})
 

@@ -22,7 +22,9 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any, Protocol
 
+from contracts.topics import DOWNSTREAM_TOPICS
 from fjo.stack.embedded import EmbeddedStack
+from services.link.report import age_band
 from synth.population import REFERENCE_DATE
 from synth.world import World, load_postcode_lookup
 
@@ -53,14 +55,6 @@ class Stores(Protocol):
     def rows(self, service: str, sql: str) -> list[tuple[Any, ...]]:
         """The rows of ``sql`` on ``service``'s database."""
         ...
-
-
-def _age_band(dob: date) -> str:
-    age = (REFERENCE_DATE - dob).days / 365.25
-    for limit, label in ((1, "0"), (5, "1-4"), (11, "5-10"), (18, "11-17"), (30, "18-29")):
-        if age < limit:
-            return label
-    return "30-44" if age < 45 else "45+"
 
 
 def record_tokens(world: World, key_dir: Path) -> dict[tuple[str, str, str], str]:
@@ -160,7 +154,7 @@ def evaluate(world: World, stack: Stores, *, link_running: bool) -> dict[str, An
             ("source", t.source),
             ("record type", t.record_type),
             ("sex", {"M": "male", "F": "female"}.get(p.sex, p.sex)),
-            ("age band", _age_band(p.dob)),
+            ("age band", age_band(p.dob, REFERENCE_DATE)),
             ("local authority", la_names.get(la, la or "unknown")),
             ("on the spine (truth)", "yes" if t.spine_id else "no"),
         ):
@@ -342,11 +336,9 @@ def _embedded_places(stack: EmbeddedStack, extract_dir: Path) -> Iterator[tuple[
         for path in (db, db.with_name(db.name + "-wal")):
             if path.exists():
                 yield f"database {path.name}", path.read_bytes()
-    from fjo.demo.run import DOWNSTREAM_TOPICS
-
     bus = sqlite3.connect(f"file:{stack.bus_path}?mode=ro", uri=True, timeout=30.0)
     try:
-        for topic in DOWNSTREAM_TOPICS:
+        for topic in (t.name for t in DOWNSTREAM_TOPICS):
             parts: list[bytes] = []
             for key, value, headers in bus.execute(
                 "SELECT key, value, headers FROM bus_records WHERE topic = ?", (topic,)

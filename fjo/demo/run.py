@@ -35,14 +35,6 @@ from synth.world import FEEDS, World, WorldConfig, build_world, write_world
 __all__ = ["DemoFailed", "DemoOptions", "DemoResult", "researcher_story", "run_demo"]
 
 ISSUER = "https://dev.fjo.invalid"
-DOWNSTREAM_TOPICS = (
-    "pseudonymise.records.v1",
-    "pseudonymise.linkage-keys.v1",
-    "link.results.v1",
-    "link.dead-letters.v1",
-    "access.dead-letters.v1",
-)
-"""Topics downstream of the privacy boundary: they must carry no identifier."""
 STAGES = (
     ("ingest", "ingest.records.v1", None),
     ("pseudonymise", "pseudonymise.records.v1", None),

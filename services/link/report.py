@@ -15,24 +15,45 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-__all__ = ["build_report", "summarise"]
+from contracts.events import LINKED_STATUSES
+from services.link.domain import REVIEW
 
-ACCEPTED = {"1", "4", "39", "50", "60"}
-REVIEW = {"90", "91"}
+__all__ = ["AGE_BANDS", "age_band", "build_report", "summarise"]
+
+AGE_BANDS: tuple[tuple[int, str], ...] = (
+    (1, "<1"),
+    (5, "1-4"),
+    (11, "5-10"),
+    (18, "11-17"),
+    (26, "18-25"),
+    (41, "26-40"),
+)
+"""The age bands linkage quality is reported by: (first age in completed years past the band,
+label); older is ``41+``. Children's bands follow the family court's (infants, pre-school,
+primary, secondary); the adults' separate young parents."""
 
 
-def _age_band(dob: str, today: date) -> str:
-    try:
-        y, m, d = (int(x) for x in dob.split("-"))
-        age = today.year - y - ((today.month, today.day) < (m, d))
-    except ValueError:
-        return "unknown"
-    if age < 1:
-        return "<1"
-    for hi, label in ((5, "1-4"), (11, "5-10"), (18, "11-17"), (26, "18-25"), (41, "26-40")):
-        if age < hi:
+def age_band(dob: date | str, on: date) -> str:
+    """The age band on the day ``on`` of someone born on ``dob`` (a date or ISO text);
+    ``unknown`` when ``dob`` is not a date."""
+    if isinstance(dob, str):
+        try:
+            dob = date.fromisoformat(dob)
+        except ValueError:
+            return "unknown"
+    age = on.year - dob.year - ((on.month, on.day) < (dob.month, dob.day))
+    for past, label in AGE_BANDS:
+        if age < past:
             return label
     return "41+"
+
+
+def _linked(status: str) -> bool:
+    return status.isdigit() and int(status) in LINKED_STATUSES
+
+
+def _in_review(status: str) -> bool:
+    return status.isdigit() and int(status) in REVIEW
 
 
 def summarise(
@@ -45,18 +66,18 @@ def summarise(
     today = today or date.today()
     status = Counter(p["status"] for p in predictions)
     n = len(predictions)
-    linked = sum(status[s] for s in ACCEPTED)
+    linked = sum(n for s, n in status.items() if _linked(s))
     by: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     bins = [0] * 10
     for p in predictions:
         prob = float(p["match_probability"] or 0)
         bins[min(int(prob * 10), 9)] += 1
-        ok = int(p["status"] in ACCEPTED)
+        ok = int(_linked(p["status"]))
         if incoming and p["incoming_id"] in incoming:
             row = incoming[p["incoming_id"]]
             groups = {
                 "sex": row.get("sex") or "unknown",
-                "age_band": _age_band(row.get("date_of_birth", ""), today),
+                "age_band": age_band(row.get("date_of_birth", ""), today),
                 "area": (row.get("postcode") or "unknown").split(" ")[0][:4].upper() or "unknown",
                 "source": row.get("source") or "all",
             }
@@ -67,7 +88,7 @@ def summarise(
         "records": n,
         "linked": linked,
         "link_rate": round(linked / n, 4) if n else 0.0,
-        "review_queue": sum(status[s] for s in REVIEW),
+        "review_queue": sum(n for s, n in status.items() if _in_review(s)),
         "status_counts": dict(sorted(status.items())),
         "probability_histogram": {
             f"{i / 10:.1f}-{(i + 1) / 10:.1f}": c for i, c in enumerate(bins)
@@ -78,7 +99,7 @@ def summarise(
     }
     if truth is not None:
         pred = {
-            p["incoming_id"]: p["spine_id"] if p["status"] in ACCEPTED else "" for p in predictions
+            p["incoming_id"]: p["spine_id"] if _linked(p["status"]) else "" for p in predictions
         }
         tp = sum(1 for k, v in pred.items() if v and truth.get(k) == v)
         fp = sum(1 for k, v in pred.items() if v and truth.get(k) != v)

@@ -20,11 +20,16 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from contracts.events import LinkageKeysPublished, LinkReason, LinkResultPublished, LinkStatus
+from contracts.events import (
+    LINKED_STATUSES,
+    LinkageKeysPublished,
+    LinkReason,
+    LinkResultPublished,
+    LinkStatus,
+)
 from contracts.services import Service
 from services.link import storage as t
 from services.link.domain import (
-    ACCEPTED,
     REVIEW,
     CompiledModel,
     EncodedRecord,
@@ -52,10 +57,8 @@ def contract_status(detail: int) -> LinkStatus:
     """The published status of a domain decision code (91 -> 90, 97/98 -> 99)."""
     if detail in REVIEW:
         return LinkStatus.REVIEW
-    if detail in ACCEPTED:
+    if detail in LINKED_STATUSES:
         return LinkStatus(detail)
-    if detail == LinkStatus.CLERICAL_ACCEPTED:
-        return LinkStatus.CLERICAL_ACCEPTED
     return LinkStatus.UNLINKED
 
 

@@ -6,7 +6,7 @@ tokens, token sets, Bloom encodings, flags), never a clear identifier.
 
 from __future__ import annotations
 
-from services.link.domain.decide import ACCEPTED, REVIEW, LinkDecision, Linker
+from services.link.domain.decide import REVIEW, LinkDecision, Linker
 from services.link.domain.default_model import default_model
 from services.link.domain.estimate import estimate_m, estimate_u, train
 from services.link.domain.index import SpineIndex
@@ -27,7 +27,6 @@ from services.link.domain.records import (
 from services.link.domain.scoring import CompiledModel, probability
 
 __all__ = [
-    "ACCEPTED",
     "REVIEW",
     "BlockingRule",
     "Comparison",

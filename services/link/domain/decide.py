@@ -22,18 +22,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from contracts.events import LINKED_STATUSES
 from services.link.domain.index import SpineIndex
 from services.link.domain.records import EncodedRecord
 from services.link.domain.scoring import CompiledModel, compile_predicate, probability
 
 __all__ = [
-    "ACCEPTED",
     "REVIEW",
     "LinkDecision",
     "Linker",
 ]
 
-ACCEPTED = frozenset({1, 4, 39, 50})
 REVIEW = frozenset({90, 91})
 
 
@@ -51,7 +50,7 @@ class LinkDecision:
 
     @property
     def linked(self) -> bool:
-        return self.status in ACCEPTED
+        return self.status in LINKED_STATUSES
 
     @property
     def review(self) -> bool:

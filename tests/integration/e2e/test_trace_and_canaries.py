@@ -24,7 +24,7 @@ from pydantic import SecretStr
 from sqlalchemy import MetaData, select
 
 from contracts.records import PartnerRecord, RecordType
-from contracts.topics import TOPICS
+from contracts.topics import DOWNSTREAM_TOPICS
 from services.access.bootstrap import build_context
 from services.access.bootstrap import build_worker as build_access_worker
 from services.access.config import AccessSettings, ExtractSettings
@@ -46,7 +46,7 @@ from tests.integration.conftest import Platform
 from tests.leakscan import find_leaks
 
 # Identifiable topics: everything else is downstream of pseudonymise and must be clean.
-DOWNSTREAM = [t.name for t in TOPICS if not t.identifiable]
+DOWNSTREAM = [t.name for t in DOWNSTREAM_TOPICS]
 
 
 @pytest.fixture(scope="module")
