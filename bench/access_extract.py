@@ -3,8 +3,9 @@
 Seeds the research store directly (children with a realistic spread of week of birth, sex and
 LSOA, 80 % linked, plus their cases), then times ``build_extract``: the windowed join of
 records to their current link decision, project pseudonyms for every ALF, record token and
-organisation code, k-anonymity (k = 10) on GNDR_CD/WOB/LSOA_CD, Parquet + CSV + dictionary +
-manifest with SHA-256s. Writes ``bench/results/access-extract-<stamp>.json``.
+organisation code, dates by month and banded match probabilities, k-anonymity (k = 10) on the
+catalogue's quasi-identifiers and the join guard, Parquet + CSV + dictionary + manifest with
+SHA-256s. Writes ``bench/results/access-extract-<stamp>.json``.
 
     uv run python -m bench.access_extract --rows 1000000
     uv run python -m bench.access_extract --rows 1000000 --database-url postgresql+psycopg://...

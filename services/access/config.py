@@ -37,6 +37,13 @@ class DisclosureSettings(BaseModel):
     max_suppressed_fraction: float | None = Field(
         None, gt=0, le=1, description="Refuse when suppression would touch more rows than this."
     )
+    join_k: int = Field(
+        3,
+        ge=2,
+        description="Join guard: every row's whole content (all but record and person "
+        "pseudonyms) is shared by at least this many rows, so no row of one project's extract "
+        "matches a single row of another's.",
+    )
 
 
 class ExtractSettings(BaseModel):

@@ -1,5 +1,6 @@
 """Building a project's extract: approved rows and variables only, project pseudonyms,
-k-anonymity, then Parquet + CSV files, a data dictionary and a manifest with SHA-256s.
+dates at the approved precision and banded match probabilities, k-anonymity and the join
+guard, then Parquet + CSV files, a data dictionary and a manifest with SHA-256s.
 
 The builder reads the research store in batches and writes one table per approved dataset.
 It runs outside any request (a background job, see ``api/extracts.py``) and in the benchmark.
@@ -31,7 +32,13 @@ from services.access.domain.catalogue import (
     pinned_quasi_identifiers,
     quasi_identifier_problem,
 )
-from services.access.domain.kanonymity import KAnonymityMode, enforce_k_anonymity
+from services.access.domain.generalisation import (
+    MATCH_PROBABILITY_BANDS,
+    DatePrecision,
+    band_match_probability,
+    coarsen_date,
+)
+from services.access.domain.kanonymity import KAnonymityMode, protect_table
 from services.access.domain.pseudonyms import ProjectPseudonymiser
 from services.access.storage.models import LinkDecisionRow, ResearchRecordRow
 
@@ -62,6 +69,10 @@ class ExtractSpec:
     mode: KAnonymityMode = KAnonymityMode.SUPPRESS
     max_suppressed_fraction: float | None = None
     pseudonym_key_version: int = 1
+    date_precision: DatePrecision = DatePrecision.MONTH
+    join_k: int = 3
+    """Every row's whole content (all but record and person pseudonyms) is shared by at
+    least this many rows, so no row of this extract matches one row of another project's."""
 
 
 @dataclass(slots=True)
@@ -79,11 +90,11 @@ def extract_columns(dataset: str, approved: Iterable[str]) -> list[Variable]:
     return [*LINKAGE_COLUMNS, *(v for v in CATALOGUE[dataset].variables if v.name in wanted)]
 
 
-def _coerce(type_: str) -> Callable[[Any], Any]:
+def _coerce(variable: Variable, precision: DatePrecision) -> Callable[[Any], Any]:
     def as_date(v: Any) -> date | None:
         if v is None or isinstance(v, date):
-            return v
-        return date.fromisoformat(str(v)[:10])
+            return coarsen_date(v, precision)
+        return coarsen_date(date.fromisoformat(str(v)[:10]), precision)
 
     def as_string(v: Any) -> str | None:
         if v is None:
@@ -98,6 +109,12 @@ def _coerce(type_: str) -> Callable[[Any], Any]:
     def as_float(v: Any) -> float | None:
         return None if v is None else float(v)
 
+    def as_band(v: Any) -> float | None:
+        return band_match_probability(as_float(v))
+
+    if variable.banded:
+        return as_band
+
     def as_bool(v: Any) -> bool | None:
         return None if v is None else bool(v)
 
@@ -107,7 +124,7 @@ def _coerce(type_: str) -> Callable[[Any], Any]:
         "integer": as_int,
         "float": as_float,
         "boolean": as_bool,
-    }[type_]
+    }[variable.type]
 
 
 def _read_dataset(
@@ -151,7 +168,7 @@ def _read_dataset(
 
     getters: list[tuple[str, Callable[[Any], Any]]] = []
     for v in variables:
-        coerce = _coerce(v.type)
+        coerce = _coerce(v, spec.date_precision)
         if v.source is Source.RECORD:
             key = f"r_{v.field}"
         elif v.source is Source.RELATED:
@@ -190,6 +207,28 @@ def _read_dataset(
                 raw = nested[where].get(key) if where else row[key]
                 sink(convert(raw))
     return out
+
+
+def _content(variables: list[Variable], quasi_identifiers: list[str]) -> list[str]:
+    """What two projects given these rows would both hold, most important first: the
+    linkage codes, the quasi-identifiers, then the rest in catalogue order. Record and
+    person pseudonyms differ per project; organisation pseudonyms are quasi-identifiers
+    (their sizes map them back), so they are in."""
+    linkage = [v.name for v in LINKAGE_COLUMNS if v.pseudonym is None]
+    rest = [
+        v.name
+        for v in variables
+        if v.pseudonym is None and v.name not in linkage and v.name not in quasi_identifiers
+    ]
+    return [*linkage, *quasi_identifiers, *rest]
+
+
+def _precision(variable: Variable, dates: DatePrecision) -> str | None:
+    if variable.type == "date":
+        return dates.value
+    if variable.banded:
+        return "bands " + ", ".join(f"{edge:g}" for edge in MATCH_PROBABILITY_BANDS)
+    return None
 
 
 def _as_dict(value: Any) -> dict[str, Any]:
@@ -232,23 +271,29 @@ def build_extract(
     for dataset in spec.datasets:
         variables = extract_columns(dataset, spec.variables)
         columns = _read_dataset(engine, spec, dataset, variables, pseudonymiser, batch_rows)
-        report = enforce_k_anonymity(
+        carried = [q for q in quasi_identifiers if q in columns]  # what this table carries
+        report, join = protect_table(
             columns,
-            [q for q in quasi_identifiers if q in columns],  # what this table carries
+            carried,
+            _content(variables, carried),
             k=spec.k,
+            join_k=spec.join_k,
             mode=spec.mode,
             max_suppressed_fraction=spec.max_suppressed_fraction,
         )
         disclosure[dataset] = {
             **report.as_dict(),
             "quasi_identifiers_pinned": list(quasi_identifiers),
+            "date_precision": spec.date_precision.value,
+            "join_guard": None if join is None else join.as_dict(),
         }
-        if report.refused:
+        refusal = report if report.refused else join if join is not None and join.refused else None
+        if refusal is not None:
             return ExtractResult(
                 refused=True,
                 rows=0,
                 disclosure=disclosure,
-                reason=f"{dataset}: {report.reason}",
+                reason=f"{dataset}: {refusal.reason}",
             )
         tables[dataset] = (variables, columns)
 
@@ -290,6 +335,7 @@ def build_extract(
                     "description": v.description,
                     "project_pseudonym": v.pseudonym is not None,
                     "quasi_identifier": v.name in quasi_identifiers,
+                    "precision": _precision(v, spec.date_precision),
                 }
             )
     dict_path = staging / "data_dictionary.json"
@@ -314,6 +360,7 @@ def build_extract(
             "window_start": spec.window_start.isoformat(),
             "window_end": spec.window_end.isoformat(),
             "quasi_identifiers": list(quasi_identifiers),
+            "date_precision": spec.date_precision.value,
         },
         "pseudonym_key_version": spec.pseudonym_key_version,
         "disclosure_control": disclosure,

@@ -30,6 +30,7 @@ from services.access.api.deps import (
 from services.access.api.schemas import ExtractOut
 from services.access.bootstrap import AccessContext
 from services.access.domain.catalogue import pinned_quasi_identifiers, quasi_identifier_problem
+from services.access.domain.generalisation import DatePrecision
 from services.access.domain.kanonymity import KAnonymityMode
 from services.access.extracts import ExtractSpec, build_extract
 from services.access.storage.models import ExtractRow, ProjectApprovalRow, ProjectRow
@@ -97,6 +98,8 @@ def run_extract_job(ctx: AccessContext, extract_id: str) -> None:
                 mode=KAnonymityMode(project.k_mode),
                 max_suppressed_fraction=ctx.settings.disclosure.max_suppressed_fraction,
                 pseudonym_key_version=project.pseudonym_key_version,
+                date_precision=DatePrecision(approval.date_precision or DatePrecision.MONTH),
+                join_k=ctx.settings.disclosure.join_k,
             )
             requester = row.requested_by
         out_dir = extract_dir(ctx, spec.project_id, spec.extract_id)

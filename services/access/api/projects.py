@@ -36,6 +36,7 @@ from services.access.domain.catalogue import (
     catalogue_variables,
     pinned_quasi_identifiers,
 )
+from services.access.domain.generalisation import DatePrecision
 from services.access.domain.policy import (
     can_manage_draft,
     can_read_project,
@@ -80,6 +81,7 @@ def _project_out(session: Session, project: ProjectRow) -> ProjectOut:
             "members": approval.members,
             "access_until": approval.access_until.isoformat(),
             "quasi_identifiers": _approved_quasi_identifiers(approval, project),
+            "date_precision": approval.date_precision or DatePrecision.MONTH.value,
             "conditions": approval.conditions,
             "decided_at": approval.decided_at.isoformat(),
         }
@@ -437,6 +439,7 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
                     members=sorted(set(body.members)),
                     access_until=body.access_until,
                     quasi_identifiers=list(dict.fromkeys(body.quasi_identifiers)),
+                    date_precision=body.date_precision,
                     conditions=body.conditions,
                 )
             )
@@ -457,6 +460,7 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
                     "members": sorted(set(body.members)),
                     "access_until": body.access_until.isoformat(),
                     "quasi_identifiers": list(dict.fromkeys(body.quasi_identifiers)),
+                    "date_precision": body.date_precision,
                 },
             )
             return _project_out(s, project)

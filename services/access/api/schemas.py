@@ -139,6 +139,11 @@ class ApprovalIn(_In):
     window_end: IsoDate = Field(examples=["2019-12-31"])
     members: list[str] = Field(description="Approved members (owner included).")
     access_until: IsoDate = Field(description="Access ends after this day (then: expired).")
+    date_precision: Literal["week", "month", "quarter", "year"] = Field(
+        "month",
+        description="How precisely the extracts give every date (week of birth included): "
+        "the first day of its week, month, quarter or year.",
+    )
     quasi_identifiers: list[QuasiIdentifier] = Field(
         min_length=1,
         max_length=64,

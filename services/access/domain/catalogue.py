@@ -49,6 +49,9 @@ class Variable:
     type: str = "string"  # string | date | integer | float | boolean
     pseudonym: PseudonymKind | None = None
     quasi_identifier: bool = False
+    banded: bool = False
+    """Given in bands, not exactly (``generalisation.MATCH_PROBABILITY_BANDS``); dates are
+    always given at the approval's precision."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,14 +85,21 @@ LINKAGE_COLUMNS: tuple[Variable, ...] = (
         "Linkage status code (1 NHS number, 4 exact on five fields, 39 fuzzy forename, ...).",
         "integer",
     ),
-    Variable("ALF_MTCH_PCT", Source.LINK, "match_probability", "Match probability, 0-1.", "float"),
+    Variable(
+        "ALF_MTCH_PCT",
+        Source.LINK,
+        "match_probability",
+        "Match probability, 0-1, banded: the band's lower edge (0, 0.5, 0.8, 0.9, 0.95, 0.99).",
+        "float",
+        banded=True,
+    ),
 )
 
 _WOB = Variable(
     "WOB",
     Source.RECORD,
     "week_of_birth",
-    "Week of birth (the Monday).",
+    "Week of birth (the Monday), or the first day of its month, quarter or year as approved.",
     "date",
     quasi_identifier=True,
 )

@@ -1,10 +1,16 @@
-"""Extract-level disclosure control: k-anonymity on declared quasi-identifiers.
+"""Extract-level disclosure control: k-anonymity on the quasi-identifiers, and a join guard.
 
 Every combination of quasi-identifier values (for example week of birth, sex and LSOA) must
 be shared by at least ``k`` rows of the extract. Rows in smaller classes either get their
 quasi-identifiers suppressed, the least important first, until their class is big enough
 (rows still too rare are dropped), or the extract is refused. Either way a report says what
 was done, in counts only.
+
+The join guard (``protect_table``) applies the same rule, with a smaller ``join_k``, to the
+whole content of a row: every column but the record and person pseudonyms. Two projects
+given the same rows get the same content, so a row whose content is unique in one extract is
+unique in the other too and joins them, whatever their pseudonyms; with every content
+combination shared by ``join_k`` rows or more, no row can be matched one to one.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["KAnonymityMode", "KAnonymityReport", "enforce_k_anonymity"]
+__all__ = ["KAnonymityMode", "KAnonymityReport", "enforce_k_anonymity", "protect_table"]
 
 
 class KAnonymityMode(StrEnum):
@@ -140,6 +146,60 @@ def enforce_k_anonymity(
             f"fraction {max_suppressed_fraction}"
         )
     return report
+
+
+def protect_table(
+    columns: MutableMapping[str, list[Any]],
+    quasi_identifiers: Sequence[str],
+    content: Sequence[str],
+    *,
+    k: int = 10,
+    join_k: int = 3,
+    mode: KAnonymityMode = KAnonymityMode.SUPPRESS,
+    max_suppressed_fraction: float | None = None,
+) -> tuple[KAnonymityReport, KAnonymityReport | None]:
+    """k-anonymity on ``quasi_identifiers``, then the join guard on ``content`` (every
+    column two projects would share, most important first), until both hold.
+
+    Blanking a value for the join guard moves its row to another quasi-identifier class, and
+    dropping a row shrinks one, so the two passes alternate until neither changes anything
+    (each pass that changes something blanks a value or drops a row: it ends). Returns the
+    k-anonymity report (its counts summed over the passes) and the join guard's (None when
+    k-anonymity already refused the extract).
+    """
+    qi_report = enforce_k_anonymity(
+        columns, quasi_identifiers, k=k, mode=mode, max_suppressed_fraction=max_suppressed_fraction
+    )
+    if qi_report.refused:
+        return qi_report, None
+    join_report = enforce_k_anonymity(columns, content, k=join_k, mode=mode)
+    if join_report.refused:
+        join_report.reason = f"content alone would single out rows: {join_report.reason}"
+        return qi_report, join_report
+    again = join_report
+    while again.rows_below_k:
+        repaired = enforce_k_anonymity(columns, quasi_identifiers, k=k, mode=mode)
+        _add(qi_report, repaired)
+        if not repaired.rows_below_k:
+            break
+        again = enforce_k_anonymity(columns, content, k=join_k, mode=mode)
+        _add(join_report, again)
+    n = len(next(iter(columns.values()))) if columns else 0
+    for report, names in ((qi_report, quasi_identifiers), (join_report, content)):
+        report.rows_out = n
+        report.rows_dropped = report.rows_in - n
+        report.smallest_class_after = (
+            _smallest(Counter(zip(*(columns[q] for q in names), strict=True)))
+            if names and n
+            else None
+        )
+    return qi_report, join_report
+
+
+def _add(total: KAnonymityReport, more: KAnonymityReport) -> None:
+    """Count a repair pass's suppressions into ``total`` (its classes stay the first pass's)."""
+    for name, count in more.values_suppressed.items():
+        total.values_suppressed[name] = total.values_suppressed.get(name, 0) + count
 
 
 def _smallest(counts: Counter[Any]) -> int | None:

@@ -3,8 +3,14 @@
 Each project gets its own key, derived from one master secret with HKDF (info names the
 project and the purpose), and each kind of identifier gets its own sub-key, so an ALF and a
 record token never collide and two projects' pseudonyms of the same person differ: nobody
-holding two extracts can join them. Within a project the mapping is stable, so the same
-person keeps the same ALF_E across every extract of that project.
+holding two extracts can join them on a pseudonym. Within a project the mapping is stable,
+so the same person keeps the same ALF_E across every extract of that project.
+
+Pseudonyms are half of that promise; the other half is the content. Exact dates and match
+probabilities would pair two extracts' rows without any pseudonym, so the extract builder
+gives dates at the approved precision, bands the probability (``generalisation``) and makes
+every row's content shared by several rows (``kanonymity.protect_table``): see
+docs/access.md, "Two projects' extracts cannot be joined on their content either".
 """
 
 from __future__ import annotations

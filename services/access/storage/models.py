@@ -152,6 +152,8 @@ class ProjectApprovalRow(Base):
     access_until: Mapped[date] = mapped_column(Date)
     quasi_identifiers: Mapped[list[str] | None] = mapped_column(JsonType)
     """Pinned by the approver (None: recorded before approvals pinned them, migration 0002)."""
+    date_precision: Mapped[str | None] = mapped_column(String(10))
+    """week, month, quarter or year (None: recorded before migration 0003, read as month)."""
     conditions: Mapped[str] = mapped_column(Text, default="")
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

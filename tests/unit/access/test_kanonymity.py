@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from services.access.domain.kanonymity import KAnonymityMode, enforce_k_anonymity
+from services.access.domain.kanonymity import KAnonymityMode, enforce_k_anonymity, protect_table
 
 QIS = ("GNDR_CD", "WOB", "LSOA_CD")  # most important first: LSOA goes first
 
@@ -97,3 +97,49 @@ def test_a_quasi_identifier_that_is_not_a_column_is_an_error_never_skipped() -> 
     report = enforce_k_anonymity(cols, ["GNDR_CD"], k=2)
     assert report.quasi_identifiers == ["GNDR_CD"]
     assert report.rows_out == 2
+
+
+def test_the_join_guard_blanks_content_that_would_single_a_row_out() -> None:
+    # k = 3 on sex; join guard 2 on the whole content (sex, then the hearing outcome). Every
+    # sex class is big enough, but one girl's outcome is unique: two projects given these
+    # rows would both hold that one row, and match it. Her outcome goes (one other girl has
+    # none recorded, so the two now look alike); her sex, and everyone else's values, stay.
+    cols: dict[str, list[Any]] = {
+        "ALF_E": [f"p{i}" for i in range(7)],
+        "GNDR_CD": [2, 2, 2, 2, 1, 1, 1],
+        "OUTCOME": ["order", "order", "refused", None, "order", "order", "order"],
+    }
+    qi, join = protect_table(cols, ["GNDR_CD"], ["GNDR_CD", "OUTCOME"], k=3, join_k=2)
+    assert join is not None and join.rows_below_k == 2  # her row and the one without
+    assert cols["OUTCOME"] == ["order", "order", None, None, "order", "order", "order"]
+    assert cols["GNDR_CD"] == [2, 2, 2, 2, 1, 1, 1]
+    assert join.values_suppressed == {"GNDR_CD": 0, "OUTCOME": 1}
+    assert qi.rows_dropped == join.rows_dropped == 0
+    assert join.smallest_class_after == 2 and qi.smallest_class_after == 3
+
+
+def test_after_the_join_guard_the_quasi_identifier_classes_are_still_k_anonymous() -> None:
+    # k = 2 on sex, join guard 2 on (outcome, sex): the unique content (1, "x") blanks the
+    # outcome first, still unique, then sex, which leaves a sex class (None) of one row; the
+    # repair pass must bring it back to k (here by dropping it: nothing is left to blank).
+    cols: dict[str, list[Any]] = {
+        "ALF_E": ["a", "b", "c", "d", "e"],
+        "GNDR_CD": [1, 1, 2, 2, 1],
+        "OUTCOME": ["o", "o", "o", "o", "x"],
+    }
+    qi, join = protect_table(cols, ["GNDR_CD"], ["OUTCOME", "GNDR_CD"], k=2, join_k=2)
+    assert join is not None
+    sexes = Counter(cols["GNDR_CD"])
+    content = Counter(zip(cols["OUTCOME"], cols["GNDR_CD"], strict=True))
+    assert min(sexes.values()) >= 2 and min(content.values()) >= 2
+    assert cols["ALF_E"] == ["a", "b", "c", "d"]
+    assert qi.rows_out == join.rows_out == 4
+
+
+def test_refuse_mode_refuses_content_that_would_single_a_row_out() -> None:
+    cols: dict[str, list[Any]] = {"GNDR_CD": [1] * 4, "OUTCOME": ["o", "o", "o", "x"]}
+    qi, join = protect_table(
+        cols, ["GNDR_CD"], ["GNDR_CD", "OUTCOME"], k=2, join_k=2, mode=KAnonymityMode.REFUSE
+    )
+    assert not qi.refused
+    assert join is not None and join.refused and "content alone" in (join.reason or "")
