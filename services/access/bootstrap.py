@@ -16,7 +16,6 @@ from services.runtime.auth import TokenVerifier, configured_verifier
 from services.runtime.bus.api import Bus
 from services.runtime.db import make_engine, make_session_factory
 from services.runtime.delivery import Worker
-from services.runtime.settings import Environment
 
 __all__ = ["AccessContext", "build_context", "build_worker", "default_verifier"]
 
@@ -43,14 +42,14 @@ class AccessContext:
 
 
 def default_verifier(settings: AccessSettings) -> TokenVerifier:
-    """The token verifier: the organisation's JWKS, or the dev issuer outside prod."""
+    """The token verifier: the organisation's JWKS, or the dev issuer in dev."""
     auth = settings.auth
     return configured_verifier(
         issuer=auth.issuer,
         audience=auth.audience,
         jwks_url=auth.jwks_url,
         dev_key_file=auth.dev_key_file,
-        allow_dev=settings.environment is not Environment.PROD,
+        environment=settings.environment,
     )
 
 

@@ -37,7 +37,6 @@ from services.runtime.bus.api import Bus
 from services.runtime.bus.factory import bus_from_settings
 from services.runtime.db import make_engine, make_session_factory
 from services.runtime.migrations import upgrade
-from services.runtime.settings import Environment
 from services.runtime.topics import topic_specs
 
 __all__ = ["MIGRATIONS", "create_app", "make_verifier", "migrate"]
@@ -65,14 +64,14 @@ def migrate(engine: Engine | str) -> None:
 
 
 def make_verifier(settings: IngestSettings) -> TokenVerifier:
-    """The token verifier: the organisation's JWKS, or the dev issuer outside prod."""
+    """The token verifier: the organisation's JWKS, or the dev issuer in dev."""
     auth = settings.auth
     return configured_verifier(
         issuer=auth.issuer,
         audience=auth.audience,
         jwks_url=auth.jwks_url,
         dev_key_file=auth.dev_key_file,
-        allow_dev=settings.environment is not Environment.PROD,
+        environment=settings.environment,
     )
 
 

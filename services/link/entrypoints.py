@@ -62,14 +62,14 @@ def run_worker(settings: LinkSettings | None = None, stop: threading.Event | Non
 
 
 def default_verifier(settings: LinkSettings) -> TokenVerifier:
-    """The token verifier: the organisation's JWKS, or the dev issuer outside prod."""
+    """The token verifier: the organisation's JWKS, or the dev issuer in dev."""
     auth = settings.auth
     return configured_verifier(
         issuer=auth.issuer,
         audience=auth.audience,
         jwks_url=auth.jwks_url,
         dev_key_file=auth.dev_key_file,
-        allow_dev=settings.environment is not Environment.PROD,
+        environment=settings.environment,
     )
 
 
@@ -105,8 +105,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        if settings.auth.jwks_url or settings.environment is Environment.PROD:
-            token_verifier()  # a production API without a JWKS refuses to start
+        if settings.auth.jwks_url or settings.environment is not Environment.DEV:
+            token_verifier()  # outside dev, an API without a JWKS refuses to start
         engine = make_engine(settings.database_url)
         the_bus = bus or bus_from_settings(settings.bus)
         producer = None

@@ -33,6 +33,8 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from services.runtime.settings import Environment
+
 __all__ = [
     "ALLOWED_ALGORITHMS",
     "MAX_LIFETIME_S",
@@ -267,14 +269,23 @@ class DevIssuer:
 
 
 def configured_verifier(
-    *, issuer: str, audience: str, jwks_url: str | None, dev_key_file: Path, allow_dev: bool
+    *,
+    issuer: str,
+    audience: str,
+    jwks_url: str | None,
+    dev_key_file: Path,
+    environment: Environment,
 ) -> TokenVerifier:
-    """The organisation's JWKS when configured; else, where ``allow_dev`` (not prod), the
-    local dev issuer's key file (created on first use)."""
+    """The organisation's JWKS when configured; else, only in an explicit dev environment,
+    the local dev issuer's key file (created on first use). A test or prod environment
+    never trusts the dev issuer, whose key sits in a file anyone on the machine may mint with."""
     if jwks_url:
         return TokenVerifier(issuer=issuer, audience=audience, jwks_url=jwks_url)
-    if not allow_dev:
-        raise RuntimeError("no JWKS URL configured")
+    if environment is not Environment.DEV:
+        raise RuntimeError(
+            f"no JWKS URL configured (environment={environment.value}; "
+            "the dev issuer is trusted only with FJO_ENVIRONMENT=dev)"
+        )
     return DevIssuer.from_file(dev_key_file, issuer=issuer).verifier(audience=audience)
 
 
