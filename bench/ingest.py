@@ -160,7 +160,7 @@ def _run_backend(
     server = _Server(
         {
             **env,
-            "FJO_INGEST_ENVIRONMENT": "dev",
+            "FJO_ENVIRONMENT": "dev",
             "FJO_INGEST_AUTH__DEV_KEY_FILE": str(key_file),
             "FJO_INGEST_AUTH__ISSUER": ISSUER,
             "FJO_INGEST_SPOOL_DIR": str(workdir / "spool"),

@@ -33,6 +33,7 @@ from pydantic import BaseModel, SecretStr
 from contracts.services import SERVICES, Service
 from contracts.topics import TOPICS, Topic, topics_consumed_by, topics_produced_by
 from services import catalogue
+from services.runtime.settings import ENVIRONMENT_VARIABLE
 
 __all__ = [
     "API_PORT",
@@ -123,7 +124,10 @@ def roles(service: Service) -> tuple[ServiceRole, ...]:
 
 
 def env_name(service: Service, *path: str) -> str:
-    """``env_name(ingest, "bus", "backend")`` -> ``FJO_INGEST_BUS__BACKEND``."""
+    """``env_name(ingest, "bus", "backend")`` -> ``FJO_INGEST_BUS__BACKEND``; the
+    environment is the platform's one ``FJO_ENVIRONMENT`` for every service."""
+    if path == ("environment",):
+        return ENVIRONMENT_VARIABLE
     return f"FJO_{service.value.upper()}_" + "__".join(p.upper() for p in path)
 
 

@@ -1,8 +1,9 @@
-"""``fjo token``: mint a bearer token from the local dev issuer (dev and tests only).
+"""``fjo token``: mint a bearer token from the local dev issuer (dev only).
 
 The key lives in a file (default ``var/fjo/dev-issuer.pem``, created on first use) that the
-services' dev verifiers read too, so a minted token works against a local ``fjo serve``.
-Production verifies tokens from the organisation's OIDC issuer; this command cannot mint those.
+services' dev verifiers read too, so a minted token works against a local ``fjo serve`` with
+``FJO_ENVIRONMENT=dev``. Test and prod verify tokens from the organisation's OIDC issuer; this
+command cannot mint those, and refuses to run where ``FJO_ENVIRONMENT`` names one of them.
 """
 
 from __future__ import annotations
@@ -39,7 +40,15 @@ def token(
 ) -> None:
     """Print a signed dev token, e.g. ``fjo token --subject alice --role researcher``."""
     from services.runtime.auth import MAX_LIFETIME_S, DevIssuer
+    from services.runtime.settings import ENVIRONMENT_VARIABLE, Environment, PlatformSettings
 
+    platform = PlatformSettings()
+    if "environment" in platform.model_fields_set and platform.environment is not Environment.DEV:
+        raise typer.BadParameter(
+            f"{ENVIRONMENT_VARIABLE}={platform.environment.value}: no service there trusts the "
+            "dev issuer; get a token from the organisation's OIDC issuer",
+            param_hint="environment",
+        )
     if ttl > MAX_LIFETIME_S:  # the services refuse longer-lived tokens
         raise typer.BadParameter(f"at most {MAX_LIFETIME_S} s", param_hint="--ttl")
     dev = DevIssuer.from_file(key_file, issuer=issuer)

@@ -23,6 +23,7 @@ from contracts.records.postcode import Postcode
 
 __all__ = [
     "CAFCASS_SOURCES",
+    "MAX_RECORD_VERSION",
     "PERSON_RECORD_TYPES",
     "Address",
     "AddressLine",
@@ -33,6 +34,7 @@ __all__ = [
     "PersonName",
     "RecordId",
     "RecordType",
+    "RecordVersion",
     "Sex",
     "SexCode",
     "SourceAgency",
@@ -134,6 +136,22 @@ RecordId = Annotated[
 ]
 """A partner's own id for a record: letters, digits and ``. _ : / -``, at most 64 characters."""
 
+MAX_RECORD_VERSION = 2**31 - 1
+"""The largest version every service can keep: link and access hold it in a 32-bit INTEGER
+column (ingest in a BIGINT, which 2**63 overflowed and failed the whole delivery)."""
+
+
+def _not_a_boolean(value: object) -> object:
+    # Lax integers take true as 1: a version is a number, never a flag.
+    if isinstance(value, bool):
+        raise PydanticCustomError("int_type", "version must be an integer, not true or false")
+    return value
+
+
+RecordVersion = Annotated[int, Field(ge=1, le=MAX_RECORD_VERSION), BeforeValidator(_not_a_boolean)]
+"""A record's version at its source: 1 up to 2**31 - 1 (``"3"`` from CSV is 3; ``true`` is no
+version)."""
+
 LocalAuthorityCode = Annotated[str, StringConstraints(pattern=r"^(?:E0[6-9]|E10|W06)[0-9]{6}$")]
 """ONS (GSS) code of an English or Welsh local authority, e.g. ``W06000015`` (Cardiff)."""
 
@@ -225,8 +243,7 @@ class PartnerRecord(ContractModel):
         examples=["CH-2019-000123"],
         json_schema_extra=identifier(IdentifierKind.RECORD_ID),
     )
-    record_version: int = Field(
-        ge=1,
+    record_version: RecordVersion = Field(
         description="Version of this record at the source, from 1; a higher one supersedes.",
         examples=[1],
     )

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from services import catalogue
+from services.runtime.settings import ENVIRONMENT_VARIABLE
 
 __all__ = [
     "REPO_ROOT",
@@ -158,7 +159,7 @@ def service_env(
     fields = catalogue.entry(service).settings.model_fields
     p = f"FJO_{service.upper()}_"
     env = {
-        f"{p}ENVIRONMENT": "dev",
+        ENVIRONMENT_VARIABLE: "dev",  # explicitly: unset, every service runs as prod
         f"{p}DATABASE_URL": database_url,
         f"{p}TELEMETRY__LOG_JSON": "true",
     }

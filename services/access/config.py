@@ -19,11 +19,11 @@ class AuthSettings(BaseModel):
     issuer: str = Field("https://dev.fjo.invalid", description="Expected `iss` of tokens.")
     audience: str = Field("fjo-access", description="Expected `aud` of tokens.")
     jwks_url: str | None = Field(
-        None, description="JWKS of the organisation's OIDC issuer; required outside dev/test."
+        None, description="JWKS of the organisation's OIDC issuer; required outside dev."
     )
     dev_key_file: Path = Field(
         Path("var/fjo/dev-issuer.pem"),
-        description="Signing key of the local dev issuer (`fjo token`); dev/test only.",
+        description="Signing key of the local dev issuer (`fjo token`); dev only.",
     )
 
 
@@ -95,8 +95,8 @@ class AccessSettings(ServiceSettings):
 
     @model_validator(mode="after")
     def _production_needs_real_keys(self) -> Self:
-        if self.environment is Environment.PROD and not self.auth.jwks_url:
-            raise ValueError("auth.jwks_url is required in prod (no dev issuer there)")
+        if self.environment is not Environment.DEV and not self.auth.jwks_url:
+            raise ValueError("auth.jwks_url is required outside dev (the dev issuer is dev only)")
         keys = {
             self.pseudonym_master_key.get_secret_value(),
             self.audit_key.get_secret_value(),

@@ -458,8 +458,15 @@ async def push_batch(
         )
     try:
         items = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        message = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        # A batch is one JSON document: if any part of it cannot be read, none can.
+        message = (
+            exc.msg
+            if isinstance(exc, json.JSONDecodeError)
+            else "nested too deeply"
+            if isinstance(exc, RecursionError)
+            else "not UTF-8"
+        )
         return _problem(422, "batch-not-json", "Batch is not valid JSON", message)
     if not isinstance(items, list):
         return _problem(

@@ -23,7 +23,7 @@ class AuthSettings(BaseModel):
     )
     dev_key_file: Path = Field(
         Path("var/fjo/dev-issuer.pem"),
-        description="Signing key of the local dev issuer (`fjo token`); used only in dev/test "
+        description="Signing key of the local dev issuer (`fjo token`); used only in dev "
         "when no JWKS URL is set.",
     )
     partner_role: str = Field("partner", description="Role a token needs to push deliveries.")
@@ -93,6 +93,6 @@ class IngestSettings(ServiceSettings):
 
     @model_validator(mode="after")
     def _production_needs_a_real_issuer(self) -> Self:
-        if self.environment is Environment.PROD and not self.auth.jwks_url:
-            raise ValueError("auth.jwks_url is required outside dev/test (no dev issuer in prod)")
+        if self.environment is not Environment.DEV and not self.auth.jwks_url:
+            raise ValueError("auth.jwks_url is required outside dev (the dev issuer is dev only)")
         return self

@@ -20,7 +20,7 @@ class ReviewAuthSettings(BaseModel):
     audience: str = Field("fjo-link", description="Expected `aud` of tokens.")
     jwks_url: str | None = Field(None, description="JWKS of the OIDC issuer; required in prod.")
     dev_key_file: Path = Field(
-        Path("var/fjo/dev-issuer.pem"), description="Signing key of the dev issuer (dev/test)."
+        Path("var/fjo/dev-issuer.pem"), description="Signing key of the dev issuer (dev only)."
     )
     reviewer_role: str = Field("link-reviewer", description="Role needed to review links.")
 

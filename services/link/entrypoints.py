@@ -76,8 +76,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        if settings.auth.jwks_url or settings.environment is Environment.PROD:
-            token_verifier()  # a production API without a JWKS refuses to start
+        if settings.auth.jwks_url or settings.environment is not Environment.DEV:
+            token_verifier()  # outside dev, an API without a JWKS refuses to start
         engine = make_engine(settings.database_url)
         the_bus = bus or bus_from_settings(settings.bus)
         producer = None

@@ -298,13 +298,17 @@ class AuthenticatedSettings(Protocol):
 
 
 def configured_verifier(settings: AuthenticatedSettings) -> TokenVerifier:
-    """The organisation's JWKS when configured; else, outside prod, the local dev issuer's key
-    file (created on first use)."""
+    """The organisation's JWKS when configured; else, only in an explicit dev environment,
+    the local dev issuer's key file (created on first use). A test or prod environment
+    never trusts the dev issuer, whose key sits in a file anyone on the machine may mint with."""
     auth = settings.auth
     if auth.jwks_url:
         return TokenVerifier(issuer=auth.issuer, audience=auth.audience, jwks_url=auth.jwks_url)
-    if settings.environment is Environment.PROD:
-        raise RuntimeError("no JWKS URL configured")
+    if settings.environment is not Environment.DEV:
+        raise RuntimeError(
+            f"no JWKS URL configured (environment={settings.environment.value}; "
+            "the dev issuer is trusted only with FJO_ENVIRONMENT=dev)"
+        )
     return DevIssuer.from_file(auth.dev_key_file, issuer=auth.issuer).verifier(
         audience=auth.audience
     )

@@ -3,10 +3,16 @@
 Only settings classes read the environment (pydantic-settings). Secrets come from files
 (Kubernetes secret mounts, ``secrets_dir``) or the environment, and a placeholder secret is
 refused outside ``dev`` so a forgotten default can never reach production.
+
+Where a process runs (dev, test or prod) is one platform-wide setting, ``FJO_ENVIRONMENT``,
+that every service reads; unset, it is ``prod``. Only an explicit ``dev`` allows the dev token
+issuer, generated keys and placeholder secrets. A per-service ``FJO_<SERVICE>_ENVIRONMENT`` or
+the short ``FJO_ENV`` is refused rather than ignored, so no one believes they set it.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
@@ -19,17 +25,20 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SecretsSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
 
 from services.runtime.bus.security import KafkaSecurity
 
 __all__ = [
+    "ENVIRONMENT_VARIABLE",
     "SECRETS_DIR",
     "BusSettings",
     "Environment",
     "KafkaSecurityProtocol",
     "NestedSecretFiles",
     "PlaceholderSecretError",
+    "PlatformSettings",
     "SaslMechanism",
     "ServiceSettings",
     "TelemetrySettings",
@@ -66,6 +75,10 @@ class Environment(StrEnum):
     DEV = "dev"
     TEST = "test"
     PROD = "prod"
+
+
+ENVIRONMENT_VARIABLE = "FJO_ENVIRONMENT"
+"""The one variable that says where every service of the platform runs."""
 
 
 class PlaceholderSecretError(ValueError):
@@ -182,8 +195,46 @@ class TelemetrySettings(BaseModel):
     log_json: bool = Field(True, description="Emit JSON log lines carrying trace ids.")
 
 
+class PlatformSettings(BaseSettings):
+    """What the whole platform shares: where it runs (``FJO_ENVIRONMENT``, default prod)."""
+
+    model_config = SettingsConfigDict(env_prefix="FJO_", extra="ignore", frozen=True)
+
+    environment: Environment = Field(
+        Environment.PROD,
+        description="dev, test or prod (FJO_ENVIRONMENT); unset means prod. Only dev trusts "
+        "the dev token issuer, generates keys and accepts placeholder secrets.",
+    )
+
+
+class PlatformEnvironment(PydanticBaseSettingsSource):
+    """Fills every service's ``environment`` from ``FJO_ENVIRONMENT`` and refuses the names
+    that look as if they set it but would not (``FJO_<SERVICE>_ENVIRONMENT``, ``FJO_ENV``)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ answers for the one field
+
+    def __call__(self) -> dict[str, Any]:
+        prefix = str(self.config.get("env_prefix") or "")
+        misleading = {f"{prefix}ENVIRONMENT", "FJO_ENV"} - {ENVIRONMENT_VARIABLE}
+        # The environment's names are case-insensitive, as the settings' own are.
+        found = sorted(k for k in os.environ if k.upper() in misleading)
+        if found:
+            raise SettingsError(
+                f"{', '.join(found)} is not read: where fjo runs is one platform-wide "
+                f"setting, set {ENVIRONMENT_VARIABLE} (dev, test or prod) instead"
+            )
+        platform = PlatformSettings()
+        if "environment" not in platform.model_fields_set:
+            return {}
+        return {"environment": platform.environment}
+
+
 class ServiceSettings(BaseSettings):
-    """Base for each service's settings; subclasses set ``env_prefix`` (e.g. ``FJO_INGEST_``)."""
+    """Base for each service's settings; subclasses set ``env_prefix`` (e.g. ``FJO_INGEST_``).
+
+    ``environment`` comes from arguments, else the platform-wide ``FJO_ENVIRONMENT``, else
+    it is prod."""
 
     model_config = SettingsConfigDict(
         env_prefix="FJO_",
@@ -196,7 +247,10 @@ class ServiceSettings(BaseSettings):
     )
 
     service_name: str = Field("fjo", description="Name reported in telemetry and logs.")
-    environment: Environment = Field(Environment.DEV, description="dev, test or prod.")
+    environment: Environment = Field(
+        Environment.PROD,
+        description="dev, test or prod, from the platform-wide FJO_ENVIRONMENT; unset: prod.",
+    )
     database_url: str = Field(
         "sqlite:///var/fjo/service.db", description="SQLAlchemy URL of this service's database."
     )
@@ -212,10 +266,17 @@ class ServiceSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Arguments, then the environment, then secret files: mounted ones are read only
-        where the folder exists (pydantic-settings warns about a missing one). Secrets of
-        nested settings (``bus.kafka_sasl_password``) come from files too, last."""
-        sources = [init_settings, env_settings, dotenv_settings, file_secret_settings]
+        """Arguments, then the platform's environment, then the service's variables, then
+        secret files: mounted ones are read only where the folder exists (pydantic-settings
+        warns about a missing one). Secrets of nested settings (``bus.kafka_sasl_password``)
+        come from files too, last."""
+        sources = [
+            init_settings,
+            PlatformEnvironment(settings_cls),
+            env_settings,
+            dotenv_settings,
+            file_secret_settings,
+        ]
         folders = _folders(getattr(file_secret_settings, "secrets_dir", None))
         if SECRETS_DIR.is_dir():
             sources.append(SecretsSettingsSource(settings_cls, secrets_dir=SECRETS_DIR))

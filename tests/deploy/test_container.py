@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import tomllib
 from typing import Any
 
 import pytest
@@ -68,6 +69,23 @@ def test_the_runtime_stage_is_non_root_without_build_tools_and_runs_fjo() -> Non
     assert cmd[0] == "serve" and result.exit_code == 0, result.output
 
 
+def test_the_image_runs_as_prod_unless_told_otherwise() -> None:
+    runtime = " ".join(arg for op, arg in _stages()[-1] if op == "ENV")
+    assert "FJO_ENVIRONMENT=prod" in shlex.split(runtime)
+
+
+def test_the_image_holds_every_package_the_distribution_ships() -> None:
+    # synth/ moved out of fjo/ once and the image lost it: `fjo demo` would not import.
+    pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    shipped = set(pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"])
+    copied = {
+        shlex.split(arg)[0].rstrip("/")
+        for op, arg in _stages()[0]
+        if op == "COPY" and not arg.startswith("--from")
+    }
+    assert shipped <= copied
+
+
 def test_the_build_context_leaves_out_local_state() -> None:
     ignore = [
         line
@@ -82,6 +100,7 @@ def test_the_build_context_leaves_out_local_state() -> None:
         "README.md",
         "contracts",
         "services",
+        "synth",
         "fjo",
         "bench",
     }
@@ -137,6 +156,7 @@ def test_compose_commands_and_environment_match_the_cli_and_settings(service: An
         unknown = set(env) - known
         assert not unknown, f"{name}: {unknown} are not settings of {service.value}"
         prefix = f"FJO_{service.value.upper()}_"
+        assert env["FJO_ENVIRONMENT"] == "dev"  # explicitly: the image alone runs as prod
         assert env[prefix + "BUS__BACKEND"] == "kafka"
         assert advertised.endswith(env[prefix + "BUS__KAFKA_BOOTSTRAP"])
         assert env[prefix + "DATABASE_URL"].endswith(f"/fjo_{service.value}")

@@ -185,6 +185,32 @@ def test_prod_runs_as_prod_and_dev_as_dev(rendered_docs: dict[str, list[dict[str
     assert "dev-insecure" not in yaml.safe_dump_all(rendered_docs["prod"])
 
 
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_pod_takes_the_one_platform_environment_from_fjo_platform(
+    overlay: str, rendered_docs: dict[str, list[dict[str, Any]]]
+) -> None:
+    """FJO_ENVIRONMENT, from the overlay's fjo-platform ConfigMap, in every container; no
+    per-service variant (the settings refuse those) anywhere."""
+    docs = rendered_docs[overlay]
+    (platform,) = [
+        d["metadata"]["name"]
+        for d in docs
+        if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("fjo-platform")
+    ]
+    checked = 0
+    for d in docs:
+        if d["kind"] not in {"Deployment", "Job"}:
+            continue
+        for c in d["spec"]["template"]["spec"]["containers"]:
+            env = {e["name"]: e for e in c.get("env", [])}
+            reference = env["FJO_ENVIRONMENT"]["valueFrom"]["configMapKeyRef"]
+            assert reference == {"name": platform, "key": "environment"}, d["metadata"]["name"]
+            checked += 1
+    assert checked >= 10
+    text = yaml.safe_dump_all(docs)
+    assert not [s for s in SERVICES if f"FJO_{s.value.upper()}_ENVIRONMENT" in text]
+
+
 def test_container_commands_parse_as_fjo_cli_commands(
     rendered_docs: dict[str, list[dict[str, Any]]],
 ) -> None:

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 __all__ = [
+    "TOO_DEEP",
     "Candidate",
     "DeliveryFormat",
     "FormatError",
@@ -44,6 +45,10 @@ class ParseProblem:
     loc: tuple[str | int, ...]
     msg: str
     type: str
+
+
+TOO_DEEP = ParseProblem((), "JSON nested too deeply to be a record", "json_too_deep")
+"""A line whose JSON nests deeper than the parser goes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +95,11 @@ def parse_ndjson(lines: Iterable[bytes]) -> Iterator[Candidate]:
                     (), f"not valid JSON: {exc.msg} at column {exc.colno}", "json_invalid"
                 ),
             )
+            continue
+        except RecursionError:
+            # The parser's depth is bounded by the interpreter's recursion limit; a record
+            # nests three deep, so such a line is hostile or broken, not a record.
+            yield Candidate(number, text, None, TOO_DEEP)
             continue
         if not isinstance(value, dict):
             yield Candidate(

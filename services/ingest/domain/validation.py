@@ -28,6 +28,17 @@ SOURCE_MISMATCH = FieldError(
 )
 
 
+_UNCHECKABLE = (ArithmeticError, RecursionError)
+
+
+def _unchecked(exc: BaseException) -> FieldError:
+    return FieldError(
+        path="",
+        message=f"record could not be checked ({type(exc).__name__})",
+        type="record_uncheckable",
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Accepted:
     """A candidate that passed its contract."""
@@ -77,6 +88,10 @@ def validate_candidate(
         if mismatch:
             errors = (SOURCE_MISMATCH, *(e for e in errors if e.path != "source"))
         return Rejected(candidate.line, candidate.raw, errors)
+    except _UNCHECKABLE as exc:
+        # pydantic wraps a validator's ValueError, not these: one record that trips them is
+        # rejected on its own, never the delivery it came in (nothing of it is echoed).
+        return Rejected(candidate.line, candidate.raw, (_unchecked(exc),))
     if mismatch:
         return Rejected(candidate.line, candidate.raw, (SOURCE_MISMATCH,))
     return Accepted(candidate.line, record)

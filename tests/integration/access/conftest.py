@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from services.access.bootstrap import AccessContext
-from services.access.config import AccessSettings, ExtractSettings
+from services.access.config import AccessSettings, AuthSettings, ExtractSettings
 from services.access.entrypoints import create_app
 from services.access.storage.research_store import (
     LinkResult,
@@ -27,6 +27,7 @@ from services.runtime.auth import DevIssuer
 from services.runtime.db import transaction
 
 AUDIENCE = "fjo-access"
+JWKS_URL = "https://issuer.invalid/jwks"
 FAR = (date.today() + timedelta(days=365)).isoformat()
 
 
@@ -127,6 +128,7 @@ def settings_for(db_url: str, tmp_path: Path, **kw: Any) -> AccessSettings:
         pseudonym_master_key=SecretStr("test-pseudonym-master-key-0123456789"),
         audit_key=SecretStr("test-audit-chain-key-0123456789"),
         checkpoint_key=SecretStr("test-audit-checkpoint-key-0123456789"),
+        auth=AuthSettings(jwks_url=JWKS_URL),  # never fetched: the tests inject a verifier
         extracts=ExtractSettings(directory=tmp_path / "extracts", **kw),
     )
 

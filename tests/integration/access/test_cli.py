@@ -19,7 +19,8 @@ from tests.integration.access.conftest import settings_for
 def env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     settings = settings_for(db_url, tmp_path)
     monkeypatch.setenv("FJO_ACCESS_DATABASE_URL", db_url)
-    monkeypatch.setenv("FJO_ACCESS_ENVIRONMENT", "test")
+    monkeypatch.setenv("FJO_ENVIRONMENT", "test")
+    monkeypatch.setenv("FJO_ACCESS_AUTH__JWKS_URL", settings.auth.jwks_url or "")
     for name in ("pseudonym_master_key", "audit_key", "checkpoint_key"):
         monkeypatch.setenv(f"FJO_ACCESS_{name.upper()}", getattr(settings, name).get_secret_value())
     ctx = build_context(settings)

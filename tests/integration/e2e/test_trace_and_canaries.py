@@ -28,7 +28,9 @@ from contracts.topics import DOWNSTREAM_TOPICS
 from services.access.bootstrap import build_context
 from services.access.bootstrap import build_worker as build_access_worker
 from services.access.config import AccessSettings, ExtractSettings
+from services.access.config import AuthSettings as AccessAuth
 from services.access.storage.models import LinkDecisionRow, ResearchRecordRow
+from services.ingest.config import AuthSettings as IngestAuth
 from services.ingest.config import IngestSettings
 from services.ingest.entrypoints import create_app as create_ingest_app
 from services.link.bootstrap import build_worker as build_link_worker
@@ -69,8 +71,13 @@ class Stack:
     def __init__(self, platform: Platform, bus: Bus, tmp_path: Path) -> None:
         group = uuid.uuid4().hex[:8]
         self.issuer = DevIssuer.generate(issuer="https://dev.fjo.invalid")
+        # Outside dev a JWKS URL is required; it is never fetched (the app gets a verifier).
+        jwks_url = "https://issuer.invalid/jwks"
         self.ingest_settings = IngestSettings(
-            database_url=platform.db_url("ingest"), spool_dir=tmp_path / "spool"
+            database_url=platform.db_url("ingest"),
+            environment="test",
+            spool_dir=tmp_path / "spool",
+            auth=IngestAuth(jwks_url=jwks_url),
         )
         self.engines = [
             make_engine(platform.db_url("pseudonymise")),
@@ -78,6 +85,7 @@ class Stack:
         ]
         pseudonymise = PseudonymiseSettings(
             database_url=platform.db_url("pseudonymise"),
+            environment="test",
             worker_group=f"pseudonymise-{group}",
             master_key_files={1: _key(tmp_path, "master-v1.key")},
         )
@@ -91,6 +99,7 @@ class Stack:
             database_url=platform.db_url("access"),
             worker_group=f"access-{group}",
             environment="test",
+            auth=AccessAuth(jwks_url=jwks_url),
             pseudonym_master_key=SecretStr(uuid.uuid4().hex + uuid.uuid4().hex),
             audit_key=SecretStr(uuid.uuid4().hex + uuid.uuid4().hex),
             checkpoint_key=SecretStr(uuid.uuid4().hex + uuid.uuid4().hex),

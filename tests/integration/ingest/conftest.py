@@ -84,8 +84,9 @@ class LiveServer:
 
 
 def _settings(tmp_path: Path, database_url: str, bus: BusSettings, **limits: Any) -> IngestSettings:
+    # dev, explicitly: the live server trusts the dev issuer's key file, as `fjo up` does.
     return IngestSettings(
-        environment="test",
+        environment="dev",
         database_url=database_url,
         bus=bus,
         spool_dir=tmp_path / "spool",

@@ -15,7 +15,7 @@ from services.access.api.schemas import (
     ProjectIn,
     ResearcherIn,
 )
-from services.access.config import AccessSettings
+from services.access.config import AccessSettings, AuthSettings
 from services.access.entrypoints import create_app
 from services.runtime.auth import DevIssuer
 
@@ -59,6 +59,7 @@ def test_the_openapi_document_lists_the_refusals_each_route_answers(tmp_path: Pa
         pseudonym_master_key=SecretStr("k1-0123456789abcdef"),
         audit_key=SecretStr("k2-0123456789abcdef"),
         checkpoint_key=SecretStr("k3-0123456789abcdef"),
+        auth=AuthSettings(jwks_url="https://issuer.invalid/jwks"),  # a verifier is injected
     )
     issuer = DevIssuer.generate(issuer=settings.auth.issuer)
     app = create_app(settings, verifier=issuer.verifier(audience=settings.auth.audience))

@@ -139,6 +139,63 @@ def test_record_version_starts_at_one() -> None:
     assert errors_of(ChildRecord, data) == [(("record_version",), "greater_than_equal")]
 
 
+@pytest.mark.parametrize(
+    ("given", "error"),
+    [
+        (2**63, "less_than_equal"),  # overflowed the BIGINT column and failed the delivery
+        (2**31, "less_than_equal"),  # would overflow link's and access's INTEGER columns
+        (10**30, "less_than_equal"),
+        ("9223372036854775808", "less_than_equal"),  # as CSV sends it
+        (True, "int_type"),  # lax integers took true as version 1
+        (False, "int_type"),
+    ],
+    ids=["2**63", "2**31", "10**30", "2**63-as-text", "true", "false"],
+)
+def test_record_version_fits_every_services_column_and_is_never_a_boolean(
+    given: Any, error: str
+) -> None:
+    data = examples.child(record_version=given)
+    assert errors_of(ChildRecord, data) == [(("record_version",), error)]
+
+
+def test_the_largest_32_bit_record_version_is_a_version() -> None:
+    assert ChildRecord.model_validate(examples.child(record_version=2**31 - 1)).record_version
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "9999-12-31T23:59:59-23:59",  # OverflowError converting to UTC, a 500 for the delivery
+        "0001-01-01T00:00:00+23:59",
+        "2101-01-01T00:00:00Z",
+        "1879-12-31T23:59:59Z",
+        "2100-12-31T23:00:00-05:00",  # within the day locally, 2101 in UTC
+    ],
+)
+def test_an_extraction_time_outside_the_bounds_is_refused_without_overflowing(given: str) -> None:
+    data = examples.child(extracted_at=given)
+    assert errors_of(ChildRecord, data) == [(("extracted_at",), "date_out_of_range")]
+
+
+@pytest.mark.parametrize("given", ["0001-01-01", "1879-12-31", "2101-01-01", "9999-12-31"])
+def test_every_kind_of_date_outside_the_bounds_is_refused(given: str) -> None:
+    assert errors_of(HearingRecord, examples.hearing(hearing_date=given)) == [
+        (("hearing_date",), "date_out_of_range")
+    ]
+    case = examples.case(received_date=given, issued_date=None, first_hearing_date=None)
+    case.pop("closed_date", None)
+    (loc, kind), *_ = errors_of(CaseRecord, case)
+    assert loc == ("received_date",) and kind in {"date_out_of_range", "date_in_future"}
+
+
+def test_the_bounds_are_in_the_generated_json_schema() -> None:
+    schema = ChildRecord.model_json_schema()["properties"]
+    assert schema["record_version"]["maximum"] == 2**31 - 1
+    assert schema["extracted_at"]["formatMinimum"] == "1880-01-01T00:00:00Z"
+    hearing = HearingRecord.model_json_schema()["properties"]["hearing_date"]
+    assert (hearing["formatMinimum"], hearing["formatMaximum"]) == ("1880-01-01", "2100-12-31")
+
+
 def test_a_spine_person_from_cafcass_is_refused_at_source() -> None:
     data = examples.spine_person(source="cafcass-cymru")
     assert errors_of(SpinePersonRecord, data) == [(("source",), "source_not_allowed")]

@@ -16,6 +16,8 @@ from services.runtime.bus.api import BusError, Message, TopicSpec
 
 AUDIENCE = "fjo-ingest"
 ISSUER = "https://dev.fjo.invalid"
+JWKS_URL = "https://issuer.invalid/jwks"
+"""Outside dev the settings need a JWKS URL; the tests inject a verifier, so none is fetched."""
 
 FORENAMES = ("Cerys", "Dylan", "Megan", "Rhys", "Ffion", "Osian", "Seren", "Tomos", "Baby")
 SURNAMES = ("Jones", "Williams", "Davies", "Evans", "Thomas", "Roberts", "Hughes", "Lewis")
@@ -225,7 +227,10 @@ def settings_for(
         database_url=database_url or f"sqlite+pysqlite:///{tmp_path / 'ingest.db'}",
         spool_dir=tmp_path / "spool",
         auth=AuthSettings(
-            issuer=ISSUER, audience=AUDIENCE, dev_key_file=tmp_path / "dev-issuer.pem"
+            issuer=ISSUER,
+            audience=AUDIENCE,
+            jwks_url=JWKS_URL,
+            dev_key_file=tmp_path / "dev-issuer.pem",
         ),
         limits=LimitSettings(**limits),
         publish_batch_size=batch_size,

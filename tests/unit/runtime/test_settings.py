@@ -23,7 +23,7 @@ def test_nested_settings_come_from_the_environment_with_double_underscores(
 ) -> None:
     monkeypatch.setenv("FJO_EXAMPLE_BUS__BACKEND", "kafka")
     monkeypatch.setenv("FJO_EXAMPLE_BUS__KAFKA_BOOTSTRAP", "127.0.0.1:29092")
-    settings = _Example()
+    settings = _Example(environment=Environment.DEV)
     assert settings.bus.backend == "kafka"
     assert settings.bus.kafka_bootstrap == "127.0.0.1:29092"
 
