@@ -220,6 +220,13 @@ def default_model(version: str = "fjo-link-default-0") -> LinkageModel:
         guards=(
             # Same household, different forename: a sibling or twin until reviewed.
             Guard({"forename": ("else",), "dob": ("exact",)}, in_household=True, cap_log2_odds=0.0),
+            # The NHS number agrees but nothing personal does: a baby under its mother's
+            # number (another birthday, no forename or another one) until reviewed.
+            Guard(
+                {"nhs": ("exact",), "dob": ("else",), "forename": ("else", "null")},
+                in_household=False,
+                cap_log2_odds=0.0,
+            ),
         ),
         expected_link_rate=0.8,
         notes={
@@ -227,7 +234,7 @@ def default_model(version: str = "fjo-link-default-0") -> LinkageModel:
             "deterministic": {
                 "nhs_key": "nhs",
                 "nhs_refused_if_flags": [QualityFlag.NHS_NUMBER_INVALID],
-                "nhs_contradicted_by_else": {"dob": -1, "forename": -1},
+                "nhs_contradicted_by_else": {"dob": ["else"], "forename": ["else", "null"]},
                 "exact_keys": ["forename", "surname", "dob_full", "sex", "postcode_unit"],
                 "forename_key": "forename",
                 "forename_variant": {"any": [_eq("forename_canonical"), _dice("forename", 0.9)]},
