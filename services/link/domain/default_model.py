@@ -48,6 +48,7 @@ def default_model(version: str = "fjo-link-default-0") -> LinkageModel:
                 m=0.04,
             ),
             Level("nickname or Welsh variant", _eq("forename_canonical"), m=0.05),
+            Level("swapped with the surname", _eq("surname_as_forename", "forename"), m=0.02),
             Level("Dice >= 0.9", _dice("forename", 0.9), m=0.02),
             Level("phonetic", _eq("forename_phonetic"), m=0.02),
             Level("Dice >= 0.7", _dice("forename", 0.7), m=0.02),
@@ -67,6 +68,7 @@ def default_model(version: str = "fjo-link-default-0") -> LinkageModel:
                 {"any": [{"in": ["surname", "previous_surnames"]}, {"overlap": "surnames"}]},
                 m=0.04,
             ),
+            Level("swapped with the forename", _eq("forename_as_surname", "surname"), m=0.02),
             Level("Dice >= 0.9", _dice("surname", 0.9), m=0.02),
             Level("phonetic", _eq("surname_phonetic"), m=0.02),
             Level("Dice >= 0.7", _dice("surname", 0.7), m=0.02),
@@ -171,6 +173,15 @@ def default_model(version: str = "fjo-link-default-0") -> LinkageModel:
             "previous_surname+forename_canonical+dob_year",
             ("surname", "forename_canonical", "dob_year"),
             ("previous_surnames", "forename_canonical", "dob_year"),
+        ),
+        BlockingRule(
+            "swapped names+dob", ("forename_as_surname", "dob_full"), ("surname", "dob_full")
+        ),
+        BlockingRule(
+            "swapped names+postcode",
+            ("forename_as_surname", "postcode_unit"),
+            ("surname", "postcode_unit"),
+            max_block=60,
         ),
         BlockingRule("postcode+dob_year", ("postcode_unit", "dob_year")),
         BlockingRule("postcode+forename_canonical", ("postcode_unit", "forename_canonical")),

@@ -738,6 +738,9 @@ class Pseudonymiser:
                 sets["middle_names"] = sorted({tok("forename", t) for t in middle.forms})
             return
         tokens["forename"] = tok("forename", first)
+        # The given name as a surname: a record with forename and surname swapped then
+        # agrees with the spine's surname token exactly.
+        tokens["forename_as_surname"] = tok("surname", first)
         # Middle names share the forename domain: a middle name used as the given name matches.
         tokens["forename_canonical"] = tok("forename_canonical", canonical_forename(first))
         tokens["forename_phonetic"] = tok("forename_phonetic", phonetic(first))
@@ -769,6 +772,7 @@ class Pseudonymiser:
         if surname.usable:
             joined = surname.joined
             tokens["surname"] = tok("surname", joined)
+            tokens["surname_as_forename"] = tok("forename", joined)  # swapped (see above)
             tokens["surname_canonical"] = tok("surname_canonical", canonical_surname(joined))
             tokens["surname_phonetic"] = tok("surname_phonetic", phonetic(joined))
             tokens["surname_nysiis"] = tok("surname_nysiis", phonetic_nysiis(joined))
