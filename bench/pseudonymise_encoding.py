@@ -6,6 +6,12 @@ with a fresh random key, and writes ``bench/results/pseudonymise-encoding.json``
 ``{"records", "seconds", "records_per_s", "python", "timestamp", ...}``.
 
     uv run python -m bench.pseudonymise_encoding [--records 5000] [--profile]
+    uv run python -m bench.pseudonymise_encoding --against-clkhash [--records 20000]
+
+``--against-clkhash`` encodes the same synthetic rows with fjo (the split alone, and the batch
+encoding: split plus link's compact layout) and with clkhash (installed on first use into
+bench/.venv-clkhash, run there as bench/clkhash_runner.py), one process each, in the same
+run, and writes ``bench/results/encoding-vs-clkhash.json`` with the ratios.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import json
 import platform
 import pstats
 import random
+import subprocess
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -26,6 +33,7 @@ from services.pseudonymise.data import SYNTHETIC_POSTCODE_LOOKUP
 from services.pseudonymise.domain import (
     KeyRing,
     MasterKey,
+    OnsPostcodeLookup,
     Pseudonymiser,
     load_ons_postcode_lookup,
     nhs_check_digit,
@@ -160,13 +168,110 @@ def run(n: int, repeats: int = 3, profile: bool = False) -> dict[str, Any]:
     }
 
 
+CLKHASH_VENV = Path(__file__).parent / ".venv-clkhash"
+CLKHASH_RESULT = Path(__file__).parent / "results" / "encoding-vs-clkhash.json"
+
+
+def clkhash_python() -> Path:
+    """bench/.venv-clkhash's python, made on first use (``uv venv`` + ``uv pip install``)."""
+    py = CLKHASH_VENV / "bin" / "python"
+    if not py.exists():
+        subprocess.run(["uv", "venv", "-p", "3.11", str(CLKHASH_VENV)], check=True)
+        subprocess.run(["uv", "pip", "install", "-p", str(py), "clkhash", "anonlink"], check=True)
+    return py
+
+
+def against_clkhash(n: int, repeats: int) -> dict[str, Any]:
+    """Records/s encoding the same clear rows, one process each, in the same run: fjo's split
+    alone (what pseudonymise publishes), fjo's batch encoding (split plus the compact layout
+    link indexes) and clkhash's CLKs (bench/clkhash_runner.py). Best of ``repeats``."""
+    from fjo.link_batch import encode_rows
+    from services.link.domain import default_model
+    from synth.population import CSV_COLUMNS, SynthConfig
+    from synth.population import generate as generate_population
+
+    data = generate_population(SynthConfig(seed=29, spine_size=n, incoming_size=0))
+    rows = data.spine[:n]
+    work = Path(__file__).resolve().parent.parent / "var" / "bench-encoding"
+    work.mkdir(parents=True, exist_ok=True)
+    rows_csv = work / "rows.csv"
+    with rows_csv.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    model = default_model()
+    split_runs: list[float] = []
+    batch_runs: list[float] = []
+    for _ in range(repeats):
+        key = MasterKey.generate()
+        pseudonymiser = Pseudonymiser(KeyRing.single(key), OnsPostcodeLookup([]))
+        prepared = [_batch_record(r) for r in rows]
+        start = time.perf_counter()
+        for record in prepared:
+            pseudonymiser.split(
+                record, source="batch", record_kind="person", roles=_BATCH_ROLES, unknown="drop"
+            )
+        split_runs.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        encode_rows(rows, key.material, processes=1, model=model)
+        batch_runs.append(time.perf_counter() - start)
+    theirs_json = work / "clkhash.json"
+    subprocess.run(
+        [str(clkhash_python()), str(Path(__file__).parent / "clkhash_runner.py"),
+         str(rows_csv), str(theirs_json), "--repeats", str(repeats)],
+        check=True,
+    )  # fmt: skip
+    theirs = json.loads(theirs_json.read_text())
+    split_rps = n / min(split_runs)
+    batch_rps = n / min(batch_runs)
+    return {
+        "benchmark": "encoding-vs-clkhash",
+        "records": n,
+        "fjo_split_records_per_s": round(split_rps, 1),
+        "fjo_batch_encode_records_per_s": round(batch_rps, 1),
+        "clkhash_records_per_s": theirs["records_per_s"],
+        "ratio_split_vs_clkhash": round(split_rps / theirs["records_per_s"], 2),
+        "ratio_batch_encode_vs_clkhash": round(batch_rps / theirs["records_per_s"], 2),
+        "fjo_split_runs_s": [round(r, 3) for r in split_runs],
+        "fjo_batch_runs_s": [round(r, 3) for r in batch_runs],
+        "clkhash": theirs,
+        "fjo_construction": "bf1: HMAC-SHA256 per bigram position (random hashing) under "
+        "per-field subkeys, 2048 bits folded to 1024; 26 keyed HMAC tokens per record",
+        "rows": "synthetic spine rows (synth.population, seed 29), the same CSV for both",
+        "python": platform.python_version(),
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+_BATCH_ROLES = {
+    "id": "record_id", "given_name": "forename", "surname": "surname",
+    "date_of_birth": "date_of_birth", "sex": "sex", "postcode": "postcode",
+    "address": "address", "nhs_number": "nhs_number",
+}  # fmt: skip
+
+
+def _batch_record(row: dict[str, str]) -> dict[str, Any]:
+    return {k: (v or None) for k, v in row.items() if k in _BATCH_ROLES}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=5000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="print a cProfile summary")
     parser.add_argument("--output", type=Path, default=RESULT)
+    parser.add_argument(
+        "--against-clkhash",
+        action="store_true",
+        help="encode the same rows with clkhash too (bench/.venv-clkhash) and report the ratio",
+    )
     args = parser.parse_args()
+    if args.against_clkhash:
+        result = against_clkhash(args.records, args.repeats)
+        CLKHASH_RESULT.parent.mkdir(parents=True, exist_ok=True)
+        CLKHASH_RESULT.write_text(json.dumps(result, indent=2) + "\n")
+        print(json.dumps(result))
+        return
     result = run(args.records, args.repeats, args.profile)
     if not args.profile:  # profiled timings are inflated; keep the file for real runs
         args.output.parent.mkdir(parents=True, exist_ok=True)

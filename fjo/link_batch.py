@@ -26,7 +26,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from services.link.domain import (
     default_model,
     train,
 )
+from services.link.domain.records import bloom_to_int, token_id
 from services.link.domain.scoring import CompiledModel
 
 __all__ = [
@@ -120,6 +121,38 @@ def _prepare(row: dict[str, str]) -> dict[str, Any]:
     return rec
 
 
+class _RecurringIds:
+    """Token ids (the link domain's :func:`token_id`) kept per token: names, date and
+    postcode parts recur, and every record has some 30 tokens to lay out."""
+
+    __slots__ = ("ids",)
+
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {}
+
+    def get(self, token: str) -> int:
+        found = self.ids.get(token)
+        if found is None:
+            found = token_id(token)
+            if len(self.ids) < 1 << 18:
+                self.ids[token] = found
+        return found
+
+
+_IDS = _RecurringIds()
+_BLOOMS: dict[str, int] = {}
+
+
+def _bloom_bits(encoded: str) -> int:
+    """The int bitset of a wire-form Bloom encoding, kept for recurring names."""
+    bits = _BLOOMS.get(encoded)
+    if bits is None:
+        bits = bloom_to_int(encoded)
+        if len(_BLOOMS) < 1 << 17:
+            _BLOOMS[encoded] = bits
+    return bits
+
+
 def _encode_chunk(rows: Sequence[dict[str, str]]) -> list[Any]:
     """Split each row; with a schema, also lay the keys out as the compact tuple the index
     holds (so the parent process only indexes)."""
@@ -129,7 +162,13 @@ def _encode_chunk(rows: Sequence[dict[str, str]]) -> list[Any]:
             _prepare(row), source="batch", record_kind="person", roles=ROLES, unknown="drop"
         )
         rec = EncodedRecord.from_keys(row["id"], split.linkage)
-        out.append(rec if _SCHEMA is None else (row["id"], _SCHEMA.compact(rec)))
+        if _SCHEMA is None:
+            out.append(rec)
+            continue
+        # The same layout as KeySchema.compact's own conversions, with recurring ids and
+        # Bloom bitsets looked up instead of made again.
+        rec = replace(rec, blooms={k: _bloom_bits(v) for k, v in rec.blooms.items()})
+        out.append((row["id"], _SCHEMA.compact(rec, _IDS)))
     return out
 
 

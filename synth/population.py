@@ -247,15 +247,19 @@ class _Builder:
                 self.nhs_seen.add(nhs)
                 return nhs
 
-    def _forenames(self, sex: str, like: str | None = None) -> list[str]:
+    def _forenames(
+        self, sex: str, like: str | None = None, avoid: frozenset[str] = frozenset()
+    ) -> list[str]:
+        """Given names; ``avoid``: names already taken in the family (parents do not give
+        two children, or a child and themselves, the same first name)."""
         pool = FEMALE_FORENAMES if sex == "F" else MALE_FORENAMES
         r = self.rng
-        if like is not None:
+        alike = [n for n in _BY_INITIAL.get((sex, like[0]), ()) if n not in avoid] if like else []
+        for _ in range(20):
             # Twins are often given names alike: the same initial (Rhys and Rhian).
-            alike = [n for n in _BY_INITIAL.get((sex, like[0]), ()) if n != like]
             first = r.choice(alike) if alike else _weighted(r, pool, 0.7)
-        else:
-            first = _weighted(r, pool, 0.7)
+            if first not in avoid:
+                break
         names = [first]
         if r.random() < 0.4:
             middle = _weighted(r, pool, 0.7)
@@ -398,16 +402,20 @@ class _Builder:
         age_mother = _age(mother)
         first = r.uniform(17, min(40, max(17.5, age_mother)))
         birth = mother.dob + timedelta(days=int(first * 365.25))
+        taken = {mother.forenames[0], *([father.forenames[0]] if father else [])}
         for _ in range(r.choice((1, 1, 2, 2, 2, 3, 3, 4, 5))):
             if birth >= REFERENCE_DATE:
                 break
             twins = r.random() < self.c.twin_rate
             sex = r.choice("MF")
-            child = self._child(sex, surname, birth, home, mother, father)
+            names = self._forenames(sex, avoid=frozenset(taken))
+            taken.add(names[0])
+            child = self._child(sex, surname, birth, home, mother, father, names)
             if twins:
                 sex2 = sex if r.random() < 0.4 else r.choice("MF")
                 like = child.forenames[0] if r.random() < 0.35 else None
-                names = self._forenames(sex2, like=like)
+                names = self._forenames(sex2, like=like, avoid=frozenset(taken))
+                taken.add(names[0])
                 twin = self._child(sex2, surname, birth, home, mother, father, names)
                 child.twin, twin.twin = twin.pid, child.pid
             # Siblings close in age: some barely a year apart.

@@ -6,9 +6,9 @@ tokens, token sets, Bloom encodings, flags), never a clear identifier.
 
 from __future__ import annotations
 
-from services.link.domain.decide import REVIEW, LinkDecision, Linker
+from services.link.domain.decide import REVIEW, LinkDecision, Linker, record_log2_odds
 from services.link.domain.default_model import default_model
-from services.link.domain.estimate import estimate_m, estimate_u, train
+from services.link.domain.estimate import estimate_link_rate, estimate_m, estimate_u, train
 from services.link.domain.index import SpineIndex
 from services.link.domain.model import (
     BlockingRule,
@@ -42,9 +42,11 @@ __all__ = [
     "Thresholds",
     "default_model",
     "dice",
+    "estimate_link_rate",
     "estimate_m",
     "estimate_u",
     "probability",
+    "record_log2_odds",
     "train",
     "with_history",
 ]

@@ -8,7 +8,8 @@ Status codes (in the spirit of SAIL's MACRAL ``ALF_STS_CD``):
 39    exact on four; forename agrees through a nickname/Welsh variant or Dice >= 0.9
 50    probabilistic match at or above the accept threshold
 90    review: probabilistic match in the review band
-91    review: the best candidate does not beat the runner-up by the margin (twins, namesakes)
+91    review: the best candidate alone would be accepted, but a runner-up scores too close
+      (twins, namesakes)
 97    unlinked: too few identifiers to link (no date of birth, surname or NHS number)
 98    unlinked: candidates found but none reached the review threshold
 99    unlinked: no candidate found by any blocking rule
@@ -20,6 +21,8 @@ Status codes (in the spirit of SAIL's MACRAL ``ALF_STS_CD``):
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from contracts.events import LINKED_STATUSES
@@ -31,6 +34,7 @@ __all__ = [
     "REVIEW",
     "LinkDecision",
     "Linker",
+    "record_log2_odds",
 ]
 
 REVIEW = frozenset({90, 91})
@@ -57,6 +61,26 @@ class LinkDecision:
         return self.status in REVIEW
 
 
+def record_log2_odds(weights: Sequence[float], link_rate: float) -> tuple[float, float]:
+    """Log2 odds that the first candidate is the record's person, given all its candidates.
+
+    ``weights`` are the candidates' pairwise log2 odds (prior log2(rate / N) included), best
+    first. A record is one person: at most one candidate is its match, and with probability
+    ``link_rate`` one is. So candidate i is the match with probability
+    q_i / (sum_j q_j + 1 - rate), q_j = 2 ** weight_j: a runner-up that scores as well takes
+    its share (twins, namesakes: no margin rule needed), and a lone strong candidate is not
+    also weighed against every spine person that blocking already ruled out. Returns
+    (odds with the runner-ups, odds as if the best were the only candidate)."""
+    none = math.log2(max(1.0 - link_rate, 1e-6))
+    best = weights[0]
+    alone = best - none
+    if len(weights) == 1:
+        return alone, alone
+    top = max(none, weights[1])
+    rest = sum(2.0 ** (x - top) for x in weights[1:]) + 2.0 ** (none - top)
+    return best - top - math.log2(rest), alone
+
+
 class Linker:
     """Links incoming encoded records against a spine index with a compiled model."""
 
@@ -72,13 +96,16 @@ class Linker:
         variant = det.get("forename_variant")
         self.variant = compile_predicate(variant, schema) if variant else None
         self.exact_block = set(det.get("exact_not_if_flags", []))
+        # comparison index -> levels that contradict an NHS agreement ("else", "null"); the
+        # older form {name: -1} meant the comparison's "else" level.
         self.contradiction = [
-            (self.compiled.names.index(name), level)
-            for name, level in det.get("nhs_contradicted_by_else", {}).items()
+            (self.compiled.names.index(name), compiled.level_indexes(name, labels))
+            for name, labels in det.get("nhs_contradicted_by_else", {}).items()
             if name in self.compiled.names
         ]
         self.required = [schema.slot[k] for k in det.get("any_of_required", []) if k in schema.slot]
         self.fs = schema.flags_slot
+        self.link_rate = compiled.model.expected_link_rate
 
     def refresh(self) -> None:
         """Recompute term-frequency weights and the prior after the spine changed."""
@@ -108,14 +135,14 @@ class Linker:
         n = len(scored)
         flags = a[self.fs]
 
-        # 1: NHS token with a valid check digit, unless both DOB and forename contradict it.
+        # 1: NHS token with a valid check digit, unless DOB and forename both contradict it
+        # (a baby recorded under its mother's number: another birthday, "Baby" or a name).
         if self.nhs_slot >= 0 and a[self.nhs_slot] > 0 and not (self.nhs_refused & flags):
             nhs_hits = [t for t in scored if records[t[2]][self.nhs_slot] == a[self.nhs_slot]]
             if len(nhs_hits) == 1:
                 w, sid, pos, vec = nhs_hits[0]
                 contradicted = self.contradiction and all(
-                    vec[ci] == len(compiled.model.comparisons[ci].levels)
-                    for ci, _ in self.contradiction
+                    vec[ci] in levels for ci, levels in self.contradiction
                 )
                 if not contradicted:
                     return LinkDecision(record_id, sid, 1, 1.0, w, sid, n)
@@ -146,13 +173,21 @@ class Linker:
         # Probabilistic.
         th = compiled.model.thresholds
         w, sid, _, _ = scored[0]
-        p = probability(w)
-        if p >= th.accept:
-            if n > 1:
-                w2 = scored[1][0]
-                if probability(w2) >= th.review and w - w2 < th.margin_bits:
-                    return LinkDecision(record_id, None, 91, p, w, sid, n)
-            return LinkDecision(record_id, sid, 50, p, w, sid, n)
+        if th.one_to_one:
+            odds, alone = record_log2_odds([t[0] for t in scored], self.link_rate)
+            p = probability(odds)
+            if p >= th.accept:
+                return LinkDecision(record_id, sid, 50, p, w, sid, n)
+            if probability(alone) >= th.accept:  # a runner-up holds it back (twins, namesakes)
+                return LinkDecision(record_id, None, 91, p, w, sid, n)
+        else:
+            p = probability(w)
+            if p >= th.accept:
+                if n > 1:
+                    w2 = scored[1][0]
+                    if probability(w2) >= th.review and w - w2 < th.margin_bits:
+                        return LinkDecision(record_id, None, 91, p, w, sid, n)
+                return LinkDecision(record_id, sid, 50, p, w, sid, n)
         if p >= th.review:
             return LinkDecision(record_id, None, 90, p, w, sid, n)
         return LinkDecision(record_id, None, 98, p, w, sid, n)

@@ -48,6 +48,7 @@ def default_model(version: str = "fjo-link-default-0") -> LinkageModel:
                 m=0.04,
             ),
             Level("nickname or Welsh variant", _eq("forename_canonical"), m=0.05),
+            Level("swapped with the surname", _eq("surname_as_forename", "forename"), m=0.02),
             Level("Dice >= 0.9", _dice("forename", 0.9), m=0.02),
             Level("phonetic", _eq("forename_phonetic"), m=0.02),
             Level("Dice >= 0.7", _dice("forename", 0.7), m=0.02),
@@ -67,6 +68,7 @@ def default_model(version: str = "fjo-link-default-0") -> LinkageModel:
                 {"any": [{"in": ["surname", "previous_surnames"]}, {"overlap": "surnames"}]},
                 m=0.04,
             ),
+            Level("swapped with the forename", _eq("forename_as_surname", "surname"), m=0.02),
             Level("Dice >= 0.9", _dice("surname", 0.9), m=0.02),
             Level("phonetic", _eq("surname_phonetic"), m=0.02),
             Level("Dice >= 0.7", _dice("surname", 0.7), m=0.02),
@@ -172,6 +174,15 @@ def default_model(version: str = "fjo-link-default-0") -> LinkageModel:
             ("surname", "forename_canonical", "dob_year"),
             ("previous_surnames", "forename_canonical", "dob_year"),
         ),
+        BlockingRule(
+            "swapped names+dob", ("forename_as_surname", "dob_full"), ("surname", "dob_full")
+        ),
+        BlockingRule(
+            "swapped names+postcode",
+            ("forename_as_surname", "postcode_unit"),
+            ("surname", "postcode_unit"),
+            max_block=60,
+        ),
         BlockingRule("postcode+dob_year", ("postcode_unit", "dob_year")),
         BlockingRule("postcode+forename_canonical", ("postcode_unit", "forename_canonical")),
         BlockingRule("dob+postcode_district", ("dob_full", "postcode_district")),
@@ -220,6 +231,13 @@ def default_model(version: str = "fjo-link-default-0") -> LinkageModel:
         guards=(
             # Same household, different forename: a sibling or twin until reviewed.
             Guard({"forename": ("else",), "dob": ("exact",)}, in_household=True, cap_log2_odds=0.0),
+            # The NHS number agrees but nothing personal does: a baby under its mother's
+            # number (another birthday, no forename or another one) until reviewed.
+            Guard(
+                {"nhs": ("exact",), "dob": ("else",), "forename": ("else", "null")},
+                in_household=False,
+                cap_log2_odds=0.0,
+            ),
         ),
         expected_link_rate=0.8,
         notes={
@@ -227,7 +245,7 @@ def default_model(version: str = "fjo-link-default-0") -> LinkageModel:
             "deterministic": {
                 "nhs_key": "nhs",
                 "nhs_refused_if_flags": [QualityFlag.NHS_NUMBER_INVALID],
-                "nhs_contradicted_by_else": {"dob": -1, "forename": -1},
+                "nhs_contradicted_by_else": {"dob": ["else"], "forename": ["else", "null"]},
                 "exact_keys": ["forename", "surname", "dob_full", "sex", "postcode_unit"],
                 "forename_key": "forename",
                 "forename_variant": {"any": [_eq("forename_canonical"), _dice("forename", 0.9)]},

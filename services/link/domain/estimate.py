@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -26,7 +27,7 @@ from services.link.domain.index import SpineIndex, blocking_keys
 from services.link.domain.model import BlockingRule, Comparison, LinkageModel
 from services.link.domain.scoring import CompiledModel
 
-__all__ = ["comparison_keys", "estimate_m", "estimate_u", "train"]
+__all__ = ["comparison_keys", "estimate_link_rate", "estimate_m", "estimate_u", "train"]
 
 
 def comparison_keys(c: Comparison) -> set[str]:
@@ -243,6 +244,58 @@ def estimate_m(
     return replace(model, comparisons=tuple(new)), log
 
 
+def estimate_link_rate(
+    model: LinkageModel,
+    index: SpineIndex,
+    incoming: Sequence[tuple],
+    *,
+    records: int = 5_000,
+    iterations: int = 50,
+    seed: int = 3,
+) -> tuple[float, dict[str, Any]]:
+    """The share of incoming records whose person is on the spine, by EM on the records.
+
+    Each record is one person: one of its candidates is it (candidate j with odds q_j, the
+    pairwise odds under the rate) or none is (weight 1 - rate). The rate is the mean over
+    records of the posterior that one is; iterated to its fixed point. The blocked
+    candidates stand for the whole spine: a person outside them shares no blocking key and
+    would have negligible odds. Returns (rate, log)."""
+    compiled = CompiledModel(model, index.schema)
+    compiled.set_term_frequencies(index.tf_counts, len(index))
+    rng = random.Random(seed)
+    sample = list(incoming) if len(incoming) <= records else rng.sample(list(incoming), records)
+    start = model.expected_link_rate
+    base = math.log2(start / max(len(index), 1))
+    weights: list[list[float]] = []
+    for a in sample:
+        ws = []
+        for pos in index.candidates(a):
+            b = index.records[pos]
+            ws.append(compiled.log2_odds(a, b, compiled.vector(a, b)) - base)
+        weights.append(ws)
+    rate = start
+    done = 0
+    for done in range(1, iterations + 1):  # noqa: B007 (the count goes into the log)
+        shift = math.log2(rate / max(len(index), 1))
+        total = 0.0
+        for ws in weights:
+            if ws:
+                top = max(ws) + shift
+                odds = sum(2.0 ** (w + shift - top) for w in ws)
+                total += odds / (odds + (1.0 - rate) * 2.0**-top)
+        new = min(max(total / max(len(weights), 1), _MIN_RATE), _MAX_RATE)
+        if abs(new - rate) < 1e-4:
+            rate = new
+            break
+        rate = new
+    return rate, {"records": len(weights), "iterations": done, "start": start, "rate": rate}
+
+
+_MIN_RATE, _MAX_RATE = 0.05, 0.98
+"""Bounds on the estimated link rate: at 1 a lone candidate would be taken whatever it
+scores (every record assumed to be on the spine)."""
+
+
 def train(
     model: LinkageModel,
     index: SpineIndex,
@@ -256,5 +309,8 @@ def train(
     """u from the spine, then m by EM; returns the new model version and a training log."""
     model = estimate_u(model, index, pairs=u_pairs, seed=seed)
     model, log = estimate_m(model, index, incoming, max_pairs=m_pairs, seed=seed + 1)
+    if model.thresholds.one_to_one and incoming:
+        rate, log["link_rate"] = estimate_link_rate(model, index, incoming, seed=seed + 2)
+        model = replace(model, expected_link_rate=rate)
     notes = {**model.notes, "training": log, "spine_size": len(index)}
     return replace(model, version=version or model.version, notes=notes), log

@@ -139,8 +139,8 @@ class BlockingRule:
 @dataclass(frozen=True)
 class Guard:
     """A cap on a pair's log2 odds when every comparison named in ``when`` sits at one of
-    the listed levels (labels; ``"else"`` is the final level), optionally only inside the
-    household context.
+    the listed levels (labels; ``"else"`` is the final level, ``"null"`` a comparison that
+    could not be made), optionally only inside the household context.
 
     Fellegi-Sunter assumes fields agree independently among non-matches; inside a family
     they do not (a twin shares surname, address and date of birth). A guard says what the
@@ -161,6 +161,11 @@ class Thresholds:
     accept: float = 0.9
     review: float = 0.5
     margin_bits: float = 3.0
+    one_to_one: bool = True
+    """The probability is the record's: its candidates compete for one spine person, and one
+    of them is it with the expected link rate (``decide.record_log2_odds``); the margin is
+    then implied (a runner-up within ~3 bits keeps the best below 0.9). False: each pair's
+    own probability, and ``margin_bits`` between the best two."""
 
 
 @dataclass(frozen=True)

@@ -223,12 +223,19 @@ class CompiledModel:
         self.prior = model.prior_log2_odds(1)
         self.guards: list[tuple[list[tuple[int, frozenset[int]]], bool, float]] = []
         for g in model.guards:
-            conds = []
-            for name, wanted in g.when.items():
-                ci = self.names.index(name)
-                labels = [lv.label for lv in model.comparisons[ci].levels] + ["else"]
-                conds.append((ci, frozenset(labels.index(x) for x in wanted)))
+            conds = [
+                (self.names.index(name), self.level_indexes(name, wanted))
+                for name, wanted in g.when.items()
+            ]
             self.guards.append((conds, g.in_household, g.cap_log2_odds))
+
+    def level_indexes(self, comparison: str, labels: int | Sequence[str]) -> frozenset[int]:
+        """Level indexes of a comparison's level labels: ``"else"`` is the final level,
+        ``"null"`` the comparison not made (-1); an int (any) stands for ``("else",)``."""
+        c = self.model.comparison(comparison)
+        names = [lv.label for lv in c.levels] + ["else"]
+        wanted = ("else",) if isinstance(labels, int) else labels
+        return frozenset(-1 if x == "null" else names.index(x) for x in wanted)
 
     def set_term_frequencies(self, counts: dict[str, Counter[int]], total: int) -> None:
         """Term frequencies for levels with ``tf``: exact agreement on a token weighs

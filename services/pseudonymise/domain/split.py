@@ -276,6 +276,45 @@ class _Keys:
         )
 
 
+_SAME = object()
+_PART_CACHE_SIZE = 1 << 16
+"""Distinct values kept per part (dates, forename and surname fields, postcodes, addresses);
+beyond that a value's keys are made again each time. They live only in the pseudonymise
+process, which holds the key and sees the clear values anyway."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """The keys one field's value gives, merged into a record's keys in field order (so the
+    output's key order, and so its bytes, are those of a split without the cache)."""
+
+    tokens: tuple[tuple[str, str], ...]
+    sets: tuple[tuple[str, list[str]], ...]
+    blooms: tuple[tuple[str, str], ...]
+    flags: frozenset[QualityFlag]
+    extra: Any = None
+
+    @classmethod
+    def of(cls, keys: _Keys, extra: Any = None) -> _Part:
+        return cls(
+            tuple(keys.tokens.items()),
+            tuple(keys.sets.items()),
+            tuple(keys.blooms.items()),
+            frozenset(keys.flags),
+            extra,
+        )
+
+    def merge_into(self, keys: _Keys) -> None:
+        if self.tokens:
+            keys.tokens.update(self.tokens)
+        if self.sets:
+            keys.sets.update(self.sets)
+        if self.blooms:
+            keys.blooms.update(self.blooms)
+        if self.flags:
+            keys.flags |= self.flags
+
+
 def _text(value: object) -> str | None:
     if value is None:
         return None
@@ -374,7 +413,15 @@ class Pseudonymiser:
     LSOA and local authority.
     """
 
-    __slots__ = ("_bloom", "_exact", "_postcodes", "_records", "_roles_cache", "key_version")
+    __slots__ = (
+        "_bloom",
+        "_exact",
+        "_parts",
+        "_postcodes",
+        "_records",
+        "_roles_cache",
+        "key_version",
+    )
 
     def __init__(
         self,
@@ -391,6 +438,9 @@ class Pseudonymiser:
         self._bloom = BloomEncoder(keyring.derive(LINKAGE_BLOOM, version), bloom_params)
         self._postcodes = postcodes
         self._roles_cache: dict[tuple[tuple[str, str], ...], _ParsedRoles] = {}
+        # Keys of one field's value, by part ("dob", "forename", ...) and value: names, dates
+        # and postcodes recur from record to record (see _part).
+        self._parts: dict[str, dict[Any, _Part]] = {}
 
     def __repr__(self) -> str:
         return f"Pseudonymiser(key_version={self.key_version}, bloom={self._bloom.scheme!r})"
@@ -496,8 +546,7 @@ class Pseudonymiser:
         keys: _Keys,
     ) -> None:
         tok = self._exact.token
-        tokens, sets, blooms, flag = keys.tokens, keys.sets, keys.blooms, keys.flag
-        bits = self._bloom.params.output_bits
+        tokens, flag = keys.tokens, keys.flag
 
         def value_of(role: Role) -> Any:
             name = parsed.one(role)
@@ -513,25 +562,9 @@ class Pseudonymiser:
 
         # Date of birth
         raw_dob = value_of(Role.DATE_OF_BIRTH)
-        parts: DobParts | None = None
-        if raw_dob not in (None, ""):
-            try:
-                parts = dob_parts(raw_dob)
-            except ValueError:
-                parts = None
-        dob_missing = flag(QualityFlag.DATE_OF_BIRTH_MISSING, raw_dob in (None, ""))
-        flag(QualityFlag.DATE_OF_BIRTH_INVALID, not dob_missing and parts is None)
-        flag(QualityFlag.DATE_OF_BIRTH_PLACEHOLDER, parts is not None and parts.placeholder)
-        content["week_of_birth"] = None if parts is None else parts.week_of_birth.isoformat()
-        if parts is not None:
-            tokens["dob_full"] = tok("dob_full", parts.dob.isoformat())
-            tokens["dob_year"] = tok("dob_year", f"{parts.year:04d}")
-            tokens["dob_month"] = tok("dob_month", f"{parts.month:02d}")
-            tokens["dob_day"] = tok("dob_day", f"{parts.day:02d}")
-            tokens["dob_year_month"] = tok("dob_year_month", f"{parts.year:04d}-{parts.month:02d}")
-            if parts.swapped is not None:
-                # Same domain as dob_full, so swapped(A) compares equal to full(B).
-                tokens["dob_swapped"] = tok("dob_full", parts.swapped.isoformat())
+        part = self._part("dob", (type(raw_dob), raw_dob), raw_dob)
+        part.merge_into(keys)
+        content["week_of_birth"] = part.extra
 
         if Role.DATE_OF_DEATH in parsed.by_role:
             raw_dod = value_of(Role.DATE_OF_DEATH)
@@ -550,30 +583,25 @@ class Pseudonymiser:
                 tokens["sex"] = tok("sex", str(code))
 
         # Names
-        forename_field = normalise_name(_text(value_of(Role.FORENAME)))
-        middle_field = normalise_name(" ".join(_list_of_text(value_of(Role.MIDDLE_NAMES))))
-        surname = normalise_name(_text(value_of(Role.SURNAME)))
-        previous = [
-            n
-            for n in (normalise_name(s) for s in _list_of_text(value_of(Role.PREVIOUS_SURNAMES)))
-            if n.usable
-        ]
-        flag(QualityFlag.FORENAME_MISSING, not forename_field.tokens)
-        flag(QualityFlag.FORENAME_PLACEHOLDER, forename_field.placeholder)
-        flag(QualityFlag.SURNAME_MISSING, not surname.tokens)
-        flag(QualityFlag.SURNAME_PLACEHOLDER, surname.placeholder)
-        flag(QualityFlag.NAME_PLACEHOLDER, forename_field.placeholder or surname.placeholder)
-        given = forename_field if forename_field.usable else EMPTY_NAME
-        middle = middle_field if middle_field.usable else EMPTY_NAME
-        self._forename_keys(given, middle, tokens, sets, blooms, bits)
-        self._surname_keys(surname, previous, tokens, sets, blooms, bits)
-        full_tokens = [*given.tokens, *middle.tokens]
+        forename_text = _text(value_of(Role.FORENAME))
+        middle_text = " ".join(_list_of_text(value_of(Role.MIDDLE_NAMES)))
+        forename_part = self._part("forename", (forename_text, middle_text))
+        forename_part.merge_into(keys)
+        previous_texts = tuple(_list_of_text(value_of(Role.PREVIOUS_SURNAMES)))
+        surname_part = self._part("surname", (_text(value_of(Role.SURNAME)), previous_texts))
+        surname_part.merge_into(keys)
+        flag(
+            QualityFlag.NAME_PLACEHOLDER,
+            QualityFlag.FORENAME_PLACEHOLDER in keys.flags
+            or QualityFlag.SURNAME_PLACEHOLDER in keys.flags,
+        )
+        given, middle = forename_part.extra
+        surname = surname_part.extra
+        full_tokens = (*given.tokens, *middle.tokens)
         if surname.usable:
             full_tokens += surname.tokens
         if full_tokens and (given.usable or surname.usable):
-            encoded = self._bloom.encode_tokens("full_name", full_tokens)
-            if encoded is not None:
-                blooms["full_name"] = to_b64(encoded, bits)
+            self._part("full_name", full_tokens).merge_into(keys)
 
         # Current address and postcode (the address's own postcode if no postcode field)
         address_lines: list[str] = []
@@ -589,28 +617,108 @@ class Pseudonymiser:
             if current is not None:
                 address_lines, address_postcode = _address_parts(current)
         raw_postcode = _text(value_of(Role.POSTCODE)) or address_postcode
-        postcode = parse_postcode(raw_postcode)
-        area = self._postcodes.lookup(postcode if postcode is not None else raw_postcode)
-        flag(QualityFlag.POSTCODE_MISSING, raw_postcode is None)
-        flag(QualityFlag.POSTCODE_INVALID, area.quality is AreaQuality.INVALID)
-        flag(QualityFlag.POSTCODE_PARTIAL, postcode is not None and not postcode.is_full)
-        flag(
-            QualityFlag.POSTCODE_NOT_FOUND,
-            area.quality in (AreaQuality.UNKNOWN, AreaQuality.SECTOR),
-        )
+        part = self._part("postcode", raw_postcode)
+        part.merge_into(keys)
+        area = part.extra
         content["lsoa"] = area.lsoa
         content["local_authority"] = area.local_authority
         content["area_quality"] = area.quality.value
-        if postcode is not None:
-            tokens.update(self._postcode_tokens(postcode))
         if address_lines:
-            encoded = self._bloom.encode_tokens("address", normalise_address(address_lines))
-            if encoded is not None:
-                blooms["address"] = to_b64(encoded, bits)
+            self._part("address", tuple(address_lines)).merge_into(keys)
 
         # Address history (the spine's residences)
         if Role.ADDRESS_HISTORY in parsed.by_role:
             content["residences"], keys.addresses = self._history(history)
+
+    def _part(self, kind: str, key: Any, value: Any = _SAME) -> _Part:
+        """The keys one field's value gives (tokens, sets, Bloom filters, flags), made once
+        per distinct value and kept (bounded): the value alone decides them."""
+        cache = self._parts.setdefault(kind, {})
+        try:
+            part = cache.get(key)
+        except TypeError:  # an unhashable value (a date object in a list...): not kept
+            part, cache = None, {}
+        if part is None:
+            part = getattr(self, f"_make_{kind}")(key if value is _SAME else value)
+            if len(cache) < _PART_CACHE_SIZE:
+                cache[key] = part
+        return part
+
+    def _make_dob(self, raw_dob: Any) -> _Part:
+        keys = _Keys()
+        tok = self._exact.token
+        parts: DobParts | None = None
+        if raw_dob not in (None, ""):
+            try:
+                parts = dob_parts(raw_dob)
+            except ValueError:
+                parts = None
+        dob_missing = keys.flag(QualityFlag.DATE_OF_BIRTH_MISSING, raw_dob in (None, ""))
+        keys.flag(QualityFlag.DATE_OF_BIRTH_INVALID, not dob_missing and parts is None)
+        keys.flag(QualityFlag.DATE_OF_BIRTH_PLACEHOLDER, parts is not None and parts.placeholder)
+        tokens = keys.tokens
+        if parts is not None:
+            tokens["dob_full"] = tok("dob_full", parts.dob.isoformat())
+            tokens["dob_year"] = tok("dob_year", f"{parts.year:04d}")
+            tokens["dob_month"] = tok("dob_month", f"{parts.month:02d}")
+            tokens["dob_day"] = tok("dob_day", f"{parts.day:02d}")
+            tokens["dob_year_month"] = tok("dob_year_month", f"{parts.year:04d}-{parts.month:02d}")
+            if parts.swapped is not None:
+                # Same domain as dob_full, so swapped(A) compares equal to full(B).
+                tokens["dob_swapped"] = tok("dob_full", parts.swapped.isoformat())
+        week = None if parts is None else parts.week_of_birth.isoformat()
+        return _Part.of(keys, week)
+
+    def _make_forename(self, texts: tuple[str | None, str]) -> _Part:
+        keys = _Keys()
+        forename_field = normalise_name(texts[0])
+        middle_field = normalise_name(texts[1])
+        keys.flag(QualityFlag.FORENAME_MISSING, not forename_field.tokens)
+        keys.flag(QualityFlag.FORENAME_PLACEHOLDER, forename_field.placeholder)
+        given = forename_field if forename_field.usable else EMPTY_NAME
+        middle = middle_field if middle_field.usable else EMPTY_NAME
+        bits = self._bloom.params.output_bits
+        self._forename_keys(given, middle, keys.tokens, keys.sets, keys.blooms, bits)
+        return _Part.of(keys, (given, middle))
+
+    def _make_surname(self, texts: tuple[str | None, tuple[str, ...]]) -> _Part:
+        keys = _Keys()
+        surname = normalise_name(texts[0])
+        previous = [n for n in (normalise_name(s) for s in texts[1]) if n.usable]
+        keys.flag(QualityFlag.SURNAME_MISSING, not surname.tokens)
+        keys.flag(QualityFlag.SURNAME_PLACEHOLDER, surname.placeholder)
+        bits = self._bloom.params.output_bits
+        self._surname_keys(surname, previous, keys.tokens, keys.sets, keys.blooms, bits)
+        return _Part.of(keys, surname)
+
+    def _make_full_name(self, full_tokens: tuple[str, ...]) -> _Part:
+        keys = _Keys()
+        encoded = self._bloom.encode_tokens("full_name", full_tokens)
+        if encoded is not None:
+            keys.blooms["full_name"] = to_b64(encoded, self._bloom.params.output_bits)
+        return _Part.of(keys)
+
+    def _make_postcode(self, raw_postcode: str | None) -> _Part:
+        keys = _Keys()
+        postcode = parse_postcode(raw_postcode)
+        area = self._postcodes.lookup(postcode if postcode is not None else raw_postcode)
+        keys.flag(QualityFlag.POSTCODE_MISSING, raw_postcode is None)
+        keys.flag(QualityFlag.POSTCODE_INVALID, area.quality is AreaQuality.INVALID)
+        keys.flag(QualityFlag.POSTCODE_PARTIAL, postcode is not None and not postcode.is_full)
+        keys.flag(
+            QualityFlag.POSTCODE_NOT_FOUND,
+            area.quality in (AreaQuality.UNKNOWN, AreaQuality.SECTOR),
+        )
+        if postcode is not None:
+            keys.tokens.update(self._postcode_tokens(postcode))
+        return _Part.of(keys, area)
+
+    def _make_address(self, lines: tuple[str, ...]) -> _Part:
+        keys = _Keys()
+        encoded = self._bloom.encode_tokens("address", normalise_address(list(lines)))
+        if encoded is not None:
+            keys.blooms["address"] = to_b64(encoded, self._bloom.params.output_bits)
+        return _Part.of(keys)
 
     def _forename_keys(
         self,
@@ -630,6 +738,9 @@ class Pseudonymiser:
                 sets["middle_names"] = sorted({tok("forename", t) for t in middle.forms})
             return
         tokens["forename"] = tok("forename", first)
+        # The given name as a surname: a record with forename and surname swapped then
+        # agrees with the spine's surname token exactly.
+        tokens["forename_as_surname"] = tok("surname", first)
         # Middle names share the forename domain: a middle name used as the given name matches.
         tokens["forename_canonical"] = tok("forename_canonical", canonical_forename(first))
         tokens["forename_phonetic"] = tok("forename_phonetic", phonetic(first))
@@ -661,6 +772,7 @@ class Pseudonymiser:
         if surname.usable:
             joined = surname.joined
             tokens["surname"] = tok("surname", joined)
+            tokens["surname_as_forename"] = tok("forename", joined)  # swapped (see above)
             tokens["surname_canonical"] = tok("surname_canonical", canonical_surname(joined))
             tokens["surname_phonetic"] = tok("surname_phonetic", phonetic(joined))
             tokens["surname_nysiis"] = tok("surname_nysiis", phonetic_nysiis(joined))

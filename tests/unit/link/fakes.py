@@ -92,6 +92,7 @@ def keys(
             forename_canonical=f"fc:{CANON.get(first, first)}",
             forename_phonetic=f"fp:{first[:3]}",
             given_names=tuple(f"f:{g}" for g in given.split()),
+            forename_as_surname=f"s:{first}",
         )
         blooms["forename"] = _bloom("forename", first)
     if surname:
@@ -99,6 +100,7 @@ def keys(
             surname=f"s:{surname}",
             surname_phonetic=f"sp:{surname[:3]}",
             surnames=tuple(f"s:{s}" for s in (surname, *previous_surnames)),
+            surname_as_forename=f"f:{surname}",
         )
         blooms["surname"] = _bloom("surname", surname)
         if previous_surnames:

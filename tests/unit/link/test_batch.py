@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from fjo.cli import app
-from fjo.link_batch import CSV_COLUMNS, BatchInputError, read_csv, run_batch
+from fjo.link_batch import CSV_COLUMNS, BatchInputError, encode_rows, read_csv, run_batch
 from synth.population import SPINE_EXTRA_COLUMNS, SynthConfig, generate
 
 runner = CliRunner()
@@ -130,3 +131,18 @@ def test_the_command_writes_the_predictions_and_a_summary(
     assert result.exit_code == 0, result.output
     assert '"status_counts"' in result.stdout
     assert len(read_csv(out)) == len(truth)
+
+
+def test_the_batch_layout_with_its_caches_equals_the_link_domains_own(
+    files: tuple[Path, Path, dict[str, str]],
+) -> None:
+    from services.link.domain import KeySchema, default_model
+
+    spine, _, _ = files
+    rows = read_csv(spine)[:400] * 2  # the second pass is served from the caches
+    key = hashlib.sha256(b"fjo batch layout test").digest()
+    model = default_model()
+    fast = encode_rows(rows, key, model=model)
+    plain = encode_rows(rows, key)
+    schema = KeySchema(model)
+    assert [c for _, c in fast] == [schema.compact(r) for r in plain]

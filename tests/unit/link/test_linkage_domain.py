@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import math
+import random
+
 import pytest
 
 from services.link.domain import (
     CompiledModel,
+    EncodedRecord,
     LinkageModel,
     Linker,
     SpineIndex,
@@ -169,3 +173,66 @@ def test_the_generated_blocking_code_gives_the_same_keys_as_each_rule_on_its_own
             k for n, r in rules for k in blocking_keys(n, r, rec, index.schema, spine_side=True)
         ]
         assert index._all_spine_keys(rec) == expected
+
+
+def test_a_record_with_forename_and_surname_swapped_is_found_and_linked():
+    person = keys("S1", "rhys", "owen", "2011-08-19", "M", "CF83 1AB", "12 heol", "")
+    linker = build([person])
+    decision = linker.link(keys("C1", "owen", "rhys", "2011-08-19", "M", "CF83 1AB"))
+    assert (decision.spine_id, decision.linked) == ("S1", True)
+
+
+def test_a_baby_under_its_mothers_nhs_number_is_not_linked_to_the_mother():
+    mother = keys("S1", "ffion", "pugh", "1994-02-11", "F", "SA1 2BC", "4 maes", "4857773456")
+    linker = build([mother])
+    for forename in ("baby", "", "osian"):
+        baby = keys("C1", forename, "pugh", "2024-11-02", "M", "SA1 2BC", "4 maes", "4857773456")
+        decision = linker.link(baby)
+        assert decision.status != 1 and not decision.linked, forename
+    # The same number with the mother's own details is hers.
+    assert (
+        linker.link(keys("C2", "ffion", "pugh", "1994-02-11", "F", "", "", "4857773456")).status
+        == 1
+    )
+
+
+def test_the_record_probability_counts_every_candidate_once():
+    from services.link.domain import record_log2_odds
+
+    # Alone, a candidate is weighed against the chance that the record is not on the spine.
+    odds, alone = record_log2_odds([2.0], 0.8)
+    assert odds == alone == pytest.approx(2.0 - math.log2(0.2))
+    # Two equal candidates share it: neither can be accepted, whatever their own weight.
+    odds, alone = record_log2_odds([30.0, 30.0], 0.8)
+    assert odds < 0.0 < alone
+    # A runner-up far behind does not matter.
+    odds, _ = record_log2_odds([10.0, -20.0], 0.8)
+    assert odds == pytest.approx(10.0 - math.log2(0.2), abs=1e-4)
+
+
+@pytest.mark.parametrize("share", [0.5, 0.9])
+def test_the_link_rate_estimated_from_the_records_is_near_the_true_share(share):
+    from services.link.domain import estimate_link_rate
+    from tests.unit.link.fakes import FORENAMES, SURNAMES
+
+    model = default_model()
+    index = SpineIndex(model)
+    spine = population(900)
+    for rec in spine:
+        index.add(rec)
+    model = estimate_u(model, index, pairs=20_000)
+    index.model = model
+    rng = random.Random(5)
+    incoming, on_spine = [], 0
+    for i in range(300):
+        if rng.random() < share:  # someone on the spine, recorded again
+            on_spine += 1
+            p = rng.choice(spine)
+            incoming.append(EncodedRecord.of(f"C{i}", p.tokens, p.blooms, p.flags))
+        else:  # someone who is not
+            incoming.append(
+                keys(f"C{i}", rng.choice(FORENAMES), rng.choice(SURNAMES) + "x",
+                     f"{rng.randint(1950, 2023)}-03-{rng.randint(1, 28):02d}", "F")
+            )  # fmt: skip
+    rate, log = estimate_link_rate(model, index, [index.schema.compact(r) for r in incoming])
+    assert abs(rate - on_spine / len(incoming)) < 0.08, log

@@ -103,7 +103,8 @@ def test_linkage_keys_hold_every_named_token_and_bloom(pseudonymiser: Pseudonymi
     assert set(linkage.hmac_tokens) == {
         "nhs", "dob_full", "dob_year", "dob_month", "dob_day", "dob_year_month", "dob_swapped",
         "sex", "forename", "forename_canonical", "forename_phonetic", "forename_nysiis",
-        "surname", "surname_canonical", "surname_phonetic", "surname_nysiis",
+        "forename_as_surname", "surname", "surname_canonical", "surname_phonetic",
+        "surname_nysiis", "surname_as_forename",
         "postcode_unit", "postcode_sector", "postcode_district",
     }  # fmt: skip
     assert set(linkage.bloom_filters) == {"forename", "surname", "full_name", "address"}
@@ -122,6 +123,10 @@ def test_tokens_are_keyed_tokens_of_the_normalised_values(pseudonymiser: Pseudon
     assert tokens["forename"] == t("forename", "dafydd")
     assert tokens["forename_canonical"] == t("forename_canonical", "david")
     assert tokens["surname"] == t("surname", "evans")
+    # Swapped names: each name also in the other's domain, so "Evans, Dafydd" meets "Dafydd
+    # Evans" token for token.
+    assert tokens["forename_as_surname"] == t("surname", "dafydd")
+    assert tokens["surname_as_forename"] == t("forename", "evans")
     assert tokens["nhs"] == t("nhs", "9434765919")
     assert tokens["dob_full"] == t("dob_full", "2016-03-04")
     assert tokens["dob_year"] == t("dob_year", "2016")
