@@ -32,6 +32,7 @@ from services.access.domain.catalogue import (
     quasi_identifier_problem,
 )
 from services.access.domain.kanonymity import KAnonymityMode, enforce_k_anonymity
+from services.access.domain.linkage_quality import PERSON_DATASETS, linkage_summary
 from services.access.domain.pseudonyms import ProjectPseudonymiser
 from services.access.storage.models import LinkDecisionRow, ResearchRecordRow
 
@@ -257,8 +258,12 @@ def build_extract(
     staging.mkdir(parents=True)
     files: list[dict[str, Any]] = []
     dictionary: list[dict[str, Any]] = []
+    linkage: dict[str, Any] = {}
     total_rows = 0
     for dataset, (variables, columns) in tables.items():
+        summary = linkage_summary(columns) if dataset in PERSON_DATASETS else None
+        if summary is not None:
+            linkage[dataset] = summary
         schema = pa.schema([pa.field(v.name, _ARROW_TYPES[v.type]) for v in variables])
         table = pa.Table.from_pydict(
             {v.name: pa.array(columns[v.name], type=_ARROW_TYPES[v.type]) for v in variables},
@@ -317,6 +322,7 @@ def build_extract(
         },
         "pseudonym_key_version": spec.pseudonym_key_version,
         "disclosure_control": disclosure,
+        "linkage_quality": linkage,
         "rows": total_rows,
         "files": files,
     }
