@@ -56,13 +56,16 @@ def _oauth_error(error: str, description: str, status: int = 400) -> JSONRespons
 def create_idp(
     *,
     issuer: str,
+    base_url: str | None = None,
     key_file: Path,
     clients: Mapping[str, Sequence[str]],
     personas: Sequence[Persona] = PERSONAS,
     audiences: Sequence[str] = AUDIENCES,
     ttl_s: int = 3600,
 ) -> FastAPI:
-    """The provider: ``clients`` maps each client id to its registered redirect URIs."""
+    """The provider: ``clients`` maps each client id to its registered redirect URIs; its
+    endpoints are under ``base_url`` (default: the issuer URL itself)."""
+    base = base_url or issuer
     dev = DevIssuer.from_file(key_file, issuer=issuer)
     grants: dict[str, _Grant] = {}
     lock = threading.Lock()
@@ -77,9 +80,9 @@ def create_idp(
     def discovery() -> dict[str, Any]:
         return {
             "issuer": issuer,
-            "authorization_endpoint": f"{issuer}/authorize",
-            "token_endpoint": f"{issuer}/token",
-            "jwks_uri": f"{issuer}/jwks",
+            "authorization_endpoint": f"{base}/authorize",
+            "token_endpoint": f"{base}/token",
+            "jwks_uri": f"{base}/jwks",
             "response_types_supported": ["code"],
             "grant_types_supported": ["authorization_code"],
             "subject_types_supported": ["public"],

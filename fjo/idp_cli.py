@@ -18,6 +18,9 @@ def idp(
     issuer: Annotated[
         str | None, typer.Option(help="Issuer URL (default http://127.0.0.1:<port>).")
     ] = None,
+    base_url: Annotated[
+        str | None, typer.Option(help="Where its endpoints are, if not at the issuer URL.")
+    ] = None,
     client_id: Annotated[str, typer.Option(help="The portal's client id.")] = "fjo-portal",
     redirect_uri: Annotated[
         list[str], typer.Option(help="A redirect URI the client may use (repeatable).")
@@ -30,6 +33,7 @@ def idp(
 
     app = create_idp(
         issuer=issuer or f"http://127.0.0.1:{port}",
+        base_url=base_url or f"http://127.0.0.1:{port}",
         key_file=key_file,
         clients={client_id: redirect_uri},
     )

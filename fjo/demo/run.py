@@ -62,6 +62,8 @@ class DemoOptions:
     ready_timeout_s: float = 120.0
     part_bytes: int = 2 * 1024 * 1024
     quiet: bool = False
+    serve: bool = False
+    """After the story, keep the stack up with the portal and the dev sign-in until Ctrl-C."""
 
 
 @dataclass
@@ -335,6 +337,11 @@ def run_demo(options: DemoOptions | None = None) -> DemoResult:
         t = time.monotonic()
         extract = researcher_story(issuer, access_url, out / "extract", info=ui.info)
         timings["extract"] = time.monotonic() - t
+        if o.serve:
+            from fjo.demo.serve import serve_portal
+
+            ui.step("The portal (fjo demo --serve): Ctrl-C stops it and the stack")
+            serve_portal(stack, ISSUER, echo=print, ready_timeout_s=o.ready_timeout_s)
 
         problems = [f"processes exited early: {x}" for x in stack.exited()]
     finally:

@@ -20,6 +20,11 @@ class OidcSettings(BaseModel):
         "http://127.0.0.1:8090",
         description="Issuer URL; its /.well-known/openid-configuration is read at first use.",
     )
+    discovery_url: str | None = Field(
+        None,
+        description="Where the discovery document is, if not under the issuer URL (the demo's "
+        "dev issuer names itself https://dev.fjo.invalid and answers on 127.0.0.1).",
+    )
     client_id: str = Field("fjo-portal", description="The portal's client id at the issuer.")
     client_secret: SecretStr | None = Field(
         None, description="Client secret, if the issuer gives the portal one (PKCE either way)."

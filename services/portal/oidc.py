@@ -54,7 +54,9 @@ class OidcClient:
         """The issuer's discovery document (fetched once; its issuer must be ours)."""
         with self._lock:
             if self._metadata is None:
-                url = self._settings.issuer.rstrip("/") + "/.well-known/openid-configuration"
+                url = self._settings.discovery_url or (
+                    self._settings.issuer.rstrip("/") + "/.well-known/openid-configuration"
+                )
                 try:
                     doc = httpx.get(url, timeout=self._timeout).raise_for_status().json()
                 except (httpx.HTTPError, ValueError) as exc:
