@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 TYPED_DIRS := $(wildcard contracts services/runtime)
 
 .PHONY: help venv lint test pytest services-up services-down services-status demo
-.PHONY: tools up down deploy-check
+.PHONY: tools up down deploy-check browser assets screenshots
 
 help:
 	@echo "make demo           run the demo on the embedded default (SQLite + embedded bus)"
@@ -23,6 +23,7 @@ help:
 	@echo "make services-down  stop them"
 	@echo "make up / down      the whole platform as local processes (fjo up / fjo down, var/stack)"
 	@echo "make deploy-check   regenerate-check, render and validate the Kubernetes manifests"
+	@echo "make screenshots    the portal's browser journeys, saving docs/portal/*.png and axe.json"
 
 venv:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -38,8 +39,19 @@ test: venv lint pytest
 
 # Starts its own Kafka and PostgreSQL (under var/run.*), exports FJO_TEST_KAFKA_BOOTSTRAP and
 # FJO_TEST_POSTGRES_URL, runs pytest, always stops both, exits with pytest's status.
-pytest: venv tools
+pytest: venv tools browser assets
 	scripts/with-services.sh .venv/bin/pytest $(PYTEST_ARGS)
+
+# Debian's chromium + chromium-driver for the portal's browser tests (apt, if missing).
+browser:
+	scripts/browser.sh install
+
+# govuk-frontend's compiled assets (npm pack, integrity checked) for the portal.
+assets:
+	scripts/assets.sh install
+
+screenshots: venv browser assets
+	FJO_SCREENSHOTS=docs/portal .venv/bin/pytest -q tests/browser
 
 services-up: venv
 	scripts/kafka.sh start

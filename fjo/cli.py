@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from contracts.services import Service
-from fjo import __version__, access_cli, deploy_cli, push_cli, token_cli
+from fjo import __version__, access_cli, deploy_cli, idp_cli, push_cli, token_cli
 from fjo.demo import cli as demo_cli
 from services.runtime.settings import KafkaSecurityProtocol, SaslMechanism
 
@@ -29,6 +29,10 @@ access_cli.register(app)  # audit verify, audit checkpoint
 token_cli.register(app)  # token
 push_cli.register(app)  # push (partners: resumable delivery upload)
 demo_cli.register(app)  # synth, demo (make demo)
+idp_cli.register(app)  # idp (the dev issuer as an OIDC provider, for the portal)
+
+Served = StrEnum("Served", {name: name for name in [*(s.value for s in Service), "portal"]})  # type: ignore[misc]
+"""What ``fjo serve`` runs: every service, and the portal."""
 
 
 class Role(StrEnum):
@@ -44,7 +48,7 @@ def version() -> None:
 
 @app.command()
 def serve(
-    service: Service,
+    service: Served,  # type: ignore[valid-type]
     role: Role,
     host: Annotated[str, typer.Option(help="Address the API binds to.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port the API listens on.")] = 8000,
@@ -55,7 +59,7 @@ def serve(
     """Run one service as an HTTP API or as a Kafka worker."""
     from services import catalogue
 
-    entry = catalogue.entry(service)
+    entry = catalogue.entry(service.value)
     if role is Role.api:
         if entry.create_app is None:
             raise typer.BadParameter(f"{service.value} has no api role")

@@ -26,17 +26,20 @@ if TYPE_CHECKING:
     from services.runtime.settings import ServiceSettings
     from services.runtime.worker_process import WorkerBuilder
 
-__all__ = ["API", "WORKER", "ServiceEntry", "entry", "roles"]
+__all__ = ["API", "PORTAL", "WORKER", "ServiceEntry", "entry", "roles"]
 
 API = "api"
 WORKER = "worker"
+PORTAL = "portal"
+"""The web portal: an ``api`` role (its pages) that is no bus participant, so it has no
+``contracts.services.Service`` name and is not among ``roles()`` (the pipeline's)."""
 
 
 @dataclass(frozen=True)
 class ServiceEntry:
     """What the platform's tools need to know about one service."""
 
-    service: Service
+    service: Service | str
     settings: type[ServiceSettings]
     """Its pydantic-settings class (``FJO_<SERVICE>_...``)."""
     migrate: Callable[[Engine | str], None]
@@ -116,26 +119,36 @@ def _access() -> ServiceEntry:
     )
 
 
-_ENTRIES: Mapping[Service, Callable[[], ServiceEntry]] = {
+def _portal() -> ServiceEntry:
+    from services.portal.config import PortalSettings
+    from services.portal.entrypoints import create_app, migrate
+
+    return ServiceEntry(PORTAL, PortalSettings, migrate, create_app=create_app)
+
+
+_ENTRIES: Mapping[Service | str, Callable[[], ServiceEntry]] = {
     Service.INGEST: _ingest,
     Service.PSEUDONYMISE: _pseudonymise,
     Service.LINK: _link,
     Service.ACCESS: _access,
+    PORTAL: _portal,
 }
 
 
 def entry(service: Service | str) -> ServiceEntry:
     """The catalogue entry of ``service`` (its modules imported on first use)."""
+    if service == PORTAL:
+        return _load(PORTAL)
     try:
         known = Service(service)
     except ValueError:
-        names = ", ".join(s.value for s in SERVICES)
+        names = ", ".join([*(s.value for s in SERVICES), PORTAL])
         raise LookupError(f"unknown service {service!r}; one of {names}") from None
     return _load(known)
 
 
 @cache
-def _load(service: Service) -> ServiceEntry:
+def _load(service: Service | str) -> ServiceEntry:
     return _ENTRIES[service]()
 
 

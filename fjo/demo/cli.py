@@ -62,6 +62,10 @@ def demo(
     cases: Cases = None,
     small: Small = False,
     drain_timeout: Annotated[float, typer.Option(help="Seconds to wait for a drain.")] = 900.0,
+    serve: Annotated[
+        bool,
+        typer.Option(help="Then keep the stack and the portal up (dev sign-in) until Ctrl-C."),
+    ] = False,
 ) -> None:
     """Run the platform end to end on the embedded default and write demo-output/."""
     from fjo.demo.run import DemoFailed, DemoOptions, run_demo
@@ -72,7 +76,13 @@ def demo(
     assert isinstance(config, WorldConfig)
     try:
         result = run_demo(
-            DemoOptions(out=out, state_dir=state_dir, world=config, drain_timeout_s=drain_timeout)
+            DemoOptions(
+                out=out,
+                state_dir=state_dir,
+                world=config,
+                drain_timeout_s=drain_timeout,
+                serve=serve,
+            )
         )
     except DemoFailed as exc:
         typer.echo(f"fjo demo failed: {exc}", err=True)

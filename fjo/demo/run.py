@@ -54,6 +54,8 @@ class DemoOptions:
     ready_timeout_s: float = 120.0
     part_bytes: int = 2 * 1024 * 1024
     quiet: bool = False
+    serve: bool = False
+    """After the story, keep the stack up with the portal and the dev sign-in until Ctrl-C."""
 
 
 @dataclass
@@ -327,6 +329,11 @@ def run_demo(options: DemoOptions | None = None) -> DemoResult:
         t = time.monotonic()
         extract = researcher_story(issuer, access_url, out / "extract", info=ui.info)
         timings["extract"] = time.monotonic() - t
+        if o.serve:
+            from fjo.demo.serve import serve_portal
+
+            ui.step("The portal (fjo demo --serve): Ctrl-C stops it and the stack")
+            serve_portal(stack, ISSUER, echo=print, ready_timeout_s=o.ready_timeout_s)
 
         problems = [f"processes exited early: {x}" for x in stack.exited()]
     finally:
@@ -471,6 +478,18 @@ def _drain(
 # ------------------------------------------------------------------------- researcher story
 
 
+CONTROLLER_SIGNATORIES = {"cafcass": "cerys", "cafcass-cymru": "catrin", "wds": "gareth"}
+"""Who signs a project off for each data controller in the demo."""
+
+
+def project_controllers(http: httpx.Client, pid: str, headers: dict[str, str]) -> list[str]:
+    """The data controllers who must sign ``pid`` before the panel can approve it."""
+    r = http.get(f"/v1/projects/{pid}", headers=headers)
+    if r.status_code != 200:
+        raise DemoFailed(f"read project: HTTP {r.status_code}")
+    return list(r.json()["controllers_required"])
+
+
 def researcher_story(
     issuer: Any,
     url: str,
@@ -481,8 +500,9 @@ def researcher_story(
 ) -> dict[str, Any]:
     """The researcher's story on the access API at ``url``, with tokens from ``issuer``:
     register alice and bob (an administrator), alice creates a project, adds bob and submits
-    it, carol (the review panel) approves it, alice activates it, bob requests an extract,
-    waits for it and downloads every file of its manifest into ``folder``. What happened;
+    it, each data controller signs it off, carol (the review panel) approves it, alice
+    activates it, bob requests an extract, waits for it and downloads every file of its
+    manifest into ``folder``. What happened;
     ``DemoFailed`` when a step is refused."""
     from services.access.domain.catalogue import CATALOGUE
 
@@ -535,6 +555,18 @@ def researcher_story(
             "add member",
         )
         ok(http.post(f"/v1/projects/{pid}/submit", headers=h("alice", "researcher")), "submit")
+        for controller in project_controllers(http, pid, h("root", "admin")):
+            signatory = CONTROLLER_SIGNATORIES[controller]
+            token = issuer.mint(
+                signatory, audience="fjo-access", roles=["data-controller"], source=controller
+            )
+            ok(
+                http.post(
+                    f"/v1/projects/{pid}/sign-offs",
+                    headers={"Authorization": f"Bearer {token}"},
+                ),
+                f"sign-off ({signatory} for {controller})",
+            )
         ok(
             http.post(
                 f"/v1/projects/{pid}/approve",

@@ -39,6 +39,7 @@ from services.access.domain.generalisation import (
     coarsen_date,
 )
 from services.access.domain.kanonymity import KAnonymityMode, protect_table
+from services.access.domain.linkage_quality import PERSON_DATASETS, linkage_summary
 from services.access.domain.pseudonyms import ProjectPseudonymiser
 from services.access.storage.models import LinkDecisionRow, ResearchRecordRow
 
@@ -302,8 +303,12 @@ def build_extract(
     staging.mkdir(parents=True)
     files: list[dict[str, Any]] = []
     dictionary: list[dict[str, Any]] = []
+    linkage: dict[str, Any] = {}
     total_rows = 0
     for dataset, (variables, columns) in tables.items():
+        summary = linkage_summary(columns) if dataset in PERSON_DATASETS else None
+        if summary is not None:
+            linkage[dataset] = summary
         schema = pa.schema([pa.field(v.name, _ARROW_TYPES[v.type]) for v in variables])
         table = pa.Table.from_pydict(
             {v.name: pa.array(columns[v.name], type=_ARROW_TYPES[v.type]) for v in variables},
@@ -364,6 +369,7 @@ def build_extract(
         },
         "pseudonym_key_version": spec.pseudonym_key_version,
         "disclosure_control": disclosure,
+        "linkage_quality": linkage,
         "rows": total_rows,
         "files": files,
     }

@@ -55,6 +55,24 @@ class ReviewItem(BaseModel):
     model_version: str = Field(
         description="Version of the linkage model that queued it.", examples=["fs-1"]
     )
+    evidence: dict[str, Any] | None = Field(
+        None,
+        description="Why the pair scored what it did, with no identifier: the prior (bits), "
+        "each comparison's level that held and its match weight (bits), a guard's cap if one "
+        "applied, the final log2-odds and probability. None for items queued before it was kept.",
+        examples=[
+            {
+                "prior": -9.2,
+                "comparisons": [
+                    {"comparison": "forename", "level": "nickname", "weight": 5.1},
+                    {"comparison": "date_of_birth", "level": "swapped", "weight": 4.0},
+                ],
+                "guard_cap": None,
+                "log2_odds": -0.1,
+                "probability": 0.48,
+            }
+        ],
+    )
 
 
 class Decision(BaseModel):

@@ -375,10 +375,22 @@ class LinkService:
                     "created_at": _now(),
                     "decided_at": None,
                     "decided_by": None,
+                    "evidence": self._evidence(token, decision.candidate_id),
                 },
             )
         elif row is not None and row["state"] == "open":
             rows.reviews.put(rows.session, token, {"state": "superseded", "decided_at": _now()})
+
+    def _evidence(self, token: str, candidate: str) -> str | None:
+        """What a clerical reviewer reads about a queued pair (``CompiledModel.explain``): the
+        level each comparison reached and its weight, as the model that queued it saw them."""
+        pos, spine_pos = self.incoming.position.get(token), self.index.position.get(candidate)
+        if pos is None or spine_pos is None or self._linker is None:
+            return None
+        explained = self._linker.compiled.explain(
+            self.incoming.records[pos], self.index.records[spine_pos]
+        )
+        return json.dumps(explained, sort_keys=True)
 
     def _audit(self, rows: LinkRows, action: str, token: str, detail: dict[str, Any]) -> None:
         rows.audit(
@@ -405,6 +417,7 @@ class LinkService:
                 "candidate_token": r.candidate_token,
                 "match_probability": r.match_probability,
                 "model_version": r.model_version,
+                "evidence": json.loads(r.evidence) if r.evidence else None,
             }
             for r in rows
         ]

@@ -91,6 +91,8 @@ review_queue = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("decided_at", DateTime(timezone=True), nullable=True),
     Column("decided_by", String(128), nullable=True),
+    # JSON of CompiledModel.explain for the queued pair (levels and weights, no identifier).
+    Column("evidence", Text, nullable=True),
 )
 
 audit = Table(

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.access.bootstrap import AccessContext
+from services.access.domain.governance import controllers_required
 from services.access.domain.policy import (
     CallerFacts,
     ProjectFacts,
@@ -22,6 +23,7 @@ from services.access.domain.policy import (
 from services.access.domain.projects import (
     Accreditation,
     ProjectState,
+    Role,
     effective_state,
     has_current_accreditation,
 )
@@ -209,6 +211,7 @@ def caller_facts(session: Session, principal: Principal) -> CallerFacts:
         subject=principal.subject,
         roles=principal.roles,
         accredited=has_current_accreditation(accreditation, today()),
+        controller=principal.source if principal.has_role(Role.DATA_CONTROLLER.value) else None,
     )
 
 
@@ -269,5 +272,6 @@ def load_project(
         members=members,
         approved_members=frozenset(approval.members) if approval else frozenset(),
         state=current,
+        controllers=frozenset(controllers_required(project.requested.get("datasets", []))),
     )
     return project, facts, approval

@@ -24,10 +24,12 @@ from services.access.api.deps import (
 )
 from services.access.api.schemas import (
     ApprovalIn,
+    DecisionIn,
     MemberIn,
     ProjectIn,
     ProjectOut,
     ProjectPatch,
+    SignOffIn,
 )
 from services.access.bootstrap import AccessContext
 from services.access.domain.catalogue import (
@@ -37,10 +39,17 @@ from services.access.domain.catalogue import (
     pinned_quasi_identifiers,
 )
 from services.access.domain.generalisation import DatePrecision
+from services.access.domain.governance import (
+    CONTROLLERS,
+    controllers_required,
+    missing_sign_offs,
+    sign_off_problem,
+)
 from services.access.domain.policy import (
     can_manage_draft,
     can_read_project,
     can_review_project,
+    can_sign_for,
     can_steer_project,
 )
 from services.access.domain.projects import (
@@ -54,8 +63,10 @@ from services.access.domain.projects import (
 )
 from services.access.storage.models import (
     ProjectApprovalRow,
+    ProjectDecisionRow,
     ProjectMemberRow,
     ProjectRow,
+    ProjectSignOffRow,
     ResearcherRow,
 )
 from services.runtime.auth import AuthenticatedRoute, Principal
@@ -85,6 +96,16 @@ def _project_out(session: Session, project: ProjectRow) -> ProjectOut:
             "conditions": approval.conditions,
             "decided_at": approval.decided_at.isoformat(),
         }
+    sign_offs = session.execute(
+        select(ProjectSignOffRow)
+        .where(ProjectSignOffRow.project_id == project.id)
+        .order_by(ProjectSignOffRow.signed_at)
+    ).scalars()
+    decisions = session.execute(
+        select(ProjectDecisionRow)
+        .where(ProjectDecisionRow.project_id == project.id)
+        .order_by(ProjectDecisionRow.id)
+    ).scalars()
     return ProjectOut(
         id=project.id,
         title=project.title,
@@ -98,6 +119,26 @@ def _project_out(session: Session, project: ProjectRow) -> ProjectOut:
         quasi_identifiers=list(pinned_quasi_identifiers(project.quasi_identifiers)),
         access_until=project.access_until,
         created_at=project.created_at,
+        controllers_required=list(controllers_required(project.requested.get("datasets", []))),
+        sign_offs=[
+            {
+                "controller": r.controller,
+                "name": CONTROLLERS.get(r.controller, r.controller),
+                "by": r.signed_by,
+                "comment": r.comment,
+                "at": r.signed_at.isoformat(),
+            }
+            for r in sign_offs
+        ],
+        decisions=[
+            {
+                "kind": r.kind,
+                "by": r.decided_by,
+                "comment": r.comment,
+                "at": r.decided_at.isoformat(),
+            }
+            for r in decisions
+        ],
     )
 
 
@@ -118,7 +159,19 @@ def _requested(body: ProjectIn | ProjectPatch, base: dict[str, Any]) -> dict[str
         value = getattr(body, name)
         if value is not None:
             out[name] = value.isoformat()
+    for name in ("legal_basis", "dsa_reference"):
+        value = getattr(body, name)
+        if value is not None:
+            out[name] = value
     return out
+
+
+def _signed(session: Session, project_id: str) -> list[str]:
+    return list(
+        session.execute(
+            select(ProjectSignOffRow.controller).where(ProjectSignOffRow.project_id == project_id)
+        ).scalars()
+    )
 
 
 def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
@@ -212,7 +265,7 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
         with unit(ctx, principal, "project.list") as s:
             caller = caller_facts(s, principal)
             query = select(ProjectRow).order_by(ProjectRow.created_at)
-            if not (caller.roles & {"admin", "approver"}):
+            if not (caller.roles & {"admin", "approver", "data-controller"}):
                 mine = select(ProjectMemberRow.project_id).where(
                     ProjectMemberRow.subject == principal.subject
                 )
@@ -366,8 +419,25 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
         summary="Return a submitted project to its owner.",
         responses=problems(403, 404, 409),
     )
-    def return_project(project_id: str, principal: Principal = Depends(auth)) -> ProjectOut:
-        with unit(ctx, principal, "project.return") as s:
+    def return_project(
+        project_id: str, body: DecisionIn | None = None, principal: Principal = Depends(auth)
+    ) -> ProjectOut:
+        return decide(project_id, Action.RETURN, body, principal)
+
+    @router.post(
+        "/projects/{project_id}/reject",
+        summary="Reject a submitted project (final), with the panel's reasons.",
+        responses=problems(400, 403, 404, 409, 422),
+    )
+    def reject_project(
+        project_id: str, body: DecisionIn | None = None, principal: Principal = Depends(auth)
+    ) -> ProjectOut:
+        return decide(project_id, Action.REJECT, body, principal)
+
+    def decide(
+        project_id: str, action: Action, body: DecisionIn | None, principal: Principal
+    ) -> ProjectOut:
+        with unit(ctx, principal, f"project.{action.value}") as s:
             project, _facts = authorised_project(
                 s,
                 principal,
@@ -376,7 +446,65 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
                 "an independent approver is required",
                 lock=True,
             )
-            transition(s, project, Action.RETURN, principal)
+            transition(s, project, action, principal)
+            kind = "returned" if action is Action.RETURN else "rejected"
+            s.add(
+                ProjectDecisionRow(
+                    project_id=project_id,
+                    kind=kind,
+                    decided_by=principal.subject,
+                    comment=body.comment if body else "",
+                )
+            )
+            s.flush()
+            return _project_out(s, project)
+
+    @router.post(
+        "/projects/{project_id}/sign-offs",
+        status_code=status.HTTP_201_CREATED,
+        summary="A data controller signs a submitted project that uses its data (audited).",
+        responses=problems(400, 403, 404, 409, 422),
+    )
+    def sign_off(
+        project_id: str, body: SignOffIn | None = None, principal: Principal = Depends(auth)
+    ) -> ProjectOut:
+        with unit(ctx, principal, "project.sign-off") as s:
+            project, facts = authorised_project(
+                s,
+                principal,
+                project_id,
+                can_sign_for,
+                "only a signatory of a data controller whose data the project uses",
+                lock=True,
+            )
+            controller = caller_facts(s, principal).controller
+            assert controller is not None  # can_sign_for holds
+            problem = sign_off_problem(
+                state=facts.state.value,
+                controller=controller,
+                required=facts.controllers,
+                signed=_signed(s, project_id),
+            )
+            if problem is not None:
+                raise conflict(problem, "project", project_id, project_id)
+            s.add(
+                ProjectSignOffRow(
+                    project_id=project_id,
+                    controller=controller,
+                    signed_by=principal.subject,
+                    comment=body.comment if body else "",
+                )
+            )
+            s.flush()
+            ctx.audit.append(
+                s,
+                actor=principal.subject,
+                action="project.sign-off",
+                object_type="project",
+                object_id=project_id,
+                project_id=project_id,
+                detail={"controller": controller},
+            )
             return _project_out(s, project)
 
     @router.post(
@@ -417,6 +545,18 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
                 catalogue=catalogue_variables(),
                 today=today(),
             )
+            waiting = missing_sign_offs(
+                controllers_required(body.datasets) + tuple(facts.controllers),
+                _signed(s, project_id),
+            )
+            if not errors and waiting:
+                raise conflict(
+                    "the data controllers have not all signed: waiting for "
+                    + ", ".join(CONTROLLERS.get(c, c) for c in dict.fromkeys(waiting)),
+                    "project",
+                    project_id,
+                    project_id,
+                )
             if errors:
                 raise Refused(
                     409 if facts.state is not ProjectState.SUBMITTED else 422,

@@ -23,6 +23,7 @@ __all__ = [
     "AccreditationIn",
     "ApprovalIn",
     "CellIn",
+    "DecisionIn",
     "ExtractOut",
     "MemberIn",
     "OutputIn",
@@ -33,6 +34,7 @@ __all__ = [
     "ResearcherIn",
     "ResearcherOut",
     "ReviewIn",
+    "SignOffIn",
 ]
 
 
@@ -114,6 +116,18 @@ class ProjectIn(_In):
         f"{', '.join(QUASI_IDENTIFIERS)}); an unknown name is refused.",
         examples=[["DISABILITY"]],
     )
+    legal_basis: str | None = Field(
+        None,
+        max_length=2000,
+        description="The legal basis for processing (e.g. UK GDPR Art. 6(1)(e) and 9(2)(j)).",
+        examples=["UK GDPR Article 6(1)(e); Article 9(2)(j) with DPA 2018 Sch. 1 para 4"],
+    )
+    dsa_reference: str | None = Field(
+        None,
+        max_length=100,
+        description="Reference of the data-sharing agreement the project works under.",
+        examples=["DSA-FJO-2025-014"],
+    )
 
 
 class ProjectPatch(_In):
@@ -125,6 +139,18 @@ class ProjectPatch(_In):
     window_end: IsoDate | None = None
     quasi_identifiers: list[QuasiIdentifier] | None = Field(
         None, max_length=64, description="Replace the added quasi-identifiers."
+    )
+    legal_basis: str | None = Field(
+        None,
+        max_length=2000,
+        description="The legal basis for processing (e.g. UK GDPR Art. 6(1)(e) and 9(2)(j)).",
+        examples=["UK GDPR Article 6(1)(e); Article 9(2)(j) with DPA 2018 Sch. 1 para 4"],
+    )
+    dsa_reference: str | None = Field(
+        None,
+        max_length=100,
+        description="Reference of the data-sharing agreement the project works under.",
+        examples=["DSA-FJO-2025-014"],
     )
 
 
@@ -155,6 +181,16 @@ class ApprovalIn(_In):
     conditions: str = Field("", max_length=5000)
 
 
+class DecisionIn(_In):
+    comment: str = Field(
+        "", max_length=5000, description="What the owner is told (return) or why (reject)."
+    )
+
+
+class SignOffIn(_In):
+    comment: str = Field("", max_length=5000, description="The controller's note, if any.")
+
+
 class ProjectOut(BaseModel):
     id: str
     title: str
@@ -168,6 +204,15 @@ class ProjectOut(BaseModel):
     quasi_identifiers: list[str]
     access_until: date | None
     created_at: datetime
+    controllers_required: list[str] = Field(
+        default_factory=list, description="Data controllers who must sign before approval."
+    )
+    sign_offs: list[dict[str, Any]] = Field(
+        default_factory=list, description="Controllers' sign-offs: controller, by, at, comment."
+    )
+    decisions: list[dict[str, Any]] = Field(
+        default_factory=list, description="The panel's returns and rejections with comments."
+    )
 
 
 class ExtractOut(BaseModel):

@@ -24,6 +24,7 @@ __all__ = [
     "can_manage_draft",
     "can_read_project",
     "can_review_project",
+    "can_sign_for",
     "can_steer_project",
     "data_moves",
     "data_use_refusal",
@@ -45,6 +46,8 @@ class CallerFacts:
     subject: str
     roles: frozenset[str]
     accredited: bool
+    controller: str | None = None
+    """The data controller a ``data-controller`` caller signs for (the token's fjo_source)."""
 
     def is_(self, role: Role) -> bool:
         return role.value in self.roles
@@ -60,6 +63,8 @@ class ProjectFacts:
     members: frozenset[str]
     approved_members: frozenset[str]
     state: ProjectState
+    controllers: frozenset[str] = frozenset()
+    """The data controllers whose data the project asks for (``governance``)."""
 
     def involves(self, subject: str) -> bool:
         return subject == self.owner or subject in self.members or subject in self.approved_members
@@ -70,7 +75,20 @@ def can_read_project(caller: CallerFacts, project: ProjectFacts) -> bool:
         return True
     if caller.is_(Role.APPROVER) and project.state is not ProjectState.DRAFT:
         return True
+    if can_sign_for(caller, project) and project.state is not ProjectState.DRAFT:
+        return True
     return caller.is_(Role.ADMIN)
+
+
+def can_sign_for(caller: CallerFacts, project: ProjectFacts) -> bool:
+    """A data controller's signatory, for a project that uses that controller's data (and
+    that they are not on themselves)."""
+    return (
+        caller.is_(Role.DATA_CONTROLLER)
+        and caller.controller is not None
+        and caller.controller in project.controllers
+        and not project.involves(caller.subject)
+    )
 
 
 def can_manage_draft(caller: CallerFacts, project: ProjectFacts) -> bool:

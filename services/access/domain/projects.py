@@ -1,10 +1,12 @@
 """Safe projects and safe people: the project lifecycle and who may do what with it.
 
 A project moves draft → submitted → approved → active → closed, or expires when its approved
-time runs out. An approval is a record of what was approved (datasets, variables, time
-window, members, the quasi-identifiers its extracts are k-anonymous on); an approver may not
-approve a project they own or belong to, nor drop a quasi-identifier the project lists. Access to a
-project's data also needs a current accreditation: an expired accreditation loses access.
+time runs out; the panel may instead reject a submitted project (final) or return it to its
+owner. An approval is a record of what was approved (datasets, variables, time window,
+members, the quasi-identifiers its extracts are k-anonymous on); an approver may not approve a
+project they own or belong to, nor drop a quasi-identifier the project lists, and the approval
+waits for every data controller's sign-off (``governance``). Access to a project's data also
+needs a current accreditation: an expired accreditation loses access.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ class Role(StrEnum):
     APPROVER = "approver"
     OUTPUT_CHECKER = "output-checker"
     ADMIN = "admin"
+    DATA_CONTROLLER = "data-controller"
+    """A person signing for a data controller named by the token's ``fjo_source``."""
 
 
 class ProjectState(StrEnum):
@@ -47,6 +51,7 @@ class ProjectState(StrEnum):
     ACTIVE = "active"
     CLOSED = "closed"
     EXPIRED = "expired"
+    REJECTED = "rejected"
 
 
 class Action(StrEnum):
@@ -56,6 +61,7 @@ class Action(StrEnum):
     ACTIVATE = "activate"
     CLOSE = "close"
     EXPIRE = "expire"
+    REJECT = "reject"
 
 
 class DomainError(Exception):
@@ -74,6 +80,7 @@ _TRANSITIONS: dict[tuple[ProjectState, Action], ProjectState] = {
     (ProjectState.DRAFT, Action.SUBMIT): ProjectState.SUBMITTED,
     (ProjectState.SUBMITTED, Action.RETURN): ProjectState.DRAFT,
     (ProjectState.SUBMITTED, Action.APPROVE): ProjectState.APPROVED,
+    (ProjectState.SUBMITTED, Action.REJECT): ProjectState.REJECTED,
     (ProjectState.APPROVED, Action.ACTIVATE): ProjectState.ACTIVE,
     (ProjectState.DRAFT, Action.CLOSE): ProjectState.CLOSED,
     (ProjectState.SUBMITTED, Action.CLOSE): ProjectState.CLOSED,

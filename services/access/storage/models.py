@@ -43,8 +43,10 @@ __all__ = [
     "OutputReviewRow",
     "OutputRow",
     "ProjectApprovalRow",
+    "ProjectDecisionRow",
     "ProjectMemberRow",
     "ProjectRow",
+    "ProjectSignOffRow",
     "ResearchRecordRow",
     "ResearcherRow",
     "processed_messages",
@@ -155,6 +157,35 @@ class ProjectApprovalRow(Base):
     date_precision: Mapped[str | None] = mapped_column(String(10))
     """week, month, quarter or year (None: recorded before migration 0003, read as month)."""
     conditions: Mapped[str] = mapped_column(Text, default="")
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ProjectSignOffRow(Base):
+    """One data controller's sign-off of a project (governance.controllers_required)."""
+
+    __tablename__ = "access_project_sign_offs"
+
+    project_id: Mapped[str] = mapped_column(
+        ForeignKey("access_projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    controller: Mapped[str] = mapped_column(String(60), primary_key=True)
+    signed_by: Mapped[str] = mapped_column(String(200))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ProjectDecisionRow(Base):
+    """The panel's word on a project with its comments: returned or rejected."""
+
+    __tablename__ = "access_project_decisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(
+        ForeignKey("access_projects.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(20))
+    decided_by: Mapped[str] = mapped_column(String(200))
+    comment: Mapped[str] = mapped_column(Text, default="")
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

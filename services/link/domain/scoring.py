@@ -271,6 +271,48 @@ class CompiledModel:
             total += table[ci][li]
         return total
 
+    def comparison_weights(self, a: tuple, b: tuple, vec: Sequence[int]) -> list[float]:
+        """Each comparison's weight in bits (0 for a null comparison), as ``weight_of`` adds
+        them up (a test holds the sum equal): the evidence a clerical reviewer reads."""
+        ctx = self.context_index >= 0 and vec[self.context_index] in self.context_levels
+        table = self.weights_household if ctx else self.weights
+        out: list[float] = []
+        for ci, li in enumerate(vec):
+            weight = 0.0 if li < 0 else table[ci][li]
+            t = self.tf.get((ci, li)) if li >= 0 and not ctx else None
+            if t is not None:
+                count = t[0].get(a[self.tf_slot[(ci, li)]])
+                if count:
+                    weight = t[1] - math.log2(max(count / self.tf_total, self.model.tf_min_u))
+            out.append(weight)
+        return out
+
+    def explain(self, a: tuple, b: tuple) -> dict[str, Any]:
+        """Why a pair scores what it does, comparison by comparison, with no identifier: the
+        level that held, its weight, the prior, any guard's cap and the final log-odds."""
+        vec = self.vector(a, b)
+        weights = self.comparison_weights(a, b, vec)
+        comparisons = []
+        for ci, li in enumerate(vec):
+            c = self.model.comparisons[ci]
+            labels = [lv.label for lv in c.levels] + ["else"]
+            comparisons.append(
+                {
+                    "comparison": c.name,
+                    "level": "null (not comparable)" if li < 0 else labels[li],
+                    "weight": round(weights[ci], 3),
+                }
+            )
+        odds = self.log2_odds(a, b, vec)
+        uncapped = self.prior + sum(weights)
+        return {
+            "prior": round(self.prior, 3),
+            "comparisons": comparisons,
+            "guard_cap": round(odds - uncapped, 3) if odds < uncapped - 1e-9 else None,
+            "log2_odds": round(odds, 3),
+            "probability": round(probability(odds), 6),
+        }
+
     def log2_odds(self, a: tuple, b: tuple, vec: Sequence[int]) -> float:
         """Prior plus weights, capped by any guard that applies."""
         odds = self.prior + self.weight_of(a, b, vec)

@@ -49,6 +49,16 @@ class Access:
         minted = self.issuer.mint(subject, audience=AUDIENCE, roles=list(roles))
         return {"Authorization": f"Bearer {minted}"}
 
+    def controller(self, controller: str) -> dict[str, str]:
+        """The headers of the person who signs for ``controller``."""
+        minted = self.issuer.mint(
+            CONTROLLERS[controller],
+            audience=AUDIENCE,
+            roles=["data-controller"],
+            source=controller,
+        )
+        return {"Authorization": f"Bearer {minted}"}
+
     def seed(self, records: list[StoredRecord], links: list[LinkResult]) -> None:
         with transaction(self.ctx.sessions) as s:
             for r in records:
@@ -145,6 +155,8 @@ ADMIN = ("root", "admin")
 APPROVER = ("carol", "approver")
 CHECKER_1 = ("dave", "output-checker")
 CHECKER_2 = ("erin", "output-checker")
+CONTROLLERS = {"cafcass": "cerys", "cafcass-cymru": "catrin", "wds": "gareth"}
+"""Who signs for each data controller in these tests."""
 
 
 def register(a: Access, *subjects: str, until: str = FAR) -> None:
@@ -153,6 +165,17 @@ def register(a: Access, *subjects: str, until: str = FAR) -> None:
             "/v1/researchers",
             json={"subject": subject, "display_name": subject.title(), "accredited_until": until},
             headers=a.h(*ADMIN),
+        )
+        assert r.status_code == 201, r.text
+
+
+def sign_off(a: Access, pid: str) -> None:
+    """Every data controller the project needs signs it (before the panel can approve)."""
+    needed = a.client.get(f"/v1/projects/{pid}", headers=a.h(*ADMIN)).json()
+    for controller in needed["controllers_required"]:
+        r = a.client.post(
+            f"/v1/projects/{pid}/sign-offs",
+            headers=a.controller(controller),
         )
         assert r.status_code == 201, r.text
 
@@ -183,6 +206,7 @@ def active_project(
         a.client.post(f"/v1/projects/{pid}/submit", headers=a.h(owner, "researcher")).status_code
         == 200
     )
+    sign_off(a, pid)
     r = a.client.post(
         f"/v1/projects/{pid}/approve",
         json={

@@ -22,6 +22,7 @@ from tests.integration.access.conftest import (
     Access,
     family_court_data,
     register,
+    sign_off,
 )
 
 VARIABLES = ["WOB", "GNDR_CD", "LSOA_CD", "CASE_ID_E", "LAW_TYPE", "LA_CD_E"]
@@ -77,6 +78,7 @@ def test_the_approver_sees_and_pins_the_set_and_cannot_drop_from_it(access: Acce
     project = _create(a, ["LAW_TYPE"]).json()
     pid = project["id"]
     a.client.post(f"/v1/projects/{pid}/submit", headers=a.h("alice", "researcher"))
+    sign_off(a, pid)
     shown = a.client.get(f"/v1/projects/{pid}", headers=a.h(*APPROVER)).json()
     assert shown["quasi_identifiers"] == project["quasi_identifiers"]
 
@@ -98,6 +100,7 @@ def test_a_researcher_cannot_switch_k_anonymity_off_for_their_extract(access: Ac
     # The tester's project declared a name no extract carries; today it may only add.
     pid = _create(a, ["LAW_TYPE"]).json()["id"]
     a.client.post(f"/v1/projects/{pid}/submit", headers=a.h("alice", "researcher"))
+    sign_off(a, pid)
     pinned = a.client.get(f"/v1/projects/{pid}", headers=a.h(*APPROVER)).json()
     assert _approve(a, pid, pinned["quasi_identifiers"]).status_code == 200
     a.client.post(f"/v1/projects/{pid}/activate", headers=a.h("alice", "researcher"))

@@ -81,6 +81,13 @@ def test_a_researcher_gets_from_project_to_extract_to_released_output(access: Ac
         classes[key] = classes.get(key, 0) + 1
     assert min(classes.values()) >= 10
 
+    # Linkage quality: the children's link rate, as the rows themselves give it.
+    quality = manifest["linkage_quality"]["child"]
+    linked = sum(1 for row in child if row["ALF_E"])
+    assert (quality["rows"], quality["linked"]) == (len(child), linked)
+    assert quality["share_unlinked"] == round((len(child) - linked) / len(child), 4)
+    assert "case" not in manifest["linkage_quality"]  # a case is not a person
+
     # Outputs: submit, automated checks, two independent checkers release it.
     r = a.client.post(
         f"/v1/projects/{pid}/outputs",

@@ -94,7 +94,15 @@ def test_a_reviewer_lists_the_open_reviews(
     assert r.status_code == 200, r.text
     [item] = r.json()
     assert item["record_token"] == queued
-    assert set(item) == {"record_token", "candidate_token", "match_probability", "model_version"}
+    assert set(item) == {
+        "record_token",
+        "candidate_token",
+        "match_probability",
+        "model_version",
+        "evidence",
+    }
+    # The evidence: per comparison the level that held and its weight, no identifier.
+    assert {"comparison", "level", "weight"} == set(item["evidence"]["comparisons"][0])
 
 
 def test_a_limit_outside_one_to_a_thousand_is_422(client: TestClient, issuer: DevIssuer) -> None:

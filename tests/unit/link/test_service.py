@@ -220,3 +220,56 @@ def test_an_idle_warm_up_never_changes_a_decision():
     assert published["warmed twice"] == published["lazy"]
     assert published["warmed at the end"] == published["lazy"]
     assert published["lazy"][0][0].endswith("-u120")  # fitted to the whole spine
+
+
+def test_a_queued_pair_carries_its_evidence_which_adds_up_to_its_probability(session):
+    from tests.unit.link.fakes import keys
+
+    svc = LinkService(b"k" * 32)
+    for rec in population(90):
+        svc.on_linkage_keys(session, _event(rec, "spine-person"))
+    for sid in ("S1", "S2"):  # twins alike: the record must go to review
+        svc.on_linkage_keys(
+            session,
+            _event(
+                keys(sid, "carys", "pugh", "2020-01-05", "F", "SA1 2BC", "4 maes", ""),
+                "spine-person",
+            ),
+        )
+    out = _published(
+        svc.on_linkage_keys(
+            session, _event(keys("C1", "carys", "pugh", "2020-01-05", "F", "SA1 2BC"))
+        )
+    )
+    assert out[-1].status is LinkStatus.REVIEW
+    [item] = svc.open_reviews(session)
+    evidence = item["evidence"]
+    names = [c["comparison"] for c in evidence["comparisons"]]
+    assert names == [c.name for c in svc.base_model.comparisons]
+    assert {c["level"] for c in evidence["comparisons"]} - {"else", "null (not comparable)"}
+    total = evidence["prior"] + sum(c["weight"] for c in evidence["comparisons"])
+    total += evidence["guard_cap"] or 0.0
+    assert abs(total - evidence["log2_odds"]) < 0.01
+    assert abs(evidence["probability"] - item["match_probability"]) < 1e-4
+    # Nothing in it names the record or the person: levels, names and numbers only.
+    assert "pugh" not in str(evidence) and "carys" not in str(evidence)
+
+
+def test_each_comparisons_weight_adds_up_to_the_pairs_weight():
+    from services.link.domain import SpineIndex, default_model
+    from services.link.domain.scoring import CompiledModel
+    from tests.unit.link.fakes import keys
+
+    index = SpineIndex(default_model())
+    people = population(60)
+    for rec in people:
+        index.add(rec)
+    compiled = CompiledModel(index.model, index.schema)
+    compiled.set_term_frequencies(index.tf_counts, len(index))
+    probe = index.schema.compact(
+        keys("C9", "seren", "pugh", "2012-06-07", "F", "SA1 2BC"), index.interner, grow=False
+    )
+    for b in index.records:
+        vec = compiled.vector(probe, b)
+        parts = compiled.comparison_weights(probe, b, vec)
+        assert abs(sum(parts) - compiled.weight_of(probe, b, vec)) < 1e-9

@@ -1,0 +1,221 @@
+"""Each persona's main journey through the portal in a real browser, sign-in to the end:
+a researcher from application to a downloaded output, the data controllers and the panel
+approving, two checkers releasing, a reviewer clearing the possible-match queue. Every page
+on the way passes axe (no serious or critical WCAG 2.2 AA violation)."""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webelement import WebElement
+
+from tests.browser.conftest import Pages
+from tests.browser.stack import PortalStack
+
+STORY: dict[str, Any] = {}
+
+
+def find(driver: webdriver.Chrome, css: str) -> WebElement:
+    return driver.find_element(By.CSS_SELECTOR, css)
+
+
+def text(driver: webdriver.Chrome) -> str:
+    return driver.find_element(By.TAG_NAME, "main").text
+
+
+def sign_in(driver: webdriver.Chrome, stack: PortalStack, subject: str, then: str = "/") -> None:
+    driver.delete_all_cookies()
+    driver.get(f"{stack.url('portal')}{then}")
+    # Not signed in: the portal sends the browser to the issuer's dev sign-in page.
+    assert driver.current_url.startswith(stack.url("idp")), driver.current_url
+    find(driver, f"#p-{subject}").click()
+    find(driver, "#sign-in").click()
+    assert driver.current_url.startswith(stack.url("portal")), driver.current_url
+    assert f"({subject})" in find(driver, ".govuk-phase-banner").text
+
+
+def sign_out(driver: webdriver.Chrome, stack: PortalStack) -> None:
+    find(driver, "#sign-out").click()
+    assert "You have signed out" in text(driver)
+    driver.get(f"{stack.url('portal')}/projects")
+    assert driver.current_url.startswith(stack.url("idp"))  # the session is gone
+
+
+def test_the_researcher_applies_for_a_project(
+    stack: PortalStack, driver: webdriver.Chrome, pages: Pages
+) -> None:
+    issuer = stack.issuer
+    admin = issuer.mint("root", audience="fjo-access", roles=["admin"])
+    for subject, name in (("alice", "Alice Morgan"), ("bob", "Bob Evans")):
+        r = httpx.post(
+            f"{stack.url('access')}/v1/researchers",
+            json={"subject": subject, "display_name": name, "accredited_until": "2099-12-31"},
+            headers={"Authorization": f"Bearer {admin}"},
+        )
+        assert r.status_code == 201, r.text
+    driver.delete_all_cookies()
+    driver.get(stack.url("portal"))
+    pages.check("home-signed-out")
+    find(driver, "#start").click()
+    pages.check("dev-sign-in")
+    find(driver, "#p-alice").click()
+    find(driver, "#sign-in").click()
+    pages.check("home")
+    driver.get(f"{stack.url('portal')}/projects")
+    assert "31 December 2099" in text(driver)  # the accreditation and its expiry
+    pages.check("researcher-projects")
+    find(driver, "#apply").click()
+    pages.check("researcher-apply")
+    find(driver, "#title").send_keys("Newborns in care proceedings")
+    find(driver, "#summary").send_keys("How often newborns enter care proceedings, by area.")
+    for box in ("#dataset-case", "#dataset-child"):
+        find(driver, box).click()
+    for var in ("case-LAW_TYPE", "case-LA_CD_E", "child-WOB", "child-GNDR_CD", "child-LSOA_CD"):
+        find(driver, f"#var-{var}").click()
+    find(driver, "#window_start").send_keys("2015-01-01")
+    find(driver, "#window_end").send_keys("2019-12-31")
+    find(driver, "#legal_basis").send_keys("UK GDPR Article 6(1)(e) and 9(2)(j)")
+    find(driver, "#dsa_reference").send_keys("DSA-FJO-2025-014")
+    find(driver, "#members").send_keys("bob")
+    find(driver, "#save").click()
+    assert "saved as a draft" in text(driver)
+    STORY["project"] = driver.current_url.split("?")[0]
+    pages.check("researcher-project-draft")
+    find(driver, "#submit-project").click()
+    assert "submitted to the panel" in text(driver)
+    assert "waiting" in find(driver, "#sign-offs").text
+    sign_out(driver, stack)
+
+
+def test_each_data_controller_signs_the_project_off(
+    stack: PortalStack, driver: webdriver.Chrome, pages: Pages
+) -> None:
+    for n, subject in enumerate(("cerys", "catrin", "gareth")):
+        sign_in(driver, stack, subject, "/sign-off")
+        if n == 0:
+            pages.check("controller-queue")
+        find(driver, "#waiting a").click()
+        if n == 0:
+            pages.check("controller-project")
+        find(driver, "#sign-off").click()
+        assert "You have signed the project off" in text(driver)
+    assert text(driver).count("signed by") == 3
+    sign_out(driver, stack)
+
+
+def test_the_panel_approves_with_conditions(
+    stack: PortalStack, driver: webdriver.Chrome, pages: Pages
+) -> None:
+    sign_in(driver, stack, "carol", "/panel")
+    pages.check("panel-queue")
+    find(driver, "#waiting a").click()
+    assert "LSOA_CD" in find(driver, "#variables").text  # variables against the purpose
+    pages.check("panel-review")
+    find(driver, "#conditions").send_keys("Counts under 10 are reported as <10.")
+    find(driver, "#approve").click()
+    assert "The project is approved" in text(driver)
+    sign_out(driver, stack)
+
+
+def test_the_researcher_gets_an_extract_and_a_released_output(
+    stack: PortalStack, driver: webdriver.Chrome, pages: Pages, downloads: Path
+) -> None:
+    project = STORY["project"].removeprefix(stack.url("portal"))
+    sign_in(driver, stack, "alice", project)
+    assert "Counts under 10" in text(driver)  # the panel's conditions
+    find(driver, "#activate").click()
+    find(driver, "#request-extract").click()
+    deadline = time.monotonic() + 60
+    while "succeeded" not in find(driver, "#extract-state").text:
+        assert time.monotonic() < deadline, "the extract was not built"
+        time.sleep(0.5)
+        driver.refresh()
+    assert "share unlinked" in find(driver, "#linkage-child").text
+    assert "WOB" in find(driver, "#dictionary").text
+    assert "CHILD.csv" in find(driver, "#files").text
+    pages.check("researcher-extract")
+    driver.get(f"{stack.url('portal')}{project}/outputs/new")
+    pages.check("researcher-output-new")
+    find(driver, "#title").send_keys("Children by year")
+    find(driver, "#cells").send_keys(
+        "2016, , 25" + Keys.ENTER + "2017, , 31" + Keys.ENTER + "2018, , 4"
+    )
+    find(driver, "#submit-output").click()
+    assert "submitted for checking" in text(driver)
+    STORY["output"] = driver.current_url.split("?")[0].removeprefix(stack.url("portal"))
+    pages.check("researcher-output")
+    sign_out(driver, stack)
+
+
+def test_two_checkers_release_the_output(
+    stack: PortalStack, driver: webdriver.Chrome, pages: Pages
+) -> None:
+    for n, subject in enumerate(("dave", "erin")):
+        sign_in(driver, stack, subject, "/checking")
+        if n == 0:
+            pages.check("checker-queue")
+        find(driver, "#queue a").click()
+        assert "threshold" in find(driver, "#checks").text  # the automated checks' reasons
+        if n == 0:
+            pages.check("checker-output")
+        find(driver, "#comment").send_keys("Fine: the 4 is hidden.")
+        find(driver, "#approve-output").click()
+    assert "The output is released" in text(driver)
+    sign_out(driver, stack)
+
+
+def test_the_researcher_downloads_the_released_output(
+    stack: PortalStack, driver: webdriver.Chrome, pages: Pages, downloads: Path
+) -> None:
+    sign_in(driver, stack, "alice", STORY["output"])
+    assert "Fine: the 4 is hidden." in text(driver)  # the checkers' comments
+    pages.check("researcher-output-released")
+    find(driver, "#download-output").click()
+    deadline = time.monotonic() + 20
+    files: list[Path] = []
+    while not files:
+        assert time.monotonic() < deadline, "no download"
+        time.sleep(0.2)
+        files = [p for p in downloads.glob("output-*.csv")]
+    rows = list(csv.DictReader(files[0].open()))
+    values = {r["row"]: r["value"] for r in rows if r["row"] != "total" and r["column"] == ""}
+    assert values["2016"] == "25" and values["2017"] == "31"
+    assert values["2018"] == ""  # the small cell never leaves
+    sign_out(driver, stack)
+
+
+def test_the_reviewer_clears_the_queue_with_the_keyboard(
+    stack: PortalStack, driver: webdriver.Chrome, pages: Pages
+) -> None:
+    sign_in(driver, stack, "rita", "/review")
+    assert "2 of 2 waiting" in text(driver)
+    pages.check("reviewer-match")
+    body = find(driver, "body")
+    body.send_keys("s")  # skip the first, then come back to it
+    assert "skipped" in text(driver)
+    body = find(driver, "body")
+    body.send_keys("a")
+    assert "Match accepted" in text(driver)
+    find(driver, "#queue-empty a").click()  # only the skipped one is left
+    find(driver, "body").send_keys("r")
+    assert "Match rejected" in text(driver)
+    assert "The queue is clear" in text(driver)
+    pages.check("reviewer-queue-clear")
+    sign_out(driver, stack)
+
+
+def test_the_operator_sees_the_status(
+    stack: PortalStack, driver: webdriver.Chrome, pages: Pages
+) -> None:
+    sign_in(driver, stack, "root", "/status")
+    assert "entries verified" in find(driver, "#audit").text
+    pages.check("operator-status")
+    sign_out(driver, stack)
+    pages.check("signed-out")
