@@ -42,6 +42,7 @@ from services.link.domain import (
     with_history,
 )
 from services.link.domain.alf import alf_for
+from services.link.domain.decide import with_competition
 from services.link.rows import LinkRows
 from services.runtime.publishing import OutgoingMessage, derived_event_id, frame
 
@@ -375,22 +376,24 @@ class LinkService:
                     "created_at": _now(),
                     "decided_at": None,
                     "decided_by": None,
-                    "evidence": self._evidence(token, decision.candidate_id),
+                    "evidence": self._evidence(token, decision),
                 },
             )
         elif row is not None and row["state"] == "open":
             rows.reviews.put(rows.session, token, {"state": "superseded", "decided_at": _now()})
 
-    def _evidence(self, token: str, candidate: str) -> str | None:
+    def _evidence(self, token: str, decision: LinkDecision) -> str | None:
         """What a clerical reviewer reads about a queued pair (``CompiledModel.explain``): the
-        level each comparison reached and its weight, as the model that queued it saw them."""
-        pos, spine_pos = self.incoming.position.get(token), self.index.position.get(candidate)
+        level each comparison reached and its weight, as the model that queued it saw them,
+        and what the record's other candidates take from it (``with_competition``)."""
+        pos = self.incoming.position.get(token)
+        spine_pos = self.index.position.get(decision.candidate_id or "")
         if pos is None or spine_pos is None or self._linker is None:
             return None
         explained = self._linker.compiled.explain(
             self.incoming.records[pos], self.index.records[spine_pos]
         )
-        return json.dumps(explained, sort_keys=True)
+        return json.dumps(with_competition(explained, decision), sort_keys=True)
 
     def _audit(self, rows: LinkRows, action: str, token: str, detail: dict[str, Any]) -> None:
         rows.audit(

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from contracts.events import LINKED_STATUSES
 from services.link.domain.index import SpineIndex
@@ -35,6 +36,7 @@ __all__ = [
     "LinkDecision",
     "Linker",
     "record_log2_odds",
+    "with_competition",
 ]
 
 REVIEW = frozenset({90, 91})
@@ -79,6 +81,25 @@ def record_log2_odds(weights: Sequence[float], link_rate: float) -> tuple[float,
     top = max(none, weights[1])
     rest = sum(2.0 ** (x - top) for x in weights[1:]) + 2.0 ** (none - top)
     return best - top - math.log2(rest), alone
+
+
+def with_competition(explained: dict[str, Any], decision: LinkDecision) -> dict[str, Any]:
+    """A queued pair's evidence (``CompiledModel.explain``) completed to the record's own
+    probability: the record is one person, so its other candidates take their share
+    (``record_log2_odds``). That share is one more step of the waterfall, so prior, comparison
+    weights, guard cap and competition add up to the probability the reviewer is shown."""
+    p = min(max(decision.probability, 1e-12), 1.0 - 1e-12)
+    record_odds = math.log2(p / (1.0 - p))
+    return {
+        **explained,
+        "pair_probability": explained["probability"],
+        "probability": round(decision.probability, 6),
+        "competition": {
+            "candidates": decision.candidates,
+            "weight": round(record_odds - explained["log2_odds"], 3),
+        },
+        "record_log2_odds": round(record_odds, 3),
+    }
 
 
 class Linker:

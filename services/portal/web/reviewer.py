@@ -25,6 +25,20 @@ def waterfall(evidence: dict[str, Any] | None) -> list[dict[str, Any]]:
     steps += [
         (c["comparison"], c["level"], float(c["weight"])) for c in evidence.get("comparisons", [])
     ]
+    if evidence.get("guard_cap"):
+        steps.append(
+            ("guard", "capped: forename differs inside a household", evidence["guard_cap"])
+        )
+    competition = evidence.get("competition") or {}
+    if competition.get("weight"):
+        others = max(int(competition.get("candidates", 1)) - 1, 0)
+        steps.append(
+            (
+                "other candidates",
+                f"{others} other candidate(s) share the person",
+                competition["weight"],
+            )
+        )
     running, points = 0.0, [0.0]
     for _name, _level, weight in steps:
         running += weight

@@ -250,6 +250,11 @@ def test_a_queued_pair_carries_its_evidence_which_adds_up_to_its_probability(ses
     total = evidence["prior"] + sum(c["weight"] for c in evidence["comparisons"])
     total += evidence["guard_cap"] or 0.0
     assert abs(total - evidence["log2_odds"]) < 0.01
+    # Its twin takes its share: the pair alone scores higher than the record's probability.
+    assert evidence["competition"]["candidates"] >= 2
+    assert evidence["competition"]["weight"] < 0
+    total += evidence["competition"]["weight"]
+    assert abs(total - evidence["record_log2_odds"]) < 0.01
     assert abs(evidence["probability"] - item["match_probability"]) < 1e-4
     # Nothing in it names the record or the person: levels, names and numbers only.
     assert "pugh" not in str(evidence) and "carys" not in str(evidence)
