@@ -36,5 +36,5 @@ def test_the_platform_roles_are_the_apis_and_workers_the_services_offer() -> Non
 
 def test_an_entry_is_found_by_name_and_an_unknown_name_is_refused_with_the_known_ones() -> None:
     assert catalogue.entry("link") is catalogue.entry(SERVICES[2])
-    with pytest.raises(LookupError, match="ingest, pseudonymise, link, access"):
-        catalogue.entry("portal")
+    with pytest.raises(LookupError, match="ingest, pseudonymise, link, access, portal"):
+        catalogue.entry("billing")
