@@ -41,6 +41,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        ctx.audit.open(ctx.sessions)
         recover_interrupted(ctx)
         yield
         ctx.dispose()
@@ -77,6 +78,7 @@ def run_worker(settings: AccessSettings | None = None, stop: threading.Event | N
     configure_logging(settings.telemetry.log_level, json_lines=settings.telemetry.log_json)
     setup_telemetry(settings.service_name, otlp_endpoint=settings.telemetry.otlp_endpoint)
     ctx = build_context(settings)
+    ctx.audit.open(ctx.sessions)
     bus = bus_from_settings(settings.bus)
 
     def close() -> None:
