@@ -164,7 +164,11 @@ def secret_keys(service: Service) -> tuple[str, ...]:
     return tuple(sorted(set(keys)))
 
 
-KEY_FILES = {"master_key_files": "master-v1.key", "alf_key_file": "alf.key"}
+KEY_FILES = {
+    "master_key_files": "master-v1.key",
+    "alf_key_file": "alf.key",
+    "audit_signing_key_file": "audit-signing.key",
+}
 """Settings that name key files the service reads itself: the file each expects in its
 secret (created by the operator's key ceremony, never generated; docs/operators.md)."""
 
@@ -212,8 +216,9 @@ def config_data(sr: ServiceRole) -> dict[str, str]:
         data[env_name(svc, "master_key_files")] = json.dumps(
             {"1": f"{SECRETS_DIR}/{KEY_FILES['master_key_files']}"}
         )
-    if "alf_key_file" in fields:
-        data[env_name(svc, "alf_key_file")] = f"{SECRETS_DIR}/{KEY_FILES['alf_key_file']}"
+    for setting in ("alf_key_file", "audit_signing_key_file"):
+        if setting in fields:
+            data[env_name(svc, setting)] = f"{SECRETS_DIR}/{KEY_FILES[setting]}"
     if "dev_key_dir" in fields:  # dev only, where no key files are mounted
         data[env_name(svc, "dev_key_dir")] = f"{DATA_DIR}/keys"
     if "spool_dir" in fields:

@@ -112,6 +112,7 @@ def _access() -> ServiceEntry:
     def worker(settings: AccessSettings, bus: Bus, resources: ExitStack) -> Worker:
         ctx = build_context(settings)
         resources.callback(ctx.dispose)
+        ctx.audit.open(ctx.sessions)  # the trail's genesis entry, if it has none yet
         return build_worker(settings, bus, ctx)
 
     return ServiceEntry(

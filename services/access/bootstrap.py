@@ -6,18 +6,26 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.access.config import AccessSettings
+from services.access.domain.audit import (
+    AuditSigner,
+    dev_signing_key,
+    is_dev_key,
+    load_private_key,
+)
 from services.access.storage.audit_store import AuditTrail
 from services.access.storage.migrate import migrate, migrate_checkpoints
 from services.runtime.auth import TokenVerifier, configured_verifier
 from services.runtime.bus.api import Bus
 from services.runtime.db import make_engine, make_session_factory
 from services.runtime.delivery import Worker
+from services.runtime.settings import Environment, read_secret_file
 
-__all__ = ["AccessContext", "build_context", "build_worker"]
+__all__ = ["AccessContext", "audit_signer", "build_context", "build_worker"]
 
 
 @dataclass
@@ -41,10 +49,36 @@ class AccessContext:
             self.checkpoint_engine.dispose()
 
 
+def audit_signer(settings: AccessSettings) -> AuditSigner:
+    """The key that signs the audit trail: the mounted key file, or in dev (only) the
+    publicly known development key. A development key is refused outside dev, whether
+    implied or copied into a file."""
+    dev = settings.environment is Environment.DEV
+    path = settings.audit_signing_key_file
+    if path is None:
+        if not dev:
+            raise ValueError(
+                "audit_signing_key_file must name the audit signing key outside dev "
+                "(`fjo audit keygen` makes one)"
+            )
+        return AuditSigner(dev_signing_key())
+    key = load_private_key(read_secret_file(path))
+    if is_dev_key(key.public_key()) and not dev:
+        raise ValueError("the audit signing key is the development key: refused outside dev")
+    return AuditSigner(key)
+
+
 def build_context(
-    settings: AccessSettings, *, verifier: TokenVerifier | None = None
+    settings: AccessSettings,
+    *,
+    verifier: TokenVerifier | None = None,
+    public_key: Ed25519PublicKey | None = None,
 ) -> AccessContext:
-    """Open the databases (migrating them when configured) and wire the collaborators."""
+    """Open the databases (migrating them when configured) and wire the collaborators.
+
+    With ``public_key`` the context holds no signing key: it verifies the audit trail (a
+    third party's ``fjo audit verify --public-key``) and cannot append to it.
+    """
     engine = make_engine(settings.database_url)
     checkpoint_engine = (
         make_engine(settings.checkpoint_database_url)
@@ -57,9 +91,10 @@ def build_context(
             migrate_checkpoints(checkpoint_engine)
     sessions = make_session_factory(engine)
     audit = AuditTrail(
-        audit_key=settings.audit_key.get_secret_value().encode(),
-        checkpoint_key=settings.checkpoint_key.get_secret_value().encode(),
+        signer=None if public_key is not None else audit_signer(settings),
         checkpoint_engine=checkpoint_engine,
+        public_key=public_key,
+        allow_dev_key=settings.environment is Environment.DEV,
     )
     audit.install(sessions)
     cached: list[TokenVerifier] = [verifier] if verifier is not None else []

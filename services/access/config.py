@@ -79,13 +79,11 @@ class AccessSettings(ServiceSettings):
         SecretStr("dev-insecure-access-pseudonym-master-key"),
         description="Master secret the per-project pseudonym keys are derived from (HKDF).",
     )
-    audit_key: SecretStr = Field(
-        SecretStr("dev-insecure-access-audit-chain-key"),
-        description="HMAC key of the audit hash chain.",
-    )
-    checkpoint_key: SecretStr = Field(
-        SecretStr("dev-insecure-access-audit-checkpoint-key"),
-        description="HMAC key signing audit checkpoints; held apart from the audit key.",
+    audit_signing_key_file: Path | None = Field(
+        None,
+        description="Secret file holding the Ed25519 private key (PEM, `fjo audit keygen`) "
+        "that signs every audit entry and checkpoint; required outside dev (in dev: the "
+        "publicly known development key, refused everywhere else).",
     )
     auth: AuthSettings = Field(default_factory=AuthSettings)
     disclosure: DisclosureSettings = Field(default_factory=DisclosureSettings)
@@ -97,11 +95,4 @@ class AccessSettings(ServiceSettings):
     def _production_needs_real_keys(self) -> Self:
         if self.environment is not Environment.DEV and not self.auth.jwks_url:
             raise ValueError("auth.jwks_url is required outside dev (the dev issuer is dev only)")
-        keys = {
-            self.pseudonym_master_key.get_secret_value(),
-            self.audit_key.get_secret_value(),
-            self.checkpoint_key.get_secret_value(),
-        }
-        if len(keys) != 3:
-            raise ValueError("the pseudonym, audit and checkpoint keys must all differ")
         return self

@@ -41,6 +41,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        ctx.audit.open(ctx.sessions)
         recover_interrupted(ctx)
         yield
         ctx.dispose()

@@ -291,7 +291,8 @@ class OutputReviewRow(Base):
 
 
 class AuditLogRow(Base):
-    """Append-only: the application only inserts; the chain makes any other change visible."""
+    """Append-only: the application only inserts (triggers refuse UPDATE and DELETE, and the
+    grants take them from the service's role); the chain makes any other change visible."""
 
     __tablename__ = "access_audit_log"
 
@@ -306,10 +307,13 @@ class AuditLogRow(Base):
     detail: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str | None] = mapped_column(String(128))
+    """Ed25519 over the hash, hex (None only for rows written before migration 0004)."""
 
 
 class AuditHeadRow(Base):
-    """One row: the chain's head, locked while appending so that appends serialise."""
+    """One row: the chain's head, locked while appending so that appends serialise. It only
+    moves forward, one row at a time (a trigger refuses anything else)."""
 
     __tablename__ = "access_audit_head"
 
@@ -324,7 +328,7 @@ class AuditCheckpointRow(CheckpointBase):
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     entry_hash: Mapped[str] = mapped_column(String(64))
     at: Mapped[str] = mapped_column(String(40))
-    signature: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(128))
 
 
 processed_messages = Table(

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
@@ -131,13 +133,27 @@ def family_court_data(
     return records, links
 
 
+def signing_key_file(folder: Path) -> Path:
+    """An Ed25519 audit signing key in ``folder`` (made once, then reused), as `fjo audit
+    keygen` writes it and a secret mount holds it."""
+    path = folder / "audit-signing.pem"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        pem = Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        path.write_bytes(pem)
+    return path
+
+
 def settings_for(db_url: str, tmp_path: Path, **kw: Any) -> AccessSettings:
     return AccessSettings(
         database_url=db_url,
         environment="test",
         pseudonym_master_key=SecretStr("test-pseudonym-master-key-0123456789"),
-        audit_key=SecretStr("test-audit-chain-key-0123456789"),
-        checkpoint_key=SecretStr("test-audit-checkpoint-key-0123456789"),
+        audit_signing_key_file=signing_key_file(tmp_path),
         auth=AuthSettings(jwks_url=JWKS_URL),  # never fetched: the tests inject a verifier
         extracts=ExtractSettings(directory=tmp_path / "extracts", **kw),
     )

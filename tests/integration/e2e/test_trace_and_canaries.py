@@ -44,6 +44,7 @@ from services.runtime.db import make_engine
 from services.runtime.delivery import Worker
 from services.runtime.telemetry import setup_telemetry
 from tests.canaries import CANARIES, CANARY_TEXT, canary_records
+from tests.integration.access.conftest import signing_key_file
 from tests.integration.conftest import Platform
 from tests.leakscan import find_leaks
 
@@ -101,8 +102,7 @@ class Stack:
             environment="test",
             auth=AccessAuth(jwks_url=jwks_url),
             pseudonym_master_key=SecretStr(uuid.uuid4().hex + uuid.uuid4().hex),
-            audit_key=SecretStr(uuid.uuid4().hex + uuid.uuid4().hex),
-            checkpoint_key=SecretStr(uuid.uuid4().hex + uuid.uuid4().hex),
+            audit_signing_key_file=signing_key_file(tmp_path),
             extracts=ExtractSettings(directory=tmp_path / "extracts"),
         )
         self.access_ctx = build_context(access)

@@ -18,6 +18,7 @@ from services.access.api.schemas import (
 from services.access.config import AccessSettings, AuthSettings
 from services.access.entrypoints import create_app
 from services.runtime.auth import DevIssuer
+from tests.integration.access.conftest import signing_key_file
 
 
 @pytest.mark.parametrize("when", [0, "0", "86400", 1_704_067_200, "2027-3-31"])
@@ -57,8 +58,7 @@ def test_the_openapi_document_lists_the_refusals_each_route_answers(tmp_path: Pa
         environment="test",
         migrate_on_start=False,
         pseudonym_master_key=SecretStr("k1-0123456789abcdef"),
-        audit_key=SecretStr("k2-0123456789abcdef"),
-        checkpoint_key=SecretStr("k3-0123456789abcdef"),
+        audit_signing_key_file=signing_key_file(tmp_path),
         auth=AuthSettings(jwks_url="https://issuer.invalid/jwks"),  # a verifier is injected
     )
     issuer = DevIssuer.generate(issuer=settings.auth.issuer)
