@@ -43,7 +43,13 @@ from services.runtime.bus.api import Bus, TopicSpec
 from services.runtime.bus.embedded import EmbeddedBus
 from services.runtime.bus.kafka import KafkaBus
 
-__all__ = ["run_bus_benchmark"]
+__all__ = [
+    "CONSUMER_SETTINGS",
+    "MAX_RECORDS",
+    "PRODUCER_SETTINGS",
+    "default_bootstrap",
+    "run_bus_benchmark",
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -402,7 +408,7 @@ def run_bus_benchmark(
     var/kafka/bootstrap; without one the Kafka backends are skipped. ``embedded_url``
     defaults to a SQLite file in a temporary directory.
     """
-    kafka_bootstrap = kafka_bootstrap or _default_bootstrap()
+    kafka_bootstrap = kafka_bootstrap or default_bootstrap()
     skipped: dict[str, str] = {}
     profiles: dict[str, str] = {}
     workloads: dict[int, Workload] = {}
@@ -523,7 +529,7 @@ def _best(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return best
 
 
-def _default_bootstrap() -> str | None:
+def default_bootstrap() -> str | None:
     for var in ("FJO_KAFKA_BOOTSTRAP", "FJO_TEST_KAFKA_BOOTSTRAP"):
         if os.environ.get(var):
             return os.environ[var]
