@@ -89,8 +89,7 @@ class Workload:
 def _template() -> tuple[bytes, str, str]:
     """One realistic envelope: a child record as ingest publishes it."""
     try:
-        from contracts import ChildRecordReceived, Envelope
-        from contracts._model import examples_of
+        from contracts import ChildRecordReceived, Envelope, examples_of
         from contracts.records import ChildRecord
 
         event = ChildRecordReceived(
