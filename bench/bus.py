@@ -23,7 +23,6 @@ import contextlib
 import cProfile
 import io
 import json
-import os
 import pstats
 import statistics
 import tempfile
@@ -38,7 +37,7 @@ from typing import Any
 import kafka
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
-from bench._common import environment, write_result
+from bench._common import environment, local_service, write_result
 from services.runtime.bus.api import Bus, TopicSpec
 from services.runtime.bus.embedded import EmbeddedBus
 from services.runtime.bus.kafka import KafkaBus
@@ -529,11 +528,8 @@ def _best(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def default_bootstrap() -> str | None:
-    for var in ("FJO_KAFKA_BOOTSTRAP", "FJO_TEST_KAFKA_BOOTSTRAP"):
-        if os.environ.get(var):
-            return os.environ[var]
-    path = ROOT / "var" / "kafka" / "bootstrap"
-    return path.read_text().strip() if path.exists() else None
+    """FJO_KAFKA_BOOTSTRAP, FJO_TEST_KAFKA_BOOTSTRAP or var/kafka/bootstrap."""
+    return local_service(("FJO_KAFKA_BOOTSTRAP", "FJO_TEST_KAFKA_BOOTSTRAP"), "kafka/bootstrap")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import kafka
 
-from bench._common import environment, write_result
+from bench._common import environment, local_service, write_result
 from bench.bus import MAX_RECORDS, PRODUCER_SETTINGS, default_bootstrap
 from bench.pipeline.ceiling import CEILING_RUNS, run_ceiling
 from bench.pipeline.measure import run_on
@@ -216,8 +216,4 @@ def _run(
 
 
 def _default_postgres() -> str | None:
-    for var in ("FJO_POSTGRES_URL", "FJO_TEST_POSTGRES_URL"):
-        if os.environ.get(var):
-            return os.environ[var]
-    path = ROOT / "var" / "postgres" / "url"
-    return path.read_text().strip() if path.exists() else None
+    return local_service(("FJO_POSTGRES_URL", "FJO_TEST_POSTGRES_URL"), "postgres/url")
