@@ -17,7 +17,7 @@ help:
 	@echo "make demo           run the demo on the embedded default (SQLite + embedded bus)"
 	@echo "make test           venv + lint + pytest (what CI runs)"
 	@echo "make pytest         pytest only, against a private Kafka and PostgreSQL (PYTEST_ARGS=...)"
-	@echo "make lint           ruff check, ruff format --check, lint-imports, mypy"
+	@echo "make lint           ruff check, ruff format --check, lint-imports, private imports, mypy"
 	@echo "make venv           create/refresh .venv from uv.lock (with dev dependencies)"
 	@echo "make services-up    start Kafka and PostgreSQL for ad-hoc runs (var/kafka, var/postgres)"
 	@echo "make services-down  stop them"
@@ -33,6 +33,7 @@ lint: venv
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/lint-imports
+	.venv/bin/python scripts/private_imports.py
 	.venv/bin/mypy $(TYPED_DIRS)
 
 test: venv lint pytest

@@ -13,9 +13,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RESULTS_DIR", "environment", "run_measured", "write_result"]
+__all__ = ["RESULTS_DIR", "environment", "local_service", "run_measured", "write_result"]
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+VAR = Path(__file__).resolve().parents[1] / "var"
+
+
+def local_service(variables: Sequence[str], recorded: str) -> str | None:
+    """The address of a local Kafka or PostgreSQL: the first of the environment ``variables``
+    that is set, else what ``make services-up`` recorded in ``var/<recorded>``, else None."""
+    for var in variables:
+        if os.environ.get(var):
+            return os.environ[var]
+    path = VAR / recorded
+    return path.read_text().strip() if path.exists() else None
 
 
 def environment() -> dict[str, Any]:

@@ -167,12 +167,12 @@ def run(rows: int, database_url: str | None, out_dir: Path | None) -> dict[str, 
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="Child records to extract.")
     parser.add_argument("--database-url", default=None, help="Default: a temporary SQLite file.")
     parser.add_argument("--out", type=Path, default=None, help="Results folder.")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     payload = run(args.rows, args.database_url, args.out)
     print(
         f"extract of {payload['extract_rows']} rows built in {payload['extract_seconds']} s "

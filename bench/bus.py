@@ -23,7 +23,6 @@ import contextlib
 import cProfile
 import io
 import json
-import os
 import pstats
 import statistics
 import tempfile
@@ -38,12 +37,18 @@ from typing import Any
 import kafka
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
-from bench._common import environment, write_result
+from bench._common import environment, local_service, write_result
 from services.runtime.bus.api import Bus, TopicSpec
 from services.runtime.bus.embedded import EmbeddedBus
 from services.runtime.bus.kafka import KafkaBus
 
-__all__ = ["run_bus_benchmark"]
+__all__ = [
+    "CONSUMER_SETTINGS",
+    "MAX_RECORDS",
+    "PRODUCER_SETTINGS",
+    "default_bootstrap",
+    "run_bus_benchmark",
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -83,8 +88,7 @@ class Workload:
 def _template() -> tuple[bytes, str, str]:
     """One realistic envelope: a child record as ingest publishes it."""
     try:
-        from contracts import ChildRecordReceived, Envelope
-        from contracts._model import examples_of
+        from contracts import ChildRecordReceived, Envelope, examples_of
         from contracts.records import ChildRecord
 
         event = ChildRecordReceived(
@@ -402,7 +406,7 @@ def run_bus_benchmark(
     var/kafka/bootstrap; without one the Kafka backends are skipped. ``embedded_url``
     defaults to a SQLite file in a temporary directory.
     """
-    kafka_bootstrap = kafka_bootstrap or _default_bootstrap()
+    kafka_bootstrap = kafka_bootstrap or default_bootstrap()
     skipped: dict[str, str] = {}
     profiles: dict[str, str] = {}
     workloads: dict[int, Workload] = {}
@@ -523,12 +527,9 @@ def _best(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return best
 
 
-def _default_bootstrap() -> str | None:
-    for var in ("FJO_KAFKA_BOOTSTRAP", "FJO_TEST_KAFKA_BOOTSTRAP"):
-        if os.environ.get(var):
-            return os.environ[var]
-    path = ROOT / "var" / "kafka" / "bootstrap"
-    return path.read_text().strip() if path.exists() else None
+def default_bootstrap() -> str | None:
+    """FJO_KAFKA_BOOTSTRAP, FJO_TEST_KAFKA_BOOTSTRAP or var/kafka/bootstrap."""
+    return local_service(("FJO_KAFKA_BOOTSTRAP", "FJO_TEST_KAFKA_BOOTSTRAP"), "kafka/bootstrap")
 
 
 def main(argv: list[str] | None = None) -> None:

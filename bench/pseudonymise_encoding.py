@@ -254,7 +254,7 @@ def _batch_record(row: dict[str, str]) -> dict[str, Any]:
     return {k: (v or None) for k, v in row.items() if k in _BATCH_ROLES}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=5000)
     parser.add_argument("--repeats", type=int, default=3)
@@ -265,7 +265,7 @@ def main() -> None:
         action="store_true",
         help="encode the same rows with clkhash too (bench/.venv-clkhash) and report the ratio",
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.against_clkhash:
         result = against_clkhash(args.records, args.repeats)
         CLKHASH_RESULT.parent.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,7 @@ boundary is defined here, versioned, and published as JSON Schema and AsyncAPI.
 
 from __future__ import annotations
 
+from contracts._model import examples_of
 from contracts.envelope import Envelope, parse_data
 from contracts.errors import error_path, safe_errors
 from contracts.events import (
@@ -31,7 +32,12 @@ from contracts.events import (
     RecordReceived,
     SpinePersonRecordReceived,
 )
-from contracts.identifiers import IdentifierKind, identifier_field_kinds, identifier_fields
+from contracts.identifiers import (
+    IdentifierKind,
+    identifier_field_kinds,
+    identifier_fields,
+    models_in,
+)
 from contracts.naming import split_versioned_name
 from contracts.records import (
     PERSON_RECORD_TYPES,
@@ -142,9 +148,11 @@ __all__ = [
     "UnsupportedEventVersion",
     "dead_letter_topic",
     "error_path",
+    "examples_of",
     "identifier_field_kinds",
     "identifier_fields",
     "model_for",
+    "models_in",
     "nhs_number_is_valid",
     "normalise_postcode",
     "parse_data",

@@ -17,6 +17,7 @@ __all__ = [
     "identifier",
     "identifier_field_kinds",
     "identifier_fields",
+    "models_in",
 ]
 
 IDENTIFIER_KEY = "x-identifier"
@@ -71,22 +72,23 @@ def _collect(
         if isinstance(extra, dict) and extra.get(IDENTIFIER_KEY) is True:
             found[path] = IdentifierKind(str(extra[IDENTIFIER_KIND_KEY]))
             continue
-        for nested in _models_in(field.annotation):
+        for nested in models_in(field.annotation):
             if nested not in seen:
                 _collect(nested, f"{path}.", found, seen | {model})
 
 
-def _models_in(annotation: Any) -> list[type[BaseModel]]:
+def models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The contract models an annotation holds (``X | None``, ``list[X]``, ``Annotated``...)."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [annotation]
     origin = typing.get_origin(annotation)
     if origin is None:
         return []
     if origin is typing.Annotated:
-        return _models_in(typing.get_args(annotation)[0])
+        return models_in(typing.get_args(annotation)[0])
     if origin in (typing.Union, types.UnionType, list, tuple, set, frozenset, dict):
         out: list[type[BaseModel]] = []
         for arg in typing.get_args(annotation):
-            out.extend(_models_in(arg))
+            out.extend(models_in(arg))
         return out
     return []

@@ -21,9 +21,7 @@ app = typer.Typer(
     help="fjo: trusted research environment for family-justice data.", no_args_is_help=True
 )
 topics_app = typer.Typer(help="Kafka topics from the contracts' registry.", no_args_is_help=True)
-bench_app = typer.Typer(help="Benchmarks that write JSON to bench/results/.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
-app.add_typer(bench_app, name="bench")
 deploy_cli.register(app)  # db upgrade, up, down
 access_cli.register(app)  # audit verify, audit checkpoint
 token_cli.register(app)  # token
@@ -148,102 +146,22 @@ def topics_create(
         typer.echo(f"{spec.name}\tpartitions={spec.partitions}")
 
 
-@bench_app.command("bus")
-def bench_bus(
-    messages: Annotated[
-        int, typer.Option(help="Messages through Kafka and raw kafka-python.")
-    ] = 100_000,
-    embedded_messages: Annotated[
-        int, typer.Option(help="Messages through the embedded bus.")
-    ] = 20_000,
-    bootstrap: Annotated[
-        str | None,
-        typer.Option(help="Kafka bootstrap; default var/kafka/bootstrap, else Kafka is skipped."),
-    ] = None,
-    repeat: Annotated[int, typer.Option(help="Rounds; the best of them is reported.")] = 1,
-) -> None:
-    """Produce+consume throughput of each bus backend against raw kafka-python (same run)."""
-    from bench.bus import run_bus_benchmark
-
-    result = run_bus_benchmark(
-        kafka_bootstrap=bootstrap,
-        kafka_messages=messages,
-        embedded_messages=embedded_messages,
-        repeat=repeat,
-        log=typer.echo,
-    )
-    for name, figures in result["results"].items():
-        typer.echo(f"{name}: end to end {figures['end_to_end_msgs_per_s']:,.0f} msg/s")
-    for name, ratio in result["ratio_to_raw_kafka"].items():
-        typer.echo(f"{name} / raw kafka-python: end to end x{ratio['end_to_end_msgs_per_s']}")
-    for name, why in result["skipped"].items():
-        typer.echo(f"{name}: skipped ({why})")
-
-
-@bench_app.command("pseudonymise")
-def bench_pseudonymise(
-    records: Annotated[int, typer.Option(help="Synthetic person and case records.")] = 5000,
-    repeats: Annotated[int, typer.Option(help="Runs, each under a fresh key; best kept.")] = 3,
-) -> None:
-    """Records/s through the encoding path (the split), JSON to bench/results/."""
-    import json
-
-    from bench.pseudonymise_encoding import RESULT, run
-
-    result = run(records, repeats)
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text(json.dumps(result, indent=2) + "\n")
-    typer.echo(f"{result['records_per_s']:,.0f} records/s ({RESULT})")
-
-
-@bench_app.command("pipeline")
-def bench_pipeline(
-    records: Annotated[int, typer.Option(help="Incoming partner records (world size).")] = 3000,
-    spine_size: Annotated[
-        int, typer.Option(help="Spine records, pushed and drained first.")
-    ] = 3000,
-    backends: Annotated[
-        str, typer.Option(help="Comma-separated: embedded, kafka.")
-    ] = "embedded,kafka",
-    kafka_bootstrap: Annotated[
-        str | None,
-        typer.Option(
-            help="Kafka bootstrap (default var/kafka/bootstrap); `own`: a broker for this run only."
-        ),
-    ] = None,
-    postgres_url: Annotated[
-        str | None, typer.Option(help="PostgreSQL admin URL; default var/postgres/url.")
-    ] = None,
-    ceiling: Annotated[bool, typer.Option(help="Measure the raw kafka-python ceiling.")] = True,
-) -> None:
-    """Records/s partner HTTP → access on each backend, against the raw Kafka ceiling."""
-    from bench.pipeline import run_pipeline_benchmark
-
-    result = run_pipeline_benchmark(
-        records=records,
-        spine_size=spine_size,
-        backends=tuple(b.strip() for b in backends.split(",") if b.strip()),
-        kafka_bootstrap=kafka_bootstrap,
-        postgres_url=postgres_url,
-        ceiling=ceiling,
-        log=typer.echo,
-    )
-    for name, r in result["results"].items():
-        lat = r["latency_ms"]["complete"] or {}
-        typer.echo(
-            f"{name}: {r['records_per_s']} records/s, p50 {lat.get('p50')} ms, "
-            f"p99 {lat.get('p99')} ms, ratio to ceiling {result['ratio_to_ceiling'].get(name)}"
-        )
-    if result["ceiling"]:
-        typer.echo(f"raw kafka-python ceiling: {result['ceiling']['records_per_s']} records/s")
-    for name, why in result["skipped"].items():
-        typer.echo(f"{name}: skipped ({why})")
-
-
 # fjo link (batch, train, report): its commands import what they need when they run.
 from fjo.link_cli import link_app  # noqa: E402
 
 app.add_typer(link_app, name="link")
+
+
+def add_plugins(app: typer.Typer) -> None:
+    """Command groups other installed packages offer under the ``fjo.commands`` entry points
+    (``bench`` registers ``fjo bench``), so the product never imports them by name."""
+    from importlib.metadata import entry_points
+
+    for plugin in entry_points(group="fjo.commands"):
+        app.add_typer(plugin.load(), name=plugin.name)
+
+
+add_plugins(app)
 
 
 def main() -> None:

@@ -347,7 +347,9 @@ def run_demo(options: DemoOptions | None = None) -> DemoResult:
     # After the stop: every SQLite file is checkpointed and closed, so each byte is read once.
     ui.step("Evaluating linkage against the ground truth and scanning for leaks")
     t = time.monotonic()
-    from fjo.demo.report import evaluate, leak_check, write_report
+    from fjo.demo.evaluation import evaluate
+    from fjo.demo.leaks import leak_check
+    from fjo.demo.report import write_report
 
     evaluation = evaluate(world, stack, link_running=link_running)
     leaks = leak_check(world, stack, out / "extract")

@@ -2,13 +2,12 @@
 
 Missed links that differ by group bias research (the unmatched are often the most
 vulnerable), so rates are broken down by sex, age band and area. Writes ``report.json`` and
-``report.html`` with inline SVG bar charts (no plotting library).
+``report.html`` (``templates/link_report.html`` on the shared layout, inline SVG charts).
 """
 
 from __future__ import annotations
 
 import csv
-import html
 import json
 from collections import Counter, defaultdict
 from datetime import date
@@ -17,6 +16,9 @@ from typing import Any
 
 from contracts.events import LINKED_STATUSES
 from services.link.domain import REVIEW
+from services.runtime.html import render
+
+TEMPLATES = Path(__file__).parent / "templates"
 
 __all__ = ["AGE_BANDS", "age_band", "build_report", "summarise"]
 
@@ -117,29 +119,6 @@ def summarise(
     return out
 
 
-def _svg_bars(title: str, data: dict[str, float], fmt: str = "{:.0f}") -> str:
-    if not data:
-        return ""
-    width, bar_h = 520, 18
-    top = max(data.values()) or 1
-    rows = []
-    for i, (label, value) in enumerate(data.items()):
-        w = int(300 * value / top)
-        y = 24 + i * (bar_h + 4)
-        rows.append(
-            f'<text x="0" y="{y + 13}" font-size="12">{html.escape(str(label))}</text>'
-            f'<rect x="120" y="{y}" width="{w}" height="{bar_h}" fill="#3b6ea5"/>'
-            f'<text x="{125 + w}" y="{y + 13}" font-size="12">{fmt.format(value)}</text>'
-        )
-    h = 30 + len(data) * (bar_h + 4)
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{h}">'
-        f'<text x="0" y="14" font-size="14" font-weight="bold">{html.escape(title)}</text>'
-        + "".join(rows)
-        + "</svg>"
-    )
-
-
 def build_report(
     predictions: Path, out: Path, *, incoming: Path | None = None, truth: Path | None = None
 ) -> Path:
@@ -157,19 +136,6 @@ def build_report(
     rep = summarise(preds, inc, tru)
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(rep, indent=2))
-    parts = [
-        "<!doctype html><meta charset='utf-8'><title>fjo linkage quality</title>",
-        "<h1>Linkage quality</h1>",
-        f"<p>{rep['records']} records, {rep['linked']} linked ({rep['link_rate']:.1%}), "
-        f"{rep['review_queue']} in the review queue.</p>",
-    ]
-    if "accuracy" in rep:
-        a = rep["accuracy"]
-        parts.append(f"<p>Precision {a['precision']}, recall {a['recall']}, F1 {a['f1']}.</p>")
-    parts.append(_svg_bars("Match probability", rep["probability_histogram"]))
-    parts.append(_svg_bars("Status codes", rep["status_counts"]))
-    for g, rates in rep["link_rate_by"].items():
-        parts.append(_svg_bars(f"Link rate by {g}", rates, "{:.1%}"))
     path = out / "report.html"
-    path.write_text("\n".join(parts))
+    path.write_text(render(TEMPLATES, "link_report.html", rep=rep), encoding="utf-8")
     return path

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from contracts.services import Service
-from deploy.generate import env_name
+from deploy.manifests.roles import env_name
 from services import catalogue
 from tests._services import unavailable
 

@@ -17,7 +17,7 @@ import yaml
 from typer.testing import CliRunner
 
 from contracts.services import SERVICES
-from deploy import generate
+from deploy.manifests import roles as manifest_roles
 from fjo.cli import app
 from tests.deploy.conftest import REPO_ROOT, settings_env_names
 
@@ -135,7 +135,7 @@ def test_compose_has_each_role_of_the_registry_as_its_own_service() -> None:
     expected = {"kafka", "postgres", "topics"}
     for s in SERVICES:
         expected.add(f"{s.value}-migrate")
-        expected |= {f"{s.value}-{r.role}" for r in generate.roles(s)}
+        expected |= {f"{s.value}-{r.role}" for r in manifest_roles.roles(s)}
     assert set(services) == expected
 
 

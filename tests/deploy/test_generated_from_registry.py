@@ -10,6 +10,7 @@ import pytest
 from contracts.services import SERVICES, Service
 from contracts.topics import TOPICS, topic, topics_consumed_by, topics_produced_by
 from deploy import generate
+from deploy.manifests import roles as manifest_roles
 from tests.deploy.conftest import REPO_ROOT, load_yaml_docs
 
 KAFKA = REPO_ROOT / "deploy" / "k8s" / "base" / "kafka"
@@ -94,7 +95,7 @@ def test_acls_follow_the_registrys_producers_and_consumers() -> None:
             expected[t.name] |= {"Read", "Describe"}
         assert dict(topic_ops) == dict(expected), service
         if topics_consumed_by(service):
-            assert groups == {generate.consumer_group(service): {"Read"}}
+            assert groups == {manifest_roles.consumer_group(service): {"Read"}}
         else:
             assert not groups
 
@@ -105,7 +106,7 @@ def test_each_worker_scales_on_its_consumer_group_lag_within_its_partitions() ->
     workers = {
         f"fjo-{s.value}-worker"
         for s in SERVICES
-        if any(r.role == "worker" for r in generate.roles(s))
+        if any(r.role == "worker" for r in manifest_roles.roles(s))
     }
     assert set(scaled) == workers
     assert workers == {f"fjo-{s.value}-worker" for s in SERVICES if topics_consumed_by(s)}
@@ -117,7 +118,7 @@ def test_each_worker_scales_on_its_consumer_group_lag_within_its_partitions() ->
         for tr in triggers:
             meta = tr["metadata"]
             assert tr["type"] == "kafka"
-            assert meta["consumerGroup"] == generate.consumer_group(service)
+            assert meta["consumerGroup"] == manifest_roles.consumer_group(service)
             assert meta["bootstrapServers"] and int(meta["lagThreshold"]) > 0
         max_replicas = so["spec"]["maxReplicaCount"]
         assert 1 <= so["spec"]["minReplicaCount"] <= max_replicas
@@ -130,7 +131,7 @@ def test_each_service_role_has_its_kubernetes_objects(service: Service) -> None:
     by_kind: dict[str, set[str]] = defaultdict(set)
     for d in docs:
         by_kind[d["kind"]].add(d["metadata"]["name"])
-    for sr in generate.roles(service):
+    for sr in manifest_roles.roles(service):
         for kind in ("Deployment", "ServiceAccount", "ConfigMap", "PodDisruptionBudget"):
             assert sr.name in by_kind[kind], (kind, sr.name)
         assert sr.name in by_kind["NetworkPolicy"]

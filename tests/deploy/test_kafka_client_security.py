@@ -12,7 +12,7 @@ from pydantic_settings import SettingsConfigDict
 
 import services.runtime.settings as settings_module
 from contracts.services import Service
-from deploy import generate
+from deploy.manifests import roles as manifest_roles
 from services.runtime.settings import Environment, KafkaSecurityProtocol, ServiceSettings
 from tests.deploy.conftest import OVERLAYS
 
@@ -51,22 +51,22 @@ def test_every_role_on_kafka_authenticates_as_its_kafka_user_over_tls(
     for deployment in _deployments(docs):
         service = Service(deployment["metadata"]["labels"]["fjo.dev/service"])
         env = _role_env(docs, deployment)
-        if env.get(generate.env_name(service, "bus", "backend")) != "kafka":
+        if env.get(manifest_roles.env_name(service, "bus", "backend")) != "kafka":
             continue
 
         def setting(name: str, service: Service = service, env: dict[str, str] = env) -> str:
-            return env[generate.env_name(service, "bus", name)]
+            return env[manifest_roles.env_name(service, "bus", name)]
 
         assert setting("kafka_security_protocol") == "SASL_SSL"
         user = users[setting("kafka_sasl_username")]
         assert user["metadata"]["labels"]["fjo.dev/service"] == service.value
         assert user["spec"]["authentication"]["type"] == setting("kafka_sasl_mechanism").lower()
         files = _secret_files(deployment["spec"]["template"]["spec"])
-        password_file = generate.env_name(service, "bus", "kafka_sasl_password")
+        password_file = manifest_roles.env_name(service, "bus", "kafka_sasl_password")
         assert files[password_file] == (user["metadata"]["name"], "password")
         ca = Path(setting("kafka_ssl_cafile"))
-        assert str(ca.parent) == generate.SECRETS_DIR
-        assert files[ca.name] == (generate.KAFKA_CA_SECRET, "ca.crt")
+        assert str(ca.parent) == manifest_roles.SECRETS_DIR
+        assert files[ca.name] == (manifest_roles.KAFKA_CA_SECRET, "ca.crt")
         checked += 1
     assert checked >= 4
 
@@ -95,7 +95,7 @@ def test_the_rendered_kafka_settings_start_in_prod_with_the_mounted_files(
         prefix = f"FJO_{service.value.upper()}_"
         for name, value in _role_env(docs, deployment).items():
             if name.startswith(f"{prefix}BUS__"):
-                monkeypatch.setenv(name, value.replace(generate.SECRETS_DIR, str(tmp_path)))
+                monkeypatch.setenv(name, value.replace(manifest_roles.SECRETS_DIR, str(tmp_path)))
         for file_name in _secret_files(deployment["spec"]["template"]["spec"]):
             (tmp_path / file_name).write_text("5d41402abc4b2a76b9719d911017c592\n")
 
@@ -107,7 +107,7 @@ def test_the_rendered_kafka_settings_start_in_prod_with_the_mounted_files(
         assert bus.kafka_security_protocol is KafkaSecurityProtocol.SASL_SSL
         config = bus.kafka_security().client_config()
         assert config["sasl_plain_password"] == "5d41402abc4b2a76b9719d911017c592"
-        assert config["ssl_cafile"] == str(tmp_path / generate.KAFKA_CA_FILE)
+        assert config["ssl_cafile"] == str(tmp_path / manifest_roles.KAFKA_CA_FILE)
         assert config["ssl_check_hostname"] is True
         seen.add(service)
     assert len(seen) == 4

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from contracts.services import SERVICES, Service
-from deploy import generate
+from deploy.manifests import roles as manifest_roles
 from deploy.schemas import KUBERNETES_VERSIONS, schema_locations
 from tests.deploy.conftest import OVERLAYS, settings_env_names
 
@@ -92,7 +92,7 @@ def test_every_pod_is_locked_down(
                 res["limits"]
             ), name
             mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
-            assert mounts[generate.SECRETS_DIR]["readOnly"] is True, name
+            assert mounts[manifest_roles.SECRETS_DIR]["readOnly"] is True, name
             if not name.endswith("-migrate"):
                 assert c["readinessProbe"]["httpGet"]["path"] == "/readyz", name
                 assert c["livenessProbe"]["httpGet"]["path"] == "/healthz", name
@@ -171,7 +171,7 @@ def test_secret_files_are_named_after_the_settings_they_fill(
         return
     for service in SERVICES:
         (secret,) = [s for n, s in secrets.items() if n.startswith(f"fjo-{service.value}-secrets")]
-        assert sorted(secret["data"]) == list(generate.secret_keys(service)), service
+        assert sorted(secret["data"]) == list(manifest_roles.secret_keys(service)), service
 
 
 def test_prod_runs_as_prod_and_dev_as_dev(rendered_docs: dict[str, list[dict[str, Any]]]) -> None:

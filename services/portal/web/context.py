@@ -11,12 +11,12 @@ from urllib.parse import quote
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from services.portal.apis import ApiError, Apis, Caller
 from services.portal.config import PortalSettings
 from services.portal.oidc import OidcClient
 from services.portal.sessions import SessionStore, SignedIn
+from services.runtime.html import environment
 
 __all__ = ["PageError", "SignInRequired", "Web", "safe_next"]
 
@@ -83,13 +83,7 @@ class Web:
     apis: Apis
 
     def __post_init__(self) -> None:
-        env = Environment(
-            loader=FileSystemLoader(TEMPLATES),
-            autoescape=select_autoescape(["html"], default=True),
-            undefined=StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
+        env = environment(TEMPLATES)
         env.filters["day"] = _date
         env.filters["percent"] = _percent
         self.templates = Jinja2Templates(env=env)

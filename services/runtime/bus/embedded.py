@@ -57,8 +57,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from services.runtime.bus._records import normalise_headers, normalise_key, partition_for_key
 from services.runtime.bus.api import BusError, Headers, Message, TopicSpec
+from services.runtime.bus.records import normalise_headers, normalise_key, partition_for_key
 from services.runtime.bus.tracing import inject_trace_headers
 from services.runtime.db import is_sqlite, make_engine
 

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 from services.runtime.bus.api import Bus
 from services.runtime.bus.security import KafkaSecurity
 
-if TYPE_CHECKING:  # settings import this package: no import cycle at run time
-    from services.runtime.settings import BusSettings
+__all__ = ["BusConfig", "bus_from_settings", "make_bus"]
 
-__all__ = ["bus_from_settings", "make_bus"]
+
+class BusConfig(Protocol):
+    """What ``bus_from_settings`` reads: ``services.runtime.settings.BusSettings`` has it
+    (described here rather than imported, as the settings import the bus package)."""
+
+    @property
+    def backend(self) -> Literal["kafka", "embedded"]: ...
+
+    @property
+    def kafka_bootstrap(self) -> str: ...
+
+    @property
+    def embedded_url(self) -> str: ...
+
+    def kafka_security(self) -> KafkaSecurity: ...
 
 
 def make_bus(
@@ -40,7 +53,7 @@ def make_bus(
     raise ValueError(f"unknown bus backend {backend!r} (expected 'kafka' or 'embedded')")
 
 
-def bus_from_settings(settings: BusSettings, **kw: Any) -> Bus:
+def bus_from_settings(settings: BusConfig, **kw: Any) -> Bus:
     """The configured bus backend, with the Kafka security settings (``kw``: tuning)."""
     return make_bus(
         settings.backend,

@@ -17,8 +17,8 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 from kafka.structs import OffsetAndMetadata
 
-from services.runtime.bus._records import normalise_headers, normalise_key
 from services.runtime.bus.api import BusError, Headers, Message, TopicSpec
+from services.runtime.bus.records import normalise_headers, normalise_key
 from services.runtime.bus.security import KafkaSecurity
 from services.runtime.bus.tracing import inject_trace_headers
 

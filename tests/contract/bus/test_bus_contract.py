@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
-from services.runtime.bus._records import partition_for_key
 from services.runtime.bus.api import Bus, BusError, Message, TopicSpec
+from services.runtime.bus.records import partition_for_key
 from tests.contract.bus._support import (
     BusSpec,
     consume_until,

@@ -6,7 +6,7 @@ import random
 
 from kafka.partitioner.default import murmur2 as kafka_murmur2
 
-from services.runtime.bus._records import murmur2, partition_for_key
+from services.runtime.bus.records import murmur2, partition_for_key
 
 
 def test_murmur2_matches_kafka_python_for_every_length_and_random_bytes() -> None:

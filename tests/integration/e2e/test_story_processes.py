@@ -30,7 +30,8 @@ from typing import Any
 import pytest
 
 from contracts.topics import DOWNSTREAM_TOPICS
-from fjo.demo.report import PERSON_TYPES, evaluate, record_tokens, scan_places
+from fjo.demo.evaluation import PERSON_TYPES, evaluate, record_tokens
+from fjo.demo.leaks import scan_places
 from fjo.demo.run import ISSUER, researcher_story
 from fjo.push_cli import push_file
 from fjo.stack.processes import stack_roles

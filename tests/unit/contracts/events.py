@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from contracts._model import examples_of
+from contracts import examples_of
 from contracts.events import (
     ChildRecordReceived,
     LinkageKeysPublished,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from contracts._model import examples_of
+from contracts import examples_of
 from contracts.records import (
     AdultPartyRecord,
     CaseRecord,

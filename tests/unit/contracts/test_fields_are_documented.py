@@ -10,7 +10,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from contracts.envelope import Envelope
 from contracts.events import ALL_EVENTS
-from contracts.identifiers import _models_in
+from contracts.identifiers import models_in
 from contracts.records import RECORD_MODELS
 
 
@@ -23,7 +23,7 @@ def all_models() -> list[type[BaseModel]]:
             continue
         found.append(model)
         for field in model.model_fields.values():
-            queue.extend(_models_in(field.annotation))
+            queue.extend(models_in(field.annotation))
     return sorted(found, key=lambda m: m.__name__)
 
 

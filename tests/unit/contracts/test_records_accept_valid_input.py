@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from contracts._model import examples_of
+from contracts import examples_of
 from contracts.records import (
     RECORD_MODELS,
     Address,

@@ -77,7 +77,10 @@ def test_a_problem_fails_the_demo(tmp_path: Path) -> None:
         timings={},
         link_running=True,
         world_dir=tmp_path,
-        problems=["processes exited early: ['link-worker']"],
+        problems=["processes exited early: ['link-worker']", "<script>alert(1)</script>"],
     )  # fmt: skip
     assert not report["ok"]
-    assert "link-worker" in (tmp_path / "report.html").read_text()
+    html = (tmp_path / "report.html").read_text()
+    assert "link-worker" in html
+    # Text from the run is escaped, never markup.
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>" not in html

@@ -30,3 +30,22 @@ def test_the_report_counts_links_reviews_and_scores_precision_recall_and_f1():
     }
     assert rep["link_rate_by"]["sex"] == {"F": 0.3333, "M": 1.0}
     assert rep["link_rate_by"]["age_band"]["<1"] == 1.0
+
+
+def test_the_html_report_escapes_what_the_csvs_hold(tmp_path):
+    import csv
+
+    from services.link.report import build_report
+
+    with open(tmp_path / "p.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, ["incoming_id", "spine_id", "match_probability", "status"])
+        w.writeheader()
+        w.writerow({"incoming_id": "a", "spine_id": "S1", "match_probability": "1", "status": "4"})
+    with open(tmp_path / "i.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, ["id", "sex", "date_of_birth", "postcode"])
+        w.writeheader()
+        w.writerow({"id": "a", "sex": "<img src=x>", "date_of_birth": "", "postcode": ""})
+    html = build_report(tmp_path / "p.csv", tmp_path / "out", incoming=tmp_path / "i.csv")
+    text = html.read_text()
+    assert "&lt;img src=x&gt;" in text and "<img" not in text
+    assert "<title>fjo linkage quality</title>" in text and "<svg" in text

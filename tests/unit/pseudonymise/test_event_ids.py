@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 
-from contracts._model import examples_of
+from contracts import examples_of
 from contracts.events import ChildRecordReceived
 from contracts.records import ChildRecord
 from services.pseudonymise.domain import KeyRing, OnsPostcodeLookup, Pseudonymiser

@@ -1,0 +1,5 @@
+"""``python -m bench.pipeline``."""
+
+from bench.pipeline.cli import main
+
+main()

@@ -1,0 +1,327 @@
+"""Each role's ConfigMap, Deployment, Service, PodDisruptionBudget and NetworkPolicy, and
+each service's migration Job: hardened pods (restricted Pod Security and then some),
+probes, secrets and writable mounts."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from contracts.services import Service
+from deploy.manifests.kafka import kafka_password_file, kafka_security_env, kafka_user_name
+from deploy.manifests.network import network_policy
+from deploy.manifests.roles import (
+    ALL_INTERFACES,
+    API_PORT,
+    DATA_DIR,
+    IMAGE,
+    KAFKA_CA_FILE,
+    KAFKA_CA_SECRET,
+    KEY_FILES,
+    PROBE_PORT,
+    SECRETS_DIR,
+    ServiceRole,
+    consumer_group,
+    env_name,
+    meta,
+    nested_fields,
+    role_labels,
+    role_selector,
+    settings_fields,
+)
+
+__all__ = ["config_data", "migration_resources", "service_role_resources"]
+
+# Kubernetes' restricted Pod Security Standard, and then some.
+POD_SECURITY: dict[str, Any] = {
+    "runAsNonRoot": True,
+    "runAsUser": 10001,
+    "runAsGroup": 10001,
+    "fsGroup": 10001,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+CONTAINER_SECURITY: dict[str, Any] = {
+    "runAsNonRoot": True,
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "privileged": False,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+RESOURCES: dict[str, dict[str, Any]] = {
+    "api": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
+    "worker": {"requests": {"cpu": "250m", "memory": "384Mi"}, "limits": {"memory": "768Mi"}},
+    "migrate": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+}
+for _r in RESOURCES.values():
+    _r["limits"]["cpu"] = "1"
+
+
+def config_data(sr: ServiceRole) -> dict[str, str]:
+    """Non-secret settings of one role, as ``FJO_<SVC>_*`` environment variables.
+
+    Only settings that the service's class has are set (a test checks every key against it).
+    The environment, Kafka bootstrap and OTLP endpoint come from the ``fjo-platform``
+    ConfigMap instead, so that an overlay changes them in one place.
+    """
+    svc = sr.service
+    fields = settings_fields(svc)
+    data = {
+        env_name(svc, "bus", "backend"): "kafka",
+        env_name(svc, "telemetry", "log_json"): "true",
+        env_name(svc, "telemetry", "log_level"): "INFO",
+    }
+    if "migrate_on_start" in fields:
+        data[env_name(svc, "migrate_on_start")] = "false"  # the migration Job runs them
+    if "worker_group" in fields:
+        data[env_name(svc, "worker_group")] = consumer_group(svc)
+    if "master_key_files" in fields:
+        data[env_name(svc, "master_key_files")] = json.dumps(
+            {"1": f"{SECRETS_DIR}/{KEY_FILES['master_key_files']}"}
+        )
+    for setting in ("alf_key_file", "audit_signing_key_file"):
+        if setting in fields:
+            data[env_name(svc, setting)] = f"{SECRETS_DIR}/{KEY_FILES[setting]}"
+    if "dev_key_dir" in fields:  # dev only, where no key files are mounted
+        data[env_name(svc, "dev_key_dir")] = f"{DATA_DIR}/keys"
+    if "spool_dir" in fields:
+        data[env_name(svc, "spool_dir")] = f"{DATA_DIR}/spool"
+    if "dev_key_file" in nested_fields(svc, "auth"):
+        data[env_name(svc, "auth", "dev_key_file")] = f"{DATA_DIR}/dev-issuer.pem"
+    if "directory" in nested_fields(svc, "extracts"):
+        data[env_name(svc, "extracts", "directory")] = f"{DATA_DIR}/extracts"
+    data.update(kafka_security_env(svc))
+    return dict(sorted(data.items()))
+
+
+PLATFORM_ENV = {
+    ("environment",): "environment",
+    ("bus", "kafka_bootstrap"): "kafka-bootstrap",
+    ("telemetry", "otlp_endpoint"): "otlp-endpoint",
+}
+"""Settings every service takes from the ``fjo-platform`` ConfigMap (key on the right)."""
+
+
+def platform_env(service: Service) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": env_name(service, *path),
+            "valueFrom": {"configMapKeyRef": {"name": "fjo-platform", "key": key}},
+        }
+        for path, key in PLATFORM_ENV.items()
+    ]
+
+
+def volumes(service: Service, *, kafka: bool = True) -> list[dict[str, Any]]:
+    """The secrets folder (the service's Secret, and for roles on Kafka its KafkaUser's
+    password and the cluster CA), and the writable ``emptyDir``s."""
+    sources: list[dict[str, Any]] = [{"secret": {"name": f"fjo-{service.value}-secrets"}}]
+    if kafka:
+        sources += [
+            # Created by Strimzi's user operator for the KafkaUser of the same name.
+            {
+                "secret": {
+                    "name": kafka_user_name(service),
+                    "items": [{"key": "password", "path": kafka_password_file(service)}],
+                }
+            },
+            {
+                "secret": {
+                    "name": KAFKA_CA_SECRET,
+                    "items": [{"key": "ca.crt", "path": KAFKA_CA_FILE}],
+                }
+            },
+        ]
+    return [
+        {"name": "secrets", "projected": {"defaultMode": 0o440, "sources": sources}},
+        {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+        {"name": "data", "emptyDir": {"sizeLimit": "1Gi"}},
+    ]
+
+
+VOLUME_MOUNTS = [
+    {"name": "secrets", "mountPath": SECRETS_DIR, "readOnly": True},
+    {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - an emptyDir, the root fs is read-only
+    {"name": "data", "mountPath": DATA_DIR},
+]
+
+
+def role_container(sr: ServiceRole) -> dict[str, Any]:
+    svc = sr.service
+    if sr.role == "api":
+        args = ["serve", svc.value, "api", "--host", ALL_INTERFACES, "--port", str(API_PORT)]
+        port = {"name": "http", "containerPort": API_PORT, "protocol": "TCP"}
+    else:
+        args = [
+            "serve",
+            svc.value,
+            "worker",
+            "--host",
+            ALL_INTERFACES,
+            "--probe-port",
+            str(PROBE_PORT),
+        ]
+        port = {"name": "probe", "containerPort": PROBE_PORT, "protocol": "TCP"}
+    probe_port = port["name"]
+    return {
+        "name": "fjo",
+        "image": IMAGE,
+        "imagePullPolicy": "IfNotPresent",
+        "args": args,
+        "ports": [port],
+        "envFrom": [{"configMapRef": {"name": sr.name}}],
+        "env": platform_env(svc),
+        "readinessProbe": {
+            "httpGet": {"path": "/readyz", "port": probe_port},
+            "periodSeconds": 10,
+            "timeoutSeconds": 3,
+            "failureThreshold": 3,
+        },
+        "livenessProbe": {
+            "httpGet": {"path": "/healthz", "port": probe_port},
+            "periodSeconds": 20,
+            "timeoutSeconds": 3,
+            "failureThreshold": 3,
+        },
+        "startupProbe": {
+            "httpGet": {"path": "/healthz", "port": probe_port},
+            "periodSeconds": 5,
+            "failureThreshold": 24,
+        },
+        "resources": RESOURCES[sr.role],
+        "securityContext": CONTAINER_SECURITY,
+        "volumeMounts": VOLUME_MOUNTS,
+    }
+
+
+def hardened_pod(
+    service: Service, sa: str, containers: list[dict[str, Any]], *, kafka: bool = True
+) -> dict[str, Any]:
+    return {
+        "serviceAccountName": sa,
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": POD_SECURITY,
+        "containers": containers,
+        "volumes": volumes(service, kafka=kafka),
+    }
+
+
+def service_role_resources(sr: ServiceRole) -> list[dict[str, Any]]:
+    """ServiceAccount, ConfigMap, Deployment, Service (api), PDB and NetworkPolicy of a role."""
+    svc, role = sr.service, sr.role
+    labels = role_labels(sr, svc, role)
+    selector = role_selector(svc, role)
+    port_name = "http" if role == "api" else "probe"
+    port = API_PORT if role == "api" else PROBE_PORT
+    deployment_spec: dict[str, Any] = {
+        "selector": {"matchLabels": selector},
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0}},
+        "template": {
+            "metadata": {
+                "labels": labels,
+                "annotations": {
+                    "prometheus.io/scrape": "true",
+                    "prometheus.io/port": str(port),
+                    "prometheus.io/path": "/metrics",
+                },
+            },
+            "spec": {
+                **hardened_pod(svc, sr.name, [role_container(sr)]),
+                # A worker finishes its batch and commits before it leaves the group.
+                "terminationGracePeriodSeconds": 30 if role == "api" else 60,
+            },
+        },
+    }
+    if role == "api":
+        deployment_spec = {"replicas": 2, **deployment_spec}
+    # Workers have no replicas field: KEDA owns it, and an apply must not reset it.
+    docs: list[dict[str, Any]] = [
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": meta(sr.name, labels),
+            "automountServiceAccountToken": False,
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": meta(sr.name, labels),
+            "data": config_data(sr),
+        },
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": meta(sr.name, labels),
+            "spec": deployment_spec,
+        },
+    ]
+    if role == "api":
+        docs.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": meta(sr.name, labels),
+                "spec": {
+                    "type": "ClusterIP",
+                    "selector": selector,
+                    "ports": [
+                        {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}
+                    ],
+                },
+            }
+        )
+    docs.append(
+        {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": meta(sr.name, labels),
+            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector}},
+        }
+    )
+    docs.append(network_policy(sr.name, svc, role, labels, port_name, port))
+    return docs
+
+
+def migration_resources(service: Service) -> list[dict[str, Any]]:
+    """The Alembic migration Job of a service (``fjo db upgrade <service>``) and its policy."""
+    name = f"fjo-{service.value}-migrate"
+    labels = role_labels(None, service, "migrate")
+    container = {
+        "name": "migrate",
+        "image": IMAGE,
+        "imagePullPolicy": "IfNotPresent",
+        "args": ["db", "upgrade", service.value],
+        "env": platform_env(service),
+        "resources": RESOURCES["migrate"],
+        "securityContext": CONTAINER_SECURITY,
+        "volumeMounts": VOLUME_MOUNTS,
+    }
+    pod_spec = {
+        # Migrations never talk to Kafka: no Kafka credentials in the Job's pod.
+        **hardened_pod(service, f"fjo-{service.value}-api", [container], kafka=False),
+        "restartPolicy": "Never",
+    }
+    return [
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": meta(
+                name,
+                labels,
+                annotations={
+                    # Argo CD runs it before each sync; with plain kubectl it is deleted after
+                    # a day and re-created by the next apply (a Job's template is immutable).
+                    "argocd.argoproj.io/hook": "PreSync",
+                    "argocd.argoproj.io/hook-delete-policy": "BeforeHookCreation",
+                },
+            ),
+            "spec": {
+                "backoffLimit": 3,
+                "activeDeadlineSeconds": 900,
+                "ttlSecondsAfterFinished": 86400,
+                "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+            },
+        },
+        network_policy(name, service, "migrate", labels, None, None),
+    ]
