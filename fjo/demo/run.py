@@ -121,8 +121,10 @@ class Counts:
 def read_counts(stack: EmbeddedStack) -> Counts:
     """Topic high-water marks from the embedded bus, rows from the stores."""
     produced: dict[str, int] = {}
-    conn = _connect(stack.bus_path)
-    if conn is not None:
+    for path in (stack.bus_path, stack.identifiable_bus_path):
+        conn = _connect(path)
+        if conn is None:
+            continue
         try:
             for topic, total in conn.execute(
                 "SELECT topic, SUM(next_offset) FROM bus_partitions GROUP BY topic"
@@ -146,12 +148,12 @@ def group_lag(stack: EmbeddedStack, consumers: dict[str, tuple[str, ...]]) -> di
     """Records each (group, topic) has not committed yet; a group that never committed lags by
     the whole topic."""
     out: dict[str, int] = {}
-    conn = _connect(stack.bus_path)
-    if conn is None:
-        return out
-    try:
-        for group, topics in consumers.items():
-            for topic in topics:
+    for group, topics in consumers.items():
+        for topic in topics:
+            conn = _connect(stack.bus_file(topic))  # identifiable topics: their own file
+            if conn is None:
+                continue
+            try:
                 row = conn.execute(
                     "SELECT COALESCE(SUM(p.next_offset - COALESCE(o.committed_offset, 0)), 0)"
                     " FROM bus_partitions p LEFT JOIN bus_group_offsets o"
@@ -160,10 +162,10 @@ def group_lag(stack: EmbeddedStack, consumers: dict[str, tuple[str, ...]]) -> di
                     (group, topic),
                 ).fetchone()
                 out[f"{group} ← {topic}"] = int(row[0] or 0)
-    except sqlite3.Error:
-        pass
-    finally:
-        conn.close()
+            except sqlite3.Error:
+                pass
+            finally:
+                conn.close()
     return out
 
 

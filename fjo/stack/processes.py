@@ -163,7 +163,9 @@ def service_env(
         f"{p}DATABASE_URL": database_url,
         f"{p}TELEMETRY__LOG_JSON": "true",
     }
-    env |= {f"{p}BUS__{name.upper()}": value for name, value in bus.items()}
+    # Only what the service's bus settings have: link and access have no identifiable log.
+    bus_fields = getattr(fields["bus"].annotation, "model_fields", {})
+    env |= {f"{p}BUS__{name.upper()}": value for name, value in bus.items() if name in bus_fields}
     if "migrate_on_start" in fields:
         env[f"{p}MIGRATE_ON_START"] = "false"  # the stack migrated already, once
     data = state_dir / service

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sqlite3
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import pytest
 
 from fjo.demo.cli import SMALL
 from fjo.stack.processes import REPO_ROOT, fjo_command
+from services.runtime.topics import identifiable_topic_names
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -94,6 +96,29 @@ def test_the_leak_check_is_clean_and_covers_every_downstream_place(
     assert {"database access.db", "database link.db"} <= places
     assert any(p.startswith("topic pseudonymise.linkage-keys.v1") for p in places)
     assert any(p.startswith("extract CHILD.csv") for p in places)
+    assert "shared bus file bus.db" in places  # every byte of it: link and access open it
+
+
+def test_identifiable_topics_live_in_a_bus_file_of_their_own(
+    demo: tuple[Path, Path, dict[str, Any], str],
+) -> None:
+    _out, state, _report, _output = demo
+    stack = state / "stack"
+    identifiable = identifiable_topic_names()
+    shared = _bus_topics(stack / "bus.db")
+    assert shared and not shared & identifiable, shared
+    assert {"ingest.records.v1", "ingest.quarantine.v1"} <= _bus_topics(
+        stack / "identifiable-bus.db"
+    )
+
+
+def _bus_topics(path: Path) -> set[str]:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        names = {r[0] for r in conn.execute("SELECT name FROM bus_topics")}
+        return names | {r[0] for r in conn.execute("SELECT DISTINCT topic FROM bus_records")}
+    finally:
+        conn.close()
 
 
 def test_linkage_is_evaluated_against_the_truth_or_reported_missing(
