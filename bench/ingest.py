@@ -245,6 +245,10 @@ def run_ingest_benchmark(
                     "FJO_INGEST_DATABASE_URL": f"sqlite:///{embedded / 'ingest.db'}",
                     "FJO_INGEST_BUS__BACKEND": "embedded",
                     "FJO_INGEST_BUS__EMBEDDED_URL": f"sqlite:///{embedded / 'bus.db'}",
+                    # Where ingest's topics go: they are identifiable (records in clear).
+                    "FJO_INGEST_BUS__EMBEDDED_IDENTIFIABLE_URL": (
+                        f"sqlite:///{embedded / 'identifiable-bus.db'}"
+                    ),
                 },
                 embedded,
                 records=records,

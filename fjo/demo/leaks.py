@@ -147,8 +147,9 @@ def leak_check(world: World, stack: EmbeddedStack, extract_dir: Path) -> dict[st
 
 
 def _embedded_places(stack: EmbeddedStack, extract_dir: Path) -> Iterator[tuple[str, bytes]]:
-    """The link and access databases, the downstream topics of the embedded bus, the link
-    and access logs and the extract's files (one at a time: a blob is dropped once scanned)."""
+    """The link and access databases, the downstream topics and the whole shared bus file
+    (link and access open it, so every byte of it is downstream), the link and access logs
+    and the extract's files (one at a time: a blob is dropped once scanned)."""
     for service in ("link", "access"):
         db = stack.database(service)
         for path in (db, db.with_name(db.name + "-wal")):
@@ -159,6 +160,9 @@ def _embedded_places(stack: EmbeddedStack, extract_dir: Path) -> Iterator[tuple[
         for m in stack.read(topic.name):
             parts.extend(b for b in (m.key, m.value, *(v for _k, v in m.headers)) if b)
         yield f"topic {topic.name} ({len(parts)} parts)", b"\n".join(parts)
+    for path in (stack.bus_path, stack.bus_path.with_name(stack.bus_path.name + "-wal")):
+        if path.exists():
+            yield f"shared bus file {path.name}", path.read_bytes()
     logs = stack.state_dir / "logs"
     for log in sorted(logs.glob("*.log")):
         if log.name.startswith(("link-", "access-")):

@@ -30,9 +30,10 @@ from typing import Any
 import httpx
 
 from fjo.stack.embedded import EmbeddedStack
+from fjo.stack.processes import stop_spawned
 from synth.world import FEEDS, World, WorldConfig, build_world, write_world
 
-__all__ = ["DemoFailed", "DemoOptions", "DemoResult", "researcher_story", "run_demo"]
+__all__ = ["DemoFailed", "DemoOptions", "DemoResult", "Interrupts", "researcher_story", "run_demo"]
 
 ISSUER = "https://dev.fjo.invalid"
 STAGES = (
@@ -121,8 +122,10 @@ class Counts:
 def read_counts(stack: EmbeddedStack) -> Counts:
     """Topic high-water marks from the embedded bus, rows from the stores."""
     produced: dict[str, int] = {}
-    conn = _connect(stack.bus_path)
-    if conn is not None:
+    for path in (stack.bus_path, stack.identifiable_bus_path):
+        conn = _connect(path)
+        if conn is None:
+            continue
         try:
             for topic, total in conn.execute(
                 "SELECT topic, SUM(next_offset) FROM bus_partitions GROUP BY topic"
@@ -146,12 +149,12 @@ def group_lag(stack: EmbeddedStack, consumers: dict[str, tuple[str, ...]]) -> di
     """Records each (group, topic) has not committed yet; a group that never committed lags by
     the whole topic."""
     out: dict[str, int] = {}
-    conn = _connect(stack.bus_path)
-    if conn is None:
-        return out
-    try:
-        for group, topics in consumers.items():
-            for topic in topics:
+    for group, topics in consumers.items():
+        for topic in topics:
+            conn = _connect(stack.bus_file(topic))  # identifiable topics: their own file
+            if conn is None:
+                continue
+            try:
                 row = conn.execute(
                     "SELECT COALESCE(SUM(p.next_offset - COALESCE(o.committed_offset, 0)), 0)"
                     " FROM bus_partitions p LEFT JOIN bus_group_offsets o"
@@ -160,10 +163,10 @@ def group_lag(stack: EmbeddedStack, consumers: dict[str, tuple[str, ...]]) -> di
                     (group, topic),
                 ).fetchone()
                 out[f"{group} ← {topic}"] = int(row[0] or 0)
-    except sqlite3.Error:
-        pass
-    finally:
-        conn.close()
+            except sqlite3.Error:
+                pass
+            finally:
+                conn.close()
     return out
 
 
@@ -204,17 +207,21 @@ class Sampler:
 
 
 class _Console:
-    def __init__(self, quiet: bool) -> None:
+    def __init__(self, quiet: bool, interrupts: Interrupts | None = None) -> None:
         from rich.console import Console
 
         self.quiet = quiet
         self.console = Console(stderr=False, highlight=False)
+        self.interrupts = interrupts or Interrupts()
 
     def step(self, text: str) -> None:
+        """A phase begins (and a pending interrupt ends the demo before it does)."""
+        self.interrupts.check()
         if not self.quiet:
             self.console.print(f"[bold cyan]▶[/] {text}")
 
     def info(self, text: str) -> None:
+        self.interrupts.check()
         if not self.quiet:
             self.console.print(f"  {text}", soft_wrap=True)
 
@@ -240,26 +247,66 @@ class _Console:
             yield progress
 
 
-def _raise_on_sigterm() -> Callable[[], None]:
-    """Turn SIGTERM into KeyboardInterrupt so ``finally`` stops the stack; returns a restorer."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
+class Interrupts:
+    """Ctrl-C (SIGINT) and SIGTERM stop the demo at every phase, and it never ends as a
+    success after one.
 
-    def handler(_sig: int, _frame: object) -> None:
-        raise KeyboardInterrupt
+    The handlers are installed explicitly: a process that starts with SIGINT ignored (a
+    background job of a non-interactive shell inherits that) would otherwise never hear
+    Ctrl-C and run to the end. A signal raises ``KeyboardInterrupt`` and is remembered too:
+    an exception raised while Python runs a finaliser is printed and dropped, so each phase
+    checks (``check``) and the end does. While the stack stops (``deferred``) a signal is
+    only remembered, so that a second Ctrl-C cannot leave processes running.
+    """
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._defer = False
+        self._previous: dict[int, Any] = {}
 
-    def restore() -> None:
-        signal.signal(signal.SIGTERM, previous)
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # only the main thread may set handlers (a demo run inside a test thread)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
 
-    return restore
+    def restore(self) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+        self._previous.clear()
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        self.signum = signum
+        if not self._defer:
+            raise KeyboardInterrupt
+
+    def check(self) -> None:
+        """Raise ``KeyboardInterrupt`` if a signal came (even one whose raise was lost)."""
+        if self.signum is not None:
+            raise KeyboardInterrupt
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        self._defer = True
+        try:
+            yield
+        finally:
+            self._defer = False
 
 
 def run_demo(options: DemoOptions | None = None) -> DemoResult:
     """Run the demo end to end; always stops what it started."""
     o = options or DemoOptions()
-    ui = _Console(o.quiet)
+    interrupts = Interrupts()
+    interrupts.install()
+    try:
+        return _run_demo(o, interrupts)
+    finally:
+        interrupts.restore()
+
+
+def _run_demo(o: DemoOptions, interrupts: Interrupts) -> DemoResult:
+    ui = _Console(o.quiet, interrupts)
     timings: dict[str, float] = {}
     started = time.monotonic()
 
@@ -283,7 +330,6 @@ def run_demo(options: DemoOptions | None = None) -> DemoResult:
         ui.info(f"{key:<44} {counts['valid']:>6} records + {counts['invalid']} invalid lines")
 
     stack = EmbeddedStack(state_dir / "stack", echo=ui.info)
-    restore = _raise_on_sigterm()
     sampler: Sampler | None = None
     try:
         ui.step("Starting the services (SQLite + embedded bus, one process per role)")
@@ -337,12 +383,12 @@ def run_demo(options: DemoOptions | None = None) -> DemoResult:
 
         problems = [f"processes exited early: {x}" for x in stack.exited()]
     finally:
-        if sampler is not None:
-            sampler.stop()
-        restore()
-        stopped = stack.down()
-        if stopped:
-            ui.info(f"stopped {stopped} service processes")
+        with interrupts.deferred():
+            if sampler is not None:
+                sampler.stop()
+            stopped = stack.down() + stop_spawned()
+            if stopped and not o.quiet:
+                ui.console.print(f"  stopped {stopped} service processes")
 
     # After the stop: every SQLite file is checkpointed and closed, so each byte is read once.
     ui.step("Evaluating linkage against the ground truth and scanning for leaks")
@@ -355,6 +401,7 @@ def run_demo(options: DemoOptions | None = None) -> DemoResult:
     leaks = leak_check(world, stack, out / "extract")
     timings["evaluate"] = time.monotonic() - t
     timings["total"] = time.monotonic() - started
+    interrupts.check()
     report = write_report(
         out,
         world=world,
@@ -368,6 +415,7 @@ def run_demo(options: DemoOptions | None = None) -> DemoResult:
         world_dir=world_dir,
         problems=problems,
     )
+    interrupts.check()
     return DemoResult(out=out, report=report)
 
 
@@ -391,6 +439,7 @@ def _push(
             task = progress.add_task(f"push {source}/{kind}", total=path.stat().st_size)
 
             def show(done: int, total: int, task: Any = task) -> None:
+                ui.interrupts.check()
                 progress.update(task, completed=done, total=total)
 
             t = time.monotonic()
@@ -435,6 +484,7 @@ def _drain(
         if key.split("/")[1] in ("child", "adult-party")
     )
     deadline = time.monotonic() + o.drain_timeout_s
+    ui.info("draining: until every service has consumed everything")
     with ui.progress() as progress:
         tasks = {
             "pseudonymise": progress.add_task("pseudonymise: records split", total=accepted),
@@ -447,6 +497,7 @@ def _drain(
             tasks["link"] = progress.add_task("link: person records resolved", total=persons)
             tasks["decisions"] = progress.add_task("access: link decisions stored", total=persons)
         while True:
+            ui.interrupts.check()
             c = read_counts(stack)
             lag = group_lag(stack, consumers)
             progress.update(

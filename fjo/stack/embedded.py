@@ -4,7 +4,9 @@ The same processes as ``fjo up`` (``fjo serve <service> <role>``, started and st
 ``fjo.stack.processes`` and recorded in the same ``stack.json``, so ``fjo down --state-dir
 <dir>`` stops them too), but each service on its own SQLite file and the bus on the embedded
 log in a file of its own: a worker flushes the bus while it holds its own database
-transaction, and SQLite has one writer lock per file.
+transaction, and SQLite has one writer lock per file. Identifiable topics (records in clear)
+are in a second bus file, ``identifiable-bus.db``, that only ingest and pseudonymise are
+configured with; ``bus.db``, which link and access open, holds none of them.
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ class EmbeddedStack:
         self.echo = echo
         self.replicas = dict(replicas or {})
         self.bus_path = self.state_dir / "bus.db"
+        self.identifiable_bus_path = self.state_dir / "identifiable-bus.db"
         self.state = StackState()
 
     def database(self, service: str) -> Path:
@@ -116,7 +119,19 @@ class EmbeddedStack:
         )
 
     def _bus_settings(self) -> dict[str, str]:
-        return {"backend": "embedded", "embedded_url": sqlite_url(self.bus_path)}
+        # ``service_env`` gives the identifiable log only to services whose settings have it.
+        return {
+            "backend": "embedded",
+            "embedded_url": sqlite_url(self.bus_path),
+            "embedded_identifiable_url": sqlite_url(self.identifiable_bus_path),
+        }
+
+    def bus_file(self, topic: str) -> Path:
+        """The bus file that holds ``topic``."""
+        from services.runtime.topics import identifiable_topic_names
+
+        identifiable = topic in identifiable_topic_names()
+        return self.identifiable_bus_path if identifiable else self.bus_path
 
     def roles(self) -> list[tuple[str, str]]:
         """(service, role) pairs to run: the catalogue's."""
@@ -136,7 +151,7 @@ class EmbeddedStack:
 
     def up(self, *, ready_timeout_s: float = 120.0) -> EmbeddedStack:
         """Migrate every database, create the topics, start every role and wait for /readyz."""
-        from services.runtime.bus.embedded import EmbeddedBus
+        from services.runtime.bus.factory import make_bus
         from services.runtime.topics import topic_specs
 
         refuse_running(self.state_dir)
@@ -150,7 +165,11 @@ class EmbeddedStack:
         )
         self.state.save(self.state_dir)
         try:
-            bus = EmbeddedBus(sqlite_url(self.bus_path))
+            bus = make_bus(
+                "embedded",
+                database_url=sqlite_url(self.bus_path),
+                identifiable_url=sqlite_url(self.identifiable_bus_path),
+            )
             try:
                 bus.create_topics(topic_specs())
             finally:
@@ -181,9 +200,12 @@ class EmbeddedStack:
     # -- the bus --------------------------------------------------------------------------
 
     def end_offsets(self) -> Offsets:
-        """Every topic's partitions' ends (high-water marks), now."""
-        rows = _query(self.bus_path, "SELECT topic, partition, next_offset FROM bus_partitions")
-        return {(t, int(p)): int(o) for t, p, o in rows}
+        """Every topic's partitions' ends (high-water marks), now (of both bus files)."""
+        offsets: Offsets = {}
+        for path in (self.bus_path, self.identifiable_bus_path):
+            rows = _query(path, "SELECT topic, partition, next_offset FROM bus_partitions")
+            offsets |= {(t, int(p)): int(o) for t, p, o in rows}
+        return offsets
 
     def read(
         self, topic: str, start: Offsets | None = None, end: Offsets | None = None
@@ -199,7 +221,7 @@ class EmbeddedStack:
             if t != topic:
                 continue
             rows = _query(
-                self.bus_path,
+                self.bus_file(t),
                 'SELECT "offset", key, value, headers, timestamp_ms FROM bus_records WHERE '
                 'topic = ? AND partition = ? AND "offset" >= ? AND "offset" < ? ORDER BY "offset"',
                 (t, p, start.get((t, p), 0), hi),

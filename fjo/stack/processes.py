@@ -49,6 +49,7 @@ __all__ = [
     "stack_roles",
     "start_roles",
     "state_env",
+    "stop_spawned",
     "wait_ready",
 ]
 
@@ -86,10 +87,12 @@ class StackState:
     """Where the dev keys of every service live (empty: each service's default)."""
 
     def save(self, state_dir: Path) -> None:
+        """Write the record; each file whole or not at all (a reader, or an interrupt while
+        writing, never sees half a stack.json: ``fjo down`` could not stop what it lists)."""
         state_dir.mkdir(parents=True, exist_ok=True)
-        (state_dir / STATE_FILE).write_text(json.dumps(asdict(self), indent=2) + "\n")
+        _write_whole(state_dir / STATE_FILE, json.dumps(asdict(self), indent=2) + "\n")
         ports = {p.name: p.port for p in self.processes}
-        (state_dir / "ports.json").write_text(json.dumps(ports, indent=2, sort_keys=True) + "\n")
+        _write_whole(state_dir / "ports.json", json.dumps(ports, indent=2, sort_keys=True) + "\n")
         pids = state_dir / "pids"
         pids.mkdir(exist_ok=True)
         for p in self.processes:
@@ -163,7 +166,9 @@ def service_env(
         f"{p}DATABASE_URL": database_url,
         f"{p}TELEMETRY__LOG_JSON": "true",
     }
-    env |= {f"{p}BUS__{name.upper()}": value for name, value in bus.items()}
+    # Only what the service's bus settings have: link and access have no identifiable log.
+    bus_fields = getattr(fields["bus"].annotation, "model_fields", {})
+    env |= {f"{p}BUS__{name.upper()}": value for name, value in bus.items() if name in bus_fields}
     if "migrate_on_start" in fields:
         env[f"{p}MIGRATE_ON_START"] = "false"  # the stack migrated already, once
     data = state_dir / service
@@ -193,6 +198,12 @@ def state_env(state: StackState, state_dir: Path, service: str) -> dict[str, str
 
 
 # ------------------------------------------------------------------------------- starting
+
+
+def _write_whole(path: Path, text: str) -> None:
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    partial.write_text(text)
+    os.replace(partial, path)
 
 
 # Processes this interpreter started, kept referenced until reaped: a Popen dropped while its
@@ -326,6 +337,16 @@ def is_running(sp: StackProcess) -> bool:
     except OSError:
         return False
     return all(part.encode() in cmdline for part in ("serve", sp.service, sp.role))
+
+
+def stop_spawned() -> int:
+    """Stop every process group this interpreter spawned that still runs; how many. A safety
+    net for a process that owns every stack it started (``fjo demo``): an interrupt between
+    ``spawn`` and the record on disk leaves a process ``down_stack`` cannot know of."""
+    running = [pid for pid, proc in list(_children.items()) if proc.poll() is None]
+    for pid in running:
+        _stop_group(pid)
+    return len(running)
 
 
 def _reap(pid: int) -> None:

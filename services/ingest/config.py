@@ -8,7 +8,7 @@ from typing import Self
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from services.runtime.settings import Environment, ServiceSettings
+from services.runtime.settings import Environment, IdentifiableBusSettings, ServiceSettings
 
 __all__ = ["AuthSettings", "IngestSettings", "LimitSettings"]
 
@@ -65,6 +65,10 @@ class IngestSettings(ServiceSettings):
 
     service_name: str = "ingest"
     database_url: str = "sqlite:///var/fjo/ingest.db"
+    bus: IdentifiableBusSettings = Field(
+        default_factory=IdentifiableBusSettings,
+        description="The bus; on the embedded backend, identifiable topics in a log of their own.",
+    )
     auth: AuthSettings = Field(default_factory=AuthSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     spool_dir: Path = Field(

@@ -8,7 +8,7 @@ from typing import Self
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from services.runtime.settings import Environment, ServiceSettings
+from services.runtime.settings import Environment, IdentifiableBusSettings, ServiceSettings
 
 __all__ = ["DEFAULT_POSTCODE_LOOKUP", "PseudonymiseSettings"]
 
@@ -24,6 +24,10 @@ class PseudonymiseSettings(ServiceSettings):
 
     service_name: str = "pseudonymise"
     database_url: str = "sqlite:///var/fjo/pseudonymise.db"
+    bus: IdentifiableBusSettings = Field(
+        default_factory=IdentifiableBusSettings,
+        description="The bus; on the embedded backend, identifiable topics in a log of their own.",
+    )
     worker_group: str = Field("pseudonymise", description="Consumer group of the worker.")
     master_key_files: dict[int, Path] = Field(
         default_factory=dict,

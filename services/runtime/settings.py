@@ -35,6 +35,7 @@ __all__ = [
     "SECRETS_DIR",
     "BusSettings",
     "Environment",
+    "IdentifiableBusSettings",
     "KafkaSecurityProtocol",
     "NestedSecretFiles",
     "PlaceholderSecretError",
@@ -171,6 +172,11 @@ class BusSettings(BaseModel):
         self.kafka_security()  # raises KafkaSecurityError (a ValueError) naming what to fix
         return self
 
+    def embedded_identifiable(self) -> str | None:
+        """The embedded log of identifiable topics: none, for a service that never touches
+        them (its bus then refuses them)."""
+        return None
+
     def kafka_security(self) -> KafkaSecurity:
         """The Kafka clients' protocol, credentials and TLS files."""
         return KafkaSecurity(
@@ -183,6 +189,29 @@ class BusSettings(BaseModel):
             ssl_keyfile=self.kafka_ssl_keyfile,
             ssl_check_hostname=self.kafka_ssl_check_hostname,
         )
+
+
+class IdentifiableBusSettings(BusSettings):
+    """The bus of a service that touches identifiable topics (ingest, pseudonymise): on the
+    embedded backend those topics live in a log of their own, which no other service opens."""
+
+    embedded_identifiable_url: str = Field(
+        "sqlite:///var/fjo/identifiable-bus.db",
+        description="Database URL of the embedded log of identifiable topics (records in "
+        "clear); never the shared log's. Only ingest and pseudonymise have this setting.",
+    )
+
+    @model_validator(mode="after")
+    def _identifiable_log_apart(self) -> Self:
+        if self.backend == "embedded" and self.embedded_identifiable_url == self.embedded_url:
+            raise ValueError(
+                "bus.embedded_identifiable_url must not be bus.embedded_url: identifiable "
+                "topics need a log that link and access do not open"
+            )
+        return self
+
+    def embedded_identifiable(self) -> str | None:
+        return self.embedded_identifiable_url
 
 
 class TelemetrySettings(BaseModel):

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from contracts.topics import TOPICS, Topic
 from services.runtime.bus.api import TopicSpec
 
-__all__ = ["topic_specs"]
+__all__ = ["identifiable_topic_names", "topic_specs"]
 
 
 def topic_specs(topics: Iterable[Topic] = TOPICS) -> list[TopicSpec]:
@@ -15,3 +15,8 @@ def topic_specs(topics: Iterable[Topic] = TOPICS) -> list[TopicSpec]:
     return [
         TopicSpec(name=t.name, partitions=t.partitions, configs=t.kafka_configs()) for t in topics
     ]
+
+
+def identifiable_topic_names(topics: Iterable[Topic] = TOPICS) -> frozenset[str]:
+    """The topics that carry identifiers in clear: only ingest and pseudonymise touch them."""
+    return frozenset(t.name for t in topics if t.identifiable)

@@ -114,10 +114,13 @@ class Platform:
 def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Platform]:
     """The embedded default on SQLite, or Kafka + PostgreSQL."""
     if request.param == "embedded":
-        from services.runtime.bus.embedded import EmbeddedBus
+        from services.runtime.bus.factory import make_bus
 
-        bus: Bus = EmbeddedBus(
-            f"sqlite+pysqlite:///{tmp_path / 'bus.db'}",
+        # Identifiable topics in their own file, as on the embedded default.
+        bus: Bus = make_bus(
+            "embedded",
+            database_url=f"sqlite+pysqlite:///{tmp_path / 'bus.db'}",
+            identifiable_url=f"sqlite+pysqlite:///{tmp_path / 'identifiable-bus.db'}",
             session_timeout_ms=3000,
             poll_interval_ms=20,
         )

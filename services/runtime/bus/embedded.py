@@ -22,6 +22,14 @@ How it mirrors Kafka:
 A service's own database may be the same PostgreSQL database, but on SQLite keep the bus in
 its own file: SQLite has one writer per file, and a worker flushes the bus while its own
 transaction is open.
+
+Identifiable topics (the registry's ``identifiable=True``: records in clear) live in a log of
+their own, which only ingest and pseudonymise open (``services.runtime.bus.separated`` puts
+the two logs behind one bus): an ``EmbeddedBus`` made with ``identifiable=True`` holds those
+topics and nothing else, any other holds none of them, and each refuses to create, produce or
+consume a topic of the other kind. Topics with ``cleanup.policy=delete`` lose records older
+than their ``retention.ms``, as on Kafka (checked when a producer writes, at most once a
+minute, and by ``enforce_retention``).
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ import struct
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,8 +69,16 @@ from services.runtime.bus.api import BusError, Headers, Message, TopicSpec
 from services.runtime.bus.records import normalise_headers, normalise_key, partition_for_key
 from services.runtime.bus.tracing import inject_trace_headers
 from services.runtime.db import is_sqlite, make_engine
+from services.runtime.topics import identifiable_topic_names
 
-__all__ = ["EmbeddedBus", "EmbeddedConsumer", "EmbeddedProducer", "bus_tables", "decode_headers"]
+__all__ = [
+    "EmbeddedBus",
+    "EmbeddedConsumer",
+    "EmbeddedProducer",
+    "IdentifiableTopicError",
+    "bus_tables",
+    "decode_headers",
+]
 
 log = logging.getLogger(__name__)
 
@@ -196,6 +212,10 @@ def _sqlite_read_engine(url: str) -> Engine:
     return engine
 
 
+class IdentifiableTopicError(BusError):
+    """A topic on the wrong log: identifiable on a shared one, or shared on the identifiable."""
+
+
 @dataclass(frozen=True)
 class _TopicMeta:
     partitions: int
@@ -218,8 +238,18 @@ class EmbeddedBus:
         batch_size: int = 2_000,
         poll_interval_ms: int = 50,
         create_tables: bool = True,
+        identifiable: bool = False,
+        identifiable_topics: Collection[str] | None = None,
+        retention_check_s: float = 60.0,
     ) -> None:
         self.url = database_url
+        self.identifiable = identifiable
+        """Whether this log holds the identifiable topics (and only those)."""
+        self.identifiable_topics = frozenset(
+            identifiable_topic_names() if identifiable_topics is None else identifiable_topics
+        )
+        self.retention_check_s = retention_check_s
+        self._retention_checked = float("-inf")
         self.tables = bus_tables(schema)
         self.session_timeout_ms = session_timeout_ms
         self.heartbeat_interval_ms = heartbeat_interval_ms or max(100, session_timeout_ms // 3)
@@ -251,6 +281,51 @@ class EmbeddedBus:
             # Another process created them at the same moment (PostgreSQL catalog race).
             self.tables.metadata.create_all(self.engine)
 
+    def admit(self, topic: str) -> None:
+        """Raise ``IdentifiableTopicError`` unless ``topic`` belongs on this log."""
+        if (topic in self.identifiable_topics) == self.identifiable:
+            return
+        if self.identifiable:
+            raise IdentifiableTopicError(
+                f"topic {topic!r} is not identifiable: it does not belong on the identifiable log"
+            )
+        raise IdentifiableTopicError(
+            f"topic {topic!r} is identifiable: this bus is not configured for identifiable "
+            "topics (they live in a log of their own, bus.embedded_identifiable_url, which only "
+            "ingest and pseudonymise open)"
+        )
+
+    def enforce_retention(self, now_ms: int | None = None) -> int:
+        """Delete records older than their topic's ``retention.ms`` (``cleanup.policy``
+        ``delete``); how many went. Compacted topics keep everything (no compaction here)."""
+        t = self.tables
+        now = _now_ms() if now_ms is None else now_ms
+        deleted = 0
+        try:
+            with self.engine.begin() as conn:
+                for name, configs in conn.execute(select(t.topics.c.name, t.topics.c.configs)):
+                    config = json.loads(configs or "{}")
+                    retention = config.get("retention.ms")
+                    if config.get("cleanup.policy", "delete") != "delete" or retention is None:
+                        continue
+                    if int(retention) < 0:  # Kafka's -1: keep forever
+                        continue
+                    result = conn.execute(
+                        delete(t.records).where(
+                            t.records.c.topic == name,
+                            t.records.c.timestamp_ms < now - int(retention),
+                        )
+                    )
+                    deleted += result.rowcount or 0
+        except SQLAlchemyError as exc:
+            raise BusError(f"retention failed: {type(exc).__name__}") from exc
+        self._retention_checked = time.monotonic()
+        return deleted
+
+    def retention_due(self) -> bool:
+        """Whether ``enforce_retention`` last ran more than ``retention_check_s`` ago."""
+        return time.monotonic() - self._retention_checked >= self.retention_check_s
+
     def upsert(self) -> Any:
         """The dialect's ``INSERT`` that supports ``ON CONFLICT`` (SQLite or PostgreSQL)."""
         return sqlite.insert if self._sqlite else postgresql.insert
@@ -266,6 +341,7 @@ class EmbeddedBus:
         try:
             with self.engine.begin() as conn:
                 for spec in specs:
+                    self.admit(spec.name)
                     if spec.partitions < 1:
                         raise BusError(f"topic {spec.name!r} needs at least one partition")
                     conn.execute(
@@ -292,6 +368,7 @@ class EmbeddedBus:
                     )
         except SQLAlchemyError as exc:
             raise BusError(f"create_topics failed: {type(exc).__name__}") from exc
+        self.enforce_retention()
 
     def topic_meta(self, topic: str) -> _TopicMeta | None:
         """Partition count and size limit of ``topic`` (cached; ``None`` if it does not exist)."""
@@ -319,6 +396,8 @@ class EmbeddedBus:
 
     def consumer(self, group_id: str, topics: Sequence[str]) -> EmbeddedConsumer:
         """A new member of ``group_id``; it joins the group immediately."""
+        for topic in topics:
+            self.admit(topic)
         return EmbeddedConsumer(self, group_id, list(topics))
 
     def close(self) -> None:
@@ -359,6 +438,7 @@ class EmbeddedProducer:
         """Buffer one record; it becomes visible after the next (auto) flush."""
         if self._closed:
             raise BusError("producer is closed")
+        self._bus.admit(topic)
         meta = self._bus.topic_meta(topic)
         if meta is None:
             raise BusError(f"unknown topic {topic!r}: create it first")
@@ -420,6 +500,12 @@ class EmbeddedProducer:
                 log.warning("embedded bus write failed: %s", type(exc).__name__)
                 if raise_errors:
                     raise BusError(f"append failed: {type(exc).__name__}: {exc}") from exc
+                return
+        if self._bus.retention_due():
+            try:
+                self._bus.enforce_retention()
+            except BusError as exc:  # the records are written; retention tries again later
+                log.warning("embedded bus retention failed: %s", exc)
 
     def _append(self, batch: list[_Pending]) -> None:
         t = self._bus.tables

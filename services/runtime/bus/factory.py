@@ -32,11 +32,14 @@ def make_bus(
     kafka_bootstrap: str | None = None,
     kafka_security: KafkaSecurity | None = None,
     database_url: str | None = None,
+    identifiable_url: str | None = None,
     **kw: Any,
 ) -> Bus:
     """A bus on ``backend``; ``kw`` is passed to ``KafkaBus`` or ``EmbeddedBus`` as tuning.
 
-    ``kafka_security`` (TLS, SASL) applies to every Kafka client the bus creates.
+    ``kafka_security`` (TLS, SASL) applies to every Kafka client the bus creates. On the
+    embedded backend, identifiable topics live in the log at ``identifiable_url``; without one
+    the bus refuses them (link and access are never given one).
     """
     if backend == "kafka":
         if not kafka_bootstrap:
@@ -49,7 +52,12 @@ def make_bus(
             raise ValueError("the embedded backend needs database_url")
         from services.runtime.bus.embedded import EmbeddedBus
 
-        return EmbeddedBus(database_url, **kw)
+        shared = EmbeddedBus(database_url, **kw)
+        if identifiable_url is None:
+            return shared
+        from services.runtime.bus.separated import SeparatedBus
+
+        return SeparatedBus(shared, EmbeddedBus(identifiable_url, identifiable=True, **kw))
     raise ValueError(f"unknown bus backend {backend!r} (expected 'kafka' or 'embedded')")
 
 
@@ -60,5 +68,6 @@ def bus_from_settings(settings: BusConfig, **kw: Any) -> Bus:
         kafka_bootstrap=settings.kafka_bootstrap,
         kafka_security=settings.kafka_security(),
         database_url=settings.embedded_url,
+        identifiable_url=settings.embedded_identifiable(),
         **kw,
     )

@@ -7,10 +7,16 @@ reads what the demo wrote and checks it against the files themselves.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import queue
+import signal
+import sqlite3
 import subprocess
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +24,7 @@ import pytest
 
 from fjo.demo.cli import SMALL
 from fjo.stack.processes import REPO_ROOT, fjo_command
+from services.runtime.topics import identifiable_topic_names
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -94,6 +101,29 @@ def test_the_leak_check_is_clean_and_covers_every_downstream_place(
     assert {"database access.db", "database link.db"} <= places
     assert any(p.startswith("topic pseudonymise.linkage-keys.v1") for p in places)
     assert any(p.startswith("extract CHILD.csv") for p in places)
+    assert "shared bus file bus.db" in places  # every byte of it: link and access open it
+
+
+def test_identifiable_topics_live_in_a_bus_file_of_their_own(
+    demo: tuple[Path, Path, dict[str, Any], str],
+) -> None:
+    _out, state, _report, _output = demo
+    stack = state / "stack"
+    identifiable = identifiable_topic_names()
+    shared = _bus_topics(stack / "bus.db")
+    assert shared and not shared & identifiable, shared
+    assert {"ingest.records.v1", "ingest.quarantine.v1"} <= _bus_topics(
+        stack / "identifiable-bus.db"
+    )
+
+
+def _bus_topics(path: Path) -> set[str]:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        names = {r[0] for r in conn.execute("SELECT name FROM bus_topics")}
+        return names | {r[0] for r in conn.execute("SELECT DISTINCT topic FROM bus_records")}
+    finally:
+        conn.close()
 
 
 def test_linkage_is_evaluated_against_the_truth_or_reported_missing(
@@ -126,33 +156,89 @@ def test_small_is_small() -> None:
     assert SMALL["spine_size"] <= 500 and SMALL["cases"] <= 30
 
 
-def test_ctrl_c_stops_every_process_the_demo_started(tmp_path: Path) -> None:
-    import signal
-    import time
+PHASES = {
+    "start-up": "▶ Starting the services",
+    "push": "▶ The spine's owner (wds) pushes the spine over HTTP",
+    "drain": "draining: until every service has consumed everything",
+    "story": "▶ A researcher's project",
+    "report": "▶ Evaluating linkage",
+}
+"""Each phase of the demo and the line it prints as the phase begins."""
 
+
+@pytest.mark.parametrize("phase", PHASES)
+def test_ctrl_c_stops_the_demo_and_every_process_it_started_at_each_phase(
+    phase: str, tmp_path: Path
+) -> None:
+    """SIGINT once the phase's line is out (no guessed sleeps) stops the demo with 130 and
+    leaves no process behind. The demo starts with SIGINT ignored, as a background job of a
+    non-interactive shell inherits it (how CI once saw the demo run to the end and exit 0):
+    it must install its own handler."""
     state = tmp_path / "state"
     env = {k: v for k, v in os.environ.items() if not k.startswith("FJO_")}
+    env["PYTHONUNBUFFERED"] = "1"
     proc = subprocess.Popen(
-        [*fjo_command(), "demo", "--small", "--out", str(tmp_path / "out"),
-         "--state-dir", str(state)],
-        cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [*fjo_command(), "demo", "--small", "--spine-size", "150", "--cases", "8",
+         "--out", str(tmp_path / "out"), "--state-dir", str(state)],
+        cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )  # fmt: skip
-    stack_file = state / "stack" / "stack.json"
-    deadline = time.monotonic() + 120
-    pids: list[int] = []
-    while time.monotonic() < deadline and proc.poll() is None:
-        if stack_file.exists():
-            pids = [p["pid"] for p in json.loads(stack_file.read_text())["processes"]]
-            if len(pids) >= 5:  # every role started
-                break
-        time.sleep(0.2)
-    assert len(pids) >= 5, "the demo never started its services"
-    proc.send_signal(signal.SIGINT)
-    output, _ = proc.communicate(timeout=90)
-    assert proc.returncode == 130, output.decode(errors="replace")[-2000:]
-    for pid in pids:
-        assert not Path(f"/proc/{pid}").exists() or b"zombie" in _status(pid), pid
-    assert not stack_file.exists()
+    lines: queue.Queue[str | None] = queue.Queue()
+    reader = threading.Thread(target=_read_lines, args=(proc, lines), daemon=True)
+    reader.start()
+    seen: list[str] = []
+    try:
+        deadline = time.monotonic() + 150
+        while not any(PHASES[phase] in line for line in seen):
+            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            assert line is not None, f"the demo ended before {phase}:\n" + "".join(seen)
+            seen.append(line)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=120)
+        while (line := lines.get(timeout=10)) is not None:
+            seen.append(line)
+        output = "".join(seen)
+        assert proc.returncode == 130, f"{phase}: exit {proc.returncode}\n{output[-3000:]}"
+        assert "fjo demo interrupted" in output and "fjo demo: OK" not in output
+        assert _processes_of(state) == [], output[-2000:]
+        stack = state / "stack"
+        assert not (stack / "stack.json").exists()
+        assert not list((stack / "pids").glob("*.pid"))
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        for pid in _processes_of(state):  # whatever a failed run left behind
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+        reader.join(timeout=10)
+        assert proc.stdout is not None
+        proc.stdout.close()
+
+
+def _read_lines(proc: subprocess.Popen[bytes], lines: queue.Queue[str | None]) -> None:
+    assert proc.stdout is not None
+    for raw in proc.stdout:
+        lines.put(raw.decode(errors="replace"))
+    lines.put(None)
+
+
+def _processes_of(state: Path) -> list[int]:
+    """Live processes whose environment names ``state``: the demo's services (each in a
+    session of its own, so only their settings tie them to this demo)."""
+    marker = str(state.resolve()).encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if marker in environ and b"zombie" not in _status(int(entry.name)):
+            found.append(int(entry.name))
+    return found
 
 
 def _status(pid: int) -> bytes:

@@ -18,8 +18,8 @@ from services.ingest.config import AuthSettings, IngestSettings, LimitSettings
 from services.ingest.entrypoints import create_app
 from services.runtime.auth import DevIssuer
 from services.runtime.bus.api import Bus, Consumer, Message
-from services.runtime.bus.factory import make_bus
-from services.runtime.settings import BusSettings
+from services.runtime.bus.factory import bus_from_settings
+from services.runtime.settings import IdentifiableBusSettings
 from tests.unit.ingest.support import AUDIENCE, ISSUER
 
 
@@ -83,7 +83,9 @@ class LiveServer:
         self.thread.join(15)
 
 
-def _settings(tmp_path: Path, database_url: str, bus: BusSettings, **limits: Any) -> IngestSettings:
+def _settings(
+    tmp_path: Path, database_url: str, bus: IdentifiableBusSettings, **limits: Any
+) -> IngestSettings:
     # dev, explicitly: the live server trusts the dev issuer's key file, as `fjo up` does.
     return IngestSettings(
         environment="dev",
@@ -109,13 +111,15 @@ def stack_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ca
     label = request.param
     if label == "embedded-sqlite":
         database_url = f"sqlite+pysqlite:///{tmp_path / 'ingest.db'}"
-        bus_settings = BusSettings(
-            backend="embedded", embedded_url=f"sqlite+pysqlite:///{tmp_path / 'bus.db'}"
+        bus_settings = IdentifiableBusSettings(
+            backend="embedded",
+            embedded_url=f"sqlite+pysqlite:///{tmp_path / 'bus.db'}",
+            embedded_identifiable_url=f"sqlite+pysqlite:///{tmp_path / 'identifiable-bus.db'}",
         )
     else:
         kafka_bootstrap: str = request.getfixturevalue("kafka_bootstrap")
         database_url = request.getfixturevalue("fresh_postgres_db")()
-        bus_settings = BusSettings(backend="kafka", kafka_bootstrap=kafka_bootstrap)
+        bus_settings = IdentifiableBusSettings(backend="kafka", kafka_bootstrap=kafka_bootstrap)
     opened: list[tuple[LiveServer, Bus]] = []
 
     def make(**limits: Any) -> Stack:
@@ -123,11 +127,7 @@ def stack_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ca
         issuer = DevIssuer.from_file(settings.auth.dev_key_file, issuer=ISSUER)
         server = LiveServer(create_app(settings)).__enter__()
         # The test's own bus client, to read what ingest published.
-        bus = make_bus(
-            bus_settings.backend,
-            kafka_bootstrap=bus_settings.kafka_bootstrap,
-            database_url=bus_settings.embedded_url,
-        )
+        bus = bus_from_settings(bus_settings)
         opened.append((server, bus))
         return Stack(server.url, issuer, bus, settings, label)
 
