@@ -163,6 +163,11 @@ class LinkService:
     def index(self) -> SpineIndex:
         return self.view.index
 
+    @property
+    def base_model(self) -> LinkageModel:
+        """The base model in force (the configured one until the log deploys another)."""
+        return self.view.base
+
     def start(self, session: Session, *, owns_everything: bool = True) -> None:
         """Bring the view up: the newest usable snapshot, the configured model into the log
         if it never was, then the log from there; with ``owns_everything``, load every

@@ -247,6 +247,7 @@ def test_a_queued_pair_carries_its_evidence_which_adds_up_to_its_probability(ses
                 "spine-person",
             ),
         )
+    svc.sync(session)
     out = _published(
         svc.on_linkage_keys(
             session, _event(keys("C1", "carys", "pugh", "2020-01-05", "F", "SA1 2BC"))
