@@ -339,13 +339,18 @@ def _link_records(
     index = SpineIndex(model)
     total = len(spine) if isinstance(spine, Sequence) else 0
     progress("index", 0, total)
+    ids, rows = [], []
     for n, rec in enumerate(spine, start=1):
         if isinstance(rec, EncodedRecord):
-            index.add(rec)
+            ids.append(rec.record_id)
+            rows.append(index.schema.compact(rec))
         else:
-            index.add_compact(*rec)
+            ids.append(rec[0])
+            rows.append(rec[1])
         if n % 10_000 == 0:
             progress("index", n, total)
+    index.add_many(ids, rows)
+    del ids, rows
     progress("index", len(index), len(index))
     timings["index_s"] = time.perf_counter() - t
     t = time.perf_counter()

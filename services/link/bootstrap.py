@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -13,8 +14,9 @@ from services.link.config import LinkSettings
 from services.link.domain import LinkageModel
 from services.link.handlers import make_handlers
 from services.link.service import LinkService
-from services.runtime.bus.api import Bus
-from services.runtime.db import make_session_factory
+from services.link.snapshots import Snapshots
+from services.runtime.bus.api import Bus, Message
+from services.runtime.db import make_session_factory, transaction
 from services.runtime.delivery import Worker
 from services.runtime.migrations import upgrade
 from services.runtime.settings import read_secret_file
@@ -26,6 +28,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "alembic_version_link"
 
 log = logging.getLogger("fjo.link")
+
+# A linkage-keys envelope of a spine person carries this (tokens are base64url: no quotes).
+_SPINE_MARK = b'"spine-person"'
 
 
 def load_alf_key(settings: LinkSettings) -> bytes:
@@ -44,31 +49,62 @@ def load_alf_key(settings: LinkSettings) -> bytes:
     return key
 
 
-def build_service(settings: LinkSettings, engine: Engine) -> LinkService:
-    """Migrate the schema, load the model and the spine index from the link database."""
+def build_service(settings: LinkSettings, engine: Engine, *, start: bool = True) -> LinkService:
+    """Migrate the schema and build the service; with ``start``, bring its spine view up
+    (snapshot, then the spine log). The review API needs no view and passes False."""
     upgrade(engine, MIGRATIONS, version_table=VERSION_TABLE)
     model = LinkageModel.from_json(settings.model_file.read_text()) if settings.model_file else None
-    service = LinkService(load_alf_key(settings), model, results_topic=settings.output_topic)
-    with make_session_factory(engine)() as session:
-        service.load(session)
+    service = LinkService(
+        load_alf_key(settings),
+        model,
+        results_topic=settings.output_topic,
+        input_topic=settings.input_topic,
+        snapshots=Snapshots(settings.snapshot_dir) if settings.snapshot_dir else None,
+    )
+    if start:
+        with transaction(make_session_factory(engine)) as session:
+            service.start(session, owns_everything=False)
     return service
 
 
 def build_worker(settings: LinkSettings, bus: Bus, engine: Engine) -> Worker:
-    """The worker on ``pseudonymise.linkage-keys.v1``; dead letters to link's DLQ."""
+    """The worker on the linkage-keys topic; dead letters to link's DLQ.
+
+    Before each batch (and when idle) the service catches its spine view up, claims the
+    partitions the consumer holds and re-checks their records (``LinkService.prepare``).
+    """
     service = build_service(settings, engine)
     producer = bus.producer()
+    sessions = make_session_factory(engine)
+    topic = settings.input_topic
+    worker: Worker
+
+    def assignment() -> set[int]:
+        return {p for name, p in worker.consumer.assignment() if name == topic}
+
+    def before_batch(messages: Sequence[Message]) -> None:
+        ahead = any(_SPINE_MARK not in m.value for m in messages)
+        service.prepare(sessions, producer, assignment(), decisions_ahead=ahead)
+
+    def idle() -> None:
+        service.prepare(sessions, producer, assignment(), decisions_ahead=False)
+        service.warm()
+        service.snapshot_if_due()
+
     config = worker_config(
         Service.LINK,
         group_id=settings.worker_group,
         bus=settings.bus,
-        topics=[settings.input_topic] if settings.input_topic else None,
+        topics=[topic] if topic else None,
     )
-    return Worker(
+    worker = Worker(
         bus,
         config,
-        make_session_factory(engine),
+        sessions,
         batch_handlers=make_handlers(service, producer),
-        on_idle=service.warm,
+        on_idle=idle,
+        before_batch=before_batch,
+        after_db_commit=lambda _settled: service.run_committed(),
         producer=producer,
     )
+    return worker

@@ -51,6 +51,12 @@ class LinkSettings(ServiceSettings):
         description="Topic link results are published to (the registry's; override only for "
         "a replay or an isolated test).",
     )
+    snapshot_dir: Path | None = Field(
+        Path("var/fjo/link-snapshots"),
+        description="Where spine-index snapshots are written and read (memory-mapped): a "
+        "replica starts from the newest and applies the spine log from there. Replicas on one "
+        "machine that share the folder share the index in the page cache. None: no snapshots.",
+    )
     model_file: Path | None = Field(
         None,
         description="A trained linkage model (JSON from `fjo link train`); without one the "

@@ -82,7 +82,7 @@ def create_app(
         the_bus = bus or bus_from_settings(settings.bus)
         producer = None
         try:
-            service = build_service(settings, engine)
+            service = build_service(settings, engine, start=False)
             producer = the_bus.producer()
             state["r"] = _Resources(
                 engine=engine, reviews=Reviews(service, make_session_factory(engine), producer)

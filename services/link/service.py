@@ -1,24 +1,47 @@
-"""The link service's use cases: keep the encoded spine, link each incoming record, publish.
+"""The link service's use cases: follow the spine log, link each record it owns, publish.
 
-One :class:`LinkService` per worker process holds the spine index in memory (rebuilt from
-the link database at start) and the model. Handlers call it inside the worker's transaction,
-so the stored result, the review-queue row, the audit row and the processed-message marker
-commit together; the events it returns are published before the commit.
+Every link replica decides against the whole spine, exactly as one would (docs/linkage.md,
+"Many replicas, one answer"):
+
+* **Spine people are a log, not a partition's business.** The replica that consumes a spine
+  person's record writes the new version to the spine log (``spine_log``) in its own
+  transaction; every replica applies the log, in order, to its own in-memory index
+  (``SpineView``), whatever partitions it holds. A decision is taken *at a log position* and
+  stored with it (``decided_at``): the same record at the same position gives the same
+  result in any process.
+* **Records are the consumer group's.** A person record is linked by the replica that owns
+  its input partition, and so are its re-links; a claim with an epoch (``claims``) makes sure
+  no two replicas write one partition's records, even while the bus hands it over.
+* **After every step of the log, the owner re-checks.** When a replica's view moves past a
+  spine change, it re-decides each record of its partitions that the change can touch (it
+  shares a blocking key with the old or the new version) and that was decided before the
+  change, at the view it has now. A record stored concurrently with the change was decided
+  before it (its ``decided_at`` says so) and is therefore caught the same way, by whichever
+  replica owns it then; how far each partition's records are checked is kept with its claim,
+  so a new owner carries on where the old one stopped.
+* **Models are log entries.** An untrained model's u is refitted to the spine when a record
+  needs a decision and the spine has moved by more than a tenth since the last fit; the fit is
+  appended to the log and every replica uses it from that position on. A model change (a
+  refit that changed something, or a new trained model deployed) makes every record decided
+  before it be decided again, partition by partition, resumably.
+
+Handlers call :meth:`LinkService.on_linkage_keys` inside the worker's transaction; the work
+that needs transactions of its own (catching up, claiming, re-linking, fitting) is
+:meth:`LinkService.prepare`, which the worker runs before each batch and when idle.
 """
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import uuid
-from collections.abc import Mapping
-from dataclasses import replace
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from contracts.events import (
     LINKED_STATUSES,
@@ -28,23 +51,27 @@ from contracts.events import (
     LinkStatus,
 )
 from contracts.services import Service
+from contracts.topics import PSEUDONYMISE_LINKAGE_KEYS
+from services.link import claims as claim_rows
+from services.link import spine_log
 from services.link import storage as t
 from services.link.domain import (
     REVIEW,
-    CompiledModel,
     EncodedRecord,
     LinkageModel,
     LinkDecision,
-    Linker,
     SpineIndex,
     default_model,
-    estimate_u,
     with_history,
 )
 from services.link.domain.alf import alf_for
 from services.link.domain.decide import with_competition
+from services.link.domain.view import ModelEntry, SpineView, model_payload, parse_model_payload
 from services.link.rows import LinkRows
-from services.runtime.publishing import OutgoingMessage, derived_event_id, frame
+from services.link.snapshots import Snapshots
+from services.runtime.bus.api import Producer
+from services.runtime.db import transaction
+from services.runtime.publishing import OutgoingMessage, derived_event_id, frame, publish_all
 
 __all__ = ["LinkService", "contract_status", "result_event_id"]
 
@@ -52,6 +79,21 @@ log = logging.getLogger("fjo.link")
 
 _EVENT_NS = uuid.UUID("0b3f6a52-7c1d-4e8b-9f2a-5d6c7e8f9a01")
 SPINE_TYPE = "spine-person"
+RELINK_CHUNK = 500
+"""Records re-decided per transaction (a bulk re-link commits its progress in these steps)."""
+BULK_PER_PREPARE = 2_000
+"""Records a bulk re-link re-decides before the worker takes its next batch."""
+_LINKED = frozenset(
+    {
+        LinkStatus.NHS_NUMBER,
+        LinkStatus.EXACT_FIVE_FIELDS,
+        LinkStatus.EXACT_FOUR_FORENAME_VARIANT,
+        LinkStatus.PROBABILISTIC,
+        LinkStatus.CLERICAL_ACCEPTED,
+    }
+)
+_ALL = -1
+"""The pseudo-partition of a service that owns every record (tests, one-process tools)."""
 
 
 def contract_status(detail: int) -> LinkStatus:
@@ -68,20 +110,12 @@ def result_event_id(record_token: str, sequence: int) -> uuid.UUID:
     return derived_event_id(_EVENT_NS, record_token, sequence)
 
 
-# Built once: a spine load runs it for every person (with no incoming records, it is all
-# that costs). Another link replica's results are in the database only, hence a query.
-_POINTING_AT = select(t.results.c.record_token).where(
-    (t.results.c.spine_token == bindparam("spine"))
-    | (t.results.c.candidate_token == bindparam("spine"))
-)
-
-
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
 class LinkService:
-    """The spine index, the model and the decisions of one worker (or API) process."""
+    """The spine view, the records this replica owns, and their decisions."""
 
     def __init__(
         self,
@@ -90,105 +124,507 @@ class LinkService:
         *,
         estimate_u_from_spine: bool | None = None,
         results_topic: str | None = None,
+        input_topic: str | None = None,
+        owner: str | None = None,
+        snapshots: Snapshots | None = None,
     ) -> None:
         self.alf_key = alf_key
         self.results_topic = results_topic
-        self.base_model = model or default_model()
-        trained = bool(self.base_model.notes.get("training"))
-        self.estimate_u = (not trained) if estimate_u_from_spine is None else estimate_u_from_spine
-        self.index = SpineIndex(self.base_model)
-        self.incoming = SpineIndex(self.base_model, self.index.schema, self.index.interner)
+        self.input_topic = input_topic or PSEUDONYMISE_LINKAGE_KEYS.name
+        self.configured = model or default_model()
+        self._estimate_override = estimate_u_from_spine
+        self.view = SpineView(self.configured, estimate_u_from_spine=estimate_u_from_spine)
+        self.owner = owner or uuid.uuid4().hex[:16]
+        self.snapshots = snapshots
+        self.claimed = False
+        """True once partitions are claimed (a worker); False: every record is this one's."""
+        self.claims: dict[int, claim_rows.Claim] = {}
+        self._marks: dict[int, tuple[int, int]] = {_ALL: (0, 0)}
+        """Partition -> (spine position, model position) its records are decided through."""
+        self._new_incoming()
+        self._speculative: tuple[int, ModelEntry] | None = None
+        self._unsettled = False
+        self._dirty = False
+        self._snapshot_rows = 0
+        self.stats: dict[str, int] = {"relinked": 0, "rechecked": 0, "bulk": 0, "fits": 0}
+
+    def _new_incoming(self) -> None:
+        self.incoming = SpineIndex(self.view.model, self.view.index.schema, side="incoming")
         self.incoming_types: dict[str, str] = {}
-        self._linker: Linker | None = None
-        self._estimated_at = 0
-        self._spine_changes = 0  # spine people added or replaced so far
-        self._speculative_at: int | None = None  # _spine_changes when warm() fitted
+        self.partition_of: dict[str, int] = {}
 
-    # -- loading ---------------------------------------------------------------------------
-
-    def load(self, session: Session) -> None:
-        """Rebuild the in-memory indexes from the link database."""
-        for token, keys in session.execute(
-            select(t.spine_records.c.record_token, t.spine_records.c.linkage)
-        ):
-            self.index.add(EncodedRecord.from_json(token, keys))
-        for token, rtype, keys in session.execute(
-            select(
-                t.incoming_keys.c.record_token,
-                t.incoming_keys.c.record_type,
-                t.incoming_keys.c.linkage,
-            )
-        ):
-            self.incoming.add(EncodedRecord.from_json(token, keys))
-            self.incoming_types[token] = rtype
-        # The index is long-lived and acyclic: keep it out of every later GC pass.
-        gc.freeze()
-        self._linker = None
-
-    def warm(self) -> None:
-        """Fit the model to the spine as it is now, if a record linked now would need that
-        (the worker calls this when a poll brings nothing), so the first record after a spine
-        load does not wait seconds for ``estimate_u``.
-
-        The fit is speculative: if the spine changes before a record uses it, the record
-        refits, exactly as without the warm-up. So decisions depend on the spine a record
-        meets, never on when the worker happened to be idle.
-        """
-        if len(self.index) and self._stale():
-            self._fit()
-            self._speculative_at = self._spine_changes
+    # -- the model version and the view ----------------------------------------------------
 
     @property
     def model_version(self) -> str:
-        return self.linker.compiled.model.version
+        return self.view.model.version
 
     @property
-    def linker(self) -> Linker:
-        speculation_lost = (
-            self._speculative_at is not None and self._speculative_at != self._spine_changes
+    def index(self) -> SpineIndex:
+        return self.view.index
+
+    @property
+    def base_model(self) -> LinkageModel:
+        """The base model in force (the configured one until the log deploys another)."""
+        return self.view.base
+
+    def start(self, session: Session, *, owns_everything: bool = True) -> None:
+        """Bring the view up: the newest usable snapshot, the configured model into the log
+        if it never was, then the log from there; with ``owns_everything``, load every
+        stored record as this service's own (tests and one-process tools)."""
+        if self.snapshots is not None:
+            loaded = self.snapshots.latest(self.view.model)
+            if loaded is not None:
+                self.view.index = loaded
+                log.info("spine snapshot loaded", extra=self.view.describe())
+        self.catch_up(session)
+        self.ensure_base(session)
+        self.catch_up(session)
+        if owns_everything:
+            self._load_records(session, None)
+
+    def ensure_base(self, session: Session) -> bool:
+        """Append the configured model to the log if its version was never there (a
+        deployment); True if it was appended. A version seen before is not brought back:
+        roll back by deploying a new version."""
+        version = self.configured.version
+        known = session.execute(
+            select(func.count()).select_from(t.models).where(t.models.c.version == version)
+        ).scalar_one()
+        if known:
+            return False
+        entry = ModelEntry(self.configured, base=True, fitted_spine=None)
+        self._append_model(session, entry)
+        log.info("model deployed", extra={"model": version})
+        return True
+
+    def _append_model(self, session: Session, entry: ModelEntry) -> int:
+        (position,) = spine_log.append(
+            session, [(spine_log.MODEL, None, None, model_payload(entry))]
         )
-        if self._stale() or speculation_lost:
-            self._fit()
-        self._speculative_at = None
-        assert self._linker is not None
-        self._linker.refresh()
-        return self._linker
+        exists = session.execute(
+            select(func.count())
+            .select_from(t.models)
+            .where(t.models.c.version == entry.model.version)
+        ).scalar_one()
+        if not exists:
+            session.execute(
+                insert(t.models).values(
+                    version=entry.model.version,
+                    model=entry.model.to_json(),
+                    created_at=_now(),
+                    position=position,
+                )
+            )
+        return position
 
-    def _stale(self) -> bool:
-        n = len(self.index)
-        return self._linker is None or (
-            self.estimate_u and n >= 20 and abs(n - self._estimated_at) > 0.1 * max(n, 1)
+    def catch_up(self, session: Session) -> int:
+        """Apply the log from the view's position to its head; the entries applied."""
+        applied = 0
+        while True:
+            entries = spine_log.read_after(session, self.view.position)
+            if not entries:
+                break
+            people: list[tuple[int, str, str]] = []
+            for e in entries:
+                if e.kind == spine_log.PERSON:
+                    assert e.record_token is not None
+                    people.append((e.position, e.record_token, e.payload))
+                    continue
+                self.view.apply_people(people)
+                people = []
+                if self.view.apply_model(e.position, parse_model_payload(e.payload)):
+                    self._model_changed(session)
+            self.view.apply_people(people)
+            applied += len(entries)
+        return applied
+
+    def _model_changed(self, session: Session) -> None:
+        if self.view.rebuild_needed:
+            # A model that reads other keys: the spine and the records are laid out again.
+            log.info("model with another key layout: rebuilding the spine view from the log")
+            old = self.view
+            view = SpineView(old.model, estimate_u_from_spine=self._estimate_override)
+            view.base, view.estimate_u = old.base, old.estimate_u
+            view.fitted_spine, view.model_position = old.fitted_spine, old.model_position
+            self.view = view
+            self._replay_until(session, old.position)
+            self._reload_records(session)
+        else:
+            self.incoming.model = self.view.model
+        log.info("model in force changed", extra=self.view.describe())
+
+    def _replay_until(self, session: Session, position: int) -> None:
+        while self.view.position < position:
+            entries = [
+                e
+                for e in spine_log.read_after(session, self.view.position)
+                if e.position <= position
+            ]
+            if not entries:
+                break
+            people = [
+                (e.position, e.record_token or "", e.payload)
+                for e in entries
+                if e.kind == spine_log.PERSON
+            ]
+            self.view.apply_people(people)
+            self.view.index.log_position = entries[-1].position
+
+    # -- the records this replica owns -------------------------------------------------------
+
+    def _owned(self) -> list[int]:
+        return sorted(self.claims) if self.claimed else [_ALL]
+
+    def _load_records(self, session: Session, partitions: Iterable[int] | None) -> int:
+        k = t.incoming_keys.c
+        query = select(k.record_token, k.record_type, k.linkage, k.partition)
+        if partitions is not None:
+            wanted = sorted(set(partitions))
+            if not wanted:
+                return 0
+            query = query.where(k.partition.in_(wanted))
+        ids: list[str] = []
+        compacts: list[tuple] = []
+        schema = self.incoming.schema
+        for token, rtype, keys, partition in session.execute(query):
+            ids.append(token)
+            compacts.append(schema.compact(EncodedRecord.from_json(token, keys)))
+            self.incoming_types[token] = rtype
+            self.partition_of[token] = _ALL if not self.claimed else int(partition or 0)
+        self.incoming.add_many(ids, compacts)
+        return len(ids)
+
+    def _reload_records(self, session: Session) -> None:
+        self._new_incoming()
+        self._load_records(session, self._owned() if self.claimed else None)
+
+    def _drop_records(self, partitions: Iterable[int]) -> None:
+        gone = set(partitions)
+        for token in [tok for tok, p in self.partition_of.items() if p in gone]:
+            self.incoming.discard(token)
+            self.partition_of.pop(token, None)
+            self.incoming_types.pop(token, None)
+
+    # -- preparing a batch (transactions of its own) ------------------------------------------
+
+    def prepare(
+        self,
+        sessions: sessionmaker[Session],
+        producer: Producer,
+        assignment: Iterable[int] | None,
+        *,
+        decisions_ahead: bool = True,
+    ) -> None:
+        """Everything a batch needs first, each step committed: the view caught up, the
+        partitions in ``assignment`` claimed (their records loaded, others dropped), the
+        model fitted if a record is about to need it, and the owned records re-checked."""
+        if self._unsettled or self._dirty:
+            # The last run did not commit (or failed part-way): what this process holds of
+            # its records may be ahead of the database. Read them again.
+            with transaction(sessions) as s:
+                self._reload_records(s)
+            self._unsettled = self._dirty = False
+        with transaction(sessions) as s:
+            self.catch_up(s)
+        if assignment is not None:
+            self._sync_claims(sessions, set(assignment))
+        if (decisions_ahead or self._rechecks_ahead()) and self.view.stale():
+            with transaction(sessions) as s:
+                self.catch_up(s)
+                if self.view.stale():
+                    self._fit(s)
+            with transaction(sessions) as s:
+                self.catch_up(s)
+        try:
+            self._recheck(sessions, producer)
+        except claim_rows.LostClaim as exc:
+            self.lose({exc.partition})
+            log.info("partition claimed by another replica", extra={"partition": exc.partition})
+
+    def _rechecks_ahead(self) -> bool:
+        """Whether owned records are about to be re-decided (so they need the model fit)."""
+        if not self.partition_of:
+            return False
+        view = self.view
+        return any(
+            self._marks[p][0] < view.position or self._marks[p][1] < view.model_position
+            for p in self._owned()
         )
 
-    def _fit(self) -> None:
-        n = len(self.index)
-        model = self.base_model
-        if self.estimate_u and n >= 20:
-            model = estimate_u(model, self.index, pairs=min(200_000, 50 * n))
-            model = replace(model, version=f"{model.version}-u{n}")
-            self._estimated_at = n
-        self.index.model = model
-        self._linker = Linker(CompiledModel(model, self.index.schema), self.index)
+    def _sync_claims(self, sessions: sessionmaker[Session], assigned: set[int]) -> None:
+        self.claimed = True
+        lost = set(self.claims) - assigned
+        if lost:
+            for p in lost:
+                self.claims.pop(p)
+                self._marks.pop(p, None)
+            self._drop_records(lost)
+        self._marks.pop(_ALL, None)
+        new = assigned - set(self.claims)
+        if not new:
+            return
+        with transaction(sessions) as s:
+            got = claim_rows.claim(s, self.input_topic, new, self.owner)
+        with transaction(sessions) as s:
+            # After the claim: whatever the previous owner committed is in what this reads.
+            self._load_records(s, got)
+        for p, c in got.items():
+            self.claims[p] = c
+            self._marks[p] = (c.spine_position, c.model_position)
+        log.info(
+            "partitions claimed",
+            extra={"partitions": sorted(got), "records": len(self.partition_of)},
+        )
 
-    # -- events ----------------------------------------------------------------------------
+    def _fit(self, session: Session) -> None:
+        spec = self._speculative
+        entry = spec[1] if spec is not None and spec[0] == self.view.position else self.view.fit()
+        self._speculative = None
+        self._append_model(session, entry)
+        self.stats["fits"] += 1
+        log.info("model refitted to the spine", extra={"model": entry.model.version})
+
+    def warm(self, sessions: sessionmaker[Session] | None = None) -> None:
+        """Fit the model while idle if a record linked now would need it; the fit is kept
+        for the position it was made at and used only if the view is still there."""
+        if self.view.stale() and (
+            self._speculative is None or self._speculative[0] != self.view.position
+        ):
+            self._speculative = (self.view.position, self.view.fit())
+
+    def _recheck(self, sessions: sessionmaker[Session], producer: Producer) -> None:
+        """Re-decide the owned records that the log has moved under, in committed steps."""
+        view = self.view
+        bulk_budget = BULK_PER_PREPARE
+        while True:
+            behind_spine = [p for p in self._owned() if self._marks[p][0] < view.position]
+            behind_model = [p for p in self._owned() if self._marks[p][1] < view.model_position]
+            if not behind_spine and not behind_model:
+                return
+            if behind_spine:
+                with transaction(sessions) as s:
+                    self._hold(s, behind_spine)
+                    rows = LinkRows(s)
+                    out = self._spine_changes(s, rows, behind_spine)
+                    rows.flush()
+                    publish_all(producer, out)
+                    producer.flush()
+                    for p in behind_spine:
+                        self._advance(s, p, spine=view.position)
+                continue
+            if bulk_budget <= 0:
+                return
+            with transaction(sessions) as s:
+                self._hold(s, behind_model)
+                rows = LinkRows(s)
+                out, done = self._bulk(s, rows, behind_model, min(RELINK_CHUNK, bulk_budget))
+                rows.flush()
+                publish_all(producer, out)
+                producer.flush()
+                for p in done:
+                    self._advance(s, p, model=view.model_position)
+            bulk_budget -= RELINK_CHUNK
+
+    def _hold(self, session: Session, partitions: Iterable[int]) -> None:
+        if self.claimed:
+            claim_rows.hold(
+                session, self.input_topic, {p: self.claims[p].epoch for p in partitions}
+            )
+
+    def _advance(
+        self, session: Session, p: int, *, spine: int | None = None, model: int | None = None
+    ) -> None:
+        sp, mp = self._marks[p]
+        if self.claimed:
+            claim_rows.advance(
+                session,
+                self.input_topic,
+                p,
+                self.claims[p].epoch,
+                spine_position=spine,
+                model_position=model,
+            )
+        self._marks[p] = (sp if spine is None else spine, mp if model is None else model)
+
+    def sync(self, session: Session, *, decisions_ahead: bool = True) -> list[OutgoingMessage]:
+        """:meth:`prepare` in the caller's one session, for a service owning every record
+        (tests, one-process tools): catch up, refit if a record would need it, re-check.
+        The caller publishes what it returns and commits."""
+        self.catch_up(session)
+        if (decisions_ahead or self._rechecks_ahead()) and self.view.stale():
+            self._fit(session)
+            self.catch_up(session)
+        return self.recheck(session)
+
+    def recheck(self, session: Session, rows: LinkRows | None = None) -> list[OutgoingMessage]:
+        """One session's worth of :meth:`prepare`'s re-checks, for a service owning every
+        record (tests, tools): the caller commits."""
+        rows = rows or LinkRows(session)
+        view = self.view
+        out: list[OutgoingMessage] = []
+        if self._marks[_ALL][0] < view.position:
+            out += self._spine_changes(session, rows, [_ALL])
+            self._marks[_ALL] = (view.position, self._marks[_ALL][1])
+        while self._marks[_ALL][1] < view.model_position:
+            more, done = self._bulk(session, rows, [_ALL], RELINK_CHUNK)
+            out += more
+            if done:
+                self._marks[_ALL] = (self._marks[_ALL][0], view.model_position)
+            elif not more and self._dirty:
+                break  # rows this process does not hold: the caller reloads first
+        rows.flush()
+        return out
+
+    def _spine_changes(
+        self, session: Session, rows: LinkRows, partitions: list[int]
+    ) -> list[OutgoingMessage]:
+        """Re-decide the records of ``partitions`` that a spine change after their mark can
+        touch and that were decided before that change."""
+        view = self.view
+        after = min(self._marks[p][0] for p in partitions)
+        wanted = set(partitions)
+        changed = view.index.changed_between(after, view.position)
+        tokens = [tok for tok, p in self.partition_of.items() if p in wanted]
+        if not len(changed) or not tokens:
+            return []
+        # From each change to the records it touches, or from each record to the changes
+        # that touch it: whichever is fewer lookups.
+        touched: dict[str, int] = {}  # record -> earliest position of a change touching it
+        if len(changed) <= len(tokens):
+            born, dead = view.index.born, view.index.dead
+            for row in changed.tolist():
+                when = int(born[row]) if after < born[row] <= view.position else int(dead[row])
+                compact = view.index.record(row)
+                hits = self.incoming.matches(compact)
+                if not len(hits):
+                    continue
+                alive = hits[self.incoming.alive[hits]] if len(hits) else hits
+                for tok in self.incoming.ids_of(alive):
+                    p = self.partition_of.get(tok)
+                    if p in wanted and when > self._marks[p][0]:
+                        touched[tok] = min(touched.get(tok, when), when)
+        else:
+            rows.prefetch(tokens)
+            for tok in tokens:
+                row = self.incoming.position_of(tok)
+                prev = rows.results.get(session, tok)
+                if row is None or prev is None:
+                    continue
+                since = max(int(prev["decided_at"]), self._marks[self.partition_of[tok]][0])
+                if since < view.position and view.index.touched_since(
+                    self.incoming.record(row), since, view.position
+                ):
+                    touched[tok] = since + 1
+        self.stats["rechecked"] += len(touched)
+        if not touched:
+            return []
+        rows.prefetch(touched)
+        out: list[OutgoingMessage] = []
+        for tok in sorted(touched):
+            prev = rows.results.get(session, tok)
+            if prev is not None and int(prev["decided_at"]) >= touched[tok]:
+                continue  # decided after that change already
+            out += self._relink(rows, tok, LinkReason.SPINE_CHANGED)
+        return out
+
+    def _bulk(
+        self, session: Session, rows: LinkRows, partitions: list[int], limit: int
+    ) -> tuple[list[OutgoingMessage], list[int]]:
+        """Re-decide up to ``limit`` records decided before the model in force; the
+        partitions that have none left."""
+        view = self.view
+        r, k = t.results.c, t.incoming_keys.c
+        query = (
+            select(r.record_token)
+            .join(t.incoming_keys, k.record_token == r.record_token)
+            .where(r.decided_at < view.model_position)
+            .order_by(r.record_token)
+            .limit(limit)
+        )
+        if self.claimed:
+            query = query.where(k.partition.in_(partitions))
+        found = list(session.execute(query).scalars())
+        tokens = [tok for tok in found if tok in self.partition_of]
+        if len(tokens) < len(found):
+            # Rows the database has but this process does not hold: read them again next.
+            self._dirty = True
+        rows.prefetch(tokens)
+        out: list[OutgoingMessage] = []
+        for tok in tokens:
+            out += self._relink(rows, tok, LinkReason.MODEL_RETRAINED)
+        self.stats["bulk"] += len(tokens)
+        if len(found) < limit or not tokens:
+            return out, partitions if len(found) < limit else []
+        count = (
+            select(func.count())
+            .select_from(t.results.join(t.incoming_keys, k.record_token == r.record_token))
+            .where(r.decided_at < view.model_position)
+        )
+        if self.claimed:
+            count = count.where(k.partition.in_(partitions))
+        left = int(session.execute(count).scalar_one()) - len(tokens)
+        log.info(
+            "bulk re-link under a new model", extra={"model": view.model.version, "left": left}
+        )
+        return out, [] if left > 0 else partitions
+
+    # -- the worker's run (inside its transaction) -------------------------------------------
+
+    def begin_run(self, session: Session, partitions: Iterable[int]) -> None:
+        """Fence a run's partitions: :class:`claims.LostClaim` if one is not (or no longer)
+        this replica's."""
+        self._unsettled = True
+        if not self.claimed:
+            return
+        wanted = set(partitions)
+        missing = sorted(wanted - set(self.claims))
+        if missing:
+            raise claim_rows.LostClaim(missing[0], f"partition {missing[0]} is not claimed")
+        self._hold(session, wanted)
+
+    def run_committed(self) -> None:
+        """The worker committed the run: what this process holds matches the database."""
+        self._unsettled = False
+
+    def run_failed(self) -> None:
+        """A run was rolled back (its records go one at a time): what this process added
+        for it is not in the database; read the records again before the next batch."""
+        self._dirty = True
+
+    def lose(self, partitions: Iterable[int]) -> None:
+        """Another replica claimed these partitions: forget them (claimed again if the bus
+        still assigns them here)."""
+        gone = set(partitions) & set(self.claims)
+        for p in gone:
+            self.claims.pop(p)
+            self._marks.pop(p, None)
+        self._drop_records(gone)
 
     def on_linkage_keys(
-        self, session: Session, event: LinkageKeysPublished, rows: LinkRows | None = None
+        self,
+        session: Session,
+        event: LinkageKeysPublished,
+        rows: LinkRows | None = None,
+        *,
+        partition: int | None = None,
     ) -> list[OutgoingMessage]:
-        """Store the keys; a spine person updates the spine, any other record is linked.
+        """Store the keys; a spine person's new version goes into the spine log, any other
+        record is linked against the view as it is.
 
         With ``rows`` (a run's :class:`LinkRows`), writes wait for the caller's
         ``rows.flush()``; without, they are written before this returns.
         """
         if rows is None:
             rows = LinkRows(session)
-            out = self.on_linkage_keys(session, event, rows)
+            out = self.on_linkage_keys(session, event, rows, partition=partition)
             rows.flush()
             return out
         token = event.record_token
         rec = EncodedRecord.from_keys(token, event.keys())
         if event.record_type.value == SPINE_TYPE:
-            return self._upsert_spine(session, event, rec, rows)
+            self._upsert_spine(session, event, rec, rows)
+            return []
         row = rows.incoming.get(session, token)
         if row is not None and row["record_version"] > event.record_version:
             return []  # an older version arriving late changes nothing
@@ -199,19 +635,21 @@ class LinkService:
                 "record_type": event.record_type.value,
                 "record_version": event.record_version,
                 "linkage": rec.to_json(),
+                "partition": partition,
             },
         )
         self.incoming.add(rec)
         self.incoming_types[token] = event.record_type.value
-        return self._relink(rows, token, LinkReason.INITIAL, rec)
+        self.partition_of[token] = _ALL if not self.claimed else int(partition or 0)
+        return self._relink(rows, token, LinkReason.INITIAL)
 
     def _upsert_spine(
         self, session: Session, event: LinkageKeysPublished, rec: EncodedRecord, rows: LinkRows
-    ) -> list[OutgoingMessage]:
+    ) -> None:
         token = event.record_token
         row = rows.spine.get(session, token)
         if row is not None and row["record_version"] >= event.record_version:
-            return []
+            return
         rows.history(
             {
                 "record_token": token,
@@ -222,50 +660,36 @@ class LinkService:
         )
         if row is not None:
             rec = with_history(rec, EncodedRecord.from_json(token, row["linkage"]))
+        stored = rec.to_json()
         rows.spine.put(
             session,
             token,
             {
                 "record_version": event.record_version,
                 "key_version": event.key_version,
-                "linkage": rec.to_json(),
+                "linkage": stored,
                 "updated_at": _now(),
             },
         )
-        self.index.add(rec)
-        self._spine_changes += 1
-        # Re-link what this person may change: records pointing at them, and records that
-        # share a blocking key with them (they may now find a better candidate).
-        rows.flush()  # the query below must see this run's results
-        affected = set(session.execute(_POINTING_AT, {"spine": token}).scalars())
-        compact = self.incoming.schema.compact(rec, self.incoming.interner, grow=False)
-        affected |= {self.incoming.ids[p] for p in self.incoming.candidates(compact)}
-        rows.prefetch(affected)
-        out: list[OutgoingMessage] = []
-        for other in sorted(affected):
-            out += self._relink(rows, other, LinkReason.SPINE_CHANGED)
-        return out
+        rows.log_person(token, event.record_version, stored)
 
-    # -- linking ---------------------------------------------------------------------------
+    # -- linking -------------------------------------------------------------------------------
 
-    def _relink(
-        self,
-        rows: LinkRows,
-        token: str,
-        reason: LinkReason,
-        rec: EncodedRecord | None = None,
-    ) -> list[OutgoingMessage]:
-        pos = self.incoming.position.get(token)
+    def _relink(self, rows: LinkRows, token: str, reason: LinkReason) -> list[OutgoingMessage]:
+        pos = self.incoming.position_of(token)
         if pos is None:
             return []
-        decision = self.linker.link_compact(token, self.incoming.records[pos])
+        decision = self.view.linker.link_compact(token, self.incoming.record(pos))
         prev = rows.results.get(rows.session, token)
         if (
             prev is not None
             and prev["status"] == LinkStatus.CLERICAL_ACCEPTED
-            and (reason is LinkReason.SPINE_CHANGED and prev["spine_token"] is not None)
+            and reason is not LinkReason.INITIAL
+            and prev["spine_token"] is not None
         ):
-            return []  # a reviewer's decision stands until a reviewer changes it
+            # A reviewer's decision stands until a reviewer changes it.
+            rows.results.put(rows.session, token, {"decided_at": self.view.position})
+            return []
         return self._store_and_publish(rows, token, decision, reason, prev)
 
     def _store_and_publish(
@@ -279,25 +703,22 @@ class LinkService:
         status: LinkStatus | None = None,
         spine_token: str | None = None,
         model_version: str | None = None,
+        decided_at: int | None = None,
     ) -> list[OutgoingMessage]:
         status = status or contract_status(decision.status)
-        linked = status in (
-            LinkStatus.NHS_NUMBER,
-            LinkStatus.EXACT_FIVE_FIELDS,
-            LinkStatus.EXACT_FOUR_FORENAME_VARIANT,
-            LinkStatus.PROBABILISTIC,
-            LinkStatus.CLERICAL_ACCEPTED,
-        )
+        linked = status in _LINKED
         spine = spine_token if spine_token is not None else decision.spine_id
         alf = alf_for(self.alf_key, spine) if linked and spine else None
         probability = round(min(max(decision.probability, 0.0), 1.0), 6)
         model_version = model_version or self.model_version
+        decided_at = self.view.position if decided_at is None else decided_at
         if prev is not None and (
             prev["alf"],
             prev["status"],
             round(prev["match_probability"], 6),
-            prev["model_version"],
-        ) == (alf, int(status), probability, model_version):
+        ) == (alf, int(status), probability):
+            # Nothing a researcher sees changed: keep the published result, note the decision.
+            rows.results.put(rows.session, token, {"decided_at": decided_at})
             return []
         prev_alf = None if prev is None else prev["alf"]
         prev_sequence = None if prev is None else int(prev["sequence"])
@@ -319,6 +740,7 @@ class LinkService:
                 "model_version": model_version,
                 "sequence": sequence,
                 "updated_at": _now(),
+                "decided_at": decided_at,
             },
         )
         self._queue(rows, token, decision, status, model_version)
@@ -335,6 +757,7 @@ class LinkService:
                     "to_sequence": sequence,
                 },
             )
+        self.stats["relinked"] += reason is not LinkReason.INITIAL
         event = LinkResultPublished(
             record_token=token,
             record_type=rtype,
@@ -386,12 +809,12 @@ class LinkService:
         """What a clerical reviewer reads about a queued pair (``CompiledModel.explain``): the
         level each comparison reached and its weight, as the model that queued it saw them,
         and what the record's other candidates take from it (``with_competition``)."""
-        pos = self.incoming.position.get(token)
-        spine_pos = self.index.position.get(decision.candidate_id or "")
-        if pos is None or spine_pos is None or self._linker is None:
+        pos = self.incoming.position_of(token)
+        spine_pos = self.index.position_of(decision.candidate_id or "")
+        if pos is None or spine_pos is None:
             return None
-        explained = self._linker.compiled.explain(
-            self.incoming.records[pos], self.index.records[spine_pos]
+        explained = self.view.linker.compiled.explain(
+            self.incoming.record(pos), self.index.record(spine_pos)
         )
         return json.dumps(with_competition(explained, decision), sort_keys=True)
 
@@ -405,7 +828,22 @@ class LinkService:
             }
         )
 
-    # -- clerical review -------------------------------------------------------------------
+    # -- snapshots -------------------------------------------------------------------------------
+
+    def snapshot_if_due(self) -> Path | None:
+        """Write a snapshot of the view when enough has changed since the last one (idle)."""
+        if self.snapshots is None:
+            return None
+        index = self.view.index
+        base = len(index.base) if index.base is not None else 0
+        if len(index.delta) < max(self.snapshots.min_rows, base // 4):
+            return None
+        path = self.snapshots.write(index)
+        self.view.index = self.snapshots.load(path, self.view.model)
+        self.view._linker = None
+        return path
+
+    # -- clerical review -----------------------------------------------------------------------
 
     def open_reviews(self, session: Session, limit: int = 100) -> list[dict[str, Any]]:
         rows = session.execute(
@@ -429,7 +867,10 @@ class LinkService:
         self, session: Session, token: str, *, accept: bool, reviewer: str
     ) -> list[OutgoingMessage]:
         """A reviewer accepts (the record gets the candidate's ALF) or rejects (unlinked);
-        the decision is audited and re-published. Deciding again reverses it."""
+        the decision is audited and re-published. Deciding again reverses it.
+
+        :class:`RowsChanged` if the worker re-linked the record meanwhile (decide again on
+        the fresh item)."""
         rows = LinkRows(session)
         row = rows.reviews.get(session, token)
         if row is None:
@@ -455,6 +896,7 @@ class LinkService:
             spine_token=candidate if accept else None,
             # The reviewed decision's model, not this (API) process's idea of the current one.
             model_version=str(row["model_version"]),
+            decided_at=None if prev is None else int(prev["decided_at"]),
         )
         rows.reviews.put(
             session,

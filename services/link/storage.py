@@ -1,5 +1,6 @@
-"""Link's own tables: the encoded spine with its history, incoming keys, results, the
-clerical-review queue, the audit trail of decisions, and stored model versions.
+"""Link's own tables: the encoded spine with its history, the spine log every replica follows,
+incoming keys, results, partition claims, the clerical-review queue, the audit trail of
+decisions, and stored model versions.
 
 Everything here is pseudonymous: record tokens, HMAC tokens, Bloom encodings, ALFs.
 """
@@ -7,6 +8,7 @@ Everything here is pseudonymous: record tokens, HMAC tokens, Bloom encodings, AL
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     DateTime,
     Float,
@@ -23,11 +25,14 @@ from services.runtime.delivery import processed_messages_table
 __all__ = [
     "audit",
     "incoming_keys",
+    "log_head",
     "metadata",
     "models",
+    "partitions",
     "results",
     "review_queue",
     "spine_history",
+    "spine_log",
     "spine_records",
 ]
 
@@ -41,6 +46,42 @@ spine_records = Table(
     Column("record_version", Integer, nullable=False),
     Column("key_version", Integer, nullable=False),
     Column("linkage", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    # The spine-log position of this (current) version.
+    Column("position", BigInteger, nullable=True),
+)
+
+spine_log = Table(
+    "link_spine_log",
+    metadata,
+    # Dense, in commit order (positions are handed out under the head row's lock): a
+    # replica that has applied position p has applied everything before it.
+    Column("position", BigInteger, primary_key=True, autoincrement=False),
+    Column("kind", String(16), nullable=False),  # person, model
+    Column("record_token", String(128), nullable=True),
+    Column("record_version", Integer, nullable=True),
+    Column("payload", Text, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+)
+
+log_head = Table(
+    "link_log_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("position", BigInteger, nullable=False),
+)
+
+partitions = Table(
+    "link_partitions",
+    metadata,
+    # Which replica may write a partition's records (epoch bumped by each new owner; every
+    # writer checks it) and how far its records are known to be decided.
+    Column("topic", String(249), primary_key=True),
+    Column("partition", Integer, primary_key=True),
+    Column("epoch", BigInteger, nullable=False),
+    Column("owner", String(64), nullable=False),
+    Column("spine_position", BigInteger, nullable=False),
+    Column("model_position", BigInteger, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
@@ -60,6 +101,9 @@ incoming_keys = Table(
     Column("record_type", String(32), nullable=False),
     Column("record_version", Integer, nullable=False),
     Column("linkage", Text, nullable=False),
+    # The input partition the record's keys arrive on (its owner is that partition's).
+    Column("partition", Integer, nullable=True),
+    Index("ix_link_incoming_keys_partition", "partition"),
 )
 
 results = Table(
@@ -76,6 +120,8 @@ results = Table(
     Column("model_version", String(64), nullable=False),
     Column("sequence", Integer, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # The spine-log position the last decision was taken at (the spine and model then).
+    Column("decided_at", BigInteger, nullable=False, server_default="0"),
     Index("ix_link_results_spine_token", "spine_token"),
     Index("ix_link_results_candidate_token", "candidate_token"),
 )
@@ -111,4 +157,5 @@ models = Table(
     Column("version", String(64), primary_key=True),
     Column("model", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("position", BigInteger, nullable=True),
 )

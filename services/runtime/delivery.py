@@ -70,6 +70,7 @@ __all__ = [
     "BatchHandler",
     "Handler",
     "PoisonMessage",
+    "RetryBatch",
     "Worker",
     "WorkerConfig",
     "WorkerStats",
@@ -116,6 +117,13 @@ OUTCOME_DEAD_LETTERED = "dead_lettered"
 
 class PoisonMessage(Exception):
     """A record that can never be handled (undecodable, unknown type): dead-lettered at once."""
+
+
+class RetryBatch(Exception):
+    """Raised by a handler when the whole batch must be tried again later, the records being
+    blameless (the service lost its claim to a partition, a row changed under it): the
+    batch's transaction is rolled back and the consumer rewound, no attempt is counted and
+    nothing is dead-lettered."""
 
 
 def processed_messages_table(metadata: MetaData, name: str = "processed_messages") -> Table:
@@ -254,12 +262,17 @@ class Worker:
         non_retryable: tuple[type[BaseException], ...] = (PoisonMessage,),
         after_db_commit: Callable[[Sequence[Message]], None] | None = None,
         tracer_provider: TracerProvider | None = None,
+        before_batch: Callable[[Sequence[Message]], None] | None = None,
     ) -> None:
         self.config = config
         self.batch_handlers = dict(batch_handlers or {})
         # Called after a poll that brought nothing: a service's chance to do deferred work
         # (link re-estimates its model for a grown spine) while no record waits for it.
         self.on_idle = on_idle
+        # Called with each polled batch before its transaction opens: work the service must
+        # commit on its own first (link catches its spine view up and claims partitions).
+        # If it raises, the batch is not processed now: the consumer rewinds and polls again.
+        self.before_batch = before_batch
         self.bus = bus
         self.handlers = dict(handlers or {})
         self.session_factory = session_factory
@@ -319,6 +332,20 @@ class Worker:
             return 0
         self.stats.consumed += len(messages)
         self.stats.batches += 1
+        if self.before_batch is not None:
+            try:
+                self.before_batch(messages)
+            except Exception as exc:
+                self.stats.batch_failures += 1
+                self._failed_batches_in_row += 1
+                log.warning(
+                    "worker %s: preparing a batch of %d failed: %s",
+                    self.group_id,
+                    len(messages),
+                    type(exc).__name__,
+                )
+                self._rewind(self._failed_batches_in_row)
+                return len(messages)
         self._process(messages)
         return len(messages)
 
@@ -491,6 +518,8 @@ class Worker:
         try:
             with session.begin_nested():
                 self.batch_handlers[name](session, Batch(run, span))
+        except RetryBatch:
+            raise
         except Exception as exc:
             log.info(
                 "worker %s: a run of %d %s records failed (%s); taking them one at a time",
@@ -567,6 +596,8 @@ class Worker:
             ):
                 handler(session, m)
             return OUTCOME_PROCESSED
+        except RetryBatch:
+            raise
         except self.non_retryable as exc:
             self.stats.failed_attempts += 1
             attempts = self._attempts.get(pos, 0) + 1

@@ -141,16 +141,14 @@ class Linker:
         if self.required and not any(a[s] for s in self.required):
             return LinkDecision(record_id, None, 97, 0.0, float("-inf"))
         cands = index.candidates(a)
-        if not cands:
+        if not len(cands):
             return LinkDecision(record_id, None, 99, 0.0, float("-inf"))
-        records, ids = index.records, index.ids
         compiled = self.compiled
+        vector, log2_odds = compiled.vector, compiled.log2_odds
         scored = []
-        for pos in cands:
-            b = records[pos]
-            vec = compiled.vector(a, b)
-            w = compiled.log2_odds(a, b, vec)
-            scored.append((w, ids[pos], pos, vec))
+        for sid, b in zip(index.ids_of(cands), index.records_of(cands), strict=True):
+            vec = vector(a, b)
+            scored.append((log2_odds(a, b, vec), sid, b, vec))
         # Highest weight wins; ties go to the smallest spine id so reruns agree.
         scored.sort(key=lambda t: (-t[0], t[1]))
         n = len(scored)
@@ -159,9 +157,9 @@ class Linker:
         # 1: NHS token with a valid check digit, unless DOB and forename both contradict it
         # (a baby recorded under its mother's number: another birthday, "Baby" or a name).
         if self.nhs_slot >= 0 and a[self.nhs_slot] > 0 and not (self.nhs_refused & flags):
-            nhs_hits = [t for t in scored if records[t[2]][self.nhs_slot] == a[self.nhs_slot]]
+            nhs_hits = [t for t in scored if t[2][self.nhs_slot] == a[self.nhs_slot]]
             if len(nhs_hits) == 1:
-                w, sid, pos, vec = nhs_hits[0]
+                w, sid, _pos, vec = nhs_hits[0]
                 contradicted = self.contradiction and all(
                     vec[ci] in levels for ci, levels in self.contradiction
                 )
@@ -172,7 +170,7 @@ class Linker:
         if self.exact_slots and not (self.exact_block & flags):
             exact4 = []
             for t in scored:
-                b = records[t[2]]
+                b = t[2]
                 agree = [a[s] > 0 and a[s] == b[s] for s in self.exact_slots]
                 if all(agree):
                     exact4.append((4, t))

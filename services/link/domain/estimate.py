@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import math
 import random
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
+
+import numpy as np
 
 from services.link.domain.index import SpineIndex, blocking_keys
 from services.link.domain.model import BlockingRule, Comparison, LinkageModel
@@ -72,20 +74,21 @@ def _exact_u(index: SpineIndex, left: str, right: str) -> float | None:
     ls, rs = index.schema.slot.get(left), index.schema.slot.get(right)
     if ls is None or rs is None:
         return None
-    lc: Counter[int] = Counter()
-    rc: Counter[int] = Counter()
-    n = 0
-    for pos, rec in enumerate(index.records):
-        if index.alive[pos]:
-            n += 1
-            if rec[ls] > 0:
-                lc[rec[ls]] += 1
-            if rec[rs] > 0:
-                rc[rec[rs]] += 1
+    alive = index.alive
+    n = int(np.count_nonzero(alive))
     if n < 2:
         return None
-    same = sum(c for v, c in lc.items() if v in rc) if ls == rs else 0
-    return (sum(c * rc.get(v, 0) for v, c in lc.items()) - same) / (n * (n - 1))
+    lv, lc = _counts(index.token_column(left)[alive])
+    rv, rc = _counts(index.token_column(right)[alive])
+    _common, li, ri = np.intersect1d(lv, rv, assume_unique=True, return_indices=True)
+    agree = float(np.dot(lc[li].astype(np.float64), rc[ri].astype(np.float64)))
+    same = float(lc[li].sum()) if ls == rs else 0.0
+    return (agree - same) / (n * (n - 1))
+
+
+def _counts(col: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    values, counts = np.unique(col[col > 0], return_counts=True)
+    return values, counts
 
 
 def estimate_u(
@@ -96,7 +99,9 @@ def estimate_u(
     rng = random.Random(seed)
     # In record-id order, not index order: the same spine gives the same u however it was
     # indexed (arrival order varies between runs; a restarted worker loads it from the DB).
-    live = sorted((p for p, ok in enumerate(index.alive) if ok), key=index.ids.__getitem__)
+    alive_rows = np.nonzero(index.alive)[0]
+    by_id = np.argsort(index.id_column()[alive_rows], kind="stable")
+    live = alive_rows[by_id].tolist()
     recs = index.records
     n_cmp = len(model.comparisons)
     counts = [[0.0] * c.n_levels for c in model.comparisons]
@@ -122,15 +127,10 @@ def estimate_u(
     ctx = next((ci for ci, c in enumerate(model.comparisons) if c.context_levels), -1)
     u_hh: list[list[float] | None] = [None] * n_cmp
     if hh_key and ctx >= 0 and hh_key in index.schema.slot:
-        slot = index.schema.slot[hh_key]
-        groups: dict[int, list[int]] = defaultdict(list)
-        for p in live:
-            v = recs[p][slot]
-            if v > 0:
-                groups[v].append(p)
-        multi = [g for g in groups.values() if len(g) > 1]
+        groups = _groups(index.token_column(hh_key), live)
+        multi = [g for g in groups if len(g) > 1]
         weights = [len(g) * (len(g) - 1) for g in multi]
-        n_with = sum(len(g) for g in groups.values())
+        n_with = sum(len(g) for g in groups)
         p_same = sum(weights) / (n_with * (n_with - 1)) if n_with > 1 else 0.0
         hh_counts = [[0.0] * c.n_levels for c in model.comparisons]
         n_pairs = min(pairs // 2, sum(weights) // 2) if multi else 0
@@ -157,6 +157,24 @@ def estimate_u(
     return replace(model, comparisons=comparisons)
 
 
+def _groups(column: np.ndarray, live: list[int]) -> list[list[int]]:
+    """Rows of ``live`` by their token in ``column`` (0: none), groups in order of first
+    appearance and rows in ``live`` order within each (as a dict filled along ``live``)."""
+    if not live:
+        return []
+    order = np.array(live, dtype=np.int64)
+    values = column[order]
+    keep = values > 0
+    order, values = order[keep], values[keep]
+    uniq, first, inverse = np.unique(values, return_index=True, return_inverse=True)
+    rank = np.empty(len(uniq), dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(uniq))
+    group_of = rank[inverse]
+    by_group = np.argsort(group_of, kind="stable")
+    bounds = np.cumsum(np.bincount(group_of, minlength=len(uniq)))[:-1]
+    return [g.tolist() for g in np.split(order[by_group], bounds)]
+
+
 def _rule_pairs(
     rule_no: int,
     rule: BlockingRule,
@@ -165,17 +183,14 @@ def _rule_pairs(
     max_pairs: int,
     rng: random.Random,
 ) -> list[tuple[int, int]]:
-    spine_blocks: dict[int, list[int]] = defaultdict(list)
-    for pos, rec in enumerate(index.records):
-        if index.alive[pos]:
-            for key in blocking_keys(rule_no, rule, rec, index.schema, spine_side=True):
-                spine_blocks[key].append(pos)
+    keys, rows = index.rule_blocks(rule_no, rule)
     pairs: list[tuple[int, int]] = []
     for i, a in enumerate(incoming):
         for key in blocking_keys(rule_no, rule, a, index.schema, spine_side=False):
-            block = spine_blocks.get(key)
-            if block and len(block) <= rule.max_block:
-                pairs.extend((i, p) for p in block)
+            k = np.uint64(key)
+            lo, hi = int(np.searchsorted(keys, k, "left")), int(np.searchsorted(keys, k, "right"))
+            if hi > lo and hi - lo <= rule.max_block:
+                pairs.extend((i, p) for p in rows[lo:hi].tolist())
     if len(pairs) > max_pairs:
         pairs = rng.sample(pairs, max_pairs)
     return pairs

@@ -1,166 +1,142 @@
-"""The spine index: compact encoded spine records plus an inverted blocking index.
+"""The record index: every version of every record in columns, and a blocking index on them.
 
-Blocking keys are hashed tuples ``(rule, token ids...)`` mapped to lists of spine positions,
-so a streaming lookup is a few dict probes. Rules are designed for recall: several
-independent keys (NHS token; date of birth with surname or forename forms; swapped date of
-birth; year of birth with postcode sector; surname with forename; previous surnames), so a
-record damaged in one field is still found through another. Blocks larger than a rule's
-``max_block`` are skipped and counted (``skipped_blocks``) so the recall cost is visible.
+Rows live in :class:`~services.link.domain.columns.RecordColumns`: a frozen *base* (loaded
+from a snapshot, memory-mapped) and a growable *delta* (versions added since). Each row
+knows the spine-log positions where it was born and died, so a replaced version stops being
+a candidate but still answers "which records did this change touch?".
+
+The blocking index maps 64-bit keys (``blocking``) to rows as sorted integer arrays: a
+log-structured set of sorted chunks (a snapshot's one big chunk, smaller ones merged
+geometrically as versions arrive) plus a small dict of the newest keys. A lookup is one
+``searchsorted`` per chunk for all of a record's keys at once.
+
+One class serves both sides: the spine index holds spine people under each rule's spine
+keys and is searched with an incoming record's keys (``candidates``); an index of incoming
+records holds them under their own keys and is searched with a spine person's, to find the
+records a spine change touches (``matches``). Blocks larger than a rule's ``max_block``
+(alive rows) are skipped and counted (``skipped_blocks``) so the recall cost is visible.
 """
 
 from __future__ import annotations
 
-import itertools
-import random
+import json
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Literal, overload
 
+import numpy as np
+
+from services.link.domain.blocking import (
+    BLOOM_BITS,
+    KeyFunction,
+    compile_record_keys,
+    rule_keys,
+)
+from services.link.domain.columns import ALIVE, RecordColumns
 from services.link.domain.model import BlockingRule, LinkageModel
-from services.link.domain.records import EncodedRecord, Interner, KeySchema
+from services.link.domain.records import EncodedRecord, Interner, KeySchema, token_id
 
-__all__ = ["SpineIndex", "blocking_keys"]
+__all__ = ["RecordIndex", "SpineIndex", "blocking_keys"]
 
+Side = Literal["spine", "incoming"]
 
-_LSH_MASKS: dict[tuple[int, int, int], int] = {}
-
-
-def _lsh_mask(rule: BlockingRule, width: int = 1024) -> int:
-    """The sampled bit positions of an LSH band as a mask: ``bits & mask`` is the band key."""
-    key = (rule.lsh_seed, rule.lsh_bits, width)
-    mask = _LSH_MASKS.get(key)
-    if mask is None:
-        rng = random.Random(rule.lsh_seed)
-        mask = 0
-        for p in rng.sample(range(width), rule.lsh_bits):
-            mask |= 1 << p
-        _LSH_MASKS[key] = mask
-    return mask
+_PENDING_MAX = 50_000
+"""Keys kept in the dict before they become a sorted chunk."""
 
 
-KeyFn = Callable[[tuple], list[int]]
-
-
-def compile_keys(rule_no: int, rule: BlockingRule, schema: KeySchema, *, spine_side: bool) -> KeyFn:
-    """A function giving the hashed blocking keys of a compact record under one rule (none
-    if a key is missing). A list-valued spine key (previous surnames, ...) yields one key per
-    token. Common shapes get a specialised function: this runs for every record."""
-    keys = rule.spine_keys if spine_side else rule.left
-    bslot = schema.bloom_slot[rule.lsh_bloom] if rule.lsh_bloom else -1
-    mask = _lsh_mask(rule) if rule.lsh_bloom else 0
-    if all(k in schema.slot for k in keys):
-        slots = [schema.slot[k] for k in keys]
-        if bslot >= 0 and not slots:
-
-            def lsh_only(r: tuple) -> list[int]:
-                b = r[bslot]
-                return [hash((rule_no, b[0] & mask))] if b is not None else []
-
-            return lsh_only
-        if bslot < 0 and len(slots) == 1:
-            (s0,) = slots
-            return lambda r: [hash((rule_no, r[s0]))] if r[s0] > 0 else []
-        if bslot < 0 and len(slots) == 2:
-            s0, s1 = slots
-            return lambda r: [hash((rule_no, r[s0], r[s1]))] if r[s0] > 0 and r[s1] > 0 else []
-        if bslot < 0 and len(slots) == 3:
-            s0, s1, s2 = slots
-            return lambda r: (
-                [hash((rule_no, r[s0], r[s1], r[s2]))]
-                if r[s0] > 0 and r[s1] > 0 and r[s2] > 0
-                else []
-            )
-
-    def general(r: tuple) -> list[int]:
-        return list(blocking_keys(rule_no, rule, r, schema, spine_side=spine_side))
-
-    return general
-
-
-def compile_all_keys(
-    rules: list[tuple[int, BlockingRule]], schema: KeySchema, *, spine_side: bool
-) -> Callable[[tuple], list[int]]:
-    """One generated function giving every blocking key of a record under all ``rules``
-    (straight-line code, each slot read once): indexing a million records calls it a million
-    times. Rules on token lists fall back to :func:`blocking_keys`."""
-    lines = ["def all_keys(r):", "    out = []"]
-    env: dict[str, Any] = {"_general": blocking_keys, "_schema": schema}
-    used_slots: set[int] = set()
-    body: list[str] = []
-    for n, rule in rules:
-        keys = rule.spine_keys if spine_side else rule.left
-        if not all(k in schema.slot for k in keys):
-            env[f"_rule{n}"] = rule
-            body.append(
-                f"    out.extend(_general({n}, _rule{n}, r, _schema, spine_side={spine_side}))"
-            )
-            continue
-        slots = [schema.slot[k] for k in keys]
-        used_slots.update(slots)
-        parts = [str(n)]
-        conds = [f"v{s} > 0" for s in slots]
-        if rule.lsh_bloom:
-            bs = schema.bloom_slot[rule.lsh_bloom]
-            env[f"_mask{n}"] = _lsh_mask(rule)
-            conds.insert(0, f"b{bs} is not None")
-            parts.append(f"b{bs}[0] & _mask{n}")
-            body.append(f"    b{bs} = r[{bs}]")
-        parts += [f"v{s}" for s in slots]
-        cond = " and ".join(conds) or "True"
-        body.append(f"    if {cond}:")
-        body.append(f"        out.append(hash(({', '.join(parts)},)))")
-    lines += [f"    v{s} = r[{s}]" for s in sorted(used_slots)]
-    lines += body
-    lines.append("    return out")
-    exec(compile("\n".join(lines), "<blocking rules>", "exec"), env)  # noqa: S102
-    fn: Callable[[tuple], list[int]] = env["all_keys"]
-    return fn
+_ONE_RULE: dict[tuple[int, BlockingRule, int, bool], KeyFunction] = {}
 
 
 def blocking_keys(
     rule_no: int, rule: BlockingRule, rec: tuple, schema: KeySchema, *, spine_side: bool
 ) -> Iterator[int]:
-    """The hashed blocking keys of one compact record under one rule (none if a key is
-    missing). List-valued spine keys (previous surnames, ...) yield one key per token."""
-    keys = rule.spine_keys if spine_side else rule.left
-    parts: list[Iterable[int]] = []
-    if rule.lsh_bloom:
-        bloom = rec[schema.bloom_slot[rule.lsh_bloom]]
-        if bloom is None:
-            return
-        parts.append((bloom[0] & _lsh_mask(rule),))
-    for k in keys:
-        if k in schema.slot:
-            v = rec[schema.slot[k]]
-            if v <= 0:
-                return
-            parts.append((v,))
-        else:
-            vs = rec[schema.list_slot[k]]
-            if not vs:
-                return
-            parts.append(sorted(v for v in vs if v > 0))
-    for combo in itertools.product(*parts):
-        yield hash((rule_no, *combo))
+    """The blocking keys of one compact record under one rule (none if a key is missing)."""
+    cache_key = (rule_no, rule, id(schema), spine_side)
+    fn = _ONE_RULE.get(cache_key)
+    if fn is None:
+        if len(_ONE_RULE) > 4096:
+            _ONE_RULE.clear()
+        fn = _ONE_RULE[cache_key] = compile_record_keys(
+            [(rule_no, rule)], schema, spine_side=spine_side
+        )
+    for key, _ in fn(rec):
+        yield key
 
 
-class SpineIndex:
-    """Encoded spine records with their blocking index and term frequencies."""
+def _id_hash(record_id: str) -> int:
+    return token_id(record_id)
+
+
+class _Records(Sequence[tuple]):
+    """``index.records[row]``: the compact tuple of a row (built from the columns)."""
+
+    def __init__(self, index: RecordIndex) -> None:
+        self._index = index
+
+    def __len__(self) -> int:
+        return self._index.rows
+
+    @overload
+    def __getitem__(self, row: int) -> tuple: ...
+    @overload
+    def __getitem__(self, row: slice) -> list[tuple]: ...
+    def __getitem__(self, row: int | slice) -> tuple | list[tuple]:
+        if isinstance(row, slice):
+            return [self._index.record(r) for r in range(*row.indices(len(self)))]
+        return self._index.record(row)
+
+
+class _Ids(Sequence[str]):
+    def __init__(self, index: RecordIndex) -> None:
+        self._index = index
+
+    def __len__(self) -> int:
+        return self._index.rows
+
+    @overload
+    def __getitem__(self, row: int) -> str: ...
+    @overload
+    def __getitem__(self, row: slice) -> list[str]: ...
+    def __getitem__(self, row: int | slice) -> str | list[str]:
+        if isinstance(row, slice):
+            return [self._index.record_id(r) for r in range(*row.indices(len(self)))]
+        return self._index.record_id(row)
+
+
+class RecordIndex:
+    """Encoded records with their blocking index (see the module docstring)."""
 
     def __init__(
-        self, model: LinkageModel, schema: KeySchema | None = None, interner: Interner | None = None
+        self,
+        model: LinkageModel,
+        schema: KeySchema | None = None,
+        interner: Interner | None = None,
+        *,
+        side: Side = "spine",
+        width: int = BLOOM_BITS,
     ) -> None:
         self.schema = schema if schema is not None else KeySchema(model)
-        self.model = model
         self.interner = interner if interner is not None else Interner()
-        self.records: list[tuple] = []
-        self.ids: list[str] = []
-        self.alive: list[bool] = []
-        self.position: dict[str, int] = {}
-        self.blocks: dict[int, list[int]] = {}
-        self.tf_keys = sorted({lv.tf for c in model.comparisons for lv in c.levels if lv.tf})
-        self.tf_counts: dict[str, Counter[int]] = {k: Counter() for k in self.tf_keys}
+        self.side: Side = side
+        self.width = width
+        self.base: RecordColumns | None = None
+        self.delta = RecordColumns(self.schema, width=width)
+        self._chunks: list[tuple[np.ndarray, np.ndarray]] = []
+        self._pending: dict[int, list[int]] = {}
+        self._pending_size = 0
+        self._base_ids: tuple[np.ndarray, np.ndarray] = (
+            np.zeros(0, dtype=np.uint64),
+            np.zeros(0, dtype=np.int64),
+        )
+        self._delta_ids: dict[int, int] = {}
+        self._alive_count = 0
         self.skipped_blocks = 0
+        self.log_position = 0
+        """The log position the index reflects (set by whoever applies the log)."""
+        self.model = model
+
+    # -- the model -------------------------------------------------------------------------
 
     @property
     def model(self) -> LinkageModel:
@@ -168,42 +144,244 @@ class SpineIndex:
 
     @model.setter
     def model(self, model: LinkageModel) -> None:
-        """A new model version; its blocking rules are compiled for both sides."""
+        """A new model version: its blocking rules are compiled for both sides (the blocks
+        are rebuilt if the rules changed)."""
+        old = getattr(self, "_model", None)
         self._model = model
         rules = list(enumerate(model.blocking_rules))
-        self._spine_keys = [compile_keys(n, r, self.schema, spine_side=True) for n, r in rules]
-        self._all_spine_keys = compile_all_keys(rules, self.schema, spine_side=True)
-        self._incoming_keys = [
-            (r.max_block, compile_keys(n, r, self.schema, spine_side=False)) for n, r in rules
-        ]
+        self._max_block = [r.max_block for r in model.blocking_rules]
+        own = self.side == "spine"
+        self._own_keys = compile_record_keys(rules, self.schema, spine_side=own, width=self.width)
+        self._query_keys = compile_record_keys(
+            rules, self.schema, spine_side=not own, width=self.width
+        )
+        self.tf_keys = sorted({lv.tf for c in model.comparisons for lv in c.levels if lv.tf})
+        if old is not None and old.blocking_rules != model.blocking_rules:
+            self._rebuild_blocks()
+        if old is None or self.tf_keys != getattr(self, "_tf_built", None):
+            self._recount()
+
+    # -- sizes and rows --------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return len(self.position)
+        """Records with a current version."""
+        return self._alive_count
 
-    def add(self, rec: EncodedRecord) -> int:
-        """Add or replace a spine record; the replaced version stops being a candidate."""
-        compact = self.schema.compact(rec, self.interner)
-        return self.add_compact(rec.record_id, compact)
+    @property
+    def rows(self) -> int:
+        """Rows (versions) held, current or replaced."""
+        return (len(self.base) if self.base is not None else 0) + len(self.delta)
 
-    def add_compact(self, record_id: str, compact: tuple) -> int:
-        old = self.position.get(record_id)
-        if old is not None:
-            self.alive[old] = False
-            self._count(self.records[old], -1)
-        pos = len(self.records)
-        self.records.append(compact)
-        self.ids.append(record_id)
-        self.alive.append(True)
-        self.position[record_id] = pos
-        blocks = self.blocks
-        for key in self._all_spine_keys(compact):
-            bucket = blocks.get(key)
-            if bucket is None:
-                blocks[key] = [pos]
-            elif bucket[-1] != pos:
-                bucket.append(pos)
-        self._count(compact, +1)
-        return pos
+    @property
+    def _base_rows(self) -> int:
+        return len(self.base) if self.base is not None else 0
+
+    def _store(self, row: int) -> tuple[RecordColumns, int]:
+        b = self._base_rows
+        if row < b:
+            assert self.base is not None
+            return self.base, row
+        return self.delta, row - b
+
+    def record(self, row: int) -> tuple:
+        store, r = self._store(row)
+        return store.record(r)
+
+    def record_id(self, row: int) -> str:
+        store, r = self._store(row)
+        return store.record_id(r)
+
+    def records_of(self, rows: np.ndarray) -> list[tuple]:
+        """Compact tuples of many rows (ascending or not), in the order given."""
+        b = self._base_rows
+        if self.base is None or not len(rows):
+            return self.delta.records(rows - b)
+        lo = rows < b
+        if lo.all():
+            return self.base.records(rows)
+        if not lo.any():
+            return self.delta.records(rows - b)
+        out: list[tuple] = [()] * len(rows)
+        for mask, store, shift in ((lo, self.base, 0), (~lo, self.delta, b)):
+            at = np.nonzero(mask)[0]
+            for i, rec in zip(at.tolist(), store.records(rows[at] - shift), strict=True):
+                out[i] = rec
+        return out
+
+    def ids_of(self, rows: np.ndarray) -> list[str]:
+        """Record ids of many rows, in the order given."""
+        b = self._base_rows
+        if self.base is None:
+            raw = self.delta.ids[rows - b]
+        else:
+            lo = rows < b
+            raw = np.empty(len(rows), dtype=object)
+            raw[lo] = self.base.ids[rows[lo]]
+            raw[~lo] = self.delta.ids[rows[~lo] - b]
+        return [bytes(x).decode() for x in raw]
+
+    @property
+    def records(self) -> _Records:
+        return _Records(self)
+
+    @property
+    def ids(self) -> _Ids:
+        return _Ids(self)
+
+    def _column(self, name: str) -> np.ndarray:
+        parts = [getattr(s, name)[: len(s)] for s in (self.base, self.delta) if s is not None]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    @property
+    def dead(self) -> np.ndarray:
+        return self._column("dead")
+
+    @property
+    def born(self) -> np.ndarray:
+        return self._column("born")
+
+    @property
+    def alive(self) -> np.ndarray:
+        """``alive[row]``: the row is its record's current version."""
+        return self.dead == ALIVE
+
+    def id_column(self) -> np.ndarray:
+        """Record ids of every row as bytes (sorts as the ids do)."""
+        parts = [s.ids[: len(s)] for s in (self.base, self.delta) if s is not None]
+        width = max(p.dtype.itemsize for p in parts)
+        parts = [p.astype(f"S{width}") for p in parts]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def rule_blocks(self, rule_no: int, rule: BlockingRule) -> tuple[np.ndarray, np.ndarray]:
+        """Current rows under one rule's own-side keys (a rule the model need not have, e.g.
+        a training rule): keys sorted, rows ascending within a key."""
+        own = self.side == "spine"
+        keys, rows = [], []
+        for offset, store in ((0, self.base), (self._base_rows, self.delta)):
+            if store is not None and len(store):
+                rk = rule_keys(rule_no, rule, self.schema, store, spine_side=own, width=self.width)
+                keys.append(rk.keys)
+                rows.append(rk.rows + offset)
+        if not keys:
+            return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
+        k, r = np.concatenate(keys), np.concatenate(rows)
+        alive = self._dead_of(r) == ALIVE
+        k, r = k[alive], r[alive]
+        order = np.lexsort((r, k))
+        return k[order], r[order]
+
+    def token_column(self, key: str) -> np.ndarray:
+        """Token ids of one token key for every row (0: missing)."""
+        i = self.schema.token_keys.index(key)
+        parts = [s.tok[: len(s), i] for s in (self.base, self.delta) if s is not None]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def _dead_of(self, rows: np.ndarray) -> np.ndarray:
+        b = self._base_rows
+        if self.base is None:
+            return self.delta.dead[rows]
+        out = np.empty(len(rows), dtype=np.int64)
+        lo = rows < b
+        out[lo] = self.base.dead[rows[lo]]
+        out[~lo] = self.delta.dead[rows[~lo] - b]
+        return out
+
+    def _born_of(self, rows: np.ndarray) -> np.ndarray:
+        b = self._base_rows
+        if self.base is None:
+            return self.delta.born[rows]
+        out = np.empty(len(rows), dtype=np.int64)
+        lo = rows < b
+        out[lo] = self.base.born[rows[lo]]
+        out[~lo] = self.delta.born[rows[~lo] - b]
+        return out
+
+    def _set_dead(self, row: int, position: int) -> None:
+        store, r = self._store(row)
+        store.dead[r] = position
+
+    # -- ids ---------------------------------------------------------------------------------
+
+    def position_of(self, record_id: str) -> int | None:
+        """The row of ``record_id``'s current version, or None."""
+        row = self._current_row(record_id)
+        if row is None or int(self._dead_of(np.array([row]))[0]) != ALIVE:
+            return None
+        return row
+
+    def _current_row(self, record_id: str) -> int | None:
+        h = _id_hash(record_id)
+        row = self._delta_ids.get(h)
+        if row is None:
+            hashes, rows = self._base_ids
+            i = int(np.searchsorted(hashes, np.uint64(h)))
+            if i < len(hashes) and int(hashes[i]) == h:
+                row = int(rows[i])
+        if row is None or self.record_id(row) != record_id:
+            return None
+        return row
+
+    def __contains__(self, record_id: object) -> bool:
+        return isinstance(record_id, str) and self.position_of(record_id) is not None
+
+    # -- adding ----------------------------------------------------------------------------
+
+    def add(self, rec: EncodedRecord, position: int = 0) -> int:
+        """Add a record's version (born at log ``position``); its previous version dies."""
+        return self.add_compact(rec.record_id, self.schema.compact(rec, self.interner), position)
+
+    def add_compact(self, record_id: str, compact: tuple, position: int = 0) -> int:
+        return self.add_many([record_id], [compact], [position])[0]
+
+    def add_many(
+        self,
+        record_ids: Sequence[str],
+        compacts: Sequence[tuple],
+        positions: Sequence[int] | None = None,
+    ) -> list[int]:
+        """Add many versions at once (keys computed on whole columns when there are many)."""
+        if not record_ids:
+            return []
+        positions = list(positions) if positions is not None else [0] * len(record_ids)
+        first = self.delta.append(record_ids, compacts, positions)
+        rows = list(range(self._base_rows + first, self._base_rows + first + len(record_ids)))
+        for rid, row, pos, compact in zip(record_ids, rows, positions, compacts, strict=True):
+            # The previous version (maybe added earlier in this very call) dies here.
+            old = self._current_row(rid)
+            if old is not None:
+                self._kill(old, pos)
+            self._delta_ids[_id_hash(rid)] = row
+            self._alive_count += 1
+            self._count(compact, +1)
+        if len(rows) >= 2_000:
+            self._add_chunk(self._keys_of_delta(first, first + len(rows)))
+        else:
+            own = self._own_keys
+            for row, compact in zip(rows, compacts, strict=True):
+                for key, _rule in own(compact):
+                    self._pending.setdefault(key, []).append(row)
+                    self._pending_size += 1
+            if self._pending_size > _PENDING_MAX:
+                self._freeze_pending()
+        return rows
+
+    def discard(self, record_id: str, position: int = 0) -> bool:
+        """The record's current version dies (the record leaves the index); False if it
+        had none."""
+        row = self.position_of(record_id)
+        if row is None:
+            return False
+        self._kill(row, position)
+        return True
+
+    def _kill(self, row: int, position: int) -> None:
+        if int(self._dead_of(np.array([row]))[0]) != ALIVE:
+            return
+        self._set_dead(row, position)
+        self._alive_count -= 1
+        self._count(self.record(row), -1)
+
+    # -- term frequencies -------------------------------------------------------------------
 
     def _count(self, compact: tuple, delta: int) -> None:
         for k in self.tf_keys:
@@ -211,30 +389,279 @@ class SpineIndex:
             if v > 0:
                 self.tf_counts[k][v] += delta
 
-    def candidates(self, compact: tuple) -> set[int]:
-        """Spine positions sharing at least one blocking key with an incoming record."""
-        out: set[int] = set()
-        blocks = self.blocks
-        for max_block, keys_of in self._incoming_keys:
-            for key in keys_of(compact):
-                bucket = blocks.get(key)
-                if bucket is None:
-                    continue
-                if len(bucket) > max_block:
-                    self.skipped_blocks += 1
-                    continue
-                out.update(bucket)
+    def _recount(self) -> None:
+        self.tf_counts: dict[str, Counter[int]] = {k: Counter() for k in self.tf_keys}
+        self._tf_built = list(self.tf_keys)
+        if not self.rows:
+            return
         alive = self.alive
-        return {p for p in out if alive[p]}
+        for k in self.tf_keys:
+            col = self.token_column(k)[alive]
+            values, counts = np.unique(col[col > 0], return_counts=True)
+            self.tf_counts[k] = Counter(dict(zip(values.tolist(), counts.tolist(), strict=True)))
+
+    # -- the blocking index ----------------------------------------------------------------
+
+    def _keys_of(self, store: RecordColumns, offset: int) -> tuple[np.ndarray, np.ndarray]:
+        own = self.side == "spine"
+        keys, rows = [], []
+        for n, rule in enumerate(self._model.blocking_rules):
+            rk = rule_keys(n, rule, self.schema, store, spine_side=own, width=self.width)
+            keys.append(rk.keys)
+            rows.append(rk.rows + offset)
+        return np.concatenate(keys), np.concatenate(rows)
+
+    def _keys_of_delta(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        view = _Slice(self.delta, lo, hi)
+        keys, rows = self._keys_of(view, 0)  # type: ignore[arg-type]
+        return keys, rows + self._base_rows + lo
+
+    def _add_chunk(self, chunk: tuple[np.ndarray, np.ndarray]) -> None:
+        keys, rows = chunk
+        order = np.lexsort((rows, keys))
+        self._chunks.append((keys[order], rows[order]))
+        # Merge while the newest chunk is at least half its elder: O(log n) chunks.
+        while len(self._chunks) > 1 and 2 * len(self._chunks[-1][0]) >= len(self._chunks[-2][0]):
+            (k2, r2), (k1, r1) = self._chunks.pop(), self._chunks.pop()
+            keys, rows = np.concatenate((k1, k2)), np.concatenate((r1, r2))
+            order = np.lexsort((rows, keys))
+            self._chunks.append((keys[order], rows[order]))
+
+    def _freeze_pending(self) -> None:
+        if not self._pending:
+            return
+        keys = np.fromiter((k for k, rows in self._pending.items() for _ in rows), dtype=np.uint64)
+        rows = np.fromiter((r for rs in self._pending.values() for r in rs), dtype=np.int64)
+        self._pending.clear()
+        self._pending_size = 0
+        self._add_chunk((keys, rows))
+
+    def _rebuild_blocks(self) -> None:
+        self._chunks.clear()
+        self._pending.clear()
+        self._pending_size = 0
+        if self.base is not None:
+            self._add_chunk(self._keys_of(self.base, 0))
+        if len(self.delta):
+            self._add_chunk(self._keys_of_delta(0, len(self.delta)))
+
+    def candidates(self, compact: tuple) -> np.ndarray:
+        """Current rows sharing at least one blocking key with a record of the other side,
+        ascending. A block holding more than its rule's ``max_block`` rows (versions
+        included) is skipped, before any of its rows is read, and counted."""
+        pairs = self._query_keys(compact)
+        if not pairs:
+            return np.zeros(0, dtype=np.int64)
+        limits = np.array([self._max_block[rule] for _, rule in pairs])
+        rows = self._gather([k for k, _ in pairs], limits)
+        if not len(rows):
+            return rows
+        return np.unique(rows[self._dead_of(rows) == ALIVE])
+
+    def _gather(self, keys: Sequence[int], limits: np.ndarray | None = None) -> np.ndarray:
+        """Rows under the keys (all versions); with ``limits``, keys whose block holds more
+        rows than their limit give none (and are counted in ``skipped_blocks``)."""
+        q = np.array(keys, dtype=np.uint64)
+        ranges = []
+        sizes = np.zeros(len(keys), dtype=np.int64)
+        for ck, cr in self._chunks:
+            lo = np.searchsorted(ck, q, "left")
+            hi = np.searchsorted(ck, q, "right")
+            sizes += hi - lo
+            ranges.append((cr, lo, hi))
+        pending = [self._pending.get(k) for k in keys] if self._pending else []
+        for i, got in enumerate(pending):
+            if got:
+                sizes[i] += len(got)
+        keep = sizes > 0
+        if limits is not None:
+            too_big = sizes > limits
+            if too_big.any():
+                self.skipped_blocks += int(np.count_nonzero(too_big))
+                keep &= ~too_big
+        parts: list[np.ndarray] = []
+        for cr, lo, hi in ranges:
+            lens = np.where(keep, hi - lo, 0)
+            total = int(lens.sum())
+            if total:
+                starts = np.repeat(lo - np.cumsum(np.concatenate(([0], lens)))[:-1], lens)
+                parts.append(cr[starts + np.arange(total)])
+        for i, got in enumerate(pending):
+            if got and keep[i]:
+                parts.append(np.array(got, dtype=np.int64))
+        if not parts:
+            return np.zeros(0, dtype=np.int64)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def matches(self, compact: tuple) -> np.ndarray:
+        """Every row (any version, any block size) sharing a key with a record of the other
+        side: what a change to that record may touch; ascending."""
+        pairs = self._query_keys(compact)
+        if not pairs:
+            return np.zeros(0, dtype=np.int64)
+        return np.unique(self._gather([k for k, _ in pairs]))
 
     def candidates_by_rule(self, compact: tuple) -> dict[str, set[int]]:
         """Candidates found by each rule separately (for measuring blocking recall)."""
-        out: dict[str, set[int]] = {}
-        for rule_no, rule in enumerate(self.model.blocking_rules):
-            found: set[int] = set()
-            for key in blocking_keys(rule_no, rule, compact, self.schema, spine_side=False):
-                bucket = self.blocks.get(key)
-                if bucket is not None and len(bucket) <= rule.max_block:
-                    found.update(p for p in bucket if self.alive[p])
-            out[rule.name] = found
+        out: dict[str, set[int]] = {r.name: set() for r in self._model.blocking_rules}
+        pairs = self._query_keys(compact)
+        if not pairs:
+            return out
+        for key, rule_no in pairs:
+            limit = np.array([self._max_block[rule_no]])
+            block = self._gather([key], limit)
+            out[self._model.blocking_rules[rule_no].name].update(
+                block[self._dead_of(block) == ALIVE].tolist()
+            )
         return out
+
+    def changed_between(self, after: int, upto: int) -> np.ndarray:
+        """Rows born or killed at a log position in ``(after, upto]``."""
+        born, dead = self.born, self.dead
+        hit = ((born > after) & (born <= upto)) | ((dead > after) & (dead <= upto))
+        return np.nonzero(hit)[0]
+
+    def touched_since(self, compact: tuple, after: int, upto: int) -> bool:
+        """Whether a version born or killed in ``(after, upto]`` shares a key with a record
+        of the other side (so the record's decision may have changed)."""
+        rows = self.matches(compact)
+        if not len(rows):
+            return False
+        born, dead = self._born_of(rows), self._dead_of(rows)
+        return bool(np.any(((born > after) & (born <= upto)) | ((dead > after) & (dead <= upto))))
+
+    # -- snapshots --------------------------------------------------------------------------
+
+    def compact_rows(self) -> None:
+        """Merge the delta into one in-memory base (before a snapshot is written)."""
+        if not len(self.delta) and self.base is not None:
+            return
+        merged = RecordColumns(self.schema, capacity=self.rows, width=self.width)
+        for store in (self.base, self.delta):
+            if store is not None and len(store):
+                _copy_rows(store, merged)
+        merged.frozen = True
+        self.base = merged
+        self.delta = RecordColumns(self.schema, width=self.width)
+        self._reindex_ids()
+        self._freeze_pending()
+        if len(self._chunks) > 1:
+            keys = np.concatenate([k for k, _ in self._chunks])
+            rows = np.concatenate([r for _, r in self._chunks])
+            order = np.lexsort((rows, keys))
+            self._chunks = [(keys[order], rows[order])]
+
+    def _reindex_ids(self) -> None:
+        hashes = np.fromiter(
+            (_id_hash(self.record_id(r)) for r in range(self.rows)), dtype=np.uint64
+        )
+        alive = np.nonzero(self.alive)[0]
+        h = hashes[alive]
+        order = np.argsort(h, kind="stable")
+        self._base_ids = (h[order], alive[order].astype(np.int64))
+        self._delta_ids = {}
+
+    def save(self, folder: Path) -> None:
+        """Write the index (rows, blocking chunk, ids) as a snapshot folder at its position."""
+        self.compact_rows()
+        assert self.base is not None
+        folder.mkdir(parents=True, exist_ok=True)
+        self.base.save(folder / "rows")
+        empty = (np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64))
+        keys, rows = self._chunks[0] if self._chunks else empty
+        np.save(folder / "block_keys.npy", keys)
+        np.save(folder / "block_rows.npy", rows)
+        np.save(folder / "id_hashes.npy", self._base_ids[0])
+        np.save(folder / "id_rows.npy", self._base_ids[1])
+        (folder / "index.json").write_text(
+            json.dumps(
+                {
+                    "position": self.log_position,
+                    "side": self.side,
+                    "rules": [repr(r) for r in self._model.blocking_rules],
+                    "records": len(self),
+                    "rows": self.rows,
+                }
+            )
+        )
+
+    @classmethod
+    def load(
+        cls, folder: Path, model: LinkageModel, *, side: Side = "spine", mmap: bool = True
+    ) -> RecordIndex:
+        """An index from a snapshot folder (memory-mapped); ValueError if it was built for
+        other blocking rules or another key layout."""
+        meta = json.loads((folder / "index.json").read_text())
+        if meta["side"] != side or meta["rules"] != [repr(r) for r in model.blocking_rules]:
+            raise ValueError("the snapshot was built for other blocking rules")
+        index = cls(model, side=side)
+        mode = "r" if mmap else None
+        index.base = RecordColumns.load(folder / "rows", index.schema, mmap=mmap)
+        index.width = index.base.width
+        index._chunks = [
+            (
+                np.load(folder / "block_keys.npy", mmap_mode=mode),
+                np.load(folder / "block_rows.npy", mmap_mode=mode),
+            )
+        ]
+        index._base_ids = (
+            np.load(folder / "id_hashes.npy", mmap_mode=mode),
+            np.load(folder / "id_rows.npy", mmap_mode=mode),
+        )
+        index.log_position = int(meta["position"])
+        index._alive_count = int(np.count_nonzero(index.alive))
+        index._recount()
+        return index
+
+    def nbytes(self) -> dict[str, int]:
+        """Bytes held: rows (columns), blocking chunks, id map; anonymous or mapped."""
+        rows = sum(s.nbytes() for s in (self.base, self.delta) if s is not None)
+        blocks = sum(k.nbytes + r.nbytes for k, r in self._chunks)
+        ids = self._base_ids[0].nbytes + self._base_ids[1].nbytes
+        return {"rows": rows, "blocks": blocks, "ids": ids}
+
+    def iter_alive(self) -> Iterator[int]:
+        yield from np.nonzero(self.alive)[0].tolist()
+
+
+class _Slice:
+    """Rows ``lo:hi`` of a store, for computing keys of rows just added."""
+
+    def __init__(self, store: RecordColumns, lo: int, hi: int) -> None:
+        self._s, self._lo, self._hi = store, lo, hi
+        self.tok = store.tok[lo:hi]
+        self.bloom = store.bloom[lo:hi]
+        self.pop = store.pop[lo:hi]
+
+    def __len__(self) -> int:
+        return self._hi - self._lo
+
+    def list_offsets(self, i: int) -> np.ndarray:
+        return self._s.list_offsets(i)[self._lo : self._hi + 1]
+
+    def list_values(self, i: int) -> np.ndarray:
+        return self._s.list_values(i)
+
+    def record(self, row: int) -> tuple:
+        return self._s.record(self._lo + row)
+
+
+def _copy_rows(src: RecordColumns, dst: RecordColumns) -> None:
+    n, at = len(src), len(dst)
+    dst._reserve(n, [int(src.list_offsets(i)[n]) for i in range(len(src.schema.list_keys))])
+    for name in ("tok", "bloom", "pop", "flags", "born", "dead"):
+        getattr(dst, name)[at : at + n] = getattr(src, name)[:n]
+    if src.ids.dtype.itemsize > dst.ids.dtype.itemsize:
+        dst.ids = dst.ids.astype(src.ids.dtype)
+    dst.ids[at : at + n] = src.ids[:n]
+    for i in range(len(src.schema.list_keys)):
+        off, val = src.list_offsets(i), src.list_values(i)
+        base = int(dst._loff[i][at])
+        used = int(off[n])
+        dst._lval[i][base : base + used] = val[:used]
+        dst._loff[i][at + 1 : at + n + 1] = off[1 : n + 1] - off[0] + base
+    dst.n = at + n
+
+
+SpineIndex = RecordIndex
+"""The spine's index (spine people under each rule's spine keys): the usual name."""

@@ -518,3 +518,73 @@ def test_the_idle_task_runs_after_an_empty_poll_and_its_failure_does_not_stop_th
     publish_events(bus, topic, ["after-idle"])
     worker.handlers[EVENT_TYPE] = record_effect
     run_until(worker, lambda: worker.stats.processed == 1)
+
+
+def test_before_batch_sees_each_polled_batch_first_and_a_failure_only_delays_it(
+    bus: Bus,
+    effects_engine: Engine,
+    sessions: sessionmaker[Session],
+    closing: Callable[[Any], Any],
+) -> None:
+    topic, _ = make_topics(bus)
+    values = [f"b-{i}" for i in range(4)]
+    publish_events(bus, topic, values)
+    seen: list[list[str]] = []
+    fail = {"left": 2}
+
+    def before(messages: list[Message]) -> None:
+        seen.append([m.value.decode() for m in messages])
+        if fail["left"]:
+            fail["left"] -= 1
+            raise ConnectionError("the service could not prepare")
+
+    worker = closing(
+        Worker(
+            bus,
+            config(unique("group"), topic, retry_backoff_s=0.01),
+            sessions,
+            handlers={EVENT_TYPE: record_effect},
+            before_batch=before,
+        )
+    )
+    run_until(worker, lambda: worker.stats.processed == 4)
+
+    assert effect_ids(effects_engine) == values
+    assert worker.stats.dead_lettered == 0 and worker.stats.failed_attempts == 0
+    assert len(seen) >= 3 and all(batch for batch in seen)
+    assert seen[0][0] == seen[1][0] == "b-0"  # the failed batch came again
+
+
+def test_a_handler_raising_retry_batch_rolls_the_batch_back_and_counts_no_attempt(
+    bus: Bus,
+    effects_engine: Engine,
+    sessions: sessionmaker[Session],
+    closing: Callable[[Any], Any],
+) -> None:
+    from services.runtime.delivery import RetryBatch
+
+    topic, _ = make_topics(bus)
+    values = [f"r-{i}" for i in range(5)]
+    publish_events(bus, topic, values)
+    refusals = {"left": 2}
+
+    def handle_run(session: Session, batch: Batch) -> None:
+        for m in batch.messages:
+            record_effect(session, m)
+        if refusals["left"]:
+            refusals["left"] -= 1
+            raise RetryBatch("lost the partition meanwhile")
+
+    worker = closing(
+        Worker(
+            bus,
+            config(unique("group"), topic, max_attempts=1, retry_backoff_s=0.01),
+            sessions,
+            batch_handlers={EVENT_TYPE: handle_run},
+        )
+    )
+    run_until(worker, lambda: worker.stats.processed == 5)
+
+    assert effect_ids(effects_engine) == values  # each effect once: the refused runs rolled back
+    assert worker.stats.dead_lettered == 0 and worker.stats.failed_attempts == 0
+    assert worker.stats.batch_failures == 2

@@ -80,16 +80,15 @@ class Replicas:
     settings: LinkSettings
     make_bus: Callable[[], Bus]
     engine: Engine
-    running: dict[int, tuple[Worker, threading.Event, threading.Thread]] = field(
+    running: dict[int, tuple[Worker, threading.Event, threading.Thread, Engine]] = field(
         default_factory=dict
     )
     errors: list[BaseException] = field(default_factory=list)
     _next: int = 0
 
     def start(self) -> int:
-        worker = build_worker(
-            self.settings, self.make_bus(), make_engine(self.settings.database_url)
-        )
+        engine = make_engine(self.settings.database_url)
+        worker = build_worker(self.settings, self.make_bus(), engine)
         worker.poll_timeout_s = 0.2
         stop = threading.Event()
 
@@ -101,15 +100,16 @@ class Replicas:
 
         thread = threading.Thread(target=run, name=f"link-replica-{self._next}", daemon=True)
         thread.start()
-        self.running[self._next] = (worker, stop, thread)
+        self.running[self._next] = (worker, stop, thread, engine)
         self._next += 1
         return self._next - 1
 
     def stop(self, n: int) -> None:
-        _worker, stop, thread = self.running.pop(n)
+        _worker, stop, thread, engine = self.running.pop(n)
         stop.set()
         thread.join(timeout=60)
         assert not thread.is_alive(), f"replica {n} did not stop"
+        engine.dispose()
 
     def stop_all(self) -> None:
         for n in list(self.running):
@@ -221,10 +221,6 @@ def _run(platform: Platform, tmp_path: Path, replicas: int, *, restart_one: bool
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="each worker holds only the spine people of its own partitions (issue 13, item 1)",
-)
 def test_three_link_workers_one_of_them_restarted_give_the_results_of_one(
     platform: Platform, tmp_path: Path
 ) -> None:

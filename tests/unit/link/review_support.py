@@ -51,6 +51,7 @@ def queue_a_review(settings: LinkSettings) -> str:
                 service.on_linkage_keys(
                     session, linkage_event(keys(spine_id, *twin), "spine-person")
                 )
+            service.sync(session)  # the worker's step between batches: apply the spine log
             service.on_linkage_keys(session, linkage_event(keys("C1", *twin[:5])))
             queued = service.open_reviews(session)
     finally:

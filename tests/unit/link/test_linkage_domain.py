@@ -162,17 +162,33 @@ def test_the_generated_comparison_code_agrees_with_the_reference_closures():
             assert compiled.vector(a, b) == [f(a, b) for f in compiled.levels]
 
 
-def test_the_generated_blocking_code_gives_the_same_keys_as_each_rule_on_its_own():
+def test_the_blocking_keys_of_one_record_equal_those_computed_on_whole_columns():
+    """The streaming lookup hashes one record's keys in Python; an index of millions hashes
+    whole numpy columns. Both sides of every rule must give the same integers."""
+    from services.link.domain.blocking import compile_record_keys, rule_keys
     from services.link.domain.index import blocking_keys
 
     linker = build([])
     index = linker.index
     rules = list(enumerate(index.model.blocking_rules))
-    for rec in index.records[:200]:
-        expected = [
-            k for n, r in rules for k in blocking_keys(n, r, rec, index.schema, spine_side=True)
-        ]
-        assert index._all_spine_keys(rec) == expected
+    store = index.delta
+    for spine_side in (True, False):
+        all_keys = compile_record_keys(rules, index.schema, spine_side=spine_side)
+        by_row: dict[int, list[int]] = {}
+        for n, rule in rules:
+            rk = rule_keys(n, rule, index.schema, store, spine_side=spine_side)
+            for key, row in zip(rk.keys.tolist(), rk.rows.tolist(), strict=True):
+                by_row.setdefault(row, []).append(key)
+        for row in range(200):
+            rec = store.record(row)
+            one_by_one = [
+                k
+                for n, r in rules
+                for k in blocking_keys(n, r, rec, index.schema, spine_side=spine_side)
+            ]
+            assert [k for k, _ in all_keys(rec)] == one_by_one
+            assert sorted(by_row.get(row, [])) == sorted(one_by_one)
+        assert any(len(v) > 20 for v in by_row.values())  # lists and LSH bands included
 
 
 def test_a_record_with_forename_and_surname_swapped_is_found_and_linked():

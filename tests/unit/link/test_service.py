@@ -37,6 +37,8 @@ def test_a_spine_person_then_their_record_publishes_one_result_with_an_alf(sessi
         assert svc.on_linkage_keys(session, _event(rec, "spine-person")) == []
     person = keys("S1", "seren", "pugh", "2012-06-07", "F", "SA1 2BC", "4 maes", "")
     svc.on_linkage_keys(session, _event(person, "spine-person"))
+    assert svc.sync(session) == []  # the spine log applied, u fitted: nothing to re-link
+    assert len(svc.index) == 91
     out = _published(
         svc.on_linkage_keys(
             session, _event(keys("C1", "seren", "pugh", "2012-06-07", "F", "SA1 2BC"))
@@ -57,6 +59,7 @@ def test_a_spine_change_relinks_and_publishes_a_superseding_result(session):
     svc = LinkService(b"k" * 32)
     for rec in population(90):
         svc.on_linkage_keys(session, _event(rec, "spine-person"))
+    svc.sync(session)
     first = _published(
         svc.on_linkage_keys(
             session, _event(keys("C1", "aled", "bevan", "2001-03-04", "M", "LL57 1AB"))
@@ -64,7 +67,8 @@ def test_a_spine_change_relinks_and_publishes_a_superseding_result(session):
     )
     assert first[0].alf is None
     person = keys("S1", "aled", "bevan", "2001-03-04", "M", "LL57 1AB", "3 ffordd", "")
-    out = _published(svc.on_linkage_keys(session, _event(person, "spine-person")))
+    assert svc.on_linkage_keys(session, _event(person, "spine-person")) == []
+    out = _published(svc.sync(session))  # the owner re-links once its view has the change
     assert [(e.sequence, e.supersedes_sequence, e.reason) for e in out] == [
         (2, 1, LinkReason.SPINE_CHANGED)
     ]
@@ -89,6 +93,7 @@ def test_a_reviewer_can_accept_a_queued_link_and_reverse_it_with_an_audit_trail(
             keys("S2", "carys", "pugh", "2020-01-05", "F", "SA1 2BC", "4 maes", ""), "spine-person"
         ),
     )
+    svc.sync(session)
     out = _published(
         svc.on_linkage_keys(
             session, _event(keys("C1", "carys", "pugh", "2020-01-05", "F", "SA1 2BC"))
@@ -145,6 +150,7 @@ def test_a_run_sharing_its_rows_writes_and_publishes_what_one_at_a_time_does():
             svc = LinkService(b"k" * 32)
             for event in spine:
                 svc.on_linkage_keys(s, event)
+            svc.sync(s)
             if mode == "one run":
                 rows = LinkRows(s)
                 rows.prefetch(e.record_token for e in run)
@@ -152,6 +158,7 @@ def test_a_run_sharing_its_rows_writes_and_publishes_what_one_at_a_time_does():
                 rows.flush()
             else:
                 out = [m for e in run for m in svc.on_linkage_keys(s, e)]
+            out += svc.sync(s)  # the spine people of the run re-link what they touch
             published = [
                 (e.record_token, e.sequence, e.status, e.alf, e.reason) for e in _published(out)
             ]
@@ -167,8 +174,7 @@ def test_a_review_api_process_started_before_the_record_publishes_its_stored_typ
     takes the record type and model version from the stored rows, not from that process."""
     from tests.unit.link.fakes import keys
 
-    api = LinkService(b"k" * 32)
-    api.load(session)  # at start-up: nothing incoming yet
+    api = LinkService(b"k" * 32)  # started before anything arrived; it holds no spine view
     worker = LinkService(b"k" * 32)
     for rec in population(90):
         worker.on_linkage_keys(session, _event(rec, "spine-person"))
@@ -180,6 +186,7 @@ def test_a_review_api_process_started_before_the_record_publishes_its_stored_typ
                 "spine-person",
             ),
         )
+    worker.sync(session)
     queued = _published(
         worker.on_linkage_keys(
             session,
@@ -197,27 +204,31 @@ def test_a_review_api_process_started_before_the_record_publishes_its_stored_typ
 
 
 def test_an_idle_warm_up_never_changes_a_decision():
-    """warm() fits the model early; a spine change after it must make the next record refit,
-    so what a record gets does not depend on when the worker was idle."""
+    """warm() fits the model early, for the spine position it is at; a record that meets the
+    spine at another position refits, so what a record gets does not depend on when the
+    worker was idle."""
     from tests.unit.link.fakes import keys
 
     spine = [_event(r, "spine-person") for r in population(120)]
     record = _event(keys("C1", "carys", "pugh", "2020-01-05", "F", "SA1 2BC"))
     published = {}
-    for mode in ("lazy", "warmed twice", "warmed at the end"):
+    for mode in ("lazy", "warmed mid-load", "warmed at the end"):
         engine = create_engine("sqlite://")
         storage.metadata.create_all(engine)
         with Session(engine) as s:
             svc = LinkService(b"k" * 32)
             for i, event in enumerate(spine):
                 svc.on_linkage_keys(s, event)
-                if mode == "warmed twice" and i in (40, 110):  # idle mid-load
+                if mode == "warmed mid-load" and i in (40, 110):  # idle mid-load
+                    svc.catch_up(s)
                     svc.warm()
             if mode == "warmed at the end":
+                svc.catch_up(s)
                 svc.warm()
+            svc.sync(s)
             out = _published(svc.on_linkage_keys(s, record))
             published[mode] = [(e.model_version, e.match_probability, e.status) for e in out]
-    assert published["warmed twice"] == published["lazy"]
+    assert published["warmed mid-load"] == published["lazy"]
     assert published["warmed at the end"] == published["lazy"]
     assert published["lazy"][0][0].endswith("-u120")  # fitted to the whole spine
 
@@ -236,6 +247,7 @@ def test_a_queued_pair_carries_its_evidence_which_adds_up_to_its_probability(ses
                 "spine-person",
             ),
         )
+    svc.sync(session)
     out = _published(
         svc.on_linkage_keys(
             session, _event(keys("C1", "carys", "pugh", "2020-01-05", "F", "SA1 2BC"))

@@ -1,0 +1,271 @@
+"""Encoded records as numpy columns: what an index holds per record, a few hundred bytes.
+
+One row per record version, laid out by a :class:`KeySchema`: token ids (int64 per token
+key), token sets (one CSR pair of offsets and values per list key), Bloom encodings (uint8,
+big-endian, ``BLOOM_BITS`` wide, with their popcounts), quality flags (one bit per
+:class:`~contracts.events.QualityFlag`), the record id, and the positions in the spine log
+where the version was born and died. Python objects per record would cost about ten times
+as much (the index issue 13 measured at about 5 GiB per million people).
+
+A store is growable (``append``) or frozen (``load``: the arrays of a snapshot directory,
+memory-mapped read-only, so the replicas on one machine share them through the page cache).
+``record(row)`` gives back the compact tuple the scorer compares.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from contracts.events import QualityFlag
+from services.link.domain.blocking import BLOOM_BITS
+from services.link.domain.records import KeySchema
+
+__all__ = ["ALIVE", "FLAG_ORDER", "RecordColumns", "flags_mask"]
+
+ALIVE = np.iinfo(np.int64).max
+"""``dead`` of a version that is still current."""
+
+FLAG_ORDER: tuple[QualityFlag, ...] = tuple(QualityFlag)
+"""Bit ``i`` of the flags column is ``FLAG_ORDER[i]`` (members are only ever appended)."""
+_FLAG_BIT = {f: 1 << i for i, f in enumerate(FLAG_ORDER)}
+_FLAG_SETS: dict[int, frozenset[QualityFlag]] = {}
+
+
+def flags_mask(flags: Iterable[Any]) -> int:
+    """The flags column value of a set of flags (flags no member names are not kept)."""
+    mask = 0
+    for f in flags:
+        mask |= _FLAG_BIT.get(f, 0)
+    return mask
+
+
+def _flag_set(mask: int) -> frozenset[QualityFlag]:
+    out = _FLAG_SETS.get(mask)
+    if out is None:
+        out = _FLAG_SETS[mask] = frozenset(f for f, b in _FLAG_BIT.items() if mask & b)
+    return out
+
+
+_ARRAYS = ("tok", "ids", "bloom", "pop", "flags", "born", "dead")
+
+
+class RecordColumns:
+    """Rows of compact records of one schema in numpy arrays."""
+
+    def __init__(self, schema: KeySchema, capacity: int = 256, width: int = BLOOM_BITS) -> None:
+        self.schema = schema
+        self.width = width
+        self.n = 0
+        self.frozen = False
+        cap = max(capacity, 16)
+        t, f, nb = len(schema.token_keys), len(schema.bloom_keys), width // 8
+        self.tok = np.zeros((cap, t), dtype=np.int64)
+        self.ids = np.zeros(cap, dtype="S44")
+        self.bloom = np.zeros((cap, f, nb), dtype=np.uint8)
+        self.pop = np.zeros((cap, f), dtype=np.uint16)
+        self.flags = np.zeros(cap, dtype=np.uint32)
+        self.born = np.zeros(cap, dtype=np.int64)
+        self.dead = np.full(cap, ALIVE, dtype=np.int64)
+        n_lists = len(schema.list_keys)
+        self._loff = [np.zeros(cap + 1, dtype=np.int64) for _ in range(n_lists)]
+        self._lval = [np.zeros(cap * 2, dtype=np.int64) for _ in range(n_lists)]
+
+    def __len__(self) -> int:
+        return self.n
+
+    # -- growing ---------------------------------------------------------------------------
+
+    def _reserve(self, rows: int, list_values: Sequence[int]) -> None:
+        need = self.n + rows
+        cap = len(self.born)
+        if need > cap:
+            new = max(need, cap * 2)
+            for name in _ARRAYS:
+                old = getattr(self, name)
+                grown = np.zeros((new, *old.shape[1:]), dtype=old.dtype)
+                if name == "dead":
+                    grown[:] = ALIVE
+                grown[: self.n] = old[: self.n]
+                setattr(self, name, grown)
+            for i, off in enumerate(self._loff):
+                grown = np.zeros(new + 1, dtype=np.int64)
+                grown[: self.n + 1] = off[: self.n + 1]
+                self._loff[i] = grown
+        for i, extra in enumerate(list_values):
+            used = int(self._loff[i][self.n])
+            if used + extra > len(self._lval[i]):
+                grown = np.zeros(max(used + extra, len(self._lval[i]) * 2), dtype=np.int64)
+                grown[:used] = self._lval[i][:used]
+                self._lval[i] = grown
+
+    def _fit_ids(self, ids: Sequence[bytes]) -> None:
+        longest = max((len(i) for i in ids), default=0)
+        if longest > self.ids.dtype.itemsize:
+            self.ids = self.ids.astype(f"S{longest}")
+
+    def append(
+        self, record_ids: Sequence[str], records: Sequence[tuple], born: int | Sequence[int]
+    ) -> int:
+        """Add rows (compact tuples laid out by this schema); returns the first row number."""
+        if self.frozen:
+            raise TypeError("a loaded store is read-only; add to the index's own store")
+        k = len(records)
+        schema = self.schema
+        t, n_lists = len(schema.token_keys), len(schema.list_keys)
+        bloom_at = t + n_lists
+        lists = [[r[t + i] for r in records] for i in range(n_lists)]
+        self._reserve(k, [sum(len(x) for x in col) for col in lists])
+        first = self.n
+        rows = slice(first, first + k)
+        raw_ids = [i.encode() for i in record_ids]
+        self._fit_ids(raw_ids)
+        self.ids[rows] = raw_ids
+        if t:
+            self.tok[rows] = [r[:t] for r in records]
+        nb = self.width // 8
+        for j in range(len(schema.bloom_keys)):
+            pops = self.pop[rows, j]
+            blooms = self.bloom[rows, j]
+            for i, r in enumerate(records):
+                b = r[bloom_at + j]
+                if b is not None and b[1]:
+                    blooms[i] = np.frombuffer(b[0].to_bytes(nb, "big"), dtype=np.uint8)
+                    pops[i] = b[1]
+        self.flags[rows] = [flags_mask(r[-1]) for r in records]
+        self.born[rows] = born
+        self.dead[rows] = ALIVE
+        for i, col in enumerate(lists):
+            off, val = self._loff[i], self._lval[i]
+            at = int(off[first])
+            for row, values in enumerate(col, start=first):
+                ordered = sorted(values)
+                val[at : at + len(ordered)] = ordered
+                at += len(ordered)
+                off[row + 1] = at
+        self.n += k
+        return first
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def list_offsets(self, i: int) -> np.ndarray:
+        return self._loff[i]
+
+    def list_values(self, i: int) -> np.ndarray:
+        return self._lval[i]
+
+    def record_id(self, row: int) -> str:
+        return bytes(self.ids[row]).decode()
+
+    def record(self, row: int) -> tuple:
+        """The compact tuple of one row (what ``KeySchema.compact`` made of the record)."""
+        out: list[Any] = self.tok[row].tolist()
+        for off, val in zip(self._loff, self._lval, strict=True):
+            out.append(frozenset(val[off[row] : off[row + 1]].tolist()))
+        pops = self.pop[row].tolist()
+        for j, p in enumerate(pops):
+            out.append((int.from_bytes(self.bloom[row, j].tobytes(), "big"), p) if p else None)
+        out.append(_flag_set(int(self.flags[row])))
+        return tuple(out)
+
+    def records(self, rows: np.ndarray) -> list[tuple]:
+        """The compact tuples of many rows at once (a lookup's candidates): a few numpy
+        calls for all of them, then plain Python per row."""
+        if not len(rows):
+            return []
+        toks = self.tok[rows].tolist()
+        lists: list[list[frozenset[int]]] = []
+        for off, val in zip(self._loff, self._lval, strict=True):
+            lo, hi = off[rows], off[rows + 1]
+            lens = (hi - lo).tolist()
+            total = sum(lens)
+            if total:
+                starts = np.repeat(lo - np.cumsum(np.concatenate(([0], hi - lo))[:-1]), hi - lo)
+                flat = val[starts + np.arange(total)].tolist()
+            else:
+                flat = []
+            out, at = [], 0
+            for n in lens:
+                out.append(frozenset(flat[at : at + n]))
+                at += n
+            lists.append(out)
+        pops = self.pop[rows].tolist()
+        n_blooms = len(self.schema.bloom_keys)
+        nb = self.width // 8
+        raw = self.bloom[rows].tobytes()
+        flags = self.flags[rows].tolist()
+        from_bytes = int.from_bytes
+        result = []
+        for i, t in enumerate(toks):
+            for col in lists:
+                t.append(col[i])
+            base = i * n_blooms * nb
+            for j, p in enumerate(pops[i]):
+                if p:
+                    at = base + j * nb
+                    t.append((from_bytes(raw[at : at + nb], "big"), p))
+                else:
+                    t.append(None)
+            t.append(_flag_set(flags[i]))
+            result.append(tuple(t))
+        return result
+
+    # -- files -----------------------------------------------------------------------------
+
+    def save(self, folder: Path) -> None:
+        """Write the rows as ``.npy`` files (plus the list columns) into ``folder``."""
+        folder.mkdir(parents=True, exist_ok=True)
+        n = self.n
+        for name in _ARRAYS:
+            np.save(folder / f"{name}.npy", getattr(self, name)[:n])
+        for i, (off, val) in enumerate(zip(self._loff, self._lval, strict=True)):
+            np.save(folder / f"list{i}_off.npy", off[: n + 1])
+            np.save(folder / f"list{i}_val.npy", val[: int(off[n])])
+        (folder / "columns.json").write_text(
+            json.dumps(
+                {
+                    "rows": n,
+                    "width": self.width,
+                    "token_keys": self.schema.token_keys,
+                    "list_keys": self.schema.list_keys,
+                    "bloom_keys": self.schema.bloom_keys,
+                    "flags": [f.value for f in FLAG_ORDER],
+                }
+            )
+        )
+
+    @classmethod
+    def load(cls, folder: Path, schema: KeySchema, *, mmap: bool = True) -> RecordColumns:
+        """A frozen store of the rows :meth:`save` wrote (ValueError if laid out for another
+        schema). Only ``dead`` is copied into memory: a later version kills a row."""
+        meta = json.loads((folder / "columns.json").read_text())
+        layout = (schema.token_keys, schema.list_keys, schema.bloom_keys)
+        if tuple(map(tuple, (meta["token_keys"], meta["list_keys"], meta["bloom_keys"]))) != layout:
+            raise ValueError("the snapshot's columns are laid out for another model")
+        if meta["flags"] != [f.value for f in FLAG_ORDER][: len(meta["flags"])]:
+            raise ValueError("the snapshot's flag bits are not this version's")
+        store = cls.__new__(cls)
+        store.schema = schema
+        store.width = int(meta["width"])
+        store.n = int(meta["rows"])
+        store.frozen = True
+        mode = "r" if mmap else None
+        for name in _ARRAYS:
+            setattr(store, name, np.load(folder / f"{name}.npy", mmap_mode=mode))
+        store.dead = np.array(store.dead)  # writable: versions die after the snapshot
+        n_lists = len(schema.list_keys)
+        store._loff = [np.load(folder / f"list{i}_off.npy", mmap_mode=mode) for i in range(n_lists)]
+        store._lval = [np.load(folder / f"list{i}_val.npy", mmap_mode=mode) for i in range(n_lists)]
+        return store
+
+    def nbytes(self) -> int:
+        """Bytes the rows' arrays take (used rows only)."""
+        n = self.n
+        total = sum(getattr(self, name)[:n].nbytes for name in _ARRAYS)
+        for off, val in zip(self._loff, self._lval, strict=True):
+            total += off[: n + 1].nbytes + val[: int(off[n])].nbytes
+        return int(total)

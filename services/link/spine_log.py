@@ -1,0 +1,99 @@
+"""The spine log: every spine version and every model, in one order all link replicas share.
+
+A replica's view of the spine is a prefix of this log: "position p" names the same spine and
+model in every process, which is what lets N replicas decide like one. Positions are dense
+and appear in commit order: a writer takes them by bumping the single head row
+(``UPDATE .. RETURNING``), which row-locks it on PostgreSQL until the writer commits (and
+SQLite has one writer anyway), so a reader that sees position p has every position below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from services.link import storage as t
+
+__all__ = ["MODEL", "PERSON", "LogEntry", "append", "head", "read_after"]
+
+PERSON = "person"
+MODEL = "model"
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One position of the log: a spine person's version (the record as link holds it, in
+    its stored JSON form) or a model (its JSON and how it came about)."""
+
+    position: int
+    kind: str
+    record_token: str | None
+    payload: str
+
+
+def _ensure_head(session: Session) -> None:
+    ins = sqlite.insert if session.get_bind().dialect.name == "sqlite" else postgresql.insert
+    session.execute(
+        ins(t.log_head).values(id=1, position=0).on_conflict_do_nothing(index_elements=["id"])
+    )
+
+
+def head(session: Session) -> int:
+    """The last position written (0 for an empty log)."""
+    value = session.execute(select(t.log_head.c.position).where(t.log_head.c.id == 1)).scalar()
+    return int(value or 0)
+
+
+def append(
+    session: Session, entries: Sequence[tuple[str, str | None, int | None, str]]
+) -> list[int]:
+    """Append ``(kind, record_token, record_version, payload)`` entries; their positions.
+
+    The head row stays locked until the caller's transaction ends: keep what follows short.
+    """
+    if not entries:
+        return []
+    bump = (
+        update(t.log_head)
+        .where(t.log_head.c.id == 1)
+        .values(position=t.log_head.c.position + len(entries))
+        .returning(t.log_head.c.position)
+    )
+    last = session.execute(bump).scalar()
+    if last is None:
+        _ensure_head(session)
+        last = session.execute(bump).scalar_one()
+    first = int(last) - len(entries) + 1
+    now = datetime.now(UTC)
+    session.execute(
+        insert(t.spine_log),
+        [
+            {
+                "position": first + i,
+                "kind": kind,
+                "record_token": token,
+                "record_version": version,
+                "payload": payload,
+                "recorded_at": now,
+            }
+            for i, (kind, token, version, payload) in enumerate(entries)
+        ],
+    )
+    return list(range(first, first + len(entries)))
+
+
+def read_after(session: Session, position: int, limit: int = 5_000) -> list[LogEntry]:
+    """Entries after ``position``, in order (at most ``limit``)."""
+    c = t.spine_log.c
+    rows = session.execute(
+        select(c.position, c.kind, c.record_token, c.payload)
+        .where(c.position > position)
+        .order_by(c.position)
+        .limit(limit)
+    )
+    return [LogEntry(int(p), k, tok, payload) for p, k, tok, payload in rows]
