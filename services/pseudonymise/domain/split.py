@@ -278,7 +278,7 @@ class _Keys:
 
 _SAME = object()
 _PART_CACHE_SIZE = 1 << 16
-"""Distinct values kept per part (dates, forename and surname fields, postcodes, addresses);
+"""Distinct values kept per part (forename and surname fields, postcodes, addresses);
 beyond that a value's keys are made again each time. They live only in the pseudonymise
 process, which holds the key and sees the clear values anyway."""
 
@@ -438,8 +438,8 @@ class Pseudonymiser:
         self._bloom = BloomEncoder(keyring.derive(LINKAGE_BLOOM, version), bloom_params)
         self._postcodes = postcodes
         self._roles_cache: dict[tuple[tuple[str, str], ...], _ParsedRoles] = {}
-        # Keys of one field's value, by part ("dob", "forename", ...) and value: names, dates
-        # and postcodes recur from record to record (see _part).
+        # Keys of one field's value, by part ("forename", "postcode", ...) and value: names,
+        # postcodes and addresses recur from record to record (see _part).
         self._parts: dict[str, dict[Any, _Part]] = {}
 
     def __repr__(self) -> str:
@@ -562,7 +562,7 @@ class Pseudonymiser:
 
         # Date of birth
         raw_dob = value_of(Role.DATE_OF_BIRTH)
-        part = self._part("dob", (type(raw_dob), raw_dob), raw_dob)
+        part = self._make_dob(raw_dob)  # never kept: dates of birth are not cached (§6)
         part.merge_into(keys)
         content["week_of_birth"] = part.extra
 

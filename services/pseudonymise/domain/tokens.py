@@ -18,6 +18,7 @@ from services.pseudonymise.domain.keys import LINKAGE_EXACT, RECORD_TOKEN, Deriv
 __all__ = [
     "CACHE_SIZE",
     "TOKEN_BYTES",
+    "UNCACHED_DOMAINS",
     "RecordTokeniser",
     "Tokeniser",
     "b64url",
@@ -28,6 +29,9 @@ TOKEN_BYTES = 16
 
 
 _B64URL = bytes.maketrans(b"+/", b"-_")
+
+UNCACHED_DOMAINS = frozenset({"nhs", "dob_full"})
+"""NHS numbers and whole dates of birth are never kept (docs/pseudonymisation.md, §6)."""
 
 CACHE_SIZE = 1 << 17
 """Tokens kept per tokeniser (the first values seen; recurring ones are seen early). The
@@ -111,7 +115,7 @@ class Tokeniser:
         outer.update(inner.digest())
         raw = binascii.b2a_base64(outer.digest()[: self._length], newline=False)
         token = raw.translate(_B64URL).rstrip(b"=").decode()
-        if len(self._cache) < self._cache_size:
+        if len(self._cache) < self._cache_size and domain not in UNCACHED_DOMAINS:
             self._cache[(domain, value)] = token
         return token
 

@@ -85,3 +85,16 @@ def test_the_split_output_is_byte_identical_to_the_reference_for_the_same_key(
     assert digest(pseudonymiser) == GOLDEN
     # Caches fill as records pass: a second pass over the same records gives the same bytes.
     assert digest(pseudonymiser) == GOLDEN
+
+
+def test_nhs_numbers_and_dates_of_birth_are_never_kept_in_the_caches(
+    postcodes: OnsPostcodeLookup,
+) -> None:
+    pseudonymiser = Pseudonymiser(KeyRing.single(fixed_key("golden")), postcodes)
+    digest(pseudonymiser)
+    tokeniser = pseudonymiser._exact  # white box: what the process keeps between records
+    kept = {domain for domain, _ in tokeniser._cache}
+    assert {"forename", "surname", "postcode_unit"} <= kept
+    assert not kept & {"nhs", "dob_full"}
+    parts = pseudonymiser._parts
+    assert "dob" not in parts and parts["forename"] and parts["postcode"]
