@@ -22,13 +22,8 @@ from fastapi.testclient import TestClient
 from services.link.entrypoints import create_app as create_link_app
 from services.portal.config import ApiUrls, PortalSettings
 from services.portal.entrypoints import assets_dir, create_app
-from tests.integration.access.conftest import (  # noqa: F401 - the access fixture
-    Access,
-    access,
-    active_project,
-    family_court_data,
-    register,
-)
+from tests.integration.access.conftest import Access, access  # noqa: F401 - fixtures
+from tests.integration.access.test_authorisation_matrix import world  # noqa: F401
 from tests.unit.link.review_support import queue_a_review, results_bus, settings_for
 
 AUDIENCES = ["fjo-access", "fjo-link", "fjo-ingest"]
@@ -116,21 +111,10 @@ class ByHost(httpx.BaseTransport):
 
 
 @pytest.fixture
-def world(access: Access, tmp_path: Path) -> Iterator[dict[str, Any]]:  # noqa: F811
+def site(access: Access, world: dict[str, str], tmp_path: Path) -> Iterator[dict[str, Any]]:  # noqa: F811
+    """The access matrix's world (project A of alice, project B of mallory with an extract and
+    an output), a link review queue with one item, and the portal in front of both."""
     a = access
-    a.seed(*family_court_data())
-    register(a, "alice", "bob", "mallory")
-    register(a, "nobody", until="2020-01-01")
-    project_a = active_project(a, "alice", ("bob",), title="Project A")
-    project_b = active_project(a, "mallory", (), title="Project B of mallory")
-    extract = a.client.post(
-        f"/v1/projects/{project_b}/extracts", headers=a.h("mallory", "researcher")
-    )
-    output = a.client.post(
-        f"/v1/projects/{project_b}/outputs",
-        json={"title": "t", "cells": [{"row": "a", "count": 20}, {"row": "b", "count": 30}]},
-        headers=a.h("mallory", "researcher"),
-    )
     link_settings = settings_for(tmp_path)
     record = queue_a_review(link_settings)
     link_app = create_link_app(
@@ -152,20 +136,13 @@ def world(access: Access, tmp_path: Path) -> Iterator[dict[str, Any]]:  # noqa: 
             yield {
                 "a": a,
                 "portal": portal,
-                "ids": {
-                    "project_id": project_b,
-                    "project_a": project_a,
-                    "extract_id": extract.json()["id"],
-                    "output_id": output.json()["id"],
-                    "name": "CHILD.csv",
-                    "record_token": record,
-                },
+                "ids": {**world, "name": "CHILD.csv", "record_token": record},
             }
 
 
-def sign_in(world: dict[str, Any], role: str) -> str:
+def sign_in(site: dict[str, Any], role: str) -> str:
     """A session for ``role`` (as the OIDC callback makes it); its CSRF token."""
-    a, portal = world["a"], world["portal"]
+    a, portal = site["a"], site["portal"]
     subject, roles, source = ROLES[role]
     token = a.issuer.mint(
         subject, audience="fjo-access", roles=roles, source=source, extra={"aud": AUDIENCES}
@@ -207,22 +184,22 @@ def routes(app: Any) -> list[tuple[str, str]]:
     return sorted(found)
 
 
-def call(world: dict[str, Any], method: str, path: str, csrf: str) -> httpx.Response:
-    ids = world["ids"]
+def call(site: dict[str, Any], method: str, path: str, csrf: str) -> httpx.Response:
+    ids = site["ids"]
     url = path.format(**{p: ids[p] for p in re.findall(r"{(\w+)}", path)})
     if method == "GET":
-        return world["portal"].get(url, follow_redirects=False)
+        return site["portal"].get(url, follow_redirects=False)
     form = {"csrf_token": csrf, **FORMS.get(path, {})}
-    return world["portal"].post(url, data=form, follow_redirects=False)
+    return site["portal"].post(url, data=form, follow_redirects=False)
 
 
 def test_every_page_and_form_refuses_every_role_another_projects_objects(
-    world: dict[str, Any],
+    site: dict[str, Any],
 ) -> None:
-    a, ids = world["a"], world["ids"]
+    a, ids = site["a"], site["ids"]
     before = a.client.get(f"/v1/projects/{ids['project_id']}", headers=a.h("root", "admin")).json()
     checked = 0
-    for method, path in routes(world["portal"].app):
+    for method, path in routes(site["portal"].app):
         if (method, path) in OWN_PAGES or path in (
             "/review",
             "/checking",
@@ -230,7 +207,7 @@ def test_every_page_and_form_refuses_every_role_another_projects_objects(
         ):
             continue  # below: not about another project's objects
         for role in ROLES:
-            status = call(world, method, path, sign_in(world, role)).status_code
+            status = call(site, method, path, sign_in(site, role)).status_code
             if role in ALLOWED.get((method, path), set()):
                 # 409/422: the API refuses the change for the foreign project's state or data.
                 assert status in (200, 303, 409, 422), f"{role} got {status} on {method} {path}"
@@ -254,39 +231,39 @@ def test_every_page_and_form_refuses_every_role_another_projects_objects(
     assert [o["state"] for o in outputs] == ["submitted"]  # no form added or released one
 
 
-def test_queues_and_lists_show_only_what_the_api_gives_the_person(world: dict[str, Any]) -> None:
-    portal = world["portal"]
-    sign_in(world, "researcher")
+def test_queues_and_lists_show_only_what_the_api_gives_the_person(site: dict[str, Any]) -> None:
+    portal = site["portal"]
+    sign_in(site, "researcher")
     page = portal.get("/projects").text
     assert "Project A" in page and "Project B of mallory" not in page
     for path in ("/checking", "/review"):
         assert portal.get(path).status_code == 403, path  # not a checker nor a reviewer
     # The status page's readiness is public; the audit verification is the API's to refuse.
     assert "Not available to you" in portal.get("/status").text
-    sign_in(world, "output-checker")
-    assert world["ids"]["output_id"] in portal.get("/checking").text
-    sign_in(world, "link-reviewer")
+    sign_in(site, "output-checker")
+    assert site["ids"]["output_id"] in portal.get("/checking").text
+    sign_in(site, "link-reviewer")
     assert "Is this record the spine person?" in portal.get("/review").text
     assert portal.get("/projects").text.count("/projects/") == 1  # only "apply"
 
 
-def test_a_form_without_the_sessions_csrf_token_changes_nothing(world: dict[str, Any]) -> None:
-    portal, ids = world["portal"], world["ids"]
-    sign_in(world, "researcher")
+def test_a_form_without_the_sessions_csrf_token_changes_nothing(site: dict[str, Any]) -> None:
+    portal, ids = site["portal"], site["ids"]
+    sign_in(site, "researcher")
     r = portal.post(f"/projects/{ids['project_a']}/extracts", data={"csrf_token": "forged"})
     assert r.status_code == 403
-    a = world["a"]
+    a = site["a"]
     extracts = a.client.get(
         f"/v1/projects/{ids['project_a']}/extracts", headers=a.h("alice", "researcher")
     ).json()
     assert extracts == []
 
 
-def test_every_page_needs_a_session(world: dict[str, Any]) -> None:
-    portal = world["portal"]
+def test_every_page_needs_a_session(site: dict[str, Any]) -> None:
+    portal = site["portal"]
     portal.cookies.clear()
     for method, path in routes(portal.app):
-        r = call(world, method, path, "none")
+        r = call(site, method, path, "none")
         if method == "GET":
             assert r.status_code == 303 and r.headers["location"].startswith("/sign-in"), path
         else:
