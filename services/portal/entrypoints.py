@@ -102,7 +102,13 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.web = web
-    app.openapi_url = None  # pages, not an API
+    # Pages, not an API: no OpenAPI document or its viewers.
+    app.router.routes[:] = [
+        r
+        for r in app.router.routes
+        if getattr(r, "path", None)
+        not in ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")
+    ]
     assets = assets_dir(settings)
     app.mount("/static", StaticFiles(directory=assets), name="govuk")
     app.mount("/assets", StaticFiles(directory=assets / "assets"), name="govuk-assets")

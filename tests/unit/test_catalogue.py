@@ -38,3 +38,9 @@ def test_an_entry_is_found_by_name_and_an_unknown_name_is_refused_with_the_known
     assert catalogue.entry("link") is catalogue.entry(SERVICES[2])
     with pytest.raises(LookupError, match="ingest, pseudonymise, link, access, portal"):
         catalogue.entry("billing")
+
+
+def test_the_portal_is_served_and_migrated_but_is_not_a_pipeline_role() -> None:
+    portal = catalogue.entry(catalogue.PORTAL)
+    assert portal.roles == ("api",)
+    assert all(service != catalogue.PORTAL for service, _ in catalogue.roles())

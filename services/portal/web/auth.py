@@ -67,8 +67,10 @@ def auth_routes(web: Web) -> APIRouter:
         web.set_cookie(response, web.session_cookie, raw, lifetime)
         return response
 
+    # Dependencies as defaults: with postponed annotations FastAPI cannot resolve a name local
+    # to this function inside ``Annotated``.
     @router.post("/sign-out", summary="End the session.")
-    def sign_out(request: Request, who: Annotated[SignedIn, Depends(web.checked)]) -> Response:
+    def sign_out(request: Request, who: SignedIn = Depends(web.checked)) -> Response:
         web.store.end(request.cookies.get(web.session_cookie))
         after = str(request.url_for("signed_out"))
         target = web.oidc.end_session_url(who.id_token, after) or after

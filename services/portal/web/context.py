@@ -18,7 +18,7 @@ from services.portal.oidc import OidcClient
 from services.portal.sessions import SessionStore, SignedIn
 from services.runtime.html import environment
 
-__all__ = ["PageError", "SignInRequired", "Web", "safe_next"]
+__all__ = ["PageError", "SignInRequired", "Web", "safe_next", "see_other"]
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -180,10 +180,11 @@ class Web:
 
 def see_other(path: str, notice: str | None = None) -> RedirectResponse:
     """After a form: back to a page (Post/Redirect/Get), with a message to show there."""
-    return RedirectResponse(path + (f"?notice={quote(notice)}" if notice else ""), status_code=303)
+    joiner = "&" if "?" in path else "?"
+    return RedirectResponse(
+        path + (f"{joiner}notice={quote(notice)}" if notice else ""), status_code=303
+    )
 
-
-__all__ += ["see_other"]
 
 _AREAS: tuple[tuple[str, str, frozenset[str]], ...] = (
     ("/projects", "Projects", frozenset({"researcher"})),

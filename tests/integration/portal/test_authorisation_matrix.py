@@ -1,0 +1,271 @@
+"""Every portal page and form x every role x another project's objects: the portal shows and
+changes only what the APIs allow the signed-in person.
+
+The portal's routes are walked from the app itself, so a new page is in the matrix the moment it
+exists. The portal calls the real access and link apps (in this process, through their ASGI
+transports) with the person's token, exactly as it does over the network.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+
+from services.link.entrypoints import create_app as create_link_app
+from services.portal.config import ApiUrls, PortalSettings
+from services.portal.entrypoints import assets_dir, create_app
+from tests.integration.access.conftest import Access, access  # noqa: F401 - fixtures
+from tests.integration.access.test_authorisation_matrix import world  # noqa: F401
+from tests.unit.link.review_support import queue_a_review, results_bus, settings_for
+
+AUDIENCES = ["fjo-access", "fjo-link", "fjo-ingest"]
+
+ROLES: dict[str, tuple[str, list[str], str | None]] = {
+    "researcher": ("alice", ["researcher"], None),  # accredited, owns project A
+    "unaccredited": ("nobody", ["researcher"], None),
+    "approver": ("carol", ["approver"], None),
+    "output-checker": ("dave", ["output-checker"], None),
+    "admin": ("root", ["admin"], None),
+    "data-controller": ("cerys", ["data-controller"], "cafcass"),
+    "link-reviewer": ("rita", ["link-reviewer"], None),
+}
+
+PUBLIC = {
+    "/",
+    "/sign-in",
+    "/auth/callback",
+    "/sign-out",
+    "/signed-out",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+}
+"""Pages anyone may reach: the home page, signing in and out, the operational probes."""
+
+# Pages that show another project's object to a role because the API lets that role read it
+# (the access matrix's allowances), or forms whose action the API answers with 409 for the
+# foreign (active) project: they may answer 200/303/409/422; everyone else gets 403 or 404.
+ALLOWED: dict[tuple[str, str], set[str]] = {
+    ("GET", "/projects/{project_id}"): {"approver", "admin", "data-controller"},
+    ("GET", "/panel/{project_id}"): {"approver", "admin", "data-controller"},
+    ("GET", "/sign-off/{project_id}"): {"approver", "admin", "data-controller"},
+    ("POST", "/panel/{project_id}/approve"): {"approver"},  # 409: it is not submitted
+    ("POST", "/panel/{project_id}/return"): {"approver"},
+    ("POST", "/panel/{project_id}/reject"): {"approver"},
+    ("POST", "/sign-off/{project_id}"): {"data-controller"},
+    ("POST", "/projects/{project_id}/activate"): {"admin"},  # 409: it is active already
+    ("GET", "/checking/{project_id}/{output_id}"): {"output-checker"},
+    ("POST", "/checking/{project_id}/{output_id}"): {"output-checker"},
+    ("GET", "/projects/{project_id}/outputs/{output_id}"): {"output-checker"},
+    ("GET", "/projects/{project_id}/outputs/new"): {"approver", "admin", "data-controller"},
+}
+
+# Pages of one's own with no foreign object in them: every role may open them; what they
+# list is the API's answer for that person (checked below for the researcher).
+OWN_PAGES = {
+    ("GET", "/projects"),
+    ("GET", "/projects/new"),
+    ("POST", "/projects/new"),  # creates the caller's own draft
+    ("GET", "/panel"),
+    ("GET", "/sign-off"),
+    ("GET", "/status"),
+}
+
+FORMS: dict[str, dict[str, Any]] = {
+    "/projects/new": {"title": "Mallory's copy"},
+    "/panel/{project_id}/approve": {"access_until": "2099-01-01", "members": ["mallory"]},
+    "/panel/{project_id}/return": {"comment": "x"},
+    "/panel/{project_id}/reject": {"comment": "x"},
+    "/checking/{project_id}/{output_id}": {"decision": "approve"},
+    "/review/{record_token}": {"decision": "accept"},
+    "/projects/{project_id}/outputs/new": {"title": "t", "cells": "a, , 20"},
+}
+
+
+class ByHost(httpx.BaseTransport):
+    """The portal's calls to http://access and http://link, to the in-process apps (through
+    their test clients: the request and the answer are copied across, nothing else)."""
+
+    def __init__(self, clients: dict[str, TestClient]) -> None:
+        self.clients = clients
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        client = self.clients[request.url.host]
+        answer = client.request(
+            request.method,
+            request.url.raw_path.decode(),
+            headers=dict(request.headers),
+            content=request.read(),
+        )
+        return httpx.Response(
+            answer.status_code, headers=list(answer.headers.items()), content=answer.content
+        )
+
+
+@pytest.fixture
+def site(access: Access, world: dict[str, str], tmp_path: Path) -> Iterator[dict[str, Any]]:  # noqa: F811
+    """The access matrix's world (project A of alice, project B of mallory with an extract and
+    an output), a link review queue with one item, and the portal in front of both."""
+    a = access
+    link_settings = settings_for(tmp_path)
+    record = queue_a_review(link_settings)
+    link_app = create_link_app(
+        link_settings,
+        verifier=a.issuer.verifier(audience="fjo-link"),
+        bus=results_bus(tmp_path),
+    )
+    with TestClient(link_app) as link:
+        portal_app = create_app(
+            PortalSettings(
+                environment="dev",
+                database_url=f"sqlite:///{tmp_path / 'portal.db'}",
+                apis=ApiUrls(access="http://access", link="http://link", ingest="http://ingest"),
+                assets_dir=assets_dir(PortalSettings()),
+            ),
+            api_transport=ByHost({"access": a.client, "link": link}),
+        )
+        with TestClient(portal_app, base_url="https://testserver") as portal:
+            yield {
+                "a": a,
+                "portal": portal,
+                "ids": {**world, "name": "CHILD.csv", "record_token": record},
+            }
+
+
+def sign_in(site: dict[str, Any], role: str) -> str:
+    """A session for ``role`` (as the OIDC callback makes it); its CSRF token."""
+    a, portal = site["a"], site["portal"]
+    subject, roles, source = ROLES[role]
+    token = a.issuer.mint(
+        subject, audience="fjo-access", roles=roles, source=source, extra={"aud": AUDIENCES}
+    )
+    store = portal.app.state.web.store
+    raw = store.create(
+        subject=subject,
+        name=subject,
+        roles=frozenset(roles),
+        access_token=token,
+        id_token=None,
+        token_expires_at=datetime.now(UTC) + timedelta(hours=1),
+    )
+    portal.cookies.clear()
+    portal.cookies.set("__Host-fjo-session", raw)
+    who = store.get(raw)
+    assert who is not None
+    return who.csrf_token
+
+
+def _walk(routes: Any) -> Iterator[APIRoute]:
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        included = getattr(getattr(route, "original_router", None), "routes", None)
+        if included:
+            yield from _walk(included)
+
+
+def routes(app: Any) -> list[tuple[str, str]]:
+    found = {
+        (m, route.path)
+        for route in _walk(app.routes)
+        if route.path not in PUBLIC
+        for m in route.methods
+        if m != "HEAD"
+    }
+    assert len(found) > 20
+    return sorted(found)
+
+
+def call(site: dict[str, Any], method: str, path: str, csrf: str) -> httpx.Response:
+    ids = site["ids"]
+    url = path.format(**{p: ids[p] for p in re.findall(r"{(\w+)}", path)})
+    if method == "GET":
+        return site["portal"].get(url, follow_redirects=False)
+    form = {"csrf_token": csrf, **FORMS.get(path, {})}
+    return site["portal"].post(url, data=form, follow_redirects=False)
+
+
+def test_every_page_and_form_refuses_every_role_another_projects_objects(
+    site: dict[str, Any],
+) -> None:
+    a, ids = site["a"], site["ids"]
+    before = a.client.get(f"/v1/projects/{ids['project_id']}", headers=a.h("root", "admin")).json()
+    checked = 0
+    for method, path in routes(site["portal"].app):
+        if (method, path) in OWN_PAGES or path in (
+            "/review",
+            "/checking",
+            "/review/{record_token}",
+        ):
+            continue  # below: not about another project's objects
+        for role in ROLES:
+            status = call(site, method, path, sign_in(site, role)).status_code
+            if role in ALLOWED.get((method, path), set()):
+                # 409/422: the API refuses the change for the foreign project's state or data.
+                assert status in (200, 303, 409, 422), f"{role} got {status} on {method} {path}"
+                continue
+            # A form the API refuses as not valid (422) changes nothing either (checked below).
+            refusals = (403, 404, 422) if method == "POST" else (403, 404)
+            assert status in refusals, f"{role} got {status} on {method} {path}"
+            if role == "researcher":
+                assert status == 404, f"{method} {path} revealed a foreign object ({status})"
+            checked += 1
+    assert checked > 100
+    after = a.client.get(f"/v1/projects/{ids['project_id']}", headers=a.h("root", "admin")).json()
+    assert (after["state"], after["decisions"], after["sign_offs"]) == (
+        before["state"],
+        before["decisions"],
+        before["sign_offs"],
+    )
+    outputs = a.client.get(
+        f"/v1/projects/{ids['project_id']}/outputs", headers=a.h("mallory", "researcher")
+    ).json()
+    assert [o["state"] for o in outputs] == ["submitted"]  # no form added or released one
+
+
+def test_queues_and_lists_show_only_what_the_api_gives_the_person(site: dict[str, Any]) -> None:
+    portal = site["portal"]
+    sign_in(site, "researcher")
+    page = portal.get("/projects").text
+    assert "Project A" in page and "Project B of mallory" not in page
+    for path in ("/checking", "/review"):
+        assert portal.get(path).status_code == 403, path  # not a checker nor a reviewer
+    # The status page's readiness is public; the audit verification is the API's to refuse.
+    assert "Not available to you" in portal.get("/status").text
+    sign_in(site, "output-checker")
+    assert site["ids"]["output_id"] in portal.get("/checking").text
+    sign_in(site, "link-reviewer")
+    assert "Is this record the spine person?" in portal.get("/review").text
+    assert portal.get("/projects").text.count("/projects/") == 1  # only "apply"
+
+
+def test_a_form_without_the_sessions_csrf_token_changes_nothing(site: dict[str, Any]) -> None:
+    portal, ids = site["portal"], site["ids"]
+    sign_in(site, "researcher")
+    r = portal.post(f"/projects/{ids['project_a']}/extracts", data={"csrf_token": "forged"})
+    assert r.status_code == 403
+    a = site["a"]
+    extracts = a.client.get(
+        f"/v1/projects/{ids['project_a']}/extracts", headers=a.h("alice", "researcher")
+    ).json()
+    assert extracts == []
+
+
+def test_every_page_needs_a_session(site: dict[str, Any]) -> None:
+    portal = site["portal"]
+    portal.cookies.clear()
+    for method, path in routes(portal.app):
+        r = call(site, method, path, "none")
+        if method == "GET":
+            assert r.status_code == 303 and r.headers["location"].startswith("/sign-in"), path
+        else:
+            assert r.status_code in (303, 403), path
+            assert not r.headers.get("location", "/sign-in").startswith("/projects"), path
