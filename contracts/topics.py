@@ -27,6 +27,7 @@ from contracts.services import SERVICES, Service
 __all__ = [
     "ACCESS_DEAD_LETTERS",
     "DOWNSTREAM_TOPICS",
+    "IDENTIFIABLE_TOPICS",
     "INGEST_QUARANTINE",
     "INGEST_RECORDS",
     "LINK_DEAD_LETTERS",
@@ -199,6 +200,10 @@ TOPICS: tuple[Topic, ...] = (
 DOWNSTREAM_TOPICS: tuple[Topic, ...] = tuple(t for t in TOPICS if not t.identifiable)
 """The topics past the privacy boundary (not identifiable): no identifier may ever be on
 them, in clear or as an unkeyed hash (the leak checks scan exactly these)."""
+
+IDENTIFIABLE_TOPICS: tuple[Topic, ...] = tuple(t for t in TOPICS if t.identifiable)
+"""The topics before the privacy boundary: identifiers in clear, only ingest and pseudonymise
+touch them (the embedded bus keeps them in a log of their own)."""
 
 _BY_NAME: Mapping[str, Topic] = MappingProxyType({t.name: t for t in TOPICS})
 

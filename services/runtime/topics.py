@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from contracts.topics import TOPICS, Topic
+from contracts.topics import IDENTIFIABLE_TOPICS, TOPICS, Topic
 from services.runtime.bus.api import TopicSpec
 
 __all__ = ["identifiable_topic_names", "topic_specs"]
@@ -17,6 +17,6 @@ def topic_specs(topics: Iterable[Topic] = TOPICS) -> list[TopicSpec]:
     ]
 
 
-def identifiable_topic_names(topics: Iterable[Topic] = TOPICS) -> frozenset[str]:
+def identifiable_topic_names(topics: Iterable[Topic] = IDENTIFIABLE_TOPICS) -> frozenset[str]:
     """The topics that carry identifiers in clear: only ingest and pseudonymise touch them."""
     return frozenset(t.name for t in topics if t.identifiable)

@@ -1,6 +1,6 @@
 """Event bus: one interface (``api``), two backends (``kafka``, ``embedded``)."""
 
-from services.runtime.bus._records import partition_for_key
+from services.runtime.bus.records import partition_for_key
 from services.runtime.bus.api import Bus, BusError, Consumer, Headers, Message, Producer, TopicSpec
 from services.runtime.bus.factory import make_bus
 

@@ -65,11 +65,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from contracts.topics import IDENTIFIABLE_TOPICS
 from services.runtime.bus.api import BusError, Headers, Message, TopicSpec
 from services.runtime.bus.records import normalise_headers, normalise_key, partition_for_key
 from services.runtime.bus.tracing import inject_trace_headers
 from services.runtime.db import is_sqlite, make_engine
-from services.runtime.topics import identifiable_topic_names
 
 __all__ = [
     "EmbeddedBus",
@@ -246,7 +246,9 @@ class EmbeddedBus:
         self.identifiable = identifiable
         """Whether this log holds the identifiable topics (and only those)."""
         self.identifiable_topics = frozenset(
-            identifiable_topic_names() if identifiable_topics is None else identifiable_topics
+            (t.name for t in IDENTIFIABLE_TOPICS)
+            if identifiable_topics is None
+            else identifiable_topics
         )
         self.retention_check_s = retention_check_s
         self._retention_checked = float("-inf")

@@ -25,6 +25,10 @@ class BusConfig(Protocol):
 
     def kafka_security(self) -> KafkaSecurity: ...
 
+    def embedded_identifiable(self) -> str | None:
+        """The embedded log of the identifiable topics, for the services allowed them."""
+        ...
+
 
 def make_bus(
     backend: Literal["kafka", "embedded"],

@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
@@ -27,6 +25,7 @@ from services.access.storage.research_store import (
 )
 from services.runtime.auth import DevIssuer
 from services.runtime.db import transaction
+from tests.audit_keys import signing_key_file
 
 AUDIENCE = "fjo-access"
 JWKS_URL = "https://issuer.invalid/jwks"
@@ -131,21 +130,6 @@ def family_court_data(
         )
     )
     return records, links
-
-
-def signing_key_file(folder: Path) -> Path:
-    """An Ed25519 audit signing key in ``folder`` (made once, then reused), as `fjo audit
-    keygen` writes it and a secret mount holds it."""
-    path = folder / "audit-signing.pem"
-    if not path.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        pem = Ed25519PrivateKey.generate().private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        path.write_bytes(pem)
-    return path
 
 
 def settings_for(db_url: str, tmp_path: Path, **kw: Any) -> AccessSettings:

@@ -43,8 +43,8 @@ from services.runtime.bus.api import Bus
 from services.runtime.db import make_engine
 from services.runtime.delivery import Worker
 from services.runtime.telemetry import setup_telemetry
+from tests.audit_keys import signing_key_file
 from tests.canaries import CANARIES, CANARY_TEXT, canary_records
-from tests.integration.access.conftest import signing_key_file
 from tests.integration.conftest import Platform
 from tests.leakscan import find_leaks
 

@@ -18,7 +18,7 @@ from services.access.api.schemas import (
 from services.access.config import AccessSettings, AuthSettings
 from services.access.entrypoints import create_app
 from services.runtime.auth import DevIssuer
-from tests.integration.access.conftest import signing_key_file
+from tests.audit_keys import signing_key_file
 
 
 @pytest.mark.parametrize("when", [0, "0", "86400", 1_704_067_200, "2027-3-31"])
