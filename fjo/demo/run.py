@@ -280,6 +280,10 @@ class Interrupts:
         if not self._defer:
             raise KeyboardInterrupt
 
+    def clear(self) -> None:
+        """Forget the signals so far (one that ended a wait for Ctrl-C)."""
+        self.signum = None
+
     def check(self) -> None:
         """Raise ``KeyboardInterrupt`` if a signal came (even one whose raise was lost)."""
         if self.signum is not None:
@@ -380,6 +384,7 @@ def _run_demo(o: DemoOptions, interrupts: Interrupts) -> DemoResult:
 
             ui.step("The portal (fjo demo --serve): Ctrl-C stops it and the stack")
             serve_portal(stack, ISSUER, echo=print, ready_timeout_s=o.ready_timeout_s)
+            interrupts.clear()  # Ctrl-C ends --serve's wait: the demo goes on to its report
 
         problems = [f"processes exited early: {x}" for x in stack.exited()]
     finally:

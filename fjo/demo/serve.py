@@ -16,6 +16,7 @@ from fjo.stack.processes import (
     spawn,
     wait_ready,
 )
+from services.runtime.settings import ENVIRONMENT_VARIABLE
 
 __all__ = ["serve_portal"]
 
@@ -31,7 +32,7 @@ def serve_portal(
     idp_port, portal_port = free_port(), free_port()
     idp_url, portal_url = f"http://127.0.0.1:{idp_port}", f"http://127.0.0.1:{portal_port}"
     env = base_env() | {
-        "FJO_PORTAL_ENVIRONMENT": "dev",
+        ENVIRONMENT_VARIABLE: "dev",  # explicitly: unset, the portal runs as prod
         "FJO_PORTAL_DATABASE_URL": sqlite_url(state / "portal.db"),
         "FJO_PORTAL_OIDC__ISSUER": issuer,
         "FJO_PORTAL_OIDC__DISCOVERY_URL": f"{idp_url}/.well-known/openid-configuration",

@@ -44,9 +44,9 @@ class PortalStack:
         r, issuer = self.root, self.url("idp")
         bus = f"sqlite:///{r / 'bus.db'}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("FJO_")}
+        env["FJO_ENVIRONMENT"] = "dev"  # one platform-wide setting; unset, everything is prod
         for service in ("ACCESS", "LINK", "INGEST"):
             env |= {
-                f"FJO_{service}_ENVIRONMENT": "dev",
                 f"FJO_{service}_DATABASE_URL": f"sqlite:///{r / (service.lower() + '.db')}",
                 f"FJO_{service}_AUTH__ISSUER": issuer,
                 f"FJO_{service}_AUTH__DEV_KEY_FILE": str(r / "dev-issuer.pem"),
@@ -58,7 +58,8 @@ class PortalStack:
             "FJO_ACCESS_EXTRACTS__DIRECTORY": str(r / "extracts"),
             "FJO_LINK_DEV_KEY_DIR": str(r / "keys"),
             "FJO_INGEST_SPOOL_DIR": str(r / "spool"),
-            "FJO_PORTAL_ENVIRONMENT": "dev",
+            # Ingest's topics are identifiable: they live in a bus file of their own.
+            "FJO_INGEST_BUS__EMBEDDED_IDENTIFIABLE_URL": f"sqlite:///{r / 'identifiable-bus.db'}",
             "FJO_PORTAL_DATABASE_URL": f"sqlite:///{r / 'portal.db'}",
             "FJO_PORTAL_OIDC__ISSUER": issuer,
             "FJO_PORTAL_APIS__ACCESS": self.url("access"),
@@ -137,12 +138,16 @@ def _seed_link(stack: PortalStack) -> None:
 
     from services.link import storage as t
     from services.link.bootstrap import MIGRATIONS, VERSION_TABLE
-    from services.runtime.bus.embedded import EmbeddedBus
+    from services.runtime.bus.factory import make_bus
     from services.runtime.db import make_engine
     from services.runtime.migrations import upgrade
     from services.runtime.topics import topic_specs
 
-    bus = EmbeddedBus(f"sqlite:///{stack.root / 'bus.db'}")
+    bus = make_bus(
+        "embedded",
+        database_url=f"sqlite:///{stack.root / 'bus.db'}",
+        identifiable_url=f"sqlite:///{stack.root / 'identifiable-bus.db'}",
+    )
     bus.create_topics(topic_specs())
     bus.close()
     engine = make_engine(f"sqlite:///{stack.root / 'link.db'}")
