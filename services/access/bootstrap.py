@@ -19,6 +19,7 @@ from services.access.domain.audit import (
 )
 from services.access.storage.audit_store import AuditTrail
 from services.access.storage.migrate import migrate, migrate_checkpoints
+from services.access.storage.refusals import RefusalLedger
 from services.runtime.auth import TokenVerifier, configured_verifier
 from services.runtime.bus.api import Bus
 from services.runtime.db import make_engine, make_session_factory
@@ -37,6 +38,7 @@ class AccessContext:
     checkpoint_engine: Engine
     sessions: sessionmaker[Session]
     audit: AuditTrail
+    refusals: RefusalLedger
     verifier: Callable[[], TokenVerifier]
     pseudonym_master: bytes
     extract_slots: threading.BoundedSemaphore = field(
@@ -110,6 +112,7 @@ def build_context(
         checkpoint_engine=checkpoint_engine,
         sessions=sessions,
         audit=audit,
+        refusals=RefusalLedger(audit, sessions, settings.audit),
         verifier=verifier_provider,
         pseudonym_master=settings.pseudonym_master_key.get_secret_value().encode(),
     )

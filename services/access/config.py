@@ -10,7 +10,13 @@ from pydantic_settings import SettingsConfigDict
 
 from services.runtime.settings import Environment, ServiceSettings
 
-__all__ = ["AccessSettings", "AuthSettings", "DisclosureSettings", "ExtractSettings"]
+__all__ = [
+    "AccessSettings",
+    "AuditSettings",
+    "AuthSettings",
+    "DisclosureSettings",
+    "ExtractSettings",
+]
 
 
 class AuthSettings(BaseModel):
@@ -60,6 +66,20 @@ class ExtractSettings(BaseModel):
     batch_rows: int = Field(50_000, ge=1000, description="Rows read per database round trip.")
 
 
+class AuditSettings(BaseModel):
+    """How refused requests are audited: per source and window, a few in full, then counted."""
+
+    refusal_window_s: int = Field(60, ge=1, description="Length of a refusal-counting window.")
+    refusal_burst: int = Field(
+        5, ge=1, description="Refusals per source and window audited in full; then counted."
+    )
+    refusal_sources: int = Field(
+        1000,
+        ge=1,
+        description="Sources counted apart per window; further ones share the source `*`.",
+    )
+
+
 class AccessSettings(ServiceSettings):
     """Configuration of access; nothing else in the service reads the environment."""
 
@@ -87,6 +107,7 @@ class AccessSettings(ServiceSettings):
     )
     auth: AuthSettings = Field(default_factory=AuthSettings)
     disclosure: DisclosureSettings = Field(default_factory=DisclosureSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
     extracts: ExtractSettings = Field(default_factory=ExtractSettings)
     migrate_on_start: bool = Field(True, description="Run the Alembic migrations at start-up.")
     worker_group: str = Field("access", description="Consumer group of the research store.")

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from services.access.api.deps import auth_dependency
+from services.access.api.deps import RequestSource, auth_dependency
 from services.access.api.extracts import extracts_router, recover_interrupted
 from services.access.api.outputs import outputs_router
 from services.access.api.projects import projects_router
@@ -42,8 +42,10 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         ctx.audit.open(ctx.sessions)
+        ctx.refusals.flush()  # windows a stopped replica left counted
         recover_interrupted(ctx)
         yield
+        ctx.refusals.flush(everything=True)
         ctx.dispose()
 
     def database_ready() -> None:
@@ -58,6 +60,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.access = ctx
+    app.add_middleware(RequestSource)
     auth = auth_dependency(ctx)
     for router in (
         researchers_router(ctx, auth),

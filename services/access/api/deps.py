@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, date, datetime
 from typing import Any
 
 from fastapi import HTTPException
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.access.bootstrap import AccessContext
 from services.access.domain.governance import controllers_required
@@ -37,7 +39,9 @@ from services.runtime.auth import Principal, bearer_principal
 from services.runtime.db import transaction
 
 __all__ = [
+    "REQUEST_SOURCE",
     "Refused",
+    "RequestSource",
     "auth_dependency",
     "authorised_data",
     "caller_facts",
@@ -167,17 +171,18 @@ def unit(ctx: AccessContext, principal: Principal, action: str) -> Iterator[Sess
         refusal = exc
     if refusal is None:
         return
-    with transaction(ctx.sessions) as session:
-        ctx.audit.append(
-            session,
-            actor=principal.subject,
-            action=action,
-            outcome=refusal.outcome,
-            object_type=refusal.object_type,
-            object_id=refusal.object_id,
-            project_id=refusal.project_id,
-            detail={"status": refusal.status},
-        )
+    # Counted per caller and window: a few in full, then one summary (storage/refusals.py).
+    ctx.refusals.record(
+        f"subject:{principal.subject}",
+        actor=principal.subject,
+        action=action,
+        outcome=refusal.outcome,
+        reason=str(refusal.status),
+        object_type=refusal.object_type,
+        object_id=refusal.object_id,
+        project_id=refusal.project_id,
+        detail={"status": refusal.status},
+    )
     body: dict[str, Any] = {"detail": refusal.detail} if refusal.detail else {}
     if refusal.extra:
         body.update(refusal.extra)
@@ -190,16 +195,49 @@ def auth_dependency(ctx: AccessContext) -> Callable[..., Principal]:
     """Bearer authentication whose every decision lands in the audit trail."""
 
     def on_decision(principal: Principal | None, reason: str) -> None:
+        if principal is None:  # anyone on the network: counted per address and window
+            ctx.refusals.record(
+                f"address:{REQUEST_SOURCE.get()}",
+                actor=None,
+                action="auth.authenticate",
+                outcome="denied",
+                reason=reason,
+                detail={"reason": reason},
+            )
+            return
         with transaction(ctx.sessions) as session:
             ctx.audit.append(
                 session,
-                actor=principal.subject if principal else None,
+                actor=principal.subject,
                 action="auth.authenticate",
-                outcome="ok" if principal else "denied",
                 detail={"reason": reason},
             )
 
     return bearer_principal(ctx.verifier, on_decision)
+
+
+REQUEST_SOURCE: ContextVar[str] = ContextVar("fjo_access_request_source", default="unknown")
+"""The client address of the request being served (``RequestSource`` sets it)."""
+
+
+class RequestSource:
+    """ASGI middleware: the client's address, for counting refusals per source. Behind a
+    proxy, run uvicorn with ``--proxy-headers`` and its trusted ``--forwarded-allow-ips`` so
+    that this is the caller's address, not the proxy's."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        token = REQUEST_SOURCE.set(str(client[0]) if client else "unknown")
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            REQUEST_SOURCE.reset(token)
 
 
 def caller_facts(session: Session, principal: Principal) -> CallerFacts:

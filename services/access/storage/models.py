@@ -47,6 +47,7 @@ __all__ = [
     "ProjectMemberRow",
     "ProjectRow",
     "ProjectSignOffRow",
+    "RefusalWindowRow",
     "ResearchRecordRow",
     "ResearcherRow",
     "processed_messages",
@@ -320,6 +321,21 @@ class AuditHeadRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class RefusalWindowRow(Base):
+    """Refusals of one source in one window, counted until the window's summary entry is
+    written (``storage/refusals.py``); then the row goes. A buffer, not part of the trail."""
+
+    __tablename__ = "access_refusal_windows"
+
+    source: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True, index=True)
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    refused: Mapped[int] = mapped_column(Integer, default=0)
+    in_full: Mapped[int] = mapped_column(Integer, default=0)
+    reasons: Mapped[dict[str, int]] = mapped_column(JsonType, default=dict)
 
 
 class AuditCheckpointRow(CheckpointBase):

@@ -1,11 +1,13 @@
 """Every access route authenticates before it reads the body: garbage without a valid token
-is 401 problem+json, and each refusal is one ``auth.authenticate`` record in the audit trail
-(a valid request is one ``ok`` record, not two)."""
+is 401 problem+json, and each refusal is audited: in full as an ``auth.authenticate`` record
+(the first few of a source in a window), or counted in the window's summary (a valid request
+is one ``ok`` record, not two)."""
 
 from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -53,6 +55,8 @@ def test_a_garbage_body_without_a_valid_token_is_401_and_audited_on_every_route(
     access: Access, body: bytes, media: str
 ) -> None:
     a = access
+    moment = datetime(2026, 3, 2, 9, 0, 0, tzinfo=UTC)
+    a.ctx.refusals.clock = lambda: moment  # one counting window, whatever the machine's pace
     forged = DevIssuer.generate(issuer="https://dev.fjo.invalid").mint("eve", audience=AUDIENCE)
     ops = operations(a)
     before = len(auth_audit(a))
@@ -64,11 +68,30 @@ def test_a_garbage_body_without_a_valid_token_is_401_and_audited_on_every_route(
             assert r.headers["content-type"] == "application/problem+json"
             assert r.headers["www-authenticate"].startswith("Bearer")
             assert r.json()["status"] == 401
-    audited = auth_audit(a)[before:]
-    assert audited == [
-        (None, "denied", "missing bearer token"),
-        (None, "denied", "token signed by an unknown key"),
-    ] * len(ops)
+    # The first few refusals of this source are audited in full, the rest counted, and the
+    # window's summary (written once it closes: here, as the service stops) has them all.
+    burst = a.ctx.settings.audit.refusal_burst
+    assert (
+        auth_audit(a)[before:]
+        == (
+            [
+                (None, "denied", "missing bearer token"),
+                (None, "denied", "token signed by an unknown key"),
+            ]
+            * len(ops)
+        )[:burst]
+    )
+    a.ctx.refusals.flush(everything=True)
+    with a.ctx.sessions() as session:
+        details = session.execute(
+            select(AuditLogRow.detail).where(AuditLogRow.action == "audit.refusals")
+        ).scalars()
+        (summary,) = [json.loads(d) for d in details]
+    assert summary["refused"] == 2 * len(ops) and summary["in_full"] == burst
+    assert summary["reasons"] == {
+        "auth.authenticate: missing bearer token": len(ops),
+        "auth.authenticate: token signed by an unknown key": len(ops),
+    }
 
 
 def test_a_valid_token_is_one_audit_record_and_the_body_is_still_checked(access: Access) -> None:
