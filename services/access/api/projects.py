@@ -416,8 +416,8 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
 
     @router.post(
         "/projects/{project_id}/return",
-        summary="Return a submitted project to its owner.",
-        responses=problems(403, 404, 409),
+        summary="Return a submitted project to its owner, with the panel's comments.",
+        responses=problems(400, 403, 404, 409, 422),
     )
     def return_project(
         project_id: str, body: DecisionIn | None = None, principal: Principal = Depends(auth)

@@ -131,7 +131,7 @@ def _project(a: Access, owner: str, precision: str) -> str:
     project = a.client.post("/v1/projects", json=body, headers=h).json()
     pid: str = project["id"]
     a.client.post(f"/v1/projects/{pid}/submit", headers=h)
-    sign_off(a, pid)
+    sign_off(a, pid)  # every data controller signs before the panel's approval
     r = a.client.post(
         f"/v1/projects/{pid}/approve",
         json={

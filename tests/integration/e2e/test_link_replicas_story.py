@@ -25,7 +25,7 @@ import pytest
 
 from contracts.envelope import Envelope, parse_data
 from contracts.events import LinkResultPublished
-from fjo.demo.report import PERSON_TYPES, record_tokens
+from fjo.demo.evaluation import PERSON_TYPES, record_tokens
 from fjo.demo.run import ISSUER
 from fjo.push_cli import push_file
 from fjo.stack.embedded import EmbeddedStack
