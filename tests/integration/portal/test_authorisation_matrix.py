@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 
 from services.link.entrypoints import create_app as create_link_app
 from services.portal.config import ApiUrls, PortalSettings
-from services.portal.entrypoints import assets_dir, create_app
+from services.portal.entrypoints import create_app
 from tests.integration.access.conftest import Access, access  # noqa: F401 - fixtures
 from tests.integration.access.test_authorisation_matrix import world  # noqa: F401
 from tests.unit.link.review_support import queue_a_review, results_bus, settings_for
@@ -128,7 +128,6 @@ def site(access: Access, world: dict[str, str], tmp_path: Path) -> Iterator[dict
                 environment="dev",
                 database_url=f"sqlite:///{tmp_path / 'portal.db'}",
                 apis=ApiUrls(access="http://access", link="http://link", ingest="http://ingest"),
-                assets_dir=assets_dir(PortalSettings()),
             ),
             api_transport=ByHost({"access": a.client, "link": link}),
         )
