@@ -871,6 +871,7 @@ class LinkService:
 
         :class:`RowsChanged` if the worker re-linked the record meanwhile (decide again on
         the fresh item)."""
+        claim_rows.lock_record(session, self.input_topic, token)
         rows = LinkRows(session)
         row = rows.reviews.get(session, token)
         if row is None:
