@@ -127,6 +127,13 @@ class Linker:
         self.required = [schema.slot[k] for k in det.get("any_of_required", []) if k in schema.slot]
         self.fs = schema.flags_slot
         self.link_rate = compiled.model.expected_link_rate
+        # Many candidates are scored on the index's columns at once (the same arithmetic,
+        # see ``vectorised``); a few, pair by pair, where that is quicker.
+        from services.link.domain.vectorised import VectorLinker
+
+        vectorised = VectorLinker(self)
+        self.vectorised: VectorLinker | None = vectorised if vectorised.supported else None
+        self.vector_from = 8
 
     def refresh(self) -> None:
         """Recompute term-frequency weights and the prior after the spine changed."""
@@ -143,6 +150,8 @@ class Linker:
         cands = index.candidates(a)
         if not len(cands):
             return LinkDecision(record_id, None, 99, 0.0, float("-inf"))
+        if self.vectorised is not None and len(cands) >= self.vector_from:
+            return self.vectorised.decide(record_id, a, index.gather(cands))
         compiled = self.compiled
         vector, log2_odds = compiled.vector, compiled.log2_odds
         scored = []
