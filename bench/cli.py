@@ -135,3 +135,33 @@ def bench_pipeline(
         typer.echo(f"raw kafka-python ceiling: {result['ceiling']['records_per_s']} records/s")
     for name, why in result["skipped"].items():
         typer.echo(f"{name}: skipped ({why})")
+
+
+@app.command("link-scale")
+def bench_link_scale(
+    sizes: Annotated[
+        str, typer.Option(help="Spine sizes, comma-separated (above 1M: whole millions).")
+    ] = "200000,1000000,5000000",
+    queries: Annotated[int, typer.Option(help="Streaming lookups timed per replica.")] = 2000,
+    replicas: Annotated[str, typer.Option(help="Replica counts, comma-separated.")] = "1,3",
+) -> None:
+    """The spine index at population scale: build and snapshot times, bytes per spine person,
+    streaming p50/p99 and batch records/s, one and three replicas; JSON to bench/results/."""
+    from bench._common import write_result
+    from bench.link_scale import run
+
+    result = run(
+        [int(x) for x in sizes.split(",") if x.strip()],
+        queries,
+        [int(x) for x in replicas.split(",") if x.strip()],
+    )
+    path = write_result("link-scale", result)
+    for size, r in result["results"].items():
+        for key in sorted(k for k in r if k.startswith("n")):
+            n = r[key]
+            typer.echo(
+                f"{int(size):>9,} people, N={n['replicas']}: p50 {n['p50_ms']} ms, "
+                f"p99 {n['p99_ms']} ms, {n['batch_records_per_s_total']} records/s, "
+                f"{n['bytes_per_person']} bytes/person"
+            )
+    typer.echo(str(path))

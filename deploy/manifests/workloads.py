@@ -55,6 +55,16 @@ RESOURCES: dict[str, dict[str, Any]] = {
 }
 for _r in RESOURCES.values():
     _r["limits"]["cpu"] = "1"
+LINK_WORKER_RESOURCES: dict[str, dict[str, Any]] = {
+    "requests": {"cpu": "500m", "memory": "2Gi"},
+    "limits": {"cpu": "2", "memory": "8Gi"},
+}
+"""Link's worker holds the spine index: memory-mapped snapshot pages (charged to the pod as
+page cache) plus its own memory. Sized for a spine of about 5M people (docs/linkage.md, "The
+spine index at scale", gives bytes per person to size others by)."""
+SNAPSHOT_DIR = f"{DATA_DIR}/snapshots"
+SNAPSHOT_VOLUME_LIMIT = "24Gi"
+"""Room for two snapshots of a 5M spine (the newest and the one before it)."""
 
 
 def config_data(sr: ServiceRole) -> dict[str, str]:
@@ -90,6 +100,8 @@ def config_data(sr: ServiceRole) -> dict[str, str]:
         data[env_name(svc, "auth", "dev_key_file")] = f"{DATA_DIR}/dev-issuer.pem"
     if "directory" in nested_fields(svc, "extracts"):
         data[env_name(svc, "extracts", "directory")] = f"{DATA_DIR}/extracts"
+    if "snapshot_dir" in fields:
+        data[env_name(svc, "snapshot_dir")] = SNAPSHOT_DIR
     data.update(kafka_security_env(svc))
     return dict(sorted(data.items()))
 
@@ -132,11 +144,16 @@ def volumes(service: Service, *, kafka: bool = True) -> list[dict[str, Any]]:
                 }
             },
         ]
-    return [
+    mounted = [
         {"name": "secrets", "projected": {"defaultMode": 0o440, "sources": sources}},
         {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
         {"name": "data", "emptyDir": {"sizeLimit": "1Gi"}},
     ]
+    if "snapshot_dir" in settings_fields(service):
+        # Per pod here; replicas on one node share one copy of the index in the page cache
+        # when this is a node-local volume they all mount (docs/operators.md).
+        mounted.append({"name": "snapshots", "emptyDir": {"sizeLimit": SNAPSHOT_VOLUME_LIMIT}})
+    return mounted
 
 
 VOLUME_MOUNTS = [
@@ -144,6 +161,13 @@ VOLUME_MOUNTS = [
     {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - an emptyDir, the root fs is read-only
     {"name": "data", "mountPath": DATA_DIR},
 ]
+
+
+def volume_mounts(service: Service) -> list[dict[str, Any]]:
+    mounts = list(VOLUME_MOUNTS)
+    if "snapshot_dir" in settings_fields(service):
+        mounts.append({"name": "snapshots", "mountPath": SNAPSHOT_DIR})
+    return mounts
 
 
 def role_container(sr: ServiceRole) -> dict[str, Any]:
@@ -188,9 +212,13 @@ def role_container(sr: ServiceRole) -> dict[str, Any]:
             "periodSeconds": 5,
             "failureThreshold": 24,
         },
-        "resources": RESOURCES[sr.role],
+        "resources": (
+            LINK_WORKER_RESOURCES
+            if (svc, sr.role) == (Service.LINK, "worker")
+            else RESOURCES[sr.role]
+        ),
         "securityContext": CONTAINER_SECURITY,
-        "volumeMounts": VOLUME_MOUNTS,
+        "volumeMounts": volume_mounts(svc),
     }
 
 

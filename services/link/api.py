@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session, sessionmaker
 
 from contracts.events.common import RecordToken
+from services.link.rows import RowsChanged
 from services.link.service import LinkService
 from services.runtime.auth import AuthenticatedRoute, Principal
 from services.runtime.bus.api import Producer
@@ -151,6 +152,7 @@ def review_router(
         responses={
             400: _problem("The body cannot be read (not UTF-8)."),
             404: _problem("No review item for this record."),
+            409: _problem("The worker re-linked the record meanwhile: read the queue again."),
             422: _problem("The decision is not valid."),
         },
     )
@@ -170,6 +172,14 @@ def review_router(
             except KeyError:
                 raise HTTPException(
                     404, {"title": "Not found", "detail": "no review item for this record"}
+                ) from None
+            except RowsChanged:
+                raise HTTPException(
+                    409,
+                    {
+                        "title": "Conflict",
+                        "detail": "the record was re-linked meanwhile; read the queue again",
+                    },
                 ) from None
             publish_all(r.producer, messages)
             r.producer.flush()

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from services.link import storage as t
 
-__all__ = ["Claim", "LostClaim", "advance", "claim", "hold"]
+__all__ = ["Claim", "LostClaim", "advance", "claim", "hold", "lock_record", "owners"]
 
 
 class LostClaim(Exception):
@@ -99,6 +99,21 @@ def hold(session: Session, topic: str, claims: Mapping[int, int]) -> None:
         ).rowcount
         if touched != 1:
             raise LostClaim(p, f"partition {p} of {topic} was claimed by another replica")
+
+
+def lock_record(session: Session, topic: str, record_token: str) -> None:
+    """Wait for, and hold until the transaction ends, the claim row of the partition a
+    record's keys arrive on: a writer that is not the partition's owner (the review API)
+    so takes its turn with the owner's runs instead of racing them."""
+    c, k = t.partitions.c, t.incoming_keys.c
+    partition = session.execute(select(k.partition).where(k.record_token == record_token)).scalar()
+    if partition is None:
+        return
+    session.execute(
+        update(t.partitions)
+        .where(c.topic == topic, c.partition == partition)
+        .values(updated_at=c.updated_at)
+    )
 
 
 def advance(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from opentelemetry import context as otel_context
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
@@ -15,7 +14,7 @@ from services.link.rows import LinkRows, RowsChanged
 from services.link.service import SPINE_TYPE, LinkService
 from services.runtime.bus.api import Message, Producer
 from services.runtime.delivery import Batch, BatchHandler, PoisonMessage, RetryBatch
-from services.runtime.publishing import OutgoingMessage, publish_all
+from services.runtime.publishing import publish_all
 
 __all__ = ["make_handlers"]
 
@@ -36,9 +35,12 @@ def make_handlers(service: LinkService, producer: Producer) -> dict[str, BatchHa
     """Batch handlers keyed by event type; results go out through the worker's ``producer``.
 
     A run's rows are read up front and written back once (:class:`LinkRows`); each record
-    is linked inside its own span. The run's partitions are fenced first (another replica
-    may have claimed one), and results are published only once the run's writes went
-    through: a run refused for either reason is tried again, its records blameless.
+    is linked, and its results published, inside its own span. The run's partitions are
+    fenced first (``begin_run``): from there to the commit no other writer can touch their
+    results (every writer of a partition's records holds its claim row, the review API too),
+    so the results published before the writes are flushed are the ones that commit. A run
+    refused (another replica claimed a partition, a fenced row changed after all) is tried
+    again, its records blameless.
     """
 
     def handle_run(session: Session, batch: Batch) -> None:
@@ -51,31 +53,29 @@ def make_handlers(service: LinkService, producer: Producer) -> dict[str, BatchHa
                 (e.record_token for e in events if e.record_type.value != SPINE_TYPE),
                 spine=spine,
             )
-            out: list[tuple[object, list[OutgoingMessage]]] = []
             for message, event in zip(batch.messages, events, strict=True):
                 with batch.span(message):
-                    results = service.on_linkage_keys(
-                        session, event, rows, partition=message.partition
+                    sent = publish_all(
+                        producer,
+                        service.on_linkage_keys(session, event, rows, partition=message.partition),
                     )
-                    # Published after the writes below: keep the record's span for them.
-                    out.append((otel_context.get_current(), results))
-                log.debug("linkage keys handled", extra={"record_type": event.record_type.value})
+                log.debug(
+                    "linkage keys handled",
+                    extra={"record_type": event.record_type.value, "results": sent},
+                )
             rows.flush()
         except LostClaim as exc:
             service.run_failed()
             service.lose({exc.partition})
             raise RetryBatch(str(exc)) from None
         except RowsChanged as exc:
+            # Should not happen (see above); if it does, results of this run may already be
+            # on the bus: the retry re-publishes what commits.
+            log.error("link results changed under a fenced run", extra={"error": str(exc)})
             service.run_failed()
             raise RetryBatch(str(exc)) from None
         except Exception:
             service.run_failed()
             raise
-        for ctx, results in out:
-            token = otel_context.attach(ctx)  # type: ignore[arg-type]
-            try:
-                publish_all(producer, results)
-            finally:
-                otel_context.detach(token)
 
     return {LinkageKeysPublished.event_type: handle_run}

@@ -175,7 +175,13 @@ class LinkService:
         if self.snapshots is not None:
             loaded = self.snapshots.latest(self.view.model)
             if loaded is not None:
+                at = loaded.log_position
                 self.view.index = loaded
+                # The snapshot holds spine people only: the models up to it come from the log.
+                for e in spine_log.read_models(session, at):
+                    if self.view.apply_model(e.position, parse_model_payload(e.payload)):
+                        self._model_changed(session)
+                self.view.index.log_position = at
                 log.info("spine snapshot loaded", extra=self.view.describe())
         self.catch_up(session)
         self.ensure_base(session)
@@ -202,21 +208,25 @@ class LinkService:
         (position,) = spine_log.append(
             session, [(spine_log.MODEL, None, None, model_payload(entry))]
         )
+        self._know_model(session, entry.model, position)
+        if not entry.base:
+            # A refit is of the base in force: that base counts as deployed from here on.
+            self._know_model(session, self.view.base, None)
+        return position
+
+    def _know_model(self, session: Session, model: LinkageModel, position: int | None) -> None:
         exists = session.execute(
-            select(func.count())
-            .select_from(t.models)
-            .where(t.models.c.version == entry.model.version)
+            select(func.count()).select_from(t.models).where(t.models.c.version == model.version)
         ).scalar_one()
         if not exists:
             session.execute(
                 insert(t.models).values(
-                    version=entry.model.version,
-                    model=entry.model.to_json(),
+                    version=model.version,
+                    model=model.to_json(),
                     created_at=_now(),
                     position=position,
                 )
             )
-        return position
 
     def catch_up(self, session: Session) -> int:
         """Apply the log from the view's position to its head; the entries applied."""
@@ -871,6 +881,7 @@ class LinkService:
 
         :class:`RowsChanged` if the worker re-linked the record meanwhile (decide again on
         the fresh item)."""
+        claim_rows.lock_record(session, self.input_topic, token)
         rows = LinkRows(session)
         row = rows.reviews.get(session, token)
         if row is None:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from services.link import storage as t
 
-__all__ = ["MODEL", "PERSON", "LogEntry", "append", "head", "read_after"]
+__all__ = ["MODEL", "PERSON", "LogEntry", "append", "head", "read_after", "read_models"]
 
 PERSON = "person"
 MODEL = "model"
@@ -95,5 +95,17 @@ def read_after(session: Session, position: int, limit: int = 5_000) -> list[LogE
         .where(c.position > position)
         .order_by(c.position)
         .limit(limit)
+    )
+    return [LogEntry(int(p), k, tok, payload) for p, k, tok, payload in rows]
+
+
+def read_models(session: Session, upto: int) -> list[LogEntry]:
+    """The model entries at or before ``upto``, in order (a snapshot holds spine people, not
+    models: a view started from one replays these)."""
+    c = t.spine_log.c
+    rows = session.execute(
+        select(c.position, c.kind, c.record_token, c.payload)
+        .where(c.kind == MODEL, c.position <= upto)
+        .order_by(c.position)
     )
     return [LogEntry(int(p), k, tok, payload) for p, k, tok, payload in rows]

@@ -272,10 +272,20 @@ class Pipeline:
         pid = kill_role(self.state_dir, f"{service}-worker")
         self.log.append(f"killed {service}-worker (pid {pid})")
 
-    def restart(self, service: str) -> None:
+    def restart(self, service: str, *, timeout_s: float = 120.0) -> None:
+        """Start the worker again and wait until its loop runs: a worker's /readyz answers
+        once its probe server is up, before it has connected to the bus, and a broker
+        restart in that moment would leave it unable to start (seen on a loaded machine)."""
+        log = self.state_dir / "logs" / f"{service}-worker.log"
+        seen = log.stat().st_size if log.exists() else 0
         restart_role(
             self.state_dir, f"{service}-worker", extra_env=self.extra_env, echo=self.log.append
         )
+        deadline = time.monotonic() + timeout_s
+        while b'"msg":"worker started"' not in log.read_bytes()[seen:]:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{service}-worker did not start its loop: see {log}")
+            time.sleep(0.1)
 
     def down(self) -> None:
         try:

@@ -106,6 +106,10 @@ def compile_record_keys(
     two previous surnames is found under either)."""
     lines = ["def record_keys(r):", "    out = []"]
     env: dict[str, Any] = {"_mix": mix, "_product": itertools.product, "_M": _M}
+    # Each Bloom slot an LSH band samples is laid out as bytes once per record.
+    for bs in sorted({schema.bloom_slot[r.lsh_bloom] for _, r in rules if r.lsh_bloom}):
+        lines.append(f"    b{bs} = r[{bs}]")
+        lines.append(f"    raw{bs} = b{bs}[0].to_bytes({width // 8}, 'big') if b{bs} else None")
     for n, rule in rules:
         keys = rule.spine_keys if spine_side else rule.left
         env[f"_s{n}"] = _rule_seed(n)
@@ -115,10 +119,13 @@ def compile_record_keys(
         lists: list[tuple[int, str]] = []  # (part index, expression of a sorted id list)
         if rule.lsh_bloom:
             bs = schema.bloom_slot[rule.lsh_bloom]
-            env[f"_t{n}"] = _band_tables(lsh_positions(rule, width), width)
-            pre.append(f"b = r[{bs}]")
-            conds.append("b is not None")
-            parts.append(f"_band(b[0], _t{n}, {width})")
+            # The band value unrolled: one table per byte holding sampled bits, OR-ed.
+            terms = []
+            for j, (byte, table) in enumerate(_band_tables(lsh_positions(rule, width), width)):
+                env[f"_t{n}_{j}"] = table
+                terms.append(f"_t{n}_{j}[raw{bs}[{byte}]]")
+            conds.append(f"raw{bs} is not None")
+            parts.append("(" + " | ".join(terms or ["0"]) + ")")
         for k in keys:
             if k in schema.slot:
                 s = schema.slot[k]
@@ -151,18 +158,9 @@ def compile_record_keys(
             body.append(f"            out.append((h, {n}))")
         lines += body
     lines.append("    return out")
-    env["_band"] = _band_value
     exec(compile("\n".join(lines), "<blocking keys>", "exec"), env)  # noqa: S102
     fn: KeyFunction = env["record_keys"]
     return fn
-
-
-def _band_value(bits: int, tables: list[tuple[int, list[int]]], width: int = BLOOM_BITS) -> int:
-    raw = bits.to_bytes(width // 8, "big")
-    value = 0
-    for byte, table in tables:
-        value |= table[raw[byte]]
-    return value
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,14 @@ def _flag_set(mask: int) -> frozenset[QualityFlag]:
 _ARRAYS = ("tok", "ids", "bloom", "pop", "flags", "born", "dead")
 
 
+def _load(path: Path, mmap: bool) -> np.ndarray:
+    """An array file, memory-mapped read-only (as a plain ndarray over the mapping: numpy's
+    memmap subclass costs a Python call on every index) or read into memory."""
+    if not mmap:
+        return np.load(path)
+    return np.asarray(np.load(path, mmap_mode="r"))
+
+
 class RecordColumns:
     """Rows of compact records of one schema in numpy arrays."""
 
@@ -214,6 +222,32 @@ class RecordColumns:
             result.append(tuple(t))
         return result
 
+    def gather(self, rows: np.ndarray) -> tuple[Any, ...]:
+        """The columns of some rows, for scoring on columns: (tokens, per list slot (owner,
+        value) pairs, Bloom words, popcounts, flags, ids)."""
+        lists = []
+        for off, val in zip(self._loff, self._lval, strict=True):
+            lo, hi = off[rows], off[rows + 1]
+            lens = hi - lo
+            total = int(lens.sum())
+            owner = np.repeat(np.arange(len(rows)), lens)
+            if total:
+                starts = np.repeat(lo - np.cumsum(np.concatenate(([0], lens)))[:-1], lens)
+                values = val[starts + np.arange(total)]
+            else:
+                values = np.zeros(0, dtype=np.int64)
+            lists.append((owner, values))
+        blooms = self.bloom[rows]
+        words = blooms.reshape(len(rows), blooms.shape[1], -1).view(np.uint64)
+        return (
+            self.tok[rows],
+            lists,
+            words,
+            self.pop[rows].astype(np.int64),
+            self.flags[rows].astype(np.int64),
+            self.ids[rows],
+        )
+
     # -- files -----------------------------------------------------------------------------
 
     def save(self, folder: Path) -> None:
@@ -253,13 +287,12 @@ class RecordColumns:
         store.width = int(meta["width"])
         store.n = int(meta["rows"])
         store.frozen = True
-        mode = "r" if mmap else None
         for name in _ARRAYS:
-            setattr(store, name, np.load(folder / f"{name}.npy", mmap_mode=mode))
+            setattr(store, name, _load(folder / f"{name}.npy", mmap))
         store.dead = np.array(store.dead)  # writable: versions die after the snapshot
         n_lists = len(schema.list_keys)
-        store._loff = [np.load(folder / f"list{i}_off.npy", mmap_mode=mode) for i in range(n_lists)]
-        store._lval = [np.load(folder / f"list{i}_val.npy", mmap_mode=mode) for i in range(n_lists)]
+        store._loff = [_load(folder / f"list{i}_off.npy", mmap) for i in range(n_lists)]
+        store._lval = [_load(folder / f"list{i}_val.npy", mmap) for i in range(n_lists)]
         return store
 
     def nbytes(self) -> int:

@@ -22,14 +22,13 @@ Status codes (in the spirit of SAIL's MACRAL ``ALF_STS_CD``):
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from contracts.events import LINKED_STATUSES
+from services.link.domain.decision import REVIEW, LinkDecision, record_log2_odds
 from services.link.domain.index import SpineIndex
 from services.link.domain.records import EncodedRecord
 from services.link.domain.scoring import CompiledModel, compile_predicate, probability
+from services.link.domain.vectorised import VectorLinker
 
 __all__ = [
     "REVIEW",
@@ -38,49 +37,6 @@ __all__ = [
     "record_log2_odds",
     "with_competition",
 ]
-
-REVIEW = frozenset({90, 91})
-
-
-@dataclass(frozen=True, slots=True)
-class LinkDecision:
-    """The outcome for one incoming record."""
-
-    record_id: str
-    spine_id: str | None
-    status: int
-    probability: float
-    weight: float
-    candidate_id: str | None = None
-    candidates: int = 0
-
-    @property
-    def linked(self) -> bool:
-        return self.status in LINKED_STATUSES
-
-    @property
-    def review(self) -> bool:
-        return self.status in REVIEW
-
-
-def record_log2_odds(weights: Sequence[float], link_rate: float) -> tuple[float, float]:
-    """Log2 odds that the first candidate is the record's person, given all its candidates.
-
-    ``weights`` are the candidates' pairwise log2 odds (prior log2(rate / N) included), best
-    first. A record is one person: at most one candidate is its match, and with probability
-    ``link_rate`` one is. So candidate i is the match with probability
-    q_i / (sum_j q_j + 1 - rate), q_j = 2 ** weight_j: a runner-up that scores as well takes
-    its share (twins, namesakes: no margin rule needed), and a lone strong candidate is not
-    also weighed against every spine person that blocking already ruled out. Returns
-    (odds with the runner-ups, odds as if the best were the only candidate)."""
-    none = math.log2(max(1.0 - link_rate, 1e-6))
-    best = weights[0]
-    alone = best - none
-    if len(weights) == 1:
-        return alone, alone
-    top = max(none, weights[1])
-    rest = sum(2.0 ** (x - top) for x in weights[1:]) + 2.0 ** (none - top)
-    return best - top - math.log2(rest), alone
 
 
 def with_competition(explained: dict[str, Any], decision: LinkDecision) -> dict[str, Any]:
@@ -127,6 +83,11 @@ class Linker:
         self.required = [schema.slot[k] for k in det.get("any_of_required", []) if k in schema.slot]
         self.fs = schema.flags_slot
         self.link_rate = compiled.model.expected_link_rate
+        # Many candidates are scored on the index's columns at once (the same arithmetic,
+        # see ``vectorised``); a few, pair by pair, where that is quicker.
+        vectorised = VectorLinker(self)
+        self.vectorised: VectorLinker | None = vectorised if vectorised.supported else None
+        self.vector_from = 8
 
     def refresh(self) -> None:
         """Recompute term-frequency weights and the prior after the spine changed."""
@@ -143,6 +104,8 @@ class Linker:
         cands = index.candidates(a)
         if not len(cands):
             return LinkDecision(record_id, None, 99, 0.0, float("-inf"))
+        if self.vectorised is not None and len(cands) >= self.vector_from:
+            return self.vectorised.decide(record_id, a, index.gather(cands))
         compiled = self.compiled
         vector, log2_odds = compiled.vector, compiled.log2_odds
         scored = []

@@ -20,10 +20,11 @@ records a spine change touches (``matches``). Blocks larger than a rule's ``max_
 from __future__ import annotations
 
 import json
+import struct
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Literal, overload
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -31,16 +32,21 @@ from services.link.domain.blocking import (
     BLOOM_BITS,
     KeyFunction,
     compile_record_keys,
+    mix,
+    mix_array,
     rule_keys,
 )
 from services.link.domain.columns import ALIVE, RecordColumns
 from services.link.domain.model import BlockingRule, LinkageModel
-from services.link.domain.records import EncodedRecord, Interner, KeySchema, token_id
+from services.link.domain.records import EncodedRecord, Interner, KeySchema
+from services.link.domain.vectorised import Candidates
+from services.link.domain.vectorised import subset as _subset
 
 __all__ = ["RecordIndex", "SpineIndex", "blocking_keys"]
 
 Side = Literal["spine", "incoming"]
 
+_ID_SEED = 0x51ED_27A1_3C5B_9F01
 _PENDING_MAX = 50_000
 """Keys kept in the dict before they become a sorted chunk."""
 
@@ -65,7 +71,31 @@ def blocking_keys(
 
 
 def _id_hash(record_id: str) -> int:
-    return token_id(record_id)
+    """A 64-bit hash of a record id: its bytes, zero-padded to whole 64-bit little-endian
+    words, folded with :func:`~services.link.domain.blocking.mix` (as :func:`_id_hashes`
+    does for a whole column)."""
+    raw = record_id.encode()
+    raw += b"\0" * (-len(raw) % 8)
+    h = _ID_SEED
+    for (w,) in struct.iter_unpack("<Q", raw):
+        h = mix(h ^ w)
+    return h
+
+
+def _id_hashes(ids: np.ndarray) -> np.ndarray:
+    """:func:`_id_hash` of every id of a fixed-width bytes column."""
+    width = ids.dtype.itemsize
+    padded = -(-width // 8) * 8
+    if padded != width:
+        ids = ids.astype(f"S{padded}")
+    words = np.ascontiguousarray(ids).view("<u8").reshape(len(ids), padded // 8)
+    h = np.full(len(ids), _ID_SEED, dtype=np.uint64)
+    # A shorter id's trailing zero words must not be folded in: stop per row at its length.
+    lengths = -(-np.char.str_len(ids.astype(bytes)) // 8)
+    for j in range(padded // 8):
+        live = lengths > j
+        h[live] = mix_array(h[live] ^ words[live, j])
+    return h
 
 
 class _Records(Sequence[tuple]):
@@ -207,6 +237,23 @@ class RecordIndex:
             for i, rec in zip(at.tolist(), store.records(rows[at] - shift), strict=True):
                 out[i] = rec
         return out
+
+    def gather(self, rows: np.ndarray) -> Candidates:
+        """The columns of some rows (a record's candidates), for scoring on columns."""
+        b = self._base_rows
+        if self.base is None or not len(rows) or not (rows < b).any():
+            parts = [self.delta.gather(rows - b)]
+        elif (rows < b).all():
+            parts = [self.base.gather(rows)]
+        else:
+            # Keep the rows' order: base rows first would reorder them.
+            order = np.argsort(rows >= b, kind="stable")
+            inverse = np.empty(len(rows), dtype=np.int64)
+            inverse[order] = np.arange(len(rows))
+            low = rows[rows < b]
+            parts = [self.base.gather(low), self.delta.gather(rows[rows >= b] - b)]
+            return _subset(_concat(parts), inverse)
+        return Candidates(*parts[0])
 
     def ids_of(self, rows: np.ndarray) -> list[str]:
         """Record ids of many rows, in the order given."""
@@ -552,9 +599,7 @@ class RecordIndex:
             self._chunks = [(keys[order], rows[order])]
 
     def _reindex_ids(self) -> None:
-        hashes = np.fromiter(
-            (_id_hash(self.record_id(r)) for r in range(self.rows)), dtype=np.uint64
-        )
+        hashes = _id_hashes(self.id_column())
         alive = np.nonzero(self.alive)[0]
         h = hashes[alive]
         order = np.argsort(h, kind="stable")
@@ -586,6 +631,38 @@ class RecordIndex:
         )
 
     @classmethod
+    def build(
+        cls,
+        model: LinkageModel,
+        stores: Sequence[RecordColumns],
+        *,
+        side: Side = "spine",
+    ) -> RecordIndex:
+        """An index of the rows of ``stores`` (laid out for ``model``'s keys), in one go:
+        rows copied into one base, every rule's keys computed on whole columns and sorted,
+        ids hashed in bulk. A record found twice keeps its last row."""
+        index = cls(model, stores[0].schema if stores else None, side=side)
+        merged = RecordColumns(index.schema, capacity=sum(len(s) for s in stores) or 16)
+        for store in stores:
+            _copy_rows(store, merged)
+        index.width = merged.width
+        hashes = _id_hashes(merged.ids[: len(merged)])
+        # Later rows of an id win (stable: the last occurrence stays alive).
+        order = np.argsort(hashes, kind="stable")
+        last = np.ones(len(order), dtype=bool)
+        last[:-1] = hashes[order][1:] != hashes[order][:-1]
+        dead = np.ones(len(merged), dtype=bool)
+        dead[order[last]] = False
+        merged.dead[: len(merged)][dead] = 0
+        merged.frozen = True
+        index.base = merged
+        index._alive_count = int(np.count_nonzero(~dead))
+        index._rebuild_blocks()
+        index._reindex_ids()
+        index._recount()
+        return index
+
+    @classmethod
     def load(
         cls, folder: Path, model: LinkageModel, *, side: Side = "spine", mmap: bool = True
     ) -> RecordIndex:
@@ -595,19 +672,15 @@ class RecordIndex:
         if meta["side"] != side or meta["rules"] != [repr(r) for r in model.blocking_rules]:
             raise ValueError("the snapshot was built for other blocking rules")
         index = cls(model, side=side)
-        mode = "r" if mmap else None
         index.base = RecordColumns.load(folder / "rows", index.schema, mmap=mmap)
         index.width = index.base.width
-        index._chunks = [
-            (
-                np.load(folder / "block_keys.npy", mmap_mode=mode),
-                np.load(folder / "block_rows.npy", mmap_mode=mode),
-            )
-        ]
-        index._base_ids = (
-            np.load(folder / "id_hashes.npy", mmap_mode=mode),
-            np.load(folder / "id_rows.npy", mmap_mode=mode),
-        )
+
+        def load(name: str) -> np.ndarray:
+            array = np.load(folder / name, mmap_mode="r" if mmap else None)
+            return np.asarray(array)  # a plain ndarray over the mapping (see columns._load)
+
+        index._chunks = [(load("block_keys.npy"), load("block_rows.npy"))]
+        index._base_ids = (load("id_hashes.npy"), load("id_rows.npy"))
         index.log_position = int(meta["position"])
         index._alive_count = int(np.count_nonzero(index.alive))
         index._recount()
@@ -661,6 +734,24 @@ def _copy_rows(src: RecordColumns, dst: RecordColumns) -> None:
         dst._lval[i][base : base + used] = val[:used]
         dst._loff[i][at + 1 : at + n + 1] = off[1 : n + 1] - off[0] + base
     dst.n = at + n
+
+
+def _concat(parts: list[tuple[Any, ...]]) -> Candidates:
+    first, second = parts
+    shift = len(first[0])
+    lists = [
+        (np.concatenate((o1, o2 + shift)), np.concatenate((v1, v2)))
+        for (o1, v1), (o2, v2) in zip(first[1], second[1], strict=True)
+    ]
+    width = max(first[5].dtype.itemsize, second[5].dtype.itemsize)
+    return Candidates(
+        np.concatenate((first[0], second[0])),
+        lists,
+        np.concatenate((first[2], second[2])),
+        np.concatenate((first[3], second[3])),
+        np.concatenate((first[4], second[4])),
+        np.concatenate((first[5].astype(f"S{width}"), second[5].astype(f"S{width}"))),
+    )
 
 
 SpineIndex = RecordIndex
