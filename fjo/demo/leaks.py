@@ -26,11 +26,14 @@ def world_identifiers(world: World) -> tuple[set[str], set[str], int]:
     be told apart in clear from what research keeps by design are looked for only encoded
     and as unkeyed hashes: dates of birth that are Mondays (a week of birth) or fall in the
     years of cases and hearings, and names made only of words that also occur in the
-    records' content (the surname Foster and the living situation ``foster-care``).
+    records' content (the surname Foster and the living situation ``foster-care``) or in the
+    platform's own people (a child named Gareth, and Gareth the spine owner's signatory,
+    whose subject the access database keeps by design for every sign-off he makes).
     """
     from contracts.identifiers import IdentifierKind, identifier_field_kinds
     from contracts.records import RECORD_MODELS, RecordType
     from fjo.leakscan import MIN_CANARY_LENGTH
+    from fjo.personas import PERSONAS
 
     canaries: set[str] = set()
     hashed: set[str] = set()
@@ -101,6 +104,8 @@ def world_identifiers(world: World) -> tuple[set[str], set[str], int]:
             continue
         if isinstance(row, dict):
             walk(row, identifier_field_kinds(RECORD_MODELS[RecordType(line.record_type)]))
+    for p in PERSONAS:
+        content_words.update(_words(f"{p.subject} {p.name}"))
     for name in names:
         words = _words(name)
         (hashed if words and words <= content_words else canaries).add(name)
