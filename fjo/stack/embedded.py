@@ -137,9 +137,14 @@ class EmbeddedStack:
         """(service, role) pairs to run: the catalogue's."""
         return stack_roles()
 
+    def recorded(self) -> StackState:
+        """The stack as its state file has it now: a role restarted by ``restart_role`` is
+        recorded there with its new pid and port, not in the state ``up`` began with."""
+        return StackState.load(self.state_dir) or self.state
+
     def port(self, name: str) -> int:
         """The port of a started process, e.g. ``"ingest-api"``."""
-        return self.state.port(name)
+        return self.recorded().port(name)
 
     def url(self, name: str) -> str:
         """Base URL of an API process, e.g. ``"ingest-api"``."""
@@ -147,7 +152,7 @@ class EmbeddedStack:
 
     def pids(self) -> dict[str, int]:
         """Process name -> pid."""
-        return {sp.name: sp.pid for sp in self.state.processes}
+        return {sp.name: sp.pid for sp in self.recorded().processes}
 
     def up(self, *, ready_timeout_s: float = 120.0) -> EmbeddedStack:
         """Migrate every database, create the topics, start every role and wait for /readyz."""
@@ -191,7 +196,7 @@ class EmbeddedStack:
 
     def exited(self) -> list[str]:
         """Processes that have exited since they started (empty: all running)."""
-        return exited(self.state)
+        return exited(self.recorded())
 
     def down(self) -> int:
         """Stop every process this stack started; how many were stopped."""

@@ -261,7 +261,7 @@ class KafkaStack:
 
         from contracts.services import SERVICES
 
-        pids = [sp.pid for sp in self.state.processes]
+        pids = [sp.pid for sp in self.recorded().processes]
         try:
             down_stack(self.state_dir, stop_services=False, echo=self.log.append)
         finally:
@@ -279,19 +279,24 @@ class KafkaStack:
             )
         return [f"pid {pid}" for pid in pids if alive(pid)]
 
+    def recorded(self) -> StackState:
+        """The stack as its state file has it now: a role restarted by ``restart_role`` is
+        recorded there with its new pid and port, not in the state ``up`` began with."""
+        return StackState.load(self.state_dir) or self.state
+
     def exited(self) -> list[str]:
         """Processes of the stack that are no longer running."""
-        return exited(self.state)
+        return exited(self.recorded())
 
     # -- where things are ---------------------------------------------------------------
 
     def url(self, name: str) -> str:
         """Base URL of an API process, e.g. ``"ingest-api"``."""
-        return f"http://127.0.0.1:{self.state.port(name)}"
+        return f"http://127.0.0.1:{self.recorded().port(name)}"
 
     def pids(self) -> dict[str, int]:
         """Process name -> pid."""
-        return {sp.name: sp.pid for sp in self.state.processes}
+        return {sp.name: sp.pid for sp in self.recorded().processes}
 
     def database_url(self, service: str) -> str:
         return self.state.databases[service]
