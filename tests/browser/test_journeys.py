@@ -12,10 +12,10 @@ from typing import Any
 
 import httpx
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.browser.conftest import Pages
@@ -29,13 +29,22 @@ def find(driver: webdriver.Chrome, css: str) -> WebElement:
 
 
 def go(driver: webdriver.Chrome, css: str, key: str | None = None) -> None:
-    """Click (or press ``key`` on the page) and wait until the next page has replaced this."""
-    old = driver.find_element(By.TAG_NAME, "html")
+    """Click (or press ``key`` on the page) and wait until the next page has replaced this.
+
+    A mark on this page's window is gone once another document has loaded in its place.
+    Asking about an element of the old page instead (``staleness_of``) races Chromium's
+    navigation, which answers some of those questions with an inspector error ("node does not
+    belong to the document") rather than a stale reference: it failed a clean CI run."""
+    driver.execute_script("window.fjoLeaving = true")
     if key is None:
         find(driver, css).click()
     else:
         find(driver, css).send_keys(key)
-    WebDriverWait(driver, 60).until(expected_conditions.staleness_of(old))
+    WebDriverWait(driver, 60, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: d.execute_script(
+            "return window.fjoLeaving === undefined && document.readyState === 'complete'"
+        )
+    )
 
 
 def text(driver: webdriver.Chrome) -> str:
