@@ -27,12 +27,10 @@ COMPOSE_PORTS[Service.ACCESS] = 8004
 
 
 def _compose_env(service: Service) -> dict[str, str]:
-    # compose runs its own Kafka with a PLAINTEXT listener: no SASL, no TLS.
-    env = {
-        k: v
-        for k, v in config_data(ServiceRole(service, "api")).items()
-        if k not in kafka_security_env(service)
-    }
+    # compose runs its own Kafka with a PLAINTEXT listener: no SASL, no TLS; and in dev,
+    # pseudonymise uses its bundled synthetic postcode lookup (no directory is mounted).
+    dropped = {*kafka_security_env(service), env_name(service, "postcode_lookup_file")}
+    env = {k: v for k, v in config_data(ServiceRole(service, "api")).items() if k not in dropped}
     env[env_name(service, "environment")] = "dev"
     env[env_name(service, "bus", "kafka_bootstrap")] = "kafka:9092"
     env[env_name(service, "database_url")] = (

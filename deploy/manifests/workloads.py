@@ -63,6 +63,12 @@ LINK_WORKER_RESOURCES: dict[str, dict[str, Any]] = {
 page cache) plus its own memory. Sized for a spine of about 5M people (docs/linkage.md, "The
 spine index at scale", gives bytes per person to size others by)."""
 SNAPSHOT_DIR = f"{DATA_DIR}/snapshots"
+POSTCODE_DIR = "/var/lib/fjo-postcodes"
+POSTCODE_FILE = f"{POSTCODE_DIR}/postcode-directory.csv"
+POSTCODE_CLAIM = "fjo-postcode-directory"
+"""The ONS Postcode Directory (or NSPL) CSV, on a read-only volume the operator provides
+(docs/operators.md, "Postcode data"): pseudonymise refuses its bundled synthetic lookup
+outside dev."""
 SNAPSHOT_VOLUME_LIMIT = "24Gi"
 """Room for two snapshots of a 5M spine (the newest and the one before it)."""
 
@@ -102,6 +108,8 @@ def config_data(sr: ServiceRole) -> dict[str, str]:
         data[env_name(svc, "extracts", "directory")] = f"{DATA_DIR}/extracts"
     if "snapshot_dir" in fields:
         data[env_name(svc, "snapshot_dir")] = SNAPSHOT_DIR
+    if "postcode_lookup_file" in fields:
+        data[env_name(svc, "postcode_lookup_file")] = POSTCODE_FILE
     data.update(kafka_security_env(svc))
     return dict(sorted(data.items()))
 
@@ -153,6 +161,14 @@ def volumes(service: Service, *, kafka: bool = True) -> list[dict[str, Any]]:
         # Per pod here; replicas on one node share one copy of the index in the page cache
         # when this is a node-local volume they all mount (docs/operators.md).
         mounted.append({"name": "snapshots", "emptyDir": {"sizeLimit": SNAPSHOT_VOLUME_LIMIT}})
+    if kafka and "postcode_lookup_file" in settings_fields(service):
+        # The roles' pods only (the migration Job is the one without Kafka): it reads none.
+        mounted.append(
+            {
+                "name": "postcodes",
+                "persistentVolumeClaim": {"claimName": POSTCODE_CLAIM, "readOnly": True},
+            }
+        )
     return mounted
 
 
@@ -167,6 +183,8 @@ def volume_mounts(service: Service) -> list[dict[str, Any]]:
     mounts = list(VOLUME_MOUNTS)
     if "snapshot_dir" in settings_fields(service):
         mounts.append({"name": "snapshots", "mountPath": SNAPSHOT_DIR})
+    if "postcode_lookup_file" in settings_fields(service):
+        mounts.append({"name": "postcodes", "mountPath": POSTCODE_DIR, "readOnly": True})
     return mounts
 
 

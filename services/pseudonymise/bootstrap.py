@@ -12,6 +12,7 @@ from services.pseudonymise.config import PseudonymiseSettings
 from services.pseudonymise.domain import (
     KeyRing,
     MasterKey,
+    OnsPostcodeLookup,
     Pseudonymiser,
     load_ons_postcode_lookup,
 )
@@ -23,7 +24,15 @@ from services.runtime.migrations import upgrade
 from services.runtime.settings import Environment
 from services.runtime.worker_process import worker_config
 
-__all__ = ["MIGRATIONS", "VERSION_TABLE", "build_pseudonymiser", "build_worker", "load_keyring"]
+__all__ = [
+    "MIGRATIONS",
+    "VERSION_TABLE",
+    "SyntheticPostcodesError",
+    "build_pseudonymiser",
+    "build_worker",
+    "load_keyring",
+    "load_postcodes",
+]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "alembic_version_pseudonymise"
@@ -54,11 +63,29 @@ def _dev_master_key(directory: Path) -> Path:
     return path
 
 
+class SyntheticPostcodesError(RuntimeError):
+    """A made-up postcode lookup outside dev."""
+
+
+def load_postcodes(settings: PseudonymiseSettings) -> OnsPostcodeLookup:
+    """The operator's postcode directory; a synthetic one (marked so in its comment lines,
+    whatever its name) only in dev."""
+    lookup = load_ons_postcode_lookup(settings.postcode_lookup_file)
+    if lookup.synthetic and settings.environment is not Environment.DEV:
+        raise SyntheticPostcodesError(
+            f"{settings.postcode_lookup_file} is a synthetic postcode lookup, refused outside "
+            "dev: mount the ONS Postcode Directory or NSPL (docs/operators.md, 'Postcode data')"
+        )
+    log.info(
+        "postcode lookup loaded",
+        extra={"postcodes": len(lookup), "bytes": lookup.nbytes, "synthetic": lookup.synthetic},
+    )
+    return lookup
+
+
 def build_pseudonymiser(settings: PseudonymiseSettings) -> Pseudonymiser:
     """The split under the current key version, with the operator's postcode lookup."""
-    return Pseudonymiser(
-        load_keyring(settings), load_ons_postcode_lookup(settings.postcode_lookup_file)
-    )
+    return Pseudonymiser(load_keyring(settings), load_postcodes(settings))
 
 
 def build_worker(settings: PseudonymiseSettings, bus: Bus, engine: Engine) -> Worker:

@@ -46,11 +46,27 @@ class PseudonymiseSettings(ServiceSettings):
     )
     postcode_lookup_file: Path = Field(
         DEFAULT_POSTCODE_LOOKUP,
-        description="ONS Postcode Directory extract (pcds, lsoa21|lsoa11, oslaua columns).",
+        description="The ONS Postcode Directory (ONSPD) or National Statistics Postcode Lookup "
+        "(NSPL) CSV as ONS publishes it (docs/operators.md). The default is a synthetic lookup "
+        "for dev, refused in any other environment.",
     )
 
     @model_validator(mode="after")
     def _keys_outside_dev(self) -> Self:
         if self.environment is not Environment.DEV and not self.master_key_files:
             raise ValueError("master_key_files must name the master key file(s) outside dev")
+        return self
+
+    @model_validator(mode="after")
+    def _real_postcodes_outside_dev(self) -> Self:
+        # The bundled lookup's postcodes are made up: outside dev every real address would
+        # come out as "unknown" and with no area, silently. Its content is checked again when
+        # it is loaded (bootstrap), so a copy under another name is refused too.
+        if self.environment is not Environment.DEV and (
+            self.postcode_lookup_file.resolve() == DEFAULT_POSTCODE_LOOKUP.resolve()
+        ):
+            raise ValueError(
+                "postcode_lookup_file must name the ONS Postcode Directory or NSPL outside dev: "
+                "the bundled lookup is synthetic (docs/operators.md, 'Postcode data')"
+            )
         return self

@@ -56,6 +56,7 @@ from services.pseudonymise.domain.normalise import (
     phonetic_nysiis,
 )
 from services.pseudonymise.domain.postcode import (
+    SYNTHETIC_MARK,
     AreaLookup,
     AreaQuality,
     OnsPostcodeLookup,
@@ -79,6 +80,7 @@ __all__ = [
     "LINKAGE_BLOOM",
     "LINKAGE_EXACT",
     "RECORD_TOKEN",
+    "SYNTHETIC_MARK",
     "TOKEN_BYTES",
     "AreaLookup",
     "AreaQuality",

@@ -2,10 +2,10 @@
 
 Parts of ``CF10 1AA``: unit ``CF10 1AA``, sector ``CF10 1``, district ``CF10``, area ``CF``.
 :class:`OnsPostcodeLookup` maps a postcode to its LSOA and local authority from rows in ONS
-Postcode Directory (ONSPD) columns: ``pcds`` (or ``pcd``/``pcd7``/``pcd8``), ``lsoa21``
-(or ``lsoa11``, or the ``...cd``-suffixed names of newer releases) and ``oslaua`` (or
-``lad..cd``). Building it is pure; :func:`load_ons_postcode_lookup` reads a CSV the caller
-names.
+Postcode Directory (ONSPD) or National Statistics Postcode Lookup (NSPL) columns: ``pcds``
+(or ``pcd``/``pcd7``/``pcd8``), ``lsoa21`` (or ``lsoa11``, or the ``...cd``-suffixed names of
+newer releases) and ``oslaua`` (ONSPD), ``laua`` (NSPL) or ``lad..cd``. Building it is pure;
+:func:`load_ons_postcode_lookup` reads a CSV the caller names.
 """
 
 from __future__ import annotations
@@ -18,7 +18,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+import numpy as np
+
 __all__ = [
+    "SYNTHETIC_MARK",
     "AreaLookup",
     "AreaQuality",
     "OnsPostcodeLookup",
@@ -94,7 +97,27 @@ class AreaLookup:
 
 _PCD_COLUMNS = ("pcds", "pcd", "pcd7", "pcd8", "postcode")
 _LSOA_COLUMNS = ("lsoa21", "lsoa21cd", "lsoa11", "lsoa11cd", "lsoa")
-_LA_COLUMNS = ("oslaua", "lad25cd", "lad24cd", "lad23cd", "lad22cd", "lad21cd", "ladcd", "lad")
+# ONSPD names the local authority ``oslaua``, NSPL ``laua``, newer releases ``lad..cd``.
+_LA_COLUMNS = (
+    "oslaua", "laua", "lad25cd", "lad24cd", "lad23cd", "lad22cd", "lad21cd", "ladcd", "lad"
+)  # fmt: skip
+# ONS fills a geography that does not apply with a pseudo code: the country letter and
+# eight nines (W99999999, E99999999; L/M for the Channel Islands and the Isle of Man).
+_PSEUDO_CODE = re.compile(r"[A-Z]9{8}")
+SYNTHETIC_MARK = "SYNTHETIC"
+"""A lookup whose comment lines before the header carry this word is made up (the bundled
+one); pseudonymise refuses it outside dev."""
+
+# A unit or sector as one integer: each character of the compact form (no space) a base-37
+# digit (0 pads), so 7 characters fit in 37 bits and sort like the strings they stand for.
+_DIGITS = {c: i + 1 for i, c in enumerate("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")}
+
+
+def _code(text: str) -> int:
+    n = 0
+    for c in text.replace(" ", "").ljust(7, "\0")[:7]:
+        n = n * 37 + _DIGITS.get(c, 0)
+    return n
 
 
 def _pick(row: Mapping[str, str | None], columns: tuple[str, ...]) -> str | None:
@@ -105,31 +128,76 @@ def _pick(row: Mapping[str, str | None], columns: tuple[str, ...]) -> str | None
     return None
 
 
+def _area_code(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    return None if not value or _PSEUDO_CODE.fullmatch(value) else value
+
+
 class OnsPostcodeLookup:
-    """Postcode -> (LSOA, local authority), built from ONSPD-shaped rows."""
+    """Postcode -> (LSOA, local authority), built from ONSPD- or NSPL-shaped rows.
 
-    __slots__ = ("_sector_la", "_units")
+    The directories hold about 2.7 million postcodes (live and terminated: a court record's
+    address may be decades old, so terminated units are kept). They are held as sorted
+    integer arrays, a unit's code and the indexes of its LSOA and local authority in small
+    tables of distinct codes, about 14 bytes a postcode instead of the few hundred a dict of
+    strings costs; a lookup is a binary search."""
 
-    def __init__(self, rows: Iterable[Mapping[str, str | None]]) -> None:
-        units: dict[str, tuple[str | None, str | None]] = {}
-        sector_las: dict[str, set[str]] = defaultdict(set)
+    __slots__ = ("_las", "_lsoas", "_sector_codes", "_sector_la", "_unit_codes", "_unit_la",
+                 "_unit_lsoa", "synthetic")  # fmt: skip
+
+    def __init__(
+        self, rows: Iterable[Mapping[str, str | None]], *, synthetic: bool = False
+    ) -> None:
+        lsoa_index: dict[str | None, int] = {None: 0}
+        la_index: dict[str | None, int] = {None: 0}
+        units: dict[int, tuple[int, int]] = {}
+        sector_las: dict[int, set[int]] = defaultdict(set)
         for row in rows:
             postcode = parse_postcode(_pick(row, _PCD_COLUMNS))
-            if postcode is None or postcode.unit is None:
+            if postcode is None or postcode.unit is None or postcode.sector is None:
                 continue
-            lsoa, la = _pick(row, _LSOA_COLUMNS), _pick(row, _LA_COLUMNS)
-            units[postcode.unit] = (lsoa, la)
-            if la and postcode.sector:
-                sector_las[postcode.sector].add(la)
-        self._units = units
-        self._sector_la = {s: next(iter(las)) for s, las in sector_las.items() if len(las) == 1}
+            lsoa = _area_code(_pick(row, _LSOA_COLUMNS))
+            la = _area_code(_pick(row, _LA_COLUMNS))
+            li = lsoa_index.setdefault(lsoa, len(lsoa_index))
+            ai = la_index.setdefault(la, len(la_index))
+            units[_code(postcode.unit)] = (li, ai)
+            if la is not None:
+                sector_las[_code(postcode.sector)].add(ai)
+        order = sorted(units)
+        self._unit_codes = np.array(order, dtype=np.int64)
+        self._unit_lsoa = np.array([units[c][0] for c in order], dtype=np.int32)
+        self._unit_la = np.array([units[c][1] for c in order], dtype=np.int32)
+        sectors = sorted(s for s, las in sector_las.items() if len(las) == 1)
+        self._sector_codes = np.array(sectors, dtype=np.int64)
+        self._sector_la = np.array([next(iter(sector_las[s])) for s in sectors], dtype=np.int32)
+        self._lsoas = tuple(sorted(lsoa_index, key=lsoa_index.__getitem__))
+        self._las = tuple(sorted(la_index, key=la_index.__getitem__))
+        self.synthetic = synthetic
 
     def __len__(self) -> int:
-        return len(self._units)
+        return len(self._unit_codes)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the arrays (the code tables are a few thousand short strings more)."""
+        arrays = (self._unit_codes, self._unit_lsoa, self._unit_la, self._sector_codes,
+                  self._sector_la)  # fmt: skip
+        return sum(a.nbytes for a in arrays)
+
+    @staticmethod
+    def _find(codes: np.ndarray, code: int) -> int | None:
+        i = int(np.searchsorted(codes, code))
+        return i if i < len(codes) and int(codes[i]) == code else None
 
     def __contains__(self, postcode: object) -> bool:
         parsed = parse_postcode(postcode) if isinstance(postcode, str) else None
-        return parsed is not None and parsed.unit in self._units
+        return (
+            parsed is not None
+            and parsed.unit is not None
+            and self._find(self._unit_codes, _code(parsed.unit)) is not None
+        )
 
     def lookup(self, postcode: str | Postcode | None) -> AreaLookup:
         """LSOA and local authority of ``postcode``, with a quality flag."""
@@ -138,16 +206,43 @@ class OnsPostcodeLookup:
         parsed = postcode if isinstance(postcode, Postcode) else parse_postcode(postcode)
         if parsed is None:
             return AreaLookup(None, None, AreaQuality.INVALID)
-        if parsed.unit is not None and parsed.unit in self._units:
-            lsoa, la = self._units[parsed.unit]
-            return AreaLookup(lsoa, la, AreaQuality.EXACT)
-        if parsed.sector is not None and parsed.sector in self._sector_la:
-            return AreaLookup(None, self._sector_la[parsed.sector], AreaQuality.SECTOR)
+        if parsed.unit is not None:
+            i = self._find(self._unit_codes, _code(parsed.unit))
+            if i is not None:
+                return AreaLookup(
+                    self._lsoas[int(self._unit_lsoa[i])],
+                    self._las[int(self._unit_la[i])],
+                    AreaQuality.EXACT,
+                )
+        if parsed.sector is not None:
+            j = self._find(self._sector_codes, _code(parsed.sector))
+            if j is not None:
+                return AreaLookup(None, self._las[int(self._sector_la[j])], AreaQuality.SECTOR)
         return AreaLookup(None, None, AreaQuality.UNKNOWN)
 
 
 def load_ons_postcode_lookup(path: str | Path) -> OnsPostcodeLookup:
-    """Read an ONSPD-shaped CSV (lines starting with ``#`` before the header are skipped)."""
+    """Read an ONSPD- or NSPL-shaped CSV as ONS publishes it (quoted values, a header line;
+    comment lines starting with ``#`` before the header are skipped, and a comment carrying
+    :data:`SYNTHETIC_MARK` marks the lookup as made up). Only the postcode, LSOA and local
+    authority columns are kept."""
+    synthetic = False
     with Path(path).open(newline="", encoding="utf-8-sig") as handle:
-        lines = (line for line in handle if not line.startswith("#"))
-        return OnsPostcodeLookup(csv.DictReader(lines))
+        header: list[str] | None = None
+        reader = csv.reader(handle)
+        for line in reader:
+            if line and line[0].startswith("#"):
+                synthetic = synthetic or SYNTHETIC_MARK in ",".join(line)
+                continue
+            header = [h.strip().lower() for h in line]
+            break
+        if header is None:
+            raise ValueError(f"{path}: no header line")
+        wanted = {c for c in (*_PCD_COLUMNS, *_LSOA_COLUMNS, *_LA_COLUMNS) if c in header}
+        if not wanted & set(_PCD_COLUMNS):
+            raise ValueError(f"{path}: no postcode column (one of {', '.join(_PCD_COLUMNS)})")
+        if not wanted & set(_LA_COLUMNS):
+            raise ValueError(f"{path}: no local-authority column (one of {', '.join(_LA_COLUMNS)})")
+        at = [(c, header.index(c)) for c in wanted]
+        rows = ({c: line[i] if i < len(line) else None for c, i in at} for line in reader)
+        return OnsPostcodeLookup(rows, synthetic=synthetic)

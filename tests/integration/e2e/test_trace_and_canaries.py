@@ -47,6 +47,7 @@ from tests.audit_keys import signing_key_file
 from tests.canaries import CANARIES, CANARY_TEXT, canary_records
 from tests.integration.conftest import Platform
 from tests.leakscan import find_leaks
+from tests.postcodes import nspl_from_synthetic
 
 # Identifiable topics: everything else is downstream of pseudonymise and must be clean.
 DOWNSTREAM = [t.name for t in DOWNSTREAM_TOPICS]
@@ -89,6 +90,7 @@ class Stack:
             environment="test",
             worker_group=f"pseudonymise-{group}",
             master_key_files={1: _key(tmp_path, "master-v1.key")},
+            postcode_lookup_file=nspl_from_synthetic(tmp_path / "onspd"),
         )
         link = LinkSettings(
             database_url=platform.db_url("link"),

@@ -21,6 +21,7 @@ from services.runtime.publishing import frame, publish_all
 from tests.canaries import CANARIES, CANARY_TEXT, canary_records
 from tests.integration.conftest import Platform
 from tests.leakscan import find_leaks
+from tests.postcodes import nspl_from_synthetic
 
 
 def _settings(platform: Platform, tmp_path: Path) -> PseudonymiseSettings:
@@ -30,6 +31,7 @@ def _settings(platform: Platform, tmp_path: Path) -> PseudonymiseSettings:
         database_url=platform.db_url("pseudonymise"),
         worker_group=f"pseudonymise-{uuid.uuid4().hex[:8]}",
         master_key_files={1: key},
+        postcode_lookup_file=nspl_from_synthetic(tmp_path / "onspd"),
     )
 
 
