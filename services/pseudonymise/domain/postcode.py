@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections import defaultdict
+from array import array
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -150,28 +150,65 @@ class OnsPostcodeLookup:
     def __init__(
         self, rows: Iterable[Mapping[str, str | None]], *, synthetic: bool = False
     ) -> None:
+        self._build(
+            (
+                (_pick(r, _PCD_COLUMNS), _pick(r, _LSOA_COLUMNS), _pick(r, _LA_COLUMNS))
+                for r in rows
+            ),
+            synthetic,
+        )
+
+    @classmethod
+    def from_triples(
+        cls, rows: Iterable[tuple[str | None, str | None, str | None]], *, synthetic: bool = False
+    ) -> OnsPostcodeLookup:
+        """From (postcode, LSOA, local authority) triples: the loader's path, with no dict
+        made per row of a 2.7-million-row file."""
+        lookup = cls.__new__(cls)
+        lookup._build(rows, synthetic)
+        return lookup
+
+    def _build(
+        self, rows: Iterable[tuple[str | None, str | None, str | None]], synthetic: bool
+    ) -> None:
         lsoa_index: dict[str | None, int] = {None: 0}
         la_index: dict[str | None, int] = {None: 0}
-        units: dict[int, tuple[int, int]] = {}
-        sector_las: dict[int, set[int]] = defaultdict(set)
-        for row in rows:
-            postcode = parse_postcode(_pick(row, _PCD_COLUMNS))
+        # Growing C arrays, not Python objects per postcode: the peak while a directory loads
+        # stays near the size of the result.
+        codes, lsoas, las, sector_codes, sector_las = (
+            array("q"), array("i"), array("i"), array("q"), array("i")
+        )  # fmt: skip
+        for pcd, lsoa_text, la_text in rows:
+            postcode = parse_postcode(pcd)
             if postcode is None or postcode.unit is None or postcode.sector is None:
                 continue
-            lsoa = _area_code(_pick(row, _LSOA_COLUMNS))
-            la = _area_code(_pick(row, _LA_COLUMNS))
-            li = lsoa_index.setdefault(lsoa, len(lsoa_index))
+            lsoa, la = _area_code(lsoa_text), _area_code(la_text)
             ai = la_index.setdefault(la, len(la_index))
-            units[_code(postcode.unit)] = (li, ai)
+            codes.append(_code(postcode.unit))
+            lsoas.append(lsoa_index.setdefault(lsoa, len(lsoa_index)))
+            las.append(ai)
             if la is not None:
-                sector_las[_code(postcode.sector)].add(ai)
-        order = sorted(units)
-        self._unit_codes = np.array(order, dtype=np.int64)
-        self._unit_lsoa = np.array([units[c][0] for c in order], dtype=np.int32)
-        self._unit_la = np.array([units[c][1] for c in order], dtype=np.int32)
-        sectors = sorted(s for s, las in sector_las.items() if len(las) == 1)
-        self._sector_codes = np.array(sectors, dtype=np.int64)
-        self._sector_la = np.array([next(iter(sector_las[s])) for s in sectors], dtype=np.int32)
+                sector_codes.append(_code(postcode.sector))
+                sector_las.append(ai)
+        unit = np.frombuffer(codes, dtype=np.int64) if codes else np.zeros(0, np.int64)
+        order = np.argsort(unit, kind="stable")
+        unit = unit[order]
+        last = np.ones(len(unit), dtype=bool)  # a unit listed twice: its last row, as a dict
+        last[:-1] = unit[:-1] != unit[1:]
+        keep = order[last]
+        self._unit_codes = unit[last].copy()
+        self._unit_lsoa = np.asarray(lsoas, dtype=np.int32)[keep]
+        self._unit_la = np.asarray(las, dtype=np.int32)[keep]
+        # Sectors all of whose known units lie in one local authority.
+        sec = np.asarray(sector_codes, dtype=np.int64)
+        sla = np.asarray(sector_las, dtype=np.int32)
+        pairs = np.unique(np.stack([sec, sla.astype(np.int64)], axis=1), axis=0) if len(sec) else (
+            np.zeros((0, 2), np.int64)
+        )  # fmt: skip
+        sectors, first, count = np.unique(pairs[:, 0], return_index=True, return_counts=True)
+        single = count == 1
+        self._sector_codes = sectors[single]
+        self._sector_la = pairs[first[single], 1].astype(np.int32)
         self._lsoas = tuple(sorted(lsoa_index, key=lsoa_index.__getitem__))
         self._las = tuple(sorted(la_index, key=la_index.__getitem__))
         self.synthetic = synthetic
@@ -243,6 +280,16 @@ def load_ons_postcode_lookup(path: str | Path) -> OnsPostcodeLookup:
             raise ValueError(f"{path}: no postcode column (one of {', '.join(_PCD_COLUMNS)})")
         if not wanted & set(_LA_COLUMNS):
             raise ValueError(f"{path}: no local-authority column (one of {', '.join(_LA_COLUMNS)})")
-        at = [(c, header.index(c)) for c in wanted]
-        rows = ({c: line[i] if i < len(line) else None for c, i in at} for line in reader)
-        return OnsPostcodeLookup(rows, synthetic=synthetic)
+        pcd, lsoa, la = (
+            next((header.index(c) for c in columns if c in header), None)
+            for columns in (_PCD_COLUMNS, _LSOA_COLUMNS, _LA_COLUMNS)
+        )
+        assert pcd is not None and la is not None  # checked above
+
+        def cell(line: list[str], i: int | None) -> str | None:
+            return line[i] if i is not None and i < len(line) else None
+
+        return OnsPostcodeLookup.from_triples(
+            ((cell(line, pcd), cell(line, lsoa), cell(line, la)) for line in reader),
+            synthetic=synthetic,
+        )
