@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,19 @@ from contracts.naming import split_versioned_name
 from contracts.records import RECORD_MODELS
 from contracts.topics import TOPICS, Topic
 
-__all__ = ["ASYNCAPI_FILE", "SCHEMA_DIR", "asyncapi_document", "drift", "main", "render", "write"]
+__all__ = [
+    "ASYNCAPI_FILE",
+    "CONTRACTS_VERSION",
+    "SCHEMA_DIR",
+    "asyncapi_document",
+    "drift",
+    "drift_of",
+    "dump_json",
+    "main",
+    "render",
+    "write",
+    "write_files",
+]
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 ASYNCAPI_FILE = "asyncapi.json"
@@ -34,19 +46,29 @@ _KAFKA_BINDING_VERSION = "0.5.0"
 
 def render() -> dict[str, str]:
     """Every generated file, by path relative to ``SCHEMA_DIR``, as text."""
-    files: dict[str, str] = {"envelope.json": _dump(_standalone_schema(Envelope))}
+    files: dict[str, str] = {"envelope.json": dump_json(_standalone_schema(Envelope))}
     for event in ALL_EVENTS:
-        files[f"events/{event.event_type}.json"] = _dump(_standalone_schema(event))
+        files[f"events/{event.event_type}.json"] = dump_json(_standalone_schema(event))
     for record_type, record in RECORD_MODELS.items():
-        files[f"records/{record_type.value}.json"] = _dump(_standalone_schema(record))
-    files[ASYNCAPI_FILE] = _dump(asyncapi_document())
+        files[f"records/{record_type.value}.json"] = dump_json(_standalone_schema(record))
+    files[ASYNCAPI_FILE] = dump_json(asyncapi_document())
     return dict(sorted(files.items()))
 
 
 def write(directory: Path = SCHEMA_DIR) -> list[str]:
     """Write ``render()`` into ``directory`` and delete stale files; return what was fixed."""
-    fixed = drift(directory)
-    files = render()
+    return write_files(render(), directory)
+
+
+def drift(directory: Path = SCHEMA_DIR) -> list[str]:
+    """One line per file in ``directory`` that differs from ``render()``."""
+    return drift_of(render(), directory)
+
+
+def write_files(files: Mapping[str, str], directory: Path) -> list[str]:
+    """Make ``directory``'s JSON files exactly ``files`` (relative path -> text), deleting
+    stale ones; return what was fixed (any generated, committed set of documents)."""
+    fixed = drift_of(files, directory)
     for relative, text in files.items():
         path = directory / relative
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -58,9 +80,9 @@ def write(directory: Path = SCHEMA_DIR) -> list[str]:
     return fixed
 
 
-def drift(directory: Path = SCHEMA_DIR) -> list[str]:
-    """One line per file in ``directory`` that differs from ``render()``."""
-    files = render()
+def drift_of(files: Mapping[str, str], directory: Path) -> list[str]:
+    """One line per JSON file in ``directory`` that is missing from, differs from or is not
+    in ``files``."""
     problems: list[str] = []
     for relative, text in files.items():
         path = directory / relative
@@ -206,7 +228,8 @@ def _first_line(thing: object) -> str:
     return (getattr(thing, "__doc__", None) or "").strip().splitlines()[0]
 
 
-def _dump(document: dict[str, Any]) -> str:
+def dump_json(document: Mapping[str, Any]) -> str:
+    """A committed document's text: sorted keys, two-space indent, UTF-8, a final newline."""
     return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 

@@ -58,6 +58,7 @@ def create_app(
         description=_DESCRIPTION,
         readiness={"database": database_ready},
         lifespan=lifespan,
+        docs_assets=ctx.settings.docs_assets_dir,
     )
     app.state.access = ctx
     app.add_middleware(RequestSource)

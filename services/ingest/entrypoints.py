@@ -161,6 +161,7 @@ def create_app(
         description=_DESCRIPTION,
         readiness={"database": check_database, "bus": check_bus},
         lifespan=lifespan,
+        docs_assets=settings.docs_assets_dir,
     )
     install(
         app,

@@ -106,6 +106,7 @@ def create_app(
         description=_DESCRIPTION,
         readiness={"database": database_ready},
         lifespan=lifespan,
+        docs_assets=settings.docs_assets_dir,
     )
     principal: Callable[..., Principal] = bearer_principal(token_verifier)
     app.include_router(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,6 +20,7 @@ from services.portal.sessions import SessionStore
 from services.portal.web.auth import auth_routes
 from services.portal.web.context import PageError, SignInRequired, Web
 from services.runtime.app import create_app as create_base_app
+from services.runtime.assets import fetched_assets
 from services.runtime.db import make_engine, make_session_factory
 from services.runtime.migrations import upgrade
 
@@ -29,7 +29,6 @@ __all__ = ["MIGRATIONS", "VERSION_TABLE", "assets_dir", "create_app", "migrate"]
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "alembic_version_portal"
 _STATIC = Path(__file__).parent / "static"
-_REPO = Path(__file__).resolve().parents[2]
 
 
 def migrate(db: object) -> None:
@@ -40,15 +39,7 @@ def migrate(db: object) -> None:
 def assets_dir(settings: PortalSettings) -> Path:
     """govuk-frontend's compiled assets: configured, else the build step's cache (fetched by
     ``scripts/assets.sh`` if missing: the portal never loads them from a CDN)."""
-    if settings.assets_dir is not None:
-        return settings.assets_dir
-    out = subprocess.run(
-        [str(_REPO / "scripts" / "assets.sh"), "path"],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return Path(out.stdout.strip().splitlines()[-1])
+    return fetched_assets("govuk", settings.assets_dir)
 
 
 _HEADERS = {
@@ -100,15 +91,9 @@ def create_app(
         "clerical reviewers and operators, on the services' own APIs.",
         readiness={"database": database_ready},
         lifespan=lifespan,
+        api_docs=False,  # pages, not an API: no OpenAPI document or its viewers
     )
     app.state.web = web
-    # Pages, not an API: no OpenAPI document or its viewers.
-    app.router.routes[:] = [
-        r
-        for r in app.router.routes
-        if getattr(r, "path", None)
-        not in ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")
-    ]
     assets = assets_dir(settings)
     app.mount("/static", StaticFiles(directory=assets), name="govuk")
     app.mount("/assets", StaticFiles(directory=assets / "assets"), name="govuk-assets")

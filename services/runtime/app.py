@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -20,6 +21,8 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.trace import TracerProvider
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.runtime.api_docs import install_api_docs
+from services.runtime.assets import fetched_assets
 from services.runtime.auth import AuthenticatedRoute, routes_not_authenticating_first
 from services.runtime.health import ReadinessCheck, health_router
 
@@ -139,9 +142,16 @@ def create_app(
     readiness: Mapping[str, ReadinessCheck] | None = None,
     lifespan: Lifespan | None = None,
     tracer_provider: TracerProvider | None = None,
+    api_docs: bool = True,
+    docs_assets: Path | None = None,
 ) -> FastAPI:
     """A FastAPI app with fjo's operational routes, error handling and request tracing
-    (``tracer_provider`` defaults to the process's global one)."""
+    (``tracer_provider`` defaults to the process's global one).
+
+    An API (``api_docs``) serves its OpenAPI document with Swagger UI at ``/docs`` and ReDoc
+    at ``/redoc``, their assets from ``docs_assets`` (default: the build step's cache,
+    ``scripts/assets.sh api-docs``); with ``api_docs=False`` (the portal's pages) none of them.
+    """
 
     @asynccontextmanager
     async def _no_lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -160,7 +170,16 @@ def create_app(
         async with inner(app):
             yield
 
-    app = FastAPI(title=title, version=version, description=description, lifespan=_checked_lifespan)
+    app = FastAPI(
+        title=title,
+        version=version,
+        description=description,
+        lifespan=_checked_lifespan,
+        # FastAPI's own pages load their scripts from a CDN: install_api_docs serves them.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if api_docs else None,
+    )
     # Routes declared on the app itself (``@app.post``) authenticate before the body is read.
     app.router.route_class = AuthenticatedRoute
     app.add_exception_handler(StarletteHTTPException, _http_exception)
@@ -169,6 +188,8 @@ def create_app(
     app.add_exception_handler(Exception, _unhandled_exception)
     app.include_router(health_router(readiness))
     _document_problems(app)
+    if api_docs:
+        install_api_docs(app, fetched_assets("api-docs", docs_assets))
     # A SERVER span per request, continuing the caller's traceparent: the root of the trace
     # that the bus carries on through every service.
     FastAPIInstrumentor.instrument_app(

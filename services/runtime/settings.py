@@ -285,6 +285,11 @@ class ServiceSettings(BaseSettings):
     )
     bus: BusSettings = Field(default_factory=BusSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    docs_assets_dir: Path | None = Field(
+        None,
+        description="Swagger UI and ReDoc for the API's /docs and /redoc (scripts/assets.sh "
+        "api-docs; the image has them); default the build step's cache.",
+    )
 
     @classmethod
     def settings_customise_sources(

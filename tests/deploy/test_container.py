@@ -44,33 +44,63 @@ def _stages() -> list[list[tuple[str, str]]]:
     return stages
 
 
+def _stage(name: str) -> list[tuple[str, str]]:
+    (found,) = [s for s in _stages() if s[0][1].lower().endswith(f" as {name}")]
+    return found
+
+
 def test_the_image_is_multi_stage_with_a_uv_built_venv_from_the_lock_file() -> None:
     build, runtime = _stages()[0], _stages()[-1]
     assert len(_stages()) >= 2
     runs = " ".join(arg for op, arg in build if op == "RUN")
     assert "uv sync --frozen --no-dev" in runs
     assert any(op == "COPY" and "uv.lock" in arg for op, arg in build)
-    assert runtime[0] == ("FROM", "python:3.11-slim AS runtime")
+    # The default image (last stage) is the worker's plus the pages' assets.
+    assert runtime[0] == ("FROM", "worker AS runtime")
+    assert _stage("worker")[0][1].startswith("python:3.11-slim")
 
 
-def test_the_runtime_stage_is_non_root_without_build_tools_and_runs_fjo() -> None:
-    runtime = _stages()[-1]
-    text = " ".join(f"{op} {arg}" for op, arg in runtime)
-    for tool in ("uv ", "gcc", "build-essential", "apt-get install", "pip install"):
-        assert tool not in text, f"{tool!r} in the runtime stage"
-    copies = [arg for op, arg in runtime if op == "COPY"]
-    assert copies == ["--from=build /opt/venv /opt/venv"]
-    (user,) = [arg for op, arg in runtime if op == "USER"]
+def test_the_runtime_stages_are_non_root_without_build_tools_and_run_fjo() -> None:
+    worker, runtime = _stage("worker"), _stage("runtime")
+    text = " ".join(f"{op} {arg}" for op, arg in worker + runtime)
+    for tool in ("uv ", "gcc", "build-essential", "apt-get install", "pip install", "npm"):
+        assert tool not in text, f"{tool!r} in a runtime stage"
+    assert [arg for op, arg in worker if op == "COPY"] == ["--from=build /opt/venv /opt/venv"]
+    assert [arg for op, arg in runtime if op == "COPY"] == [
+        "--from=assets /opt/fjo/assets /opt/fjo/assets"
+    ]
+    (user,) = [arg for op, arg in worker if op == "USER"]
     assert user.split(":")[0] not in {"0", "root"}
-    (entrypoint,) = [json.loads(arg) for op, arg in runtime if op == "ENTRYPOINT"]
-    (cmd,) = [json.loads(arg) for op, arg in runtime if op == "CMD"]
+    assert not [arg for op, arg in runtime if op == "USER"]  # inherited from the worker's
+    (entrypoint,) = [json.loads(arg) for op, arg in worker if op == "ENTRYPOINT"]
     assert entrypoint == ["fjo"]
-    result = CliRunner().invoke(app, [*cmd, "--help"])
-    assert cmd[0] == "serve" and result.exit_code == 0, result.output
+    for stage in (worker, runtime):
+        (cmd,) = [json.loads(arg) for op, arg in stage if op == "CMD"]
+        result = CliRunner().invoke(app, [*cmd, "--help"])
+        assert cmd[0] == "serve" and result.exit_code == 0, result.output
+
+
+def test_the_assets_come_from_the_projects_own_script_and_every_page_is_told_where() -> None:
+    assets = _stage("assets")
+    runs = " ".join(arg for op, arg in assets if op == "RUN")
+    assert "scripts/assets.sh install" in runs
+    assert "assets.sh govuk" in runs and "assets.sh api-docs" in runs
+    env = dict(
+        pair.split("=", 1)
+        for op, arg in _stage("runtime")
+        if op == "ENV"
+        for pair in shlex.split(arg)
+    )
+    assert env.pop("FJO_PORTAL_ASSETS_DIR") == "/opt/fjo/assets/govuk-frontend"
+    apis = {s for s in SERVICES if "api" in {r.role for r in manifest_roles.roles(s)}}
+    assert {f"FJO_{s.value.upper()}_DOCS_ASSETS_DIR" for s in apis} == set(env)
+    for s in apis:
+        assert f"FJO_{s.value.upper()}_DOCS_ASSETS_DIR" in settings_env_names(s)
+    assert set(env.values()) == {"/opt/fjo/assets/api-docs"}
 
 
 def test_the_image_runs_as_prod_unless_told_otherwise() -> None:
-    runtime = " ".join(arg for op, arg in _stages()[-1] if op == "ENV")
+    runtime = " ".join(arg for op, arg in _stage("worker") if op == "ENV")
     assert "FJO_ENVIRONMENT=prod" in shlex.split(runtime)
 
 
@@ -103,12 +133,18 @@ def test_the_build_context_leaves_out_local_state() -> None:
         "synth",
         "fjo",
         "bench",
+        "scripts/assets.sh",
     }
     copied = {
         shlex.split(arg)[0].rstrip("/")
         for op, arg in _stages()[0]
         if op == "COPY" and not arg.startswith("--from")
     } | {"pyproject.toml", "uv.lock", "README.md"}
+    copied |= {
+        shlex.split(arg)[0]
+        for op, arg in _stage("assets")
+        if op == "COPY" and not arg.startswith("--from")
+    }
     assert copied <= allowed | {"pyproject.toml"}
 
 
