@@ -11,11 +11,11 @@ PYTEST_ARGS ?=
 TYPED_DIRS := $(wildcard contracts services/runtime)
 
 .PHONY: help venv lint test pytest services-up services-down services-status demo
-.PHONY: tools up down deploy-check browser assets screenshots
+.PHONY: tools up down deploy-check browser assets screenshots compat release-baseline openapi
 
 help:
 	@echo "make demo           run the demo on the embedded default (SQLite + embedded bus)"
-	@echo "make test           venv + lint + pytest (what CI runs)"
+	@echo "make test           venv + lint + compat + pytest (what CI runs)"
 	@echo "make pytest         pytest only, against a private Kafka and PostgreSQL (PYTEST_ARGS=...)"
 	@echo "make lint           ruff check, ruff format --check, lint-imports, private imports, mypy"
 	@echo "make venv           create/refresh .venv from uv.lock (with dev dependencies)"
@@ -24,6 +24,9 @@ help:
 	@echo "make up / down      the whole platform as local processes (fjo up / fjo down, var/stack)"
 	@echo "make deploy-check   regenerate-check, render and validate the Kubernetes manifests"
 	@echo "make screenshots    the portal's browser journeys, saving docs/portal/*.png and axe.json"
+	@echo "make compat         fail on a breaking contract/API change since the last release"
+	@echo "make release-baseline VERSION=x.y.z   commit today's contracts as release x.y.z's baseline"
+	@echo "make openapi        rewrite contracts/openapi/ (each API's OpenAPI document)"
 
 venv:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -36,7 +39,22 @@ lint: venv
 	.venv/bin/python scripts/private_imports.py
 	.venv/bin/mypy $(TYPED_DIRS)
 
-test: venv lint pytest
+test: venv lint compat pytest
+
+# Breaking changes (removed/retyped fields, new required fields, removed routes/responses)
+# since the newest baseline under contracts/released/ (see contracts/compat.py).
+compat: venv
+	.venv/bin/python -m contracts.compat
+
+# At a release: write today's documents as its baseline, commit, tag v$(VERSION).
+release-baseline: venv
+	@test -n "$(VERSION)" || { echo "usage: make release-baseline VERSION=x.y.z" >&2; exit 2; }
+	.venv/bin/python -m contracts.generate --check
+	.venv/bin/python -m fjo.openapi --check
+	.venv/bin/python -m contracts.compat --release $(VERSION)
+
+openapi: venv assets
+	.venv/bin/python -m fjo.openapi
 
 # Starts its own Kafka and PostgreSQL (under var/run.*), exports FJO_TEST_KAFKA_BOOTSTRAP and
 # FJO_TEST_POSTGRES_URL, runs pytest, always stops both, exits with pytest's status.
