@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from fjo.progress import progress_bars
+
 if TYPE_CHECKING:
     from services.access.bootstrap import AccessContext
 
@@ -54,6 +56,7 @@ def verify(
             dir_okay=False,
         ),
     ] = None,
+    progress: Annotated[bool, typer.Option(help="A progress bar on stderr.")] = True,
 ) -> None:
     """Check every row of the audit chain, its head and every signed checkpoint; exit 1 if
     tampered."""
@@ -65,7 +68,12 @@ def verify(
         exported = [Checkpoint.from_dict(json.loads(line)) for line in lines if line.strip()]
     ctx = _context(public_key)
     try:
-        result = ctx.audit.verify(ctx.engine, exported=exported)
+        with progress_bars(progress and not json_output) as show:
+            result = ctx.audit.verify(
+                ctx.engine,
+                exported=exported,
+                progress=lambda done, total: show("verify", done, total),
+            )
     finally:
         ctx.dispose()
     if json_output:

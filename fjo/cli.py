@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -38,10 +38,31 @@ class Role(StrEnum):
     worker = "worker"
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"fjo {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print fjo's version and exit.",
+        ),
+    ] = False,
+) -> None:
+    pass
+
+
 @app.command()
 def version() -> None:
     """Print fjo's version."""
-    typer.echo(f"fjo {__version__}")
+    _print_version(True)
 
 
 @app.command()
@@ -79,41 +100,49 @@ def serve(
         run_worker(entry.settings(), entry.build_worker)
 
 
-@topics_app.command("create")
-def topics_create(
-    bootstrap: Annotated[str, typer.Option(help="Kafka bootstrap servers.")] = "127.0.0.1:9092",
-    security_protocol: Annotated[
-        KafkaSecurityProtocol, typer.Option(help="Kafka security protocol.")
-    ] = KafkaSecurityProtocol.PLAINTEXT,
-    sasl_mechanism: Annotated[
-        SaslMechanism | None, typer.Option(help="SASL mechanism (with SASL_*).")
-    ] = None,
-    sasl_username: Annotated[str | None, typer.Option(help="SASL username.")] = None,
-    sasl_password_file: Annotated[
-        Path | None,
-        typer.Option(
-            help="File holding the SASL password (never on the command line, where ps shows it).",
-            exists=True,
-            dir_okay=False,
-        ),
-    ] = None,
-    ssl_cafile: Annotated[
-        Path | None, typer.Option(help="PEM CA bundle of the brokers' certificates.")
-    ] = None,
-    ssl_certfile: Annotated[
-        Path | None, typer.Option(help="PEM client certificate (TLS client auth).")
-    ] = None,
-    ssl_keyfile: Annotated[Path | None, typer.Option(help="PEM client private key.")] = None,
-    ssl_check_hostname: Annotated[
-        bool, typer.Option(help="Check that the broker's certificate names its host.")
-    ] = True,
-) -> None:
-    """Create every topic of the registry on Kafka (partitions, retention); existing ones stay."""
+Bootstrap = Annotated[str, typer.Option(help="Kafka bootstrap servers.")]
+SecurityProtocol = Annotated[KafkaSecurityProtocol, typer.Option(help="Kafka security protocol.")]
+Mechanism = Annotated[SaslMechanism | None, typer.Option(help="SASL mechanism (with SASL_*).")]
+SaslUsername = Annotated[str | None, typer.Option(help="SASL username.")]
+SaslPasswordFile = Annotated[
+    Path | None,
+    typer.Option(
+        help="File holding the SASL password (never on the command line, where ps shows it).",
+        exists=True,
+        dir_okay=False,
+    ),
+]
+CaFile = Annotated[
+    Path | None,
+    typer.Option(help="PEM CA bundle of the brokers' certificates.", exists=True, dir_okay=False),
+]
+CertFile = Annotated[
+    Path | None,
+    typer.Option(help="PEM client certificate (TLS client auth).", exists=True, dir_okay=False),
+]
+KeyFile = Annotated[
+    Path | None, typer.Option(help="PEM client private key.", exists=True, dir_okay=False)
+]
+CheckHostname = Annotated[
+    bool, typer.Option(help="Check that the broker's certificate names its host.")
+]
+
+
+def _kafka_bus(
+    bootstrap: str,
+    security_protocol: KafkaSecurityProtocol,
+    sasl_mechanism: SaslMechanism | None,
+    sasl_username: str | None,
+    sasl_password_file: Path | None,
+    ssl_cafile: Path | None,
+    ssl_certfile: Path | None,
+    ssl_keyfile: Path | None,
+    ssl_check_hostname: bool,
+) -> Any:
+    """A Kafka bus from the ``fjo topics`` options (a usage error if they do not fit)."""
     from pydantic import SecretStr, ValidationError
 
-    from services.runtime.bus.factory import bus_from_settings
     from services.runtime.settings import BusSettings, read_secret_file
-    from services.runtime.topics import topic_specs
 
     password = (
         SecretStr(read_secret_file(sasl_password_file).decode("utf-8"))
@@ -136,14 +165,86 @@ def topics_create(
     except ValidationError as exc:
         reasons = "; ".join(str(e["msg"]) for e in exc.errors())
         raise typer.BadParameter(reasons) from None
+    from services.runtime.bus.factory import bus_from_settings
+
+    return bus_from_settings(settings)  # a KafkaBus (backend="kafka")
+
+
+@topics_app.command("create")
+def topics_create(
+    bootstrap: Bootstrap = "127.0.0.1:9092",
+    security_protocol: SecurityProtocol = KafkaSecurityProtocol.PLAINTEXT,
+    sasl_mechanism: Mechanism = None,
+    sasl_username: SaslUsername = None,
+    sasl_password_file: SaslPasswordFile = None,
+    ssl_cafile: CaFile = None,
+    ssl_certfile: CertFile = None,
+    ssl_keyfile: KeyFile = None,
+    ssl_check_hostname: CheckHostname = True,
+) -> None:
+    """Create every topic of the registry on Kafka (partitions, retention); existing ones stay."""
+    from services.runtime.topics import topic_specs
+
     specs = topic_specs()
-    bus = bus_from_settings(settings)
+    bus = _kafka_bus(
+        bootstrap,
+        security_protocol,
+        sasl_mechanism,
+        sasl_username,
+        sasl_password_file,
+        ssl_cafile,
+        ssl_certfile,
+        ssl_keyfile,
+        ssl_check_hostname,
+    )
     try:
         bus.create_topics(specs)
     finally:
         bus.close()
     for spec in specs:
         typer.echo(f"{spec.name}\tpartitions={spec.partitions}")
+
+
+@topics_app.command("check")
+def topics_check(
+    bootstrap: Bootstrap = "127.0.0.1:9092",
+    security_protocol: SecurityProtocol = KafkaSecurityProtocol.PLAINTEXT,
+    sasl_mechanism: Mechanism = None,
+    sasl_username: SaslUsername = None,
+    sasl_password_file: SaslPasswordFile = None,
+    ssl_cafile: CaFile = None,
+    ssl_certfile: CertFile = None,
+    ssl_keyfile: KeyFile = None,
+    ssl_check_hostname: CheckHostname = True,
+) -> None:
+    """Report drift between the registry and the broker's topics (missing, partitions,
+    cleanup.policy, retention.ms); exit 1 if there is any."""
+    from services.runtime.topics import topic_drift, topic_specs
+
+    specs = topic_specs()
+    bus = _kafka_bus(
+        bootstrap,
+        security_protocol,
+        sasl_mechanism,
+        sasl_username,
+        sasl_password_file,
+        ssl_cafile,
+        ssl_certfile,
+        ssl_keyfile,
+        ssl_check_hostname,
+    )
+    try:
+        drift = topic_drift(specs, bus.describe_topics([spec.name for spec in specs]))
+    finally:
+        bus.close()
+    for line in drift:
+        typer.echo(line)
+    if drift:
+        typer.echo(
+            f"{len(drift)} difference(s); `fjo topics create` adds missing topics only", err=True
+        )
+        raise typer.Exit(1)
+    typer.echo(f"no drift: {len(specs)} topics as the registry says")
 
 
 # fjo link (batch, train, report): its commands import what they need when they run.

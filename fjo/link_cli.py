@@ -3,53 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
-if TYPE_CHECKING:
-    from fjo.link_batch import Progress
+from fjo.progress import progress_bars
 
 __all__ = ["link_app"]
 
 link_app = typer.Typer(help="Privacy-preserving linkage against the spine.", no_args_is_help=True)
 
 
-@contextmanager
-def _progress_bars(enabled: bool) -> Iterator[Progress]:
-    """A rich progress bar per step on stderr (stdout keeps the JSON summary)."""
-    if not enabled:
-        yield lambda step, done, total: None
-        return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-    from rich.progress import Progress as Bars
-
-    with Bars(
-        TextColumn("{task.description:<16}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-    ) as bars:
-        tasks: dict[str, Any] = {}
-
-        def show(step: str, done: int, total: int) -> None:
-            if step not in tasks:
-                tasks[step] = bars.add_task(step, total=total or None)
-            bars.update(tasks[step], completed=done, total=total or None)
-
-        yield show
+def _input(help_: str) -> Any:
+    """An option naming a file the command reads: typer refuses a missing file or a folder
+    with a usage error (exit 2), before the command runs."""
+    return typer.Option(help=help_, exists=True, dir_okay=False, readable=True)
 
 
 def _fail(message: str) -> NoReturn:
@@ -60,10 +29,10 @@ def _fail(message: str) -> NoReturn:
 
 @link_app.command("batch")
 def batch(
-    spine: Annotated[Path, typer.Option(help="Spine CSV (id, given_name, surname, ...).")],
-    incoming: Annotated[Path, typer.Option(help="Incoming CSV with the same columns.")],
+    spine: Annotated[Path, _input("Spine CSV (id, given_name, surname, ...).")],
+    incoming: Annotated[Path, _input("Incoming CSV with the same columns.")],
     out: Annotated[Path, typer.Option(help="Predictions CSV to write.")],
-    model: Annotated[Path | None, typer.Option(help="A trained model JSON; else train.")] = None,
+    model: Annotated[Path | None, _input("A trained model JSON; else train.")] = None,
     model_out: Annotated[Path | None, typer.Option(help="Write the model used here.")] = None,
     processes: Annotated[int, typer.Option(help="Encoding and linking processes.")] = 2,
     progress: Annotated[bool, typer.Option(help="Progress bars on stderr.")] = True,
@@ -79,7 +48,7 @@ def batch(
     if processes < 1:
         _fail("--processes must be at least 1")
     try:
-        with _progress_bars(progress) as show:
+        with progress_bars(progress) as show:
             result = run_batch(
                 spine,
                 incoming,
@@ -97,11 +66,12 @@ def batch(
 
 @link_app.command("train")
 def train(
-    spine: Annotated[Path, typer.Option(help="Spine CSV.")],
-    incoming: Annotated[Path, typer.Option(help="Incoming CSV (a sample is enough).")],
+    spine: Annotated[Path, _input("Spine CSV.")],
+    incoming: Annotated[Path, _input("Incoming CSV (a sample is enough).")],
     model_out: Annotated[Path, typer.Option(help="Where to write the trained model JSON.")],
     sample: Annotated[int, typer.Option(help="Incoming records used for EM.")] = 20_000,
     version: Annotated[str, typer.Option(help="Version of the trained model.")] = "trained",
+    progress: Annotated[bool, typer.Option(help="Progress bars on stderr.")] = True,
 ) -> None:
     """Estimate u from the spine and m by EM on a sample; write the model as JSON."""
     import secrets
@@ -116,24 +86,31 @@ def train(
         incoming_rows = read_csv(incoming, required=CSV_COLUMNS)[:sample]
     except BatchInputError as exc:
         _fail(str(exc))
-    spine_recs = encode_rows(spine_rows, key)
-    incoming_recs = encode_rows(incoming_rows, key)
-    base = default_model()
-    index = SpineIndex(base)
-    for rec in spine_recs:
-        index.add(rec)
-    compact = [index.schema.compact(r, index.interner, grow=False) for r in incoming_recs]
-    trained, log = train_model(base, index, compact, version=version)
+    with progress_bars(progress) as show:
+        spine_recs = encode_rows(spine_rows, key, progress=show, step="encode spine")
+        incoming_recs = encode_rows(incoming_rows, key, progress=show, step="encode incoming")
+        base = default_model()
+        index = SpineIndex(base)
+        show("index", 0, len(spine_recs))
+        for n, rec in enumerate(spine_recs, start=1):
+            index.add(rec)
+            if n % 10_000 == 0:
+                show("index", n, len(spine_recs))
+        show("index", len(spine_recs), len(spine_recs))
+        compact = [index.schema.compact(r, index.interner, grow=False) for r in incoming_recs]
+        show("train", 0, 1)  # one step: u from the spine, then m by EM
+        trained, log = train_model(base, index, compact, version=version)
+        show("train", 1, 1)
     model_out.write_text(trained.to_json())
     typer.echo(json.dumps(log, indent=1))
 
 
 @link_app.command("report")
 def report(
-    predictions: Annotated[Path, typer.Option(help="Predictions CSV from `fjo link batch`.")],
+    predictions: Annotated[Path, _input("Predictions CSV from `fjo link batch`.")],
     out: Annotated[Path, typer.Option(help="Report folder (report.json, report.html).")],
-    incoming: Annotated[Path | None, typer.Option(help="Incoming CSV, for rates by group.")] = None,
-    truth: Annotated[Path | None, typer.Option(help="CSV incoming_id,spine_id of truth.")] = None,
+    incoming: Annotated[Path | None, _input("Incoming CSV, for rates by group.")] = None,
+    truth: Annotated[Path | None, _input("CSV incoming_id,spine_id of truth.")] = None,
 ) -> None:
     """Link rates by group, score distribution, review-queue size; with truth, P/R/F1."""
     from services.link.report import build_report

@@ -8,6 +8,15 @@ records every acknowledged part and its receipt. Run the same command again afte
 interruption: acknowledged parts are skipped, and a part that was in flight is re-sent
 under its key, so the server either returns its receipt or finishes it: nothing is
 delivered twice. Line numbers in the printed receipt are the file's own.
+
+Exit status: 0 delivered (the receipt is printed); 75 (``EXIT_RESUMABLE``, sysexits'
+EX_TEMPFAIL) stopped by something that passes, a network failure or a busy server after every
+retry: run the same command again to resume; 1 refused (the server's reason is printed: a
+wrong agency, a token it will not take, a file that changed); 2 a usage error (click's).
+
+Retries back off exponentially with jitter (so many partners cut off at once do not come
+back at once), or as the server's ``Retry-After`` says. A 401 reads the token again: with
+``--token-file`` (a file an agent keeps fresh) the part is re-sent with the renewed token.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ import base64
 import hashlib
 import json
 import os
+import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,15 +35,41 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-__all__ = ["Part", "PushError", "plan_parts", "push", "push_file", "register"]
+__all__ = [
+    "EXIT_RESUMABLE",
+    "Part",
+    "PushError",
+    "PushInterrupted",
+    "backoff",
+    "plan_parts",
+    "push",
+    "push_file",
+    "register",
+]
 
 _STATE_VERSION = 1
 _READ_CHUNK = 1024 * 1024
 _RETRIABLE = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 
 
+EXIT_RESUMABLE = 75
+"""``fjo push`` stopped with parts left that the same command resumes (EX_TEMPFAIL)."""
+
+
 class PushError(Exception):
     """The push stopped; what was acknowledged is in the state file, so it can resume."""
+
+
+class PushInterrupted(PushError):
+    """Stopped by something that passes (the network, a busy server) after every retry:
+    running the same command again resumes."""
+
+
+def backoff(attempt: int, rng: random.Random) -> float:
+    """Seconds before retry ``attempt`` (0-based): exponential up to 30 s, with "equal
+    jitter" (between half and all of it) so that clients cut off together spread out."""
+    ceiling = min(30.0, 2.0**attempt)
+    return rng.uniform(ceiling / 2, ceiling)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,15 +195,19 @@ def push_file(
     source: str,
     record_type: str,
     url: str,
-    token: str,
+    token: str | Callable[[], str],
     part_bytes: int = 8 * 1024 * 1024,
     state_file: Path | None = None,
     retries: int = 5,
     client: httpx.Client | None = None,
     sleep: Callable[[float], None] = time.sleep,
     progress: Callable[[int, int], None] | None = None,
+    rng: random.Random | None = None,
 ) -> dict[str, Any]:
-    """Push ``path`` in parts, resuming from ``state_file``; the file's combined receipt."""
+    """Push ``path`` in parts, resuming from ``state_file``; the file's combined receipt.
+
+    ``token`` may be a function: it is called again on a 401, and a different token is
+    tried at once (a renewed one); the same token again stops the push."""
     csv = path.suffix.lower() == ".csv"
     media = "text/csv" if csv else "application/x-ndjson"
     plan = plan_parts(path, csv=csv, part_bytes=part_bytes)
@@ -189,6 +229,9 @@ def push_file(
     if not _state_matches(state, identity):
         state = {**identity, "done": {}}
     done: dict[str, Any] = state["done"]
+    tokens = token if callable(token) else (lambda: token)
+    bearer = tokens()
+    jitter = rng or random.Random()  # spreads retries out; nothing secret
     own_client = client is None
     http = client or httpx.Client(base_url=url, timeout=httpx.Timeout(60.0, read=600.0))
     total = sum(p.length for p in plan.parts)
@@ -205,7 +248,6 @@ def push_file(
             )
             digest = base64.b64encode(bytes.fromhex(part.sha256)).decode()
             headers = {
-                "Authorization": f"Bearer {token}",
                 "Content-Type": media,
                 "Idempotency-Key": key,
                 "Content-Digest": f"sha-256=:{digest}:",
@@ -223,15 +265,15 @@ def push_file(
                         "/v1/deliveries",
                         params={"record_type": record_type, "source": source},
                         content=_body(path, plan.header, part, on_sent),
-                        headers=headers,
+                        headers={**headers, "Authorization": f"Bearer {bearer}"},
                     )
                 except httpx.TransportError as exc:
                     if attempt == retries:
-                        raise PushError(
+                        raise PushInterrupted(
                             f"part {part.index + 1}/{len(plan.parts)}: {type(exc).__name__}; "
                             "run the same command again to resume"
                         ) from exc
-                    sleep(min(30.0, 2.0**attempt))
+                    sleep(backoff(attempt, jitter))
                     continue
                 if response.status_code in (200, 201):
                     receipt = response.json()
@@ -259,10 +301,20 @@ def push_file(
                     if progress:
                         progress(completed, total)
                     break
-                if response.status_code in _RETRIABLE and attempt < retries:
-                    wait = response.headers.get("Retry-After", "")
-                    sleep(float(wait) if wait.isdigit() else min(30.0, 2.0**attempt))
-                    continue
+                if response.status_code == 401 and attempt < retries:
+                    renewed = tokens()
+                    if renewed != bearer:  # expired mid-push and renewed: send it again
+                        bearer = renewed
+                        continue
+                if response.status_code in _RETRIABLE:
+                    if attempt < retries:
+                        wait = response.headers.get("Retry-After", "")
+                        sleep(float(wait) if wait.isdigit() else backoff(attempt, jitter))
+                        continue
+                    raise PushInterrupted(
+                        f"part {part.index + 1}/{len(plan.parts)}: {_problem_text(response)} "
+                        f"after {retries + 1} attempts; run the same command again to resume"
+                    )
                 raise PushError(
                     f"part {part.index + 1}/{len(plan.parts)} refused: {_problem_text(response)}"
                 )
@@ -319,6 +371,16 @@ def push(
         str | None,
         typer.Option(envvar="FJO_TOKEN", help="Bearer token (partner role, your agency)."),
     ] = None,
+    token_file: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="FJO_TOKEN_FILE",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            help="File holding the bearer token, read again on a 401 (an agent renews it).",
+        ),
+    ] = None,
     part_bytes: Annotated[int, typer.Option(min=1024, help="Approximate size of each part.")] = (
         8 * 1024 * 1024
     ),
@@ -328,7 +390,10 @@ def push(
     retries: Annotated[int, typer.Option(min=0, help="Retries per part.")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print the receipt as JSON.")] = False,
 ) -> None:
-    """Push a delivery file to ingest (resumable: re-run the same command after a failure)."""
+    """Push a delivery file to ingest (resumable: re-run the same command after a failure).
+
+    Exit status: 0 delivered; 75 stopped by the network or a busy server, run the same
+    command again to resume; 1 refused (the reason is printed); 2 a usage error."""
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -340,12 +405,19 @@ def push(
     from rich.table import Table
 
     console = Console(stderr=True)
-    if not token:
+    if not token and token_file is None:
         raise typer.BadParameter(
-            "give --token or FJO_TOKEN (dev: fjo token --subject me --role partner "
-            f"--audience fjo-ingest --source {source})",
+            "give --token, FJO_TOKEN or --token-file (dev: fjo token --subject me --role "
+            f"partner --audience fjo-ingest --source {source})",
             param_hint="--token",
         )
+    bearer: str | Callable[[], str] = token or ""
+    if token_file is not None:
+        path = token_file
+
+        def bearer() -> str:
+            return path.read_text(encoding="utf-8").strip()
+
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),
@@ -366,15 +438,18 @@ def push(
                 source=source,
                 record_type=record_type,
                 url=url,
-                token=token,
+                token=bearer,
                 part_bytes=part_bytes,
                 state_file=state_file,
                 retries=retries,
                 progress=show,
             )
-        except PushError as exc:
+        except PushInterrupted as exc:
             console.print(f"[red]push stopped:[/red] {exc}")
-            raise typer.Exit(2) from None
+            raise typer.Exit(EXIT_RESUMABLE) from None
+        except PushError as exc:
+            console.print(f"[red]push refused:[/red] {exc}")
+            raise typer.Exit(1) from None
     if as_json:
         typer.echo(json.dumps(receipt, indent=1))
         return

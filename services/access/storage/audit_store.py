@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -186,19 +186,31 @@ class AuditTrail:
         with self._checkpoint_engine.connect() as conn:
             return _checkpoints(conn, since=since)
 
-    def verify(self, engine: Engine, *, exported: Iterable[Checkpoint] = ()) -> VerificationResult:
+    def verify(
+        self,
+        engine: Engine,
+        *,
+        exported: Iterable[Checkpoint] = (),
+        progress: Callable[[int, int], None] | None = None,
+    ) -> VerificationResult:
         """Check the whole chain, its head and the signed checkpoints (and ``exported``
-        copies of them, read back from storage outside the database)."""
+        copies of them, read back from storage outside the database). ``progress(done,
+        total)`` hears of the rows as they are checked (total: the head's row number)."""
         copies = list(exported)
-        result = self._verify_once(engine, copies)
+        result = self._verify_once(engine, copies, progress)
         if result.uncovered is not None and result.problems == [result.uncovered]:
             # Only the newest rows lack a checkpoint: on a live trail theirs may be on its way
             # (it is written just after their commit). Look once more before saying so.
             time.sleep(_CHECKPOINT_GRACE_S)
-            result = self._verify_once(engine, copies)
+            result = self._verify_once(engine, copies, progress)
         return result
 
-    def _verify_once(self, engine: Engine, exported: list[Checkpoint]) -> VerificationResult:
+    def _verify_once(
+        self,
+        engine: Engine,
+        exported: list[Checkpoint],
+        progress: Callable[[int, int], None] | None = None,
+    ) -> VerificationResult:
         # Checkpoints first, in their own connection: each names a row committed before it
         # was read, so one beyond the log's end means rows were deleted.
         early = self.stored_checkpoints()
@@ -222,8 +234,11 @@ class AuditTrail:
                 )
                 yield from (c for c in late if c.seq <= limit)
 
+            entries = _iter_entries(conn)
+            if progress is not None:
+                entries = _counted(entries, head[0] if head else 0, progress)
             return verify_chain(
-                _iter_entries(conn),
+                entries,
                 checkpoints(),
                 public_key=self.public_key,
                 head=head,
@@ -291,6 +306,18 @@ def _checkpoints(conn: Connection, *, since: int) -> list[Checkpoint]:
         )
         for r in rows
     ]
+
+
+def _counted(
+    entries: Iterator[AuditEntry], total: int, progress: Callable[[int, int], None]
+) -> Iterator[AuditEntry]:
+    progress(0, total)
+    n = 0
+    for n, entry in enumerate(entries, start=1):
+        if n % 1000 == 0:
+            progress(n, max(total, n))
+        yield entry
+    progress(n, max(total, n))
 
 
 def _iter_entries(conn: Connection) -> Iterator[AuditEntry]:

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 from kafka.structs import OffsetAndMetadata
 
@@ -284,6 +285,34 @@ class KafkaBus:
             admin.wait_for_topics([spec.name for spec in specs])
         except KafkaError as exc:
             raise BusError(f"create_topics failed: {type(exc).__name__}: {exc}") from exc
+
+    def describe_topics(self, names: Sequence[str]) -> dict[str, TopicSpec]:
+        """The broker's view of each of ``names`` that exists: its partition count and its
+        topic configs (every one the broker reports, defaults included)."""
+        admin = self._admin_client()
+        try:
+            present = sorted(set(names) & set(admin.list_topics()))
+            if not present:
+                return {}
+            described = admin.describe_topics(present)
+            configs = admin.describe_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, name) for name in present]
+            )
+        except KafkaError as exc:
+            raise BusError(f"describe_topics failed: {type(exc).__name__}: {exc}") from exc
+        by_topic = configs.get("topic", {})
+        return {
+            topic["name"]: TopicSpec(
+                name=topic["name"],
+                partitions=len(topic["partitions"]),
+                configs={
+                    key: str(entry["value"])
+                    for key, entry in by_topic.get(topic["name"], {}).items()
+                    if entry.get("value") is not None
+                },
+            )
+            for topic in described
+        }
 
     def close(self) -> None:
         """Close the admin connection (producers and consumers are closed by their owners)."""

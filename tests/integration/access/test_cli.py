@@ -79,6 +79,20 @@ def test_audit_verify_passes_on_an_intact_trail_and_fails_on_a_truncated_one(
     assert "checkpoint at row 4 was exported but is gone from the store" in bad.output
 
 
+def test_audit_verify_shows_the_rows_checked_on_stderr_and_the_result_on_stdout(
+    env: str,
+) -> None:
+    ok = CliRunner().invoke(app, ["audit", "verify"])
+    assert ok.exit_code == 0, ok.output
+    (bar,) = [line for line in ok.stderr.splitlines() if line.startswith("verify")]
+    assert "4/4" in bar  # every row of the chain, up to the head
+    assert ok.stdout.strip() == "OK: 4 entries, 4 checkpoints"
+    quiet = CliRunner().invoke(app, ["audit", "verify", "--no-progress"])
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+    as_json = CliRunner().invoke(app, ["audit", "verify", "--json"])
+    assert json.loads(as_json.stdout)["ok"] is True and as_json.stderr == ""
+
+
 def test_a_third_party_verifies_with_the_public_key_alone(
     env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from fjo.cli import app
+from fjo.push_cli import EXIT_RESUMABLE
 from tests.integration.ingest.conftest import Stack, read_deliveries
 from tests.unit.ingest.support import ndjson_delivery
 
@@ -77,5 +78,5 @@ def test_fjo_push_without_a_reachable_server_stops_and_says_how_to_resume(
         ],
     )
 
-    assert result.exit_code == 2
+    assert result.exit_code == EXIT_RESUMABLE  # not click's usage error (2)
     assert "run the same command again to resume" in result.output

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
-from fjo.push_cli import PushError, plan_parts, push_file
+from fjo.cli import app
+from fjo.push_cli import (
+    EXIT_RESUMABLE,
+    PushError,
+    PushInterrupted,
+    backoff,
+    plan_parts,
+    push_file,
+)
 from services.runtime.auth import DevIssuer
 from tests.unit.ingest.support import AUDIENCE, FakeBus, child, csv_body, ndjson_delivery
 
@@ -197,3 +207,112 @@ def test_a_push_as_another_agency_stops_with_the_servers_reason(
             token=_token(issuer, "cafcass-cymru"),
             client=client,
         )
+
+
+class Answers:
+    """A client that answers the first posts with ``statuses`` (problem documents), then
+    passes on to the real app; it keeps each post's bearer token."""
+
+    def __init__(self, client: TestClient, *statuses: int) -> None:
+        self._client = client
+        self._statuses = list(statuses)
+        self.tokens: list[str] = []
+
+    def post(self, *args: Any, **kwargs: Any) -> httpx.Response:
+        self.tokens.append(kwargs["headers"]["Authorization"].removeprefix("Bearer "))
+        if self._statuses:
+            status = self._statuses.pop(0)
+            return httpx.Response(status, json={"type": "about:blank", "title": "busy"})
+        return self._client.post(*args, **kwargs)
+
+
+def test_a_token_refused_mid_push_is_read_again_and_the_part_resent_with_the_renewed_one(
+    tmp_path: Path, client: TestClient, issuer: DevIssuer
+) -> None:
+    path = tmp_path / "children.ndjson"
+    path.write_bytes(ndjson_delivery(40).body)
+    # One the server answers 401 to (as it does to an expired one), then the renewed one.
+    stale = issuer.mint("push", audience="fjo-access", roles=["partner"], source="cafcass-cymru")
+    fresh = _token(issuer)
+    handed = iter([stale, fresh, fresh])
+    wire = Answers(client)
+
+    receipt = push_file(
+        path,
+        source="cafcass-cymru",
+        record_type="child",
+        url="",
+        token=lambda: next(handed),
+        client=wire,  # type: ignore[arg-type]
+        sleep=lambda _s: None,
+    )
+
+    assert receipt["accepted"] == 40
+    assert wire.tokens[0] == stale and set(wire.tokens[1:]) == {fresh}
+
+
+def test_a_refused_token_that_is_not_renewed_stops_the_push_as_refused(
+    tmp_path: Path, client: TestClient, issuer: DevIssuer
+) -> None:
+    path = tmp_path / "children.ndjson"
+    path.write_bytes(ndjson_delivery(3).body)
+    other = issuer.mint("push", audience="fjo-access", roles=["partner"], source="cafcass-cymru")
+    wire = Answers(client)
+
+    with pytest.raises(PushError, match="401") as stopped:
+        push_file(
+            path,
+            source="cafcass-cymru",
+            record_type="child",
+            url="",
+            token=lambda: other,
+            client=wire,  # type: ignore[arg-type]
+            sleep=lambda _s: None,
+        )
+    assert not isinstance(stopped.value, PushInterrupted)  # rerunning as it is will not help
+    assert len(wire.tokens) == 1
+
+
+def test_retries_back_off_with_jitter_and_a_busy_server_stops_the_push_as_resumable(
+    tmp_path: Path, client: TestClient, issuer: DevIssuer
+) -> None:
+    path = tmp_path / "children.ndjson"
+    path.write_bytes(ndjson_delivery(3).body)
+
+    def waits(seed: int) -> list[float]:
+        slept: list[float] = []
+        with pytest.raises(PushInterrupted, match="run the same command again"):
+            push_file(
+                path,
+                source="cafcass-cymru",
+                record_type="child",
+                url="",
+                token=_token(issuer),
+                client=Answers(client, 503, 503, 503, 503),  # type: ignore[arg-type]
+                retries=3,
+                sleep=slept.append,
+                rng=random.Random(seed),
+            )
+        return slept
+
+    first, second = waits(1), waits(2)
+    assert len(first) == 3
+    for attempt, wait in enumerate(first):
+        assert 2.0**attempt / 2 <= wait <= 2.0**attempt
+    assert first != second  # two partners cut off together come back apart
+    assert all(backoff(12, random.Random(s)) <= 30.0 for s in range(20))
+
+
+def test_the_command_exits_75_when_it_can_resume_and_2_on_a_missing_file(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "children.ndjson"
+    path.write_bytes(ndjson_delivery(3).body)
+    args = ["push", "--source", "cafcass-cymru", "--type", "child", "--token", "t"]
+    unreachable = CliRunner().invoke(
+        app, [*args, str(path), "--url", "http://127.0.0.1:9", "--retries", "0"]
+    )
+    assert unreachable.exit_code == EXIT_RESUMABLE == 75, unreachable.output
+    missing = CliRunner().invoke(app, [*args, str(tmp_path / "nope.ndjson")])
+    assert missing.exit_code == 2
+    assert "does not exist" in missing.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -88,7 +89,6 @@ def test_empty_and_repeated_ids_are_refused_with_their_line(tmp_path: Path) -> N
 @pytest.mark.parametrize(
     ("case", "expected"),
     [
-        ("no spine file", "nope.csv: no such file"),
         ("missing column", "missing column(s): nhs_number"),
         ("no output folder", "does not exist"),
         ("bad model", "not a linkage model JSON"),
@@ -99,9 +99,7 @@ def test_the_command_gives_a_usage_error_on_one_line(
 ) -> None:
     spine, incoming, _ = files
     args = {"--spine": str(spine), "--incoming": str(incoming), "--out": str(tmp_path / "o.csv")}
-    if case == "no spine file":
-        args["--spine"] = str(tmp_path / "nope.csv")
-    elif case == "missing column":
+    if case == "missing column":
         cols = tuple(c for c in CSV_COLUMNS if c != "nhs_number")
         args["--incoming"] = str(_write(tmp_path / "i.csv", read_csv(incoming), cols))
     elif case == "no output folder":
@@ -116,6 +114,45 @@ def test_the_command_gives_a_usage_error_on_one_line(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0], result.stderr
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", ["batch", "train", "report"])
+def test_a_missing_input_file_is_typers_usage_error_before_the_command_runs(
+    command: str, files: tuple[Path, Path, dict[str, str]], tmp_path: Path
+) -> None:
+    spine, incoming, _ = files
+    nope = str(tmp_path / "nope.csv")
+    args = {
+        "batch": ["--spine", nope, "--incoming", str(incoming), "--out", str(tmp_path / "o")],
+        "train": ["--spine", str(spine), "--incoming", nope, "--model-out", str(tmp_path / "m")],
+        "report": ["--predictions", nope, "--out", str(tmp_path / "r")],
+    }[command]
+    result = runner.invoke(app, ["link", command, *args])
+    assert result.exit_code == 2, result.output
+    assert "does not exist" in result.stderr and "nope.csv" in result.stderr
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "o").exists() and not (tmp_path / "m").exists()
+
+
+def test_train_shows_a_bar_per_step_through_to_the_end_and_writes_the_model(
+    files: tuple[Path, Path, dict[str, str]], tmp_path: Path
+) -> None:
+    spine, incoming, _ = files
+    model = tmp_path / "model.json"
+    result = runner.invoke(
+        app,
+        ["link", "train", "--spine", str(spine), "--incoming", str(incoming),
+         "--model-out", str(model)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "lambda" in json.loads(result.stdout)["dob"]  # the training log, on stdout
+    bars = {line[:16].strip(): line for line in result.stderr.splitlines() if line.strip()}
+    spine_n, incoming_n = len(read_csv(spine)), len(read_csv(incoming))
+    assert f"{spine_n}/{spine_n}" in bars["encode spine"]
+    assert f"{incoming_n}/{incoming_n}" in bars["encode incoming"]
+    assert f"{spine_n}/{spine_n}" in bars["index"]
+    assert "1/1" in bars["train"]
+    assert model.read_text().startswith("{")
 
 
 def test_the_command_writes_the_predictions_and_a_summary(
