@@ -13,7 +13,6 @@ the short ``FJO_ENV`` is refused rather than ignored, so no one believes they se
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal, Self
@@ -22,8 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, FilePath, SecretStr, model_va
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
+    NestedSecretsSettingsSource,
     PydanticBaseSettingsSource,
-    SecretsSettingsSource,
     SettingsConfigDict,
     SettingsError,
 )
@@ -301,22 +300,20 @@ class ServiceSettings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Arguments, then the platform's environment, then the service's variables, then
-        secret files: mounted ones are read only where the folder exists (pydantic-settings
-        warns about a missing one). Secrets of nested settings (``bus.kafka_sasl_password``)
-        come from files too, last."""
-        sources = [
+        secret files (top-level and nested: ``bus.kafka_sasl_password``), from the folders
+        that exist (the mount is optional, and so is a configured one in a test)."""
+        # The last folder wins: the configured ones (``_secrets_dir``) over the mount.
+        folders = [SECRETS_DIR] if SECRETS_DIR.is_dir() else []
+        folders += [
+            f for f in _folders(getattr(file_secret_settings, "secrets_dir", None)) if f.is_dir()
+        ]
+        return (
             init_settings,
             PlatformEnvironment(settings_cls),
             env_settings,
             dotenv_settings,
-            file_secret_settings,
-        ]
-        folders = _folders(getattr(file_secret_settings, "secrets_dir", None))
-        if SECRETS_DIR.is_dir():
-            sources.append(SecretsSettingsSource(settings_cls, secrets_dir=SECRETS_DIR))
-            folders.append(SECRETS_DIR)
-        sources.append(NestedSecretFiles(settings_cls, folders))
-        return tuple(sources)
+            NestedSecretFiles(file_secret_settings, secrets_dir=folders, secrets_dir_missing="ok"),
+        )
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Self:
@@ -372,49 +369,28 @@ def _folders(secrets_dir: Any) -> list[Path]:
     return [Path(p) for p in secrets_dir]
 
 
-def _is_secret(annotation: Any) -> bool:
-    return annotation is SecretStr or SecretStr in getattr(annotation, "__args__", ())
+class NestedSecretFiles(NestedSecretsSettingsSource):
+    """pydantic-settings' own nested secrets source: one file per setting, named like its
+    variable (``FJO_INGEST_DATABASE_URL``, ``FJO_INGEST_BUS__KAFKA_SASL_PASSWORD`` for a nested
+    one, split on ``env_nested_delimiter``), the last folder winning, files whose real path
+    leaves the folder never read. Each file is read as ``read_secret_file`` reads it: a
+    binary one (a key the settings name by path, such as the ALF key) is no setting's value,
+    so it is left out whole instead of failing the source's UTF-8 decode."""
 
-
-class NestedSecretFiles(PydanticBaseSettingsSource):
-    """Secret files for ``SecretStr`` fields of nested settings, named like their variables
-    (``FJO_INGEST_BUS__KAFKA_SASL_PASSWORD``): pydantic-settings' own secrets source reads
-    top-level fields only. Only those names are looked up; other files are never read."""
-
-    def __init__(self, settings_cls: type[BaseSettings], folders: Iterable[Path]) -> None:
-        super().__init__(settings_cls)
-        self._folders = [f for f in folders if f.is_dir()]
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False  # unused: __call__ reads the nested fields itself
-
-    def __call__(self) -> dict[str, Any]:
-        prefix = str(self.config.get("env_prefix") or "")
-        delimiter = str(self.config.get("env_nested_delimiter") or "__")
-        found: dict[str, dict[str, str]] = {}
-        for name, field in self.settings_cls.model_fields.items():
-            model = field.annotation
-            if not (isinstance(model, type) and issubclass(model, BaseModel)):
+    @classmethod
+    def load_secrets(cls, path: Path) -> dict[str, str]:
+        """Every text file under ``path`` by its name; binary files left out."""
+        found: dict[str, str] = {}
+        # The library's own walk (hidden entries, links out of the folder and cycles
+        # skipped), which its size check shares.
+        for entry in cls._iter_secret_files(path):
+            try:
+                found[str(entry.relative_to(path))] = (
+                    read_secret_file(entry).decode("utf-8").strip()
+                )
+            except UnicodeDecodeError:
                 continue
-            for nested, nested_field in model.model_fields.items():
-                if not _is_secret(nested_field.annotation):
-                    continue
-                value = self._read(f"{prefix}{name}{delimiter}{nested}")
-                if value is not None:
-                    found.setdefault(name, {})[nested] = value
         return found
-
-    def _read(self, file_name: str) -> str | None:
-        # The last folder wins, as with pydantic-settings' own secrets source; names match
-        # without regard to case (settings are not case-sensitive).
-        for folder in reversed(self._folders):
-            for entry in folder.iterdir():
-                if entry.name.lower() != file_name.lower():
-                    continue
-                resolved = entry.resolve()
-                if resolved.is_file() and folder.resolve() in resolved.parents:
-                    return read_secret_file(entry).decode("utf-8").strip()
-        return None
 
 
 def read_secret_file(path: Path) -> bytes:

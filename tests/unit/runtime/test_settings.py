@@ -79,3 +79,45 @@ def test_a_text_secret_loses_its_newline_and_a_binary_one_keeps_every_byte(tmp_p
     binary.write_bytes(key)
     assert read_secret_file(text) == b"correct horse"
     assert read_secret_file(binary) == key
+
+
+def test_a_binary_key_beside_the_secrets_is_left_out_whole_and_read_byte_exact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.runtime.settings import read_secret_file
+
+    key = bytes(range(200, 231)) + b"\r\n"  # a key whose last random bytes look like a newline
+    (tmp_path / "alf.key").write_bytes(key)
+    (tmp_path / "FJO_EXAMPLE_SIGNING_KEY").write_bytes(b"\xff" + key)  # binary: no setting
+    (tmp_path / "FJO_EXAMPLE_DATABASE_URL").write_text("sqlite:///from-a-secret.db\n")
+    settings = _Example(_secrets_dir=tmp_path, environment=Environment.DEV)
+    assert settings.database_url == "sqlite:///from-a-secret.db"
+    assert settings.signing_key.get_secret_value() == "dev-insecure-signing-key"
+    assert read_secret_file(tmp_path / "alf.key") == key
+
+
+def test_a_kubernetes_secret_volume_is_read_through_its_links(tmp_path: Path) -> None:
+    # What the kubelet mounts: the files in a timestamped folder, ..data linking to it, and
+    # one link per key through ..data (hidden entries are not secrets themselves).
+    stamped = tmp_path / "..2026_12_01_00_00_00.1"
+    stamped.mkdir()
+    (stamped / "FJO_EXAMPLE_SIGNING_KEY").write_text("5d0e9c2b7a4f41e8b3c6d9f0a2e4c6b8")
+    (tmp_path / "..data").symlink_to(stamped.name)
+    (tmp_path / "FJO_EXAMPLE_SIGNING_KEY").symlink_to("..data/FJO_EXAMPLE_SIGNING_KEY")
+    settings = _Example(_secrets_dir=tmp_path, environment=Environment.PROD)
+    assert settings.signing_key.get_secret_value().startswith("5d0e9c")
+
+
+def test_a_configured_secrets_folder_wins_over_the_platform_mount(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import services.runtime.settings as settings_module
+
+    mount, configured = tmp_path / "mount", tmp_path / "configured"
+    for folder, value in ((mount, "a" * 32), (configured, "b" * 32)):
+        folder.mkdir()
+        (folder / "FJO_EXAMPLE_SIGNING_KEY").write_text(value)
+    monkeypatch.setattr(settings_module, "SECRETS_DIR", mount)
+    chosen = _Example(_secrets_dir=configured, environment=Environment.PROD).signing_key
+    assert chosen.get_secret_value() == "b" * 32
+    assert _Example(environment=Environment.PROD).signing_key.get_secret_value() == "a" * 32
