@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 TYPED_DIRS := $(wildcard contracts services/runtime)
 
 .PHONY: help venv lint test pytest services-up services-down services-status demo
-.PHONY: tools up down deploy-check browser assets screenshots compat release-baseline openapi
+.PHONY: tools up down deploy-check browser assets screenshots compat release-baseline openapi docs
 
 help:
 	@echo "make demo           run the demo on the embedded default (SQLite + embedded bus)"
@@ -27,6 +27,7 @@ help:
 	@echo "make compat         fail on a breaking contract/API change since the last release"
 	@echo "make release-baseline VERSION=x.y.z   commit today's contracts as release x.y.z's baseline"
 	@echo "make openapi        rewrite contracts/openapi/ (each API's OpenAPI document)"
+	@echo "make docs           the AsyncAPI and OpenAPI documents as standalone HTML in build/docs/"
 
 venv:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -55,6 +56,12 @@ release-baseline: venv
 
 openapi: venv assets
 	.venv/bin/python -m fjo.openapi
+
+# Redocly CLI (npm, pinned in scripts/docs/package-lock.json) renders every committed document.
+docs: venv
+	.venv/bin/python -m contracts.generate --check
+	.venv/bin/python -m fjo.openapi --check
+	scripts/docs.sh
 
 # Starts its own Kafka and PostgreSQL (under var/run.*), exports FJO_TEST_KAFKA_BOOTSTRAP and
 # FJO_TEST_POSTGRES_URL, runs pytest, always stops both, exits with pytest's status.
