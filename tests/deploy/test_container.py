@@ -25,9 +25,9 @@ DOCKERFILE = REPO_ROOT / "deploy" / "Dockerfile"
 COMPOSE = REPO_ROOT / "deploy" / "compose.yaml"
 
 
-def _stages() -> list[list[tuple[str, str]]]:
-    """Instructions per stage, continuation lines joined, comments dropped."""
-    stages: list[list[tuple[str, str]]] = []
+def _instructions() -> list[tuple[str, str]]:
+    """The Dockerfile's instructions, continuation lines joined, comments dropped."""
+    found: list[tuple[str, str]] = []
     logical = ""
     for raw in DOCKERFILE.read_text().splitlines():
         line = raw.strip()
@@ -38,9 +38,33 @@ def _stages() -> list[list[tuple[str, str]]]:
             continue
         op, _, arg = logical.strip().partition(" ")
         logical = ""
-        if op.upper() == "FROM":
+        found.append((op.upper(), arg.strip()))
+    return found
+
+
+def _global_args() -> dict[str, str]:
+    """The ARGs before the first FROM, with their defaults (what FROM lines may name)."""
+    args: dict[str, str] = {}
+    for op, arg in _instructions():
+        if op == "FROM":
+            break
+        if op == "ARG":
+            name, _, default = arg.partition("=")
+            args[name] = default
+    return args
+
+
+def _stages() -> list[list[tuple[str, str]]]:
+    """Instructions per stage (FROM lines with their ARGs filled in)."""
+    stages: list[list[tuple[str, str]]] = []
+    args = _global_args()
+    for op, arg in _instructions():
+        if op == "FROM":
+            for name, value in args.items():
+                arg = arg.replace("${" + name + "}", value)
             stages.append([])
-        stages[-1].append((op.upper(), arg.strip()))
+        if stages:
+            stages[-1].append((op, arg))
     return stages
 
 
@@ -50,14 +74,27 @@ def _stage(name: str) -> list[tuple[str, str]]:
 
 
 def test_the_image_is_multi_stage_with_a_uv_built_venv_from_the_lock_file() -> None:
-    build, runtime = _stages()[0], _stages()[-1]
+    build, runtime = _stage("build"), _stages()[-1]
     assert len(_stages()) >= 2
     runs = " ".join(arg for op, arg in build if op == "RUN")
     assert "uv sync --frozen --no-dev" in runs
     assert any(op == "COPY" and "uv.lock" in arg for op, arg in build)
     # The default image (last stage) is the worker's plus the pages' assets.
     assert runtime[0] == ("FROM", "worker AS runtime")
-    assert _stage("worker")[0][1].startswith("python:3.11-slim")
+    assert _stage("worker")[0][1].startswith("python:3.11-slim-bookworm@sha256:")
+    images = {_stage(name)[0][1].rsplit(" AS ", 1)[0] for name in ("build", "worker")}
+    assert len(images) == 1  # one Python, to build the venv and to run it
+
+
+def test_every_base_image_is_pinned_by_digest() -> None:
+    stages = {s[0][1].rsplit(" AS ", 1)[-1] for s in _stages()}
+    for stage in _stages():
+        image = stage[0][1].rsplit(" AS ", 1)[0]
+        if image in stages:
+            continue  # built from an earlier stage of this file
+        name, _, digest = image.partition("@sha256:")
+        assert len(digest) == 64 and all(c in "0123456789abcdef" for c in digest), image
+        assert ":" in name, f"{image}: the tag is kept beside the digest, for people"
 
 
 def test_the_runtime_stages_are_non_root_without_build_tools_and_run_fjo() -> None:
@@ -110,7 +147,7 @@ def test_the_image_holds_every_package_the_distribution_ships() -> None:
     shipped = set(pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"])
     copied = {
         shlex.split(arg)[0].rstrip("/")
-        for op, arg in _stages()[0]
+        for op, arg in _stage("build")
         if op == "COPY" and not arg.startswith("--from")
     }
     assert shipped <= copied
@@ -137,7 +174,7 @@ def test_the_build_context_leaves_out_local_state() -> None:
     }
     copied = {
         shlex.split(arg)[0].rstrip("/")
-        for op, arg in _stages()[0]
+        for op, arg in _stage("build")
         if op == "COPY" and not arg.startswith("--from")
     } | {"pyproject.toml", "uv.lock", "README.md"}
     copied |= {
