@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ __all__ = [
     "drift",
     "drift_of",
     "dump_json",
+    "generator_main",
     "main",
     "render",
     "write",
@@ -235,18 +236,40 @@ def dump_json(document: Mapping[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: write the artefacts, or with ``--check`` report drift and exit 1."""
-    parser = argparse.ArgumentParser(prog="python -m contracts.generate", description=__doc__)
+    return generator_main(
+        argv,
+        module="contracts.generate",
+        description=__doc__,
+        directory=SCHEMA_DIR,
+        render=render,
+        label="contracts/schemas",
+    )
+
+
+def generator_main(
+    argv: Sequence[str] | None,
+    *,
+    module: str,
+    description: str | None,
+    directory: Path,
+    render: Callable[[], Mapping[str, str]],
+    label: str,
+) -> int:
+    """The command line of a generator of committed documents (``python -m <module>``):
+    write ``render()`` into ``directory``, or with ``--check`` name each drifted file and
+    exit 1."""
+    parser = argparse.ArgumentParser(prog=f"python -m {module}", description=description)
     parser.add_argument("--check", action="store_true", help="report drift, write nothing")
-    parser.add_argument("--directory", type=Path, default=SCHEMA_DIR, help=argparse.SUPPRESS)
+    parser.add_argument("--directory", type=Path, default=directory, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.check:
-        problems = drift(args.directory)
+        problems = drift_of(render(), args.directory)
         for problem in problems:
-            print(f"contracts/schemas {problem}", file=sys.stderr)
+            print(f"{label} {problem}", file=sys.stderr)
         if problems:
-            print("run: python -m contracts.generate", file=sys.stderr)
+            print(f"run: python -m {module}", file=sys.stderr)
         return 1 if problems else 0
-    for fixed in write(args.directory):
+    for fixed in write_files(render(), args.directory):
         print(f"fixed {fixed}")
     return 0
 

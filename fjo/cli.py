@@ -183,20 +183,10 @@ def topics_create(
     ssl_check_hostname: CheckHostname = True,
 ) -> None:
     """Create every topic of the registry on Kafka (partitions, retention); existing ones stay."""
+    bus = _kafka_bus(**locals())  # every option above is a connection setting
     from services.runtime.topics import topic_specs
 
     specs = topic_specs()
-    bus = _kafka_bus(
-        bootstrap,
-        security_protocol,
-        sasl_mechanism,
-        sasl_username,
-        sasl_password_file,
-        ssl_cafile,
-        ssl_certfile,
-        ssl_keyfile,
-        ssl_check_hostname,
-    )
     try:
         bus.create_topics(specs)
     finally:
@@ -219,20 +209,10 @@ def topics_check(
 ) -> None:
     """Report drift between the registry and the broker's topics (missing, partitions,
     cleanup.policy, retention.ms); exit 1 if there is any."""
+    bus = _kafka_bus(**locals())  # every option above is a connection setting
     from services.runtime.topics import topic_drift, topic_specs
 
     specs = topic_specs()
-    bus = _kafka_bus(
-        bootstrap,
-        security_protocol,
-        sasl_mechanism,
-        sasl_username,
-        sasl_password_file,
-        ssl_cafile,
-        ssl_certfile,
-        ssl_keyfile,
-        ssl_check_hostname,
-    )
     try:
         drift = topic_drift(specs, bus.describe_topics([spec.name for spec in specs]))
     finally:

@@ -12,14 +12,12 @@ document.
 
 from __future__ import annotations
 
-import argparse
-import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from contracts.generate import drift_of, dump_json, write_files
+from contracts.generate import drift_of, dump_json, generator_main, write_files
 from contracts.services import SERVICES
 
 __all__ = ["OPENAPI_DIR", "api_services", "build_api", "drift", "main", "render", "write"]
@@ -73,20 +71,14 @@ def drift(directory: Path = OPENAPI_DIR) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: write the documents, or with ``--check`` report drift and exit 1."""
-    parser = argparse.ArgumentParser(prog="python -m fjo.openapi", description=__doc__)
-    parser.add_argument("--check", action="store_true", help="report drift, write nothing")
-    parser.add_argument("--directory", type=Path, default=OPENAPI_DIR, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.check:
-        problems = drift(args.directory)
-        for problem in problems:
-            print(f"contracts/openapi {problem}", file=sys.stderr)
-        if problems:
-            print("run: python -m fjo.openapi", file=sys.stderr)
-        return 1 if problems else 0
-    for fixed in write(args.directory):
-        print(f"fixed {fixed}")
-    return 0
+    return generator_main(
+        argv,
+        module="fjo.openapi",
+        description=__doc__,
+        directory=OPENAPI_DIR,
+        render=render,
+        label="contracts/openapi",
+    )
 
 
 if __name__ == "__main__":
