@@ -44,12 +44,13 @@ from services.ingest.schemas import DeliveryPage, Receipt
 from services.ingest.spool import iter_lines, spool_body
 from services.runtime.app import problem_response
 from services.runtime.auth import AuthenticatedRoute, Principal, app_principal
+from services.runtime.pagination import INVALID_CURSOR, PageCursor, PageLimit
+from services.runtime.problems import problem_type
 
 __all__ = ["PROBLEMS", "Ingest", "Partner", "install", "router"]
 
 log = logging.getLogger("fjo.ingest")
 
-PROBLEM_BASE = "https://fjo.invalid/problems/"
 NDJSON_TYPES = frozenset({"application/x-ndjson", "application/jsonl", "application/ndjson"})
 CSV_TYPES = frozenset({"text/csv"})
 
@@ -70,7 +71,7 @@ def _problem(
         status,
         title,
         detail=detail,
-        type_=PROBLEM_BASE + slug,
+        type_=problem_type(slug),
         extra=extra or None,
         headers=headers,
     )
@@ -82,7 +83,7 @@ def _problem_doc(description: str, example_title: str, status: int) -> dict[str,
         "content": {
             "application/problem+json": {
                 "example": {
-                    "type": PROBLEM_BASE + "example",
+                    "type": problem_type("example"),
                     "title": example_title,
                     "status": status,
                 }
@@ -525,15 +526,15 @@ def get_receipt(
 def list_deliveries(
     who: Annotated[Partner, Depends(partner)],
     ctx: Context,
-    limit: Annotated[int, Query(ge=1, le=200, description="Page size.")] = 50,
-    cursor: Annotated[str | None, Query(description="From the previous page.")] = None,
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
 ) -> Response:
     try:
         page = ctx.service().page(who.source, limit=limit, cursor=cursor)
     except ValueError:
         return _problem(
             400,
-            "invalid-cursor",
+            INVALID_CURSOR,
             "Invalid cursor",
             "pass next_cursor from the previous page unchanged",
         )

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.runtime.pagination import Page
+
 __all__ = ["DeliveryPage", "DeliverySummary", "Receipt", "RecordError"]
 
 DeliveryStatus = Literal["processing", "complete", "failed"]
@@ -92,10 +94,5 @@ class Receipt(DeliverySummary):
     )
 
 
-class DeliveryPage(BaseModel):
+class DeliveryPage(Page[DeliverySummary]):
     """One page of the caller's deliveries, newest first."""
-
-    items: list[DeliverySummary]
-    next_cursor: str | None = Field(
-        None, description="Pass as `cursor` for the next page; absent on the last page."
-    )

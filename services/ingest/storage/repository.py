@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from services.ingest.storage.models import AcceptedRecord, Delivery, DeliveryError
+from services.runtime import pagination
 
 __all__ = [
     "ClaimKey",
@@ -133,18 +133,13 @@ class Cursor:
 
 def encode_cursor(delivery: Delivery) -> str:
     """An opaque page cursor pointing after ``delivery``."""
-    text = f"{delivery.created_at.isoformat()}|{delivery.id}"
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+    return pagination.encode_cursor(delivery.created_at.isoformat(), delivery.id)
 
 
 def decode_cursor(value: str) -> Cursor:
     """The cursor ``encode_cursor`` made; ValueError when it is not one."""
-    try:
-        padded = value + "=" * (-len(value) % 4)
-        created, _, ident = base64.urlsafe_b64decode(padded).decode().partition("|")
-        return Cursor(datetime.fromisoformat(created), ident)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError("not a valid cursor") from exc
+    created, ident = pagination.decode_cursor(value, 2)
+    return Cursor(datetime.fromisoformat(created), ident)
 
 
 def list_deliveries(
