@@ -60,6 +60,10 @@ JWKS_EGRESS = {
 MONITORING_FROM = {
     "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}
 }
+PORTAL_FROM = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "fjo-portal-api"}}}
+"""The portal's pods (labelled as every role is): its status page reads each worker's
+``/status`` on the probe port, the only thing besides monitoring that may reach it. The portal
+has no manifests here yet; its Deployment must carry this label."""
 INGRESS_CONTROLLER_FROM = {
     "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}
 }
@@ -82,6 +86,8 @@ def network_policy(
     ingress: list[dict[str, Any]] = []
     if port_name is not None and port is not None:
         sources = [MONITORING_FROM]
+        if role == "worker":
+            sources = [MONITORING_FROM, PORTAL_FROM]
         if role == "api" and service in PUBLIC_APIS:
             sources = [INGRESS_CONTROLLER_FROM, MONITORING_FROM]
         ingress.append({"from": sources, "ports": [{"protocol": "TCP", "port": port}]})

@@ -3,6 +3,7 @@ until Ctrl-C (the caller then stops the stack as usual)."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +32,12 @@ def serve_portal(
     state = stack.state_dir
     idp_port, portal_port = free_port(), free_port()
     idp_url, portal_url = f"http://127.0.0.1:{idp_port}", f"http://127.0.0.1:{portal_port}"
+    # Every worker replica's probe port: the status page reads each one's /status.
+    workers = {
+        sp.name: f"http://127.0.0.1:{sp.port}"
+        for sp in stack.recorded().processes
+        if sp.role == "worker"
+    }
     env = base_env() | {
         ENVIRONMENT_VARIABLE: "dev",  # explicitly: unset, the portal runs as prod
         "FJO_PORTAL_DATABASE_URL": sqlite_url(state / "portal.db"),
@@ -39,6 +46,7 @@ def serve_portal(
         "FJO_PORTAL_APIS__ACCESS": stack.url("access-api"),
         "FJO_PORTAL_APIS__LINK": stack.url("link-api"),
         "FJO_PORTAL_APIS__INGEST": stack.url("ingest-api"),
+        "FJO_PORTAL_STATUS_WORKERS": json.dumps(workers),
     }
     commands = {
         "idp": [

@@ -1,7 +1,9 @@
-"""Ingest's HTTP routes: the partners' door (push deliveries, read receipts).
+"""Ingest's HTTP routes: the partners' door (push deliveries, read receipts), and the
+operators' summary of what was quarantined.
 
-Every route needs a partner token; the partner's agency comes from the token's
-``fjo_source`` claim and is the only source it may write as or read receipts of.
+Every delivery route needs a partner token; the partner's agency comes from the token's
+``fjo_source`` claim and is the only source it may write as or read receipts of. The
+quarantine summary needs an operator's (or administrator's) token and holds counts only.
 
 The routes are declared once, here; ``install`` adds them to an app with what they need
 (``Ingest`` on ``app.state.ingest``) and the one table that turns the delivery service's
@@ -40,7 +42,7 @@ from services.ingest.domain.parsing import (
 from services.ingest.domain.ratelimit import RateLimiter
 from services.ingest.domain.validation import csv_list_fields, source_may_send
 from services.ingest.producers import PoolExhausted
-from services.ingest.schemas import DeliveryPage, Receipt
+from services.ingest.schemas import DeliveryPage, QuarantineSummary, Receipt
 from services.ingest.spool import iter_lines, spool_body
 from services.runtime.app import problem_response
 from services.runtime.auth import AuthenticatedRoute, Principal, app_principal
@@ -169,6 +171,20 @@ def partner(
             },
         ) from None
     return Partner(caller.subject, source)
+
+
+def operator(
+    caller: Annotated[Principal, Depends(app_principal(lambda r: _ingest(r).principal))],
+    ctx: Context,
+) -> Principal:
+    """The caller, if its token has one of the operator roles."""
+    roles = ctx.settings.auth.operator_roles
+    if not any(caller.has_role(role) for role in roles):
+        raise HTTPException(
+            403,
+            {"title": "Not an operator", "detail": f"the token has none of the roles {roles}"},
+        )
+    return caller
 
 
 def rate_limited(who: Annotated[Partner, Depends(partner)], ctx: Context) -> Partner:
@@ -539,6 +555,21 @@ def list_deliveries(
             "pass next_cursor from the previous page unchanged",
         )
     return JSONResponse(page.model_dump(mode="json"))
+
+
+@router.get(
+    "/quarantine",
+    summary="What has been quarantined, by partner and record type, and why (operators).",
+    tags=["operations"],
+    response_model=QuarantineSummary,
+    responses={
+        401: _COMMON_ERRORS[401],
+        403: _problem_doc("The token has no operator role.", "Not an operator", 403),
+    },
+)
+def quarantine_summary(_who: Annotated[Principal, Depends(operator)], ctx: Context) -> Response:
+    summary = ctx.service().quarantine()
+    return JSONResponse(summary.model_dump(mode="json"))
 
 
 def _receipt_response(outcome: Outcome) -> JSONResponse:

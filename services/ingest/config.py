@@ -27,6 +27,10 @@ class AuthSettings(BaseModel):
         "when no JWKS URL is set.",
     )
     partner_role: str = Field("partner", description="Role a token needs to push deliveries.")
+    operator_roles: tuple[str, ...] = Field(
+        ("operator", "admin"),
+        description="Roles that may read the quarantine summary (any one of them).",
+    )
 
 
 class LimitSettings(BaseModel):

@@ -25,7 +25,15 @@ from services.ingest import events
 from services.ingest.domain.parsing import Candidate, DeliveryFormat
 from services.ingest.domain.validation import Accepted, Rejected, validate_candidate
 from services.ingest.producers import ProducerPool
-from services.ingest.schemas import DeliveryPage, DeliverySummary, Receipt, RecordError
+from services.ingest.schemas import (
+    DeliveryPage,
+    DeliverySummary,
+    QuarantineReason,
+    QuarantineSource,
+    QuarantineSummary,
+    Receipt,
+    RecordError,
+)
 from services.ingest.storage import repository as repo
 from services.ingest.storage.models import Delivery, DeliveryError
 from services.runtime.bus.api import BusError, Producer
@@ -393,6 +401,28 @@ class DeliveryService:
         return DeliveryPage(
             items=[_summary(row) for row in rows],
             next_cursor=repo.encode_cursor(rows[-1]) if more and rows else None,
+        )
+
+    def quarantine(self) -> QuarantineSummary:
+        """What has been quarantined, by partner and record type, and the errors why."""
+        with transaction(self._sessions) as session:
+            counts = repo.quarantine_counts(session)
+            reasons = repo.quarantine_reasons(session)
+        return QuarantineSummary(
+            rejected=sum(int(row[3] or 0) for row in counts),
+            errors_not_itemised=sum(int(row[4] or 0) for row in counts),
+            sources=[
+                QuarantineSource(
+                    source=source, record_type=kind, deliveries=int(n), rejected=int(rejected)
+                )
+                for source, kind, n, rejected, _ in counts
+            ],
+            reasons=[
+                QuarantineReason(
+                    source=source, record_type=kind, type=type_, path=path, errors=int(n)
+                )
+                for source, kind, type_, path, n in reasons
+            ],
         )
 
     def _receipt(self, session: Session, delivery: Delivery) -> Receipt:

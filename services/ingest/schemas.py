@@ -9,7 +9,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.runtime.pagination import Page
 
-__all__ = ["DeliveryPage", "DeliverySummary", "Receipt", "RecordError"]
+__all__ = [
+    "DeliveryPage",
+    "DeliverySummary",
+    "QuarantineReason",
+    "QuarantineSource",
+    "QuarantineSummary",
+    "Receipt",
+    "RecordError",
+]
 
 DeliveryStatus = Literal["processing", "complete", "failed"]
 
@@ -96,3 +104,38 @@ class Receipt(DeliverySummary):
 
 class DeliveryPage(Page[DeliverySummary]):
     """One page of the caller's deliveries, newest first."""
+
+
+class QuarantineSource(BaseModel):
+    """Quarantined records of one partner and record type."""
+
+    source: str = Field(description="The partner agency.", examples=["cafcass-cymru"])
+    record_type: str = Field(description="The record kind.", examples=["child"])
+    deliveries: int = Field(description="Deliveries with at least one rejected record.")
+    rejected: int = Field(description="Records refused and sent to quarantine.")
+
+
+class QuarantineReason(BaseModel):
+    """How often one error was found in quarantined records (a record may have several)."""
+
+    source: str = Field(examples=["cafcass-cymru"])
+    record_type: str = Field(examples=["child"])
+    type: str = Field(description="Machine-readable error type.", examples=["date_in_future"])
+    path: str = Field(
+        description="Dotted field path; empty when the whole line is at fault.",
+        examples=["date_of_birth"],
+    )
+    errors: int = Field(description="Stored errors of this type at this path.")
+
+
+class QuarantineSummary(BaseModel):
+    """What ingest has quarantined and why, across every partner (for operators): counts,
+    error types and field paths only, never a record, a line number or a value."""
+
+    rejected: int = Field(description="Records in quarantine, all partners.")
+    errors_not_itemised: int = Field(
+        description="Errors past a delivery's receipt limit: counted, their reasons not kept "
+        "here (each rejected record carries its reasons on the quarantine topic)."
+    )
+    sources: list[QuarantineSource]
+    reasons: list[QuarantineReason] = Field(description="Most frequent first.")

@@ -73,7 +73,13 @@ class PortalSettings(ServiceSettings):
     migrate_on_start: bool = Field(True, description="Run the Alembic migrations at start-up.")
     status_workers: dict[str, str] = Field(
         default_factory=dict,
-        description="Operator page: worker name -> its probe URL (/metrics), for consumer lag.",
+        description="Operator page: worker name -> the base URL of its probe port, whose "
+        "/status gives the worker's consumer lag and dead letters.",
+    )
+    status_roles: tuple[str, ...] = Field(
+        ("operator", "admin"),
+        description="Roles that see the workers' figures on the status page (as ingest's "
+        "quarantine summary asks).",
     )
 
     @model_validator(mode="after")

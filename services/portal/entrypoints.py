@@ -19,6 +19,7 @@ from services.portal.oidc import OidcClient
 from services.portal.sessions import SessionStore
 from services.portal.web.auth import auth_routes
 from services.portal.web.context import PageError, SignInRequired, Web
+from services.portal.workers import WorkerProbes
 from services.runtime.app import create_app as create_base_app
 from services.runtime.assets import fetched_assets
 from services.runtime.db import make_engine, make_session_factory
@@ -72,12 +73,14 @@ def create_app(
         ),
         oidc=OidcClient(settings.oidc),
         apis=Apis(settings.apis, transport=api_transport),
+        probes=WorkerProbes(settings.status_workers),
     )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
         web.apis.close()
+        web.probes.close()
         engine.dispose()
 
     def database_ready() -> None:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
@@ -46,6 +47,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    func,
     insert,
     select,
     update,
@@ -282,6 +284,10 @@ class Worker:
         self.tracer_provider = tracer_provider
         self.table = processed_table
         self.stats = WorkerStats()
+        # Dead letters settled by this process, by error type (the markers keep no reason).
+        self.dead_letter_reasons: Counter[str] = Counter()
+        self._batch_reasons: Counter[str] = Counter()
+        self._started = time.monotonic()
         # Handler outputs go through this producer too, so flushing it before the DB commit
         # makes them durable before their input is marked processed.
         self._owns_producer = producer is None
@@ -298,6 +304,11 @@ class Worker:
     @property
     def topics(self) -> list[str]:
         return list(self.config.topics)
+
+    @property
+    def uptime_s(self) -> float:
+        """Seconds since this worker was made (``dead_letter_reasons`` counts from then)."""
+        return time.monotonic() - self._started
 
     # -- loop ---------------------------------------------------------------------------------
     def run(self, stop_event: threading.Event) -> None:
@@ -360,6 +371,7 @@ class Worker:
     # -- one batch ----------------------------------------------------------------------------
     def _process(self, messages: list[Message]) -> None:
         keys = {id(m): message_key(m) for m in messages}
+        self._batch_reasons = Counter()  # counted only if the batch commits
         settled: list[Message] = []
         blocked: set[tuple[str, int]] = set()
         retry_attempts = 0
@@ -444,6 +456,7 @@ class Worker:
         self.stats.processed += counts.processed
         self.stats.skipped_duplicates += counts.skipped
         self.stats.dead_lettered += counts.dead
+        self.dead_letter_reasons.update(self._batch_reasons)
         for m in settled:
             self._attempts.pop(_pos(m), None)
         if self.after_db_commit is not None:
@@ -530,6 +543,20 @@ class Worker:
             )
             return False
         return True
+
+    def dead_lettered_by_topic(self) -> dict[str, int]:
+        """Records of this group whose marker says dead-lettered, by the topic they came
+        from: durable and shared by every replica (a replayed dead letter that then went
+        through is marked processed and no longer counts)."""
+        c = self.table.c
+        with self.session_factory() as session:
+            rows = session.execute(
+                select(c.topic, func.count())
+                .where(c.consumer_group == self.group_id, c.outcome == OUTCOME_DEAD_LETTERED)
+                .group_by(c.topic)
+                .order_by(c.topic)
+            ).all()
+        return {topic: int(n) for topic, n in rows}
 
     def _rewind(self, attempt: int) -> None:
         self._sleep(
@@ -646,6 +673,7 @@ class Worker:
 
     def _dead_letter(self, m: Message, exc: BaseException, attempts: int) -> None:
         error_type = f"{type(exc).__module__}.{type(exc).__qualname__}"
+        self._batch_reasons[error_type] += 1
         headers = [
             *((k, v) for k, v in m.headers if not k.startswith("fjo-dlq-")),
             (DLQ_ERROR_TYPE, error_type.encode()),

@@ -1,11 +1,14 @@
-"""A tiny HTTP server for workers: ``/healthz``, ``/readyz`` and ``/metrics`` on their own port.
+"""A tiny HTTP server for workers: ``/healthz``, ``/readyz``, ``/metrics`` and ``/status`` on
+their own port.
 
 Workers have no FastAPI app, yet Kubernetes needs liveness and readiness probes and
 Prometheus needs their metrics. ``fjo serve <service> worker --probe-port N`` starts this
 server in a daemon thread beside the consumer loop (stdlib ``http.server``: no event loop to
 share with kafka-python). Liveness fails when the loop stops calling ``beat()`` for longer
 than ``max_silence_s`` (a wedged consumer), once it has called it at least once; readiness
-runs the same named checks as the APIs' ``/readyz``.
+runs the same named checks as the APIs' ``/readyz``. ``/status`` is the worker's lag and dead
+letters for the operator's page (``services.runtime.worker_status``), once ``run_worker`` has a
+worker to describe: 404 before, 503 while the bus or database cannot answer.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -21,7 +24,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 
 from services.runtime.health import ReadinessCheck
 
-__all__ = ["ProbeServer", "beat", "start_probe_server"]
+__all__ = ["ProbeServer", "StatusProvider", "beat", "serve_status", "start_probe_server"]
+
+StatusProvider = Callable[[], Mapping[str, object]]
+"""Makes the JSON body of ``/status`` (it may raise: the answer is then 503)."""
 
 _active: list[ProbeServer] = []  # the process's probe server, if `fjo serve` started one
 
@@ -42,6 +48,7 @@ class ProbeServer:
         self._registry = registry or REGISTRY
         self._max_silence_s = max_silence_s
         self._last_beat: float | None = None
+        self._status: StatusProvider | None = None
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
         self._httpd.daemon_threads = True
@@ -66,6 +73,10 @@ class ProbeServer:
     def add_check(self, name: str, check: ReadinessCheck) -> None:
         """Add a readiness check once the worker's dependencies exist."""
         self._checks[name] = check
+
+    def set_status(self, provider: StatusProvider) -> None:
+        """Answer ``/status`` with ``provider()``."""
+        self._status = provider
 
     def close(self) -> None:
         if self in _active:
@@ -94,6 +105,15 @@ class ProbeServer:
                 ready = False
         return ready, {"status": "ok" if ready else "unavailable", "checks": results}
 
+    def _status_body(self) -> tuple[HTTPStatus, dict[str, object]]:
+        provider = self._status
+        if provider is None:
+            return HTTPStatus.NOT_FOUND, {"status": "no worker yet"}
+        try:
+            return HTTPStatus.OK, dict(provider())
+        except Exception as exc:  # the bus or the database cannot answer now; the type says
+            return HTTPStatus.SERVICE_UNAVAILABLE, {"status": f"unavailable: {type(exc).__name__}"}
+
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self
 
@@ -104,6 +124,9 @@ class ProbeServer:
                     self._json(*server._alive())
                 elif path == "/readyz":
                     self._json(*server._ready())
+                elif path == "/status":
+                    code, body = server._status_body()
+                    self._json(code == HTTPStatus.OK, body, code)
                 elif path == "/metrics":
                     self._send(
                         HTTPStatus.OK, generate_latest(server._registry), CONTENT_TYPE_LATEST
@@ -144,6 +167,12 @@ def start_probe_server(
     ).start()
     _active[:] = [server]
     return server
+
+
+def serve_status(provider: StatusProvider) -> None:
+    """Let this process's probe server (if any) answer ``/status`` with ``provider()``."""
+    for server in _active:
+        server.set_status(provider)
 
 
 def beat() -> None:

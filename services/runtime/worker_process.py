@@ -21,8 +21,10 @@ from contracts.topics import dead_letter_topic, topics_consumed_by
 from services.runtime.bus.api import Bus
 from services.runtime.bus.factory import bus_from_settings
 from services.runtime.delivery import Worker, WorkerConfig
+from services.runtime.probe import serve_status
 from services.runtime.settings import BusSettings, ServiceSettings
 from services.runtime.telemetry import configure_process
+from services.runtime.worker_status import worker_status
 
 __all__ = [
     "WorkerBuilder",
@@ -66,6 +68,7 @@ def run_worker(
         bus = bus_from_settings(settings.bus)
         resources.callback(bus.close)
         worker = build(settings, bus, resources)
+        serve_status(lambda: worker_status(worker))
         run_until_signalled(worker, name=settings.service_name, stop=stop)
 
 

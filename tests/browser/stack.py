@@ -1,8 +1,10 @@
 """The portal's test stack: the dev OIDC provider, access, link, ingest and the portal, each
-a real process on 127.0.0.1 (the way ``fjo demo --serve`` runs them), with seeded data."""
+a real process on 127.0.0.1 (the way ``fjo demo --serve`` runs them), with seeded data, and
+access's worker with its probe port, which the portal's status page reads."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -65,6 +67,7 @@ class PortalStack:
             "FJO_PORTAL_APIS__ACCESS": self.url("access"),
             "FJO_PORTAL_APIS__LINK": self.url("link"),
             "FJO_PORTAL_APIS__INGEST": self.url("ingest"),
+            "FJO_PORTAL_STATUS_WORKERS": json.dumps({"access-worker": self.url("access-worker")}),
         }
         return env
 
@@ -132,8 +135,6 @@ REVIEW_TOKENS = ("R" * 22 + "cmVjb3JkLW9uZQ", "R" * 22 + "cmVjb3JkLXR3bw")
 
 def _seed_link(stack: PortalStack) -> None:
     """Two open possible matches in link's review queue, with their evidence."""
-    import json
-
     from sqlalchemy import insert
 
     from services.link import storage as t
@@ -200,7 +201,7 @@ _EVIDENCE = {
 @contextmanager
 def portal_stack(root: Path) -> Iterator[PortalStack]:
     stack = PortalStack(root)
-    for name in ("idp", "access", "link", "ingest", "portal"):
+    for name in ("idp", "access", "link", "ingest", "portal", "access-worker"):
         stack.ports[name] = free_port()
     try:
         callback = f"{stack.url('portal')}/auth/callback"
@@ -219,7 +220,9 @@ def portal_stack(root: Path) -> Iterator[PortalStack]:
         _seed_link(stack)
         for name in ("access", "link", "ingest", "portal"):
             stack.start(name, "serve", name, "api", "--port", str(stack.ports[name]))
-        for name in ("access", "link", "ingest", "portal"):
+        port = str(stack.ports["access-worker"])
+        stack.start("access-worker", "serve", "access", "worker", "--probe-port", port)
+        for name in ("access", "link", "ingest", "portal", "access-worker"):
             stack.wait(name)
         yield stack
     finally:

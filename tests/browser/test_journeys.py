@@ -18,8 +18,11 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
+from contracts.topics import LINK_RESULTS
+from services.runtime.bus.factory import make_bus
 from tests.browser.conftest import Pages
 from tests.browser.stack import PortalStack
+from tests.unit.ingest.support import CANARY_SURNAME, ndjson_delivery
 
 STORY: dict[str, Any] = {}
 
@@ -236,8 +239,48 @@ def test_the_reviewer_clears_the_queue_with_the_keyboard(
 def test_the_operator_sees_the_status(
     stack: PortalStack, driver: webdriver.Chrome, pages: Pages
 ) -> None:
+    # Something to see: a delivery with refused lines, and a record access cannot handle.
+    delivery = ndjson_delivery(12, bad_every=4, start=9_400_000)
+    token = stack.issuer.mint(
+        "cymru-push", audience="fjo-ingest", roles=["partner"], source="cafcass-cymru"
+    )
+    r = httpx.post(
+        f"{stack.url('ingest')}/v1/deliveries",
+        params={"record_type": "child"},
+        content=delivery.body,
+        headers={"Content-Type": "application/x-ndjson", "Authorization": f"Bearer {token}"},
+        timeout=60,
+    )
+    assert r.status_code == 201 and r.json()["rejected"] == 3, r.text
+    bus = make_bus("embedded", database_url=f"sqlite:///{stack.root / 'bus.db'}")
+    producer = bus.producer()
+    producer.publish(LINK_RESULTS.name, b"no type header", key=b"k")
+    producer.close()
+    bus.close()
+    probe = f"{stack.url('access-worker')}/status"
+    deadline = time.monotonic() + 60
+
+    def settled() -> bool:  # dead-lettered (marker) and committed (no lag)
+        status = httpx.get(probe, timeout=5).json()
+        return bool(status["dead_letters"]["total"] == 1 and status["lag"]["total"] == 0)
+
+    while not settled():
+        assert time.monotonic() < deadline, "the access worker did not dead-letter the record"
+        time.sleep(0.3)
+
     sign_in(driver, stack, "root", "/status")
     assert "entries verified" in find(driver, "#audit").text
+    lag = find(driver, "#lag-access-worker").text
+    assert LINK_RESULTS.name in lag and "pseudonymise.records.v1" in lag
+    assert find(driver, "#worker-access-worker ~ p .lag-total").text == "0"
+    dead = find(driver, "#dead-access-worker").text
+    assert f"from {LINK_RESULTS.name} 1" in dead
+    assert "services.runtime.delivery.PoisonMessage 1" in dead
+    assert "3 records refused at ingest" in find(driver, "#quarantine-total").text
+    assert "cafcass-cymru child 1 3" in find(driver, "#quarantine-sources").text
+    reasons = find(driver, "#quarantine-reasons").text
+    assert reasons.count("cafcass-cymru child") == 3  # three kinds of error, one each
+    assert CANARY_SURNAME not in text(driver)
     pages.check("operator-status")
     sign_out(driver, stack)
     pages.check("signed-out")

@@ -122,6 +122,31 @@ def test_network_is_deny_all_with_an_allow_list_per_role(
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
+def test_only_monitoring_and_the_portal_reach_a_workers_probe_port(
+    overlay: str, rendered_docs: dict[str, list[dict[str, Any]]]
+) -> None:
+    portal = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "fjo-portal-api"}}}
+    workers = 0
+    for p in (d for d in rendered_docs[overlay] if d["kind"] == "NetworkPolicy"):
+        name = p["metadata"]["name"]
+        for rule in p["spec"].get("ingress", []):
+            if name.endswith("-worker"):
+                workers += 1
+                assert [port["port"] for port in rule["ports"]] == [manifest_roles.PROBE_PORT]
+                assert rule["from"] == [
+                    {
+                        "namespaceSelector": {
+                            "matchLabels": {"kubernetes.io/metadata.name": "monitoring"}
+                        }
+                    },
+                    portal,
+                ], name
+            else:
+                assert portal not in rule["from"], name  # the probe port alone
+    assert workers == 3  # pseudonymise, link, access
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_deployment_has_a_disruption_budget(
     overlay: str, rendered_docs: dict[str, list[dict[str, Any]]]
 ) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, and_, delete, or_, select, tuple_
+from sqlalchemy import Row, Select, and_, delete, func, or_, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -22,6 +22,8 @@ __all__ = [
     "find_by_idempotency_key",
     "holders_of",
     "list_deliveries",
+    "quarantine_counts",
+    "quarantine_reasons",
 ]
 
 ClaimKey = tuple[str, int]
@@ -156,3 +158,34 @@ def list_deliveries(
         )
     stmt = stmt.order_by(Delivery.created_at.desc(), Delivery.id.desc()).limit(limit)
     return list(session.scalars(stmt))
+
+
+def quarantine_counts(session: Session) -> Sequence[Row[tuple[str, str, int, int, int]]]:
+    """Per source and record type: deliveries with rejections, rejected records, and errors
+    past the receipts' limit."""
+    return session.execute(
+        select(
+            Delivery.source,
+            Delivery.record_type,
+            func.count(),
+            func.sum(Delivery.rejected),
+            func.sum(Delivery.errors_omitted),
+        )
+        .where(Delivery.rejected > 0)
+        .group_by(Delivery.source, Delivery.record_type)
+        .order_by(Delivery.source, Delivery.record_type)
+    ).all()
+
+
+def quarantine_reasons(session: Session) -> Sequence[Row[tuple[str, str, str, str, int]]]:
+    """Stored per-record errors counted by source, record type, error type and field path,
+    most frequent first."""
+    n = func.count(DeliveryError.id)
+    return session.execute(
+        select(Delivery.source, Delivery.record_type, DeliveryError.type, DeliveryError.path, n)
+        .join(Delivery, Delivery.id == DeliveryError.delivery_id)
+        .group_by(Delivery.source, Delivery.record_type, DeliveryError.type, DeliveryError.path)
+        .order_by(
+            n.desc(), Delivery.source, Delivery.record_type, DeliveryError.type, DeliveryError.path
+        )
+    ).all()

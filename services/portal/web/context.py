@@ -16,6 +16,7 @@ from services.portal.apis import ApiError, Apis, Caller
 from services.portal.config import PortalSettings
 from services.portal.oidc import OidcClient
 from services.portal.sessions import SessionStore, SignedIn
+from services.portal.workers import WorkerProbes
 from services.runtime.html import environment
 
 __all__ = ["PageError", "SignInRequired", "Web", "safe_next", "see_other"]
@@ -81,6 +82,7 @@ class Web:
     store: SessionStore
     oidc: OidcClient
     apis: Apis
+    probes: WorkerProbes
 
     def __post_init__(self) -> None:
         env = environment(TEMPLATES)

@@ -3,7 +3,8 @@
 Two adapters implement it (``kafka`` on kafka-python, ``embedded`` on the local SQL
 database) and one contract suite (``tests/contract/bus``) holds them to the same behaviour:
 per-key ordering, consumer groups sharing partitions, committed offsets that survive a
-crash, redelivery of uncommitted messages, headers round-tripping.
+crash, redelivery of uncommitted messages, headers round-tripping, and a consumer group's lag
+read the same way on each.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ __all__ = [
     "Consumer",
     "Headers",
     "Message",
+    "PartitionLag",
     "Producer",
     "TopicSpec",
 ]
@@ -56,6 +58,30 @@ class TopicSpec:
     name: str
     partitions: int = 3
     configs: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionLag:
+    """How far a consumer group is behind on one partition.
+
+    ``start`` and ``end`` are the partition's first retained offset and the offset its next
+    record will get; ``committed`` is the group's committed offset there, ``None`` if it has
+    committed nothing (a new member then starts at ``start``, as ``auto_offset_reset`` is
+    earliest on both backends).
+    """
+
+    topic: str
+    partition: int
+    start: int
+    end: int
+    committed: int | None
+
+    @property
+    def lag(self) -> int:
+        """Records the group has yet to commit: a committed offset below ``start`` (records
+        removed by retention) counts from ``start``, since that is where reading resumes."""
+        position = self.start if self.committed is None else max(self.committed, self.start)
+        return max(0, self.end - position)
 
 
 @runtime_checkable
@@ -107,5 +133,10 @@ class Bus(Protocol):
 
     def create_topics(self, specs: Sequence[TopicSpec]) -> None:
         """Create topics that do not exist yet; existing ones are left as they are."""
+
+    def consumer_lag(self, group_id: str, topics: Sequence[str]) -> list[PartitionLag]:
+        """The lag of ``group_id`` on every partition of ``topics``, sorted by topic and
+        partition; read-only (joins no group, commits nothing). A topic that does not exist
+        has no partitions, so no rows."""
 
     def close(self) -> None: ...

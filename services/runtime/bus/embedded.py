@@ -57,6 +57,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    func,
     insert,
     select,
     update,
@@ -66,7 +67,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from contracts.topics import IDENTIFIABLE_TOPICS
-from services.runtime.bus.api import BusError, Headers, Message, TopicSpec
+from services.runtime.bus.api import BusError, Headers, Message, PartitionLag, TopicSpec
 from services.runtime.bus.records import normalise_headers, normalise_key, partition_for_key
 from services.runtime.bus.tracing import inject_trace_headers
 from services.runtime.db import is_sqlite, make_engine
@@ -390,6 +391,53 @@ class EmbeddedBus:
         with self._topic_lock:
             self._topic_cache[topic] = meta
         return meta
+
+    def consumer_lag(self, group_id: str, topics: Sequence[str]) -> list[PartitionLag]:
+        """The group's committed offsets against each partition's high-water mark; the start
+        is the oldest record retention left (the high-water mark when none is left)."""
+        t = self.tables
+        wanted = sorted(set(topics))
+        if not wanted:
+            return []
+        p, r = t.partitions.c, t.records.c
+        try:
+            with self.read_engine.connect() as conn:
+                ends = conn.execute(
+                    select(p.topic, p.partition, p.next_offset)
+                    .where(p.topic.in_(wanted))
+                    .order_by(p.topic, p.partition)
+                ).all()
+                committed = {
+                    (row.topic, row.partition): int(row.committed_offset)
+                    for row in conn.execute(
+                        select(
+                            t.group_offsets.c.topic,
+                            t.group_offsets.c.partition,
+                            t.group_offsets.c.committed_offset,
+                        ).where(
+                            t.group_offsets.c.group_id == group_id,
+                            t.group_offsets.c.topic.in_(wanted),
+                        )
+                    )
+                }
+                out = []
+                for topic, partition, end in ends:
+                    # One index lookup per partition (the records' key leads with it).
+                    first = conn.execute(
+                        select(func.min(r.offset)).where(r.topic == topic, r.partition == partition)
+                    ).scalar()
+                    out.append(
+                        PartitionLag(
+                            topic,
+                            int(partition),
+                            int(first) if first is not None else int(end),
+                            int(end),
+                            committed.get((topic, partition)),
+                        )
+                    )
+        except SQLAlchemyError as exc:
+            raise BusError(f"consumer_lag failed: {type(exc).__name__}") from exc
+        return out
 
     # -- factories ------------------------------------------------------------------------
     def producer(self) -> EmbeddedProducer:

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import ConfigResource, ConfigResourceType
+from kafka.admin import ConfigResource, ConfigResourceType, OffsetSpec
 from kafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 from kafka.structs import OffsetAndMetadata
 
-from services.runtime.bus.api import BusError, Headers, Message, TopicSpec
+from services.runtime.bus.api import BusError, Headers, Message, PartitionLag, TopicSpec
 from services.runtime.bus.records import normalise_headers, normalise_key
 from services.runtime.bus.security import KafkaSecurity
 from services.runtime.bus.tracing import inject_trace_headers
@@ -313,6 +314,55 @@ class KafkaBus:
             )
             for topic in described
         }
+
+    def consumer_lag(self, group_id: str, topics: Sequence[str]) -> list[PartitionLag]:
+        """The group's committed offsets (OffsetFetch) against each partition's earliest and
+        latest offsets (ListOffsets), all through the admin client: no consumer joins."""
+        wanted = sorted(set(topics))
+        if not wanted:
+            return []
+        admin = self._admin_client()
+        try:
+            partitions = sorted(
+                TopicPartition(topic["name"], p["partition_index"])
+                for topic in admin.describe_topics(wanted)
+                if for_code(topic.get("error_code", 0)).errno == 0
+                for p in topic.get("partitions", [])
+            )
+            if not partitions:
+                return []
+            starts = admin.list_partition_offsets(dict.fromkeys(partitions, OffsetSpec.EARLIEST))
+            ends = admin.list_partition_offsets(dict.fromkeys(partitions, OffsetSpec.LATEST))
+            committed = self._group_offsets(admin, group_id, partitions)
+        except KafkaError as exc:
+            raise BusError(f"consumer_lag failed: {type(exc).__name__}: {exc}") from exc
+        out = []
+        for tp in partitions:
+            mark = committed.get(tp)
+            # The broker answers -1 for a partition the group has never committed.
+            offset = mark.offset if mark is not None and mark.offset >= 0 else None
+            out.append(
+                PartitionLag(tp.topic, tp.partition, starts[tp].offset, ends[tp].offset, offset)
+            )
+        return out
+
+    @staticmethod
+    def _group_offsets(
+        admin: KafkaAdminClient, group_id: str, partitions: list[TopicPartition], tries: int = 20
+    ) -> dict[TopicPartition, OffsetAndMetadata]:
+        # A broker creates __consumer_offsets on first use, and until it has a leader every
+        # group's coordinator is "not available" (retriable): wait a little, as a joining
+        # consumer would, before calling the bus unavailable.
+        attempt = 0
+        while True:
+            try:
+                found = admin.list_group_offsets({group_id: partitions})
+                return dict(found.get(group_id, {}))
+            except KafkaError as exc:
+                attempt += 1
+                if not exc.retriable or attempt >= tries:
+                    raise
+                time.sleep(0.25)
 
     def close(self) -> None:
         """Close the admin connection (producers and consumers are closed by their owners)."""

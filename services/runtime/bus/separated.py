@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from services.runtime.bus.api import BusError, Consumer, TopicSpec
+from services.runtime.bus.api import BusError, Consumer, PartitionLag, TopicSpec
 from services.runtime.bus.embedded import EmbeddedBus, EmbeddedProducer
 
 __all__ = ["SeparatedBus", "SeparatedProducer"]
@@ -44,6 +44,15 @@ class SeparatedBus:
             mine = [spec for spec in specs if self.log_of(spec.name) is log]
             if mine:
                 log.create_topics(mine)
+
+    def consumer_lag(self, group_id: str, topics: Sequence[str]) -> list[PartitionLag]:
+        """Each topic's lag from the log it lives in."""
+        out: list[PartitionLag] = []
+        for log in (self.shared, self.identifiable):
+            mine = [topic for topic in topics if self.log_of(topic) is log]
+            if mine:
+                out += log.consumer_lag(group_id, mine)
+        return sorted(out, key=lambda lag: (lag.topic, lag.partition))
 
     def producer(self) -> SeparatedProducer:
         return SeparatedProducer(self)

@@ -268,3 +268,49 @@ def test_create_topics_leaves_an_existing_topic_as_it_is(
     consumer = closing(bus.consumer(unique("group"), [topic, topic + "-other"]))
     got = consume_until(consumer, 41)
     assert {(m.topic, m.partition) for m in got} == {(topic, 0), (topic, 1), (topic + "-other", 0)}
+
+
+def test_a_groups_lag_is_each_partitions_end_minus_its_committed_offset(
+    bus: Bus, new_topic: Callable[..., str], closing: Callable[[Any], Any]
+) -> None:
+    topic = new_topic(partitions=3)
+    values = [f"m-{i}" for i in range(30)]
+    publish_all(bus, closing, topic, values)
+    group = unique("group")
+    per_partition = {p: 0 for p in range(3)}
+    for i in range(len(values)):
+        per_partition[partition_for_key(f"key-{i % 7}".encode(), 3)] += 1
+
+    before = bus.consumer_lag(group, [topic])
+    assert [(lag.topic, lag.partition) for lag in before] == [(topic, p) for p in range(3)]
+    assert [(lag.start, lag.end, lag.committed) for lag in before] == [
+        (0, per_partition[p], None) for p in range(3)
+    ]
+    assert sum(lag.lag for lag in before) == len(values)
+
+    consumer = closing(bus.consumer(group, [topic]))
+    got = consume_until(consumer, len(values))
+    assert len(got) == len(values)
+    # Commit all but the last two records of each partition.
+    by_partition: dict[int, list[Message]] = defaultdict(list)
+    for m in got:
+        by_partition[m.partition].append(m)
+    held_back = {p: min(2, len(ms)) for p, ms in by_partition.items()}
+    consumer.commit(
+        [m for p, ms in by_partition.items() for m in sorted(ms, key=lambda m: m.offset)[:-2]]
+    )
+
+    after = {lag.partition: lag for lag in bus.consumer_lag(group, [topic])}
+    for p, count in per_partition.items():
+        assert after[p].end == count
+        assert after[p].lag == held_back.get(p, 0)
+        if count > 2:
+            assert after[p].committed == count - 2
+    # Read-only: another group's lag, and the reading member's assignment, are untouched.
+    assert sum(lag.lag for lag in bus.consumer_lag(unique("group"), [topic])) == len(values)
+    consumer.commit(got)
+    assert [lag.lag for lag in bus.consumer_lag(group, [topic])] == [0, 0, 0]
+
+
+def test_the_lag_on_a_topic_that_does_not_exist_has_no_partitions(bus: Bus) -> None:
+    assert bus.consumer_lag(unique("group"), [unique("missing")]) == []

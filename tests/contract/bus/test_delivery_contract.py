@@ -14,12 +14,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind
 from sqlalchemy import Column, Engine, MetaData, String, Table, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.runtime import probe
 from services.runtime.bus.api import Bus, Message, TopicSpec
 from services.runtime.db import make_engine, make_session_factory
 from services.runtime.delivery import (
@@ -36,6 +38,7 @@ from services.runtime.delivery import (
     WorkerConfig,
     create_runtime_tables,
 )
+from services.runtime.worker_status import worker_status
 from tests.contract.bus._support import (
     EVENT_TYPE,
     BusSpec,
@@ -588,3 +591,67 @@ def test_a_handler_raising_retry_batch_rolls_the_batch_back_and_counts_no_attemp
     assert effect_ids(effects_engine) == values  # each effect once: the refused runs rolled back
     assert worker.stats.dead_lettered == 0 and worker.stats.failed_attempts == 0
     assert worker.stats.batch_failures == 2
+
+
+def test_a_workers_status_counts_its_lag_and_its_dead_letters_by_topic_and_reason(
+    bus: Bus, sessions: sessionmaker[Session], closing: Callable[[Any], Any]
+) -> None:
+    topic, dlq = make_topics(bus)
+    secret = "poison-NHS-9434765919"
+    publish_events(bus, topic, ["m-0", secret, "m-2"])
+    producer = bus.producer()
+    producer.publish(topic, b"no type", key="k")  # a PoisonMessage, dead-lettered at once
+    producer.close()
+    group = unique("group")
+
+    def handler(session: Session, message: Message) -> None:
+        if b"poison" in message.value:
+            raise ValueError(f"cannot handle {message.value.decode()}")
+        record_effect(session, message)
+
+    def worker() -> Worker:
+        return closing(
+            Worker(
+                bus,
+                config(group, topic, max_attempts=2, retry_backoff_s=0.01),
+                sessions,
+                handlers={EVENT_TYPE: handler},
+            )
+        )
+
+    first = worker()
+    server = closing(probe.start_probe_server(0))
+    url = f"http://127.0.0.1:{server.port}/status"
+    assert httpx.get(url).status_code == 404  # no worker to describe yet
+    probe.serve_status(lambda: worker_status(first))
+    before = httpx.get(url).json()
+    assert before["group"] == group and before["lag"]["total"] == 4
+    assert before["dead_letters"]["total"] == 0
+
+    run_until(first, lambda: first.stats.processed + first.stats.dead_lettered == 4)
+    status = httpx.get(url).json()
+    assert status["lag"] == {
+        "total": 0,
+        "partitions": [{"topic": topic, "partition": 0, "committed": 4, "end": 4, "lag": 0}],
+    }
+    assert status["dead_letters"]["dead_letter_topic"] == dlq
+    assert status["dead_letters"]["by_topic"] == {topic: 2}
+    assert status["dead_letters"]["by_reason"] == {
+        "builtins.ValueError": 1,
+        "services.runtime.delivery.PoisonMessage": 1,
+    }
+    assert "9434765919" not in json.dumps(status)
+
+    # A restarted worker: the markers still count both; reasons count from its own start.
+    first.close()
+    again = worker()
+    probe.serve_status(lambda: worker_status(again))
+    restarted = httpx.get(url).json()["dead_letters"]
+    assert (restarted["total"], restarted["by_reason"]) == (2, {})
+
+    def broken() -> dict[str, object]:
+        raise ConnectionError("bus down")
+
+    server.set_status(broken)
+    down = httpx.get(url)
+    assert (down.status_code, down.json()) == (503, {"status": "unavailable: ConnectionError"})

@@ -2,8 +2,9 @@
 changes only what the APIs allow the signed-in person.
 
 The portal's routes are walked from the app itself, so a new page is in the matrix the moment it
-exists. The portal calls the real access and link apps (in this process, through their ASGI
-transports) with the person's token, exactly as it does over the network.
+exists. The portal calls the real access, link and ingest apps (in this process, through their
+ASGI transports) with the person's token, exactly as it does over the network, and a worker's
+real probe server for the status page.
 """
 
 from __future__ import annotations
@@ -19,12 +20,35 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
+from services.ingest.entrypoints import create_app as create_ingest_app
 from services.link.entrypoints import create_app as create_link_app
 from services.portal.config import ApiUrls, PortalSettings
 from services.portal.entrypoints import create_app
+from services.runtime import probe
 from tests.integration.access.conftest import Access, access  # noqa: F401 - fixtures
 from tests.integration.access.test_authorisation_matrix import world  # noqa: F401
+from tests.unit.ingest.support import FakeBus
+from tests.unit.ingest.support import settings_for as ingest_settings_for
 from tests.unit.link.review_support import queue_a_review, results_bus, settings_for
+
+WORKER_STATUS = {
+    "group": "access",
+    "topics": ["link.results.v1"],
+    "lag": {
+        "total": 7,
+        "partitions": [
+            {"topic": "link.results.v1", "partition": 2, "committed": 3, "end": 10, "lag": 7}
+        ],
+    },
+    "dead_letters": {
+        "dead_letter_topic": "access.dead-letters.v1",
+        "total": 1,
+        "by_topic": {"link.results.v1": 1},
+        "by_reason": {"services.runtime.delivery.PoisonMessage": 1},
+        "by_reason_over_s": 60.0,
+    },
+}
+"""What the worker's probe answers here: the portal's part is whom it shows it to."""
 
 AUDIENCES = ["fjo-access", "fjo-link", "fjo-ingest"]
 
@@ -122,14 +146,22 @@ def site(access: Access, world: dict[str, str], tmp_path: Path) -> Iterator[dict
         verifier=a.issuer.verifier(audience="fjo-link"),
         bus=results_bus(tmp_path),
     )
-    with TestClient(link_app) as link:
+    ingest_app = create_ingest_app(
+        ingest_settings_for(tmp_path),
+        bus=FakeBus(),
+        verifier=a.issuer.verifier(audience="fjo-ingest"),
+    )
+    worker_probe = probe.start_probe_server(0)
+    worker_probe.set_status(lambda: WORKER_STATUS)
+    with TestClient(link_app) as link, TestClient(ingest_app) as ingest:
         portal_app = create_app(
             PortalSettings(
                 environment="dev",
                 database_url=f"sqlite:///{tmp_path / 'portal.db'}",
                 apis=ApiUrls(access="http://access", link="http://link", ingest="http://ingest"),
+                status_workers={"access-worker": f"http://127.0.0.1:{worker_probe.port}"},
             ),
-            api_transport=ByHost({"access": a.client, "link": link}),
+            api_transport=ByHost({"access": a.client, "link": link, "ingest": ingest}),
         )
         with TestClient(portal_app, base_url="https://testserver") as portal:
             yield {
@@ -137,6 +169,7 @@ def site(access: Access, world: dict[str, str], tmp_path: Path) -> Iterator[dict
                 "portal": portal,
                 "ids": {**world, "name": "CHILD.csv", "record_token": record},
             }
+    worker_probe.close()
 
 
 def sign_in(site: dict[str, Any], role: str) -> str:
@@ -237,8 +270,19 @@ def test_queues_and_lists_show_only_what_the_api_gives_the_person(site: dict[str
     assert "Project A" in page and "Project B of mallory" not in page
     for path in ("/checking", "/review"):
         assert portal.get(path).status_code == 403, path  # not a checker nor a reviewer
-    # The status page's readiness is public; the audit verification is the API's to refuse.
-    assert "Not available to you" in portal.get("/status").text
+    # The status page's readiness is public; the audit verification and the quarantine
+    # summary are the APIs' to refuse, the workers' figures the portal's (operators only).
+    page = portal.get("/status").text
+    assert page.count("Not available to you") == 3
+    assert "lag-access-worker" not in page and "PoisonMessage" not in page
+    for role in ("approver", "output-checker", "data-controller", "link-reviewer"):
+        sign_in(site, role)
+        assert portal.get("/status").text.count("Not available to you") == 3, role
+    sign_in(site, "admin")
+    page = portal.get("/status").text
+    assert "Not available to you" not in page
+    assert 'id="lag-access-worker"' in page and "services.runtime.delivery.PoisonMessage" in page
+    assert "records refused at ingest" in page
     sign_in(site, "output-checker")
     assert site["ids"]["output_id"] in portal.get("/checking").text
     sign_in(site, "link-reviewer")

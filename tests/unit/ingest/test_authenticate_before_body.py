@@ -35,7 +35,12 @@ def operations(client: TestClient) -> list[tuple[str, str]]:
 
 def test_the_document_lists_every_route_as_needing_a_token(client: TestClient) -> None:
     paths = {path.split("?")[0] for _, path in operations(client)}
-    assert paths == {"/v1/deliveries", "/v1/deliveries/batch", "/v1/deliveries/x"}
+    assert paths == {
+        "/v1/deliveries",
+        "/v1/deliveries/batch",
+        "/v1/deliveries/x",
+        "/v1/quarantine",
+    }
 
 
 @pytest.mark.parametrize(("body", "media"), GARBAGE)

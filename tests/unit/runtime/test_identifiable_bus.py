@@ -130,6 +130,35 @@ def test_the_identifiable_log_drops_records_past_their_topics_retention(tmp_path
         bus.close()
 
 
+def test_a_separated_bus_reads_each_topics_lag_from_its_own_log_and_retention_moves_the_start(
+    tmp_path: Path,
+) -> None:
+    bus = make_bus(
+        "embedded",
+        database_url=url(tmp_path / "bus.db"),
+        identifiable_url=url(tmp_path / "identifiable.db"),
+    )
+    assert isinstance(bus, SeparatedBus)
+    try:
+        bus.create_topics(topic_specs([INGEST_RECORDS, PSEUDONYMISE_RECORDS]))
+        producer = bus.producer()
+        for topic in (INGEST_RECORDS.name, PSEUDONYMISE_RECORDS.name, PSEUDONYMISE_RECORDS.name):
+            producer.publish(topic, b"{}", key=b"k")
+        producer.close()
+        lags = bus.consumer_lag("g", [PSEUDONYMISE_RECORDS.name, INGEST_RECORDS.name])
+        assert {(lag.topic, lag.lag) for lag in lags if lag.lag} == {
+            (INGEST_RECORDS.name, 1),
+            (PSEUDONYMISE_RECORDS.name, 2),
+        }
+        week = int(INGEST_RECORDS.retention)  # type: ignore[arg-type]
+        bus.identifiable.enforce_retention(now_ms=int(time.time() * 1000) + week + 60_000)
+        # The record is gone: a member of the group would start past it, so it is no lag.
+        gone = [lag for lag in bus.consumer_lag("g", [INGEST_RECORDS.name]) if lag.end]
+        assert [(lag.start, lag.end, lag.lag) for lag in gone] == [(1, 1, 0)]
+    finally:
+        bus.close()
+
+
 def test_producers_enforce_retention_as_they_write(tmp_path: Path) -> None:
     topic = "test.short-lived.v1"
     bus = EmbeddedBus(
