@@ -636,6 +636,9 @@ def researcher_story(
                     "members": ["alice", "bob"],
                     "access_until": until,
                     "quasi_identifiers": project["quasi_identifiers"],  # carol pins what she sees
+                    # The demo downloads the extract to show and leak-check it: row-level
+                    # download is egress the panel permits explicitly (off by default).
+                    "egress": ["row-level-download"],
                 },
                 headers=h("carol", "approver"),
             ),

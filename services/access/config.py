@@ -57,7 +57,8 @@ class ExtractSettings(BaseModel):
 
     directory: Path = Field(
         Path("var/fjo/extracts"),
-        description="Root folder of built extracts (one folder per extract).",
+        description="Root folder of the project workspaces: `<project>/extracts/<extract>/` "
+        "holds each built extract, beside the workspace's query results, jobs and outputs.",
     )
     rate_limit: int = Field(
         5, ge=1, description="Extract requests one researcher may make per project per window."

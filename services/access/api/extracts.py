@@ -23,6 +23,7 @@ from services.access.api.deps import (
     Refused,
     authorised_data,
     conflict,
+    forbidden,
     not_found,
     problems,
     unit,
@@ -30,10 +31,12 @@ from services.access.api.deps import (
 from services.access.api.schemas import ExtractOut
 from services.access.bootstrap import AccessContext
 from services.access.domain.catalogue import pinned_quasi_identifiers, quasi_identifier_problem
+from services.access.domain.egress import ROW_LEVEL_FORMATS, Egress, download_refusal
 from services.access.domain.generalisation import DatePrecision
 from services.access.domain.kanonymity import KAnonymityMode
 from services.access.extracts import ExtractSpec, build_extract
 from services.access.storage.models import ExtractRow, ProjectApprovalRow, ProjectRow
+from services.access.workspace.files import WorkspacePaths
 from services.runtime.auth import AuthenticatedRoute, Principal
 from services.runtime.db import transaction
 
@@ -58,7 +61,8 @@ def _out(row: ExtractRow) -> ExtractOut:
 
 
 def extract_dir(ctx: AccessContext, project_id: str, extract_id: str) -> Path:
-    return ctx.settings.extracts.directory / project_id / extract_id
+    """Extracts are built into their project's workspace (``workspace/files.py``)."""
+    return WorkspacePaths(ctx.settings.extracts.directory, project_id).extract(extract_id)
 
 
 def _pinned(approval: ProjectApprovalRow, project: ProjectRow) -> tuple[str, ...]:
@@ -284,7 +288,9 @@ def extracts_router(ctx: AccessContext, auth: Any) -> APIRouter:
 
     @router.get(
         "/projects/{project_id}/extracts/{extract_id}/files/{name}",
-        summary="Download one file of a built extract (audited).",
+        summary="Download one file of a built extract (audited). Its data files (Parquet, "
+        "CSV) only where the approval permits `row-level-download`; the manifest and data "
+        "dictionary always.",
         response_class=FileResponse,
         responses=problems(403, 404, 409),
     )
@@ -299,9 +305,15 @@ def extracts_router(ctx: AccessContext, auth: Any) -> APIRouter:
             files = {f["name"]: f for f in row.manifest.get("files", [])}
             if name != "manifest.json" and name not in files:
                 raise not_found("extract-file", extract_id, project_id)
+            approval = s.get(ProjectApprovalRow, project_id)
+            permitted = list(approval.egress or []) if approval is not None else []
+            refusal = download_refusal(files.get(name, {}).get("format"), permitted)
+            if refusal is not None:
+                raise forbidden(refusal, "extract-file", extract_id, project_id)
             path = Path(row.directory) / name
             if not path.is_file():
                 raise not_found("extract-file", extract_id, project_id)
+            egress = files.get(name, {}).get("format") in ROW_LEVEL_FORMATS
             ctx.audit.append(
                 s,
                 actor=principal.subject,
@@ -309,7 +321,11 @@ def extracts_router(ctx: AccessContext, auth: Any) -> APIRouter:
                 object_type="extract",
                 object_id=extract_id,
                 project_id=project_id,
-                detail={"file": name, "sha256": files.get(name, {}).get("sha256")},
+                detail={
+                    "file": name,
+                    "sha256": files.get(name, {}).get("sha256"),
+                    **({"egress": Egress.ROW_LEVEL_DOWNLOAD.value} if egress else {}),
+                },
             )
         media = {
             ".csv": "text/csv",

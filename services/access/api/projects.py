@@ -94,6 +94,7 @@ def _project_out(session: Session, project: ProjectRow) -> ProjectOut:
             "quasi_identifiers": _approved_quasi_identifiers(approval, project),
             "date_precision": approval.date_precision or DatePrecision.MONTH.value,
             "conditions": approval.conditions,
+            "egress": list(approval.egress or []),
             "decided_at": approval.decided_at.isoformat(),
         }
     sign_offs = session.execute(
@@ -581,6 +582,7 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
                     quasi_identifiers=list(dict.fromkeys(body.quasi_identifiers)),
                     date_precision=body.date_precision,
                     conditions=body.conditions,
+                    egress=sorted(set(body.egress)),
                 )
             )
             project.approved_at = datetime.now(UTC)
@@ -601,6 +603,7 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
                     "access_until": body.access_until.isoformat(),
                     "quasi_identifiers": list(dict.fromkeys(body.quasi_identifiers)),
                     "date_precision": body.date_precision,
+                    "egress": sorted(set(body.egress)),
                 },
             )
             return _project_out(s, project)

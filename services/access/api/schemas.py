@@ -179,6 +179,14 @@ class ApprovalIn(_In):
         examples=[list(QUASI_IDENTIFIERS)],
     )
     conditions: str = Field("", max_length=5000)
+    egress: list[Literal["row-level-download"]] = Field(
+        default_factory=list,
+        max_length=1,
+        description="Egress beyond the airlock that the panel permits explicitly: "
+        "`row-level-download` lets members download the extract's data files. None by "
+        "default: the data stay in the project's workspace.",
+        examples=[[]],
+    )
 
 
 class DecisionIn(_In):

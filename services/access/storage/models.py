@@ -158,6 +158,9 @@ class ProjectApprovalRow(Base):
     date_precision: Mapped[str | None] = mapped_column(String(10))
     """week, month, quarter or year (None: recorded before migration 0003, read as month)."""
     conditions: Mapped[str] = mapped_column(Text, default="")
+    egress: Mapped[list[str]] = mapped_column(JsonType, default=list)
+    """Egress types the panel permits beyond the airlock (``row-level-download``); none by
+    default (migration 0007)."""
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -187,8 +187,11 @@ def active_project(
     *,
     title: str = "Newborns in care proceedings",
     variables: tuple[str, ...] = ("WOB", "GNDR_CD", "LSOA_CD", "CASE_ID_E", "LAW_TYPE", "LA_CD_E"),
+    egress: tuple[str, ...] = ("row-level-download",),
 ) -> str:
-    """Create, submit, approve and activate a project; returns its id."""
+    """Create, submit, approve and activate a project; returns its id. The panel permits
+    row-level download unless ``egress`` says otherwise: most tests here read the extract's
+    files (tests/integration/access/test_workspace.py holds the default, none)."""
     r = a.client.post(
         "/v1/projects",
         json={"title": title, "datasets": ["case", "child"], "variables": list(variables)},
@@ -217,6 +220,7 @@ def active_project(
             "members": [owner, *members],
             "access_until": FAR,
             "quasi_identifiers": quasi_identifiers,
+            "egress": list(egress),
         },
         headers=a.h(*APPROVER),
     )

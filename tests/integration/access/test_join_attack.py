@@ -143,6 +143,7 @@ def _project(a: Access, owner: str, precision: str) -> str:
             "access_until": FAR,
             "quasi_identifiers": project["quasi_identifiers"],
             "date_precision": precision,
+            "egress": ["row-level-download"],  # the attacker holds both projects' rows
         },
         headers=a.h(*APPROVER),
     )

@@ -47,6 +47,7 @@ def _approve(a: Access, pid: str, quasi_identifiers: list[str]) -> Any:
             "members": ["alice"],
             "access_until": FAR,
             "quasi_identifiers": quasi_identifiers,
+            "egress": ["row-level-download"],  # the test reads the extract's rows
         },
         headers=a.h(*APPROVER),
     )
