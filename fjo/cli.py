@@ -13,7 +13,15 @@ from typing import Annotated, Any
 import typer
 
 from contracts.services import Service
-from fjo import __version__, access_cli, deploy_cli, idp_cli, push_cli, token_cli
+from fjo import (
+    __version__,
+    access_cli,
+    deploy_cli,
+    idp_cli,
+    push_cli,
+    token_cli,
+    workspace_cli,
+)
 from fjo.demo import cli as demo_cli
 from services.runtime.settings import KafkaSecurityProtocol, SaslMechanism
 
@@ -26,6 +34,7 @@ deploy_cli.register(app)  # db upgrade, up, down
 access_cli.register(app)  # audit verify, audit checkpoint
 token_cli.register(app)  # token
 push_cli.register(app)  # push (partners: resumable delivery upload)
+workspace_cli.register(app)  # workspace (researchers: queries, jobs, outputs in the TRE)
 demo_cli.register(app)  # synth, demo (make demo)
 idp_cli.register(app)  # idp (the dev issuer as an OIDC provider, for the portal)
 

@@ -16,6 +16,9 @@ __all__ = [
     "AuthSettings",
     "DisclosureSettings",
     "ExtractSettings",
+    "JobSettings",
+    "QuerySettings",
+    "WorkspaceSettings",
 ]
 
 
@@ -67,6 +70,53 @@ class ExtractSettings(BaseModel):
     batch_rows: int = Field(50_000, ge=1000, description="Rows read per database round trip.")
 
 
+class QuerySettings(BaseModel):
+    """Limits of one SQL query over a workspace (DuckDB, in the API process)."""
+
+    memory_mb: int = Field(256, ge=16, description="DuckDB memory_limit; no spilling to disk.")
+    threads: int = Field(1, ge=1, le=16, description="DuckDB threads per query.")
+    timeout_s: float = Field(10.0, gt=0, description="Wall-clock limit; the query is interrupted.")
+    max_rows: int = Field(
+        10_000, ge=1, description="A result with more rows is refused (aggregate or filter)."
+    )
+
+
+class JobSettings(BaseModel):
+    """Limits and runtime of analysis jobs (a bubblewrap sandbox per job, docs/workspace.md)."""
+
+    bwrap: str = Field("bwrap", description="The bubblewrap executable.")
+    sandbox_uid: int = Field(
+        65534,
+        ge=1,
+        description="Unprivileged uid (and gid) a job runs as when access runs as root; "
+        "otherwise the job keeps access's own uid inside a user namespace.",
+    )
+    cpu_s: int = Field(120, ge=1, description="CPU seconds (RLIMIT_CPU).")
+    memory_mb: int = Field(3072, ge=64, description="Address space (RLIMIT_AS).")
+    wall_s: float = Field(600.0, gt=0, description="Wall-clock deadline; then the job is killed.")
+    max_processes: int = Field(64, ge=1, description="Processes of the job's uid (RLIMIT_NPROC).")
+    max_open_files: int = Field(256, ge=16, description="Open files (RLIMIT_NOFILE).")
+    max_file_mb: int = Field(512, ge=1, description="Largest file a job may write (RLIMIT_FSIZE).")
+    log_bytes: int = Field(1_000_000, ge=1000, description="Log kept per job (its tail).")
+    max_script_bytes: int = Field(200_000, ge=100, description="Largest script accepted.")
+    packages: tuple[str, ...] = Field(
+        ("acro", "duckdb", "matplotlib", "numpy", "pandas", "pyarrow", "scipy", "statsmodels"),
+        description="The allow-list: packages preinstalled in the job runtime that a job may "
+        "name as requirements (nothing is installed at run time).",
+    )
+
+
+class WorkspaceSettings(BaseModel):
+    """Analysis inside the TRE: queries, jobs, dummy data and the airlock."""
+
+    query: QuerySettings = Field(default_factory=QuerySettings)
+    jobs: JobSettings = Field(default_factory=JobSettings)
+    dummy_rows: int = Field(200, ge=1, le=100_000, description="Rows per dummy table.")
+    check_wall_s: float = Field(
+        300.0, gt=0, description="Deadline of one airlock check (ACRO in the sandbox)."
+    )
+
+
 class AuditSettings(BaseModel):
     """How refused requests are audited: per source and window, a few in full, then counted."""
 
@@ -110,6 +160,7 @@ class AccessSettings(ServiceSettings):
     disclosure: DisclosureSettings = Field(default_factory=DisclosureSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
     extracts: ExtractSettings = Field(default_factory=ExtractSettings)
+    workspace: WorkspaceSettings = Field(default_factory=WorkspaceSettings)
     migrate_on_start: bool = Field(True, description="Run the Alembic migrations at start-up.")
     worker_group: str = Field("access", description="Consumer group of the research store.")
 

@@ -13,6 +13,7 @@ from services.access.api.extracts import extracts_router, recover_interrupted
 from services.access.api.outputs import outputs_router
 from services.access.api.projects import projects_router
 from services.access.api.researchers import researchers_router
+from services.access.api.workspace import workspace_router
 from services.access.bootstrap import AccessContext, build_context
 from services.access.config import AccessSettings
 from services.runtime.app import create_app as create_base_app
@@ -68,6 +69,7 @@ def create_app(
         projects_router(ctx, auth),
         extracts_router(ctx, auth),
         outputs_router(ctx, auth),
+        workspace_router(ctx, auth),
     ):
         app.include_router(router)
     return app

@@ -50,6 +50,7 @@ __all__ = [
     "RefusalWindowRow",
     "ResearchRecordRow",
     "ResearcherRow",
+    "WorkspaceQueryRow",
     "processed_messages",
     "utcnow",
 ]
@@ -292,6 +293,28 @@ class OutputReviewRow(Base):
     decision: Mapped[str] = mapped_column(String(20))
     comment: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WorkspaceQueryRow(Base):
+    """One SQL query run in a project's workspace (its result stays there)."""
+
+    __tablename__ = "access_workspace_queries"
+    __table_args__ = (Index("ix_access_workspace_queries_project", "project_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("access_projects.id"))
+    author: Mapped[str] = mapped_column(String(200))
+    sql: Mapped[str] = mapped_column(Text)
+    sql_sha256: Mapped[str] = mapped_column(String(64))
+    extract_id: Mapped[str | None] = mapped_column(String(36))
+    state: Mapped[str] = mapped_column(String(20))  # succeeded | refused
+    reason: Mapped[str | None] = mapped_column(String(40))
+    detail: Mapped[str | None] = mapped_column(String(500))
+    rows: Mapped[int | None] = mapped_column(Integer)
+    columns: Mapped[list[dict[str, str]]] = mapped_column(JsonType, default=list)
+    result_sha256: Mapped[str | None] = mapped_column(String(64))
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class AuditLogRow(Base):

@@ -63,6 +63,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "cells": [{"row": "a", "count": 20}, {"row": "b", "count": 30}],
     },
     ("POST", "/v1/projects/{project_id}/outputs/{output_id}/reviews"): {"decision": "approve"},
+    ("POST", "/v1/projects/{project_id}/workspace/queries"): {"sql": "SELECT 1"},
 }
 
 ROLE_NAMES = (
@@ -172,11 +173,19 @@ def world(access: Access) -> dict[str, str]:
         headers=a.h("mallory", "researcher"),
     )
     output_b = r.json()["id"]
+    r = a.client.post(
+        f"/v1/projects/{project_b}/workspace/queries",
+        json={"sql": "SELECT count(*) AS n FROM CHILD"},
+        headers=a.h("mallory", "researcher"),
+    )
+    assert r.status_code == 201, r.text
+    query_b = r.json()["id"]
     return {
         "project_a": project_a,
         "project_id": project_b,
         "extract_id": extract_b,
         "output_id": output_b,
+        "query_id": query_b,
         "subject": "mallory",
         "name": "CHILD.parquet",
     }
@@ -239,7 +248,7 @@ def test_a_foreign_object_named_under_ones_own_project_is_not_found(
     a = access
     own = dict(world, project_id=world["project_a"])
     for endpoint in endpoints(a.client.app):
-        if "{project_id}" not in endpoint.path or not {"extract_id", "output_id"} & set(
+        if "{project_id}" not in endpoint.path or not {"extract_id", "output_id", "query_id"} & set(
             endpoint.params()
         ):
             continue

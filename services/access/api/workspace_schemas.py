@@ -1,0 +1,65 @@
+"""Request and response bodies of the workspace API: queries, jobs, dummy data, the airlock
+(documented in the OpenAPI; the portal's pages are built on them)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+__all__ = ["QueryIn", "QueryOut", "WorkspaceOut", "WorkspaceTable"]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WorkspaceTable(BaseModel):
+    name: str = Field(description="Table name in queries (and file stem in jobs' /data).")
+    dataset: str | None
+    rows: int | None
+    columns: list[dict[str, Any]] = Field(description="name, type, description per column.")
+
+
+class WorkspaceOut(BaseModel):
+    project_id: str
+    extract_id: str | None = Field(description="The extract the workspace works on (latest).")
+    built_at: datetime | None
+    tables: list[WorkspaceTable]
+    egress: list[str] = Field(description="Egress the approval permits beyond the airlock.")
+    packages: list[str] = Field(description="The job runtime's allow-list of packages.")
+    limits: dict[str, Any] = Field(description="Query and job limits.")
+
+
+class QueryIn(_In):
+    sql: str = Field(
+        min_length=1,
+        max_length=20_000,
+        description="One SELECT over the workspace's tables (no file functions).",
+        examples=["SELECT GNDR_CD, count(*) AS n FROM CHILD GROUP BY GNDR_CD"],
+    )
+    preview: StrictInt = Field(100, ge=0, le=1000, description="Rows returned in the answer.")
+
+
+class QueryOut(BaseModel):
+    id: str
+    project_id: str
+    author: str
+    state: Literal["succeeded", "refused"]
+    reason: str | None = Field(
+        description="Why it was refused: statement, file-access, extension, time-limit, "
+        "memory-limit, row-limit, invalid."
+    )
+    detail: str | None
+    sql_sha256: str
+    extract_id: str | None
+    rows: int | None
+    columns: list[dict[str, str]]
+    preview: list[list[Any]] = Field(
+        default_factory=list,
+        description="The first rows (shown in the session; the result "
+        "itself stays in the workspace).",
+    )
+    seconds: float
+    created_at: datetime
