@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
@@ -12,7 +13,8 @@ import typer
 __all__ = ["WorkspaceClient", "register", "workspace_app"]
 
 workspace_app = typer.Typer(
-    help="Analysis inside the TRE: the project's workspace (queries).", no_args_is_help=True
+    help="Analysis inside the TRE: the project's workspace (queries, dummy data).",
+    no_args_is_help=True,
 )
 
 Url = Annotated[str, typer.Option(envvar="FJO_ACCESS_URL", help="Access's base URL.")]
@@ -34,6 +36,10 @@ class WorkspaceClient:
         self.headers = {"Authorization": f"Bearer {token}"}
 
     def call(self, method: str, path: str, **kw: Any) -> Any:
+        r = self.raw(method, path, **kw)
+        return r.json() if "json" in r.headers.get("content-type", "") else r.text
+
+    def raw(self, method: str, path: str, **kw: Any) -> httpx.Response:
         r = self.http.request(method, self.base + path, headers=self.headers, **kw)
         if r.status_code >= 400:
             try:
@@ -43,7 +49,7 @@ class WorkspaceClient:
             what = body.get("detail") or body.get("title") or r.reason_phrase
             reason = f" ({body['reason']})" if body.get("reason") else ""
             raise typer.BadParameter(f"HTTP {r.status_code}: {what}{reason}") from None
-        return r.json() if "json" in r.headers.get("content-type", "") else r.text
+        return r
 
 
 def _client(url: str, token: str | None, project: str) -> WorkspaceClient:
@@ -91,6 +97,29 @@ def query(
         typer.echo(json.dumps(out, indent=1))
         return
     _table(out["columns"], out["preview"], f"query {out['id']}: {out['rows']} row(s)")
+
+
+@workspace_app.command("dummy")
+def dummy(
+    project: Project,
+    name: Annotated[
+        str | None, typer.Argument(help="A file to download, e.g. CHILD.csv (none: list them).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Where to save it (default DUMMY_<name>).")
+    ] = None,
+    url: Url = "http://127.0.0.1:8000",
+    token: Token = None,
+) -> None:
+    """Dummy data to develop a script on: the extract's schema, made-up rows."""
+    client = _client(url, token, project)
+    if name is None:
+        for f in client.call("GET", "/dummy"):
+            typer.echo(f"{f['name']}\t{f['rows']} rows")
+        return
+    target = out or Path(f"DUMMY_{name}")
+    target.write_bytes(client.raw("GET", f"/dummy/{name}").content)
+    typer.echo(f"saved {target}")
 
 
 def register(app: typer.Typer) -> None:

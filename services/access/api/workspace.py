@@ -1,4 +1,4 @@
-"""The project's workspace: what it holds, and SQL queries next to the data.
+"""The project's workspace: what it holds, SQL queries next to the data, dummy data.
 
 Queries run in the API process (DuckDB, confined: ``workspace/query.py``) outside any
 database transaction; each one, run or refused, is recorded and audited with its SQL's
@@ -9,13 +9,18 @@ airlock; the answer shows the first rows in the member's session.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import uuid
+from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi.responses import Response
 from sqlalchemy import select
 
 from services.access.api.deps import (
@@ -25,8 +30,16 @@ from services.access.api.deps import (
     problems,
     unit,
 )
-from services.access.api.workspace_schemas import QueryIn, QueryOut, WorkspaceOut, WorkspaceTable
+from services.access.api.workspace_schemas import (
+    DummyFileOut,
+    QueryIn,
+    QueryOut,
+    WorkspaceOut,
+    WorkspaceTable,
+)
 from services.access.bootstrap import AccessContext
+from services.access.domain.dummy import DummyColumn, dummy_table
+from services.access.domain.generalisation import DatePrecision
 from services.access.storage.models import ExtractRow, ProjectApprovalRow, WorkspaceQueryRow
 from services.access.workspace.current import current_extract, extract_tables
 from services.access.workspace.files import WorkspacePaths, read_regular_file, sha256_of
@@ -36,6 +49,13 @@ from services.runtime.auth import AuthenticatedRoute, Principal
 __all__ = ["query_out", "workspace_paths", "workspace_router"]
 
 _MEMBERS = "an accredited approved member of an active project is required"
+_ARROW = {
+    "string": pa.string(),
+    "date": pa.date32(),
+    "integer": pa.int64(),
+    "float": pa.float64(),
+    "boolean": pa.bool_(),
+}
 
 
 def workspace_paths(ctx: AccessContext, project_id: str) -> WorkspacePaths:
@@ -244,5 +264,92 @@ def workspace_router(ctx: AccessContext, auth: Any) -> APIRouter:
                     detail={"rows_shown": len(rows)},
                 )
             return query_out(row, rows)
+
+    def dummy_files(s: Any, project_id: str) -> dict[str, tuple[str, str, list[DummyColumn]]]:
+        """File name → (table, format, columns) of the workspace's dummy data."""
+        extract = current_extract(s, project_id)
+        if extract is None:
+            raise conflict(
+                "the workspace has no extract yet: request one",
+                "project",
+                project_id,
+                project_id,
+            )
+        out: dict[str, tuple[str, str, list[DummyColumn]]] = {}
+        dictionary = _dictionary(extract)
+        for t in extract_tables(extract).values():
+            columns = [
+                DummyColumn(c["column"], c["type"], bool(c["project_pseudonym"]))
+                for c in dictionary
+                if c["table"] == t.name
+            ]
+            for fmt in ("parquet", "csv"):
+                out[f"{t.name}.{fmt}"] = (t.name, fmt, columns)
+        return out
+
+    @router.get(
+        "/projects/{project_id}/workspace/dummy",
+        summary="The dummy data on offer: the extract's schema with made-up rows.",
+        responses=problems(403, 404, 409),
+    )
+    def list_dummy(project_id: str, principal: Principal = Depends(auth)) -> list[DummyFileOut]:
+        with unit(ctx, principal, "workspace.dummy.list") as s:
+            authorised_data(s, principal, project_id, _MEMBERS)
+            return [
+                DummyFileOut(name=name, table=table, format=fmt, rows=settings.dummy_rows)
+                for name, (table, fmt, _) in sorted(dummy_files(s, project_id).items())
+            ]
+
+    @router.get(
+        "/projects/{project_id}/workspace/dummy/{name}",
+        summary="Download one dummy table (no real record behind it; audited).",
+        response_class=Response,
+        responses=problems(403, 404, 409),
+    )
+    def get_dummy(project_id: str, name: str, principal: Principal = Depends(auth)) -> Response:
+        with unit(ctx, principal, "workspace.dummy.download") as s:
+            authorised_data(s, principal, project_id, _MEMBERS)
+            files = dummy_files(s, project_id)
+            if name not in files:
+                raise not_found("dummy-file", name, project_id)
+            table, fmt, columns = files[name]
+            extract = current_extract(s, project_id)
+            assert extract is not None
+            approved = (extract.manifest or {}).get("approved", {})
+            dataset = next(
+                (t.dataset for t in extract_tables(extract).values() if t.name == table), None
+            )
+            data = dummy_table(
+                dataset or "",
+                columns,
+                settings.dummy_rows,
+                seed=f"{project_id}|{extract.id}",
+                window=(
+                    date.fromisoformat(approved.get("window_start", "2015-01-01")),
+                    date.fromisoformat(approved.get("window_end", "2019-12-31")),
+                ),
+                precision=DatePrecision(approved.get("date_precision", "month")),
+            )
+            arrow = pa.table({c.name: pa.array(data[c.name], type=_ARROW[c.type]) for c in columns})
+            buffer = io.BytesIO()
+            if fmt == "parquet":
+                pq.write_table(arrow, buffer)
+            else:
+                pacsv.write_csv(arrow, buffer)
+            ctx.audit.append(
+                s,
+                actor=principal.subject,
+                action="workspace.dummy.download",
+                object_type="dummy-file",
+                object_id=name,
+                project_id=project_id,
+                detail={"rows": settings.dummy_rows, "extract_id": extract.id},
+            )
+        media = "text/csv" if fmt == "csv" else "application/vnd.apache.parquet"
+        return Response(
+            buffer.getvalue(),
+            media_type=media,
+            headers={"Content-Disposition": f'attachment; filename="DUMMY_{name}"'},
+        )
 
     return router

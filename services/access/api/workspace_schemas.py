@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-__all__ = ["QueryIn", "QueryOut", "WorkspaceOut", "WorkspaceTable"]
+__all__ = ["DummyFileOut", "QueryIn", "QueryOut", "WorkspaceOut", "WorkspaceTable"]
 
 
 class _In(BaseModel):
@@ -63,3 +63,10 @@ class QueryOut(BaseModel):
     )
     seconds: float
     created_at: datetime
+
+
+class DummyFileOut(BaseModel):
+    name: str = Field(description="File name under .../workspace/dummy/.")
+    table: str
+    format: Literal["parquet", "csv"]
+    rows: int = Field(description="Made-up rows (no real record behind any of them).")

@@ -16,6 +16,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from contracts.records.adult import PartyRole
+from contracts.records.case import ApplicantType, LawType, OrderSought
+from contracts.records.child import Ethnicity, LivingSituation
+from contracts.records.hearing import HearingOutcome, HearingStatus, HearingType
+from contracts.records.relationship import Relationship
 from services.access.domain.pseudonyms import PseudonymKind
 
 __all__ = [
@@ -52,6 +57,13 @@ class Variable:
     banded: bool = False
     """Given in bands, not exactly (``generalisation.MATCH_PROBABILITY_BANDS``); dates are
     always given at the approval's precision."""
+    values: tuple[str | int, ...] = ()
+    """The value set of a coded variable (from the record contracts); dummy data draws
+    from it."""
+
+
+def _codes(enum: Iterable[StrEnum]) -> tuple[str, ...]:
+    return tuple(e.value for e in enum)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +96,7 @@ LINKAGE_COLUMNS: tuple[Variable, ...] = (
         "status_code",
         "Linkage status code (1 NHS number, 4 exact on five fields, 39 fuzzy forename, ...).",
         "integer",
+        values=(1, 4, 39, 99),
     ),
     Variable(
         "ALF_MTCH_PCT",
@@ -110,6 +123,7 @@ _SEX = Variable(
     "Sex code (1 male, 2 female, 8 not specified, 9 unknown).",
     "integer",
     quasi_identifier=True,
+    values=(1, 2, 8, 9),
 )
 _LSOA = Variable(
     "LSOA_CD",
@@ -145,11 +159,23 @@ _COURT = Variable(
 )
 
 
-def _c(name: str, field: str, description: str, type_: str = "string") -> Variable:
+def _c(
+    name: str,
+    field: str,
+    description: str,
+    type_: str = "string",
+    values: tuple[str | int, ...] = (),
+) -> Variable:
     # Every date is an indirect identifier (someone who knows when a case was received, or
     # a hearing held, can single it out), so every dated content field is a quasi-identifier.
     return Variable(
-        name, Source.CONTENT, field, description, type_, quasi_identifier=type_ == "date"
+        name,
+        Source.CONTENT,
+        field,
+        description,
+        type_,
+        quasi_identifier=type_ == "date",
+        values=values,
     )
 
 
@@ -162,9 +188,16 @@ CATALOGUE: dict[str, Dataset] = {
             (
                 _LA,
                 _COURT,
-                _c("LAW_TYPE", "law_type", "Public or private law."),
-                _c("ORDERS_SOUGHT", "orders_sought", "Orders applied for (';'-separated)."),
-                _c("APPLICANT_TYPE", "applicant_type", "Who applied."),
+                _c("LAW_TYPE", "law_type", "Public or private law.", values=_codes(LawType)),
+                _c(
+                    "ORDERS_SOUGHT",
+                    "orders_sought",
+                    "Orders applied for (';'-separated).",
+                    values=_codes(OrderSought),
+                ),
+                _c(
+                    "APPLICANT_TYPE", "applicant_type", "Who applied.", values=_codes(ApplicantType)
+                ),
                 _c("RECEIVED_DT", "received_date", "Date the application was received.", "date"),
                 _c("ISSUED_DT", "issued_date", "Date the application was issued.", "date"),
                 _c("FIRST_HEARING_DT", "first_hearing_date", "First hearing date.", "date"),
@@ -188,9 +221,15 @@ CATALOGUE: dict[str, Dataset] = {
                     "ethnicity",
                     "Ethnic group.",
                     quasi_identifier=True,
+                    values=_codes(Ethnicity),
                 ),
                 _c("DISABILITY", "disability", "Recorded disability.", "boolean"),
-                _c("LIVING_SITUATION", "living_situation", "Where the child lives."),
+                _c(
+                    "LIVING_SITUATION",
+                    "living_situation",
+                    "Where the child lives.",
+                    values=_codes(LivingSituation),
+                ),
                 _c("ADDITIONAL_NEEDS", "additional_needs", "Additional needs.", "boolean"),
             ),
             date_field=None,
@@ -204,8 +243,18 @@ CATALOGUE: dict[str, Dataset] = {
                 _SEX,
                 _LSOA,
                 _LA,
-                _c("PARTY_ROLE", "role", "The adult's part in the proceedings."),
-                _c("REL_TO_CHILD", "relationship_to_child", "Relationship to the child."),
+                _c(
+                    "PARTY_ROLE",
+                    "role",
+                    "The adult's part in the proceedings.",
+                    values=_codes(PartyRole),
+                ),
+                _c(
+                    "REL_TO_CHILD",
+                    "relationship_to_child",
+                    "Relationship to the child.",
+                    values=_codes(Relationship),
+                ),
                 _c("PARENTAL_RESP", "parental_responsibility", "Has PR.", "boolean"),
                 _c("LEGAL_REP", "legal_representation", "Legally represented.", "boolean"),
                 _c("LITIGATION_ISSUES", "litigation_issues", "Litigation issues.", "boolean"),
@@ -231,7 +280,12 @@ CATALOGUE: dict[str, Dataset] = {
                     "Project-specific encrypted child record.",
                     pseudonym=PseudonymKind.RECORD,
                 ),
-                _c("RELATIONSHIP", "relationship", "The adult's relationship to the child."),
+                _c(
+                    "RELATIONSHIP",
+                    "relationship",
+                    "The adult's relationship to the child.",
+                    values=_codes(Relationship),
+                ),
                 _c("PARENTAL_RESP", "parental_responsibility", "Has PR.", "boolean"),
             ),
             date_field=None,
@@ -242,11 +296,21 @@ CATALOGUE: dict[str, Dataset] = {
             (
                 _CASE,
                 _COURT,
-                _c("HEARING_TYPE", "hearing_type", "Kind of hearing."),
+                _c("HEARING_TYPE", "hearing_type", "Kind of hearing.", values=_codes(HearingType)),
                 _c("HEARING_DT", "hearing_date", "Hearing date.", "date"),
                 _c("HEARING_END_DT", "end_date", "Hearing end date.", "date"),
-                _c("HEARING_STATUS", "status", "Listed, effective, vacated or adjourned."),
-                _c("HEARING_OUTCOME", "outcome", "Outcome of the hearing."),
+                _c(
+                    "HEARING_STATUS",
+                    "status",
+                    "Listed, effective, vacated or adjourned.",
+                    values=_codes(HearingStatus),
+                ),
+                _c(
+                    "HEARING_OUTCOME",
+                    "outcome",
+                    "Outcome of the hearing.",
+                    values=_codes(HearingOutcome),
+                ),
             ),
             date_field="hearing_date",
         ),

@@ -3,13 +3,16 @@ row-level download explicitly (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 from sqlalchemy import select
 
-from services.access.storage.models import AuditLogRow
+from services.access.storage.models import AuditLogRow, ExtractRow
 from tests.integration.access.conftest import (
     Access,
     active_project,
@@ -102,3 +105,39 @@ def test_the_approval_names_only_known_egress_types(access: Access) -> None:
             headers=a.h("carol", "approver"),
         )
         assert r.status_code == 422, (egress, r.text)
+
+
+def test_dummy_data_has_the_extracts_schema_and_none_of_its_values(access: Access) -> None:
+    a = access
+    a.seed(*family_court_data())
+    register(a, "alice", "bob")
+    pid = active_project(a, egress=())
+    eid = _extract(a, pid)
+    h = a.h("bob", "researcher")
+    offered = a.client.get(f"/v1/projects/{pid}/workspace/dummy", headers=h).json()
+    assert {"CHILD.parquet", "CHILD.csv", "CASE.parquet", "CASE.csv"} <= {
+        f["name"] for f in offered
+    }
+    with a.ctx.sessions() as s:
+        folder = Path(s.get(ExtractRow, eid).directory)  # type: ignore[union-attr]
+    real = pq.read_table(folder / "CHILD.parquet")
+    r = a.client.get(f"/v1/projects/{pid}/workspace/dummy/CHILD.parquet", headers=h)
+    assert r.status_code == 200 and "DUMMY_CHILD.parquet" in r.headers["content-disposition"]
+    dummy = pq.read_table(io.BytesIO(r.content))
+    assert dummy.schema.names == real.schema.names
+    assert [f.type for f in dummy.schema] == [f.type for f in real.schema]
+    assert dummy.num_rows == a.ctx.settings.workspace.dummy_rows
+    real_values = {v for col in real.columns for v in col.to_pylist() if isinstance(v, str)}
+    dummy_ids = {v for v in dummy.column("ALF_E").to_pylist() if v is not None}
+    assert dummy_ids and not dummy_ids & real_values
+    assert all(v.startswith("DUMMY-") for v in dummy_ids)
+    csv = a.client.get(f"/v1/projects/{pid}/workspace/dummy/CASE.csv", headers=h)
+    real_header = (folder / "CASE.csv").read_text().splitlines()[0]
+    assert csv.status_code == 200 and csv.text.splitlines()[0] == real_header
+    assert a.client.get(f"/v1/projects/{pid}/workspace/dummy/x.csv", headers=h).status_code == 404
+    downloads = _audit(a, "workspace.dummy.download")
+    assert [(e.actor, e.object_id, e.outcome) for e in downloads] == [
+        ("bob", "CHILD.parquet", "ok"),
+        ("bob", "CASE.csv", "ok"),
+        ("bob", "x.csv", "denied"),
+    ]

@@ -205,3 +205,34 @@ def test_fjo_workspace_query_prints_the_rows(
         cli_app, ["workspace", "query", "LOAD httpfs", "--project", pid, "--token", token]
     )
     assert refused.exit_code == 2 and "extension" in refused.output
+
+
+def test_fjo_workspace_dummy_lists_and_saves_dummy_tables(
+    access: Access, two: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    a, pid = access, two["a"]
+    token = a.h("bob", "researcher")["Authorization"].removeprefix("Bearer ")
+    monkeypatch.setattr(
+        workspace_cli,
+        "_client",
+        lambda url, tok, project: workspace_cli.WorkspaceClient(url, tok, project, client=a.client),
+    )
+    listed = CliRunner().invoke(cli_app, ["workspace", "dummy", "--project", pid, "--token", token])
+    assert listed.exit_code == 0 and "CHILD.csv\t200 rows" in listed.output
+    target = tmp_path / "child.csv"
+    saved = CliRunner().invoke(
+        cli_app,
+        [
+            "workspace",
+            "dummy",
+            "CHILD.csv",
+            "--out",
+            str(target),
+            "--project",
+            pid,
+            "--token",
+            token,
+        ],
+    )
+    assert saved.exit_code == 0, saved.output
+    assert len(target.read_text().splitlines()) == 201
