@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 TYPED_DIRS := $(wildcard contracts services/runtime)
 
 .PHONY: help venv lint test pytest services-up services-down services-status demo
-.PHONY: tools up down deploy-check browser assets screenshots compat release-baseline openapi docs
+.PHONY: tools up down deploy-check browser assets screenshots compat release-baseline openapi docs sandbox
 
 help:
 	@echo "make demo           run the demo on the embedded default (SQLite + embedded bus)"
@@ -65,12 +65,16 @@ docs: venv
 
 # Starts its own Kafka and PostgreSQL (under var/run.*), exports FJO_TEST_KAFKA_BOOTSTRAP and
 # FJO_TEST_POSTGRES_URL, runs pytest, always stops both, exits with pytest's status.
-pytest: venv tools browser assets
+pytest: venv tools browser assets sandbox
 	scripts/with-services.sh .venv/bin/pytest $(PYTEST_ARGS)
 
 # Debian's chromium + chromium-driver for the portal's browser tests (apt, if missing).
 browser:
 	scripts/browser.sh install
+
+# bubblewrap + util-linux (prlimit, setpriv): the sandbox of workspace jobs (apt, if missing).
+sandbox:
+	scripts/sandbox.sh install
 
 # govuk-frontend's compiled assets (npm pack, integrity checked) for the portal.
 assets:

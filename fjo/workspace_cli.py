@@ -13,7 +13,7 @@ import typer
 __all__ = ["WorkspaceClient", "register", "workspace_app"]
 
 workspace_app = typer.Typer(
-    help="Analysis inside the TRE: the project's workspace (queries, dummy data).",
+    help="Analysis inside the TRE: the project's workspace (queries, jobs, dummy data).",
     no_args_is_help=True,
 )
 
@@ -120,6 +120,68 @@ def dummy(
     target = out or Path(f"DUMMY_{name}")
     target.write_bytes(client.raw("GET", f"/dummy/{name}").content)
     typer.echo(f"saved {target}")
+
+
+job_app = typer.Typer(help="Analysis jobs: a Python script run next to the data.")
+workspace_app.add_typer(job_app, name="job")
+
+
+def _job_line(job: dict[str, Any]) -> str:
+    why = f" ({job['reason']}: {job['detail']})" if job.get("reason") else ""
+    outputs = ", ".join(f"{o['name']} {o['bytes']} B" for o in job.get("outputs", []))
+    return f"job {job['id']}: {job['state']}{why}" + (f"; outputs {outputs}" if outputs else "")
+
+
+@job_app.command("submit")
+def job_submit(
+    script: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Python file.")],
+    project: Project,
+    requirement: Annotated[
+        list[str] | None,
+        typer.Option("--requirement", "-r", help="A package of the runtime's allow-list."),
+    ] = None,
+    name: Annotated[str, typer.Option(help="A label for the job.")] = "job",
+    wait: Annotated[bool, typer.Option(help="Wait until it has finished.")] = True,
+    url: Url = "http://127.0.0.1:8000",
+    token: Token = None,
+    as_json: AsJson = False,
+) -> None:
+    """Submit a script: it sees /data (the extract), /workspace (read-only), /output."""
+    import time
+
+    client = _client(url, token, project)
+    body = {"name": name, "script": script.read_text(), "requirements": requirement or []}
+    job = client.call("POST", "/jobs", json=body)
+    while wait and job["state"] in ("queued", "running"):
+        time.sleep(1.0)
+        job = client.call("GET", f"/jobs/{job['id']}")
+    typer.echo(json.dumps(job, indent=1) if as_json else _job_line(job))
+    if job["state"] == "failed":
+        raise typer.Exit(1)
+
+
+@job_app.command("status")
+def job_status(
+    job_id: Annotated[str, typer.Argument(help="The job's id.")],
+    project: Project,
+    url: Url = "http://127.0.0.1:8000",
+    token: Token = None,
+    as_json: AsJson = False,
+) -> None:
+    """A job's state, how it ended and its outputs."""
+    job = _client(url, token, project).call("GET", f"/jobs/{job_id}")
+    typer.echo(json.dumps(job, indent=1) if as_json else _job_line(job))
+
+
+@job_app.command("logs")
+def job_logs(
+    job_id: Annotated[str, typer.Argument(help="The job's id.")],
+    project: Project,
+    url: Url = "http://127.0.0.1:8000",
+    token: Token = None,
+) -> None:
+    """The job's log (stdout and stderr, its tail)."""
+    typer.echo(_client(url, token, project).call("GET", f"/jobs/{job_id}/log"), nl=False)
 
 
 def register(app: typer.Typer) -> None:

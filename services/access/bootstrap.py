@@ -44,6 +44,10 @@ class AccessContext:
     extract_slots: threading.BoundedSemaphore = field(
         default_factory=lambda: threading.BoundedSemaphore(1)
     )
+    job_slots: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(1)
+    )
+    """Analysis jobs (and airlock checks) run one at a time per process."""
 
     def dispose(self) -> None:
         self.engine.dispose()

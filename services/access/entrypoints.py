@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from services.access.api.deps import RequestSource, auth_dependency
 from services.access.api.extracts import extracts_router, recover_interrupted
+from services.access.api.jobs import jobs_router, recover_interrupted_jobs
 from services.access.api.outputs import outputs_router
 from services.access.api.projects import projects_router
 from services.access.api.researchers import researchers_router
@@ -45,6 +46,7 @@ def create_app(
         ctx.audit.open(ctx.sessions)
         ctx.refusals.flush()  # windows a stopped replica left counted
         recover_interrupted(ctx)
+        recover_interrupted_jobs(ctx)
         yield
         ctx.refusals.flush(everything=True)
         ctx.dispose()
@@ -70,6 +72,7 @@ def create_app(
         extracts_router(ctx, auth),
         outputs_router(ctx, auth),
         workspace_router(ctx, auth),
+        jobs_router(ctx, auth),
     ):
         app.include_router(router)
     return app

@@ -8,7 +8,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-__all__ = ["DummyFileOut", "QueryIn", "QueryOut", "WorkspaceOut", "WorkspaceTable"]
+__all__ = [
+    "DummyFileOut",
+    "JobIn",
+    "JobOut",
+    "QueryIn",
+    "QueryOut",
+    "WorkspaceOut",
+    "WorkspaceTable",
+]
 
 
 class _In(BaseModel):
@@ -70,3 +78,41 @@ class DummyFileOut(BaseModel):
     table: str
     format: Literal["parquet", "csv"]
     rows: int = Field(description="Made-up rows (no real record behind any of them).")
+
+
+class JobIn(_In):
+    name: str = Field("job", min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")
+    script: str = Field(
+        min_length=1,
+        max_length=200_000,
+        description="Python source, run as /job/script.py with the extract at /data, the "
+        "whole workspace at /workspace (read-only) and /output to write to.",
+    )
+    requirements: list[str] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Packages from the runtime's allow-list (no versions, nothing installed).",
+        examples=[["pandas"]],
+    )
+
+
+class JobOut(BaseModel):
+    id: str
+    project_id: str
+    author: str
+    name: str
+    state: Literal["queued", "running", "succeeded", "failed"]
+    reason: str | None = Field(
+        description="How it failed: time-limit, cpu-limit, memory-limit, process-limit, "
+        "file-size-limit, crashed, script-failed, interrupted, no-extract."
+    )
+    detail: str | None
+    exit_code: int | None
+    script_sha256: str
+    requirements: list[str]
+    extract_id: str | None
+    inputs: list[dict[str, Any]] = Field(description="Files the job could read, with SHA-256.")
+    outputs: list[dict[str, Any]] = Field(description="Files it wrote: name, bytes, SHA-256.")
+    submitted_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None

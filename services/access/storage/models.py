@@ -38,6 +38,7 @@ __all__ = [
     "Base",
     "CheckpointBase",
     "ExtractRow",
+    "JobRow",
     "LinkDecisionRow",
     "LinkResultRow",
     "OutputReviewRow",
@@ -315,6 +316,31 @@ class WorkspaceQueryRow(Base):
     result_sha256: Mapped[str | None] = mapped_column(String(64))
     seconds: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class JobRow(Base):
+    """An analysis job: a script run next to the workspace's data in the sandbox."""
+
+    __tablename__ = "access_jobs"
+    __table_args__ = (Index("ix_access_jobs_project", "project_id", "submitted_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("access_projects.id"))
+    author: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200))
+    script_sha256: Mapped[str] = mapped_column(String(64))
+    requirements: Mapped[list[str]] = mapped_column(JsonType, default=list)
+    extract_id: Mapped[str | None] = mapped_column(String(36))
+    inputs: Mapped[list[dict[str, Any]]] = mapped_column(JsonType, default=list)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    reason: Mapped[str | None] = mapped_column(String(40))
+    detail: Mapped[str | None] = mapped_column(String(500))
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    outputs: Mapped[list[dict[str, Any]]] = mapped_column(JsonType, default=list)
+    runner: Mapped[str] = mapped_column(String(40), default="bubblewrap")
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class AuditLogRow(Base):

@@ -64,6 +64,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("POST", "/v1/projects/{project_id}/outputs/{output_id}/reviews"): {"decision": "approve"},
     ("POST", "/v1/projects/{project_id}/workspace/queries"): {"sql": "SELECT 1"},
+    ("POST", "/v1/projects/{project_id}/workspace/jobs"): {"script": "print(1)"},
 }
 
 ROLE_NAMES = (
@@ -180,12 +181,20 @@ def world(access: Access) -> dict[str, str]:
     )
     assert r.status_code == 201, r.text
     query_b = r.json()["id"]
+    r = a.client.post(
+        f"/v1/projects/{project_b}/workspace/jobs",
+        json={"script": "print(1)"},
+        headers=a.h("mallory", "researcher"),
+    )
+    assert r.status_code == 202, r.text
+    job_b = r.json()["id"]
     return {
         "project_a": project_a,
         "project_id": project_b,
         "extract_id": extract_b,
         "output_id": output_b,
         "query_id": query_b,
+        "job_id": job_b,
         "subject": "mallory",
         "name": "CHILD.parquet",
     }
@@ -248,9 +257,12 @@ def test_a_foreign_object_named_under_ones_own_project_is_not_found(
     a = access
     own = dict(world, project_id=world["project_a"])
     for endpoint in endpoints(a.client.app):
-        if "{project_id}" not in endpoint.path or not {"extract_id", "output_id", "query_id"} & set(
-            endpoint.params()
-        ):
+        if "{project_id}" not in endpoint.path or not {
+            "extract_id",
+            "output_id",
+            "query_id",
+            "job_id",
+        } & set(endpoint.params()):
             continue
         status = _call(a, endpoint, own, a.h("alice", "researcher"))
         assert status == 404, f"{endpoint.key} gave {status} for another project's object"
