@@ -13,7 +13,7 @@ import typer
 __all__ = ["WorkspaceClient", "register", "workspace_app"]
 
 workspace_app = typer.Typer(
-    help="Analysis inside the TRE: the project's workspace (queries, jobs, dummy data).",
+    help="Analysis inside the TRE: the project's workspace (queries, jobs, dummy data, outputs).",
     no_args_is_help=True,
 )
 
@@ -182,6 +182,134 @@ def job_logs(
 ) -> None:
     """The job's log (stdout and stderr, its tail)."""
     typer.echo(_client(url, token, project).call("GET", f"/jobs/{job_id}/log"), nl=False)
+
+
+outputs_app = typer.Typer(help="The airlock: outputs checked by ACRO, released by two checkers.")
+workspace_app.add_typer(outputs_app, name="outputs")
+
+
+def _output_line(o: dict[str, Any]) -> str:
+    return (
+        f"{o['id']}  {o['state']:<9} {o['status']:<6} r{o['revision']}  {o['kind']:<10} "
+        f"{o['title']}  approvals: {', '.join(o['approvals']) or '-'}"
+    )
+
+
+@outputs_app.command("list")
+def outputs_list(project: Project, url: Url = "http://127.0.0.1:8000", token: Token = None) -> None:
+    """The workspace's outputs: state, ACRO's verdict, revision, approvals."""
+    for o in _client(url, token, project).call("GET", "/outputs"):
+        typer.echo(_output_line(o))
+
+
+@outputs_app.command("submit")
+def outputs_submit(
+    project: Project,
+    title: Annotated[str, typer.Option(help="What the output shows.")],
+    kind: Annotated[str, typer.Option(help="table, regression, histogram, survival, file.")],
+    query: Annotated[str | None, typer.Option(help="Source: a query's id.")] = None,
+    job: Annotated[str | None, typer.Option(help="Source: a job's id (with --file).")] = None,
+    file: Annotated[str | None, typer.Option(help="The job's output file.")] = None,
+    table: Annotated[str | None, typer.Option(help="Source: a table of the extract.")] = None,
+    spec: Annotated[str, typer.Option(help='What to compute, JSON: {"index": ["SEX"]}.')] = "{}",
+    preset: Annotated[str, typer.Option(help="acro, threshold-10 or opensafely.")] = "acro",
+    exception: Annotated[str | None, typer.Option(help="Why to release it if it fails.")] = None,
+    url: Url = "http://127.0.0.1:8000",
+    token: Token = None,
+    as_json: AsJson = False,
+) -> None:
+    """Ask for an output to leave: ACRO computes and checks it from its source."""
+    source = {"query": query, "job": job, "file": file, "table": table}
+    body = {
+        "title": title,
+        "kind": kind,
+        "source": {k: v for k, v in source.items() if v is not None},
+        "spec": json.loads(spec),
+        "preset": preset,
+        **({"exception": exception} if exception else {}),
+    }
+    out = _client(url, token, project).call("POST", "/outputs", json=body)
+    typer.echo(json.dumps(out, indent=1) if as_json else _output_line(out))
+    if not as_json:
+        typer.echo(out["summary"])
+
+
+@outputs_app.command("show")
+def outputs_show(
+    output_id: Annotated[str, typer.Argument(help="The output's id.")],
+    project: Project,
+    url: Url = "http://127.0.0.1:8000",
+    token: Token = None,
+) -> None:
+    """One output with ACRO's checks and its reviews (JSON)."""
+    typer.echo(
+        json.dumps(_client(url, token, project).call("GET", f"/outputs/{output_id}"), indent=1)
+    )
+
+
+@outputs_app.command("exception")
+def outputs_exception(
+    output_id: Annotated[str, typer.Argument(help="The output's id.")],
+    reason: Annotated[str, typer.Argument(help="Why it should leave although it fails.")],
+    project: Project,
+    url: Url = "http://127.0.0.1:8000",
+    token: Token = None,
+) -> None:
+    """The author asks for an exception to a failed check."""
+    out = _client(url, token, project).call(
+        "POST", f"/outputs/{output_id}/exception", json={"reason": reason}
+    )
+    typer.echo(_output_line(out))
+
+
+@outputs_app.command("resubmit")
+def outputs_resubmit(
+    output_id: Annotated[str, typer.Argument(help="The output's id.")],
+    project: Project,
+    spec: Annotated[str | None, typer.Option(help="A changed spec (JSON).")] = None,
+    comment: Annotated[str, typer.Option(help="What changed, for the checkers.")] = "",
+    url: Url = "http://127.0.0.1:8000",
+    token: Token = None,
+) -> None:
+    """Resubmit a returned output (checked again as a new revision)."""
+    body: dict[str, Any] = {"comment": comment}
+    if spec is not None:
+        body["spec"] = json.loads(spec)
+    out = _client(url, token, project).call("POST", f"/outputs/{output_id}/resubmit", json=body)
+    typer.echo(_output_line(out))
+
+
+@outputs_app.command("review")
+def outputs_review(
+    output_id: Annotated[str, typer.Argument(help="The output's id.")],
+    decision: Annotated[str, typer.Argument(help="comment, return, approve or reject.")],
+    project: Project,
+    comment: Annotated[str, typer.Option(help="Why (required to comment or return).")] = "",
+    url: Url = "http://127.0.0.1:8000",
+    token: Token = None,
+) -> None:
+    """An independent output checker's decision on the current revision."""
+    out = _client(url, token, project).call(
+        "POST", f"/outputs/{output_id}/reviews", json={"decision": decision, "comment": comment}
+    )
+    typer.echo(_output_line(out))
+
+
+@outputs_app.command("download")
+def outputs_download(
+    output_id: Annotated[str, typer.Argument(help="The output's id.")],
+    name: Annotated[str, typer.Argument(help="One of its files.")],
+    project: Project,
+    out: Annotated[Path | None, typer.Option(help="Where to save it.")] = None,
+    url: Url = "http://127.0.0.1:8000",
+    token: Token = None,
+) -> None:
+    """Download a file of a released output (checkers: before release, to judge it)."""
+    target = out or Path(name)
+    target.write_bytes(
+        _client(url, token, project).raw("GET", f"/outputs/{output_id}/files/{name}").content
+    )
+    typer.echo(f"saved {target}")
 
 
 def register(app: typer.Typer) -> None:

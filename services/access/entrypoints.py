@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from services.access.api.airlock import airlock_router
 from services.access.api.deps import RequestSource, auth_dependency
 from services.access.api.extracts import extracts_router, recover_interrupted
 from services.access.api.jobs import jobs_router, recover_interrupted_jobs
@@ -73,6 +74,7 @@ def create_app(
         outputs_router(ctx, auth),
         workspace_router(ctx, auth),
         jobs_router(ctx, auth),
+        airlock_router(ctx, auth),
     ):
         app.include_router(router)
     return app

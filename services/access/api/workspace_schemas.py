@@ -3,20 +3,49 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    model_validator,
+)
 
 __all__ = [
     "DummyFileOut",
+    "ExceptionIn",
     "JobIn",
     "JobOut",
+    "OutputRequestIn",
     "QueryIn",
     "QueryOut",
+    "ResubmitIn",
+    "SourceIn",
     "WorkspaceOut",
+    "WorkspaceOutputOut",
+    "WorkspaceReviewIn",
     "WorkspaceTable",
+    "check_spec",
 ]
+
+
+_COLUMN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def _column(value: str) -> str:
+    if not _COLUMN.fullmatch(value):
+        raise ValueError("a column is named by letters, digits and '_'")
+    return value
+
+
+Column = Annotated[str, AfterValidator(_column)]
+"""A column of the output's source (names only: nothing the researcher writes is run)."""
 
 
 class _In(BaseModel):
@@ -116,3 +145,145 @@ class JobOut(BaseModel):
     submitted_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+
+
+class SourceIn(_In):
+    """Where an output's data come from: exactly one of query, job (+ file) or table."""
+
+    query: str | None = Field(None, max_length=36, description="A query's id (its result).")
+    job: str | None = Field(None, max_length=36, description="A job's id, with `file`.")
+    file: str | None = Field(None, max_length=600, description="A file the job wrote.")
+    table: str | None = Field(None, max_length=64, description="A table of the extract.")
+
+    @model_validator(mode="after")
+    def _one(self) -> SourceIn:
+        given = [x for x in (self.query, self.job, self.table) if x is not None]
+        if len(given) != 1:
+            raise ValueError("name exactly one of query, job or table")
+        if (self.job is None) != (self.file is None):
+            raise ValueError("a job's output is named by job and file together")
+        return self
+
+
+class OutputRequestIn(_In):
+    title: str = Field(min_length=1, max_length=300)
+    kind: Literal["table", "regression", "histogram", "survival", "file"] = Field(
+        description="table: crosstab/pivot (spec: index, columns, values, aggfunc); "
+        "regression: ols|logit|probit (spec: method, dependent, independent); histogram "
+        "(spec: column, bins); survival (spec: time, status); file: a job's file as it is, "
+        "always for a person's judgement."
+    )
+    source: SourceIn
+    spec: dict[str, Any] = Field(default_factory=dict)
+    preset: Literal["acro", "threshold-10", "opensafely"] = "acro"
+    exception: str | None = Field(
+        None,
+        min_length=1,
+        max_length=5000,
+        description="Exception request: why to release it although it fails a check.",
+    )
+
+    @model_validator(mode="after")
+    def _spec(self) -> OutputRequestIn:
+        try:
+            check_spec(self.kind, self.spec)
+        except ValidationError as exc:  # named as this field's problem, not a nested model's
+            first = exc.errors()[0]
+            where = ".".join(str(x) for x in first["loc"])
+            raise ValueError(f"spec{'.' + where if where else ''}: {first['msg']}") from None
+        return self
+
+
+class TableSpec(_In):
+    index: list[Column] = Field(min_length=1, max_length=4)
+    columns: list[Column] = Field(default_factory=list, max_length=4)
+    values: Column | None = None
+    aggfunc: Literal["mean", "median", "sum", "std", "count", "mode"] | None = None
+
+
+class RegressionSpec(_In):
+    method: Literal["ols", "logit", "probit"]
+    dependent: Column
+    independent: list[Column] = Field(min_length=1, max_length=50)
+
+
+class HistogramSpec(_In):
+    column: Column
+    bins: StrictInt = Field(10, ge=1, le=200)
+
+
+class SurvivalSpec(_In):
+    time: Column
+    status: Column
+
+
+class FileSpec(_In):
+    pass
+
+
+_SPECS: dict[str, type[_In]] = {
+    "table": TableSpec,
+    "regression": RegressionSpec,
+    "histogram": HistogramSpec,
+    "survival": SurvivalSpec,
+    "file": FileSpec,
+}
+
+
+def check_spec(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """The spec, validated for its kind (a ValueError names what is wrong)."""
+    return _SPECS[kind].model_validate(spec).model_dump(exclude_none=True)
+
+
+class ExceptionIn(_In):
+    reason: str = Field(
+        min_length=1,
+        max_length=5000,
+        examples=["the small cells are structural zeros of the design"],
+    )
+
+
+class ResubmitIn(_In):
+    spec: dict[str, Any] | None = None
+    preset: Literal["acro", "threshold-10", "opensafely"] | None = None
+    exception: str | None = Field(None, min_length=1, max_length=5000)
+    comment: str = Field("", max_length=5000, description="What changed, for the checkers.")
+
+
+class WorkspaceReviewIn(_In):
+    decision: Literal["comment", "return", "approve", "reject"]
+    comment: str = Field("", max_length=5000)
+
+    @model_validator(mode="after")
+    def _comment(self) -> WorkspaceReviewIn:
+        if self.decision in ("comment", "return") and not self.comment.strip():
+            raise ValueError("a comment or a return says why")
+        return self
+
+
+class WorkspaceOutputOut(BaseModel):
+    id: str
+    project_id: str
+    author: str
+    title: str
+    kind: str
+    source: dict[str, Any]
+    spec: dict[str, Any]
+    preset: str
+    state: Literal["submitted", "returned", "released", "rejected"]
+    revision: int
+    status: Literal["pass", "fail", "review"] = Field(description="ACRO's verdict.")
+    summary: str = Field(description="ACRO's summary of its checks.")
+    checks: dict[str, Any] = Field(
+        description="ACRO's record: per check the cells flagged (sdc), per cell the "
+        "outcome, and the checks' description (fair)."
+    )
+    files: list[dict[str, Any]] = Field(description="The output's files (name, bytes, SHA-256).")
+    exception: str | None
+    reviews: list[dict[str, Any]] = Field(
+        description="revision, checker, decision, comment, at (oldest first)."
+    )
+    approvals: list[str] = Field(description="Checkers who approved this revision.")
+    created_at: datetime
+    updated_at: datetime
+    released_at: datetime | None

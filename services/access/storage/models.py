@@ -32,6 +32,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
+    "AirlockOutputRow",
+    "AirlockReviewRow",
     "AuditCheckpointRow",
     "AuditHeadRow",
     "AuditLogRow",
@@ -341,6 +343,47 @@ class JobRow(Base):
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AirlockOutputRow(Base):
+    """An output asking to leave the workspace, with ACRO's checks computed from its data."""
+
+    __tablename__ = "access_airlock_outputs"
+    __table_args__ = (Index("ix_access_airlock_outputs_project", "project_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("access_projects.id"))
+    author: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(20))
+    source: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    spec: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    preset: Mapped[str] = mapped_column(String(40))
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(10))  # ACRO's: pass | fail | review
+    checks: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    files: Mapped[list[dict[str, Any]]] = mapped_column(JsonType, default=list)
+    exception: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AirlockReviewRow(Base):
+    """A checker's comment, return, approval or rejection of one revision of an output."""
+
+    __tablename__ = "access_airlock_reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    output_id: Mapped[str] = mapped_column(
+        ForeignKey("access_airlock_outputs.id", ondelete="CASCADE"), index=True
+    )
+    revision: Mapped[int] = mapped_column(Integer)
+    checker: Mapped[str] = mapped_column(String(200))
+    decision: Mapped[str] = mapped_column(String(20))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class AuditLogRow(Base):

@@ -65,6 +65,17 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/projects/{project_id}/outputs/{output_id}/reviews"): {"decision": "approve"},
     ("POST", "/v1/projects/{project_id}/workspace/queries"): {"sql": "SELECT 1"},
     ("POST", "/v1/projects/{project_id}/workspace/jobs"): {"script": "print(1)"},
+    ("POST", "/v1/projects/{project_id}/workspace/outputs"): {
+        "title": "t",
+        "kind": "table",
+        "source": {"table": "CHILD"},
+        "spec": {"index": ["GNDR_CD"]},
+    },
+    ("POST", "/v1/projects/{project_id}/workspace/outputs/{output_id}/exception"): {"reason": "r"},
+    ("POST", "/v1/projects/{project_id}/workspace/outputs/{output_id}/resubmit"): {},
+    ("POST", "/v1/projects/{project_id}/workspace/outputs/{output_id}/reviews"): {
+        "decision": "approve"
+    },
 }
 
 ROLE_NAMES = (
@@ -93,6 +104,9 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/projects/{project_id}/outputs/{output_id}"): {"output-checker"},
     ("POST", "/v1/projects/{project_id}/outputs/{output_id}/reviews"): {"output-checker"},
     ("GET", "/v1/outputs"): {"output-checker"},
+    # Independent checkers see a project's airlock (its outputs and their checks).
+    ("GET", "/v1/projects/{project_id}/workspace/outputs"): {"output-checker"},
+    ("GET", "/v1/workspace/outputs"): {"output-checker"},
     ("POST", "/v1/researchers"): {"admin"},
     ("GET", "/v1/researchers"): {"admin"},
     ("GET", "/v1/researchers/{subject}"): {"admin"},
