@@ -27,12 +27,11 @@ from sqlalchemy import select
 from services.access.api.deps import (
     Refused,
     authorised_data,
-    conflict,
     not_found,
     problems,
     unit,
 )
-from services.access.api.workspace import workspace_paths
+from services.access.api.workspace import workspace_extract, workspace_paths
 from services.access.api.workspace_schemas import JobIn, JobOut
 from services.access.bootstrap import AccessContext
 from services.access.domain.jobs import JobEnd, JobState, read_job_end, requirements_problem
@@ -237,14 +236,7 @@ def jobs_router(ctx: AccessContext, auth: Any) -> APIRouter:
                     object_id=project_id,
                     project_id=project_id,
                 )
-            extract = current_extract(s, project_id)
-            if extract is None:
-                raise conflict(
-                    "the workspace has no extract yet: request one",
-                    "project",
-                    project_id,
-                    project_id,
-                )
+            extract = workspace_extract(s, project_id)
             job_id = str(uuid.uuid4())
             folder = workspace_paths(ctx, project_id).job(job_id)
             folder.mkdir(parents=True)

@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.responses import Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from services.access.api.deps import (
     authorised_data,
@@ -46,7 +47,7 @@ from services.access.workspace.files import WorkspacePaths, read_regular_file, s
 from services.access.workspace.query import QueryLimits, rows_of, run_query
 from services.runtime.auth import AuthenticatedRoute, Principal
 
-__all__ = ["query_out", "workspace_paths", "workspace_router"]
+__all__ = ["query_out", "workspace_extract", "workspace_paths", "workspace_router"]
 
 _MEMBERS = "an accredited approved member of an active project is required"
 _ARROW = {
@@ -60,6 +61,16 @@ _ARROW = {
 
 def workspace_paths(ctx: AccessContext, project_id: str) -> WorkspacePaths:
     return WorkspacePaths(ctx.settings.extracts.directory, project_id)
+
+
+def workspace_extract(session: Session, project_id: str) -> ExtractRow:
+    """The extract the workspace works on; 409 while it has none."""
+    extract = current_extract(session, project_id)
+    if extract is None:
+        raise conflict(
+            "the workspace has no extract yet: request one", "project", project_id, project_id
+        )
+    return extract
 
 
 def query_out(row: WorkspaceQueryRow, preview: list[list[Any]] | None = None) -> QueryOut:
@@ -141,14 +152,7 @@ def workspace_router(ctx: AccessContext, auth: Any) -> APIRouter:
     ) -> QueryOut:
         with unit(ctx, principal, "workspace.query") as s:
             authorised_data(s, principal, project_id, _MEMBERS)
-            extract = current_extract(s, project_id)
-            if extract is None:
-                raise conflict(
-                    "the workspace has no extract yet: request one",
-                    "project",
-                    project_id,
-                    project_id,
-                )
+            extract = workspace_extract(s, project_id)
             extract_id = extract.id
             tables = {name: t.path for name, t in extract_tables(extract).items()}
         q = settings.query
@@ -267,14 +271,7 @@ def workspace_router(ctx: AccessContext, auth: Any) -> APIRouter:
 
     def dummy_files(s: Any, project_id: str) -> dict[str, tuple[str, str, list[DummyColumn]]]:
         """File name → (table, format, columns) of the workspace's dummy data."""
-        extract = current_extract(s, project_id)
-        if extract is None:
-            raise conflict(
-                "the workspace has no extract yet: request one",
-                "project",
-                project_id,
-                project_id,
-            )
+        extract = workspace_extract(s, project_id)
         out: dict[str, tuple[str, str, list[DummyColumn]]] = {}
         dictionary = _dictionary(extract)
         for t in extract_tables(extract).values():
@@ -313,8 +310,7 @@ def workspace_router(ctx: AccessContext, auth: Any) -> APIRouter:
             if name not in files:
                 raise not_found("dummy-file", name, project_id)
             table, fmt, columns = files[name]
-            extract = current_extract(s, project_id)
-            assert extract is not None
+            extract = workspace_extract(s, project_id)
             approved = (extract.manifest or {}).get("approved", {})
             dataset = next(
                 (t.dataset for t in extract_tables(extract).values() if t.name == table), None

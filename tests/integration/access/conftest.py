@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from services.access.bootstrap import AccessContext
-from services.access.config import AccessSettings, AuthSettings, ExtractSettings
+from services.access.config import AccessSettings, AuthSettings, ExtractSettings, WorkspaceSettings
 from services.access.entrypoints import create_app
 from services.access.storage.research_store import (
     LinkResult,
@@ -143,12 +143,47 @@ def settings_for(db_url: str, tmp_path: Path, **kw: Any) -> AccessSettings:
     )
 
 
-@pytest.fixture
-def access(db_url: str, tmp_path: Path) -> Iterator[Access]:
+def serve(settings: AccessSettings) -> Iterator[Access]:
+    """The access API on ``settings`` behind a test client, with a dev issuer's tokens."""
     issuer = DevIssuer.generate(issuer="https://dev.fjo.invalid")
-    app = create_app(settings_for(db_url, tmp_path), verifier=issuer.verifier(audience=AUDIENCE))
+    app = create_app(settings, verifier=issuer.verifier(audience=AUDIENCE))
     with TestClient(app, raise_server_exceptions=True) as client:
         yield Access(client=client, issuer=issuer, ctx=app.state.access)
+
+
+@pytest.fixture
+def access(db_url: str, tmp_path: Path) -> Iterator[Access]:
+    yield from serve(settings_for(db_url, tmp_path))
+
+
+def with_workspace(db_url: str, tmp_path: Path, workspace: WorkspaceSettings) -> Iterator[Access]:
+    """``serve`` with the workspace's settings (query and job limits) replaced."""
+    yield from serve(settings_for(db_url, tmp_path).model_copy(update={"workspace": workspace}))
+
+
+def two_workspaces(a: Access) -> dict[str, str]:
+    """Project A (alice, bob) and project B (mallory), each with a built extract; neither
+    permits row-level download. Ids under a, b, extract_a, extract_b."""
+    a.seed(*family_court_data())
+    register(a, "alice", "bob", "mallory")
+    ids = {}
+    for key, owner, members in (("a", "alice", ("bob",)), ("b", "mallory", ())):
+        pid = active_project(a, owner, members, title=f"Project {key}", egress=())
+        r = a.client.post(f"/v1/projects/{pid}/extracts", headers=a.h(owner, "researcher"))
+        assert r.status_code == 202, r.text
+        ids[key], ids[f"extract_{key}"] = pid, r.json()["id"]
+    return ids
+
+
+def cli_through(a: Access, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``fjo workspace ...`` talks to this test client instead of a URL."""
+    from fjo import workspace_cli
+
+    monkeypatch.setattr(
+        workspace_cli,
+        "_client",
+        lambda url, tok, project: workspace_cli.WorkspaceClient(url, tok, project, client=a.client),
+    )
 
 
 ADMIN = ("root", "admin")

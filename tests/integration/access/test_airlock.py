@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from fjo import workspace_cli
 from fjo.cli import app as cli_app
 from services.access.storage.models import AuditLogRow
 from tests.integration.access.conftest import (
@@ -21,6 +20,7 @@ from tests.integration.access.conftest import (
     CHECKER_2,
     Access,
     active_project,
+    cli_through,
     family_court_data,
     register,
 )
@@ -218,11 +218,7 @@ def test_fjo_workspace_outputs_submit_review_and_download(
 ) -> None:
     a = access
     pid = _world(a)
-    monkeypatch.setattr(
-        workspace_cli,
-        "_client",
-        lambda url, tok, project: workspace_cli.WorkspaceClient(url, tok, project, client=a.client),
-    )
+    cli_through(a, monkeypatch)
 
     def cli(who: tuple[str, str], *args: str) -> Any:
         token = a.h(*who)["Authorization"].removeprefix("Bearer ")

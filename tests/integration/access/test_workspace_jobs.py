@@ -11,23 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from fjo import workspace_cli
 from fjo.cli import app as cli_app
 from services.access.config import JobSettings, WorkspaceSettings
-from services.access.entrypoints import create_app
 from services.access.storage.models import AuditLogRow, ExtractRow
-from services.runtime.auth import DevIssuer
 from tests.integration.access.conftest import (
-    AUDIENCE,
     Access,
-    active_project,
-    family_court_data,
-    register,
-    settings_for,
+    cli_through,
+    two_workspaces,
+    with_workspace,
 )
 
 # CPU time well under the deadline: on a loaded machine a CPU second takes several.
@@ -67,27 +61,19 @@ json.dump(seen, open("/output/probe.json", "w"))
 
 @pytest.fixture
 def access(db_url: str, tmp_path: Path) -> Iterator[Access]:
-    issuer = DevIssuer.generate(issuer="https://dev.fjo.invalid")
-    settings = settings_for(db_url, tmp_path).model_copy(
-        update={"workspace": WorkspaceSettings(jobs=LIMITS)}
-    )
-    app = create_app(settings, verifier=issuer.verifier(audience=AUDIENCE))
-    with TestClient(app, raise_server_exceptions=True) as client:
-        yield Access(client=client, issuer=issuer, ctx=app.state.access)
+    """The default job limits (a pandas import alone takes a second of CPU or more)."""
+    yield from with_workspace(db_url, tmp_path, WorkspaceSettings())
+
+
+@pytest.fixture
+def tight(db_url: str, tmp_path: Path) -> Iterator[Access]:
+    """Small limits, so that each one is reached quickly."""
+    yield from with_workspace(db_url, tmp_path, WorkspaceSettings(jobs=LIMITS))
 
 
 @pytest.fixture
 def two(access: Access) -> dict[str, str]:
-    a = access
-    a.seed(*family_court_data())
-    register(a, "alice", "bob", "mallory")
-    ids = {}
-    for key, owner, members in (("a", "alice", ("bob",)), ("b", "mallory", ())):
-        pid = active_project(a, owner, members, title=f"Project {key}", egress=())
-        r = a.client.post(f"/v1/projects/{pid}/extracts", headers=a.h(owner, "researcher"))
-        assert r.status_code == 202, r.text
-        ids[key], ids[f"extract_{key}"] = pid, r.json()["id"]
-    return ids
+    return two_workspaces(access)
 
 
 def _submit(a: Access, pid: str, script: str, who: str = "bob", **kw: Any) -> Any:
@@ -182,9 +168,10 @@ def test_a_job_reaches_no_network_no_host_file_and_no_other_project(
     ],
 )
 def test_a_job_past_its_limits_is_stopped_and_audited(
-    access: Access, two: dict[str, str], script: str, reason: str
+    tight: Access, script: str, reason: str
 ) -> None:
-    a, pid = access, two["a"]
+    a = tight
+    pid = two_workspaces(a)["a"]
     job = _job(a, pid, _submit(a, pid, script).json()["id"])
     assert (job["state"], job["reason"]) == ("failed", reason), job
     (finish,) = _finishes(a)
@@ -220,11 +207,7 @@ def test_fjo_workspace_job_submit_status_and_logs(
 ) -> None:
     a, pid = access, two["a"]
     token = a.h("bob", "researcher")["Authorization"].removeprefix("Bearer ")
-    monkeypatch.setattr(
-        workspace_cli,
-        "_client",
-        lambda url, tok, project: workspace_cli.WorkspaceClient(url, tok, project, client=a.client),
-    )
+    cli_through(a, monkeypatch)
     script = tmp_path / "analysis.py"
     script.write_text(ANALYSIS)
     common = ["--project", pid, "--token", token]

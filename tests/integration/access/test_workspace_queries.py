@@ -10,23 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from fjo import workspace_cli
 from fjo.cli import app as cli_app
 from services.access.config import QuerySettings, WorkspaceSettings
-from services.access.entrypoints import create_app
 from services.access.storage.models import AuditLogRow
-from services.runtime.auth import DevIssuer
 from tests.integration.access.conftest import (
-    AUDIENCE,
     Access,
-    active_project,
-    family_court_data,
-    register,
-    settings_for,
+    cli_through,
+    two_workspaces,
+    with_workspace,
 )
 
 ALFS = "SELECT DISTINCT ALF_E FROM CHILD WHERE ALF_E IS NOT NULL ORDER BY ALF_E LIMIT 40"
@@ -35,31 +29,12 @@ LIMITS = QuerySettings(memory_mb=64, threads=1, timeout_s=1.0, max_rows=40)
 
 @pytest.fixture
 def access(db_url: str, tmp_path: Path) -> Iterator[Access]:
-    """Access with small query limits, so each limit can be hit quickly."""
-    issuer = DevIssuer.generate(issuer="https://dev.fjo.invalid")
-    settings = settings_for(db_url, tmp_path).model_copy(
-        update={"workspace": WorkspaceSettings(query=LIMITS)}
-    )
-    app = create_app(settings, verifier=issuer.verifier(audience=AUDIENCE))
-    with TestClient(app, raise_server_exceptions=True) as client:
-        yield Access(client=client, issuer=issuer, ctx=app.state.access)
+    yield from with_workspace(db_url, tmp_path, WorkspaceSettings(query=LIMITS))
 
 
 @pytest.fixture
 def two(access: Access) -> dict[str, str]:
-    """Project A (alice, bob) and project B (mallory), each with a built extract; neither
-    permits row-level download."""
-    a = access
-    a.seed(*family_court_data())
-    register(a, "alice", "bob", "mallory")
-    ids = {}
-    for key, owner, members in (("a", "alice", ("bob",)), ("b", "mallory", ())):
-        pid = active_project(a, owner, members, title=f"Project {key}", egress=())
-        r = a.client.post(f"/v1/projects/{pid}/extracts", headers=a.h(owner, "researcher"))
-        assert r.status_code == 202, r.text
-        ids[key] = pid
-        ids[f"extract_{key}"] = r.json()["id"]
-    return ids
+    return two_workspaces(access)
 
 
 def _query(a: Access, pid: str, who: str, sql: str) -> Any:
@@ -191,11 +166,7 @@ def test_fjo_workspace_query_prints_the_rows(
 ) -> None:
     a, pid = access, two["a"]
     token = a.h("bob", "researcher")["Authorization"].removeprefix("Bearer ")
-    monkeypatch.setattr(
-        workspace_cli,
-        "_client",
-        lambda url, tok, project: workspace_cli.WorkspaceClient(url, tok, project, client=a.client),
-    )
+    cli_through(a, monkeypatch)
     sql = 'SELECT LAW_TYPE, count(*) AS n FROM "CASE" GROUP BY LAW_TYPE'
     args = ["workspace", "query", sql, "--project", pid, "--token", token]
     result = CliRunner().invoke(cli_app, [*args, "--json"])
@@ -212,11 +183,7 @@ def test_fjo_workspace_dummy_lists_and_saves_dummy_tables(
 ) -> None:
     a, pid = access, two["a"]
     token = a.h("bob", "researcher")["Authorization"].removeprefix("Bearer ")
-    monkeypatch.setattr(
-        workspace_cli,
-        "_client",
-        lambda url, tok, project: workspace_cli.WorkspaceClient(url, tok, project, client=a.client),
-    )
+    cli_through(a, monkeypatch)
     listed = CliRunner().invoke(cli_app, ["workspace", "dummy", "--project", pid, "--token", token])
     assert listed.exit_code == 0 and "CHILD.csv\t200 rows" in listed.output
     target = tmp_path / "child.csv"
