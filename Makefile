@@ -96,7 +96,7 @@ services-status:
 	-scripts/kafka.sh status
 	-scripts/postgres.sh status
 
-demo: venv
+demo: venv sandbox
 	$(UV) run --frozen fjo demo
 
 # ---- deploy (issue 7): tools from the Go module proxy and PyPI, cached in ~/.cache/fjo/tools

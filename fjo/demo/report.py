@@ -45,6 +45,7 @@ def write_report(
     evaluation: dict[str, Any],
     leaks: dict[str, Any],
     extract: dict[str, Any],
+    workspace: dict[str, Any],
     samples: list[tuple[float, dict[str, int]]],
     timings: dict[str, float],
     link_running: bool,
@@ -80,6 +81,7 @@ def write_report(
         and all_stored
         and leaks["clean"]
         and not extract["hash_mismatches"]
+        and workspace["output"]["state"] == "released"
         and not problems,
         "problems": problems,
         "linkage": "missing" if linkage_missing else "evaluated",
@@ -99,6 +101,7 @@ def write_report(
         "evaluation": evaluation,
         "leak_check": leaks,
         "extract": extract,
+        "workspace": workspace,
         "timings_s": {k: round(v, 1) for k, v in timings.items()},
     }
     (out / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")

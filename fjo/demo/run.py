@@ -379,6 +379,16 @@ def _run_demo(o: DemoOptions, interrupts: Interrupts) -> DemoResult:
         t = time.monotonic()
         extract = researcher_story(issuer, access_url, out / "extract", info=ui.info)
         timings["extract"] = time.monotonic() - t
+
+        ui.step("In the workspace: a query, a job, and one output checked by ACRO and released")
+        t = time.monotonic()
+        from fjo.demo.workspace_story import WorkspaceStoryFailed, workspace_story
+
+        try:
+            workspace = workspace_story(issuer, access_url, extract["project_id"], info=ui.info)
+        except WorkspaceStoryFailed as exc:
+            raise DemoFailed(f"workspace: {exc}") from None
+        timings["workspace"] = time.monotonic() - t
         if o.serve:
             from fjo.demo.serve import serve_portal
 
@@ -414,6 +424,7 @@ def _run_demo(o: DemoOptions, interrupts: Interrupts) -> DemoResult:
         evaluation=evaluation,
         leaks=leaks,
         extract=extract,
+        workspace=workspace,
         samples=sampler.samples,
         timings=timings,
         link_running=link_running,

@@ -16,6 +16,7 @@ def summary_lines(result: DemoResult) -> list[str]:
     ev = r["evaluation"]
     leaks = r["leak_check"]
     ex = r["extract"]
+    ws = r["workspace"]
     received = sum(x["received"] for x in r["receipts"])
     accepted = sum(x["accepted"] for x in r["receipts"])
     rejected = sum(x["rejected"] for x in r["receipts"])
@@ -41,6 +42,9 @@ def summary_lines(result: DemoResult) -> list[str]:
     lines += [
         f"  extract    {ex['rows']} rows in {len(ex['files'])} files; manifest hashes "
         f"{'match' if not ex['hash_mismatches'] else 'DO NOT match'}",
+        f"  workspace  query {ws['query']['rows']} rows; job {ws['job']['state']}; output "
+        f"ACRO {ws['output']['status']}, {ws['output']['state']} by "
+        f"{', '.join(ws['output']['approvals'])}",
         f"  leak check {'clean' if leaks['clean'] else str(leaks['findings']) + ' FINDINGS'}: "
         f"{leaks['canaries'] + leaks['hashed_only']} identifiers, "
         f"{leaks['bytes_scanned'] / 1e6:.1f} MB of stores, topics, logs and extract",

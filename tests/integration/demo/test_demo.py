@@ -37,7 +37,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str
     done = subprocess.run(
         [*fjo_command(), "demo", "--small", "--out", str(out), "--state-dir", str(state),
          "--drain-timeout", "150"],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=230, check=False,
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=330, check=False,
     )  # fmt: skip
     assert (out / "report.json").is_file(), done.stdout[-3000:] + done.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
@@ -88,6 +88,21 @@ def test_the_extract_matches_its_manifest(demo: tuple[Path, Path, dict[str, Any]
         data = (out / "extract" / f["name"]).read_bytes()
         assert hashlib.sha256(data).hexdigest() == f["sha256"], f["name"]
     assert report["extract"]["hash_mismatches"] == []
+
+
+def test_the_story_ends_with_a_query_a_job_and_a_released_checked_output(
+    demo: tuple[Path, Path, dict[str, Any], str],
+) -> None:
+    out, _state, report, output = demo
+    ws = report["workspace"]
+    assert ws["query"]["rows"] >= 2 and sum(n for _, n in ws["query"]["preview"]) > 0
+    assert ws["job"]["state"] == "succeeded" and ws["job"]["outputs"]
+    released = ws["output"]
+    assert released["state"] == "released" and released["approvals"] == ["dave", "erin"]
+    assert released["status"] in ("pass", "review") and "LAW_TYPE" in released["table"]
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "In the workspace" in html and "released by dave and erin" in html
+    assert "workspace  query" in output
 
 
 def test_the_leak_check_is_clean_and_covers_every_downstream_place(

@@ -10,6 +10,15 @@ from fjo.demo.run import DemoResult
 from fjo.demo.summary import summary_lines
 from synth.world import WorldConfig, build_world
 
+WORKSPACE = {
+    "query": {"sql": "SELECT 1", "id": "q", "rows": 1, "preview": [[1]]},
+    "job": {"id": "j", "state": "succeeded", "script_sha256": "0" * 64, "outputs": []},
+    "output": {
+        "id": "o", "title": "t", "preset": "threshold-10", "status": "review", "summary": "",
+        "state": "released", "approvals": ["dave", "erin"], "table": "a,b",
+    },
+}  # fmt: skip
+
 
 def test_without_a_link_worker_the_report_and_summary_say_linkage_is_missing(
     tmp_path: Path,
@@ -41,6 +50,7 @@ def test_without_a_link_worker_the_report_and_summary_say_linkage_is_missing(
         evaluation=evaluation,
         leaks=leaks,
         extract=extract,
+        workspace=WORKSPACE,
         samples=[(0.0, {"ingest": 0}), (1.0, {"ingest": 200})],
         timings={"total": 1.0},
         link_running=False,
@@ -73,6 +83,7 @@ def test_a_problem_fails_the_demo(tmp_path: Path) -> None:
             "project_id": "p", "extract_id": "e", "rows": 0, "files": [], "disclosure": {},
             "hash_mismatches": [], "approver": "carol", "requested_by": "bob",
         },
+        workspace=WORKSPACE,
         samples=[],
         timings={},
         link_running=True,
