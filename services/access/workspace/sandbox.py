@@ -30,6 +30,7 @@ __all__ = [
     "job_environment",
     "python_runtime",
     "run_sandboxed",
+    "sandbox_command",
 ]
 
 _MB = 1 << 20
@@ -107,7 +108,7 @@ def _parents(dest: str, made: set[str]) -> list[str]:
     return args
 
 
-def _command(
+def sandbox_command(
     argv: Sequence[str],
     binds: Iterable[Bind],
     *,
@@ -116,6 +117,7 @@ def _command(
     env: dict[str, str],
     cwd: str,
 ) -> list[str]:
+    """The bwrap command line that runs ``argv`` confined (docs/workspace.md, "Jobs")."""
     root = os.geteuid() == 0
     args = [bwrap, "--die-with-parent", "--new-session"]
     args += ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts"]
@@ -125,7 +127,10 @@ def _command(
         args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
     else:
         args += ["--unshare-user", "--cap-drop", "ALL"]
-    made: set[str] = set()
+    # /proc, /dev and the private /tmp first: a bind made under /tmp before the tmpfs would be
+    # hidden by it (an installation under /tmp, such as a CI clone, lost its Python runtime).
+    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", _TMP]
+    made: set[str] = {"/proc", "/dev", _TMP}
     args += ["--ro-bind", "/usr", "/usr"]
     for link in ("bin", "lib", "lib64", "sbin"):
         if Path(f"/{link}").is_symlink():  # merged /usr (Debian 12): /lib -> usr/lib
@@ -137,8 +142,6 @@ def _command(
         args += _parents(str(folder), made)
         args += ["--ro-bind", str(folder), str(folder)]
         made.add(str(folder))
-    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", _TMP]
-    made |= {"/proc", "/dev", _TMP}
     for b in binds:
         args += _parents(b.dest, made)
         args += ["--bind" if b.writable else "--ro-bind", str(b.source), b.dest]
@@ -192,7 +195,7 @@ def run_sandboxed(
     if os.geteuid() == 0:
         for folder in owned:
             os.chown(folder, uid, uid)
-    command = _rlimits(limits) + _command(
+    command = _rlimits(limits) + sandbox_command(
         argv, binds, bwrap=bwrap, uid=uid, env=dict(env or {}), cwd=cwd
     )
     started = time.monotonic()
