@@ -39,8 +39,7 @@ from services.link.domain.blocking import (
 from services.link.domain.columns import ALIVE, RecordColumns
 from services.link.domain.model import BlockingRule, LinkageModel
 from services.link.domain.records import EncodedRecord, Interner, KeySchema
-from services.link.domain.vectorised import Candidates
-from services.link.domain.vectorised import subset as _subset
+from services.link.domain.vectorised import Candidates, subset
 
 __all__ = ["RecordIndex", "SpineIndex", "blocking_keys"]
 
@@ -252,7 +251,7 @@ class RecordIndex:
             inverse[order] = np.arange(len(rows))
             low = rows[rows < b]
             parts = [self.base.gather(low), self.delta.gather(rows[rows >= b] - b)]
-            return _subset(_concat(parts), inverse)
+            return subset(_concat(parts), inverse)
         return Candidates(*parts[0])
 
     def ids_of(self, rows: np.ndarray) -> list[str]:
