@@ -344,8 +344,7 @@ def stop_spawned() -> int:
     net for a process that owns every stack it started (``fjo demo``): an interrupt between
     ``spawn`` and the record on disk leaves a process ``down_stack`` cannot know of."""
     running = [pid for pid, proc in list(_children.items()) if proc.poll() is None]
-    for pid in running:
-        _stop_group(pid)
+    _stop_groups(running)
     return len(running)
 
 
@@ -371,22 +370,36 @@ def alive(pid: int) -> bool:
 
 def _stop_group(pid: int, grace_s: float = 15.0) -> None:
     """SIGTERM the process group led by ``pid`` (one ``fjo serve``), then SIGKILL if needed."""
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline:
+    _stop_groups([pid], grace_s)
+
+
+def _stop_groups(pids: Sequence[int], grace_s: float = 15.0) -> None:
+    """SIGTERM every process group led by one of ``pids`` at once, wait for them together,
+    then SIGKILL what is left: a stack's roles are independent processes that each commit
+    their own work on SIGTERM, so stopping them one after another only adds up their grace
+    periods."""
+    waiting = []
+    for pid in pids:
         try:
-            os.killpg(pid, 0)
+            os.killpg(pid, signal.SIGTERM)
         except ProcessLookupError:
-            break
-        _reap(pid)
-        time.sleep(0.2)
-    else:
+            continue
+        waiting.append(pid)
+    deadline = time.monotonic() + grace_s
+    while waiting and time.monotonic() < deadline:
+        for pid in list(waiting):
+            _reap(pid)
+            try:
+                os.killpg(pid, 0)
+            except ProcessLookupError:
+                waiting.remove(pid)
+        if waiting:
+            time.sleep(0.1)
+    for pid in waiting:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
-    _reap(pid)
+    for pid in pids:
+        _reap(pid)
 
 
 def _recorded(state_dir: Path, name: str) -> tuple[StackState, StackProcess]:
@@ -454,15 +467,15 @@ def down_stack(state_dir: Path, *, stop_services: bool = True, echo: Echo = prin
     if state is None:
         echo(f"no stack recorded in {state_dir}")
         return 0
-    stopped = 0
+    running = [sp for sp in reversed(state.processes) if is_running(sp)]
+    _stop_groups([sp.pid for sp in running])
     for sp in reversed(state.processes):
-        if is_running(sp):
-            _stop_group(sp.pid)
-            stopped += 1
+        if sp in running:
             echo(f"{sp.name}: stopped (pid {sp.pid})")
         else:
             _reap(sp.pid)  # one that exited by itself (a crash) is a zombie until reaped
         (state_dir / "pids" / f"{sp.name}.pid").unlink(missing_ok=True)
+    stopped = len(running)
     if stop_services and state.started_kafka:
         run_script("kafka.sh", "stop")
     if stop_services and state.started_postgres:
