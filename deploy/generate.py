@@ -24,10 +24,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from contracts.services import SERVICES
+from contracts.services import SERVICES, Service
 from contracts.topics import TOPICS
 from deploy.manifests.compose import compose, postgres_init_sql
 from deploy.manifests.documents import HEADER, dump, kustomization, to_yaml
+from deploy.manifests.jobs import job_runner_resources
 from deploy.manifests.kafka import autoscaling_resources, kafka_topic, kafka_user
 from deploy.manifests.roles import roles
 from deploy.manifests.workloads import migration_resources, service_role_resources
@@ -53,6 +54,8 @@ def generate() -> dict[Path, str]:
     for s in SERVICES:
         docs = [doc for sr in roles(s) for doc in service_role_resources(sr)]
         docs += migration_resources(s)
+        if s is Service.ACCESS:
+            docs += job_runner_resources()
         files[services / f"{s.value}.yaml"] = dump(docs)
     files[services / "kustomization.yaml"] = kustomization(f"{s.value}.yaml" for s in SERVICES)
     files[Path("deploy/compose.yaml")] = HEADER.replace(

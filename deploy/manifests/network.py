@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from contracts.services import Service
@@ -76,13 +76,16 @@ def network_policy(
     labels: Mapping[str, str],
     port_name: str | None,
     port: int | None,
+    *,
+    extra_egress: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """The allow-list of one role; everything else is denied by ``default-deny-all``."""
-    egress = [DNS_EGRESS, POSTGRES_EGRESS]
+    egress: list[Mapping[str, Any]] = [DNS_EGRESS, POSTGRES_EGRESS]
     if role != "migrate":
         egress += [KAFKA_EGRESS, OTLP_EGRESS]
     if role == "api":
         egress.append(JWKS_EGRESS)
+    egress += extra_egress
     ingress: list[dict[str, Any]] = []
     if port_name is not None and port is not None:
         sources = [MONITORING_FROM]

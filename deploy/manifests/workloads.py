@@ -8,6 +8,13 @@ import json
 from typing import Any
 
 from contracts.services import Service
+from deploy.manifests.jobs import (
+    API_SERVER_EGRESS,
+    job_runner_config,
+    job_runner_env,
+    job_runner_mounts,
+    job_runner_volumes,
+)
 from deploy.manifests.kafka import kafka_password_file, kafka_security_env, kafka_user_name
 from deploy.manifests.network import network_policy
 from deploy.manifests.roles import (
@@ -114,6 +121,11 @@ def config_data(sr: ServiceRole) -> dict[str, str]:
     return dict(sorted(data.items()))
 
 
+def runs_jobs(sr: ServiceRole) -> bool:
+    """Access's API runs the analysis jobs (its background tasks), as Kubernetes Jobs."""
+    return (sr.service, sr.role) == (Service.ACCESS, "api")
+
+
 PLATFORM_ENV = {
     ("environment",): "environment",
     ("bus", "kafka_bootstrap"): "kafka-bootstrap",
@@ -212,7 +224,7 @@ def role_container(sr: ServiceRole) -> dict[str, Any]:
         "args": args,
         "ports": [port],
         "envFrom": [{"configMapRef": {"name": sr.name}}],
-        "env": platform_env(svc),
+        "env": platform_env(svc) + (job_runner_env() if runs_jobs(sr) else []),
         "readinessProbe": {
             "httpGet": {"path": "/readyz", "port": probe_port},
             "periodSeconds": 10,
@@ -236,12 +248,17 @@ def role_container(sr: ServiceRole) -> dict[str, Any]:
             else RESOURCES[sr.role]
         ),
         "securityContext": CONTAINER_SECURITY,
-        "volumeMounts": volume_mounts(svc),
+        "volumeMounts": volume_mounts(svc) + (job_runner_mounts() if runs_jobs(sr) else []),
     }
 
 
 def hardened_pod(
-    service: Service, sa: str, containers: list[dict[str, Any]], *, kafka: bool = True
+    service: Service,
+    sa: str,
+    containers: list[dict[str, Any]],
+    *,
+    kafka: bool = True,
+    jobs: bool = False,
 ) -> dict[str, Any]:
     return {
         "serviceAccountName": sa,
@@ -249,7 +266,7 @@ def hardened_pod(
         "enableServiceLinks": False,
         "securityContext": POD_SECURITY,
         "containers": containers,
-        "volumes": volumes(service, kafka=kafka),
+        "volumes": volumes(service, kafka=kafka) + (job_runner_volumes() if jobs else []),
     }
 
 
@@ -273,7 +290,7 @@ def service_role_resources(sr: ServiceRole) -> list[dict[str, Any]]:
                 },
             },
             "spec": {
-                **hardened_pod(svc, sr.name, [role_container(sr)]),
+                **hardened_pod(svc, sr.name, [role_container(sr)], jobs=runs_jobs(sr)),
                 # A worker finishes its batch and commits before it leaves the group.
                 "terminationGracePeriodSeconds": 30 if role == "api" else 60,
             },
@@ -293,7 +310,12 @@ def service_role_resources(sr: ServiceRole) -> list[dict[str, Any]]:
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": meta(sr.name, labels),
-            "data": config_data(sr),
+            # Compose (config_data alone) keeps the local runner: it has no cluster.
+            "data": dict(
+                sorted(
+                    {**config_data(sr), **(job_runner_config() if runs_jobs(sr) else {})}.items()
+                )
+            ),
         },
         {
             "apiVersion": "apps/v1",
@@ -325,7 +347,8 @@ def service_role_resources(sr: ServiceRole) -> list[dict[str, Any]]:
             "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector}},
         }
     )
-    docs.append(network_policy(sr.name, svc, role, labels, port_name, port))
+    extra = [API_SERVER_EGRESS] if runs_jobs(sr) else []
+    docs.append(network_policy(sr.name, svc, role, labels, port_name, port, extra_egress=extra))
     return docs
 
 

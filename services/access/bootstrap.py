@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -20,13 +22,16 @@ from services.access.domain.audit import (
 from services.access.storage.audit_store import AuditTrail
 from services.access.storage.migrate import migrate, migrate_checkpoints
 from services.access.storage.refusals import RefusalLedger
+from services.access.workspace.kube_api import KubeApi
+from services.access.workspace.kubernetes import KubernetesJobRunner
+from services.access.workspace.runner import JobRunner, LocalJobRunner
 from services.runtime.auth import TokenVerifier, configured_verifier
 from services.runtime.bus.api import Bus
 from services.runtime.db import make_engine, make_session_factory
 from services.runtime.delivery import Worker
 from services.runtime.settings import Environment, read_secret_file
 
-__all__ = ["AccessContext", "audit_signer", "build_context", "build_worker"]
+__all__ = ["AccessContext", "audit_signer", "build_context", "build_worker", "job_runner"]
 
 
 @dataclass
@@ -48,6 +53,10 @@ class AccessContext:
         default_factory=lambda: threading.BoundedSemaphore(1)
     )
     """Analysis jobs (and airlock checks) run one at a time per process."""
+    runner: JobRunner = field(default_factory=LocalJobRunner)
+    """Where jobs run (``job_runner.kind``): bubblewrap here, or a Kubernetes Job."""
+    replica: str = field(default_factory=lambda: f"{socket.gethostname()[:60]}/{uuid.uuid4().hex}")
+    """This process, as the owner of the jobs it runs (``api/job_leases.py``)."""
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -72,6 +81,15 @@ def audit_signer(settings: AccessSettings) -> AuditSigner:
     if is_dev_key(key.public_key()) and not dev:
         raise ValueError("the audit signing key is the development key: refused outside dev")
     return AuditSigner(key)
+
+
+def job_runner(settings: AccessSettings) -> JobRunner:
+    """The adapter ``job_runner.kind`` names."""
+    r, jobs = settings.job_runner, settings.workspace.jobs
+    if r.kind == "kubernetes":
+        api = KubeApi(r.api_url, r.namespace, r.token_file, r.ca_file)
+        return KubernetesJobRunner(api, r, settings.extracts.directory, log_bytes=jobs.log_bytes)
+    return LocalJobRunner(bwrap=jobs.bwrap, uid=jobs.sandbox_uid)
 
 
 def build_context(
@@ -119,6 +137,7 @@ def build_context(
         refusals=RefusalLedger(audit, sessions, settings.audit),
         verifier=verifier_provider,
         pseudonym_master=settings.pseudonym_master_key.get_secret_value().encode(),
+        runner=job_runner(settings),
     )
 
 

@@ -16,6 +16,7 @@ __all__ = [
     "AuthSettings",
     "DisclosureSettings",
     "ExtractSettings",
+    "JobRunnerSettings",
     "JobSettings",
     "QuerySettings",
     "WorkspaceSettings",
@@ -106,6 +107,53 @@ class JobSettings(BaseModel):
     )
 
 
+class JobRunnerSettings(BaseModel):
+    """Where analysis jobs (and their leases) run: bubblewrap in access's own process tree,
+    or a Kubernetes Job per job under a deny-all NetworkPolicy (docs/workspace.md)."""
+
+    kind: Literal["local", "kubernetes"] = Field(
+        "local", description="`local` (bubblewrap) or `kubernetes` (a batch/v1 Job per job)."
+    )
+    lease_s: float = Field(
+        60.0,
+        gt=0,
+        description="A replica's lease on the jobs it owns, renewed every third of it; a job "
+        "whose owner's lease has expired is failed by any live replica.",
+    )
+    namespace: str = Field("fjo", description="Namespace the Jobs run in (access's own).")
+    api_url: str = Field(
+        "https://kubernetes.default.svc", description="The Kubernetes API server, in cluster."
+    )
+    token_file: Path = Field(
+        Path("/var/run/secrets/kubernetes.io/serviceaccount/token"),
+        description="Access's projected ServiceAccount token (rotated; read at every call).",
+    )
+    ca_file: Path = Field(
+        Path("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"),
+        description="The cluster CA that signs the API server's certificate.",
+    )
+    image: str = Field(
+        "ghcr.io/fjo/fjo:0.1.0",
+        description="Image of the job pods: fjo's own (its Python and the allow-listed "
+        "packages); the manifests copy access's image into it.",
+    )
+    python: str = Field("/opt/venv/bin/python", description="The job's Python in that image.")
+    workspaces_claim: str = Field(
+        "fjo-workspaces",
+        description="PersistentVolumeClaim of the workspaces (ReadWriteMany), mounted by "
+        "access at extracts.directory; a job's pod mounts only its project's subpaths.",
+    )
+    service_account: str = Field(
+        "fjo-access-job", description="The job pods' ServiceAccount (no token, no Role)."
+    )
+    run_as_user: int = Field(10001, ge=1, description="Uid and gid of the job's container.")
+    cpu: str = Field("1", description="CPU limit (and request) of a job's container.")
+    ttl_s: int = Field(
+        3600, ge=0, description="ttlSecondsAfterFinished: a Job access failed to delete goes."
+    )
+    poll_s: float = Field(2.0, gt=0, description="How often a running Job is read.")
+
+
 class WorkspaceSettings(BaseModel):
     """Analysis inside the TRE: queries, jobs, dummy data and the airlock."""
 
@@ -161,6 +209,7 @@ class AccessSettings(ServiceSettings):
     audit: AuditSettings = Field(default_factory=AuditSettings)
     extracts: ExtractSettings = Field(default_factory=ExtractSettings)
     workspace: WorkspaceSettings = Field(default_factory=WorkspaceSettings)
+    job_runner: JobRunnerSettings = Field(default_factory=JobRunnerSettings)
     migrate_on_start: bool = Field(True, description="Run the Alembic migrations at start-up.")
     worker_group: str = Field("access", description="Consumer group of the research store.")
 

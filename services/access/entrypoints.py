@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from services.access.api.airlock import airlock_router
 from services.access.api.deps import RequestSource, auth_dependency
 from services.access.api.extracts import extracts_router, recover_interrupted
+from services.access.api.job_leases import LeaseKeeper
 from services.access.api.jobs import jobs_router, recover_interrupted_jobs
 from services.access.api.outputs import outputs_router
 from services.access.api.projects import projects_router
@@ -48,7 +49,10 @@ def create_app(
         ctx.refusals.flush()  # windows a stopped replica left counted
         recover_interrupted(ctx)
         recover_interrupted_jobs(ctx)
+        leases = LeaseKeeper(ctx)
+        leases.start()
         yield
+        leases.stop()
         ctx.refusals.flush(everything=True)
         ctx.dispose()
 

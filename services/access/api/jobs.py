@@ -2,19 +2,19 @@
 
 A job is recorded ``queued`` with its code's SHA-256, its requirements (from the runtime's
 allow-list) and its inputs (the extract's files with their SHA-256), and audited; it runs
-as a background task, one at a time per process (``AccessContext.job_slots``), in the
-bubblewrap sandbox (``workspace/sandbox.py``): ``/data`` the extract and ``/workspace`` the
-project's workspace, both read-only, ``/output`` its own writable folder, no network,
-rlimits and a deadline. Its end (state, which limit, exit status) and its outputs (name,
-bytes, SHA-256) are recorded and audited. A job left unfinished by a process that died is
-marked failed at the next start (``recover_interrupted_jobs``).
+as a background task, one at a time per process (``AccessContext.job_slots``), on the
+context's runner (``workspace/runner.py``: bubblewrap here, or a Kubernetes Job): ``/data``
+the extract and ``/workspace`` the project's workspace, both read-only, ``/output`` its own
+writable folder, no network, rlimits and a deadline. Its end (state, which limit, exit
+status) and its outputs (name, bytes, SHA-256) are recorded and audited. The replica that
+accepted a job owns it under a lease (``api/job_leases.py``); a job whose owner's lease
+expired is failed as interrupted by any live replica, never one a live replica runs.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +23,7 @@ from typing import Any
 from fastapi import APIRouter, BackgroundTasks, Depends, status
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from services.access.api.deps import (
     Refused,
@@ -31,19 +32,16 @@ from services.access.api.deps import (
     problems,
     unit,
 )
+from services.access.api.job_leases import fail_expired_jobs, lease_until
 from services.access.api.workspace import workspace_extract, workspace_paths
 from services.access.api.workspace_schemas import JobIn, JobOut
 from services.access.bootstrap import AccessContext
-from services.access.domain.jobs import JobEnd, JobState, read_job_end, requirements_problem
+from services.access.domain.jobs import JobEnd, JobState, requirements_problem
 from services.access.storage.models import JobRow
 from services.access.workspace.current import current_extract, extract_tables
 from services.access.workspace.files import collect_regular_files
-from services.access.workspace.sandbox import (
-    Bind,
-    SandboxLimits,
-    job_environment,
-    run_sandboxed,
-)
+from services.access.workspace.runner import JobRun, JobSpec, log_tail
+from services.access.workspace.sandbox import SandboxLimits
 from services.runtime.auth import AuthenticatedRoute, Principal
 from services.runtime.db import transaction
 
@@ -74,128 +72,100 @@ def job_out(row: JobRow) -> JobOut:
     )
 
 
-def _tail(path: Path, limit: int) -> str:
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, 2)
-            size = f.tell()
-            f.seek(max(size - limit, 0))
-            return f.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-
-
 def run_job(ctx: AccessContext, job_id: str) -> None:
-    """Run one queued job in the sandbox; every outcome is recorded on the row and audited."""
+    """Run one queued job on the context's runner; every outcome is recorded on the row and
+    audited, the same way whichever runner ran it."""
     jobs = ctx.settings.workspace.jobs
     with ctx.job_slots:
         with transaction(ctx.sessions) as s:
             row = s.get(JobRow, job_id)
-            if row is None or row.state != JobState.QUEUED:
-                return
+            if row is None or row.state != JobState.QUEUED or row.owner != ctx.replica:
+                return  # run, or failed as interrupted meanwhile
             extract = current_extract(s, row.project_id)
             if extract is None or extract.id != row.extract_id:
-                row.state = JobState.FAILED.value
-                row.reason, row.detail = "no-extract", "its extract is no longer current"
-                row.finished_at = datetime.now(UTC)
-                ctx.audit.append(
-                    s,
-                    actor=row.author,
-                    action="workspace.job.finish",
-                    outcome="failed",
-                    object_type="job",
-                    object_id=job_id,
-                    project_id=row.project_id,
-                    detail={"reason": "no-extract"},
-                )
+                _finish(ctx, s, row, JobRun(_NO_EXTRACT, None), [], 0)
                 return
             row.state = JobState.RUNNING.value
             row.started_at = datetime.now(UTC)
-            project_id, author, data_dir = row.project_id, row.author, extract.directory
+            row.lease_until = lease_until(ctx)
+            project_id, data_dir = row.project_id, extract.directory
         paths = workspace_paths(ctx, project_id)
         folder = paths.job(job_id)
-        output = paths.job_output(job_id)
-        output.mkdir(parents=True, exist_ok=True)
-        try:
-            result = run_sandboxed(
-                [sys.executable, "-I", "/job/script.py"],
-                [
-                    Bind(paths.base, "/workspace"),
-                    Bind(folder / "script.py", "/job/script.py"),
-                    Bind(output, "/output", writable=True),
-                    Bind(Path(data_dir or ""), "/data"),
-                ],
-                SandboxLimits(
-                    cpu_s=jobs.cpu_s,
-                    memory_mb=jobs.memory_mb,
-                    wall_s=jobs.wall_s,
-                    processes=jobs.max_processes,
-                    open_files=jobs.max_open_files,
-                    file_mb=jobs.max_file_mb,
-                ),
-                log=folder / "log.txt",
-                bwrap=jobs.bwrap,
-                uid=jobs.sandbox_uid,
-                env=job_environment(),
-                cwd="/output",
-                owned=[output],
-            )
-            tail = _tail(folder / "log.txt", 4000)
-            end = read_job_end(result.exit_code, timed_out=result.timed_out, log_tail=tail)
-            outputs, dropped = collect_regular_files(output)
-            exit_code: int | None = result.exit_code
-        except OSError as exc:  # bubblewrap missing or not permitted: the job did not run
-            _log.error("job sandbox failed", extra={"error_type": type(exc).__name__})
-            end = JobEnd(JobState.FAILED, "sandbox-unavailable", "the sandbox did not start")
-            outputs, dropped, exit_code = [], 0, None
+        spec = JobSpec(
+            job_id=job_id,
+            project_id=project_id,
+            workspace=paths.base,
+            data=Path(data_dir or ""),
+            script=folder / "script.py",
+            output=paths.job_output(job_id),
+            log=folder / "log.txt",
+            limits=SandboxLimits(
+                cpu_s=jobs.cpu_s,
+                memory_mb=jobs.memory_mb,
+                wall_s=jobs.wall_s,
+                processes=jobs.max_processes,
+                open_files=jobs.max_open_files,
+                file_mb=jobs.max_file_mb,
+            ),
+        )
+        run = ctx.runner.run(spec)
+        outputs: list[dict[str, Any]] = []
+        dropped = 0
+        if spec.output.is_dir():
+            outputs, dropped = collect_regular_files(spec.output)
         with transaction(ctx.sessions) as s:
             row = s.get(JobRow, job_id)
             assert row is not None
-            row.state = end.state.value
-            row.reason, row.detail = end.reason, end.detail
-            row.exit_code = exit_code
-            row.outputs = outputs
-            row.finished_at = datetime.now(UTC)
-            ctx.audit.append(
-                s,
-                actor=author,
-                action="workspace.job.finish",
-                outcome="ok" if end.state is JobState.SUCCEEDED else "failed",
-                object_type="job",
-                object_id=job_id,
-                project_id=project_id,
-                detail={
-                    "reason": end.reason,
-                    "exit_code": exit_code,
-                    "outputs": [{"name": f["name"], "sha256": f["sha256"]} for f in outputs],
-                    "dropped": dropped,
-                },
-            )
+            if row.state != JobState.RUNNING or row.owner != ctx.replica:
+                # Its lease expired (this replica lost the database for longer than a
+                # lease) and another replica failed it: that end stands.
+                _log.warning("job ended after its lease", extra={"job_id": job_id})
+                return
+            _finish(ctx, s, row, run, outputs, dropped)
+
+
+_NO_EXTRACT = JobEnd(JobState.FAILED, "no-extract", "its extract is no longer current")
+
+
+def _finish(
+    ctx: AccessContext,
+    s: Session,
+    row: JobRow,
+    run: JobRun,
+    outputs: list[dict[str, Any]],
+    dropped: int,
+) -> None:
+    end = run.end
+    row.state = end.state.value
+    row.reason, row.detail = end.reason, end.detail
+    row.exit_code = run.exit_code
+    row.outputs = outputs
+    row.finished_at = datetime.now(UTC)
+    row.owner, row.lease_until = None, None
+    detail: dict[str, Any] = {"reason": end.reason}
+    if end.reason != "no-extract":
+        detail |= {
+            "exit_code": run.exit_code,
+            "outputs": [{"name": f["name"], "sha256": f["sha256"]} for f in outputs],
+            "dropped": dropped,
+            "runner": row.runner,
+        }
+    ctx.audit.append(
+        s,
+        actor=row.author,
+        action="workspace.job.finish",
+        outcome="ok" if end.state is JobState.SUCCEEDED else "failed",
+        object_type="job",
+        object_id=row.id,
+        project_id=row.project_id,
+        detail=detail,
+    )
 
 
 def recover_interrupted_jobs(ctx: AccessContext) -> int:
-    """Mark jobs a dead process left queued or running as failed; returns how many."""
-    with transaction(ctx.sessions) as s:
-        rows = list(
-            s.execute(
-                select(JobRow).where(JobRow.state.in_((JobState.QUEUED, JobState.RUNNING)))
-            ).scalars()
-        )
-        for row in rows:
-            row.state = JobState.FAILED.value
-            row.reason, row.detail = "interrupted", "interrupted by a restart; submit it again"
-            row.finished_at = datetime.now(UTC)
-            ctx.audit.append(
-                s,
-                actor=None,
-                action="workspace.job.finish",
-                outcome="failed",
-                object_type="job",
-                object_id=row.id,
-                project_id=row.project_id,
-                detail={"reason": "interrupted"},
-            )
-        return len(rows)
+    """At start: fail the jobs whose owner's lease has expired (never those of a live
+    replica); returns how many."""
+    return len(fail_expired_jobs(ctx))
 
 
 def jobs_router(ctx: AccessContext, auth: Any) -> APIRouter:
@@ -256,6 +226,9 @@ def jobs_router(ctx: AccessContext, auth: Any) -> APIRouter:
                 inputs=inputs,
                 state=JobState.QUEUED.value,
                 outputs=[],
+                runner=ctx.runner.name,
+                owner=ctx.replica,
+                lease_until=lease_until(ctx),
             )
             s.add(row)
             s.flush()
@@ -272,7 +245,7 @@ def jobs_router(ctx: AccessContext, auth: Any) -> APIRouter:
                     "requirements": row.requirements,
                     "extract_id": extract.id,
                     "inputs": inputs,
-                    "runner": row.runner or "bubblewrap",
+                    "runner": row.runner,
                 },
             )
             out = job_out(row)
@@ -314,7 +287,9 @@ def jobs_router(ctx: AccessContext, auth: Any) -> APIRouter:
         with unit(ctx, principal, "workspace.job.log") as s:
             authorised_data(s, principal, project_id, _MEMBERS)
             load_job(s, project_id, job_id)
-            text = _tail(workspace_paths(ctx, project_id).job(job_id) / "log.txt", jobs.log_bytes)
+            text = log_tail(
+                workspace_paths(ctx, project_id).job(job_id) / "log.txt", jobs.log_bytes
+            )
             ctx.audit.append(
                 s,
                 actor=principal.subject,

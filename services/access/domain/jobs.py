@@ -17,6 +17,7 @@ __all__ = [
     "JobState",
     "output_name_problem",
     "read_job_end",
+    "read_pod_end",
     "requirements_problem",
 ]
 
@@ -78,3 +79,19 @@ def read_job_end(exit_code: int, *, timed_out: bool, log_tail: str) -> JobEnd:
     if exit_code == 128 + _SIGSEGV:
         return JobEnd(JobState.FAILED, "crashed", "the interpreter crashed (SIGSEGV)")
     return JobEnd(JobState.FAILED, "script-failed", f"the script exited with status {exit_code}")
+
+
+def read_pod_end(
+    exit_code: int | None, *, reason: str | None, deadline_exceeded: bool, log_tail: str
+) -> JobEnd:
+    """The same ends from a Kubernetes Job: its ``DeadlineExceeded`` condition is the
+    wall clock, the container's ``OOMKilled`` its memory limit (the cgroup's SIGKILL, which
+    the exit status alone would read as the CPU limit's); the rest as from the sandbox (the
+    pod's command sets the same rlimits)."""
+    if deadline_exceeded:
+        return JobEnd(JobState.FAILED, "time-limit", "stopped at its wall-clock deadline")
+    if reason == "OOMKilled":
+        return JobEnd(JobState.FAILED, "memory-limit", "needed more memory than its limit")
+    if exit_code is None:
+        return JobEnd(JobState.FAILED, "sandbox-unavailable", "the job's pod did not run")
+    return read_job_end(exit_code, timed_out=False, log_tail=log_tail)

@@ -343,6 +343,10 @@ class JobRow(Base):
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    owner: Mapped[str | None] = mapped_column(String(100))
+    """The replica that runs (or will run) the job, while it is queued or running."""
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """The owner's lease, renewed by its heartbeat; once past, any replica fails the job."""
 
 
 class AirlockOutputRow(Base):

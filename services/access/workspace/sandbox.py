@@ -29,6 +29,7 @@ __all__ = [
     "SandboxResult",
     "job_environment",
     "python_runtime",
+    "rlimits",
     "run_sandboxed",
     "sandbox_command",
 ]
@@ -162,15 +163,21 @@ def sandbox_command(
     return [*args, *argv]
 
 
-def _rlimits(limits: SandboxLimits) -> list[str]:
+def rlimits(limits: SandboxLimits, *, nproc: bool = True) -> list[str]:
     """``prlimit`` (util-linux) sets the rlimits every process of the job inherits, then
     starts bubblewrap: no ``preexec_fn`` in a threaded server. CPU: SIGXCPU at the soft
-    limit, SIGKILL a second later if the job catches it."""
-    return [
+    limit, SIGKILL a second later if the job catches it. ``nproc`` off where RLIMIT_NPROC
+    would count every process of the uid on the node (a Kubernetes pod: the kubelet's
+    pids limit bounds it there)."""
+    args = [
         "prlimit",
         f"--cpu={limits.cpu_s}:{limits.cpu_s + 1}",
         f"--as={limits.memory_mb * _MB}",
-        f"--nproc={limits.processes}",
+    ]
+    if nproc:
+        args.append(f"--nproc={limits.processes}")
+    return [
+        *args,
         f"--nofile={limits.open_files}",
         f"--fsize={limits.file_mb * _MB}",
         "--core=0",
@@ -195,7 +202,7 @@ def run_sandboxed(
     if os.geteuid() == 0:
         for folder in owned:
             os.chown(folder, uid, uid)
-    command = _rlimits(limits) + sandbox_command(
+    command = rlimits(limits) + sandbox_command(
         argv, binds, bwrap=bwrap, uid=uid, env=dict(env or {}), cwd=cwd
     )
     started = time.monotonic()
