@@ -41,6 +41,7 @@ class Bench:
         folder = paths.job(job_id)
         folder.mkdir(parents=True)
         (folder / "script.py").write_text(script)
+        (folder / "script.py").chmod(0o666)
         limits = replace(LIMITS, wall_s=wall_s)
         return JobSpec(
             job_id=job_id,
@@ -58,6 +59,8 @@ def _world(root: Path) -> None:
     data = WorkspacePaths(root, PROJECT).extract("e-1")
     data.mkdir(parents=True)
     (data / "CHILD.csv").write_text("id,sex\n1,F\n2,M\n3,F\n")
+    # Writable by anyone: only the read-only mount can stop the job writing it.
+    (data / "CHILD.csv").chmod(0o666)
     foreign = WorkspacePaths(root, OTHER).extract("e-2")
     foreign.mkdir(parents=True)
     (foreign / "CHILD.csv").write_text("secret\n")
@@ -113,13 +116,13 @@ def test_the_data_and_the_workspace_are_read_only_and_nothing_else_is_there(
 ) -> None:
     foreign = str(bench.root / OTHER / "extracts" / "e-2" / "CHILD.csv")
     probe = (
-        "import json, os, socket\n"
+        "import errno, json, os, socket\n"
         "seen = {}\n"
         "def attempt(name, fn):\n"
         "    try:\n"
         "        fn(); seen[name] = 'allowed'\n"
         "    except OSError as exc:\n"
-        "        seen[name] = type(exc).__name__\n"
+        "        seen[name] = errno.errorcode.get(exc.errno or 0, type(exc).__name__)\n"
         "attempt('write-data', lambda: open('/data/CHILD.csv', 'a').write('x'))\n"
         "attempt('write-workspace', lambda: open('/workspace/x', 'w').write('x'))\n"
         "attempt('write-script', lambda: open('/job/script.py', 'a').write('x'))\n"
@@ -134,7 +137,10 @@ def test_the_data_and_the_workspace_are_read_only_and_nothing_else_is_there(
     run = bench.runner.run(spec)
     assert run.end.state is JobState.SUCCEEDED, spec.log.read_text()
     seen: dict[str, Any] = json.loads((spec.output / "probe.json").read_text())
-    for attempt in ("write-data", "write-workspace", "write-script", "foreign", "socket", "dns"):
+    # Read-only mounts (EROFS), not merely files the job's uid may not write.
+    for attempt in ("write-data", "write-workspace", "write-script"):
+        assert seen[attempt] == "EROFS", (attempt, seen)
+    for attempt in ("foreign", "socket", "dns"):
         assert seen[attempt] != "allowed", (attempt, seen)
     assert seen["workspace"] == ["extracts", "jobs"]  # its own project's folder alone
     assert "KUBERNETES_SERVICE_HOST" not in seen["env"]
