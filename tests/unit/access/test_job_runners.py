@@ -84,6 +84,22 @@ def kube_bench(tmp_path: Path) -> Bench:
     return Bench(KubernetesJobRunner(api, settings, root), root, fake)
 
 
+@dataclass
+class KubeBench:
+    runner: KubernetesJobRunner
+    kube: FakeKube
+    bench: Bench
+
+
+@pytest.fixture
+def k8s(tmp_path: Path) -> KubeBench:
+    """The Kubernetes runner alone, on its fake API, with the world in place."""
+    b = kube_bench(tmp_path)
+    _world(b.root)
+    assert isinstance(b.runner, KubernetesJobRunner) and b.kube is not None
+    return KubeBench(b.runner, b.kube, b)
+
+
 @pytest.fixture(params=["local", "kubernetes"])
 def bench(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Bench]:
     if request.param == "local":
@@ -178,15 +194,11 @@ def test_abandoning_a_job_that_is_not_there_is_harmless(bench: Bench) -> None:
 # -- the Kubernetes runner's own --------------------------------------------------------
 
 
-def test_the_job_is_deleted_after_its_end_is_read(tmp_path: Path) -> None:
-    b = kube_bench(tmp_path)
-    _world(b.root)
-    assert b.kube is not None
-    spec = b.spec("print('hi')\n")
-    run = b.runner.run(spec)
+def test_the_job_is_deleted_after_its_end_is_read(k8s: KubeBench) -> None:
+    run = k8s.runner.run(k8s.bench.spec("print('hi')\n"))
     assert run.end.state is JobState.SUCCEEDED
-    assert b.kube.jobs == {}
-    methods = [m for m, _ in b.kube.calls]
+    assert k8s.kube.jobs == {}
+    methods = [m for m, _ in k8s.kube.calls]
     assert methods[0] == "POST" and methods[-1] == "DELETE"
 
 
@@ -199,13 +211,10 @@ def test_the_job_is_deleted_after_its_end_is_read(tmp_path: Path) -> None:
     ],
 )
 def test_a_pods_end_reads_as_the_local_runners_ends(
-    tmp_path: Path, terminated: dict[str, Any], reason: str
+    k8s: KubeBench, terminated: dict[str, Any], reason: str
 ) -> None:
-    b = kube_bench(tmp_path)
-    _world(b.root)
-    assert b.kube is not None
-    b.kube.scripted_end = terminated
-    run = b.runner.run(b.spec("print('never run')\n"))
+    k8s.kube.scripted_end = terminated
+    run = k8s.runner.run(k8s.bench.spec("print('never run')\n"))
     assert (run.end.state, run.end.reason, run.exit_code) == (
         JobState.FAILED,
         reason,
@@ -215,29 +224,22 @@ def test_a_pods_end_reads_as_the_local_runners_ends(
 
 @pytest.mark.parametrize("status", [401, 403, 422, 500])
 def test_a_refused_or_failing_api_ends_the_job_unrun_without_raising(
-    tmp_path: Path, status: int
+    k8s: KubeBench, status: int
 ) -> None:
-    b = kube_bench(tmp_path)
-    _world(b.root)
-    assert b.kube is not None
-    b.kube.refuse_create = status
-    run = b.runner.run(b.spec("print('never run')\n"))
+    k8s.kube.refuse_create = status
+    run = k8s.runner.run(k8s.bench.spec("print('never run')\n"))
     assert (run.end.reason, run.exit_code) == ("sandbox-unavailable", None)
 
 
-def test_a_wrong_token_is_refused_by_the_api(tmp_path: Path) -> None:
-    b = kube_bench(tmp_path)
-    _world(b.root)
-    assert isinstance(b.runner, KubernetesJobRunner)
-    b.runner.api.token_file.write_text("stolen")
-    run = b.runner.run(b.spec("print('never run')\n"))
+def test_a_wrong_token_is_refused_by_the_api(k8s: KubeBench) -> None:
+    k8s.runner.api.token_file.write_text("stolen")
+    run = k8s.runner.run(k8s.bench.spec("print('never run')\n"))
     assert run.end.reason == "sandbox-unavailable"
-    assert b.kube is not None and b.kube.jobs == {}
+    assert k8s.kube.jobs == {} and k8s.kube.calls == [("POST", k8s.kube.calls[0][1])]
 
 
-def test_a_job_mounts_only_its_own_projects_subpaths(tmp_path: Path) -> None:
-    b = kube_bench(tmp_path)
-    _world(b.root)
+def test_a_job_mounts_only_its_own_projects_subpaths(k8s: KubeBench) -> None:
+    b = k8s.bench
     spec = b.spec("pass\n")
     doc = job_manifest(spec, kube_settings(), b.root)
     pod = doc["spec"]["template"]["spec"]
@@ -258,5 +260,4 @@ def test_a_job_mounts_only_its_own_projects_subpaths(tmp_path: Path) -> None:
     foreign = replace(spec, data=b.root / OTHER / "extracts" / "e-2")
     with pytest.raises(ValueError, match="own project"):
         job_manifest(foreign, kube_settings(), b.root)
-    assert isinstance(b.runner, KubernetesJobRunner)
-    assert b.runner.run(foreign).end.reason == "sandbox-unavailable"
+    assert k8s.runner.run(foreign).end.reason == "sandbox-unavailable"
