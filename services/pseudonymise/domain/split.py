@@ -32,7 +32,7 @@ from services.pseudonymise.domain.bloom import (
     BloomParams,
     to_b64,
 )
-from services.pseudonymise.domain.dates import DobParts, dob_parts, month_of, parse_date
+from services.pseudonymise.domain.dates import dob_parts, month_of, parse_date
 from services.pseudonymise.domain.keys import LINKAGE_BLOOM, LINKAGE_EXACT, RECORD_TOKEN, KeyRing
 from services.pseudonymise.domain.nhs import is_valid_nhs_number, normalise_nhs_number
 from services.pseudonymise.domain.normalise import (
@@ -147,10 +147,11 @@ class _ParsedRoles:
     by_role: dict[Role, tuple[str, ...]]
     # content field -> [(path inside it, "drop" or the referenced record kind)]
     nested: dict[str, tuple[tuple[tuple[str, ...], str | None], ...]]
+    single: dict[Role, str]  # role -> the first field with it (the split's hot path reads it)
+    is_person: bool  # some field describes a person
 
     def one(self, role: Role) -> str | None:
-        fields = self.by_role.get(role, ())
-        return fields[0] if fields else None
+        return self.single.get(role)
 
 
 def parse_roles(roles: Mapping[str, Role | str]) -> _ParsedRoles:
@@ -203,6 +204,8 @@ def parse_roles(roles: Mapping[str, Role | str]) -> _ParsedRoles:
         references,
         {r: tuple(f) for r, f in by_role.items()},
         {top: tuple(rules) for top, rules in nested.items()},
+        {r: f[0] for r, f in by_role.items()},
+        any(role in by_role for role in _PERSON_ROLES),
     )
 
 
@@ -256,7 +259,7 @@ class _Keys:
 
     def __init__(self) -> None:
         self.tokens: dict[str, str] = {}
-        self.sets: dict[str, list[str]] = {}
+        self.sets: dict[str, tuple[str, ...]] = {}  # each sorted when it is made
         self.blooms: dict[str, str] = {}
         self.addresses: list[EncodedAddress] = []
         self.flags: set[QualityFlag] = set()
@@ -269,11 +272,15 @@ class _Keys:
     def freeze(self) -> LinkageKeys:
         return LinkageKeys(
             hmac_tokens=MappingProxyType(self.tokens),
-            token_sets=MappingProxyType({k: tuple(sorted(v)) for k, v in self.sets.items()}),
+            token_sets=MappingProxyType(self.sets),
             bloom_filters=MappingProxyType(self.blooms),
             addresses=tuple(self.addresses),
             flags=frozenset(self.flags),
         )
+
+
+def _sorted(tokens: Iterable[str]) -> tuple[str, ...]:
+    return tuple(sorted(tokens))
 
 
 _SAME = object()
@@ -289,7 +296,7 @@ class _Part:
     output's key order, and so its bytes, are those of a split without the cache)."""
 
     tokens: tuple[tuple[str, str], ...]
-    sets: tuple[tuple[str, list[str]], ...]
+    sets: tuple[tuple[str, tuple[str, ...]], ...]
     blooms: tuple[tuple[str, str], ...]
     flags: frozenset[QualityFlag]
     extra: Any = None
@@ -415,7 +422,11 @@ class Pseudonymiser:
 
     __slots__ = (
         "_bloom",
+        "_bloom_scheme",
+        "_dob_days",
+        "_dob_months",
         "_exact",
+        "_last_roles",
         "_parts",
         "_postcodes",
         "_records",
@@ -437,17 +448,26 @@ class Pseudonymiser:
         self._exact = Tokeniser(keyring.derive(LINKAGE_EXACT, version))
         self._bloom = BloomEncoder(keyring.derive(LINKAGE_BLOOM, version), bloom_params)
         self._postcodes = postcodes
+        self._bloom_scheme = self._bloom.scheme
+        self._dob_months: dict[str, tuple[str, str, str]] = {}  # YYYY-MM -> its three tokens
+        self._dob_days: dict[str, str] = {}  # DD -> its token
         self._roles_cache: dict[tuple[tuple[str, str], ...], _ParsedRoles] = {}
+        # The mapping of the last call, a copy of it and its parse: callers pass the same
+        # mapping object for every record, so most calls compare two small dicts and go on.
+        self._last_roles: tuple[Mapping[str, Role | str], dict[str, Any], _ParsedRoles] | None
+        self._last_roles = None
         # Keys of one field's value, by part ("forename", "postcode", ...) and value: names,
         # postcodes and addresses recur from record to record (see _part).
-        self._parts: dict[str, dict[Any, _Part]] = {}
+        self._parts: dict[str, dict[Any, _Part]] = {
+            kind: {} for kind in ("forename", "surname", "full_name", "postcode", "address")
+        }
 
     def __repr__(self) -> str:
         return f"Pseudonymiser(key_version={self.key_version}, bloom={self._bloom.scheme!r})"
 
     @property
     def bloom_scheme(self) -> str:
-        return self._bloom.scheme
+        return self._bloom_scheme
 
     def record_token(self, source: str, record_kind: str, record_id: str | int) -> str:
         """The record token a record of ``record_kind`` with ``record_id`` gets."""
@@ -504,7 +524,7 @@ class Pseudonymiser:
         keys = _Keys()
         if unclassified:
             content["quality"]["unclassified_fields_dropped"] = sorted(unclassified)
-        person = any(role in parsed.by_role for role in _PERSON_ROLES)
+        person = parsed.is_person
         if person:
             self._person(record, parsed, content, keys)
         return SplitResult(
@@ -512,18 +532,22 @@ class Pseudonymiser:
             linkage=keys.freeze(),
             record_token=record_token,
             key_version=self.key_version,
-            bloom_scheme=self._bloom.scheme,
+            bloom_scheme=self._bloom_scheme,
             is_person=person,
         )
 
     def _parse_roles(self, roles: Mapping[str, Role | str]) -> _ParsedRoles:
         # Callers pass the same few mappings for every record: parse each once.
+        last = self._last_roles
+        if last is not None and last[0] is roles and last[1] == roles:
+            return last[2]
         key = tuple((name, str(role)) for name, role in roles.items())
         parsed = self._roles_cache.get(key)
         if parsed is None:
             parsed = parse_roles(roles)
             if len(self._roles_cache) < 256:
                 self._roles_cache[key] = parsed
+        self._last_roles = (roles, dict(roles), parsed)
         return parsed
 
     def _nested_change(self, source: str, kind: str | None) -> Any:
@@ -545,29 +569,34 @@ class Pseudonymiser:
         content: dict[str, Any],
         keys: _Keys,
     ) -> None:
+        # The hot path of every split (most values' keys come from the part caches): fields
+        # are read through the parsed roles' role -> field map, flags added directly.
         tok = self._exact.token
-        tokens, flag = keys.tokens, keys.flag
-
-        def value_of(role: Role) -> Any:
-            name = parsed.one(role)
-            return None if name is None else record.get(name)
+        tokens, flags = keys.tokens, keys.flags
+        field = parsed.single
+        get = record.get
 
         # NHS number
-        raw_nhs = _text(value_of(Role.NHS_NUMBER))
-        nhs = normalise_nhs_number(raw_nhs)
-        flag(QualityFlag.NHS_NUMBER_MISSING, raw_nhs is None)
-        flag(QualityFlag.NHS_NUMBER_INVALID, raw_nhs is not None and not is_valid_nhs_number(nhs))
-        if nhs is not None:
-            tokens["nhs"] = tok("nhs", nhs)
+        name = field.get(Role.NHS_NUMBER)
+        raw_nhs = None if name is None else _text(get(name))
+        if raw_nhs is None:
+            flags.add(QualityFlag.NHS_NUMBER_MISSING)
+        else:
+            nhs = normalise_nhs_number(raw_nhs)
+            if nhs is None:
+                flags.add(QualityFlag.NHS_NUMBER_INVALID)
+            else:
+                if not is_valid_nhs_number(nhs):
+                    flags.add(QualityFlag.NHS_NUMBER_INVALID)
+                tokens["nhs"] = tok("nhs", nhs)
 
-        # Date of birth
-        raw_dob = value_of(Role.DATE_OF_BIRTH)
-        part = self._make_dob(raw_dob)  # never kept: dates of birth are not cached (§6)
-        part.merge_into(keys)
-        content["week_of_birth"] = part.extra
+        # Date of birth (never kept: dates of birth are not cached, §6)
+        name = field.get(Role.DATE_OF_BIRTH)
+        content["week_of_birth"] = self._dob(None if name is None else get(name), keys)
 
-        if Role.DATE_OF_DEATH in parsed.by_role:
-            raw_dod = value_of(Role.DATE_OF_DEATH)
+        name = field.get(Role.DATE_OF_DEATH)
+        if name is not None:
+            raw_dod = get(name)
             try:
                 dod = None if raw_dod in (None, "") else parse_date(raw_dod)
             except ValueError:
@@ -575,29 +604,38 @@ class Pseudonymiser:
             content["month_of_death"] = None if dod is None else month_of(dod)
 
         # Sex
-        if Role.SEX in parsed.by_role:
-            code = sex_code(value_of(Role.SEX))
-            flag(QualityFlag.SEX_UNKNOWN, code is None)
+        name = field.get(Role.SEX)
+        if name is not None:
+            code = sex_code(get(name))
+            if code is None:
+                flags.add(QualityFlag.SEX_UNKNOWN)
             content["sex"] = 9 if code is None else code
-            if code in (1, 2):
+            if code == 1 or code == 2:
                 tokens["sex"] = tok("sex", str(code))
 
         # Names
-        forename_text = _text(value_of(Role.FORENAME))
-        middle_text = " ".join(_list_of_text(value_of(Role.MIDDLE_NAMES)))
-        forename_part = self._part("forename", (forename_text, middle_text))
+        parts = self._parts
+        name = field.get(Role.FORENAME)
+        forename_text = None if name is None else _text(get(name))
+        name = field.get(Role.MIDDLE_NAMES)
+        middle_text = "" if name is None else " ".join(_list_of_text(get(name)))
+        forename_part = parts["forename"].get((forename_text, middle_text))
+        if forename_part is None:
+            forename_part = self._part("forename", (forename_text, middle_text))
         forename_part.merge_into(keys)
-        previous_texts = tuple(_list_of_text(value_of(Role.PREVIOUS_SURNAMES)))
-        surname_part = self._part("surname", (_text(value_of(Role.SURNAME)), previous_texts))
+        name = field.get(Role.PREVIOUS_SURNAMES)
+        previous_texts = () if name is None else tuple(_list_of_text(get(name)))
+        name = field.get(Role.SURNAME)
+        surname_key = (None if name is None else _text(get(name)), previous_texts)
+        surname_part = parts["surname"].get(surname_key)
+        if surname_part is None:
+            surname_part = self._part("surname", surname_key)
         surname_part.merge_into(keys)
-        flag(
-            QualityFlag.NAME_PLACEHOLDER,
-            QualityFlag.FORENAME_PLACEHOLDER in keys.flags
-            or QualityFlag.SURNAME_PLACEHOLDER in keys.flags,
-        )
+        if QualityFlag.FORENAME_PLACEHOLDER in flags or QualityFlag.SURNAME_PLACEHOLDER in flags:
+            flags.add(QualityFlag.NAME_PLACEHOLDER)
         given, middle = forename_part.extra
         surname = surname_part.extra
-        full_tokens = (*given.tokens, *middle.tokens)
+        full_tokens = given.tokens + middle.tokens
         if surname.usable:
             full_tokens += surname.tokens
         if full_tokens and (given.usable or surname.usable):
@@ -607,16 +645,24 @@ class Pseudonymiser:
         address_lines: list[str] = []
         address_postcode: str | None = None
         for name in parsed.by_role.get(Role.ADDRESS, ()):
-            lines, in_address = _address_parts(record.get(name))
+            value = get(name)
+            if isinstance(value, str):  # the common case, as _address_parts would read it
+                if value.strip():
+                    address_lines.append(value)
+                continue
+            lines, in_address = _address_parts(value)
             address_lines += lines
             address_postcode = address_postcode or in_address
-        history = value_of(Role.ADDRESS_HISTORY)
-        if not address_lines and value_of(Role.POSTCODE) is None:
+        name = field.get(Role.ADDRESS_HISTORY)
+        history = None if name is None else get(name)
+        name = field.get(Role.POSTCODE)
+        raw_postcode = None if name is None else get(name)
+        if not address_lines and raw_postcode is None:
             # A spine person's current address is the open (latest) period of the history.
             current = _current_period(history)
             if current is not None:
                 address_lines, address_postcode = _address_parts(current)
-        raw_postcode = _text(value_of(Role.POSTCODE)) or address_postcode
+        raw_postcode = _text(raw_postcode) or address_postcode
         part = self._part("postcode", raw_postcode)
         part.merge_into(keys)
         area = part.extra
@@ -627,13 +673,13 @@ class Pseudonymiser:
             self._part("address", tuple(address_lines)).merge_into(keys)
 
         # Address history (the spine's residences)
-        if Role.ADDRESS_HISTORY in parsed.by_role:
+        if Role.ADDRESS_HISTORY in field:
             content["residences"], keys.addresses = self._history(history)
 
     def _part(self, kind: str, key: Any, value: Any = _SAME) -> _Part:
         """The keys one field's value gives (tokens, sets, Bloom filters, flags), made once
         per distinct value and kept (bounded): the value alone decides them."""
-        cache = self._parts.setdefault(kind, {})
+        cache = self._parts[kind]
         try:
             part = cache.get(key)
         except TypeError:  # an unhashable value (a date object in a list...): not kept
@@ -644,30 +690,44 @@ class Pseudonymiser:
                 cache[key] = part
         return part
 
-    def _make_dob(self, raw_dob: Any) -> _Part:
-        keys = _Keys()
+    def _dob(self, raw_dob: Any, keys: _Keys) -> str | None:
+        """Adds the date of birth's tokens and flags to ``keys``; its week of birth."""
+        flags = keys.flags
+        if raw_dob is None or raw_dob == "":
+            flags.add(QualityFlag.DATE_OF_BIRTH_MISSING)
+            return None
+        try:
+            parts = dob_parts(raw_dob)
+        except ValueError:
+            flags.add(QualityFlag.DATE_OF_BIRTH_INVALID)
+            return None
+        if parts.placeholder:
+            flags.add(QualityFlag.DATE_OF_BIRTH_PLACEHOLDER)
         tok = self._exact.token
-        parts: DobParts | None = None
-        if raw_dob not in (None, ""):
-            try:
-                parts = dob_parts(raw_dob)
-            except ValueError:
-                parts = None
-        dob_missing = keys.flag(QualityFlag.DATE_OF_BIRTH_MISSING, raw_dob in (None, ""))
-        keys.flag(QualityFlag.DATE_OF_BIRTH_INVALID, not dob_missing and parts is None)
-        keys.flag(QualityFlag.DATE_OF_BIRTH_PLACEHOLDER, parts is not None and parts.placeholder)
         tokens = keys.tokens
-        if parts is not None:
-            tokens["dob_full"] = tok("dob_full", parts.dob.isoformat())
-            tokens["dob_year"] = tok("dob_year", f"{parts.year:04d}")
-            tokens["dob_month"] = tok("dob_month", f"{parts.month:02d}")
-            tokens["dob_day"] = tok("dob_day", f"{parts.day:02d}")
-            tokens["dob_year_month"] = tok("dob_year_month", f"{parts.year:04d}-{parts.month:02d}")
-            if parts.swapped is not None:
-                # Same domain as dob_full, so swapped(A) compares equal to full(B).
-                tokens["dob_swapped"] = tok("dob_full", parts.swapped.isoformat())
-        week = None if parts is None else parts.week_of_birth.isoformat()
-        return _Part.of(keys, week)
+        iso = parts.dob.isoformat()  # YYYY-MM-DD: the parts below are its slices
+        tokens["dob_full"] = tok("dob_full", iso)
+        # The month's and the day's tokens, kept apart (never the whole date, §6).
+        month = self._dob_months.get(iso[:7])
+        if month is None:
+            month = (
+                tok("dob_year", iso[:4]),
+                tok("dob_month", iso[5:7]),
+                tok("dob_year_month", iso[:7]),
+            )
+            if len(self._dob_months) < _PART_CACHE_SIZE:
+                self._dob_months[iso[:7]] = month
+        day = self._dob_days.get(iso[8:10])
+        if day is None:
+            day = self._dob_days[iso[8:10]] = tok("dob_day", iso[8:10])  # 31 at most
+        tokens["dob_year"] = month[0]
+        tokens["dob_month"] = month[1]
+        tokens["dob_day"] = day
+        tokens["dob_year_month"] = month[2]
+        if parts.swapped is not None:
+            # Same domain as dob_full, so swapped(A) compares equal to full(B).
+            tokens["dob_swapped"] = tok("dob_full", parts.swapped.isoformat())
+        return parts.week_of_birth.isoformat()
 
     def _make_forename(self, texts: tuple[str | None, str]) -> _Part:
         keys = _Keys()
@@ -725,7 +785,7 @@ class Pseudonymiser:
         given: NormalisedName,
         middle: NormalisedName,
         tokens: dict[str, str],
-        sets: dict[str, list[str]],
+        sets: dict[str, tuple[str, ...]],
         blooms: dict[str, str],
         bits: int,
     ) -> None:
@@ -734,8 +794,8 @@ class Pseudonymiser:
         if first is None:
             # "Baby Jones" has no forename; a middle name alone is still a given name.
             if middle.tokens:
-                sets["given_names"] = sorted({tok("forename", t) for t in middle.forms})
-                sets["middle_names"] = sorted({tok("forename", t) for t in middle.forms})
+                sets["given_names"] = _sorted({tok("forename", t) for t in middle.forms})
+                sets["middle_names"] = _sorted({tok("forename", t) for t in middle.forms})
             return
         tokens["forename"] = tok("forename", first)
         # The given name as a surname: a record with forename and surname swapped then
@@ -747,12 +807,12 @@ class Pseudonymiser:
         tokens["forename_nysiis"] = tok("forename_nysiis", phonetic_nysiis(first))
         middles = [*given.words[1:], *middle.forms]
         given_forms = {*given.forms, *middle.forms}
-        sets["given_names"] = sorted({tok("forename", t) for t in given_forms})
-        sets["given_names_canonical"] = sorted(
+        sets["given_names"] = _sorted({tok("forename", t) for t in given_forms})
+        sets["given_names_canonical"] = _sorted(
             {tok("forename_canonical", canonical_forename(t)) for t in given_forms}
         )
         if middles:
-            sets["middle_names"] = sorted({tok("forename", t) for t in middles})
+            sets["middle_names"] = _sorted({tok("forename", t) for t in middles})
         # The first given name and, if hyphenated, its pieces (Anne-Marie: annemarie, anne, marie).
         encoded = self._bloom.encode_tokens("forename", {first, *given.first_pieces})
         if encoded is not None:
@@ -763,7 +823,7 @@ class Pseudonymiser:
         surname: NormalisedName,
         previous: list[NormalisedName],
         tokens: dict[str, str],
-        sets: dict[str, list[str]],
+        sets: dict[str, tuple[str, ...]],
         blooms: dict[str, str],
         bits: int,
     ) -> None:
@@ -783,11 +843,11 @@ class Pseudonymiser:
         if previous:
             previous_forms = {form for name in previous for form in name.forms}
             # Previous surnames share the surname domain: a maiden name matches a surname.
-            sets["previous_surnames"] = sorted({tok("surname", f) for f in previous_forms})
+            sets["previous_surnames"] = _sorted({tok("surname", f) for f in previous_forms})
             all_forms |= previous_forms
         if all_forms:
-            sets["surnames"] = sorted({tok("surname", f) for f in all_forms})
-            sets["surnames_phonetic"] = sorted(
+            sets["surnames"] = _sorted({tok("surname", f) for f in all_forms})
+            sets["surnames_phonetic"] = _sorted(
                 {tok("surname_phonetic", phonetic(f)) for f in all_forms}
             )
 

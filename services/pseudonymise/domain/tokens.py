@@ -144,12 +144,14 @@ class RecordTokeniser:
     still join on the research side.
     """
 
-    __slots__ = ("_tokeniser",)
+    __slots__ = ("_prefixes", "_tokeniser")
 
     def __init__(self, key: DerivedKey) -> None:
         if key.purpose != RECORD_TOKEN:
             raise ValueError(f"expected a {RECORD_TOKEN!r} key, got {key.purpose!r}")
         self._tokeniser = Tokeniser(key, cache_size=0)  # record ids do not recur
+        # The length-prefixed (source, record type) that begins every message: a few pairs.
+        self._prefixes: dict[tuple[str, str], bytes] = {}
 
     @property
     def key_version(self) -> int:
@@ -165,4 +167,9 @@ class RecordTokeniser:
         rid = str(record_id)
         if not rid:
             raise ValueError("record id is empty")
-        return self._tokeniser.token("record", _length_prefixed(source, record_type, rid))
+        prefix = self._prefixes.get((source, record_type))
+        if prefix is None:
+            prefix = _length_prefixed(source, record_type)
+            if len(self._prefixes) < 1024:
+                self._prefixes[(source, record_type)] = prefix
+        return self._tokeniser.token("record", prefix + _length_prefixed(rid))
