@@ -20,6 +20,8 @@ def normalise_nhs_number(text: str | int | None) -> str | None:
     """Ten digits with spaces and hyphens removed, or None if it is not ten digits."""
     if text is None:
         return None
+    if isinstance(text, str) and len(text) == 10 and text.isascii() and text.isdigit():
+        return text  # already ten digits: the common case
     compact = _SEPARATORS.sub("", str(text))
     return compact if _TEN_DIGITS.fullmatch(compact) else None
 

@@ -458,7 +458,7 @@ class Pseudonymiser:
         self._last_roles = None
         # Keys of one field's value, by part ("forename", "postcode", ...) and value: names,
         # postcodes and addresses recur from record to record (see _part).
-        self._parts: dict[str, dict[Any, _Part]] = {
+        self._parts: dict[str, dict[Any, Any]] = {
             kind: {} for kind in ("forename", "surname", "full_name", "postcode", "address")
         }
 
@@ -639,7 +639,14 @@ class Pseudonymiser:
         if surname.usable:
             full_tokens += surname.tokens
         if full_tokens and (given.usable or surname.usable):
-            self._part("full_name", full_tokens).merge_into(keys)
+            # Most full names are a person's own (a cache miss): the encoding is kept alone.
+            full = parts["full_name"].get(full_tokens, _SAME)
+            if full is _SAME:
+                full = self._full_name(full_tokens)
+                if len(parts["full_name"]) < _PART_CACHE_SIZE:
+                    parts["full_name"][full_tokens] = full
+            if full is not None:
+                keys.blooms["full_name"] = full
 
         # Current address and postcode (the address's own postcode if no postcode field)
         address_lines: list[str] = []
@@ -751,12 +758,9 @@ class Pseudonymiser:
         self._surname_keys(surname, previous, keys.tokens, keys.sets, keys.blooms, bits)
         return _Part.of(keys, surname)
 
-    def _make_full_name(self, full_tokens: tuple[str, ...]) -> _Part:
-        keys = _Keys()
+    def _full_name(self, full_tokens: tuple[str, ...]) -> str | None:
         encoded = self._bloom.encode_tokens("full_name", full_tokens)
-        if encoded is not None:
-            keys.blooms["full_name"] = to_b64(encoded, self._bloom.params.output_bits)
-        return _Part.of(keys)
+        return None if encoded is None else to_b64(encoded, self._bloom.params.output_bits)
 
     def _make_postcode(self, raw_postcode: str | None) -> _Part:
         keys = _Keys()
