@@ -26,7 +26,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +35,11 @@ from services.link.domain import (
     KeySchema,
     LinkageModel,
     Linker,
+    RecurringKeys,
     SpineIndex,
     default_model,
     train,
 )
-from services.link.domain.records import bloom_to_int, token_id
 from services.link.domain.scoring import CompiledModel
 
 __all__ = [
@@ -121,36 +121,9 @@ def _prepare(row: dict[str, str]) -> dict[str, Any]:
     return rec
 
 
-class _RecurringIds:
-    """Token ids (the link domain's :func:`token_id`) kept per token: names, date and
-    postcode parts recur, and every record has some 30 tokens to lay out."""
-
-    __slots__ = ("ids",)
-
-    def __init__(self) -> None:
-        self.ids: dict[str, int] = {}
-
-    def get(self, token: str) -> int:
-        found = self.ids.get(token)
-        if found is None:
-            found = token_id(token)
-            if len(self.ids) < 1 << 18:
-                self.ids[token] = found
-        return found
-
-
-_IDS = _RecurringIds()
-_BLOOMS: dict[str, int] = {}
-
-
-def _bloom_bits(encoded: str) -> int:
-    """The int bitset of a wire-form Bloom encoding, kept for recurring names."""
-    bits = _BLOOMS.get(encoded)
-    if bits is None:
-        bits = bloom_to_int(encoded)
-        if len(_BLOOMS) < 1 << 17:
-            _BLOOMS[encoded] = bits
-    return bits
+_RECURRING = RecurringKeys()
+"""Token ids, id sets and Bloom bitsets of recurring keys: every record has some 30 keys to
+lay out, and names, date and postcode parts recur."""
 
 
 def _encode_chunk(rows: Sequence[dict[str, str]]) -> list[Any]:
@@ -165,10 +138,8 @@ def _encode_chunk(rows: Sequence[dict[str, str]]) -> list[Any]:
         if _SCHEMA is None:
             out.append(rec)
             continue
-        # The same layout as KeySchema.compact's own conversions, with recurring ids and
-        # Bloom bitsets looked up instead of made again.
-        rec = replace(rec, blooms={k: _bloom_bits(v) for k, v in rec.blooms.items()})
-        out.append((row["id"], _SCHEMA.compact(rec, _IDS)))
+        # KeySchema.compact's layout, with recurring keys' forms looked up, not made again.
+        out.append((row["id"], _SCHEMA.compact(rec, memo=_RECURRING)))
     return out
 
 

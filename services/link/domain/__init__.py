@@ -21,6 +21,7 @@ from services.link.domain.records import (
     EncodedRecord,
     Interner,
     KeySchema,
+    RecurringKeys,
     dice,
     with_history,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "LinkDecision",
     "LinkageModel",
     "Linker",
+    "RecurringKeys",
     "SpineIndex",
     "Thresholds",
     "default_model",

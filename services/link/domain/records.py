@@ -24,6 +24,7 @@ __all__ = [
     "EncodedRecord",
     "Interner",
     "KeySchema",
+    "RecurringKeys",
     "bloom_to_int",
     "dice",
     "token_id",
@@ -58,6 +59,61 @@ class Interner:
     @staticmethod
     def lookup(token: str) -> int:
         return token_id(token)
+
+
+class RecurringKeys:
+    """The compact forms of keys that recur from record to record, kept (bounded): names,
+    date and postcode parts and their token sets, and the Bloom encodings of names, so laying
+    out many records (:meth:`KeySchema.compact` with ``memo``) makes each form once.
+
+    The forms are those :meth:`KeySchema.compact` makes without a memo (a test holds it);
+    they are immutable (ints, frozensets, tuples), so records share them safely."""
+
+    __slots__ = ("_blooms", "_ids", "_sets", "limit")
+
+    def __init__(self, limit: int = 1 << 18) -> None:
+        self.limit = limit
+        self._ids: dict[str, int] = {}
+        self._sets: dict[Any, frozenset[int]] = {}
+        self._blooms: dict[Any, Bloom | None] = {}
+
+    def id(self, token: str) -> int:
+        found = self._ids.get(token)
+        if found is None:
+            found = token_id(token)
+            if len(self._ids) < self.limit:
+                self._ids[token] = found
+        return found
+
+    def ids(self, tokens: str | Sequence[str]) -> frozenset[int]:
+        try:
+            found = self._sets.get(tokens)
+        except TypeError:  # a list: not kept
+            return _id_set(tokens, token_id)
+        if found is None:
+            found = _id_set(tokens, self.id)
+            if len(self._sets) < self.limit:
+                self._sets[tokens] = found
+        return found
+
+    def bloom(self, value: int | bytes | str | None) -> Bloom | None:
+        try:
+            return self._blooms[value]
+        except KeyError:
+            pass
+        bits = bloom_to_int(value)
+        found = (bits, bits.bit_count()) if bits else None
+        if len(self._blooms) < self.limit >> 1:  # a bitset is ~150 bytes: keep fewer
+            self._blooms[value] = found
+        return found
+
+
+def _id_set(tokens: str | Sequence[str], get: Any) -> frozenset[int]:
+    if not tokens:
+        return frozenset()
+    if isinstance(tokens, str):
+        return frozenset((get(tokens),))
+    return frozenset(get(x) for x in tokens if x)
 
 
 def bloom_to_int(value: int | bytes | str | None) -> int:
@@ -237,12 +293,20 @@ class KeySchema:
         self.width = n + 1
 
     def compact(
-        self, rec: EncodedRecord, interner: Interner | None = None, *, grow: bool = True
+        self,
+        rec: EncodedRecord,
+        interner: Interner | None = None,
+        *,
+        grow: bool = True,
+        memo: RecurringKeys | None = None,
     ) -> tuple:
         """The flat tuple the engine compares (token ids, id sets, (bits, popcount), flags).
 
         ``interner`` and ``grow`` are kept for callers of the earlier interning scheme; ids
-        are :func:`token_id` and need no table."""
+        are :func:`token_id` and need no table. With ``memo``, recurring keys' forms are
+        looked up instead of made again (the same tuple)."""
+        if memo is not None:
+            return self._compact_with(rec, memo)
         get = token_id if interner is None else interner.get
         out: list[Any] = []
         toks = rec.tokens
@@ -262,5 +326,21 @@ class KeySchema:
         for k in self.bloom_keys:
             bits = bloom_to_int(rec.blooms.get(k))
             out.append((bits, bits.bit_count()) if bits else None)
+        out.append(rec.flags)
+        return tuple(out)
+
+    def _compact_with(self, rec: EncodedRecord, memo: RecurringKeys) -> tuple:
+        toks, blooms = rec.tokens, rec.blooms
+        get = memo.id
+        out: list[Any] = []
+        for k in self.token_keys:
+            v = toks.get(k)
+            if v and not isinstance(v, str):
+                v = next(iter(v), None)
+            out.append(get(v) if v else 0)
+        ids = memo.ids
+        out += [ids(toks.get(k) or ()) for k in self.list_keys]
+        bloom = memo.bloom
+        out += [bloom(blooms.get(k)) for k in self.bloom_keys]
         out.append(rec.flags)
         return tuple(out)
