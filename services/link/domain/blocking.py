@@ -194,7 +194,12 @@ def rule_keys(
         f = schema.bloom_keys.index(rule.lsh_bloom)
         pop = columns.pop[:n, f]
         ok &= pop > 0
-        scalar_parts.append((index, _band_column(columns.bloom[:n, f], rule, width)))
+        bloom = columns.bloom
+        if hasattr(bloom, "codes"):  # a snapshot's CodedBlooms: each distinct encoding once
+            band = _band_column(bloom.tables[f], rule, width)[bloom.codes[:n, f]]
+        else:
+            band = _band_column(bloom[:n, f], rule, width)
+        scalar_parts.append((index, band))
         index += 1
     for k in keys:
         if k in schema.slot:

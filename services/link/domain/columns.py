@@ -10,6 +10,11 @@ as much (the index issue 13 measured at about 5 GiB per million people).
 A store is growable (``append``) or frozen (``load``: the arrays of a snapshot directory,
 memory-mapped read-only, so the replicas on one machine share them through the page cache).
 ``record(row)`` gives back the compact tuple the scorer compares.
+
+A snapshot holds each Bloom key dictionary-encoded (:class:`CodedBlooms`): the distinct
+encodings once, a 32-bit code per row. Names recur (a million people share a few thousand
+forenames and tens of thousands of surnames) and a household shares its address, so this
+halves the rows' bytes; the bytes read back are the same, so no decision changes.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from contracts.events import QualityFlag
 from services.link.domain.blocking import BLOOM_BITS
 from services.link.domain.records import KeySchema
 
-__all__ = ["ALIVE", "FLAG_ORDER", "RecordColumns", "flags_mask"]
+__all__ = ["ALIVE", "FLAG_ORDER", "CodedBlooms", "RecordColumns", "flags_mask"]
 
 ALIVE = np.iinfo(np.int64).max
 """``dead`` of a version that is still current."""
@@ -54,6 +59,53 @@ def _flag_set(mask: int) -> frozenset[QualityFlag]:
 _ARRAYS = ("tok", "ids", "bloom", "pop", "flags", "born", "dead")
 
 
+class CodedBlooms:
+    """A frozen store's Bloom column, dictionary-encoded: per Bloom key a table of the
+    distinct encodings (``(m, bytes)`` uint8) and a code per row (``(n, keys)`` uint32).
+
+    Indexed like the dense ``(n, keys, bytes)`` array it stands for (``[rows]``, ``[row, j]``,
+    ``[rows, j]``, ``[lo:hi]``), it gives back the same bytes as a new array."""
+
+    def __init__(self, codes: np.ndarray, tables: Sequence[np.ndarray]) -> None:
+        self.codes = codes
+        self.tables = list(tables)
+        nb = self.tables[0].shape[1] if self.tables else 0
+        self.shape = (len(codes), len(self.tables), nb)
+        self.dtype = np.dtype(np.uint8)
+
+    @classmethod
+    def encode(cls, dense: np.ndarray) -> CodedBlooms:
+        """The coded form of a dense ``(n, keys, bytes)`` column."""
+        n, keys, nb = dense.shape
+        codes = np.zeros((n, keys), dtype=np.uint32)
+        tables = []
+        for j in range(keys):
+            rows = np.ascontiguousarray(dense[:, j, :])
+            table, inverse = np.unique(rows.view(f"V{nb}").ravel(), return_inverse=True)
+            tables.append(table.view(np.uint8).reshape(len(table), nb))
+            codes[:, j] = inverse.ravel()
+        return cls(codes, tables)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.codes.nbytes + sum(t.nbytes for t in self.tables))
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        if isinstance(key, tuple):
+            rows, j = key
+            return self.tables[j][self.codes[rows, j]]
+        codes = self.codes[key]
+        if codes.ndim == 1:  # one row
+            return np.stack([t[c] for t, c in zip(self.tables, codes.tolist(), strict=True)])
+        out = np.empty((len(codes), len(self.tables), self.shape[2]), dtype=np.uint8)
+        for j, table in enumerate(self.tables):
+            out[:, j] = table[codes[:, j]]
+        return out
+
+
 def _load(path: Path, mmap: bool) -> np.ndarray:
     """An array file, memory-mapped read-only (as a plain ndarray over the mapping: numpy's
     memmap subclass costs a Python call on every index) or read into memory."""
@@ -74,7 +126,7 @@ class RecordColumns:
         t, f, nb = len(schema.token_keys), len(schema.bloom_keys), width // 8
         self.tok = np.zeros((cap, t), dtype=np.int64)
         self.ids = np.zeros(cap, dtype="S44")
-        self.bloom = np.zeros((cap, f, nb), dtype=np.uint8)
+        self.bloom: Any = np.zeros((cap, f, nb), dtype=np.uint8)  # or CodedBlooms, loaded
         self.pop = np.zeros((cap, f), dtype=np.uint16)
         self.flags = np.zeros(cap, dtype=np.uint32)
         self.born = np.zeros(cap, dtype=np.int64)
@@ -255,7 +307,17 @@ class RecordColumns:
         folder.mkdir(parents=True, exist_ok=True)
         n = self.n
         for name in _ARRAYS:
-            np.save(folder / f"{name}.npy", getattr(self, name)[:n])
+            if name == "bloom":
+                coded = CodedBlooms.encode(self.bloom[:n])
+                np.save(folder / "bloom_codes.npy", coded.codes)
+                for j, table in enumerate(coded.tables):
+                    np.save(folder / f"bloom{j}_table.npy", table)
+            elif name == "ids":  # at the width of the longest id, not the growable default
+                ids = self.ids[:n]
+                longest = int(np.char.str_len(ids).max()) if n else 1
+                np.save(folder / "ids.npy", ids.astype(f"S{max(longest, 1)}"))
+            else:
+                np.save(folder / f"{name}.npy", getattr(self, name)[:n])
         for i, (off, val) in enumerate(zip(self._loff, self._lval, strict=True)):
             np.save(folder / f"list{i}_off.npy", off[: n + 1])
             np.save(folder / f"list{i}_val.npy", val[: int(off[n])])
@@ -288,7 +350,14 @@ class RecordColumns:
         store.n = int(meta["rows"])
         store.frozen = True
         for name in _ARRAYS:
-            setattr(store, name, _load(folder / f"{name}.npy", mmap))
+            if name == "bloom" and (folder / "bloom_codes.npy").exists():
+                tables = [
+                    _load(folder / f"bloom{j}_table.npy", mmap)
+                    for j in range(len(schema.bloom_keys))
+                ]
+                store.bloom = CodedBlooms(_load(folder / "bloom_codes.npy", mmap), tables)
+            else:  # a snapshot written before the blooms were coded: the dense array
+                setattr(store, name, _load(folder / f"{name}.npy", mmap))
         store.dead = np.array(store.dead)  # writable: versions die after the snapshot
         n_lists = len(schema.list_keys)
         store._loff = [_load(folder / f"list{i}_off.npy", mmap) for i in range(n_lists)]
@@ -298,7 +367,8 @@ class RecordColumns:
     def nbytes(self) -> int:
         """Bytes the rows' arrays take (used rows only)."""
         n = self.n
-        total = sum(getattr(self, name)[:n].nbytes for name in _ARRAYS)
+        total = sum(getattr(self, name)[:n].nbytes for name in _ARRAYS if name != "bloom")
+        total += self.bloom.nbytes if isinstance(self.bloom, CodedBlooms) else self.bloom[:n].nbytes
         for off, val in zip(self._loff, self._lval, strict=True):
             total += off[: n + 1].nbytes + val[: int(off[n])].nbytes
         return int(total)

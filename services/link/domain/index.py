@@ -531,7 +531,8 @@ class RecordIndex:
             total = int(lens.sum())
             if total:
                 starts = np.repeat(lo - np.cumsum(np.concatenate(([0], lens)))[:-1], lens)
-                parts.append(cr[starts + np.arange(total)])
+                # int64 whatever the chunk's width (a snapshot's rows are int32 on disk)
+                parts.append(cr[starts + np.arange(total)].astype(np.int64, copy=False))
         for i, got in enumerate(pending):
             if got and keep[i]:
                 parts.append(np.array(got, dtype=np.int64))
@@ -614,9 +615,9 @@ class RecordIndex:
         empty = (np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64))
         keys, rows = self._chunks[0] if self._chunks else empty
         np.save(folder / "block_keys.npy", keys)
-        np.save(folder / "block_rows.npy", rows)
+        np.save(folder / "block_rows.npy", _narrow_rows(rows))
         np.save(folder / "id_hashes.npy", self._base_ids[0])
-        np.save(folder / "id_rows.npy", self._base_ids[1])
+        np.save(folder / "id_rows.npy", _narrow_rows(self._base_ids[1]))
         (folder / "index.json").write_text(
             json.dumps(
                 {
@@ -694,6 +695,13 @@ class RecordIndex:
 
     def iter_alive(self) -> Iterator[int]:
         yield from np.nonzero(self.alive)[0].tolist()
+
+
+def _narrow_rows(rows: np.ndarray) -> np.ndarray:
+    """Row numbers as int32 when they fit (a snapshot's postings: half the bytes of int64)."""
+    if not len(rows) or int(rows.max()) < np.iinfo(np.int32).max:
+        return rows.astype(np.int32)
+    return rows
 
 
 class _Slice:

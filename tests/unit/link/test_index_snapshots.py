@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 from contracts.envelope import Envelope, parse_data
 from services.link import storage
 from services.link.domain import CompiledModel, Linker, SpineIndex, default_model
-from services.link.domain.columns import RecordColumns
+from services.link.domain.blocking import rule_keys
+from services.link.domain.columns import CodedBlooms, RecordColumns
 from services.link.service import LinkService
 from services.link.snapshots import Snapshots
 from tests.unit.link.fakes import keys, linkage_event, population
@@ -88,6 +89,32 @@ def test_a_snapshot_maps_back_to_the_same_answers_and_takes_new_versions(tmp_pat
     assert mapped.record(mapped.position_of("P00010")) == a
     changed = mapped.changed_between(900, 901)
     assert sorted(mapped.ids_of(changed)) == ["P00010", "P00010"]  # born and died at 901
+
+
+def test_a_snapshot_holds_each_bloom_once_and_gives_back_the_same_bytes(tmp_path: Path) -> None:
+    model = default_model()
+    index = SpineIndex(model)
+    people = population(900)
+    index.add_many([r.record_id for r in people], [index.schema.compact(r) for r in people])
+    dense = index.delta.bloom[: len(index.delta)].copy()
+    index.save(tmp_path / "snap")
+    mapped = SpineIndex.load(tmp_path / "snap", model)
+    coded = mapped.base.bloom
+    assert isinstance(coded, CodedBlooms)
+    assert coded.nbytes < dense.nbytes / 2  # names and addresses recur
+    rows = np.array([0, 5, 899, 5, 42])
+    assert np.array_equal(coded[rows], dense[rows])
+    assert np.array_equal(coded[: len(people)], dense)
+    assert np.array_equal(coded[7], dense[7]) and np.array_equal(coded[rows, 2], dense[rows, 2])
+    assert [mapped.record(r) for r in range(900)] == [index.schema.compact(p) for p in people]
+    # LSH bands computed on the coded column (each distinct encoding once) are the dense ones.
+    banded = [(i, r) for i, r in enumerate(model.blocking_rules) if r.lsh_bloom]
+    assert banded
+    for i, rule in banded:
+        on_coded = rule_keys(i, rule, mapped.schema, mapped.base, spine_side=True)
+        on_dense = rule_keys(i, rule, index.schema, index.base, spine_side=True)  # in memory
+        assert np.array_equal(on_coded.keys, on_dense.keys)
+        assert np.array_equal(on_coded.rows, on_dense.rows)
 
 
 def test_a_service_starts_from_the_newest_snapshot_and_applies_the_log_after_it(
