@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Table, and_, bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -178,6 +179,8 @@ class LinkRows:
         self._log.append((spine_log.PERSON, token, version, payload))
 
     def history(self, values: dict[str, Any]) -> None:
+        """A spine person's version for the history; a version already there (a rotation's
+        re-encode of it) is left as it is."""
         self._appended[t.spine_history].append(values)
 
     def audit(self, values: dict[str, Any]) -> None:
@@ -196,5 +199,14 @@ class LinkRows:
             rows.flush(self.session)
         for table, appended in self._appended.items():
             if appended:
-                self.session.execute(insert(table), appended)
+                stmt = insert(table)
+                if table is t.spine_history:
+                    stmt = _insert_new(self.session, table)
+                self.session.execute(stmt, appended)
                 appended.clear()
+
+
+def _insert_new(session: Session, table: Table) -> Any:
+    """An INSERT that skips rows whose primary key is already there."""
+    ins = sqlite.insert if session.get_bind().dialect.name == "sqlite" else postgresql.insert
+    return ins(table).on_conflict_do_nothing()
