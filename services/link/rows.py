@@ -25,13 +25,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Table, and_, bindparam, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.link import spine_log
 from services.link import storage as t
-from services.runtime.db import update_by_key
+from services.runtime.db import insert_for, update_by_key
 
 __all__ = ["LinkRows", "RowsChanged", "TokenRows"]
 
@@ -201,12 +200,6 @@ class LinkRows:
             if appended:
                 stmt = insert(table)
                 if table is t.spine_history:
-                    stmt = _insert_new(self.session, table)
+                    stmt = insert_for(self.session, table).on_conflict_do_nothing()
                 self.session.execute(stmt, appended)
                 appended.clear()
-
-
-def _insert_new(session: Session, table: Table) -> Any:
-    """An INSERT that skips rows whose primary key is already there."""
-    ins = sqlite.insert if session.get_bind().dialect.name == "sqlite" else postgresql.insert
-    return ins(table).on_conflict_do_nothing()

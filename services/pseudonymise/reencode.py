@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from contracts.records import RecordType, SourceAgency
@@ -34,6 +33,7 @@ from services.pseudonymise.events import linkage_message
 from services.pseudonymise.roles import roles_for
 from services.pseudonymise.vault import Vault, identifier_fields, progress
 from services.runtime.bus.api import Producer
+from services.runtime.db import insert_for
 from services.runtime.publishing import publish_all
 
 __all__ = ["PHASES", "ReencodeResult", "reencode"]
@@ -66,10 +66,9 @@ def _resume(session: Session, key_version: int, shard: str, phase: str) -> tuple
 def _save(
     session: Session, key_version: int, shard: str, phase: str, token: str, done: int
 ) -> None:
-    ins = sqlite.insert if session.get_bind().dialect.name == "sqlite" else postgresql.insert
     values = {"last_token": token, "done": done, "updated_at": datetime.now(UTC)}
     session.execute(
-        ins(progress)
+        insert_for(session, progress)
         .values(key_version=key_version, shard=shard, phase=phase, **values)
         .on_conflict_do_update(index_elements=["key_version", "shard", "phase"], set_=values)
     )

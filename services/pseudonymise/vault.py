@@ -37,7 +37,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from services.pseudonymise.domain import Role
@@ -48,6 +47,7 @@ from services.pseudonymise.domain.vault import (
     rewrap,
     seal,
 )
+from services.runtime.db import insert_for
 
 __all__ = [
     "Vault",
@@ -179,9 +179,9 @@ class Vault:
         """Insert rows; a row already held (a redelivered input) is left as it is."""
         if not rows:
             return
-        dialect = session.get_bind().dialect.name
-        ins = sqlite.insert if dialect == "sqlite" else postgresql.insert
-        stmt = ins(vault).on_conflict_do_nothing(index_elements=["record_token", "record_version"])
+        stmt = insert_for(session, vault).on_conflict_do_nothing(
+            index_elements=["record_token", "record_version"]
+        )
         session.execute(stmt, rows)
 
     def open(self, row: Mapping[str, Any]) -> VaultEntry:
