@@ -241,6 +241,10 @@ from fjo.link_cli import link_app  # noqa: E402
 
 app.add_typer(link_app, name="link")
 
+from fjo.pseudonymise_cli import pseudonymise_app  # noqa: E402
+
+app.add_typer(pseudonymise_app, name="pseudonymise")
+
 
 def add_plugins(app: typer.Typer) -> None:
     """Command groups other installed packages offer under the ``fjo.commands`` entry points

@@ -115,6 +115,7 @@ def secret_keys(service: Service) -> tuple[str, ...]:
 
 KEY_FILES = {
     "master_key_files": "master-v1.key",
+    "vault_kek_files": "vault-kek-k1.key",
     "alf_key_file": "alf.key",
     "audit_signing_key_file": "audit-signing.key",
 }

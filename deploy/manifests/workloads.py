@@ -102,6 +102,10 @@ def config_data(sr: ServiceRole) -> dict[str, str]:
         data[env_name(svc, "master_key_files")] = json.dumps(
             {"1": f"{SECRETS_DIR}/{KEY_FILES['master_key_files']}"}
         )
+    if "vault_kek_files" in fields:
+        data[env_name(svc, "vault_kek_files")] = json.dumps(
+            {"k1": f"{SECRETS_DIR}/{KEY_FILES['vault_kek_files']}"}
+        )
     for setting in ("alf_key_file", "audit_signing_key_file"):
         if setting in fields:
             data[env_name(svc, setting)] = f"{SECRETS_DIR}/{KEY_FILES[setting]}"

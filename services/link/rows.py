@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from services.link import spine_log
 from services.link import storage as t
-from services.runtime.db import update_by_key
+from services.runtime.db import insert_for, update_by_key
 
 __all__ = ["LinkRows", "RowsChanged", "TokenRows"]
 
@@ -178,6 +178,8 @@ class LinkRows:
         self._log.append((spine_log.PERSON, token, version, payload))
 
     def history(self, values: dict[str, Any]) -> None:
+        """A spine person's version for the history; a version already there (a rotation's
+        re-encode of it) is left as it is."""
         self._appended[t.spine_history].append(values)
 
     def audit(self, values: dict[str, Any]) -> None:
@@ -196,5 +198,8 @@ class LinkRows:
             rows.flush(self.session)
         for table, appended in self._appended.items():
             if appended:
-                self.session.execute(insert(table), appended)
+                stmt = insert(table)
+                if table is t.spine_history:
+                    stmt = insert_for(self.session, table).on_conflict_do_nothing()
+                self.session.execute(stmt, appended)
                 appended.clear()

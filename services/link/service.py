@@ -129,6 +129,7 @@ class LinkService:
         snapshots: Snapshots | None = None,
     ) -> None:
         self.alf_key = alf_key
+        self._spine_key_versions: set[int] = set()
         self.results_topic = results_topic
         self.input_topic = input_topic or PSEUDONYMISE_LINKAGE_KEYS.name
         self.configured = model or default_model()
@@ -636,14 +637,21 @@ class LinkService:
             self._upsert_spine(session, event, rec, rows)
             return []
         row = rows.incoming.get(session, token)
-        if row is not None and row["record_version"] > event.record_version:
-            return []  # an older version arriving late changes nothing
+        rekeyed = False
+        if row is not None:
+            held = (int(row["record_version"]), int(row.get("key_version") or 1))
+            if event.record_version < held[0]:
+                return []  # an older version arriving late changes nothing
+            if event.record_version == held[0] and event.key_version < held[1]:
+                return []  # an encoding a rotation has replaced
+            rekeyed = event.record_version == held[0] and event.key_version > held[1]
         rows.incoming.put(
             session,
             token,
             {
                 "record_type": event.record_type.value,
                 "record_version": event.record_version,
+                "key_version": event.key_version,
                 "linkage": rec.to_json(),
                 "partition": partition,
             },
@@ -651,16 +659,41 @@ class LinkService:
         self.incoming.add(rec)
         self.incoming_types[token] = event.record_type.value
         self.partition_of[token] = _ALL if not self.claimed else int(partition or 0)
+        if rekeyed and not self._spine_encoded_under(session, event.key_version):
+            # The same record re-encoded under a new key version before the spine people it
+            # can meet: its decision stands, and the spine's own re-encoding (a version born
+            # under this key version, sharing its keys) decides it again (docs/operators.md).
+            return []
         return self._relink(rows, token, LinkReason.INITIAL)
+
+    def _spine_encoded_under(self, session: Session, key_version: int) -> bool:
+        """Whether any spine person is held under ``key_version`` (or later); once true,
+        true for good (a key version never goes back)."""
+        if key_version in self._spine_key_versions:
+            return True
+        c = t.spine_records.c
+        found = session.execute(
+            select(c.record_token).where(c.key_version >= key_version).limit(1)
+        ).first()
+        if found is not None:
+            self._spine_key_versions.add(key_version)
+        return found is not None
 
     def _upsert_spine(
         self, session: Session, event: LinkageKeysPublished, rec: EncodedRecord, rows: LinkRows
     ) -> None:
         token = event.record_token
         row = rows.spine.get(session, token)
-        if row is not None and row["record_version"] >= event.record_version:
+        # A higher key version replaces whatever the old one held: a rotation's re-encode
+        # publishes a person's every version again, oldest first, under the new key.
+        held_key = None if row is None else int(row["key_version"])
+        if held_key is not None and (
+            event.key_version < held_key
+            or (event.key_version == held_key and row["record_version"] >= event.record_version)
+        ):
             return
-        rows.history(
+        rekeyed = held_key is not None and event.key_version > held_key
+        rows.history(  # each version once, as first encoded (rows.LinkRows.history)
             {
                 "record_token": token,
                 "record_version": event.record_version,
@@ -668,7 +701,9 @@ class LinkService:
                 "recorded_at": _now(),
             }
         )
-        if row is not None:
+        if row is not None and not rekeyed:
+            # Tokens of two key versions never mix: a re-encoded person's history is built
+            # again from its re-encoded versions.
             rec = with_history(rec, EncodedRecord.from_json(token, row["linkage"]))
         stored = rec.to_json()
         rows.spine.put(

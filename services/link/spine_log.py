@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from services.link import storage as t
+from services.runtime.db import insert_for
 
 __all__ = ["MODEL", "PERSON", "LogEntry", "append", "head", "read_after", "read_models"]
 
@@ -37,9 +37,10 @@ class LogEntry:
 
 
 def _ensure_head(session: Session) -> None:
-    ins = sqlite.insert if session.get_bind().dialect.name == "sqlite" else postgresql.insert
     session.execute(
-        ins(t.log_head).values(id=1, position=0).on_conflict_do_nothing(index_elements=["id"])
+        insert_for(session, t.log_head)
+        .values(id=1, position=0)
+        .on_conflict_do_nothing(index_elements=["id"])
     )
 
 

@@ -100,6 +100,8 @@ incoming_keys = Table(
     Column("record_token", String(128), primary_key=True),
     Column("record_type", String(32), nullable=False),
     Column("record_version", Integer, nullable=False),
+    # The key version the keys are encoded under: a rotation's re-encode replaces them.
+    Column("key_version", Integer, nullable=False, server_default="1"),
     Column("linkage", Text, nullable=False),
     # The input partition the record's keys arrive on (its owner is that partition's).
     Column("partition", Integer, nullable=True),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -16,9 +17,13 @@ from services.pseudonymise.domain import (
     Pseudonymiser,
     load_ons_postcode_lookup,
 )
+from services.pseudonymise.domain.vault import KeyEncryptionKey
 from services.pseudonymise.handlers import make_handlers
+from services.pseudonymise.reencode import ReencodeResult, reencode
+from services.pseudonymise.vault import Vault
 from services.runtime.bus.api import Bus
-from services.runtime.db import make_session_factory
+from services.runtime.bus.factory import bus_from_settings
+from services.runtime.db import make_engine, make_session_factory
 from services.runtime.delivery import Worker
 from services.runtime.migrations import upgrade
 from services.runtime.settings import Environment
@@ -29,9 +34,12 @@ __all__ = [
     "VERSION_TABLE",
     "SyntheticPostcodesError",
     "build_pseudonymiser",
+    "build_vault",
     "build_worker",
     "load_keyring",
     "load_postcodes",
+    "rewrap_vault",
+    "run_reencode",
 ]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -48,19 +56,40 @@ def load_keyring(settings: PseudonymiseSettings) -> KeyRing:
             raise ValueError("no master key configured")
         paths = {1: _dev_master_key(settings.dev_key_dir)}
     current = settings.current_key_version or max(paths)
-    ring = KeyRing.from_files(paths, current, retired=settings.retired_key_versions)
+    ring = KeyRing.from_files(
+        paths,
+        current,
+        retired=settings.retired_key_versions,
+        record_token_version=settings.record_token_key_version,
+    )
     log.info("key ring loaded", extra={"key_versions": sorted(paths), "current": current})
     return ring
 
 
-def _dev_master_key(directory: Path) -> Path:
-    path = directory / "master-v1.key"
+def _dev_key(path: Path, what: str) -> Path:
     if not path.exists():
-        directory.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
         path.write_bytes(MasterKey.generate().material)
-        log.warning("generated a dev master key; never use it outside dev")
+        log.warning("generated a dev %s; never use it outside dev", what)
     return path
+
+
+def _dev_master_key(directory: Path) -> Path:
+    return _dev_key(directory / "master-v1.key", "master key")
+
+
+def build_vault(settings: PseudonymiseSettings) -> Vault:
+    """The identifier vault's KEKs from their secret files; in dev, one generated on first use."""
+    paths = dict(settings.vault_kek_files)
+    if not paths:
+        if settings.environment is not Environment.DEV:
+            raise ValueError("no vault KEK configured")
+        paths = {"dev1": _dev_key(settings.dev_key_dir / "vault-kek-dev1.key", "vault KEK")}
+    keks = {kek_id: KeyEncryptionKey.from_file(kek_id, path) for kek_id, path in paths.items()}
+    current = settings.current_kek_id or max(keks)
+    log.info("vault KEKs loaded", extra={"kek_ids": sorted(keks), "current": current})
+    return Vault(keks, current)
 
 
 class SyntheticPostcodesError(RuntimeError):
@@ -101,6 +130,48 @@ def build_worker(settings: PseudonymiseSettings, bus: Bus, engine: Engine) -> Wo
         bus,
         worker_config(Service.PSEUDONYMISE, group_id=settings.worker_group, bus=settings.bus),
         make_session_factory(engine),
-        batch_handlers=make_handlers(pseudonymiser, producer),
+        batch_handlers=make_handlers(pseudonymiser, producer, build_vault(settings)),
         producer=producer,
     )
+
+
+def run_reencode(
+    settings: PseudonymiseSettings,
+    *,
+    key_version: int,
+    shard: int = 0,
+    shards: int = 1,
+    on_progress: Callable[[str, int], None] | None = None,
+) -> ReencodeResult:
+    """``fjo pseudonymise reencode``: every vaulted person's keys under ``key_version``."""
+    ring = load_keyring(settings)
+    pseudonymiser = Pseudonymiser(ring, load_postcodes(settings), version=key_version)
+    engine = make_engine(settings.database_url)
+    bus = bus_from_settings(settings.bus)
+    producer = bus.producer()
+    try:
+        upgrade(engine, MIGRATIONS, version_table=VERSION_TABLE)
+        return reencode(
+            make_session_factory(engine),
+            build_vault(settings),
+            pseudonymiser,
+            producer,
+            shard=shard,
+            shards=shards,
+            on_progress=on_progress,
+        )
+    finally:
+        producer.close()
+        bus.close()
+        engine.dispose()
+
+
+def rewrap_vault(settings: PseudonymiseSettings) -> int:
+    """``fjo pseudonymise rewrap``: every data key under the current KEK; rows changed."""
+    engine = make_engine(settings.database_url)
+    try:
+        upgrade(engine, MIGRATIONS, version_table=VERSION_TABLE)
+        with make_session_factory(engine)() as session:
+            return build_vault(settings).rewrap_all(session)
+    finally:
+        engine.dispose()

@@ -40,6 +40,19 @@ class PseudonymiseSettings(ServiceSettings):
     retired_key_versions: tuple[int, ...] = Field(
         (), description="Versions kept for reference only: nothing is made under them."
     )
+    record_token_key_version: int = Field(
+        0,
+        description="Key version record tokens are derived under (0: the first version, held "
+        "or retired). Never rotated: a linkage-key rotation keeps every record's name.",
+    )
+    vault_kek_files: dict[str, Path] = Field(
+        default_factory=dict,
+        description="Key-encryption key file per KEK id (secret mounts) for the identifier "
+        'vault, e.g. {"k1": "/run/secrets/fjo/vault-kek-k1.key"}.',
+    )
+    current_kek_id: str | None = Field(
+        None, description="KEK id that wraps new data keys; default the highest id held."
+    )
     dev_key_dir: Path = Field(
         Path("var/fjo/keys"),
         description="Dev only: where a master key is generated when none is configured.",
@@ -55,6 +68,8 @@ class PseudonymiseSettings(ServiceSettings):
     def _keys_outside_dev(self) -> Self:
         if self.environment is not Environment.DEV and not self.master_key_files:
             raise ValueError("master_key_files must name the master key file(s) outside dev")
+        if self.environment is not Environment.DEV and not self.vault_kek_files:
+            raise ValueError("vault_kek_files must name the vault's KEK file(s) outside dev")
         return self
 
     @model_validator(mode="after")

@@ -15,12 +15,12 @@ from contracts.events import (
     PseudonymisedRecordPublished,
     RecordReceived,
 )
-from contracts.records import PERSON_RECORD_TYPES
+from contracts.records import PERSON_RECORD_TYPES, RecordType, SourceAgency
 from contracts.services import Service
 from services.pseudonymise.domain import SplitResult
 from services.runtime.publishing import OutgoingMessage, derived_event_id, frame
 
-__all__ = ["output_event_id", "split_to_messages"]
+__all__ = ["linkage_message", "output_event_id", "split_to_messages"]
 
 _EVENT_ID_NAMESPACE = uuid.UUID("6f1d2c84-3b8e-4f0e-9a51-2d7c9e4b8a10")
 
@@ -57,7 +57,7 @@ def split_to_messages(
 ) -> list[OutgoingMessage]:
     """Content (every record) and linkage keys (person records) for one received record."""
     record = event.record
-    content, linkage = split.content, split.linkage
+    content = split.content
     nested = {"child_record_id": "child_token", "adult_record_id": "adult_token"}
     body: dict[str, Any] = _rename_nested_references(dict(content["fields"]), nested)
     for extra in ("residences", "month_of_death", "area_quality"):
@@ -89,21 +89,41 @@ def split_to_messages(
         )
     ]
     if record.record_type in PERSON_RECORD_TYPES:
-        keys = LinkageKeysPublished.of(
-            linkage,
-            record_token=split.record_token,
-            record_type=record.record_type,
-            source=record.source,
-            record_version=record.record_version,
-            key_version=split.key_version,
-            bloom_scheme=split.bloom_scheme,
-        )
         out.append(
-            frame(
-                keys,
-                source=Service.PSEUDONYMISE,
-                event_id=output_event_id(input_event_id, "linkage-keys", content["key_version"]),
+            linkage_message(
+                split,
+                record_type=record.record_type,
+                source=record.source,
+                record_version=record.record_version,
+                input_event_id=input_event_id,
                 delivery_id=event.delivery_id,
             )
         )
     return out
+
+
+def linkage_message(
+    split: SplitResult,
+    *,
+    record_type: RecordType,
+    source: SourceAgency,
+    record_version: int,
+    input_event_id: uuid.UUID,
+    delivery_id: str | None,
+) -> OutgoingMessage:
+    """A person record's linkage keys as the event link consumes (also a re-encode's)."""
+    keys = LinkageKeysPublished.of(
+        split.linkage,
+        record_token=split.record_token,
+        record_type=record_type,
+        source=source,
+        record_version=record_version,
+        key_version=split.key_version,
+        bloom_scheme=split.bloom_scheme,
+    )
+    return frame(
+        keys,
+        source=Service.PSEUDONYMISE,
+        event_id=output_event_id(input_event_id, "linkage-keys", split.key_version),
+        delivery_id=delivery_id,
+    )

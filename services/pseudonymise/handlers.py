@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from contracts.envelope import Envelope, parse_data
 from contracts.events import RECORD_RECEIVED_EVENTS, RecordReceived
+from contracts.records import PERSON_RECORD_TYPES
 from services.pseudonymise.domain import Pseudonymiser
 from services.pseudonymise.events import split_to_messages
 from services.pseudonymise.roles import roles_for
+from services.pseudonymise.vault import Vault, identifier_fields
 from services.runtime.bus.api import Message, Producer
 from services.runtime.delivery import Batch, BatchHandler, PoisonMessage
 from services.runtime.publishing import OutgoingMessage, publish_all
@@ -35,35 +38,58 @@ def _received(message: Message) -> tuple[Envelope, RecordReceived]:
 
 
 def pseudonymise(
-    pseudonymiser: Pseudonymiser, event: RecordReceived, input_event_id: uuid.UUID
+    pseudonymiser: Pseudonymiser,
+    event: RecordReceived,
+    input_event_id: uuid.UUID,
+    vault: Vault | None = None,
+    kept: list[dict[str, Any]] | None = None,
 ) -> list[OutgoingMessage]:
-    """The messages one received record becomes: its content and, for a person, its keys."""
+    """The messages one received record becomes: its content and, for a person, its keys.
+
+    With ``vault``, a person record's identifier fields are sealed into a row appended to
+    ``kept`` (the caller inserts them in its transaction)."""
     record = event.record
+    fields = record.model_dump(mode="json")
+    roles = roles_for(record.record_type)
     split = pseudonymiser.split(
-        record.model_dump(mode="json"),
-        source=record.source.value,
-        record_kind=record.record_type.value,
-        roles=roles_for(record.record_type),
+        fields, source=record.source.value, record_kind=record.record_type.value, roles=roles
     )
+    if vault is not None and kept is not None and record.record_type in PERSON_RECORD_TYPES:
+        kept.append(
+            vault.row(
+                record_token=split.record_token,
+                record_version=record.record_version,
+                record_type=record.record_type.value,
+                source=record.source.value,
+                input_event_id=input_event_id,
+                delivery_id=event.delivery_id,
+                fields=identifier_fields(fields, roles)[0],
+            )
+        )
     return split_to_messages(event, split, input_event_id=input_event_id)
 
 
-def make_handlers(pseudonymiser: Pseudonymiser, producer: Producer) -> dict[str, BatchHandler]:
+def make_handlers(
+    pseudonymiser: Pseudonymiser, producer: Producer, vault: Vault
+) -> dict[str, BatchHandler]:
     """Batch handlers keyed by event type; outputs go through ``producer`` (the worker's own).
 
-    The split writes nothing to the database, so a run needs no savepoint per record (the
-    Worker's per-record savepoints cost two round trips each); each record is still split
-    and published inside its own span.
+    A run's only writes are its person records' vault rows, inserted together at its end
+    (a failed run is rolled back and its records go again one at a time, so no savepoint
+    per record is needed); each record is split and published inside its own span.
     """
 
-    def handle_run(_session: Session, batch: Batch) -> None:
+    def handle_run(session: Session, batch: Batch) -> None:
+        kept: list[dict[str, Any]] = []
         for message in batch.messages:
             with batch.span(message):
-                handle(message)
+                handle(message, kept)
+        Vault.keep(session, kept)
 
-    def handle(message: Message) -> None:
+    def handle(message: Message, kept: list[dict[str, Any]]) -> None:
         envelope, event = _received(message)
-        sent = publish_all(producer, pseudonymise(pseudonymiser, event, envelope.event_id))
+        messages = pseudonymise(pseudonymiser, event, envelope.event_id, vault, kept)
+        sent = publish_all(producer, messages)
         log.debug(
             "record split",
             extra={"record_type": event.record.record_type.value, "messages": sent},

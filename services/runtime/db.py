@@ -12,10 +12,18 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, Table, bindparam, create_engine, event, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["is_sqlite", "make_engine", "make_session_factory", "transaction", "update_by_key"]
+__all__ = [
+    "insert_for",
+    "is_sqlite",
+    "make_engine",
+    "make_session_factory",
+    "transaction",
+    "update_by_key",
+]
 
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -88,3 +96,10 @@ def update_by_key(session: Session, table: Table, key: str, rows: list[dict[str,
             .values({name: bindparam(f"b_{name}") for name in columns}),
             params,
         )
+
+
+def insert_for(session: Session, table: Table) -> Any:
+    """The dialect's INSERT of ``table`` (SQLite or PostgreSQL), which has
+    ``on_conflict_do_nothing`` and ``on_conflict_do_update``."""
+    ins = sqlite.insert if session.get_bind().dialect.name == "sqlite" else postgresql.insert
+    return ins(table)

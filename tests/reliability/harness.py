@@ -386,8 +386,11 @@ def key_env(tmp: Path) -> dict[str, str]:
     master.write_bytes(os.urandom(32))
     alf = tmp / "alf.key"
     alf.write_text(os.urandom(32).hex())
+    kek = tmp / "vault-kek-k1.key"
+    kek.write_bytes(os.urandom(32))
     return {
         "FJO_PSEUDONYMISE_MASTER_KEY_FILES": json.dumps({"1": str(master)}),
+        "FJO_PSEUDONYMISE_VAULT_KEK_FILES": json.dumps({"k1": str(kek)}),
         "FJO_PSEUDONYMISE_DEV_KEY_DIR": str(tmp / "dev-keys"),
         "FJO_LINK_ALF_KEY_FILE": str(alf),
         "FJO_LINK_DEV_KEY_DIR": str(tmp / "dev-keys"),

@@ -228,11 +228,19 @@ class KeyRing:
     Rotation: ``ring.add(2, new_key)`` makes v2 current while v1 stays derivable for
     re-encoding; ``ring.retire(1)`` then drops v1's material for good, and any later request
     for v1 raises :class:`RetiredKeyVersionError`. The ring is immutable: both return a new ring.
+
+    Record tokens are not rotated with the linkage keys: they are every record's name in link
+    and access (link's results, its ALFs, which are keyed by the spine person's record token,
+    access's research store and every extract), so they stay derived under one version,
+    ``record_token_version`` (default: the ring's first version, held or retired). A
+    rotation re-encodes the linkage keys under the new version and keeps each record's name;
+    the record-token version can therefore never be retired.
     """
 
     keys: Mapping[int, MasterKey]
     current_version: int
     retired: frozenset[int] = frozenset()
+    record_token_version: int = 0  # 0: the first version the ring has known
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "keys", dict(self.keys))
@@ -242,6 +250,12 @@ class KeyRing:
                 raise ValueError("key versions are positive integers")
         if self.current_version not in self.keys:
             raise UnknownKeyVersionError(f"current key version {self.current_version} not in ring")
+        if not self.record_token_version:
+            object.__setattr__(self, "record_token_version", min([*self.keys, *self.retired]))
+        if self.record_token_version not in self.keys:
+            # Fail closed: a record token made under another version would name every
+            # record anew, and link and access would hold each record twice.
+            raise self._missing(self.record_token_version)
         overlap = self.retired & set(self.keys)
         if overlap:
             raise ValueError(f"versions {sorted(overlap)} are both held and retired")
@@ -252,7 +266,7 @@ class KeyRing:
     def __repr__(self) -> str:
         return (
             f"KeyRing(current_version={self.current_version}, versions={self.versions}, "
-            f"retired={sorted(self.retired)})"
+            f"retired={sorted(self.retired)}, record_token_version={self.record_token_version})"
         )
 
     @classmethod
@@ -266,10 +280,16 @@ class KeyRing:
         paths: Mapping[int, str | Path],
         current_version: int,
         retired: Iterable[int] = (),
+        record_token_version: int = 0,
     ) -> KeyRing:
         """A ring from one key file per version (e.g. Kubernetes secret mounts)."""
         keys = {version: MasterKey.from_file(path) for version, path in paths.items()}
-        return cls(keys, current_version=current_version, retired=frozenset(retired))
+        return cls(
+            keys,
+            current_version=current_version,
+            retired=frozenset(retired),
+            record_token_version=record_token_version,
+        )
 
     @property
     def versions(self) -> tuple[int, ...]:
@@ -284,7 +304,12 @@ class KeyRing:
             raise ValueError("new key versions must be higher than every earlier version")
         keys = {**self.keys, version: key}
         current = version if make_current else self.current_version
-        return KeyRing(keys, current_version=current, retired=self.retired)
+        return KeyRing(
+            keys,
+            current_version=current,
+            retired=self.retired,
+            record_token_version=self.record_token_version,
+        )
 
     def retire(self, version: int) -> KeyRing:
         """A new ring without ``version``'s material; the current version cannot be retired."""
@@ -292,8 +317,15 @@ class KeyRing:
             raise ValueError("cannot retire the current key version")
         if version not in self.keys:
             raise self._missing(version)
+        if version == self.record_token_version:
+            raise ValueError(f"key version {version} derives the record tokens: it stays held")
         keys = {v: k for v, k in self.keys.items() if v != version}
-        return KeyRing(keys, current_version=self.current_version, retired=self.retired | {version})
+        return KeyRing(
+            keys,
+            current_version=self.current_version,
+            retired=self.retired | {version},
+            record_token_version=self.record_token_version,
+        )
 
     def master(self, version: int | None = None) -> MasterKey:
         """The master key of ``version`` (default: current)."""

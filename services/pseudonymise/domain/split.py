@@ -444,7 +444,8 @@ class Pseudonymiser:
     ) -> None:
         version = keyring.current_version if version is None else version
         self.key_version = version
-        self._records = RecordTokeniser(keyring.derive(RECORD_TOKEN, version))
+        # Record tokens keep their own version: a rotation re-keys linkage, not names (KeyRing).
+        self._records = RecordTokeniser(keyring.derive(RECORD_TOKEN, keyring.record_token_version))
         self._exact = Tokeniser(keyring.derive(LINKAGE_EXACT, version))
         self._bloom = BloomEncoder(keyring.derive(LINKAGE_BLOOM, version), bloom_params)
         self._postcodes = postcodes

@@ -90,6 +90,7 @@ class Stack:
             environment="test",
             worker_group=f"pseudonymise-{group}",
             master_key_files={1: _key(tmp_path, "master-v1.key")},
+            vault_kek_files={"k1": _key(tmp_path, "vault-kek-k1.key")},
             postcode_lookup_file=nspl_from_synthetic(tmp_path / "onspd"),
         )
         link = LinkSettings(

@@ -27,10 +27,13 @@ from tests.postcodes import nspl_from_synthetic
 def _settings(platform: Platform, tmp_path: Path) -> PseudonymiseSettings:
     key = tmp_path / "master-v1.key"
     key.write_bytes(uuid.uuid4().bytes + uuid.uuid4().bytes)
+    kek = tmp_path / "vault-kek-k1.key"
+    kek.write_bytes(uuid.uuid4().bytes + uuid.uuid4().bytes)
     return PseudonymiseSettings(
         database_url=platform.db_url("pseudonymise"),
         worker_group=f"pseudonymise-{uuid.uuid4().hex[:8]}",
         master_key_files={1: key},
+        vault_kek_files={"k1": kek},
         postcode_lookup_file=nspl_from_synthetic(tmp_path / "onspd"),
     )
 

@@ -290,3 +290,45 @@ def test_each_comparisons_weight_adds_up_to_the_pairs_weight():
         vec = compiled.vector(probe, b)
         parts = compiled.comparison_weights(probe, b, vec)
         assert abs(sum(parts) - compiled.weight_of(probe, b, vec)) < 1e-9
+
+
+def _rekeyed(rec, session_kind: str = "child"):
+    """``rec`` as pseudonymise re-encodes it under key version 2: same record token, every
+    exact token another (unrelated) value."""
+    from services.link.domain import EncodedRecord
+
+    def again(value):
+        return f"v2|{value}" if isinstance(value, str) else tuple(f"v2|{v}" for v in value)
+
+    tokens = {k: again(v) for k, v in rec.tokens.items()}
+    event = _event(EncodedRecord(rec.record_id, tokens, rec.blooms, rec.flags), session_kind)
+    return event.model_copy(update={"key_version": 2})
+
+
+def test_a_rotation_replaces_keys_and_keeps_every_result_that_did_not_change(session):
+    from tests.unit.link.fakes import keys
+
+    svc = LinkService(b"k" * 32)
+    spine = [*population(90), keys("S1", "seren", "pugh", "2012-06-07", "F", "SA1 2BC", "4 maes")]
+    for rec in spine:
+        svc.on_linkage_keys(session, _event(rec, "spine-person"))
+    svc.sync(session)
+    child = keys("C1", "seren", "pugh", "2012-06-07", "F", "SA1 2BC")
+    (first,) = _published(svc.on_linkage_keys(session, _event(child)))
+    assert first.alf is not None
+
+    # The record re-encoded before the spine: its keys are replaced, its decision stands.
+    assert svc.on_linkage_keys(session, _rekeyed(child)) == []
+    assert svc.on_linkage_keys(session, _event(child)) == []  # a stale v1 copy changes nothing
+    k = storage.incoming_keys.c
+    assert session.execute(select(k.key_version)).scalars().all() == [2]
+
+    # The spine re-encoded: the record is decided again against it, to the same result.
+    for rec in spine:
+        assert svc.on_linkage_keys(session, _rekeyed(rec, "spine-person")) == []
+    assert svc.on_linkage_keys(session, _event(spine[-1], "spine-person")) == []  # stale
+    assert svc.sync(session) == []  # same ALF, status and probability: nothing superseded
+    s, r = storage.spine_records.c, storage.results.c
+    assert set(session.execute(select(s.key_version)).scalars()) == {2}
+    assert session.execute(select(r.alf, r.sequence)).all() == [(first.alf, 1)]
+    assert svc.stats["rechecked"] >= 1  # it was decided again, not skipped

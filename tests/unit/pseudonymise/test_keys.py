@@ -102,9 +102,16 @@ def test_tokens_made_under_v1_and_v2_differ_and_say_which_version_made_them(
     old, new = Pseudonymiser(ring, postcodes, version=1), Pseudonymiser(ring, postcodes)
     assert (old.key_version, new.key_version) == (1, 2)
     assert old.token("surname", "evans") != new.token("surname", "evans")
-    assert old.record_token("cafcass-cymru", "child", "C1") != new.record_token(
+    # A rotation re-keys linkage, never a record's name (link's ALFs and access's store
+    # are keyed by it): record tokens stay under the ring's first version.
+    assert old.record_token("cafcass-cymru", "child", "C1") == new.record_token(
         "cafcass-cymru", "child", "C1"
     )
+    other_names = KeyRing.single(fixed_key("v1")).add(2, fixed_key("v2"))
+    renamed = KeyRing(other_names.keys, current_version=2, record_token_version=2)
+    assert Pseudonymiser(renamed, postcodes).record_token(
+        "cafcass-cymru", "child", "C1"
+    ) != new.record_token("cafcass-cymru", "child", "C1")
     record = {"id": "C1", "surname": "Evans"}
     roles = {"id": "record_id", "surname": "surname"}
     split_v1 = old.split(record, source="s", record_kind="child", roles=roles)
@@ -112,14 +119,25 @@ def test_tokens_made_under_v1_and_v2_differ_and_say_which_version_made_them(
 
 
 def test_a_retired_version_is_refused(postcodes: OnsPostcodeLookup) -> None:
-    ring = KeyRing.single(fixed_key("v1")).add(2, fixed_key("v2")).retire(1)
-    assert ring.versions == (2,)
+    ring = KeyRing.single(fixed_key("v1")).add(2, fixed_key("v2")).add(3, fixed_key("v3"))
+    ring = ring.retire(2)
+    assert ring.versions == (1, 3)
     with pytest.raises(RetiredKeyVersionError):
-        ring.derive(LINKAGE_EXACT, 1)
+        ring.derive(LINKAGE_EXACT, 2)
     with pytest.raises(RetiredKeyVersionError):
-        Pseudonymiser(ring, postcodes, version=1)
+        Pseudonymiser(ring, postcodes, version=2)
     with pytest.raises(ValueError):
-        ring.add(1, fixed_key("v1 again"))
+        ring.add(2, fixed_key("v2 again"))
+
+
+def test_the_record_token_version_is_never_retired() -> None:
+    ring = KeyRing.single(fixed_key("v1")).add(2, fixed_key("v2"))
+    assert ring.record_token_version == 1
+    with pytest.raises(ValueError, match="record tokens"):
+        ring.retire(1)
+    # A ring whose first version's file is gone (retired) cannot name records: refused.
+    with pytest.raises(RetiredKeyVersionError):
+        KeyRing({2: fixed_key("v2")}, current_version=2, retired=frozenset({1}))
 
 
 def test_the_current_version_cannot_be_retired_and_unknown_versions_are_refused() -> None:

@@ -27,10 +27,13 @@ ROWS = [
 def _settings(tmp_path: Path, environment: str, lookup: Path) -> PseudonymiseSettings:
     key = tmp_path / "master-v1.key"
     key.write_bytes(uuid.uuid4().bytes + uuid.uuid4().bytes)
+    kek = tmp_path / "vault-kek-k1.key"
+    kek.write_bytes(uuid.uuid4().bytes + uuid.uuid4().bytes)
     return PseudonymiseSettings(
         environment=environment,
         database_url=f"sqlite:///{tmp_path / 'p.db'}",
         master_key_files={1: key},
+        vault_kek_files={"k1": kek},
         postcode_lookup_file=lookup,
     )
 
