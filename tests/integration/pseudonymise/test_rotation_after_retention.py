@@ -88,15 +88,17 @@ def _key_versions(engine: Engine) -> dict[str, int]:
     return {**incoming, **spine}
 
 
-def _run(workers: list[Worker], until, what: str) -> None:
-    quiet = 0
-    for _ in range(900):
+def _run(workers: list[Worker], until, what: str, timeout_s: float = 180.0) -> None:
+    # A deadline, not a number of rounds: on a broker whose group coordinator is not ready
+    # yet (a fresh one), a round returns at once without polling anything.
+    quiet, deadline = 0, time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
         for worker in workers:
             worker.run_once(timeout_s=0.1)
         quiet = quiet + 1 if until() else 0
         if quiet >= 5:  # done, and a few more idle rounds (re-checks) changed nothing
             return
-    raise AssertionError(f"not done: {what}")
+    raise AssertionError(f"not done in {timeout_s:.0f} s: {what}")
 
 
 def _expire_raw_topic(platform: Platform) -> None:
