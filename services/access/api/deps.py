@@ -37,8 +37,10 @@ from services.access.storage.models import (
 )
 from services.runtime.auth import Principal, bearer_principal
 from services.runtime.db import transaction
+from services.runtime.problems import STATUS_SLUGS, problem_type
 
 __all__ = [
+    "PROBLEM_KINDS",
     "REQUEST_SOURCE",
     "Refused",
     "RequestSource",
@@ -55,6 +57,25 @@ __all__ = [
 ]
 
 
+PROBLEM_KINDS: dict[str, tuple[int, str]] = {
+    "not-found": (404, "no such object, or one the caller may not see (the same answer)"),
+    "forbidden": (403, "the caller's role or relation to the object does not allow this"),
+    "state-conflict": (409, "the object's state does not allow this (now)"),
+    "project-not-active": (409, "the project is not active: its data and outputs do not move"),
+    "no-extract": (409, "the workspace has no extract yet"),
+    "approval-not-valid": (422, "the approval does not fit the request or the rules"),
+    "unknown-researcher": (422, "the member to add is not a registered researcher"),
+    "job-not-valid": (422, "the job's script or requirements are not allowed"),
+    "output-not-valid": (422, "the output names no source in the workspace, or a bad spec"),
+    "output-check-failed": (422, "the output's disclosure check could not run"),
+    "query-refused": (422, "the query is not one a workspace runs (syntax, limits)"),
+    "invalid-request": (422, "the request is not valid"),
+    "invalid-cursor": (422, "the cursor is not one this API made"),
+    "too-many-extracts": (429, "too many extract requests; retry after Retry-After seconds"),
+}
+"""Every kind of refusal access answers: slug -> (status, meaning); the problem's ``type`` is
+``problem_type(slug)``, and the OpenAPI document lists the kinds each status may carry."""
+
 _PROBLEMS: dict[int, dict[str, Any]] = {
     400: {"description": "The body cannot be read (not UTF-8)."},
     403: {"description": "The caller's role or relation to the object does not allow this."},
@@ -70,8 +91,17 @@ _PROBLEMS: dict[int, dict[str, Any]] = {
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` for the refusals a route answers (problem documents: the shared
-    app factory adds their media type and schema, and 401 for every route)."""
-    return {status: _PROBLEMS[status] for status in statuses}
+    app factory adds their media type and schema, and 401 for every route), each naming the
+    problem types its status may carry."""
+    return {status: _documented(status) for status in statuses}
+
+
+def _documented(status: int) -> dict[str, Any]:
+    kinds = [problem_type(k) for k, (code, _) in PROBLEM_KINDS.items() if code == status]
+    response = dict(_PROBLEMS[status])
+    if kinds:
+        response["description"] += " Problem type: " + ", ".join(f"`{k}`" for k in kinds) + "."
+    return response
 
 
 def today() -> date:
@@ -93,8 +123,11 @@ class Refused(Exception):
         project_id: str | None = None,
         headers: dict[str, str] | None = None,
         extra: dict[str, Any] | None = None,
+        kind: str | None = None,
     ) -> None:
         super().__init__(title)
+        # The problem's type: a kind access names (PROBLEM_KINDS), else its status's.
+        self.kind = kind or STATUS_SLUGS.get(status, "invalid-request")
         self.status = status
         self.title = title
         self.detail = detail
@@ -111,6 +144,7 @@ def not_found(object_type: str, object_id: str, project_id: str | None = None) -
     return Refused(
         404,
         "Not found",
+        kind="not-found",
         object_type=object_type,
         object_id=object_id,
         project_id=project_id,
@@ -123,6 +157,7 @@ def forbidden(
     return Refused(
         403,
         "Forbidden",
+        kind="forbidden",
         detail=detail,
         object_type=object_type,
         object_id=object_id,
@@ -131,11 +166,17 @@ def forbidden(
 
 
 def conflict(
-    detail: str, object_type: str, object_id: str, project_id: str | None = None
+    detail: str,
+    object_type: str,
+    object_id: str,
+    project_id: str | None = None,
+    *,
+    kind: str = "state-conflict",
 ) -> Refused:
     return Refused(
         409,
         "Conflict",
+        kind=kind,
         detail=detail,
         outcome="refused",
         object_type=object_type,
@@ -157,6 +198,7 @@ def refused_for(
         object_type,
         object_id,
         project_id,
+        kind="project-not-active",
     )
 
 
@@ -183,7 +225,9 @@ def unit(ctx: AccessContext, principal: Principal, action: str) -> Iterator[Sess
         project_id=refusal.project_id,
         detail={"status": refusal.status},
     )
-    body: dict[str, Any] = {"detail": refusal.detail} if refusal.detail else {}
+    body: dict[str, Any] = {"type": problem_type(refusal.kind)}
+    if refusal.detail:
+        body["detail"] = refusal.detail
     if refusal.extra:
         body.update(refusal.extra)
     raise HTTPException(
