@@ -33,6 +33,7 @@ from services.access.api.deps import (
     not_found,
     problems,
     refused_for,
+    reviewable,
     unit,
 )
 from services.access.api.workspace import workspace_paths
@@ -532,14 +533,6 @@ def airlock_router(ctx: AccessContext, auth: Any) -> APIRouter:
         with unit(ctx, principal, "airlock.queue") as s:
             if not principal.has_role(Role.OUTPUT_CHECKER.value):
                 raise forbidden("output checkers only", "workspace-output", "-")
-            caller = caller_facts(s, principal)
-
-            def reviewable(row: AirlockOutputRow) -> WorkspaceOutputOut | None:
-                _, facts, _ = load_project(s, row.project_id)
-                if output_review_refusal(caller, facts, row.author) is None:
-                    return _out(s, row)
-                return None
-
             items, after = keyset_page(
                 s.scalars,
                 select(AirlockOutputRow).where(
@@ -548,7 +541,7 @@ def airlock_router(ctx: AccessContext, auth: Any) -> APIRouter:
                 (AirlockOutputRow.created_at, AirlockOutputRow.id),
                 limit=limit,
                 cursor=cursor,
-                item=reviewable,
+                item=reviewable(s, principal, lambda row: _out(s, row)),
             )
             return WorkspaceOutputPage(items=items, next_cursor=after)
 

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import HTTPException
 from sqlalchemy import select
@@ -21,6 +21,7 @@ from services.access.domain.policy import (
     Refusal,
     can_read_project,
     data_use_refusal,
+    output_review_refusal,
 )
 from services.access.domain.projects import (
     Accreditation,
@@ -52,6 +53,7 @@ __all__ = [
     "not_found",
     "problems",
     "refused_for",
+    "reviewable",
     "today",
     "unit",
 ]
@@ -326,6 +328,23 @@ def authorised_data(
     if why is not None:
         raise refused_for(why, refusal, "project", project_id, project_id)
     return project, facts
+
+
+Out = TypeVar("Out")
+
+
+def reviewable(
+    session: Session, principal: Principal, out: Callable[[Any], Out]
+) -> Callable[[Any], Out | None]:
+    """A checker's queue's item (``keyset_page``'s): ``out`` of a queued output the caller
+    may review, None for one they may not (their own project's, or an author's own)."""
+    caller = caller_facts(session, principal)
+
+    def item(row: Any) -> Out | None:
+        _, facts, _ = load_project(session, row.project_id)
+        return out(row) if output_review_refusal(caller, facts, row.author) is None else None
+
+    return item
 
 
 def load_project(

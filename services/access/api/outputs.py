@@ -19,6 +19,7 @@ from services.access.api.deps import (
     not_found,
     problems,
     refused_for,
+    reviewable,
     unit,
 )
 from services.access.api.schemas import OutputIn, OutputOut, OutputPage, ReviewIn
@@ -273,21 +274,13 @@ def outputs_router(ctx: AccessContext, auth: Any) -> APIRouter:
         with unit(ctx, principal, "output.queue") as s:
             if not principal.has_role(Role.OUTPUT_CHECKER.value):
                 raise forbidden("output checkers only", "output", "-")
-            caller = caller_facts(s, principal)
-
-            def reviewable(row: OutputRow) -> OutputOut | None:
-                _, facts, _ = load_project(s, row.project_id)
-                if output_review_refusal(caller, facts, row.author) is None:
-                    return _out(s, row)
-                return None
-
             items, after = keyset_page(
                 s.scalars,
                 select(OutputRow).where(OutputRow.state == "submitted"),
                 (OutputRow.created_at, OutputRow.id),
                 limit=limit,
                 cursor=cursor,
-                item=reviewable,
+                item=reviewable(s, principal, lambda row: _out(s, row)),
             )
             return OutputPage(items=items, next_cursor=after)
 
