@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -38,6 +39,17 @@ class WorkspaceClient:
     def call(self, method: str, path: str, **kw: Any) -> Any:
         r = self.raw(method, path, **kw)
         return r.json() if "json" in r.headers.get("content-type", "") else r.text
+
+    def items(self, path: str) -> Iterator[Any]:
+        """Every item of a list route, following each page's ``next_cursor``."""
+        cursor: str | None = None
+        while True:
+            params = {"limit": 200, **({"cursor": cursor} if cursor else {})}
+            page = self.call("GET", path, params=params)
+            yield from page["items"]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return
 
     def raw(self, method: str, path: str, **kw: Any) -> httpx.Response:
         r = self.http.request(method, self.base + path, headers=self.headers, **kw)
@@ -114,7 +126,7 @@ def dummy(
     """Dummy data to develop a script on: the extract's schema, made-up rows."""
     client = _client(url, token, project)
     if name is None:
-        for f in client.call("GET", "/dummy"):
+        for f in client.items("/dummy"):
             typer.echo(f"{f['name']}\t{f['rows']} rows")
         return
     target = out or Path(f"DUMMY_{name}")
@@ -198,7 +210,7 @@ def _output_line(o: dict[str, Any]) -> str:
 @outputs_app.command("list")
 def outputs_list(project: Project, url: Url = "http://127.0.0.1:8000", token: Token = None) -> None:
     """The workspace's outputs: state, ACRO's verdict, revision, approvals."""
-    for o in _client(url, token, project).call("GET", "/outputs"):
+    for o in _client(url, token, project).items("/outputs"):
         typer.echo(_output_line(o))
 
 

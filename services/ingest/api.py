@@ -537,7 +537,7 @@ def get_receipt(
     "/deliveries",
     summary="The caller's deliveries, newest first, a page at a time.",
     response_model=DeliveryPage,
-    responses={**_COMMON_ERRORS, 400: _problem_doc("Bad cursor.", "Invalid cursor", 400)},
+    responses={**_COMMON_ERRORS, 422: _problem_doc("Bad cursor or limit.", "Invalid cursor", 422)},
 )
 def list_deliveries(
     who: Annotated[Partner, Depends(partner)],
@@ -547,9 +547,9 @@ def list_deliveries(
 ) -> Response:
     try:
         page = ctx.service().page(who.source, limit=limit, cursor=cursor)
-    except ValueError:
+    except ValueError:  # InvalidCursor, or a position that is not a timestamp
         return _problem(
-            400,
+            422,
             INVALID_CURSOR,
             "Invalid cursor",
             "pass next_cursor from the previous page unchanged",

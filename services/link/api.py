@@ -1,4 +1,5 @@
-"""Link's clerical-review routes: a reviewer lists open items and accepts or rejects them.
+"""Link's clerical-review routes (``/v1/review``): a reviewer lists open items a page at a
+time and accepts or rejects them.
 
 Every route needs a bearer token carrying the reviewer role, checked before the body is read
 (``AuthenticatedRoute``). The reviewer a decision records is the token's subject, never
@@ -9,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,9 +22,11 @@ from services.link.service import LinkService
 from services.runtime.auth import AuthenticatedRoute, Principal
 from services.runtime.bus.api import Producer
 from services.runtime.db import transaction
+from services.runtime.pagination import Page, PageCursor, PageLimit
+from services.runtime.problems import problem_type
 from services.runtime.publishing import publish_all
 
-__all__ = ["Decision", "DecisionMade", "ReviewItem", "Reviews", "review_router"]
+__all__ = ["Decision", "DecisionMade", "ReviewItem", "ReviewPage", "Reviews", "review_router"]
 
 _EXAMPLE_RECORD = "Zm9vYmFyYmF6cXV4cXV1eHh5enp5MTIzNDU2Nzg5MGFi"
 _EXAMPLE_CANDIDATE = "c3BpbmVwZXJzb250b2tlbjEyMzQ1Njc4OTBhYmNkZWZn"
@@ -76,6 +79,10 @@ class ReviewItem(BaseModel):
     )
 
 
+class ReviewPage(Page[ReviewItem]):
+    """A page of open clerical-review items, oldest first."""
+
+
 class Decision(BaseModel):
     """A reviewer's decision on one queued record."""
 
@@ -114,12 +121,14 @@ def review_router(
     principal: Callable[..., Principal],
     reviewer_role: str,
 ) -> APIRouter:
-    """``/review`` routes, wired to the service and the bearer check."""
+    """``/v1/review`` routes, wired to the service and the bearer check."""
     router = APIRouter(
-        prefix="/review",
+        prefix="/v1/review",
         tags=["review"],
         route_class=AuthenticatedRoute,
-        responses={403: _problem(f"The token lacks the {reviewer_role!r} role.")},
+        responses={
+            403: _problem(f"The token lacks the {reviewer_role!r} role (`not-a-reviewer`).")
+        },
     )
 
     # Dependencies as defaults, not in ``Annotated``: this module postpones annotations, and
@@ -128,31 +137,40 @@ def review_router(
         if not caller.has_role(reviewer_role):
             raise HTTPException(
                 403,
-                {"title": "Forbidden", "detail": f"the token lacks the {reviewer_role!r} role"},
+                {
+                    "type": problem_type("not-a-reviewer"),
+                    "title": "Forbidden",
+                    "detail": f"the token lacks the {reviewer_role!r} role",
+                },
             )
         return caller
 
     @router.get(
         "",
-        summary="Open clerical-review items, oldest first.",
-        responses={422: _problem("The query is not valid.")},
+        summary="Open clerical-review items, oldest first, a page at a time.",
+        responses={422: _problem("The limit or cursor is not valid (`invalid-cursor`).")},
     )
     def list_reviews(
-        limit: Annotated[int, Query(ge=1, le=1000, description="At most this many items.")] = 100,
+        limit: PageLimit = 50,
+        cursor: PageCursor = None,
         _reviewer: Principal = Depends(reviewer),
-    ) -> list[ReviewItem]:
+    ) -> ReviewPage:
         """Pseudonymous record and candidate tokens and the match probability only."""
         r = reviews()
         with r.sessions() as session:
-            return [ReviewItem(**item) for item in r.service.open_reviews(session, limit=limit)]
+            items, after = r.service.open_reviews(session, limit=limit, cursor=cursor)
+        return ReviewPage(items=[ReviewItem(**item) for item in items], next_cursor=after)
 
     @router.post(
         "/{record_token}",
         summary="Accept or reject a queued link (deciding again reverses it).",
         responses={
             400: _problem("The body cannot be read (not UTF-8)."),
-            404: _problem("No review item for this record."),
-            409: _problem("The worker re-linked the record meanwhile: read the queue again."),
+            404: _problem("No review item for this record (`review-not-found`)."),
+            409: _problem(
+                "The worker re-linked the record meanwhile: read the queue again "
+                "(`relinked-meanwhile`)."
+            ),
             422: _problem("The decision is not valid."),
         },
     )
@@ -171,12 +189,18 @@ def review_router(
                 )
             except KeyError:
                 raise HTTPException(
-                    404, {"title": "Not found", "detail": "no review item for this record"}
+                    404,
+                    {
+                        "type": problem_type("review-not-found"),
+                        "title": "Not found",
+                        "detail": "no review item for this record",
+                    },
                 ) from None
             except RowsChanged:
                 raise HTTPException(
                     409,
                     {
+                        "type": problem_type("relinked-meanwhile"),
                         "title": "Conflict",
                         "detail": "the record was re-linked meanwhile; read the queue again",
                     },

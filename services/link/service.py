@@ -71,6 +71,7 @@ from services.link.rows import LinkRows
 from services.link.snapshots import Snapshots
 from services.runtime.bus.api import Producer
 from services.runtime.db import transaction
+from services.runtime.pagination import keyset_page
 from services.runtime.publishing import OutgoingMessage, derived_event_id, frame, publish_all
 
 __all__ = ["LinkService", "contract_status", "result_event_id"]
@@ -890,23 +891,26 @@ class LinkService:
 
     # -- clerical review -----------------------------------------------------------------------
 
-    def open_reviews(self, session: Session, limit: int = 100) -> list[dict[str, Any]]:
-        rows = session.execute(
-            select(t.review_queue)
-            .where(t.review_queue.c.state == "open")
-            .order_by(t.review_queue.c.created_at)
-            .limit(limit)
-        )
-        return [
-            {
+    def open_reviews(
+        self, session: Session, *, limit: int = 100, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of open review items, oldest first (keyset on queued time and record
+        token), and the next page's cursor; ``InvalidCursor`` for one this did not make."""
+        q = t.review_queue.c
+        return keyset_page(
+            lambda stmt: session.execute(stmt).all(),
+            select(t.review_queue).where(q.state == "open"),
+            (q.created_at, q.record_token),
+            limit=limit,
+            cursor=cursor,
+            item=lambda r: {
                 "record_token": r.record_token,
                 "candidate_token": r.candidate_token,
                 "match_probability": r.match_probability,
                 "model_version": r.model_version,
                 "evidence": json.loads(r.evidence) if r.evidence else None,
-            }
-            for r in rows
-        ]
+            },
+        )
 
     def decide(
         self, session: Session, token: str, *, accept: bool, reviewer: str

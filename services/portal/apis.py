@@ -2,7 +2,9 @@
 
 The portal holds no authority of its own: every read and every change is the API's call
 under the person's bearer token, so a page can only show or do what the API allows them.
-An API's refusal comes back as ``ApiError`` with its status and problem document.
+An API's refusal comes back as ``ApiError`` with its status and problem document. A list
+comes a page at a time (``{"items": [...], "next_cursor": ...}``): ``page`` reads one, for a
+page that offers "Next page"; ``get_all`` follows the cursors, where a page needs every item.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ import httpx
 from services.portal.config import ApiUrls
 
 __all__ = ["ApiError", "Apis", "Caller"]
+
+_ALL_PAGE = 200
+"""The page size ``get_all`` asks for: the APIs' largest (``PageLimit``)."""
 
 
 @dataclass
@@ -84,6 +89,21 @@ class Caller:
 
     def get(self, api: str, path: str, **params: Any) -> Any:
         return self.request(api, "GET", path, params=params or None).json()
+
+    def page(self, api: str, path: str, cursor: str | None = None, **params: Any) -> Any:
+        """One page of a list, from ``cursor`` (the first page without)."""
+        return self.get(api, path, **params, **({"cursor": cursor} if cursor else {}))
+
+    def get_all(self, api: str, path: str, **params: Any) -> list[Any]:
+        """Every item of a list, in its order, following each page's ``next_cursor``."""
+        items: list[Any] = []
+        cursor = None
+        while True:
+            page = self.page(api, path, cursor, limit=_ALL_PAGE, **params)
+            items.extend(page["items"])
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return items
 
     def post(self, api: str, path: str, body: Any = None) -> Any:
         response = self.request(api, "POST", path, json=body)

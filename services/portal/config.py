@@ -76,6 +76,13 @@ class PortalSettings(ServiceSettings):
         description="Operator page: worker name -> the base URL of its probe port, whose "
         "/status gives the worker's consumer lag and dead letters.",
     )
+    page_size: int = Field(
+        50,
+        ge=1,
+        le=200,
+        description="Items per page of a queue (panel, sign-off, output checking); the rest "
+        "are behind its Next page link.",
+    )
     status_roles: tuple[str, ...] = Field(
         ("operator", "admin"),
         description="Roles that see the workers' figures on the status page (as ingest's "

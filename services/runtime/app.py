@@ -25,6 +25,8 @@ from services.runtime.api_docs import install_api_docs
 from services.runtime.assets import fetched_assets
 from services.runtime.auth import AuthenticatedRoute, routes_not_authenticating_first
 from services.runtime.health import ReadinessCheck, health_router
+from services.runtime.pagination import INVALID_CURSOR, InvalidCursor
+from services.runtime.problems import problem_type, status_problem_type
 
 __all__ = ["PROBLEM_JSON", "PROBLEM_SCHEMA", "create_app", "problem_response"]
 
@@ -65,16 +67,22 @@ def problem_response(
     title: str,
     *,
     detail: str | None = None,
-    type_: str = "about:blank",
+    type_: str | None = None,
     extra: Mapping[str, Any] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
-    """An RFC 9457 problem document; the only error shape fjo's APIs return."""
-    body: dict[str, Any] = {"type": type_, "title": title, "status": status}
+    """An RFC 9457 problem document; the only error shape fjo's APIs return. Its ``type`` is
+    ``type_`` (``problem_type(slug)``), else ``extra``'s, else the status's own."""
+    named = (extra or {}).get("type")
+    body: dict[str, Any] = {
+        "type": type_ or (named if isinstance(named, str) else status_problem_type(status)),
+        "title": title,
+        "status": status,
+    }
     if detail:
         body["detail"] = detail
     if extra:
-        body.update(extra)
+        body.update((key, value) for key, value in extra.items() if key != "type")
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -93,6 +101,16 @@ async def _validation_exception(_request: Request, exc: Exception) -> JSONRespon
         for err in exc.errors()
     ]
     return problem_response(422, "Request is not valid", extra={"errors": errors})
+
+
+async def _invalid_cursor(_request: Request, exc: Exception) -> JSONResponse:
+    # Any list's cursor, wherever it failed to decode: the client's mistake, never a 500.
+    return problem_response(
+        422,
+        "Invalid cursor",
+        detail="pass next_cursor from the previous page unchanged",
+        type_=problem_type(INVALID_CURSOR),
+    )
 
 
 async def _unhandled_exception(_request: Request, exc: Exception) -> JSONResponse:
@@ -185,6 +203,7 @@ def create_app(
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.add_exception_handler(HTTPException, _http_exception)
     app.add_exception_handler(RequestValidationError, _validation_exception)
+    app.add_exception_handler(InvalidCursor, _invalid_cursor)
     app.add_exception_handler(Exception, _unhandled_exception)
     app.include_router(health_router(readiness))
     _document_problems(app)

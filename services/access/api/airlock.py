@@ -33,6 +33,7 @@ from services.access.api.deps import (
     not_found,
     problems,
     refused_for,
+    reviewable,
     unit,
 )
 from services.access.api.workspace import workspace_paths
@@ -41,6 +42,7 @@ from services.access.api.workspace_schemas import (
     OutputRequestIn,
     ResubmitIn,
     WorkspaceOutputOut,
+    WorkspaceOutputPage,
     WorkspaceReviewIn,
     check_spec,
 )
@@ -68,6 +70,7 @@ from services.access.workspace.checks import CheckResult, check_output
 from services.access.workspace.current import current_extract, extract_tables
 from services.access.workspace.files import read_regular_file, sha256_of
 from services.runtime.auth import AuthenticatedRoute, Principal
+from services.runtime.pagination import PageCursor, PageLimit, keyset_page
 
 __all__ = ["airlock_router"]
 
@@ -137,6 +140,7 @@ def airlock_router(ctx: AccessContext, auth: Any) -> APIRouter:
         bad = Refused(
             422,
             "Output not valid",
+            kind="output-not-valid",
             detail="no such source in the workspace",
             outcome="refused",
             object_type="project",
@@ -177,6 +181,7 @@ def airlock_router(ctx: AccessContext, auth: Any) -> APIRouter:
         return Refused(
             422,
             "Output could not be checked",
+            kind="output-check-failed",
             detail=result.error or "the check failed",
             outcome="refused",
             object_type="project",
@@ -266,20 +271,27 @@ def airlock_router(ctx: AccessContext, auth: Any) -> APIRouter:
 
     @router.get(
         base,
-        summary="The workspace's outputs (members; independent output checkers).",
-        responses=problems(404, 409),
+        summary="The workspace's outputs (members; independent output checkers), oldest "
+        "first, a page at a time.",
+        responses=problems(404, 409, 422),
     )
     def list_outputs(
-        project_id: str, principal: Principal = Depends(auth)
-    ) -> list[WorkspaceOutputOut]:
+        project_id: str,
+        limit: PageLimit = 50,
+        cursor: PageCursor = None,
+        principal: Principal = Depends(auth),
+    ) -> WorkspaceOutputPage:
         with unit(ctx, principal, "airlock.list") as s:
             readable(s, principal, project_id, "-")
-            rows = s.execute(
-                select(AirlockOutputRow)
-                .where(AirlockOutputRow.project_id == project_id)
-                .order_by(AirlockOutputRow.created_at)
-            ).scalars()
-            return [_out(s, r) for r in rows]
+            items, after = keyset_page(
+                s.scalars,
+                select(AirlockOutputRow).where(AirlockOutputRow.project_id == project_id),
+                (AirlockOutputRow.created_at, AirlockOutputRow.id),
+                limit=limit,
+                cursor=cursor,
+                item=lambda row: _out(s, row),
+            )
+            return WorkspaceOutputPage(items=items, next_cursor=after)
 
     @router.get(
         base + "/{output_id}",
@@ -339,6 +351,7 @@ def airlock_router(ctx: AccessContext, auth: Any) -> APIRouter:
                 raise Refused(
                     422,
                     "Output not valid",
+                    kind="output-not-valid",
                     detail=str(exc).splitlines()[0][:300],
                     outcome="refused",
                     object_type="workspace-output",
@@ -508,24 +521,28 @@ def airlock_router(ctx: AccessContext, auth: Any) -> APIRouter:
 
     @router.get(
         "/workspace/outputs",
-        summary="Workspace outputs awaiting review (output checkers; not their own projects).",
-        responses=problems(403),
+        summary="Workspace outputs awaiting review (output checkers; not their own projects), "
+        "oldest first, a page at a time.",
+        responses=problems(403, 422),
     )
-    def queue(principal: Principal = Depends(auth)) -> list[WorkspaceOutputOut]:
+    def queue(
+        limit: PageLimit = 50,
+        cursor: PageCursor = None,
+        principal: Principal = Depends(auth),
+    ) -> WorkspaceOutputPage:
         with unit(ctx, principal, "airlock.queue") as s:
             if not principal.has_role(Role.OUTPUT_CHECKER.value):
                 raise forbidden("output checkers only", "workspace-output", "-")
-            caller = caller_facts(s, principal)
-            out = []
-            rows = s.execute(
-                select(AirlockOutputRow)
-                .where(AirlockOutputRow.state == OutputState.SUBMITTED.value)
-                .order_by(AirlockOutputRow.created_at)
-            ).scalars()
-            for row in rows:
-                _, facts, _ = load_project(s, row.project_id)
-                if output_review_refusal(caller, facts, row.author) is None:
-                    out.append(_out(s, row))
-            return out
+            items, after = keyset_page(
+                s.scalars,
+                select(AirlockOutputRow).where(
+                    AirlockOutputRow.state == OutputState.SUBMITTED.value
+                ),
+                (AirlockOutputRow.created_at, AirlockOutputRow.id),
+                limit=limit,
+                cursor=cursor,
+                item=reviewable(s, principal, lambda row: _out(s, row)),
+            )
+            return WorkspaceOutputPage(items=items, next_cursor=after)
 
     return router

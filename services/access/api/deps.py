@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import HTTPException
 from sqlalchemy import select
@@ -21,6 +21,7 @@ from services.access.domain.policy import (
     Refusal,
     can_read_project,
     data_use_refusal,
+    output_review_refusal,
 )
 from services.access.domain.projects import (
     Accreditation,
@@ -37,8 +38,10 @@ from services.access.storage.models import (
 )
 from services.runtime.auth import Principal, bearer_principal
 from services.runtime.db import transaction
+from services.runtime.problems import STATUS_SLUGS, problem_type
 
 __all__ = [
+    "PROBLEM_KINDS",
     "REQUEST_SOURCE",
     "Refused",
     "RequestSource",
@@ -50,10 +53,30 @@ __all__ = [
     "not_found",
     "problems",
     "refused_for",
+    "reviewable",
     "today",
     "unit",
 ]
 
+
+PROBLEM_KINDS: dict[str, tuple[int, str]] = {
+    "not-found": (404, "no such object, or one the caller may not see (the same answer)"),
+    "forbidden": (403, "the caller's role or relation to the object does not allow this"),
+    "state-conflict": (409, "the object's state does not allow this (now)"),
+    "project-not-active": (409, "the project is not active: its data and outputs do not move"),
+    "no-extract": (409, "the workspace has no extract yet"),
+    "approval-not-valid": (422, "the approval does not fit the request or the rules"),
+    "unknown-researcher": (422, "the member to add is not a registered researcher"),
+    "job-not-valid": (422, "the job's script or requirements are not allowed"),
+    "output-not-valid": (422, "the output names no source in the workspace, or a bad spec"),
+    "output-check-failed": (422, "the output's disclosure check could not run"),
+    "query-refused": (422, "the query is not one a workspace runs (syntax, limits)"),
+    "invalid-request": (422, "the request is not valid"),
+    "invalid-cursor": (422, "the cursor is not one this API made"),
+    "too-many-extracts": (429, "too many extract requests; retry after Retry-After seconds"),
+}
+"""Every kind of refusal access answers: slug -> (status, meaning); the problem's ``type`` is
+``problem_type(slug)``, and the OpenAPI document lists the kinds each status may carry."""
 
 _PROBLEMS: dict[int, dict[str, Any]] = {
     400: {"description": "The body cannot be read (not UTF-8)."},
@@ -70,8 +93,17 @@ _PROBLEMS: dict[int, dict[str, Any]] = {
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` for the refusals a route answers (problem documents: the shared
-    app factory adds their media type and schema, and 401 for every route)."""
-    return {status: _PROBLEMS[status] for status in statuses}
+    app factory adds their media type and schema, and 401 for every route), each naming the
+    problem types its status may carry."""
+    return {status: _documented(status) for status in statuses}
+
+
+def _documented(status: int) -> dict[str, Any]:
+    kinds = [problem_type(k) for k, (code, _) in PROBLEM_KINDS.items() if code == status]
+    response = dict(_PROBLEMS[status])
+    if kinds:
+        response["description"] += " Problem type: " + ", ".join(f"`{k}`" for k in kinds) + "."
+    return response
 
 
 def today() -> date:
@@ -93,8 +125,11 @@ class Refused(Exception):
         project_id: str | None = None,
         headers: dict[str, str] | None = None,
         extra: dict[str, Any] | None = None,
+        kind: str | None = None,
     ) -> None:
         super().__init__(title)
+        # The problem's type: a kind access names (PROBLEM_KINDS), else its status's.
+        self.kind = kind or STATUS_SLUGS.get(status, "invalid-request")
         self.status = status
         self.title = title
         self.detail = detail
@@ -111,6 +146,7 @@ def not_found(object_type: str, object_id: str, project_id: str | None = None) -
     return Refused(
         404,
         "Not found",
+        kind="not-found",
         object_type=object_type,
         object_id=object_id,
         project_id=project_id,
@@ -123,6 +159,7 @@ def forbidden(
     return Refused(
         403,
         "Forbidden",
+        kind="forbidden",
         detail=detail,
         object_type=object_type,
         object_id=object_id,
@@ -131,11 +168,17 @@ def forbidden(
 
 
 def conflict(
-    detail: str, object_type: str, object_id: str, project_id: str | None = None
+    detail: str,
+    object_type: str,
+    object_id: str,
+    project_id: str | None = None,
+    *,
+    kind: str = "state-conflict",
 ) -> Refused:
     return Refused(
         409,
         "Conflict",
+        kind=kind,
         detail=detail,
         outcome="refused",
         object_type=object_type,
@@ -157,6 +200,7 @@ def refused_for(
         object_type,
         object_id,
         project_id,
+        kind="project-not-active",
     )
 
 
@@ -183,7 +227,9 @@ def unit(ctx: AccessContext, principal: Principal, action: str) -> Iterator[Sess
         project_id=refusal.project_id,
         detail={"status": refusal.status},
     )
-    body: dict[str, Any] = {"detail": refusal.detail} if refusal.detail else {}
+    body: dict[str, Any] = {"type": problem_type(refusal.kind)}
+    if refusal.detail:
+        body["detail"] = refusal.detail
     if refusal.extra:
         body.update(refusal.extra)
     raise HTTPException(
@@ -282,6 +328,23 @@ def authorised_data(
     if why is not None:
         raise refused_for(why, refusal, "project", project_id, project_id)
     return project, facts
+
+
+Out = TypeVar("Out")
+
+
+def reviewable(
+    session: Session, principal: Principal, out: Callable[[Any], Out]
+) -> Callable[[Any], Out | None]:
+    """A checker's queue's item (``keyset_page``'s): ``out`` of a queued output the caller
+    may review, None for one they may not (their own project's, or an author's own)."""
+    caller = caller_facts(session, principal)
+
+    def item(row: Any) -> Out | None:
+        _, facts, _ = load_project(session, row.project_id)
+        return out(row) if output_review_refusal(caller, facts, row.author) is None else None
+
+    return item
 
 
 def load_project(

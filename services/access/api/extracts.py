@@ -28,7 +28,7 @@ from services.access.api.deps import (
     problems,
     unit,
 )
-from services.access.api.schemas import ExtractOut
+from services.access.api.schemas import ExtractOut, ExtractPage
 from services.access.bootstrap import AccessContext
 from services.access.domain.catalogue import pinned_quasi_identifiers, quasi_identifier_problem
 from services.access.domain.egress import ROW_LEVEL_FORMATS, Egress, download_refusal
@@ -39,6 +39,7 @@ from services.access.storage.models import ExtractRow, ProjectApprovalRow, Proje
 from services.access.workspace.files import WorkspacePaths
 from services.runtime.auth import AuthenticatedRoute, Principal
 from services.runtime.db import transaction
+from services.runtime.pagination import PageCursor, PageLimit, keyset_page
 
 __all__ = ["extracts_router", "recover_interrupted", "run_extract_job"]
 
@@ -230,6 +231,7 @@ def extracts_router(ctx: AccessContext, auth: Any) -> APIRouter:
                 raise Refused(
                     429,
                     "Too many extract requests",
+                    kind="too-many-extracts",
                     detail=f"at most {limits.rate_limit} per {limits.rate_window_s} s",
                     outcome="refused",
                     object_type="project",
@@ -261,18 +263,26 @@ def extracts_router(ctx: AccessContext, auth: Any) -> APIRouter:
 
     @router.get(
         "/projects/{project_id}/extracts",
-        summary="The project's extracts.",
-        responses=problems(403, 404, 409),
+        summary="The project's extracts, oldest request first, a page at a time.",
+        responses=problems(403, 404, 409, 422),
     )
-    def list_extracts(project_id: str, principal: Principal = Depends(auth)) -> list[ExtractOut]:
+    def list_extracts(
+        project_id: str,
+        limit: PageLimit = 50,
+        cursor: PageCursor = None,
+        principal: Principal = Depends(auth),
+    ) -> ExtractPage:
         with unit(ctx, principal, "extract.list") as s:
             guard(s, principal, project_id)
-            rows = s.execute(
-                select(ExtractRow)
-                .where(ExtractRow.project_id == project_id)
-                .order_by(ExtractRow.requested_at)
-            ).scalars()
-            return [_out(r) for r in rows]
+            items, after = keyset_page(
+                s.scalars,
+                select(ExtractRow).where(ExtractRow.project_id == project_id),
+                (ExtractRow.requested_at, ExtractRow.id),
+                limit=limit,
+                cursor=cursor,
+                item=_out,
+            )
+            return ExtractPage(items=items, next_cursor=after)
 
     @router.get(
         "/projects/{project_id}/extracts/{extract_id}",

@@ -34,7 +34,7 @@ from services.access.api.deps import (
 )
 from services.access.api.job_leases import fail_expired_jobs, lease_until
 from services.access.api.workspace import workspace_extract, workspace_paths
-from services.access.api.workspace_schemas import JobIn, JobOut
+from services.access.api.workspace_schemas import JobIn, JobOut, JobPage
 from services.access.bootstrap import AccessContext
 from services.access.domain.jobs import JobEnd, JobState, requirements_problem
 from services.access.storage.models import JobRow
@@ -44,6 +44,7 @@ from services.access.workspace.runner import JobRun, JobSpec, log_tail
 from services.access.workspace.sandbox import SandboxLimits
 from services.runtime.auth import AuthenticatedRoute, Principal
 from services.runtime.db import transaction
+from services.runtime.pagination import PageCursor, PageLimit, keyset_page
 
 __all__ = ["job_out", "jobs_router", "recover_interrupted_jobs", "run_job"]
 
@@ -200,6 +201,7 @@ def jobs_router(ctx: AccessContext, auth: Any) -> APIRouter:
                 raise Refused(
                     422,
                     "Job not valid",
+                    kind="job-not-valid",
                     detail=problem,
                     outcome="refused",
                     object_type="project",
@@ -254,16 +256,26 @@ def jobs_router(ctx: AccessContext, auth: Any) -> APIRouter:
 
     @router.get(
         "/projects/{project_id}/workspace/jobs",
-        summary="The workspace's jobs (oldest first).",
-        responses=problems(403, 404, 409),
+        summary="The workspace's jobs, oldest first, a page at a time.",
+        responses=problems(403, 404, 409, 422),
     )
-    def list_jobs(project_id: str, principal: Principal = Depends(auth)) -> list[JobOut]:
+    def list_jobs(
+        project_id: str,
+        limit: PageLimit = 50,
+        cursor: PageCursor = None,
+        principal: Principal = Depends(auth),
+    ) -> JobPage:
         with unit(ctx, principal, "workspace.job.list") as s:
             authorised_data(s, principal, project_id, _MEMBERS)
-            rows = s.execute(
-                select(JobRow).where(JobRow.project_id == project_id).order_by(JobRow.submitted_at)
-            ).scalars()
-            return [job_out(r) for r in rows]
+            items, after = keyset_page(
+                s.scalars,
+                select(JobRow).where(JobRow.project_id == project_id),
+                (JobRow.submitted_at, JobRow.id),
+                limit=limit,
+                cursor=cursor,
+                item=job_out,
+            )
+            return JobPage(items=items, next_cursor=after)
 
     @router.get(
         "/projects/{project_id}/workspace/jobs/{job_id}",

@@ -19,9 +19,10 @@ from services.access.api.deps import (
     not_found,
     problems,
     refused_for,
+    reviewable,
     unit,
 )
-from services.access.api.schemas import OutputIn, OutputOut, ReviewIn
+from services.access.api.schemas import OutputIn, OutputOut, OutputPage, ReviewIn
 from services.access.bootstrap import AccessContext
 from services.access.domain.output_checks import Cell, TableKind, check_table
 from services.access.domain.policy import (
@@ -32,6 +33,7 @@ from services.access.domain.policy import (
 from services.access.domain.projects import Role
 from services.access.storage.models import OutputReviewRow, OutputRow
 from services.runtime.auth import AuthenticatedRoute, Principal
+from services.runtime.pagination import PageCursor, PageLimit, keyset_page
 
 __all__ = ["REQUIRED_APPROVALS", "outputs_router"]
 
@@ -117,18 +119,26 @@ def outputs_router(ctx: AccessContext, auth: Any) -> APIRouter:
 
     @router.get(
         "/projects/{project_id}/outputs",
-        summary="The project's outputs (members).",
-        responses=problems(403, 404, 409),
+        summary="The project's outputs (members), oldest first, a page at a time.",
+        responses=problems(403, 404, 409, 422),
     )
-    def list_outputs(project_id: str, principal: Principal = Depends(auth)) -> list[OutputOut]:
+    def list_outputs(
+        project_id: str,
+        limit: PageLimit = 50,
+        cursor: PageCursor = None,
+        principal: Principal = Depends(auth),
+    ) -> OutputPage:
         with unit(ctx, principal, "output.list") as s:
             authorised_data(s, principal, project_id, "approved members only")
-            rows = s.execute(
-                select(OutputRow)
-                .where(OutputRow.project_id == project_id)
-                .order_by(OutputRow.created_at)
-            ).scalars()
-            return [_out(s, r) for r in rows]
+            items, after = keyset_page(
+                s.scalars,
+                select(OutputRow).where(OutputRow.project_id == project_id),
+                (OutputRow.created_at, OutputRow.id),
+                limit=limit,
+                cursor=cursor,
+                item=lambda row: _out(s, row),
+            )
+            return OutputPage(items=items, next_cursor=after)
 
     @router.get(
         "/projects/{project_id}/outputs/{output_id}",
@@ -252,24 +262,26 @@ def outputs_router(ctx: AccessContext, auth: Any) -> APIRouter:
 
     @router.get(
         "/outputs",
-        summary="Outputs awaiting review (output checkers; excludes their own projects).",
-        responses=problems(403),
+        summary="Outputs awaiting review (output checkers; excludes their own projects), "
+        "oldest first, a page at a time.",
+        responses=problems(403, 422),
     )
-    def review_queue(principal: Principal = Depends(auth)) -> list[OutputOut]:
+    def review_queue(
+        limit: PageLimit = 50,
+        cursor: PageCursor = None,
+        principal: Principal = Depends(auth),
+    ) -> OutputPage:
         with unit(ctx, principal, "output.queue") as s:
             if not principal.has_role(Role.OUTPUT_CHECKER.value):
                 raise forbidden("output checkers only", "output", "-")
-            caller = caller_facts(s, principal)
-            out = []
-            rows = s.execute(
-                select(OutputRow)
-                .where(OutputRow.state == "submitted")
-                .order_by(OutputRow.created_at)
-            ).scalars()
-            for row in rows:
-                _, facts, _ = load_project(s, row.project_id)
-                if output_review_refusal(caller, facts, row.author) is None:
-                    out.append(_out(s, row))
-            return out
+            items, after = keyset_page(
+                s.scalars,
+                select(OutputRow).where(OutputRow.state == "submitted"),
+                (OutputRow.created_at, OutputRow.id),
+                limit=limit,
+                cursor=cursor,
+                item=reviewable(s, principal, lambda row: _out(s, row)),
+            )
+            return OutputPage(items=items, next_cursor=after)
 
     return router

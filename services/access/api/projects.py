@@ -28,6 +28,7 @@ from services.access.api.schemas import (
     MemberIn,
     ProjectIn,
     ProjectOut,
+    ProjectPage,
     ProjectPatch,
     SignOffIn,
 )
@@ -70,6 +71,7 @@ from services.access.storage.models import (
     ResearcherRow,
 )
 from services.runtime.auth import AuthenticatedRoute, Principal
+from services.runtime.pagination import PageCursor, PageLimit, keyset_page
 
 __all__ = ["projects_router"]
 
@@ -261,11 +263,17 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
             )
             return _project_out(s, project)
 
-    @router.get("/projects", summary="Projects the caller may see.")
-    def list_projects(principal: Principal = Depends(auth)) -> list[ProjectOut]:
+    @router.get(
+        "/projects",
+        summary="Projects the caller may see, oldest first, a page at a time.",
+        responses=problems(422),
+    )
+    def list_projects(
+        limit: PageLimit = 50, cursor: PageCursor = None, principal: Principal = Depends(auth)
+    ) -> ProjectPage:
         with unit(ctx, principal, "project.list") as s:
             caller = caller_facts(s, principal)
-            query = select(ProjectRow).order_by(ProjectRow.created_at)
+            query = select(ProjectRow)
             if not (caller.roles & {"admin", "approver", "data-controller"}):
                 mine = select(ProjectMemberRow.project_id).where(
                     ProjectMemberRow.subject == principal.subject
@@ -273,12 +281,20 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
                 query = query.where(
                     or_(ProjectRow.id.in_(mine), ProjectRow.owner == caller.subject)
                 )
-            out = []
-            for project in s.execute(query).scalars():
+
+            def visible(project: ProjectRow) -> ProjectOut | None:
                 _, facts, _ = load_project(s, project.id)
-                if can_read_project(caller, facts):
-                    out.append(_project_out(s, project))
-            return out
+                return _project_out(s, project) if can_read_project(caller, facts) else None
+
+            items, after = keyset_page(
+                s.scalars,
+                query,
+                (ProjectRow.created_at, ProjectRow.id),
+                limit=limit,
+                cursor=cursor,
+                item=visible,
+            )
+            return ProjectPage(items=items, next_cursor=after)
 
     @router.get("/projects/{project_id}", summary="One project.", responses=problems(404))
     def get_project(project_id: str, principal: Principal = Depends(auth)) -> ProjectOut:
@@ -343,6 +359,7 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
                 raise Refused(
                     422,
                     "Unknown researcher",
+                    kind="unknown-researcher",
                     outcome="refused",
                     object_type="project",
                     object_id=project_id,
@@ -562,6 +579,7 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
                 raise Refused(
                     409 if facts.state is not ProjectState.SUBMITTED else 422,
                     "Approval not valid",
+                    kind="approval-not-valid",
                     detail="; ".join(errors),
                     outcome="refused",
                     object_type="project",

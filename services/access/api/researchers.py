@@ -9,11 +9,17 @@ from fastapi import APIRouter, Depends, status
 from sqlalchemy import select
 
 from services.access.api.deps import forbidden, not_found, problems, today, unit
-from services.access.api.schemas import AccreditationIn, ResearcherIn, ResearcherOut
+from services.access.api.schemas import (
+    AccreditationIn,
+    ResearcherIn,
+    ResearcherOut,
+    ResearcherPage,
+)
 from services.access.bootstrap import AccessContext
 from services.access.domain.projects import Accreditation, Role, has_current_accreditation
 from services.access.storage.models import ResearcherRow
 from services.runtime.auth import AuthenticatedRoute, Principal
+from services.runtime.pagination import PageCursor, PageLimit, keyset_page
 
 __all__ = ["researchers_router"]
 
@@ -69,12 +75,27 @@ def researchers_router(ctx: AccessContext, auth: Any) -> APIRouter:
             )
             return _out(row)
 
-    @router.get("/researchers", summary="Every researcher (admin).", responses=problems(403))
-    def list_researchers(principal: Principal = Depends(auth)) -> list[ResearcherOut]:
+    @router.get(
+        "/researchers",
+        summary="Every researcher (admin), oldest registration first, a page at a time.",
+        responses=problems(403, 422),
+    )
+    def list_researchers(
+        limit: PageLimit = 50,
+        cursor: PageCursor = None,
+        principal: Principal = Depends(auth),
+    ) -> ResearcherPage:
         with unit(ctx, principal, "researcher.list") as s:
             require_admin(principal, "-")
-            rows = s.execute(select(ResearcherRow).order_by(ResearcherRow.subject)).scalars()
-            return [_out(r) for r in rows]
+            items, after = keyset_page(
+                s.scalars,
+                select(ResearcherRow),
+                (ResearcherRow.created_at, ResearcherRow.subject),
+                limit=limit,
+                cursor=cursor,
+                item=_out,
+            )
+            return ResearcherPage(items=items, next_cursor=after)
 
     @router.get(
         "/researchers/{subject}",

@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from services.access.domain.catalogue import QUASI_IDENTIFIERS, quasi_identifier_problem
+from services.runtime.pagination import Page
 
 __all__ = [
     "AccreditationIn",
@@ -25,14 +26,18 @@ __all__ = [
     "CellIn",
     "DecisionIn",
     "ExtractOut",
+    "ExtractPage",
     "MemberIn",
     "OutputIn",
     "OutputOut",
+    "OutputPage",
     "ProjectIn",
     "ProjectOut",
+    "ProjectPage",
     "ProjectPatch",
     "ResearcherIn",
     "ResearcherOut",
+    "ResearcherPage",
     "ReviewIn",
     "SignOffIn",
 ]
@@ -270,3 +275,19 @@ class OutputOut(BaseModel):
 class ReviewIn(_In):
     decision: Literal["approve", "reject"]
     comment: str = Field("", max_length=5000)
+
+
+class ResearcherPage(Page[ResearcherOut]):
+    """A page of researchers, oldest registration first."""
+
+
+class ProjectPage(Page[ProjectOut]):
+    """A page of the projects the caller may see, oldest first."""
+
+
+class ExtractPage(Page[ExtractOut]):
+    """A page of a project's extracts, oldest request first."""
+
+
+class OutputPage(Page[OutputOut]):
+    """A page of outputs, oldest first."""

@@ -33,8 +33,10 @@ from services.access.api.deps import (
 )
 from services.access.api.workspace_schemas import (
     DummyFileOut,
+    DummyFilePage,
     QueryIn,
     QueryOut,
+    QueryPage,
     WorkspaceOut,
     WorkspaceTable,
 )
@@ -46,6 +48,14 @@ from services.access.workspace.current import current_extract, extract_tables
 from services.access.workspace.files import WorkspacePaths, read_regular_file, sha256_of
 from services.access.workspace.query import QueryLimits, rows_of, run_query
 from services.runtime.auth import AuthenticatedRoute, Principal
+from services.runtime.pagination import (
+    PageCursor,
+    PageLimit,
+    decode_cursor,
+    encode_cursor,
+    keyset_page,
+)
+from services.runtime.problems import problem_type
 
 __all__ = ["query_out", "workspace_extract", "workspace_paths", "workspace_router"]
 
@@ -68,7 +78,11 @@ def workspace_extract(session: Session, project_id: str) -> ExtractRow:
     extract = current_extract(session, project_id)
     if extract is None:
         raise conflict(
-            "the workspace has no extract yet: request one", "project", project_id, project_id
+            "the workspace has no extract yet: request one",
+            "project",
+            project_id,
+            project_id,
+            kind="no-extract",
         )
     return extract
 
@@ -216,6 +230,7 @@ def workspace_router(ctx: AccessContext, auth: Any) -> APIRouter:
             raise HTTPException(
                 422,
                 detail={
+                    "type": problem_type("query-refused"),
                     "title": "Query refused",
                     "detail": outcome.detail,
                     "reason": outcome.reason,
@@ -226,18 +241,26 @@ def workspace_router(ctx: AccessContext, auth: Any) -> APIRouter:
 
     @router.get(
         "/projects/{project_id}/workspace/queries",
-        summary="The workspace's queries (newest last), without their rows.",
-        responses=problems(403, 404, 409),
+        summary="The workspace's queries (newest last), without their rows, a page at a time.",
+        responses=problems(403, 404, 409, 422),
     )
-    def list_queries(project_id: str, principal: Principal = Depends(auth)) -> list[QueryOut]:
+    def list_queries(
+        project_id: str,
+        limit: PageLimit = 50,
+        cursor: PageCursor = None,
+        principal: Principal = Depends(auth),
+    ) -> QueryPage:
         with unit(ctx, principal, "workspace.query.list") as s:
             authorised_data(s, principal, project_id, _MEMBERS)
-            rows = s.execute(
-                select(WorkspaceQueryRow)
-                .where(WorkspaceQueryRow.project_id == project_id)
-                .order_by(WorkspaceQueryRow.created_at)
-            ).scalars()
-            return [query_out(r) for r in rows]
+            items, after = keyset_page(
+                s.scalars,
+                select(WorkspaceQueryRow).where(WorkspaceQueryRow.project_id == project_id),
+                (WorkspaceQueryRow.created_at, WorkspaceQueryRow.id),
+                limit=limit,
+                cursor=cursor,
+                item=query_out,
+            )
+            return QueryPage(items=items, next_cursor=after)
 
     @router.get(
         "/projects/{project_id}/workspace/queries/{query_id}",
@@ -248,7 +271,13 @@ def workspace_router(ctx: AccessContext, auth: Any) -> APIRouter:
         project_id: str, query_id: str, preview: int = 100, principal: Principal = Depends(auth)
     ) -> QueryOut:
         if not 0 <= preview <= 1000:
-            raise HTTPException(422, detail={"title": "preview is 0 to 1000 rows"})
+            raise HTTPException(
+                422,
+                detail={
+                    "type": problem_type("invalid-request"),
+                    "title": "preview is 0 to 1000 rows",
+                },
+            )
         with unit(ctx, principal, "workspace.query.read") as s:
             authorised_data(s, principal, project_id, _MEMBERS)
             row = s.get(WorkspaceQueryRow, query_id)
@@ -286,16 +315,29 @@ def workspace_router(ctx: AccessContext, auth: Any) -> APIRouter:
 
     @router.get(
         "/projects/{project_id}/workspace/dummy",
-        summary="The dummy data on offer: the extract's schema with made-up rows.",
-        responses=problems(403, 404, 409),
+        summary="The dummy data on offer: the extract's schema with made-up rows, by name, a "
+        "page at a time.",
+        responses=problems(403, 404, 409, 422),
     )
-    def list_dummy(project_id: str, principal: Principal = Depends(auth)) -> list[DummyFileOut]:
+    def list_dummy(
+        project_id: str,
+        limit: PageLimit = 50,
+        cursor: PageCursor = None,
+        principal: Principal = Depends(auth),
+    ) -> DummyFilePage:
         with unit(ctx, principal, "workspace.dummy.list") as s:
             authorised_data(s, principal, project_id, _MEMBERS)
-            return [
+            # The files are the extract's tables (two each), not rows: keyset on the name.
+            (after,) = decode_cursor(cursor, 1) if cursor else ("",)
+            files = [
                 DummyFileOut(name=name, table=table, format=fmt, rows=settings.dummy_rows)
                 for name, (table, fmt, _) in sorted(dummy_files(s, project_id).items())
+                if name > after
             ]
+        more = len(files) > limit
+        return DummyFilePage(
+            items=files[:limit], next_cursor=encode_cursor(files[limit - 1].name) if more else None
+        )
 
     @router.get(
         "/projects/{project_id}/workspace/dummy/{name}",

@@ -17,18 +17,24 @@ from pydantic import (
     model_validator,
 )
 
+from services.runtime.pagination import Page
+
 __all__ = [
     "DummyFileOut",
+    "DummyFilePage",
     "ExceptionIn",
     "JobIn",
     "JobOut",
+    "JobPage",
     "OutputRequestIn",
     "QueryIn",
     "QueryOut",
+    "QueryPage",
     "ResubmitIn",
     "SourceIn",
     "WorkspaceOut",
     "WorkspaceOutputOut",
+    "WorkspaceOutputPage",
     "WorkspaceReviewIn",
     "WorkspaceTable",
     "check_spec",
@@ -287,3 +293,19 @@ class WorkspaceOutputOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     released_at: datetime | None
+
+
+class QueryPage(Page[QueryOut]):
+    """A page of a workspace's queries, oldest first, without their rows."""
+
+
+class DummyFilePage(Page[DummyFileOut]):
+    """A page of the dummy files on offer, by name."""
+
+
+class JobPage(Page[JobOut]):
+    """A page of a workspace's jobs, oldest first."""
+
+
+class WorkspaceOutputPage(Page[WorkspaceOutputOut]):
+    """A page of workspace outputs, oldest first."""

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
 from services.portal.sessions import SignedIn
-from services.portal.web.context import Web, see_other
+from services.portal.web.context import Cursor, Web, see_other
 from services.portal.web.researcher import Id
 
 __all__ = ["checker_routes"]
@@ -20,10 +20,15 @@ def checker_routes(web: Web) -> APIRouter:
     checked = Depends(web.checked)
 
     @router.get("/checking", summary="Outputs waiting for a checker.")
-    def queue(request: Request, who: SignedIn = person) -> Response:
-        outputs = web.api(who).get("access", "/v1/outputs")
+    def queue(request: Request, cursor: Cursor = None, who: SignedIn = person) -> Response:
+        page = web.api(who).page("access", "/v1/outputs", cursor, limit=web.settings.page_size)
         return web.render(
-            request, "checker/queue.html", who, title="Output checking", outputs=outputs
+            request,
+            "checker/queue.html",
+            who,
+            title="Output checking",
+            outputs=page["items"],
+            next_cursor=page.get("next_cursor"),
         )
 
     @router.get("/checking/{project_id}/{output_id}", summary="Check one output.")

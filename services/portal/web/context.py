@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import Request
+from fastapi import Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
@@ -19,9 +19,12 @@ from services.portal.sessions import SessionStore, SignedIn
 from services.portal.workers import WorkerProbes
 from services.runtime.html import environment
 
-__all__ = ["PageError", "SignInRequired", "Web", "safe_next", "see_other"]
+__all__ = ["Cursor", "PageError", "SignInRequired", "Web", "safe_next", "see_other"]
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+Cursor = Annotated[str | None, Query(max_length=512, pattern=r"^[A-Za-z0-9_-]+$")]
+"""A queue page's ``?cursor=``: the API's ``next_cursor``, passed back to it unchanged."""
 
 
 class SignInRequired(Exception):

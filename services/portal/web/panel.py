@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from services.portal.apis import ApiError
 from services.portal.sessions import SignedIn
-from services.portal.web.context import Web, see_other
+from services.portal.web.context import Cursor, Web, see_other
 from services.portal.web.researcher import Id
 
 __all__ = ["panel_routes"]
@@ -38,12 +38,19 @@ def panel_routes(web: Web) -> APIRouter:
     checked = Depends(web.checked)
 
     @router.get("/panel", summary="Projects waiting for the panel.")
-    def queue(request: Request, who: SignedIn = person) -> Response:
-        projects = web.api(who).get("access", "/v1/projects")
+    def queue(request: Request, cursor: Cursor = None, who: SignedIn = person) -> Response:
+        page = web.api(who).page("access", "/v1/projects", cursor, limit=web.settings.page_size)
+        projects = page["items"]
         waiting = [p for p in projects if p["state"] == "submitted"]
         decided = [p for p in projects if p["state"] not in ("submitted", "draft")]
         return web.render(
-            request, "panel/queue.html", who, title="Panel", waiting=waiting, decided=decided
+            request,
+            "panel/queue.html",
+            who,
+            title="Panel",
+            waiting=waiting,
+            decided=decided,
+            next_cursor=page.get("next_cursor"),
         )
 
     def review_page(
@@ -115,8 +122,9 @@ def panel_routes(web: Web) -> APIRouter:
     )
 
     @router.get("/sign-off", summary="Projects waiting for a data controller's sign-off.")
-    def sign_off_queue(request: Request, who: SignedIn = person) -> Response:
-        projects = web.api(who).get("access", "/v1/projects")
+    def sign_off_queue(request: Request, cursor: Cursor = None, who: SignedIn = person) -> Response:
+        page = web.api(who).page("access", "/v1/projects", cursor, limit=web.settings.page_size)
+        projects = page["items"]
         return web.render(
             request,
             "panel/sign_off_queue.html",
@@ -124,6 +132,7 @@ def panel_routes(web: Web) -> APIRouter:
             title="Sign-off",
             waiting=[p for p in projects if p["state"] == "submitted"],
             others=[p for p in projects if p["state"] != "submitted"],
+            next_cursor=page.get("next_cursor"),
         )
 
     @router.get("/sign-off/{project_id}", summary="Sign one project off.")

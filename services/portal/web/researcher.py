@@ -61,7 +61,7 @@ def researcher_routes(web: Web) -> APIRouter:
     def my_projects(request: Request, who: SignedIn = person) -> Response:
         api = web.api(who)
         me = _optional(api.get, "access", f"/v1/researchers/{who.subject}")
-        projects = api.get("access", "/v1/projects")
+        projects = api.get_all("access", "/v1/projects")
         return web.render(
             request,
             "researcher/projects.html",
@@ -132,8 +132,8 @@ def researcher_routes(web: Web) -> APIRouter:
         project = api.get("access", f"/v1/projects/{project_id}")
         extracts = outputs = None
         if project["state"] == "active":
-            extracts = _optional(api.get, "access", f"/v1/projects/{project_id}/extracts")
-            outputs = _optional(api.get, "access", f"/v1/projects/{project_id}/outputs")
+            extracts = _optional(api.get_all, "access", f"/v1/projects/{project_id}/extracts")
+            outputs = _optional(api.get_all, "access", f"/v1/projects/{project_id}/outputs")
         return web.render(
             request,
             "researcher/project.html",

@@ -73,7 +73,8 @@ def reviewer_routes(web: Web) -> APIRouter:
 
     @router.get("/review", summary="The next possible match, with its evidence.")
     def queue(request: Request, skip: Skipped = "", who: SignedIn = person) -> Response:
-        items = web.api(who).get("link", "/review", limit=200)
+        # One item at a time, counted against the whole queue: every page of it.
+        items = web.api(who).get_all("link", "/v1/review")
         skipped = {s for s in skip.split(",") if s}
         waiting = [i for i in items if i["record_token"] not in skipped]
         item = waiting[0] if waiting else None
@@ -96,7 +97,7 @@ def reviewer_routes(web: Web) -> APIRouter:
         skip: Annotated[str, Form(max_length=5000, pattern=r"^[A-Za-z0-9_,-]*$")] = "",
         who: SignedIn = checked,
     ) -> Response:
-        web.api(who).post("link", f"/review/{record_token}", {"accept": decision == "accept"})
+        web.api(who).post("link", f"/v1/review/{record_token}", {"accept": decision == "accept"})
         done = "Match accepted" if decision == "accept" else "Match rejected"
         return see_other(f"/review?skip={skip}" if skip else "/review", done)
 

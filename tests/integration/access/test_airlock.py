@@ -188,7 +188,7 @@ def test_a_clean_query_table_is_returned_resubmitted_and_released(access: Access
     assert _review(a, pid, oid, CHECKER_1, "approve").json()["state"] == "submitted"
     assert _review(a, pid, oid, CHECKER_2, "approve").json()["state"] == "released"
     queue = a.client.get("/v1/workspace/outputs", headers=a.h(*CHECKER_1)).json()
-    assert oid not in {o["id"] for o in queue}
+    assert oid not in {o["id"] for o in queue["items"]}
 
 
 def test_outputs_come_only_from_the_projects_own_workspace(access: Access) -> None:

@@ -284,9 +284,11 @@ def test_a_foreign_object_named_under_ones_own_project_is_not_found(
 
 def test_lists_show_only_the_callers_projects(access: Access, world: dict[str, str]) -> None:
     a = access
-    ids = {p["id"] for p in a.client.get("/v1/projects", headers=a.h("alice", "researcher")).json()}
-    assert ids == {world["project_a"]}
+    listed = a.client.get("/v1/projects", headers=a.h("alice", "researcher")).json()
+    assert {p["id"] for p in listed["items"]} == {world["project_a"]}
     for who in (ROLES["unaccredited"], ROLES["output-checker"]):
-        assert a.client.get("/v1/projects", headers=a.h(*who)).json() == []
+        assert a.client.get("/v1/projects", headers=a.h(*who)).json()["items"] == []
     queue = a.client.get("/v1/outputs", headers=a.h("mallory", "researcher", "output-checker"))
-    assert world["output_id"] not in {o["id"] for o in queue.json()}  # not their own project's
+    assert world["output_id"] not in {
+        o["id"] for o in queue.json()["items"]
+    }  # not their own project's

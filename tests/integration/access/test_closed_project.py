@@ -115,7 +115,7 @@ def test_after_close_no_member_checker_or_download_moves_an_output_or_extract(
     with a.ctx.sessions() as s:
         assert s.get(OutputRow, pending).state == "submitted"  # type: ignore[union-attr]
     queue = a.client.get("/v1/outputs", headers=a.h(*CHECKER_2)).json()
-    assert pending not in {o["id"] for o in queue}
+    assert pending not in {o["id"] for o in queue["items"]}
 
     # Every refusal is in the audit trail with the answer given: the first few of each caller
     # in full, the rest counted in the window's summary (once the window is closed).

@@ -116,7 +116,7 @@ def test_dummy_data_has_the_extracts_schema_and_none_of_its_values(access: Acces
     h = a.h("bob", "researcher")
     offered = a.client.get(f"/v1/projects/{pid}/workspace/dummy", headers=h).json()
     assert {"CHILD.parquet", "CHILD.csv", "CASE.parquet", "CASE.csv"} <= {
-        f["name"] for f in offered
+        f["name"] for f in offered["items"]
     }
     with a.ctx.sessions() as s:
         folder = Path(s.get(ExtractRow, eid).directory)  # type: ignore[union-attr]

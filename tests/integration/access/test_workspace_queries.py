@@ -78,7 +78,7 @@ def test_a_member_queries_their_own_workspace(access: Access, two: dict[str, str
     listed = a.client.get(
         f"/v1/projects/{pid}/workspace/queries", headers=a.h("alice", "researcher")
     ).json()
-    assert [q["id"] for q in listed] == [out["id"]]
+    assert [q["id"] for q in listed["items"]] == [out["id"]]
     (entry,) = _audited(a, "workspace.query")
     assert entry[0] == "bob" and entry[1] == "ok"
     assert entry[2]["sql_sha256"] == out["sql_sha256"] and entry[2]["rows"] == len(out["preview"])
@@ -156,7 +156,7 @@ def test_file_functions_extensions_and_limits_are_refused_and_audited(
     listed = a.client.get(
         f"/v1/projects/{pid}/workspace/queries", headers=a.h("bob", "researcher")
     ).json()
-    assert [q["reason"] for q in listed] == list(cases.values())
+    assert [q["reason"] for q in listed["items"]] == list(cases.values())
     # Within the limits the same workspace still answers.
     assert _query(a, pid, "bob", "SELECT * FROM range(40)").status_code == 201
 

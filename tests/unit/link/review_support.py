@@ -53,7 +53,7 @@ def queue_a_review(settings: LinkSettings) -> str:
                 )
             service.sync(session)  # the worker's step between batches: apply the spine log
             service.on_linkage_keys(session, linkage_event(keys("C1", *twin[:5])))
-            queued = service.open_reviews(session)
+            queued, _ = service.open_reviews(session)
     finally:
         engine.dispose()
     assert [item["record_token"] for item in queued] == [fake_token("C1")]

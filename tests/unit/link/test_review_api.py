@@ -5,16 +5,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import insert
 
 from contracts.events import LinkReason, LinkStatus
+from services.link import storage
 from services.link.config import LinkSettings
 from services.link.entrypoints import create_app
 from services.runtime.auth import DevIssuer
 from services.runtime.bus.embedded import EmbeddedBus
+from services.runtime.db import make_engine
+from services.runtime.pagination import INVALID_CURSOR
+from services.runtime.problems import problem_type
 from tests.unit.link.review_support import (
     AUDIENCE,
     ISSUER,
@@ -73,15 +79,15 @@ def test_the_document_says_every_review_route_needs_a_token_and_takes_no_caller_
     settings: LinkSettings,
 ) -> None:
     doc = create_app(settings).openapi()  # building the document opens nothing
-    review = {path: ops for path, ops in doc["paths"].items() if path.startswith("/review")}
-    assert set(review) == {"/review", "/review/{record_token}"}
+    review = {path: ops for path, ops in doc["paths"].items() if path.startswith("/v1/review")}
+    assert set(review) == {"/v1/review", "/v1/review/{record_token}"}
     for operations in review.values():
         for operation in operations.values():
             assert operation["security"] == [{"HTTPBearer": []}]
             assert {"401", "403"} <= set(operation["responses"])
             names = {p["name"] for p in operation.get("parameters", [])}
-            assert names <= {"limit", "record_token"}, names
-    decide = review["/review/{record_token}"]["post"]
+            assert names <= {"limit", "cursor", "record_token"}, names
+    decide = review["/v1/review/{record_token}"]["post"]
     assert decide["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Decision"
     }
@@ -90,9 +96,10 @@ def test_the_document_says_every_review_route_needs_a_token_and_takes_no_caller_
 def test_a_reviewer_lists_the_open_reviews(
     client: TestClient, issuer: DevIssuer, queued: str
 ) -> None:
-    r = client.get("/review", headers=bearer(issuer, "rita", REVIEWER_ROLE))
+    r = client.get("/v1/review", headers=bearer(issuer, "rita", REVIEWER_ROLE))
     assert r.status_code == 200, r.text
-    [item] = r.json()
+    [item] = r.json()["items"]
+    assert r.json()["next_cursor"] is None
     assert item["record_token"] == queued
     assert set(item) == {
         "record_token",
@@ -105,9 +112,9 @@ def test_a_reviewer_lists_the_open_reviews(
     assert {"comparison", "level", "weight"} == set(item["evidence"]["comparisons"][0])
 
 
-def test_a_limit_outside_one_to_a_thousand_is_422(client: TestClient, issuer: DevIssuer) -> None:
-    for limit in (0, 1001):
-        r = client.get(f"/review?limit={limit}", headers=bearer(issuer, "rita", REVIEWER_ROLE))
+def test_a_limit_outside_one_to_two_hundred_is_422(client: TestClient, issuer: DevIssuer) -> None:
+    for limit in (0, 201):
+        r = client.get(f"/v1/review?limit={limit}", headers=bearer(issuer, "rita", REVIEWER_ROLE))
         assert_problem(r, 422)
 
 
@@ -117,10 +124,10 @@ def test_without_a_valid_token_listing_and_deciding_are_401(
     forged = bearer(DevIssuer.generate(issuer=ISSUER), "eve", REVIEWER_ROLE)
     other_audience = bearer(issuer, "eve", REVIEWER_ROLE, audience="fjo-access")
     for credentials in ({}, forged, other_audience, {"Authorization": "Basic cml0YTpyaXRh"}):
-        r = client.get("/review", headers=credentials)
+        r = client.get("/v1/review", headers=credentials)
         assert_problem(r, 401)
         assert r.headers["www-authenticate"].startswith("Bearer")
-        r = client.post(f"/review/{queued}", json={"accept": True}, headers=credentials)
+        r = client.post(f"/v1/review/{queued}", json={"accept": True}, headers=credentials)
         assert_problem(r, 401)
         assert r.headers["www-authenticate"].startswith("Bearer")
     assert published_results(bus) == []
@@ -131,16 +138,16 @@ def test_a_token_without_the_reviewer_role_may_neither_list_nor_decide(
     client: TestClient, issuer: DevIssuer, bus: EmbeddedBus, queued: str, settings: LinkSettings
 ) -> None:
     for roles in ((), ("researcher", "admin")):
-        r = client.get("/review", headers=bearer(issuer, "mallory", *roles))
+        r = client.get("/v1/review", headers=bearer(issuer, "mallory", *roles))
         assert_problem(r, 403)
         r = client.post(
-            f"/review/{queued}", json={"accept": True}, headers=bearer(issuer, "mallory", *roles)
+            f"/v1/review/{queued}", json={"accept": True}, headers=bearer(issuer, "mallory", *roles)
         )
         assert_problem(r, 403)
     assert published_results(bus) == []
     assert audit_rows(settings) == []
-    listed = client.get("/review", headers=bearer(issuer, "rita", REVIEWER_ROLE))
-    assert [item["record_token"] for item in listed.json()] == [queued]
+    listed = client.get("/v1/review", headers=bearer(issuer, "rita", REVIEWER_ROLE))
+    assert [item["record_token"] for item in listed.json()["items"]] == [queued]
 
 
 def test_accepting_records_the_reviewer_the_token_names_audits_and_publishes_the_link(
@@ -148,7 +155,7 @@ def test_accepting_records_the_reviewer_the_token_names_audits_and_publishes_the
 ) -> None:
     # A reviewer named in the query (how the broken API took its caller) is not listened to.
     r = client.post(
-        f"/review/{queued}?who=mallory&_who=mallory&reviewer=mallory",
+        f"/v1/review/{queued}?who=mallory&_who=mallory&reviewer=mallory",
         json={"accept": True},
         headers=bearer(issuer, "rita", REVIEWER_ROLE),
     )
@@ -165,18 +172,20 @@ def test_accepting_records_the_reviewer_the_token_names_audits_and_publishes_the
     assert result.reason is LinkReason.CLERICAL_DECISION
     decisions = [(a, t, json.loads(d)) for a, t, d in audit_rows(settings) if a.startswith("rev")]
     assert [(a, t, d["reviewer"]) for a, t, d in decisions] == [("review-accepted", queued, "rita")]
-    listed = client.get("/review", headers=bearer(issuer, "rita", REVIEWER_ROLE))
-    assert listed.json() == []
+    listed = client.get("/v1/review", headers=bearer(issuer, "rita", REVIEWER_ROLE))
+    assert listed.json() == {"items": [], "next_cursor": None}
 
 
 def test_rejecting_reverses_an_acceptance_under_the_second_reviewers_name(
     client: TestClient, issuer: DevIssuer, bus: EmbeddedBus, queued: str, settings: LinkSettings
 ) -> None:
     accepted = client.post(
-        f"/review/{queued}", json={"accept": True}, headers=bearer(issuer, "rita", REVIEWER_ROLE)
+        f"/v1/review/{queued}", json={"accept": True}, headers=bearer(issuer, "rita", REVIEWER_ROLE)
     )
     rejected = client.post(
-        f"/review/{queued}", json={"accept": False}, headers=bearer(issuer, "rhys", REVIEWER_ROLE)
+        f"/v1/review/{queued}",
+        json={"accept": False},
+        headers=bearer(issuer, "rhys", REVIEWER_ROLE),
     )
     assert accepted.status_code == rejected.status_code == 200, rejected.text
     assert rejected.json()["decided_by"] == "rhys" and rejected.json()["accepted"] is False
@@ -195,7 +204,7 @@ def test_a_decision_on_a_record_not_in_the_queue_is_404(
     client: TestClient, issuer: DevIssuer, bus: EmbeddedBus
 ) -> None:
     r = client.post(
-        "/review/bm90LWluLXRoZS1xdWV1ZS0xMjM0NTY",
+        "/v1/review/bm90LWluLXRoZS1xdWV1ZS0xMjM0NTY",
         json={"accept": True},
         headers=bearer(issuer, "rita", REVIEWER_ROLE),
     )
@@ -211,7 +220,9 @@ def test_a_decision_on_a_record_not_in_the_queue_is_404(
 def test_a_decision_that_is_not_exactly_a_boolean_is_422(
     client: TestClient, issuer: DevIssuer, bus: EmbeddedBus, queued: str, body: dict
 ) -> None:
-    r = client.post(f"/review/{queued}", json=body, headers=bearer(issuer, "rita", REVIEWER_ROLE))
+    r = client.post(
+        f"/v1/review/{queued}", json=body, headers=bearer(issuer, "rita", REVIEWER_ROLE)
+    )
     assert_problem(r, 422)
     assert published_results(bus) == []
 
@@ -244,6 +255,71 @@ def test_in_dev_a_token_from_the_dev_issuers_key_file_is_accepted_and_start_leav
     with TestClient(create_app(dev, bus=bus)) as client:
         assert not key_file.exists()
         issuer = DevIssuer.from_file(key_file, issuer=ISSUER)  # what `fjo token` does
-        r = client.get("/review", headers=bearer(issuer, "rita", REVIEWER_ROLE))
+        r = client.get("/v1/review", headers=bearer(issuer, "rita", REVIEWER_ROLE))
         assert r.status_code == 200, r.text
-        assert [item["record_token"] for item in r.json()] == [queued]
+        assert [item["record_token"] for item in r.json()["items"]] == [queued]
+
+
+def _queue_more(settings: LinkSettings, open_items: int, decided: int) -> None:
+    """Open and decided items beside the one queued, some queued at the same instant."""
+    engine = make_engine(settings.database_url)
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    try:
+        with engine.begin() as conn:
+            for i in range(open_items + decided):
+                conn.execute(
+                    insert(storage.review_queue).values(
+                        record_token=f"tok{i:03d}" + "x" * 40,
+                        candidate_token="c" * 43,
+                        match_probability=0.5,
+                        state="open" if i < open_items else "accepted",
+                        model_version="fs-1",
+                        created_at=at + timedelta(seconds=i // 3),  # three per instant
+                    )
+                )
+    finally:
+        engine.dispose()
+
+
+def test_paging_the_queue_gives_every_open_item_once_in_queued_order(
+    client: TestClient, issuer: DevIssuer, settings: LinkSettings, queued: str
+) -> None:
+    _queue_more(settings, open_items=8, decided=3)
+    everything = client.get("/v1/review?limit=200", headers=bearer(issuer, "rita", REVIEWER_ROLE))
+    whole = [item["record_token"] for item in everything.json()["items"]]
+    assert len(whole) == 9 and queued in whole and everything.json()["next_cursor"] is None
+    paged, cursor, pages = [], None, 0
+    while True:
+        url = "/v1/review?limit=2" + (f"&cursor={cursor}" if cursor else "")
+        page = client.get(url, headers=bearer(issuer, "rita", REVIEWER_ROLE)).json()
+        assert len(page["items"]) <= 2
+        paged += [item["record_token"] for item in page["items"]]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert paged == whole and pages == 5
+
+
+@pytest.mark.parametrize("cursor", ["!!", "bm90IGEgY3Vyc29y", "MjAyNnx4fHk", "AA", "eHwA", "eHx5"])
+def test_a_garbled_or_forged_cursor_is_422_invalid_cursor(
+    client: TestClient, issuer: DevIssuer, cursor: str
+) -> None:
+    r = client.get(f"/v1/review?cursor={cursor}", headers=bearer(issuer, "rita", REVIEWER_ROLE))
+    assert_problem(r, 422)
+    assert r.json()["type"] == problem_type(INVALID_CURSOR)
+
+
+def test_every_refusal_names_its_kind_in_the_one_problem_type_scheme(
+    client: TestClient, issuer: DevIssuer, queued: str
+) -> None:
+    r = client.get("/v1/review", headers=bearer(issuer, "mallory", "researcher"))
+    assert r.json()["type"] == problem_type("not-a-reviewer")
+    r = client.post(
+        "/v1/review/bm90LWluLXRoZS1xdWV1ZS0xMjM0NTY",
+        json={"accept": True},
+        headers=bearer(issuer, "rita", REVIEWER_ROLE),
+    )
+    assert r.json()["type"] == problem_type("review-not-found")
+    assert client.get("/v1/review").json()["type"] == problem_type("unauthenticated")
+    assert client.get("/review").json()["type"] == problem_type("not-found")  # moved to /v1

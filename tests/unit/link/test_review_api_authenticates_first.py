@@ -48,7 +48,7 @@ def test_a_garbage_decision_without_a_valid_token_is_401(client: TestClient, bod
     forged = DevIssuer.generate(issuer="https://dev.fjo.invalid").mint("eve", audience=AUDIENCE)
     for credentials in ({}, {"Authorization": f"Bearer {forged}"}):
         r = client.post(
-            f"/review/{RECORD}",
+            f"/v1/review/{RECORD}",
             content=body,
             headers={"Content-Type": "application/json", **credentials},
         )
@@ -61,10 +61,10 @@ def test_a_reviewer_lists_reviews_and_a_garbage_decision_of_theirs_is_invalid(
     client: TestClient, issuer: DevIssuer
 ) -> None:
     token = issuer.mint("rita", audience=AUDIENCE, roles=["link-reviewer"])
-    listed = client.get("/review", headers={"Authorization": f"Bearer {token}"})
-    assert listed.status_code == 200 and listed.json() == []
+    listed = client.get("/v1/review", headers={"Authorization": f"Bearer {token}"})
+    assert listed.status_code == 200 and listed.json()["items"] == []
     r = client.post(
-        f"/review/{RECORD}",
+        f"/v1/review/{RECORD}",
         content=b'{"accept": ',
         headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
     )

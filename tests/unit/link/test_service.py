@@ -101,7 +101,7 @@ def test_a_reviewer_can_accept_a_queued_link_and_reverse_it_with_an_audit_trail(
     )
     assert out[-1].status is LinkStatus.REVIEW
     token = out[-1].record_token
-    assert [r["record_token"] for r in svc.open_reviews(session)] == [token]
+    assert [r["record_token"] for r in svc.open_reviews(session)[0]] == [token]
     accepted = _published(svc.decide(session, token, accept=True, reviewer="rev-1"))
     assert accepted[0].status is LinkStatus.CLERICAL_ACCEPTED and accepted[0].alf
     reversed_ = _published(svc.decide(session, token, accept=False, reviewer="rev-2"))
@@ -254,7 +254,7 @@ def test_a_queued_pair_carries_its_evidence_which_adds_up_to_its_probability(ses
         )
     )
     assert out[-1].status is LinkStatus.REVIEW
-    [item] = svc.open_reviews(session)
+    [item], _ = svc.open_reviews(session)
     evidence = item["evidence"]
     names = [c["comparison"] for c in evidence["comparisons"]]
     assert names == [c.name for c in svc.base_model.comparisons]

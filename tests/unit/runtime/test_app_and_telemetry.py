@@ -12,6 +12,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from pydantic import BaseModel
 
 from services.runtime.app import PROBLEM_JSON, create_app
+from services.runtime.problems import problem_type
 from services.runtime.telemetry import JsonLogFormatter
 
 
@@ -55,7 +56,16 @@ def test_http_errors_and_crashes_share_the_problem_shape_without_internal_detail
     assert (missing.status_code, missing.json()["title"]) == (404, "No such thing")
     boom = client.get("/boom")
     assert boom.status_code == 500
-    assert boom.json() == {"type": "about:blank", "title": "Internal error", "status": 500}
+    assert boom.json() == {
+        "type": problem_type("internal-error"),
+        "title": "Internal error",
+        "status": 500,
+    }
+    # A problem no route names is typed by its status, in the one scheme, never about:blank.
+    assert missing.json()["type"] == problem_type("not-found")
+    assert client.get("/nowhere").json()["type"] == problem_type("not-found")
+    invalid = client.post("/things", json={"nhs_number": "x"})
+    assert invalid.json()["type"] == problem_type("invalid-request")
 
 
 def test_readiness_reports_each_dependency_and_fails_when_one_is_down() -> None:

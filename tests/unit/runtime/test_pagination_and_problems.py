@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.runtime.pagination import Page, decode_cursor, encode_cursor
-from services.runtime.problems import PROBLEM_TYPE_BASE, problem_type
+from services.runtime.pagination import InvalidCursor, Page, decode_cursor, encode_cursor
+from services.runtime.problems import PROBLEM_TYPE_BASE, problem_type, status_problem_type
 
 
 def test_a_cursor_round_trips_its_keyset_position_and_is_url_safe() -> None:
@@ -39,3 +39,14 @@ def test_problem_types_follow_one_scheme_and_a_bad_slug_is_refused() -> None:
     for bad in ("Invalid", "two words", "trailing-", ""):
         with pytest.raises(ValueError):
             problem_type(bad)
+
+
+@pytest.mark.parametrize("bad", ["eHwA", "AHx4"])  # "x|\0", "\0|x": NUL never reaches a database
+def test_a_cursor_holding_a_control_character_is_refused(bad: str) -> None:
+    with pytest.raises(InvalidCursor):
+        decode_cursor(bad, 2)
+
+
+def test_a_status_without_a_kind_of_its_own_is_typed_by_its_status_in_the_scheme() -> None:
+    assert status_problem_type(404) == problem_type("not-found")
+    assert status_problem_type(418) == problem_type("status-418")
