@@ -223,10 +223,12 @@ def active_project(
     title: str = "Newborns in care proceedings",
     variables: tuple[str, ...] = ("WOB", "GNDR_CD", "LSOA_CD", "CASE_ID_E", "LAW_TYPE", "LA_CD_E"),
     egress: tuple[str, ...] = ("row-level-download",),
+    **approval: Any,
 ) -> str:
     """Create, submit, approve and activate a project; returns its id. The panel permits
     row-level download unless ``egress`` says otherwise: most tests here read the extract's
-    files (tests/integration/access/test_workspace.py holds the default, none)."""
+    files (tests/integration/access/test_workspace.py holds the default, none). ``approval``
+    adds fields to the approval (``retention_days``, ``publish_in_register``, ...)."""
     r = a.client.post(
         "/v1/projects",
         json={"title": title, "datasets": ["case", "child"], "variables": list(variables)},
@@ -256,6 +258,7 @@ def active_project(
             "access_until": FAR,
             "quasi_identifiers": quasi_identifiers,
             "egress": list(egress),
+            **approval,
         },
         headers=a.h(*APPROVER),
     )
