@@ -266,3 +266,36 @@ def active_project(
     r = a.client.post(f"/v1/projects/{pid}/activate", headers=a.h(owner, "researcher"))
     assert r.status_code == 200, r.text
     return pid
+
+
+TABLE = {
+    "title": "Children by sex",
+    "cells": [{"row": "1", "count": 41}, {"row": "2", "count": 19}],
+}
+"""A one-way frequency table that passes the checks."""
+
+
+def submit_table(
+    a: Access,
+    pid: str,
+    *checkers: tuple[str, str],
+    author: str = "bob",
+    title: str = str(TABLE["title"]),
+) -> str:
+    """Submit ``TABLE`` as ``author`` and have each of ``checkers`` approve it (two release
+    it); returns the output's id."""
+    r = a.client.post(
+        f"/v1/projects/{pid}/outputs",
+        json={**TABLE, "title": title},
+        headers=a.h(author, "researcher"),
+    )
+    assert r.status_code == 201, r.text
+    oid: str = r.json()["id"]
+    for checker in checkers:
+        r = a.client.post(
+            f"/v1/projects/{pid}/outputs/{oid}/reviews",
+            json={"decision": "approve"},
+            headers=a.h(*checker),
+        )
+        assert r.status_code == 201, r.text
+    return oid

@@ -39,12 +39,8 @@ from tests.integration.access.conftest import (
     active_project,
     family_court_data,
     register,
+    submit_table,
 )
-
-TABLE = {
-    "title": "Children by sex",
-    "cells": [{"row": "1", "count": 41}, {"row": "2", "count": 19}],
-}
 
 
 def _certificates(a: Access, pid: str) -> list[dict[str, Any]]:
@@ -81,18 +77,8 @@ def _workspace_with_everything(a: Access) -> tuple[str, str, Path]:
         headers=bob,
     )
     assert r.status_code == 201, r.text
-    for checkers in ((CHECKER_1, CHECKER_2), (CHECKER_1,)):  # one released, one pending
-        r = a.client.post(f"/v1/projects/{pid}/outputs", json=TABLE, headers=bob)
-        assert r.status_code == 201, r.text
-        for checker in checkers:
-            assert (
-                a.client.post(
-                    f"/v1/projects/{pid}/outputs/{r.json()['id']}/reviews",
-                    json={"decision": "approve"},
-                    headers=a.h(*checker),
-                ).status_code
-                == 201
-            )
+    submit_table(a, pid, CHECKER_1, CHECKER_2)  # released
+    submit_table(a, pid, CHECKER_1)  # waits for a second checker
     paths = WorkspacePaths(a.ctx.settings.extracts.directory, pid)
     # A job's output and a released airlock output, as the sandbox and the airlock leave them
     # (running ACRO in the sandbox is the airlock's tests' business).

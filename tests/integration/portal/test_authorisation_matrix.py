@@ -71,8 +71,11 @@ PUBLIC = {
     "/healthz",
     "/readyz",
     "/metrics",
+    "/register",
+    "/register.csv",
 }
-"""Pages anyone may reach: the home page, signing in and out, the operational probes."""
+"""Pages anyone may reach: the home page, signing in and out, the operational probes, the
+public register (what it shows: below, and tests/integration/access/test_register.py)."""
 
 # Pages that show another project's object to a role because the API lets that role read it
 # (the access matrix's allowances), or forms whose action the API answers with 409 for the
@@ -288,6 +291,22 @@ def test_queues_and_lists_show_only_what_the_api_gives_the_person(site: dict[str
     sign_in(site, "link-reviewer")
     assert "Is this record the spine person?" in portal.get("/review").text
     assert portal.get("/projects").text.count("/projects/") == 1  # only "apply"
+
+
+def test_the_public_register_opens_signed_out_and_shows_only_published_projects(
+    site: dict[str, Any],
+) -> None:
+    portal = site["portal"]
+    portal.cookies.clear()
+    page = portal.get("/register", follow_redirects=False)
+    assert page.status_code == 200, page.text
+    assert "Project A" in page.text and "Sign in" in page.text  # signed out
+    csv_page = portal.get("/register.csv", follow_redirects=False)
+    assert csv_page.status_code == 200 and csv_page.text.startswith("id,title,purpose")
+    assert portal.get("/register?cursor=forged", follow_redirects=False).status_code == 400
+    a, ids = site["a"], site["ids"]
+    listed = {p["id"] for p in a.client.get("/v1/register/projects").json()["items"]}
+    assert ids["project_a"] in listed and ids["project_id"] in listed  # both published
 
 
 def test_a_form_without_the_sessions_csrf_token_changes_nothing(site: dict[str, Any]) -> None:
