@@ -253,12 +253,15 @@ def retention_run(
     deletes and certifies nothing)."""
     from services.access.bootstrap import build_context
     from services.access.config import AccessSettings
-    from services.access.retention import run_retention
+    from services.access.retention import WorkspaceStorageMissing, run_retention
 
     ctx = build_context(AccessSettings())
     try:
         ctx.audit.open(ctx.sessions)
         report = run_retention(ctx)
+    except WorkspaceStorageMissing as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from None
     finally:
         ctx.dispose()
     if json_output:

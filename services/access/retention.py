@@ -51,7 +51,13 @@ from services.access.storage.models import (
 from services.access.workspace.files import WorkspacePaths, sha256_of
 from services.runtime.db import transaction
 
-__all__ = ["CERTIFICATE_ACTION", "RetentionReport", "current_process", "run_retention"]
+__all__ = [
+    "CERTIFICATE_ACTION",
+    "RetentionReport",
+    "WorkspaceStorageMissing",
+    "current_process",
+    "run_retention",
+]
 
 CERTIFICATE_ACTION = "retention.workspace.deleted"
 """The audit action of a deletion certificate."""
@@ -62,6 +68,11 @@ _ENDED_STATES = (
     ProjectState.APPROVED.value,  # expired when access_until has passed
     ProjectState.ACTIVE.value,
 )
+
+
+class WorkspaceStorageMissing(RuntimeError):
+    """The workspaces' folder is not there: certifying now would name no files while the
+    API's copies live on (a job pod without the API's workspace volume)."""
 
 
 @dataclass
@@ -108,6 +119,11 @@ def run_retention(
         if not rule.is_due(now):
             report.waiting[project_id] = rule.due_at
             continue
+        if not paths.root.is_dir():
+            raise WorkspaceStorageMissing(
+                f"the workspaces' folder {paths.root} is missing: mount the API's workspace "
+                "storage (extracts.directory) before deleting and certifying"
+            )
         files = _certify(ctx, paths, rule, now, process)
         if files is None:  # another run certified it meanwhile
             continue

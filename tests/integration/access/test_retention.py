@@ -186,6 +186,12 @@ def test_the_cli_deletes_a_due_workspace_once(
     assert any(base.rglob("*.parquet"))
     _cli_env(a, monkeypatch)
     runner = CliRunner()
+    # A pod without the API's workspace volume must not certify a deletion it cannot do.
+    monkeypatch.setenv("FJO_ACCESS_EXTRACTS__DIRECTORY", str(base.parent.parent / "not-mounted"))
+    unmounted = runner.invoke(app, ["access", "retention", "run"])
+    assert unmounted.exit_code == 1 and "workspaces' folder" in unmounted.output
+    assert _certificates(a, pid) == [] and base.exists()
+    monkeypatch.setenv("FJO_ACCESS_EXTRACTS__DIRECTORY", str(a.ctx.settings.extracts.directory))
     first = runner.invoke(app, ["access", "retention", "run", "--json"])
     assert first.exit_code == 0, first.output
     assert pid in json.loads(first.output)["deleted"]
