@@ -7,7 +7,8 @@
   producer and consumer lists, and per worker a KEDA ``ScaledObject`` (one kafka trigger per
   consumed topic, scaled on the consumer group's lag) with its ``TriggerAuthentication``;
 * ``services/``: per service role a Deployment, ServiceAccount, ConfigMap, Service (APIs),
-  PodDisruptionBudget and NetworkPolicy allow-list, and per service an Alembic migration Job.
+  PodDisruptionBudget and NetworkPolicy allow-list, per service an Alembic migration Job, and
+  access's retention CronJob.
 
 ``--check`` writes nothing and exits 1 when a committed file differs from what would be
 generated (CI runs the same comparison as a test). Output is deterministic: the same registry
@@ -31,7 +32,11 @@ from deploy.manifests.documents import HEADER, dump, kustomization, to_yaml
 from deploy.manifests.jobs import job_runner_resources
 from deploy.manifests.kafka import autoscaling_resources, kafka_topic, kafka_user
 from deploy.manifests.roles import roles
-from deploy.manifests.workloads import migration_resources, service_role_resources
+from deploy.manifests.workloads import (
+    migration_resources,
+    retention_resources,
+    service_role_resources,
+)
 
 __all__ = ["generate", "main", "stale_files"]
 
@@ -56,6 +61,7 @@ def generate() -> dict[Path, str]:
         docs += migration_resources(s)
         if s is Service.ACCESS:
             docs += job_runner_resources()
+        docs += retention_resources(s)
         files[services / f"{s.value}.yaml"] = dump(docs)
     files[services / "kustomization.yaml"] = kustomization(f"{s.value}.yaml" for s in SERVICES)
     files[Path("deploy/compose.yaml")] = HEADER.replace(

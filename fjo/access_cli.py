@@ -1,4 +1,5 @@
-"""``fjo audit ...``: operator commands of the access service's audit trail."""
+"""``fjo audit ...`` and ``fjo access ...``: operator commands of the access service (its
+audit trail, the retention job)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from fjo.progress import progress_bars
 if TYPE_CHECKING:
     from services.access.bootstrap import AccessContext
 
-__all__ = ["audit_app", "register"]
+__all__ = ["access_app", "audit_app", "register"]
 
 audit_app = typer.Typer(
     help="The access service's tamper-evident audit trail.", no_args_is_help=True
@@ -236,6 +237,55 @@ def grants(
             typer.echo(statement + ";")
 
 
+access_app = typer.Typer(help="Operator jobs of the access service.", no_args_is_help=True)
+retention_app = typer.Typer(
+    help="Retention: ended projects' workspaces, deleted with a certificate.", no_args_is_help=True
+)
+access_app.add_typer(retention_app, name="retention")
+
+
+@retention_app.command("run")
+def retention_run(
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Delete the workspace of every project that ended longer ago than its retention period,
+    each with a signed deletion certificate in the audit trail; idempotent (a second run
+    deletes and certifies nothing)."""
+    from services.access.bootstrap import build_context
+    from services.access.config import AccessSettings
+    from services.access.retention import WorkspaceStorageMissing, run_retention
+
+    ctx = build_context(AccessSettings())
+    try:
+        ctx.audit.open(ctx.sessions)
+        report = run_retention(ctx)
+    except WorkspaceStorageMissing as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        ctx.dispose()
+    if json_output:
+        typer.echo(
+            json.dumps(
+                {
+                    "deleted": report.deleted,
+                    "waiting": {p: due.isoformat() for p, due in report.waiting.items()},
+                    "finished": report.finished,
+                }
+            )
+        )
+        return
+    for project_id, files in report.deleted.items():
+        typer.echo(f"deleted {project_id}: {files} files, certificate in the audit trail")
+    for project_id in report.finished:
+        typer.echo(f"finished {project_id}: files left by an interrupted run removed")
+    typer.echo(
+        f"{len(report.deleted)} workspaces deleted, {len(report.waiting)} waiting for their "
+        "retention period"
+    )
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``fjo audit`` to the main command."""
+    """Add ``fjo audit`` and ``fjo access`` to the main command."""
     app.add_typer(audit_app, name="audit")
+    app.add_typer(access_app, name="access")

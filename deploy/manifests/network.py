@@ -81,7 +81,7 @@ def network_policy(
 ) -> dict[str, Any]:
     """The allow-list of one role; everything else is denied by ``default-deny-all``."""
     egress: list[Mapping[str, Any]] = [DNS_EGRESS, POSTGRES_EGRESS]
-    if role != "migrate":
+    if role not in ("migrate", "retention"):  # jobs that only read and write the database
         egress += [KAFKA_EGRESS, OTLP_EGRESS]
     if role == "api":
         egress.append(JWKS_EGRESS)

@@ -37,7 +37,12 @@ from deploy.manifests.roles import (
     settings_fields,
 )
 
-__all__ = ["config_data", "migration_resources", "service_role_resources"]
+__all__ = [
+    "config_data",
+    "migration_resources",
+    "retention_resources",
+    "service_role_resources",
+]
 
 # Kubernetes' restricted Pod Security Standard, and then some.
 POD_SECURITY: dict[str, Any] = {
@@ -59,6 +64,7 @@ RESOURCES: dict[str, dict[str, Any]] = {
     "api": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
     "worker": {"requests": {"cpu": "250m", "memory": "384Mi"}, "limits": {"memory": "768Mi"}},
     "migrate": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+    "retention": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
 }
 for _r in RESOURCES.values():
     _r["limits"]["cpu"] = "1"
@@ -397,4 +403,62 @@ def migration_resources(service: Service) -> list[dict[str, Any]]:
             },
         },
         network_policy(name, service, "migrate", labels, None, None),
+    ]
+
+
+WORKSPACES_VOLUME = "workspaces"
+"""The name of the workspaces claim's volume in access's pods (deploy/manifests/jobs.py)."""
+RETENTION_SCHEDULE = "17 3 * * *"
+"""Daily, at a quiet hour: a workspace is deleted within a day of its retention period's end."""
+
+
+def retention_resources(service: Service) -> list[dict[str, Any]]:
+    """Access's retention CronJob (``fjo access retention run``) and its policy; nothing for
+    the other services. It runs with the API's settings (the same ConfigMap and secrets) and
+    its workspaces claim, so it sees the workspaces where the API keeps them."""
+    if service is not Service.ACCESS:
+        return []
+    name = f"fjo-{service.value}-retention"
+    labels = role_labels(None, service, "retention")
+    container = {
+        "name": "retention",
+        "image": IMAGE,
+        "imagePullPolicy": "IfNotPresent",
+        "args": ["access", "retention", "run"],
+        "envFrom": [{"configMapRef": {"name": f"fjo-{service.value}-api"}}],
+        "env": platform_env(service),
+        "resources": RESOURCES["retention"],
+        "securityContext": CONTAINER_SECURITY,
+        # The API's workspaces claim, where the files to delete are (not its API token).
+        "volumeMounts": volume_mounts(service)
+        + [m for m in job_runner_mounts() if m["name"] == WORKSPACES_VOLUME],
+    }
+    pod = hardened_pod(service, f"fjo-{service.value}-api", [container], kafka=False)
+    pod["volumes"] += [v for v in job_runner_volumes() if v["name"] == WORKSPACES_VOLUME]
+    pod_spec = {**pod, "restartPolicy": "Never"}
+    return [
+        {
+            "apiVersion": "batch/v1",
+            "kind": "CronJob",
+            "metadata": meta(name, labels),
+            "spec": {
+                "schedule": RETENTION_SCHEDULE,
+                "timeZone": "Etc/UTC",
+                # Runs never overlap; the job is idempotent all the same (one certificate per
+                # project, written with the project row locked).
+                "concurrencyPolicy": "Forbid",
+                "startingDeadlineSeconds": 3600,
+                "successfulJobsHistoryLimit": 3,
+                "failedJobsHistoryLimit": 3,
+                "jobTemplate": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "backoffLimit": 2,
+                        "activeDeadlineSeconds": 3600,
+                        "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+                    },
+                },
+            },
+        },
+        network_policy(name, service, "retention", labels, None, None),
     ]

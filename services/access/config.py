@@ -19,6 +19,7 @@ __all__ = [
     "JobRunnerSettings",
     "JobSettings",
     "QuerySettings",
+    "RetentionSettings",
     "WorkspaceSettings",
 ]
 
@@ -179,6 +180,21 @@ class AuditSettings(BaseModel):
     )
 
 
+class RetentionSettings(BaseModel):
+    """How long access keeps what a project derived from the research store once the project
+    has ended (closed, or expired when its approved access ran out); `fjo access retention
+    run` deletes it then, with a deletion certificate in the audit trail (docs/access.md)."""
+
+    workspace_days: int = Field(
+        90,
+        ge=0,
+        description="Days after a project ends until its workspace is deleted: extracts, "
+        "query results, job outputs, unreleased outputs and their records (released outputs "
+        "are kept: they left the TRE). An approval's `retention_days` overrides it when the "
+        "data-sharing agreement sets another period.",
+    )
+
+
 class AccessSettings(ServiceSettings):
     """Configuration of access; nothing else in the service reads the environment."""
 
@@ -210,6 +226,7 @@ class AccessSettings(ServiceSettings):
     extracts: ExtractSettings = Field(default_factory=ExtractSettings)
     workspace: WorkspaceSettings = Field(default_factory=WorkspaceSettings)
     job_runner: JobRunnerSettings = Field(default_factory=JobRunnerSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     migrate_on_start: bool = Field(True, description="Run the Alembic migrations at start-up.")
     worker_group: str = Field("access", description="Consumer group of the research store.")
 

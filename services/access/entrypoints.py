@@ -15,6 +15,7 @@ from services.access.api.job_leases import LeaseKeeper
 from services.access.api.jobs import jobs_router, recover_interrupted_jobs
 from services.access.api.outputs import outputs_router
 from services.access.api.projects import projects_router
+from services.access.api.register import register_router
 from services.access.api.researchers import researchers_router
 from services.access.api.workspace import workspace_router
 from services.access.bootstrap import AccessContext, build_context
@@ -28,8 +29,9 @@ _DESCRIPTION = """\
 The gate of the trusted research environment: safe projects (lifecycle and approvals), safe
 people (researchers and accreditation), safe data (project-specific extracts with
 pseudonyms and k-anonymity), safe outputs (automated checks, two-person release) and a
-tamper-evident audit trail. Every endpoint needs a bearer token and checks authorisation on
-the object it touches; objects a caller may not see answer 404. Errors are
+tamper-evident audit trail. Every endpoint but the public register (`/v1/register/...`)
+needs a bearer token and checks authorisation on the object it touches; objects a caller may
+not see answer 404. Errors are
 `application/problem+json`.
 """
 
@@ -81,4 +83,5 @@ def create_app(
         airlock_router(ctx, auth),
     ):
         app.include_router(router)
+    app.include_router(register_router(ctx))  # public: no token (docs/access.md, "Register")
     return app

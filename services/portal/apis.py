@@ -62,6 +62,16 @@ class Apis:
     def as_caller(self, token: str) -> Caller:
         return Caller(self, token)
 
+    def public(self, api: str, path: str, **params: Any) -> httpx.Response:
+        """A call without anyone's token, for what an API publishes to all (the register)."""
+        try:
+            response = self.client(api).get(path, params=params or None)
+        except httpx.HTTPError as exc:
+            raise ApiError(502, f"The {api} service cannot be reached", type(exc).__name__) from exc
+        if response.status_code >= 400:
+            raise _error(response)
+        return response
+
     def close(self) -> None:
         for client in self._clients.values():
             client.close()

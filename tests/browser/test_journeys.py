@@ -218,6 +218,23 @@ def test_the_researcher_downloads_the_released_output(
     sign_out(driver, stack)
 
 
+def test_anyone_reads_the_public_register_signed_out(
+    stack: PortalStack, driver: webdriver.Chrome, pages: Pages
+) -> None:
+    driver.delete_all_cookies()
+    driver.get(f"{stack.url('portal')}/")
+    go(driver, "#footer-register")
+    assert driver.current_url == f"{stack.url('portal')}/register"
+    register = find(driver, "#register").text
+    # The panel published it (the approval's default), with its purpose and legal basis.
+    assert "Newborns in care proceedings" in register
+    assert "How often newborns enter care proceedings, by area." in register
+    assert "UK GDPR Article 6(1)(e) and 9(2)(j)" in register
+    assert "released" in register and "by 2 output checkers" in register
+    assert "You are not signed in" in find(driver, ".govuk-phase-banner").text
+    pages.check("public-register")
+
+
 def test_the_reviewer_clears_the_queue_with_the_keyboard(
     stack: PortalStack, driver: webdriver.Chrome, pages: Pages
 ) -> None:

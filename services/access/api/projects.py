@@ -97,6 +97,9 @@ def _project_out(session: Session, project: ProjectRow) -> ProjectOut:
             "date_precision": approval.date_precision or DatePrecision.MONTH.value,
             "conditions": approval.conditions,
             "egress": list(approval.egress or []),
+            "retention_days": approval.retention_days,
+            "publish_in_register": bool(approval.register_publish),
+            "register_withheld_reason": approval.register_withheld_reason,
             "decided_at": approval.decided_at.isoformat(),
         }
     sign_offs = session.execute(
@@ -601,6 +604,9 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
                     date_precision=body.date_precision,
                     conditions=body.conditions,
                     egress=sorted(set(body.egress)),
+                    retention_days=body.retention_days,
+                    register_publish=body.publish_in_register,
+                    register_withheld_reason=body.register_withheld_reason,
                 )
             )
             project.approved_at = datetime.now(UTC)
@@ -622,6 +628,9 @@ def projects_router(ctx: AccessContext, auth: Any) -> APIRouter:
                     "quasi_identifiers": list(dict.fromkeys(body.quasi_identifiers)),
                     "date_precision": body.date_precision,
                     "egress": sorted(set(body.egress)),
+                    "retention_days": body.retention_days,
+                    "publish_in_register": body.publish_in_register,
+                    "register_withheld_reason": body.register_withheld_reason,
                 },
             )
             return _project_out(s, project)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -15,6 +15,7 @@ from pydantic import (
     StrictBool,
     StrictFloat,
     StrictInt,
+    model_validator,
 )
 
 from services.access.domain.catalogue import QUASI_IDENTIFIERS, quasi_identifier_problem
@@ -192,6 +193,32 @@ class ApprovalIn(_In):
         "default: the data stay in the project's workspace.",
         examples=[[]],
     )
+    retention_days: StrictInt | None = Field(
+        None,
+        ge=0,
+        le=36_500,
+        description="Days the workspace is kept after the project ends, when the data-sharing "
+        "agreement sets a period other than the service's (`retention.workspace_days`).",
+    )
+    publish_in_register: StrictBool = Field(
+        True,
+        description="Publish the project (title, purpose, organisation, datasets, legal basis, "
+        "dates) and its released outputs' titles in the public register. Withholding it needs "
+        "a reason, which is recorded.",
+    )
+    register_withheld_reason: str = Field(
+        "",
+        max_length=2000,
+        description="Why the project is withheld from the register (required when it is).",
+    )
+
+    @model_validator(mode="after")
+    def _withholding_needs_a_reason(self) -> Self:
+        if not self.publish_in_register and not self.register_withheld_reason.strip():
+            raise ValueError("withholding a project from the register needs a reason")
+        if self.publish_in_register and self.register_withheld_reason:
+            raise ValueError("a published project has no reason to be withheld")
+        return self
 
 
 class DecisionIn(_In):

@@ -131,6 +131,8 @@ class ProjectRow(Base):
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    workspace_deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """When the retention job deleted the ended project's workspace (migration 0012)."""
 
 
 class ProjectMemberRow(Base):
@@ -165,6 +167,13 @@ class ProjectApprovalRow(Base):
     egress: Mapped[list[str]] = mapped_column(JsonType, default=list)
     """Egress types the panel permits beyond the airlock (``row-level-download``); none by
     default (migration 0007)."""
+    retention_days: Mapped[int | None] = mapped_column(Integer)
+    """Days a closed project's workspace is kept, when the data-sharing agreement says
+    otherwise than the setting (None: ``retention.workspace_days``; migration 0012)."""
+    register_publish: Mapped[bool | None] = mapped_column(Boolean)
+    """Whether the panel publishes the project in the public register (None: approved before
+    the register existed, not published)."""
+    register_withheld_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

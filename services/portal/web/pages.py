@@ -9,6 +9,7 @@ from services.portal.web.context import Web
 from services.portal.web.home import home_routes
 from services.portal.web.operator import operator_routes
 from services.portal.web.panel import panel_routes
+from services.portal.web.register import register_routes
 from services.portal.web.researcher import researcher_routes
 from services.portal.web.reviewer import reviewer_routes
 
@@ -23,4 +24,5 @@ def page_routes(web: Web) -> list[APIRouter]:
         checker_routes(web),
         reviewer_routes(web),
         operator_routes(web),
+        register_routes(web),
     ]

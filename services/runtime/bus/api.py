@@ -3,8 +3,8 @@
 Two adapters implement it (``kafka`` on kafka-python, ``embedded`` on the local SQL
 database) and one contract suite (``tests/contract/bus``) holds them to the same behaviour:
 per-key ordering, consumer groups sharing partitions, committed offsets that survive a
-crash, redelivery of uncommitted messages, headers round-tripping, and a consumer group's lag
-read the same way on each.
+crash, redelivery of uncommitted messages, headers round-tripping, time-based retention
+(``retention.ms``), and a consumer group's lag read the same way on each.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -314,3 +315,40 @@ def test_a_groups_lag_is_each_partitions_end_minus_its_committed_offset(
 
 def test_the_lag_on_a_topic_that_does_not_exist_has_no_partitions(bus: Bus) -> None:
     assert bus.consumer_lag(unique("group"), [unique("missing")]) == []
+
+
+def test_records_older_than_the_topics_retention_are_dropped_by_time(
+    bus_spec: BusSpec, closing: Callable[[Any], Any]
+) -> None:
+    """``retention.ms`` is time-based on every backend, as on Kafka: old records go whether or
+    not a group has read them, newer ones stay, and a new group starts at the oldest kept."""
+    options = dict(bus_spec.options)
+    if bus_spec.backend == "embedded":
+        options["retention_check_s"] = 0.5  # the broker checks every 2 s (scripts/kafka.sh)
+    bus = closing(BusSpec(bus_spec.backend, options, bus_spec.label).make())
+    topic = unique("retention")
+    # segment.ms lets the broker roll (then delete) the segment holding the old records.
+    configs = {"cleanup.policy": "delete", "retention.ms": "3000", "segment.ms": "500"}
+    bus.create_topics([TopicSpec(topic, 1, configs)])
+    producer = closing(bus.producer())
+    for i in range(5):
+        producer.publish(topic, f"old-{i}".encode(), key="k")
+    producer.flush()
+    [fresh] = bus.consumer_lag(unique("probe"), [topic])
+    assert (fresh.start, fresh.end) == (0, 5)  # nothing goes before its time
+
+    time.sleep(3.5)
+    deadline = time.monotonic() + 60
+    written = 0
+    while time.monotonic() < deadline:
+        producer.publish(topic, f"new-{written}".encode(), key="k")
+        producer.flush()
+        written += 1
+        [lag] = bus.consumer_lag(unique("probe"), [topic])
+        if lag.start >= 5:
+            break
+        time.sleep(0.5)
+    assert 5 <= lag.start < 5 + written, lag  # every old record went, the newest stayed
+    consumer = closing(bus.consumer(unique("reader"), [topic]))
+    got = ids(consume_until(consumer, 1, timeout_s=30) + drain(consumer, quiet_s=2.0))
+    assert got and got == [f"new-{i}" for i in range(written - len(got), written)], got

@@ -223,10 +223,12 @@ def active_project(
     title: str = "Newborns in care proceedings",
     variables: tuple[str, ...] = ("WOB", "GNDR_CD", "LSOA_CD", "CASE_ID_E", "LAW_TYPE", "LA_CD_E"),
     egress: tuple[str, ...] = ("row-level-download",),
+    **approval: Any,
 ) -> str:
     """Create, submit, approve and activate a project; returns its id. The panel permits
     row-level download unless ``egress`` says otherwise: most tests here read the extract's
-    files (tests/integration/access/test_workspace.py holds the default, none)."""
+    files (tests/integration/access/test_workspace.py holds the default, none). ``approval``
+    adds fields to the approval (``retention_days``, ``publish_in_register``, ...)."""
     r = a.client.post(
         "/v1/projects",
         json={"title": title, "datasets": ["case", "child"], "variables": list(variables)},
@@ -256,6 +258,7 @@ def active_project(
             "access_until": FAR,
             "quasi_identifiers": quasi_identifiers,
             "egress": list(egress),
+            **approval,
         },
         headers=a.h(*APPROVER),
     )
@@ -263,3 +266,36 @@ def active_project(
     r = a.client.post(f"/v1/projects/{pid}/activate", headers=a.h(owner, "researcher"))
     assert r.status_code == 200, r.text
     return pid
+
+
+TABLE = {
+    "title": "Children by sex",
+    "cells": [{"row": "1", "count": 41}, {"row": "2", "count": 19}],
+}
+"""A one-way frequency table that passes the checks."""
+
+
+def submit_table(
+    a: Access,
+    pid: str,
+    *checkers: tuple[str, str],
+    author: str = "bob",
+    title: str = str(TABLE["title"]),
+) -> str:
+    """Submit ``TABLE`` as ``author`` and have each of ``checkers`` approve it (two release
+    it); returns the output's id."""
+    r = a.client.post(
+        f"/v1/projects/{pid}/outputs",
+        json={**TABLE, "title": title},
+        headers=a.h(author, "researcher"),
+    )
+    assert r.status_code == 201, r.text
+    oid: str = r.json()["id"]
+    for checker in checkers:
+        r = a.client.post(
+            f"/v1/projects/{pid}/outputs/{oid}/reviews",
+            json={"decision": "approve"},
+            headers=a.h(*checker),
+        )
+        assert r.status_code == 201, r.text
+    return oid

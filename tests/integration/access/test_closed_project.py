@@ -16,30 +16,13 @@ from tests.integration.access.conftest import (
     ADMIN,
     CHECKER_1,
     CHECKER_2,
+    TABLE,
     Access,
     active_project,
     family_court_data,
     register,
+    submit_table,
 )
-
-TABLE = {
-    "title": "Children by sex",
-    "cells": [{"row": "1", "count": 41}, {"row": "2", "count": 19}],
-}
-
-
-def _output(a: Access, pid: str, *checkers: tuple[str, str]) -> str:
-    r = a.client.post(f"/v1/projects/{pid}/outputs", json=TABLE, headers=a.h("bob", "researcher"))
-    assert r.status_code == 201, r.text
-    oid: str = r.json()["id"]
-    for checker in checkers:
-        r = a.client.post(
-            f"/v1/projects/{pid}/outputs/{oid}/reviews",
-            json={"decision": "approve"},
-            headers=a.h(*checker),
-        )
-        assert r.status_code == 201, r.text
-    return oid
 
 
 def _refusals(a: Access) -> list[tuple[str, str, dict[str, Any]]]:
@@ -66,8 +49,8 @@ def test_after_close_no_member_checker_or_download_moves_an_output_or_extract(
     assert a.client.get(f"/v1/projects/{pid}/extracts/{eid}", headers=bob).json()["state"] == (
         "succeeded"
     )
-    released = _output(a, pid, CHECKER_1, CHECKER_2)
-    pending = _output(a, pid, CHECKER_1)  # one more approval would release it
+    released = submit_table(a, pid, CHECKER_1, CHECKER_2)
+    pending = submit_table(a, pid, CHECKER_1)  # one more approval would release it
 
     r = a.client.post(f"/v1/projects/{pid}/close", headers=a.h("alice", "researcher"))
     assert r.status_code == 200 and r.json()["state"] == "closed"
@@ -141,7 +124,7 @@ def test_a_foreign_researcher_still_learns_nothing_about_a_closed_projects_outpu
     a = access
     register(a, "alice", "bob", "mallory")
     pid = active_project(a)
-    oid = _output(a, pid)
+    oid = submit_table(a, pid)
     a.client.post(f"/v1/projects/{pid}/close", headers=a.h("alice", "researcher"))
     mallory = a.h("mallory", "researcher")
     for url in (f"/v1/projects/{pid}/outputs", f"/v1/projects/{pid}/outputs/{oid}"):

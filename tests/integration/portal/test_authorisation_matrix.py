@@ -71,8 +71,11 @@ PUBLIC = {
     "/healthz",
     "/readyz",
     "/metrics",
+    "/register",
+    "/register.csv",
 }
-"""Pages anyone may reach: the home page, signing in and out, the operational probes."""
+"""Pages anyone may reach: the home page, signing in and out, the operational probes, the
+public register (what it shows: below, and tests/integration/access/test_register.py)."""
 
 # Pages that show another project's object to a role because the API lets that role read it
 # (the access matrix's allowances), or forms whose action the API answers with 409 for the
@@ -304,6 +307,22 @@ def test_a_queue_longer_than_a_page_shows_a_next_page_link_to_the_rest(
     assert f"/panel/{ids['project_id']}" in second and f"/panel/{ids['project_a']}" not in second
     assert 'rel="next"' not in second  # the last page
     assert portal.get("/panel?cursor=not!a!cursor").status_code == 422
+
+
+def test_the_public_register_opens_signed_out_and_shows_only_published_projects(
+    site: dict[str, Any],
+) -> None:
+    portal = site["portal"]
+    portal.cookies.clear()
+    page = portal.get("/register", follow_redirects=False)
+    assert page.status_code == 200, page.text
+    assert "Project A" in page.text and "Sign in" in page.text  # signed out
+    csv_page = portal.get("/register.csv", follow_redirects=False)
+    assert csv_page.status_code == 200 and csv_page.text.startswith("id,title,purpose")
+    assert portal.get("/register?cursor=forged", follow_redirects=False).status_code == 422
+    a, ids = site["a"], site["ids"]
+    listed = {p["id"] for p in a.client.get("/v1/register/projects").json()["items"]}
+    assert ids["project_a"] in listed and ids["project_id"] in listed  # both published
 
 
 def test_a_form_without_the_sessions_csrf_token_changes_nothing(site: dict[str, Any]) -> None:

@@ -1,0 +1,269 @@
+"""The public transparency register: approved projects and their released outputs, for anyone.
+
+Like OpenSAFELY's project list and the HDR UK Data Use Register, it answers without a token:
+only what the panel approved for publication (the approval's ``publish_in_register``; a
+project withheld, or approved before the register existed, is not listed), and of each
+released output only its title, release date and how many checkers released it, never its
+content. JSON a page at a time (``services.runtime.pagination``), CSV whole.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from services.access.api.deps import today
+from services.access.bootstrap import AccessContext
+from services.access.domain.airlock import OutputState
+from services.access.domain.projects import ProjectState, effective_state
+from services.access.storage.models import (
+    AirlockOutputRow,
+    AirlockReviewRow,
+    OutputReviewRow,
+    OutputRow,
+    ProjectApprovalRow,
+    ProjectRow,
+    ResearcherRow,
+)
+from services.runtime.pagination import (
+    InvalidCursor,
+    Page,
+    PageCursor,
+    PageLimit,
+    decode_cursor,
+    encode_cursor,
+)
+
+__all__ = ["RegisterOutput", "RegisterProject", "RegisterProjectPage", "register_router"]
+
+_LISTED_STATES = (
+    ProjectState.APPROVED.value,
+    ProjectState.ACTIVE.value,
+    ProjectState.CLOSED.value,
+    ProjectState.EXPIRED.value,
+)
+CSV_COLUMNS = (
+    "id",
+    "title",
+    "purpose",
+    "organisation",
+    "datasets",
+    "legal_basis",
+    "status",
+    "approved_on",
+    "access_until",
+    "closed_on",
+    "released_outputs",
+    "released_output_titles",
+)
+
+
+class RegisterOutput(BaseModel):
+    title: str
+    released_on: date | None
+    checkers: int = Field(description="How many output checkers released it.")
+
+
+class RegisterProject(BaseModel):
+    id: str
+    title: str
+    purpose: str = Field(description="The project's summary, as approved.")
+    organisation: str | None = Field(description="The owner's organisation.")
+    datasets: list[str] = Field(description="The datasets the panel approved.")
+    legal_basis: str | None
+    status: str = Field(description="approved, active, closed or expired.")
+    approved_on: date | None
+    access_until: date | None
+    closed_on: date | None
+    released_outputs: list[RegisterOutput]
+
+
+class RegisterProjectPage(Page[RegisterProject]):
+    """One page of the register, oldest approval first."""
+
+
+def _day(value: datetime | None) -> date | None:
+    return None if value is None else value.date()
+
+
+def _released_outputs(s: Session, project_ids: Sequence[str]) -> dict[str, list[RegisterOutput]]:
+    """Released outputs of both kinds (tables and airlock outputs), oldest first."""
+    found: dict[str, list[tuple[datetime | None, RegisterOutput]]] = defaultdict(list)
+    approvals = (
+        select(OutputReviewRow.output_id, func.count().label("n"))
+        .where(OutputReviewRow.decision == "approve")
+        .group_by(OutputReviewRow.output_id)
+        .subquery()
+    )
+    tables = s.execute(
+        select(OutputRow.project_id, OutputRow.title, OutputRow.released_at, approvals.c.n)
+        .outerjoin(approvals, approvals.c.output_id == OutputRow.id)
+        .where(OutputRow.project_id.in_(project_ids), OutputRow.state == "released")
+    ).all()
+    airlock_approvals = (
+        select(
+            AirlockReviewRow.output_id,
+            AirlockReviewRow.revision,
+            func.count(func.distinct(AirlockReviewRow.checker)).label("n"),
+        )
+        .where(AirlockReviewRow.decision == "approve")
+        .group_by(AirlockReviewRow.output_id, AirlockReviewRow.revision)
+        .subquery()
+    )
+    airlock = s.execute(
+        select(
+            AirlockOutputRow.project_id,
+            AirlockOutputRow.title,
+            AirlockOutputRow.released_at,
+            airlock_approvals.c.n,
+        )
+        .outerjoin(
+            airlock_approvals,
+            and_(
+                airlock_approvals.c.output_id == AirlockOutputRow.id,
+                airlock_approvals.c.revision == AirlockOutputRow.revision,
+            ),
+        )
+        .where(
+            AirlockOutputRow.project_id.in_(project_ids),
+            AirlockOutputRow.state == OutputState.RELEASED.value,
+        )
+    ).all()
+    for project_id, title, released_at, n in [*tables, *airlock]:
+        found[project_id].append(
+            (
+                released_at,
+                RegisterOutput(title=title, released_on=_day(released_at), checkers=n or 0),
+            )
+        )
+    return {
+        pid: [o for _, o in sorted(items, key=lambda i: (i[0] is None, i[0] or datetime.min))]
+        for pid, items in found.items()
+    }
+
+
+def register_page(
+    s: Session, *, limit: int | None, after: tuple[datetime, str] | None, today: date
+) -> list[tuple[RegisterProject, datetime]]:
+    """Published projects by approval time (then id), after ``after``; each with its sort key."""
+    stmt = (
+        select(ProjectRow, ProjectApprovalRow, ResearcherRow.organisation)
+        .join(ProjectApprovalRow, ProjectApprovalRow.project_id == ProjectRow.id)
+        .outerjoin(ResearcherRow, ResearcherRow.subject == ProjectRow.owner)
+        .where(
+            ProjectRow.state.in_(_LISTED_STATES),
+            ProjectApprovalRow.register_publish.is_(True),
+        )
+        .order_by(ProjectApprovalRow.decided_at, ProjectRow.id)
+    )
+    if after is not None:
+        at, pid = after
+        stmt = stmt.where(
+            or_(
+                ProjectApprovalRow.decided_at > at,
+                and_(ProjectApprovalRow.decided_at == at, ProjectRow.id > pid),
+            )
+        )
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    rows = s.execute(stmt).all()
+    outputs = _released_outputs(s, [project.id for project, _, _ in rows])
+    page: list[tuple[RegisterProject, datetime]] = []
+    for project, approval, organisation in rows:
+        state = effective_state(ProjectState(project.state), project.access_until, today)
+        legal_basis = (project.requested or {}).get("legal_basis")
+        page.append(
+            (
+                RegisterProject(
+                    id=project.id,
+                    title=project.title,
+                    purpose=project.summary,
+                    organisation=organisation,
+                    datasets=sorted(approval.datasets),
+                    legal_basis=legal_basis if isinstance(legal_basis, str) else None,
+                    status=state.value,
+                    approved_on=_day(approval.decided_at),
+                    access_until=project.access_until,
+                    closed_on=_day(project.closed_at),
+                    released_outputs=outputs.get(project.id, []),
+                ),
+                approval.decided_at,
+            )
+        )
+    return page
+
+
+def register_csv(projects: Iterable[RegisterProject]) -> str:
+    """The register as CSV, one row per project (outputs' titles joined by "; ")."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for p in projects:
+        row: dict[str, Any] = p.model_dump(mode="json")
+        row["datasets"] = " ".join(p.datasets)
+        row["released_output_titles"] = "; ".join(o.title for o in p.released_outputs)
+        row["released_outputs"] = len(p.released_outputs)
+        writer.writerow(["" if row[c] is None else _safe_cell(str(row[c])) for c in CSV_COLUMNS])
+    return out.getvalue()
+
+
+def _safe_cell(value: str) -> str:
+    """A cell a spreadsheet will not run as a formula (OWASP CSV injection)."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def register_router(ctx: AccessContext) -> APIRouter:
+    router = APIRouter(prefix="/v1/register", tags=["register"])
+
+    @router.get(
+        "/projects",
+        summary="The public register: approved projects and their released outputs (no token).",
+        response_model=RegisterProjectPage,
+        responses={422: {"description": "The cursor is not one this API made."}},
+        openapi_extra={"security": []},
+    )
+    def projects(limit: PageLimit = 50, cursor: PageCursor = None) -> Response:
+        after: tuple[datetime, str] | None = None
+        if cursor is not None:
+            try:
+                at, pid = decode_cursor(cursor, 2)
+                after = (datetime.fromisoformat(at), pid)
+            except ValueError as exc:  # a cursor this API did not make, or not a stamp in it
+                raise InvalidCursor("not a valid cursor") from exc
+        with ctx.sessions() as s:
+            rows = register_page(s, limit=limit + 1, after=after, today=today())
+        items = [p for p, _ in rows[:limit]]
+        next_cursor = None
+        if len(rows) > limit:
+            last, key = rows[limit - 1]
+            next_cursor = encode_cursor(key.isoformat(), last.id)
+        page = RegisterProjectPage(items=items, next_cursor=next_cursor)
+        return JSONResponse(page.model_dump(mode="json"))
+
+    @router.get(
+        "/projects.csv",
+        summary="The whole public register as CSV, one row per project (no token).",
+        response_class=Response,
+        responses={200: {"content": {"text/csv": {}}, "description": "The register."}},
+        openapi_extra={"security": []},
+    )
+    def projects_csv() -> Response:
+        with ctx.sessions() as s:
+            rows = register_page(s, limit=None, after=None, today=today())
+        return Response(
+            register_csv(p for p, _ in rows),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="fjo-register.csv"'},
+        )
+
+    return router
