@@ -115,7 +115,7 @@ def test_the_register_pages_like_every_list_and_refuses_a_forged_cursor(access: 
     assert rest["next_cursor"] is None
     assert [p["id"] for p in first["items"] + rest["items"]] == made  # approval order
     bad = a.client.get("/v1/register/projects", params={"cursor": "not-a-cursor"})
-    assert bad.status_code == 400
+    assert bad.status_code == 422
     assert bad.json()["type"].endswith("/invalid-cursor")
 
 
