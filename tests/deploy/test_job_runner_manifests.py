@@ -1,5 +1,6 @@
-"""Analysis jobs in Kubernetes: the Job access builds for each job passes the same offline
-schema validation as the generated manifests and is locked down; the generated
+"""Analysis jobs in Kubernetes: the Job access builds for each job (and for each airlock
+check) passes the same offline schema validation as the generated manifests and is locked
+down; the generated
 NetworkPolicy denies the job pods everything; access's Role reaches Jobs and pod logs only.
 
 None of this ran against a real cluster or API server (docs/workspace.md says what was not)."""
@@ -16,8 +17,8 @@ from deploy.manifests.jobs import RUNNER_ROLE
 from deploy.schemas import KUBERNETES_VERSIONS
 from services.access.config import JobRunnerSettings
 from services.access.workspace.files import WorkspacePaths
-from services.access.workspace.kubernetes import JOB_NAME_LABEL, job_manifest
-from services.access.workspace.runner import JobSpec
+from services.access.workspace.kubernetes import JOB_NAME_LABEL, check_manifest, job_manifest
+from services.access.workspace.runner import CheckSpec, JobSpec
 from services.access.workspace.sandbox import SandboxLimits
 from tests.deploy.conftest import OVERLAYS
 from tests.deploy.test_manifests import kubeconform_run
@@ -43,11 +44,27 @@ def a_job(root: Path) -> dict[str, Any]:
     return job_manifest(spec, JobRunnerSettings(kind="kubernetes"), root)
 
 
+def a_check(root: Path) -> dict[str, Any]:
+    paths = WorkspacePaths(root, "3f0c9a8e-0000-4000-8000-000000000001")
+    work = paths.output("0b7e2d1c-0000-4000-8000-000000000003", 1).with_name("r1.check")
+    spec = CheckSpec(
+        check_id="5d2c41f09a7e3b18",
+        project_id=paths.project_id,
+        check=work / "check",
+        source=paths.extract("e-1") / "CHILD.parquet",
+        result=work / "result",
+        log=work / "log.txt",
+        limits=LIMITS,
+    )
+    return check_manifest(spec, JobRunnerSettings(kind="kubernetes"), root)
+
+
+@pytest.mark.parametrize("build", [a_job, a_check])
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
 def test_the_job_access_builds_passes_offline_schema_validation(
-    version: str, kubeconform: str, schema_root: Path, tmp_path: Path
+    version: str, build: Any, kubeconform: str, schema_root: Path, tmp_path: Path
 ) -> None:
-    text = yaml.safe_dump(a_job(tmp_path))
+    text = yaml.safe_dump(build(tmp_path))
     done = kubeconform_run(kubeconform, schema_root, text, version)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Valid: 1, Invalid: 0, Errors: 0, Skipped: 0" in done.stdout, done.stdout
@@ -59,6 +76,26 @@ def test_the_job_access_builds_passes_offline_schema_validation(
 
 def test_the_job_pod_is_locked_down(tmp_path: Path) -> None:
     job = a_job(tmp_path)
+    assert_locked_down(job, "/output")
+    assert job["spec"]["template"]["spec"]["containers"][0]["command"][-3:] == [
+        JobRunnerSettings().python,
+        "-I",
+        "/job/script.py",
+    ]
+
+
+def test_the_check_pod_is_locked_down_the_same_way(tmp_path: Path) -> None:
+    check = a_check(tmp_path)
+    assert_locked_down(check, "/result")
+    assert check["spec"]["template"]["spec"]["containers"][0]["command"][-4:] == [
+        JobRunnerSettings().python,
+        "-I",
+        "/check/acro_runner.py",
+        "/check/request.json",
+    ]
+
+
+def assert_locked_down(job: dict[str, Any], writable: str) -> None:
     spec = job["spec"]
     assert spec["backoffLimit"] == 0
     assert spec["activeDeadlineSeconds"] == 600 and spec["ttlSecondsAfterFinished"] > 0
@@ -83,7 +120,6 @@ def test_the_job_pod_is_locked_down(tmp_path: Path) -> None:
     # The same rlimits as the local sandbox (but RLIMIT_NPROC, node-wide per uid there).
     assert c["command"][:3] == ["prlimit", "--cpu=120:121", f"--as={3072 << 20}"]
     assert not [a for a in c["command"] if a.startswith("--nproc")]
-    assert c["command"][-3:] == [JobRunnerSettings().python, "-I", "/job/script.py"]
     # One claim, only this project's subpaths; the output alone writable.
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert set(volumes) == {"workspaces", "tmp"}
@@ -91,7 +127,7 @@ def test_the_job_pod_is_locked_down(tmp_path: Path) -> None:
     for m in c["volumeMounts"]:
         if m["name"] == "workspaces":
             assert m["subPath"].split("/")[0] == project
-            assert m["readOnly"] is (m["mountPath"] != "/output"), m
+            assert m["readOnly"] is (m["mountPath"] != writable), m
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

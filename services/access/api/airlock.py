@@ -175,7 +175,7 @@ def airlock_router(ctx: AccessContext, auth: Any) -> APIRouter:
         kind: OutputKind, spec: dict[str, Any], preset: str, source: Path, folder: Path
     ) -> CheckResult:
         with ctx.job_slots:
-            return check_output(kind, spec, PRESETS[preset], source, folder, settings)
+            return check_output(kind, spec, PRESETS[preset], source, folder, settings, ctx.runner)
 
     def check_refusal(result: CheckResult, project_id: str) -> Refused:
         return Refused(

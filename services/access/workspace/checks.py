@@ -1,25 +1,29 @@
-"""Running the airlock's checks: ACRO in the sandbox on the output's source data.
+"""Running the airlock's checks: ACRO on the output's source data, on the job-runner port
+(bubblewrap locally, a Kubernetes Job under the jobs' deny-all NetworkPolicy in a cluster).
 
-The source (a query result, a job's file or an extract table) is shown to the sandbox
-read-only as ``/source/<name>``; ``acro_runner.py`` computes the output and writes ACRO's
-``results.json`` and the output's files into the revision's folder, which fjo reads back
-as regular files only. What runs there is fjo's code on fjo's request (column names, no
-formulas), so the verdict is the data's, not the researcher's.
+The source (a query result, a job's file or an extract table) is shown to the run
+read-only as ``/source/<name>``, fjo's ``acro_runner.py`` and its request read-only at
+``/check``; the runner computes the output and writes ACRO's ``results.json`` and the
+output's files into the run's ``/result``, which fjo reads back, whichever runner ran it,
+as regular files only, into the revision's folder. What runs there is fjo's code on fjo's
+request (column names, no formulas), so the verdict is the data's, not the researcher's.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from services.access.config import WorkspaceSettings
 from services.access.domain.airlock import AcroPreset, CheckStatus, OutputKind
+from services.access.domain.jobs import JobState
 from services.access.workspace.files import collect_regular_files, read_regular_file
-from services.access.workspace.sandbox import Bind, SandboxLimits, job_environment, run_sandboxed
+from services.access.workspace.runner import CheckSpec, JobRun, JobRunner
+from services.access.workspace.sandbox import SandboxLimits
 
 __all__ = ["CheckResult", "check_output"]
 
@@ -57,6 +61,7 @@ def check_output(
     source: Path,
     folder: Path,
     settings: WorkspaceSettings,
+    runner: JobRunner,
 ) -> CheckResult:
     """Check (and compute) one output revision into ``folder`` (created afresh)."""
     shutil.rmtree(folder, ignore_errors=True)
@@ -72,7 +77,7 @@ def check_output(
         )
     work = folder.with_name(folder.name + ".check")
     shutil.rmtree(work, ignore_errors=True)
-    (work / "result").mkdir(parents=True)
+    (work / "check").mkdir(parents=True)
     request = {
         "kind": kind.value,
         "spec": spec,
@@ -81,33 +86,33 @@ def check_output(
         "mitigation": preset.mitigation,
         "round_to": preset.round_to,
     }
-    (work / "request.json").write_text(json.dumps(request))
-    result = run_sandboxed(
-        [sys.executable, "-I", "/check/acro_runner.py", "/check/request.json"],
-        [
-            Bind(_RUNNER, "/check/acro_runner.py"),
-            Bind(work / "request.json", "/check/request.json"),
-            Bind(source, f"/source/{source.name}"),
-            Bind(work / "result", "/result", writable=True),
-        ],
-        _limits(settings),
-        log=work / "log.txt",
-        bwrap=settings.jobs.bwrap,
-        uid=settings.jobs.sandbox_uid,
-        env=job_environment(),
-        cwd="/result",
-        owned=[work / "result"],
+    (work / "check" / "request.json").write_text(json.dumps(request))
+    # A copy beside the request: a pod mounts only its project's part of the workspaces
+    # volume, never access's own files.
+    shutil.copyfile(_RUNNER, work / "check" / "acro_runner.py")
+    run = runner.run_check(
+        CheckSpec(
+            check_id=secrets.token_hex(8),
+            # The revision's folder is <root>/<project>/outputs/<output>/r<n>
+            # (WorkspacePaths.output); a runner refuses mounts outside that project.
+            project_id=folder.parents[2].name,
+            check=work / "check",
+            source=source,
+            result=work / "result",
+            log=work / "log.txt",
+            limits=_limits(settings),
+        )
     )
     try:
-        return _read(work / "result", folder, result.exit_code, result.timed_out)
+        return _read(work / "result", folder, run)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _read(result: Path, folder: Path, exit_code: int, timed_out: bool) -> CheckResult:
-    if timed_out or exit_code != 0:
-        why = "ran past its deadline" if timed_out else f"exited with status {exit_code}"
-        return CheckResult(status=None, error=f"the check {why}")
+def _read(result: Path, folder: Path, run: JobRun) -> CheckResult:
+    if run.end.state is not JobState.SUCCEEDED or run.exit_code != 0:
+        why = run.end.detail or f"exited with status {run.exit_code}"
+        return CheckResult(status=None, error=f"the check did not finish: {why}")
     try:
         verdict = json.loads(read_regular_file(result / "check.json", limit=_RESULT_LIMIT))
     except (OSError, ValueError):

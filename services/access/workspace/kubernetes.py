@@ -16,6 +16,11 @@ The pod (``job_manifest``, docs/workspace.md "Jobs in Kubernetes"):
 
 Access polls the Job until it ends, reads the container's end and its log, deletes the Job
 and returns; ``api/jobs.py`` then collects the outputs and audits as for a local job.
+
+The airlock's ACRO check (``check_manifest``) is the same pod with other mounts: the check's
+folder (fjo's ``acro_runner.py`` and its ``request.json``) read-only at ``/check``, the
+output's source file read-only at ``/source/<name>`` and the run's own result folder
+writable at ``/result``, all subpaths of the same project's folder.
 """
 
 from __future__ import annotations
@@ -31,10 +36,25 @@ from typing import Any
 from services.access.config import JobRunnerSettings
 from services.access.domain.jobs import read_pod_end
 from services.access.workspace.kube_api import KubeApi, KubeApiError
-from services.access.workspace.runner import SANDBOX_UNAVAILABLE, SCRIPT, JobRun, JobSpec
-from services.access.workspace.sandbox import job_environment, rlimits
+from services.access.workspace.runner import (
+    CHECK_ARGS,
+    SANDBOX_UNAVAILABLE,
+    SCRIPT,
+    CheckSpec,
+    JobRun,
+    JobSpec,
+)
+from services.access.workspace.sandbox import SandboxLimits, job_environment, rlimits
 
-__all__ = ["JOB_LABELS", "JOB_NAME_LABEL", "KubernetesJobRunner", "job_manifest", "job_name"]
+__all__ = [
+    "JOB_LABELS",
+    "JOB_NAME_LABEL",
+    "KubernetesJobRunner",
+    "check_manifest",
+    "check_name",
+    "job_manifest",
+    "job_name",
+]
 
 _log = logging.getLogger("fjo.access.jobs")
 
@@ -55,6 +75,10 @@ def job_name(job_id: str) -> str:
     return f"fjo-job-{job_id}"
 
 
+def check_name(check_id: str) -> str:
+    return f"fjo-check-{check_id}"
+
+
 def _sub_path(root: Path, path: Path, project_dir: str) -> str:
     """``path`` relative to the workspaces root, which must lie in the project's own folder:
     a pod never mounts the whole volume, nor another project's part of it."""
@@ -66,7 +90,6 @@ def _sub_path(root: Path, path: Path, project_dir: str) -> str:
 
 def job_manifest(spec: JobSpec, settings: JobRunnerSettings, root: Path) -> dict[str, Any]:
     """The Job that runs ``spec`` (pure: the same spec gives the same document)."""
-    limits = spec.limits
     project = _sub_path(root, spec.workspace, spec.project_id)
     if project != spec.project_id:
         raise ValueError("the workspace is the project's folder itself")
@@ -76,6 +99,49 @@ def job_manifest(spec: JobSpec, settings: JobRunnerSettings, root: Path) -> dict
         (SCRIPT, _sub_path(root, spec.script, project), True),
         ("/output", _sub_path(root, spec.output, project), False),
     ]
+    return _manifest(
+        job_name(spec.job_id),
+        {"fjo.dev/job": spec.job_id},
+        spec.project_id,
+        mounts,
+        [SCRIPT],
+        "/output",
+        spec.limits,
+        settings,
+    )
+
+
+def check_manifest(spec: CheckSpec, settings: JobRunnerSettings, root: Path) -> dict[str, Any]:
+    """The Job that runs the airlock's check ``spec``: the same pod as a job's, under the same
+    NetworkPolicy, with the check's own mounts (pure, like ``job_manifest``)."""
+    project = spec.project_id
+    mounts = [
+        ("/check", _sub_path(root, spec.check, project), True),
+        (spec.source_mount, _sub_path(root, spec.source, project), True),
+        ("/result", _sub_path(root, spec.result, project), False),
+    ]
+    return _manifest(
+        check_name(spec.check_id),
+        {"fjo.dev/check": spec.check_id},
+        project,
+        mounts,
+        list(CHECK_ARGS),
+        "/result",
+        spec.limits,
+        settings,
+    )
+
+
+def _manifest(
+    name: str,
+    run_label: dict[str, str],
+    project_id: str,
+    mounts: list[tuple[str, str, bool]],
+    argv: list[str],
+    working_dir: str,
+    limits: SandboxLimits,
+    settings: JobRunnerSettings,
+) -> dict[str, Any]:
     volume_mounts: list[dict[str, Any]] = [
         {"name": "workspaces", "mountPath": dest, "subPath": sub, "readOnly": read_only}
         for dest, sub, read_only in mounts
@@ -91,8 +157,8 @@ def job_manifest(spec: JobSpec, settings: JobRunnerSettings, root: Path) -> dict
         "name": CONTAINER,
         "image": settings.image,
         "imagePullPolicy": "IfNotPresent",
-        "command": [*rlimits(limits, nproc=False), settings.python, "-I", SCRIPT],
-        "workingDir": "/output",
+        "command": [*rlimits(limits, nproc=False), settings.python, "-I", *argv],
+        "workingDir": working_dir,
         "env": [{"name": k, "value": v} for k, v in sorted(job_environment().items())],
         "resources": resources,
         "securityContext": {
@@ -107,7 +173,7 @@ def job_manifest(spec: JobSpec, settings: JobRunnerSettings, root: Path) -> dict
         },
         "volumeMounts": volume_mounts,
     }
-    labels = {**JOB_LABELS, "fjo.dev/job": spec.job_id}
+    labels = {**JOB_LABELS, **run_label}
     pod = {
         "serviceAccountName": settings.service_account,
         "automountServiceAccountToken": False,
@@ -134,10 +200,10 @@ def job_manifest(spec: JobSpec, settings: JobRunnerSettings, root: Path) -> dict
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
-            "name": job_name(spec.job_id),
+            "name": name,
             "namespace": settings.namespace,
             "labels": labels,
-            "annotations": {"fjo.dev/project": spec.project_id},
+            "annotations": {"fjo.dev/project": project_id},
         },
         "spec": {
             "backoffLimit": 0,
@@ -177,19 +243,37 @@ class KubernetesJobRunner:
 
     def run(self, spec: JobSpec) -> JobRun:
         spec.output.mkdir(parents=True, exist_ok=True)
-        name = job_name(spec.job_id)
+        return self._run(
+            job_name(spec.job_id),
+            spec.log,
+            spec.limits.wall_s,
+            lambda: job_manifest(spec, self.settings, self.root),
+        )
+
+    def run_check(self, spec: CheckSpec) -> JobRun:
+        spec.result.mkdir(parents=True, exist_ok=True)
+        return self._run(
+            check_name(spec.check_id),
+            spec.log,
+            spec.limits.wall_s,
+            lambda: check_manifest(spec, self.settings, self.root),
+        )
+
+    def _run(
+        self, name: str, log: Path, wall_s: float, manifest: Callable[[], dict[str, Any]]
+    ) -> JobRun:
         try:
-            self.api.create_job(job_manifest(spec, self.settings, self.root))
+            self.api.create_job(manifest())
         except (KubeApiError, ValueError) as exc:
             _log.error("job not created", extra={"error_type": type(exc).__name__})
             return SANDBOX_UNAVAILABLE
         try:
-            return self._wait(spec, name)
+            return self._wait(name, log, wall_s)
         finally:
-            self.abandon(spec.job_id)
+            self._delete(name)
 
-    def _wait(self, spec: JobSpec, name: str) -> JobRun:
-        give_up = time.monotonic() + spec.limits.wall_s + _GRACE_S
+    def _wait(self, name: str, log_path: Path, wall_s: float) -> JobRun:
+        give_up = time.monotonic() + wall_s + _GRACE_S
         ended: tuple[str, str | None] | None = None
         while ended is None:
             try:
@@ -206,7 +290,7 @@ class KubernetesJobRunner:
         log = b""
         if terminated is not None:
             log = self._log(str(terminated["pod"]))
-        spec.log.write_bytes(log)
+        log_path.write_bytes(log)
         exit_code = None if terminated is None else int(terminated.get("exitCode", 1))
         end = read_pod_end(
             exit_code,
@@ -229,7 +313,10 @@ class KubernetesJobRunner:
             return b""
 
     def abandon(self, job_id: str) -> None:
+        self._delete(job_name(job_id))
+
+    def _delete(self, name: str) -> None:
         try:
-            self.api.delete_job(job_name(job_id))
+            self.api.delete_job(name)
         except KubeApiError as exc:  # ttlSecondsAfterFinished removes it later
             _log.warning("job not deleted", extra={"error_type": type(exc).__name__})

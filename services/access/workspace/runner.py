@@ -1,6 +1,6 @@
-"""The job-runner port: where and how a job's script runs, confined. Two adapters: the local
-bubblewrap sandbox (``LocalJobRunner``, here) and a Kubernetes Job
-(``workspace/kubernetes.py``).
+"""The job-runner port: where and how a job's script, or the airlock's ACRO check, runs
+confined. Two adapters: the local bubblewrap sandbox (``LocalJobRunner``, here) and a
+Kubernetes Job (``workspace/kubernetes.py``).
 
 A runner gets the job's folders on the workspace volume and its limits; it shows the job
 ``/data`` (the extract) and ``/workspace`` (the project's workspace) read-only, the script at
@@ -8,6 +8,11 @@ A runner gets the job's folders on the workspace volume and its limits; it shows
 with no network, writes the job's log to ``spec.log`` and says how the job ended. Everything
 after that (outputs and their SHA-256, the row, the audit) is one code path in
 ``api/jobs.py``, whichever runner ran the job.
+
+A check (``CheckSpec``) runs the same way, with other mounts: fjo's ``acro_runner.py`` and
+its ``request.json`` read-only at ``/check``, the output's source file read-only at
+``/source/<name>`` and the run's own writable ``/result``; reading the verdict back is one
+code path in ``workspace/checks.py``.
 """
 
 from __future__ import annotations
@@ -27,8 +32,10 @@ from services.access.workspace.sandbox import (
 )
 
 __all__ = [
+    "CHECK_ARGS",
     "SANDBOX_UNAVAILABLE",
     "SCRIPT",
+    "CheckSpec",
     "JobRun",
     "JobRunner",
     "JobSpec",
@@ -39,6 +46,8 @@ __all__ = [
 _log = logging.getLogger("fjo.access.jobs")
 
 SCRIPT = "/job/script.py"
+CHECK_ARGS = ("/check/acro_runner.py", "/check/request.json")
+"""What the check's Python runs (``python -I``), in ``/result``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +63,24 @@ class JobSpec:
     output: Path  # the job's own writable /output
     log: Path  # where the runner leaves the job's stdout and stderr
     limits: SandboxLimits
+
+
+@dataclass(frozen=True, slots=True)
+class CheckSpec:
+    """One run of the airlock's check: its folders on the workspace volume, all inside the
+    project's own folder, and its limits."""
+
+    check_id: str  # names the run (a Kubernetes Job's name): fresh for every run
+    project_id: str
+    check: Path  # acro_runner.py and request.json, shown read-only at /check
+    source: Path  # the output's source file, shown read-only at /source/<name>
+    result: Path  # the run's own writable /result, where ACRO leaves its results
+    log: Path
+    limits: SandboxLimits
+
+    @property
+    def source_mount(self) -> str:
+        return f"/source/{self.source.name}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +104,10 @@ class JobRunner(Protocol):
 
     def run(self, spec: JobSpec) -> JobRun:
         """Run the job to its end (or its limits'); never raises for the job's own failure."""
+        ...
+
+    def run_check(self, spec: CheckSpec) -> JobRun:
+        """Run the airlock's check the same way (its end reads as a job's)."""
         ...
 
     def abandon(self, job_id: str) -> None:
@@ -106,27 +137,48 @@ class LocalJobRunner:
 
     def run(self, spec: JobSpec) -> JobRun:
         spec.output.mkdir(parents=True, exist_ok=True)
+        binds = [
+            Bind(spec.workspace, "/workspace"),
+            Bind(spec.script, SCRIPT),
+            Bind(spec.output, "/output", writable=True),
+            Bind(spec.data, "/data"),
+        ]
+        return self._run([SCRIPT], binds, spec.limits, spec.log, "/output", spec.output)
+
+    def run_check(self, spec: CheckSpec) -> JobRun:
+        spec.result.mkdir(parents=True, exist_ok=True)
+        binds = [
+            Bind(spec.check, "/check"),
+            Bind(spec.source, spec.source_mount),
+            Bind(spec.result, "/result", writable=True),
+        ]
+        return self._run(list(CHECK_ARGS), binds, spec.limits, spec.log, "/result", spec.result)
+
+    def _run(
+        self,
+        argv: list[str],
+        binds: list[Bind],
+        limits: SandboxLimits,
+        log: Path,
+        cwd: str,
+        writable: Path,
+    ) -> JobRun:
         try:
             result = run_sandboxed(
-                [sys.executable, "-I", SCRIPT],
-                [
-                    Bind(spec.workspace, "/workspace"),
-                    Bind(spec.script, SCRIPT),
-                    Bind(spec.output, "/output", writable=True),
-                    Bind(spec.data, "/data"),
-                ],
-                spec.limits,
-                log=spec.log,
+                [sys.executable, "-I", *argv],
+                binds,
+                limits,
+                log=log,
                 bwrap=self.bwrap,
                 uid=self.uid,
                 env=job_environment(),
-                cwd="/output",
-                owned=[spec.output],
+                cwd=cwd,
+                owned=[writable],
             )
         except OSError as exc:  # bubblewrap missing or not permitted: the job did not run
             _log.error("job sandbox failed", extra={"error_type": type(exc).__name__})
             return SANDBOX_UNAVAILABLE
-        tail = log_tail(spec.log, 4000)
+        tail = log_tail(log, 4000)
         end = read_job_end(result.exit_code, timed_out=result.timed_out, log_tail=tail)
         return JobRun(end, result.exit_code)
 

@@ -1,7 +1,8 @@
 """The job-runner port: one contract suite that both adapters pass, the local bubblewrap
 runner for real and the Kubernetes runner against a fake API server whose kubelet runs the
-created Job's own command and mounts in the same sandbox (tests/unit/access/fake_kube.py);
-then what only the Kubernetes runner has (its Job's end conditions, a refused API)."""
+created Job's own command and mounts in the same sandbox (tests/unit/access/fake_kube.py),
+for analysis jobs and for the airlock's ACRO check; then what only the Kubernetes runner has
+(its Job's end conditions, a refused API)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,26 @@ from typing import Any
 
 import pytest
 
-from services.access.config import JobRunnerSettings
+from services.access.config import JobRunnerSettings, WorkspaceSettings
+from services.access.domain.airlock import PRESETS, CheckStatus, OutputKind
 from services.access.domain.jobs import JobState
+from services.access.workspace.checks import check_output
 from services.access.workspace.files import WorkspacePaths
 from services.access.workspace.kube_api import KubeApi
-from services.access.workspace.kubernetes import KubernetesJobRunner, job_manifest, job_name
-from services.access.workspace.runner import JobRunner, JobSpec, LocalJobRunner
+from services.access.workspace.kubernetes import (
+    JOB_NAME_LABEL,
+    KubernetesJobRunner,
+    check_manifest,
+    check_name,
+    job_manifest,
+    job_name,
+)
+from services.access.workspace.runner import (
+    CheckSpec,
+    JobRunner,
+    JobSpec,
+    LocalJobRunner,
+)
 from services.access.workspace.sandbox import SandboxLimits
 from tests.unit.access.fake_kube import TOKEN, FakeKube
 
@@ -27,6 +42,16 @@ LIMITS = SandboxLimits(
     cpu_s=30, memory_mb=1024, wall_s=20.0, processes=64, open_files=256, file_mb=8
 )
 PROJECT = "p-1"
+PROBE = (
+    "import errno, json, os, socket\n"
+    "seen = {}\n"
+    "def attempt(name, fn):\n"
+    "    try:\n"
+    "        fn(); seen[name] = 'allowed'\n"
+    "    except OSError as exc:\n"
+    "        seen[name] = errno.errorcode.get(exc.errno or 0, type(exc).__name__)\n"
+)
+"""A probe script's start: ``attempt`` records what each try met (an errno's name)."""
 OTHER = "p-2"
 
 
@@ -54,11 +79,34 @@ class Bench:
             limits=limits,
         )
 
+    def check_spec(self, runner_script: str, check_id: str = "c-1") -> CheckSpec:
+        """A check run whose ``/check/acro_runner.py`` is ``runner_script``, on the extract's
+        CHILD.csv, laid out as ``workspace/checks.py`` lays out its runs."""
+        paths = WorkspacePaths(self.root, PROJECT)
+        work = paths.output("o-1", 1).with_name("r1.check")
+        (work / "check").mkdir(parents=True)
+        (work / "check" / "acro_runner.py").write_text(runner_script)
+        (work / "check" / "request.json").write_text('{"writable": "by anyone"}')
+        for f in (work / "check").iterdir():
+            f.chmod(0o666)  # only the read-only mount can stop the check writing them
+        return CheckSpec(
+            check_id=check_id,
+            project_id=PROJECT,
+            check=work / "check",
+            source=paths.extract("e-1") / "CHILD.csv",
+            result=work / "result",
+            log=work / "log.txt",
+            limits=LIMITS,
+        )
+
 
 def _world(root: Path) -> None:
     data = WorkspacePaths(root, PROJECT).extract("e-1")
     data.mkdir(parents=True)
-    (data / "CHILD.csv").write_text("id,sex\n1,F\n2,M\n3,F\n")
+    # Twelve girls and three boys: a one-way table by sex has a cell under ten.
+    (data / "CHILD.csv").write_text(
+        "id,sex\n" + "".join(f"{i},{'M' if i < 3 else 'F'}\n" for i in range(15))
+    )
     # Writable by anyone: only the read-only mount can stop the job writing it.
     (data / "CHILD.csv").chmod(0o666)
     foreign = WorkspacePaths(root, OTHER).extract("e-2")
@@ -123,22 +171,15 @@ def test_a_job_reads_data_writes_output_and_leaves_its_log(bench: Bench) -> None
     run = bench.runner.run(spec)
     assert run.end.state is JobState.SUCCEEDED, (run, spec.log.read_text())
     assert run.exit_code == 0
-    assert (spec.output / "n.txt").read_text() == "3"
-    assert spec.log.read_text().strip() == "rows 3 cwd /output"
+    assert (spec.output / "n.txt").read_text() == "15"
+    assert spec.log.read_text().strip() == "rows 15 cwd /output"
 
 
 def test_the_data_and_the_workspace_are_read_only_and_nothing_else_is_there(
     bench: Bench,
 ) -> None:
     foreign = str(bench.root / OTHER / "extracts" / "e-2" / "CHILD.csv")
-    probe = (
-        "import errno, json, os, socket\n"
-        "seen = {}\n"
-        "def attempt(name, fn):\n"
-        "    try:\n"
-        "        fn(); seen[name] = 'allowed'\n"
-        "    except OSError as exc:\n"
-        "        seen[name] = errno.errorcode.get(exc.errno or 0, type(exc).__name__)\n"
+    probe = PROBE + (
         "attempt('write-data', lambda: open('/data/CHILD.csv', 'a').write('x'))\n"
         "attempt('write-workspace', lambda: open('/workspace/x', 'w').write('x'))\n"
         "attempt('write-script', lambda: open('/job/script.py', 'a').write('x'))\n"
@@ -189,6 +230,70 @@ def test_a_file_past_the_size_limit_ends_the_job_as_its_file_size_limit(bench: B
 
 def test_abandoning_a_job_that_is_not_there_is_harmless(bench: Bench) -> None:
     bench.runner.abandon("no-such-job")
+
+
+def test_acros_check_runs_on_the_runner_and_flags_a_small_cell(bench: Bench) -> None:
+    paths = WorkspacePaths(bench.root, PROJECT)
+    folder = paths.output("o-1", 1)
+    source = paths.extract("e-1") / "CHILD.csv"
+    result = check_output(
+        OutputKind.TABLE,
+        {"index": ["sex"]},
+        PRESETS["acro"],
+        source,
+        folder,
+        WorkspaceSettings(),
+        bench.runner,
+    )
+    assert result.error is None, result
+    assert result.status is CheckStatus.FAIL, result  # three boys: under the threshold
+    assert "MinimumThresholdCheck: fail - 1 cells" in result.summary, result.summary
+    names = {f["name"] for f in result.files}
+    assert "results.json" in names and any(n.endswith(".csv") for n in names), names
+    assert not folder.with_name("r1.check").exists()  # the run's own folders are gone
+    if bench.kube is not None:  # it ran as a Job, which is deleted after its end is read
+        assert bench.kube.calls[0][0] == "POST" and bench.kube.jobs == {}
+
+
+def test_a_check_that_fails_is_no_verdict(bench: Bench) -> None:
+    spec = bench.check_spec("import sys\nsys.exit(5)\n")
+    run = bench.runner.run_check(spec)
+    assert (run.end.state, run.exit_code) == (JobState.FAILED, 5)
+
+
+def test_a_checks_inputs_are_read_only_and_nothing_else_is_there(bench: Bench) -> None:
+    foreign = str(bench.root / OTHER / "extracts" / "e-2" / "CHILD.csv")
+    probe = PROBE + (
+        "attempt('write-source', lambda: open('/source/CHILD.csv', 'a').write('x'))\n"
+        "attempt('write-request', lambda: open('/check/request.json', 'a').write('x'))\n"
+        "attempt('write-runner', lambda: open('/check/acro_runner.py', 'a').write('x'))\n"
+        "attempt('new-in-check', lambda: open('/check/x', 'w').write('x'))\n"
+        f"attempt('foreign', lambda: open({foreign!r}).read())\n"
+        "attempt('workspace', lambda: os.listdir('/workspace'))\n"
+        "attempt('data', lambda: os.listdir('/data'))\n"
+        "attempt('socket', lambda: socket.create_connection(('1.1.1.1', 53), timeout=2))\n"
+        "attempt('dns', lambda: socket.getaddrinfo('pypi.org', 443))\n"
+        "seen['rows'] = len(open('/source/CHILD.csv').read().splitlines())\n"
+        "seen['request'] = json.load(open('/check/request.json'))\n"
+        "seen['cwd'] = os.getcwd()\n"
+        "seen['env'] = sorted(os.environ)\n"
+        "json.dump(seen, open('check.json', 'w'))\n"
+    )
+    spec = bench.check_spec(probe)
+    run = bench.runner.run_check(spec)
+    assert run.end.state is JobState.SUCCEEDED, spec.log.read_text()
+    seen: dict[str, Any] = json.loads((spec.result / "check.json").read_text())
+    for attempt in ("write-source", "write-request", "write-runner", "new-in-check"):
+        assert seen[attempt] == "EROFS", (attempt, seen)
+    for attempt in ("foreign", "workspace", "data", "socket", "dns"):
+        assert seen[attempt] != "allowed", (attempt, seen)
+    assert (seen["rows"], seen["request"], seen["cwd"]) == (
+        16,
+        {"writable": "by anyone"},
+        "/result",
+    )
+    assert "KUBERNETES_SERVICE_HOST" not in seen["env"]
+    assert not [k for k in seen["env"] if k.startswith("FJO_")]
 
 
 # -- the Kubernetes runner's own --------------------------------------------------------
@@ -261,3 +366,39 @@ def test_a_job_mounts_only_its_own_projects_subpaths(k8s: KubeBench) -> None:
     with pytest.raises(ValueError, match="own project"):
         job_manifest(foreign, kube_settings(), b.root)
     assert k8s.runner.run(foreign).end.reason == "sandbox-unavailable"
+
+
+def test_a_check_mounts_only_its_own_projects_subpaths(k8s: KubeBench) -> None:
+    b = k8s.bench
+    spec = b.check_spec("pass\n")
+    doc = check_manifest(spec, kube_settings(), b.root)
+    pod = doc["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    work = f"{PROJECT}/outputs/o-1/r1.check"
+    assert {k: (m.get("subPath"), m.get("readOnly")) for k, m in mounts.items()} == {
+        "/check": (f"{work}/check", True),
+        "/source/CHILD.csv": (f"{PROJECT}/extracts/e-1/CHILD.csv", True),
+        "/result": (f"{work}/result", False),
+        "/tmp": (None, None),
+    }
+    assert doc["metadata"]["name"] == check_name("c-1")
+    labels = doc["spec"]["template"]["metadata"]["labels"]
+    assert labels["app.kubernetes.io/name"] == JOB_NAME_LABEL  # the deny-all policy's pods
+    assert labels["fjo.dev/check"] == "c-1" and "fjo.dev/job" not in labels
+    assert container["workingDir"] == "/result"
+    assert container["command"][-3:] == ["-I", "/check/acro_runner.py", "/check/request.json"]
+    # The same pod as a job's otherwise: security context, limits, deadline, no token.
+    job = job_manifest(b.spec("pass\n"), kube_settings(), b.root)
+    (job_container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["securityContext"] == job_container["securityContext"]
+    assert container["resources"] == job_container["resources"]
+    assert pod["securityContext"] == job["spec"]["template"]["spec"]["securityContext"]
+    assert pod["automountServiceAccountToken"] is False
+    assert doc["spec"]["backoffLimit"] == 0 and doc["spec"]["activeDeadlineSeconds"] == 20
+    # A source in another project's folder is never mounted.
+    foreign = replace(spec, source=b.root / OTHER / "extracts" / "e-2" / "CHILD.csv")
+    with pytest.raises(ValueError, match="own project"):
+        check_manifest(foreign, kube_settings(), b.root)
+    assert k8s.runner.run_check(foreign).end.reason == "sandbox-unavailable"
+    assert k8s.kube.jobs == {}
