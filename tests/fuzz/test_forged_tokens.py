@@ -132,11 +132,11 @@ def test_link_review_refuses_every_forged_token_with_401(link: FastAPI) -> None:
     with TestClient(link, raise_server_exceptions=False) as client:
         tally, misses = refusals(
             client,
-            "/review",
+            "/v1/review",
             make.valid(),
             all_of(make),
         )
-    report("link GET /review", tally)
+    report("link GET /v1/review", tally)
     assert misses == []
 
 
