@@ -8,7 +8,8 @@
   consumed topic, scaled on the consumer group's lag) with its ``TriggerAuthentication``;
 * ``services/``: per service role a Deployment, ServiceAccount, ConfigMap, Service (APIs),
   PodDisruptionBudget and NetworkPolicy allow-list, per service an Alembic migration Job, and
-  access's retention CronJob.
+  access's retention CronJob; ``portal.yaml`` the same for the portal (no bus participant),
+  with a Service per worker's probe port for its status page.
 
 ``--check`` writes nothing and exits 1 when a committed file differs from what would be
 generated (CI runs the same comparison as a test). Output is deterministic: the same registry
@@ -31,6 +32,7 @@ from deploy.manifests.compose import compose, postgres_init_sql
 from deploy.manifests.documents import HEADER, dump, kustomization, to_yaml
 from deploy.manifests.jobs import job_runner_resources
 from deploy.manifests.kafka import autoscaling_resources, kafka_topic, kafka_user
+from deploy.manifests.portal import portal_resources
 from deploy.manifests.roles import roles
 from deploy.manifests.workloads import (
     migration_resources,
@@ -63,7 +65,10 @@ def generate() -> dict[Path, str]:
             docs += job_runner_resources()
         docs += retention_resources(s)
         files[services / f"{s.value}.yaml"] = dump(docs)
-    files[services / "kustomization.yaml"] = kustomization(f"{s.value}.yaml" for s in SERVICES)
+    files[services / "portal.yaml"] = dump(portal_resources())
+    files[services / "kustomization.yaml"] = kustomization(
+        [*(f"{s.value}.yaml" for s in SERVICES), "portal.yaml"]
+    )
     files[Path("deploy/compose.yaml")] = HEADER.replace(
         "# GENERATED",
         "# For users with Docker: `docker compose -f deploy/compose.yaml up`.\n# GENERATED",

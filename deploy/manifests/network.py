@@ -9,7 +9,16 @@ from typing import Any
 from contracts.services import Service
 from deploy.manifests.roles import KAFKA_CLUSTER, PUBLIC_APIS, meta, role_selector
 
-__all__ = ["network_policy"]
+__all__ = [
+    "DNS_EGRESS",
+    "INGRESS_CONTROLLER_FROM",
+    "JWKS_EGRESS",
+    "MONITORING_FROM",
+    "OTLP_EGRESS",
+    "PORTAL_FROM",
+    "POSTGRES_EGRESS",
+    "network_policy",
+]
 
 DNS_EGRESS = {
     "to": [
@@ -61,9 +70,9 @@ MONITORING_FROM = {
     "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}
 }
 PORTAL_FROM = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "fjo-portal-api"}}}
-"""The portal's pods (labelled as every role is): its status page reads each worker's
-``/status`` on the probe port, the only thing besides monitoring that may reach it. The portal
-has no manifests here yet; its Deployment must carry this label."""
+"""The portal's pods (labelled as every role is, deploy/manifests/portal.py): its pages call
+the APIs with the person's token, and its status page reads each worker's ``/status`` on the
+probe port, the only thing besides monitoring that may reach it."""
 INGRESS_CONTROLLER_FROM = {
     "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}
 }
@@ -91,8 +100,9 @@ def network_policy(
         sources = [MONITORING_FROM]
         if role == "worker":
             sources = [MONITORING_FROM, PORTAL_FROM]
-        if role == "api" and service in PUBLIC_APIS:
-            sources = [INGRESS_CONTROLLER_FROM, MONITORING_FROM]
+        if role == "api":
+            public = [INGRESS_CONTROLLER_FROM] if service in PUBLIC_APIS else []
+            sources = [*public, MONITORING_FROM, PORTAL_FROM]
         ingress.append({"from": sources, "ports": [{"protocol": "TCP", "port": port}]})
     spec: dict[str, Any] = {
         "podSelector": {"matchLabels": role_selector(service, role)},

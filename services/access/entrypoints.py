@@ -13,7 +13,6 @@ from services.access.api.deps import RequestSource, auth_dependency
 from services.access.api.extracts import extracts_router, recover_interrupted
 from services.access.api.job_leases import LeaseKeeper
 from services.access.api.jobs import jobs_router, recover_interrupted_jobs
-from services.access.api.outputs import outputs_router
 from services.access.api.projects import projects_router
 from services.access.api.register import register_router
 from services.access.api.researchers import researchers_router
@@ -77,7 +76,6 @@ def create_app(
         researchers_router(ctx, auth),
         projects_router(ctx, auth),
         extracts_router(ctx, auth),
-        outputs_router(ctx, auth),
         workspace_router(ctx, auth),
         jobs_router(ctx, auth),
         airlock_router(ctx, auth),

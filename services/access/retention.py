@@ -42,8 +42,6 @@ from services.access.storage.models import (
     AirlockReviewRow,
     ExtractRow,
     JobRow,
-    OutputReviewRow,
-    OutputRow,
     ProjectApprovalRow,
     ProjectRow,
     WorkspaceQueryRow,
@@ -248,16 +246,11 @@ def _delete_rows(s: Session, project_id: str) -> dict[str, int]:
         AirlockOutputRow.project_id == project_id,
         AirlockOutputRow.state != OutputState.RELEASED.value,
     )
-    outputs = select(OutputRow.id).where(
-        OutputRow.project_id == project_id, OutputRow.state != "released"
-    )
     # Children first, each by its own statement: SQLite enforces no ON DELETE CASCADE unless
     # asked to, and the count of each table belongs in the certificate.
     statements = [
         (AirlockReviewRow, delete(AirlockReviewRow).where(AirlockReviewRow.output_id.in_(airlock))),
         (AirlockOutputRow, delete(AirlockOutputRow).where(AirlockOutputRow.id.in_(airlock))),
-        (OutputReviewRow, delete(OutputReviewRow).where(OutputReviewRow.output_id.in_(outputs))),
-        (OutputRow, delete(OutputRow).where(OutputRow.id.in_(outputs))),
         (JobRow, delete(JobRow).where(JobRow.project_id == project_id)),
         (
             WorkspaceQueryRow,

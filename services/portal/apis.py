@@ -85,11 +85,24 @@ class Caller:
         self._headers = {"Authorization": f"Bearer {token}"}
 
     def request(
-        self, api: str, method: str, path: str, *, json: Any = None, params: Any = None
+        self,
+        api: str,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Any = None,
+        timeout: float | None = None,
     ) -> httpx.Response:
+        client = self._apis.client(api)
         try:
-            response = self._apis.client(api).request(
-                method, path, json=json, params=params, headers=self._headers
+            response = client.request(
+                method,
+                path,
+                json=json,
+                params=params,
+                headers=self._headers,
+                timeout=client.timeout if timeout is None else httpx.Timeout(timeout),
             )
         except httpx.HTTPError as exc:
             raise ApiError(502, f"The {api} service cannot be reached", type(exc).__name__) from exc
@@ -115,8 +128,8 @@ class Caller:
             if not cursor:
                 return items
 
-    def post(self, api: str, path: str, body: Any = None) -> Any:
-        response = self.request(api, "POST", path, json=body)
+    def post(self, api: str, path: str, body: Any = None, *, timeout: float | None = None) -> Any:
+        response = self.request(api, "POST", path, json=body, timeout=timeout)
         return response.json() if response.content else None
 
     def patch(self, api: str, path: str, body: Any) -> Any:

@@ -44,6 +44,12 @@ class ApiUrls(BaseModel):
     link: str = Field("http://127.0.0.1:8003", description="Base URL of link's review API.")
     ingest: str = Field("http://127.0.0.1:8001", description="Base URL of the ingest API.")
     timeout_s: float = Field(30.0, gt=0, description="Timeout of one API call.")
+    check_timeout_s: float = Field(
+        330.0,
+        gt=0,
+        description="Timeout of asking the airlock for an output (or a new revision): access "
+        "runs ACRO in the sandbox within the call, for up to its WORKSPACE__CHECK_WALL_S (300).",
+    )
 
 
 class PortalSettings(ServiceSettings):

@@ -16,7 +16,6 @@ import pytest
 import yaml
 
 from contracts.services import Service
-from deploy.manifests.roles import env_name
 from services import catalogue
 from tests._services import unavailable
 
@@ -24,13 +23,21 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 OVERLAYS = ("dev", "prod")
 
 
-def settings_env_names(service: Service) -> set[str]:
-    """Every environment variable ``service``'s settings class reads (one nesting level)."""
+def settings_env_names(service: Service | str) -> set[str]:
+    """Every environment variable ``service``'s settings class reads (one nesting level);
+    ``service`` may be the portal (``services.catalogue.PORTAL``), which is no bus service."""
+    prefix = f"FJO_{(service.value if isinstance(service, Service) else service).upper()}_"
+
+    def name(*path: str) -> str:
+        if path == ("environment",):
+            return "FJO_ENVIRONMENT"
+        return prefix + "__".join(p.upper() for p in path)
+
     names = set()
     for field_name, field in catalogue.entry(service).settings.model_fields.items():
-        names.add(env_name(service, field_name))
+        names.add(name(field_name))
         for nested in getattr(field.annotation, "model_fields", {}):
-            names.add(env_name(service, field_name, nested))
+            names.add(name(field_name, nested))
     return names
 
 

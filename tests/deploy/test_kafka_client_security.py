@@ -18,7 +18,13 @@ from tests.deploy.conftest import OVERLAYS
 
 
 def _deployments(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [d for d in docs if d["kind"] == "Deployment"]
+    """The bus services' Deployments (the portal is on no bus: it has no Kafka settings)."""
+    bus = {s.value for s in Service}
+    return [
+        d
+        for d in docs
+        if d["kind"] == "Deployment" and d["metadata"]["labels"]["fjo.dev/service"] in bus
+    ]
 
 
 def _role_env(docs: list[dict[str, Any]], deployment: dict[str, Any]) -> dict[str, str]:

@@ -11,7 +11,9 @@ import yaml
 
 from contracts.services import SERVICES, Service
 from deploy.manifests import roles as manifest_roles
+from deploy.manifests.portal import PORTAL_NAME, portal_secret_keys
 from deploy.schemas import KUBERNETES_VERSIONS, schema_locations
+from services.catalogue import PORTAL
 from tests.deploy.conftest import OVERLAYS, settings_env_names
 
 # Strimzi publishes its CRDs only inside its release archives (not in a registry package we
@@ -119,7 +121,11 @@ def test_network_is_deny_all_with_an_allow_list_per_role(
             port["port"] for rule in p["spec"].get("egress", []) for port in rule["ports"]
         }
         # 6443: the Kubernetes API server, for access's API alone (it runs the jobs).
-        assert egress_ports <= {53, 5432, 9093, 4318, 443, 6443}, p["metadata"]["name"]
+        allowed = {53, 5432, 9093, 4318, 443, 6443}
+        if p["metadata"]["name"] == PORTAL_NAME:  # the APIs and the workers' probe ports
+            allowed = {53, 5432, 4318, 443, manifest_roles.API_PORT, manifest_roles.PROBE_PORT}
+            assert 9093 not in egress_ports  # no bus participant: no Kafka
+        assert egress_ports <= allowed, p["metadata"]["name"]
         if 6443 in egress_ports:
             assert p["metadata"]["name"] == "fjo-access-api"
 
@@ -128,8 +134,15 @@ def test_network_is_deny_all_with_an_allow_list_per_role(
 def test_only_monitoring_and_the_portal_reach_a_workers_probe_port(
     overlay: str, rendered_docs: dict[str, list[dict[str, Any]]]
 ) -> None:
-    portal = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "fjo-portal-api"}}}
-    workers = 0
+    portal = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": PORTAL_NAME}}}
+    deployments = {
+        d["metadata"]["name"]: d for d in rendered_docs[overlay] if d["kind"] == "Deployment"
+    }
+    assert (
+        deployments[PORTAL_NAME]["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"]
+        == PORTAL_NAME
+    )  # the label the workers' policies admit
+    workers = apis = 0
     for p in (d for d in rendered_docs[overlay] if d["kind"] == "NetworkPolicy"):
         name = p["metadata"]["name"]
         for rule in p["spec"].get("ingress", []):
@@ -144,9 +157,38 @@ def test_only_monitoring_and_the_portal_reach_a_workers_probe_port(
                     },
                     portal,
                 ], name
+            elif name.endswith("-api") and name != PORTAL_NAME:
+                apis += 1  # the portal calls every API with the person's token
+                assert portal in rule["from"], name
+                assert [port["port"] for port in rule["ports"]] == [manifest_roles.API_PORT]
             else:
-                assert portal not in rule["from"], name  # the probe port alone
+                assert portal not in rule["from"], name
     assert workers == 3  # pseudonymise, link, access
+    assert apis == 3  # ingest, link, access
+    (policy,) = [
+        d
+        for d in rendered_docs[overlay]
+        if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == PORTAL_NAME
+    ]
+    # People reach the portal through the ingress controller only (and monitoring scrapes).
+    (ingress,) = policy["spec"]["ingress"]
+    assert ingress["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}},
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}},
+    ]
+    egress = {
+        port["port"]: rule["to"] for rule in policy["spec"]["egress"] for port in rule["ports"]
+    }
+    assert {t["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for t in egress[9000]} == {
+        "fjo-pseudonymise-worker",
+        "fjo-link-worker",
+        "fjo-access-worker",
+    }
+    assert {t["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for t in egress[8000]} == {
+        "fjo-ingest-api",
+        "fjo-link-api",
+        "fjo-access-api",
+    }
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -167,7 +209,8 @@ def test_every_fjo_variable_is_a_setting_of_its_service(
     overlay: str, rendered_docs: dict[str, list[dict[str, Any]]]
 ) -> None:
     docs = rendered_docs[overlay]
-    known = {s: settings_env_names(s) for s in SERVICES}
+    known: dict[Service | str, set[str]] = {s: settings_env_names(s) for s in SERVICES}
+    known[PORTAL] = settings_env_names(PORTAL)
     config_maps = {
         d["metadata"]["name"]: d.get("data", {}) for d in docs if d["kind"] == "ConfigMap"
     }
@@ -175,7 +218,8 @@ def test_every_fjo_variable_is_a_setting_of_its_service(
     for d in docs:
         if d["kind"] not in {"Deployment", "Job"}:
             continue
-        service = Service(d["metadata"]["labels"]["fjo.dev/service"])
+        label = d["metadata"]["labels"]["fjo.dev/service"]
+        service = PORTAL if label == PORTAL else Service(label)
         for c in d["spec"]["template"]["spec"]["containers"]:
             names = {e["name"] for e in c.get("env", [])}
             for source in c.get("envFrom", []):
@@ -183,7 +227,7 @@ def test_every_fjo_variable_is_a_setting_of_its_service(
             for name in names:
                 assert name in known[service], f"{d['metadata']['name']}: {name} is no setting"
                 checked += 1
-            if d["kind"] == "Deployment":
+            if d["kind"] == "Deployment" and isinstance(service, Service):
                 assert f"FJO_{service.value.upper()}_BUS__BACKEND" in names
     assert checked > 0
 
@@ -200,6 +244,8 @@ def test_secret_files_are_named_after_the_settings_they_fill(
     for service in SERVICES:
         (secret,) = [s for n, s in secrets.items() if n.startswith(f"fjo-{service.value}-secrets")]
         assert sorted(secret["data"]) == list(manifest_roles.secret_keys(service)), service
+    (portal,) = [s for n, s in secrets.items() if n.startswith(f"fjo-{PORTAL}-secrets")]
+    assert sorted(portal["data"]) == list(portal_secret_keys())
 
 
 def test_prod_runs_as_prod_and_dev_as_dev(rendered_docs: dict[str, list[dict[str, Any]]]) -> None:

@@ -38,6 +38,8 @@ from tests.integration.access.conftest import (
     Access,
     active_project,
     family_court_data,
+    note_job,
+    note_output,
     register,
     settings_for,
 )
@@ -103,21 +105,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
         assert r.status_code == 202, r.text
         eid = r.json()["id"]
         files = client.get(f"/v1/projects/{pid}/extracts/{eid}", headers=alice).json()["files"]
-        cells = [{"row": str(y), "col": "female", "count": 12 + y % 3} for y in range(2015, 2020)]
-        outputs = []
-        for title in ("Care proceedings by year", "Released table"):
-            r = client.post(
-                f"/v1/projects/{pid}/outputs", json={"title": title, "cells": cells}, headers=alice
-            )
-            assert r.status_code == 201, r.text
-            outputs.append(r.json()["id"])
-        for checker in (CHECKER_1, CHECKER_2):
-            r = client.post(
-                f"/v1/projects/{pid}/outputs/{outputs[1]}/reviews",
-                json={"decision": "approve"},
-                headers=a.h(*checker),
-            )
-            assert r.status_code == 201, r.text
+        job = note_job(a, pid, who="alice")
+        outputs = [
+            note_output(a, pid, job, who="alice"),
+            note_output(a, pid, job, CHECKER_1, CHECKER_2, who="alice"),
+        ]
         draft = client.post(
             "/v1/projects", json={"title": "A draft", "datasets": ["child"]}, headers=alice
         ).json()["id"]
@@ -137,6 +129,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "subject": "alice",
         },
         {"project_id": pid, "output_id": outputs[1], "name": files[0]["name"], "subject": "bob"},
+        {"project_id": pid, "output_id": outputs[1], "name": "note.txt", "job_id": job},
         {"project_id": draft, "subject": "bob"},
         {"project_id": submitted, "subject": "erin"},
     ]
@@ -159,6 +152,8 @@ def fresh_copy_of_the_world(world: Path, tmp_path: Path) -> Iterator[None]:
     arguments, since they are not reset between examples.)"""
     db = tmp_path / "access.db"
     shutil.copyfile(world, db)
+    # The workspaces too: the airlock finds an output's files under this app's directory.
+    shutil.copytree(world.parent / "extracts", tmp_path / "extracts", symlinks=True)
     APP["app"] = build_app(db, tmp_path)
     assert APP["app"].openapi() == schema.raw_schema  # the document fuzzed is the app's own
     try:

@@ -29,8 +29,6 @@ from services.access.domain.projects import ProjectState, effective_state
 from services.access.storage.models import (
     AirlockOutputRow,
     AirlockReviewRow,
-    OutputReviewRow,
-    OutputRow,
     ProjectApprovalRow,
     ProjectRow,
     ResearcherRow,
@@ -97,19 +95,8 @@ def _day(value: datetime | None) -> date | None:
 
 
 def _released_outputs(s: Session, project_ids: Sequence[str]) -> dict[str, list[RegisterOutput]]:
-    """Released outputs of both kinds (tables and airlock outputs), oldest first."""
+    """Released airlock outputs (the one review workflow), oldest first."""
     found: dict[str, list[tuple[datetime | None, RegisterOutput]]] = defaultdict(list)
-    approvals = (
-        select(OutputReviewRow.output_id, func.count().label("n"))
-        .where(OutputReviewRow.decision == "approve")
-        .group_by(OutputReviewRow.output_id)
-        .subquery()
-    )
-    tables = s.execute(
-        select(OutputRow.project_id, OutputRow.title, OutputRow.released_at, approvals.c.n)
-        .outerjoin(approvals, approvals.c.output_id == OutputRow.id)
-        .where(OutputRow.project_id.in_(project_ids), OutputRow.state == "released")
-    ).all()
     airlock_approvals = (
         select(
             AirlockReviewRow.output_id,
@@ -139,7 +126,7 @@ def _released_outputs(s: Session, project_ids: Sequence[str]) -> dict[str, list[
             AirlockOutputRow.state == OutputState.RELEASED.value,
         )
     ).all()
-    for project_id, title, released_at, n in [*tables, *airlock]:
+    for project_id, title, released_at, n in airlock:
         found[project_id].append(
             (
                 released_at,

@@ -13,7 +13,6 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
-    StrictFloat,
     StrictInt,
     model_validator,
 )
@@ -24,14 +23,10 @@ from services.runtime.pagination import Page
 __all__ = [
     "AccreditationIn",
     "ApprovalIn",
-    "CellIn",
     "DecisionIn",
     "ExtractOut",
     "ExtractPage",
     "MemberIn",
-    "OutputIn",
-    "OutputOut",
-    "OutputPage",
     "ProjectIn",
     "ProjectOut",
     "ProjectPage",
@@ -39,7 +34,6 @@ __all__ = [
     "ResearcherIn",
     "ResearcherOut",
     "ResearcherPage",
-    "ReviewIn",
     "SignOffIn",
 ]
 
@@ -268,42 +262,6 @@ class ExtractOut(BaseModel):
     error: str | None
 
 
-class CellIn(_In):
-    row: str = Field(max_length=200, examples=["2019"])
-    col: str | None = Field(None, max_length=200, examples=["female"])
-    count: StrictInt = Field(ge=0, description="People contributing to the cell.")
-    value: StrictFloat | None = Field(None, description="Magnitude tables: the cell's total.")
-    top: list[StrictFloat] = Field(
-        default_factory=list, max_length=5, description="Largest contributions, largest first."
-    )
-
-
-class OutputIn(_In):
-    title: str = Field(min_length=1, max_length=300)
-    kind: Literal["frequency", "magnitude"] = "frequency"
-    preset: Literal["threshold-10", "acro", "opensafely"] = "threshold-10"
-    cells: list[CellIn] = Field(min_length=1, max_length=10_000)
-
-
-class OutputOut(BaseModel):
-    id: str
-    project_id: str
-    author: str
-    title: str
-    kind: str
-    preset: str
-    state: Literal["submitted", "released", "rejected"]
-    checks: dict[str, Any]
-    reviews: list[dict[str, Any]]
-    created_at: datetime
-    released_at: datetime | None
-
-
-class ReviewIn(_In):
-    decision: Literal["approve", "reject"]
-    comment: str = Field("", max_length=5000)
-
-
 class ResearcherPage(Page[ResearcherOut]):
     """A page of researchers, oldest registration first."""
 
@@ -314,7 +272,3 @@ class ProjectPage(Page[ProjectOut]):
 
 class ExtractPage(Page[ExtractOut]):
     """A page of a project's extracts, oldest request first."""
-
-
-class OutputPage(Page[OutputOut]):
-    """A page of outputs, oldest first."""

@@ -43,8 +43,6 @@ __all__ = [
     "JobRow",
     "LinkDecisionRow",
     "LinkResultRow",
-    "OutputReviewRow",
-    "OutputRow",
     "ProjectApprovalRow",
     "ProjectDecisionRow",
     "ProjectMemberRow",
@@ -277,34 +275,6 @@ class ExtractRow(Base):
     manifest: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
     directory: Mapped[str | None] = mapped_column(String(500))
     error: Mapped[str | None] = mapped_column(String(500))
-
-
-class OutputRow(Base):
-    __tablename__ = "access_outputs"
-
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    project_id: Mapped[str] = mapped_column(ForeignKey("access_projects.id"), index=True)
-    author: Mapped[str] = mapped_column(String(200))
-    title: Mapped[str] = mapped_column(String(300))
-    kind: Mapped[str] = mapped_column(String(20))
-    preset: Mapped[str] = mapped_column(String(40))
-    submitted: Mapped[dict[str, Any]] = mapped_column(JsonType)
-    checked: Mapped[dict[str, Any]] = mapped_column(JsonType)
-    state: Mapped[str] = mapped_column(String(20), index=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-
-class OutputReviewRow(Base):
-    __tablename__ = "access_output_reviews"
-
-    output_id: Mapped[str] = mapped_column(
-        ForeignKey("access_outputs.id", ondelete="CASCADE"), primary_key=True
-    )
-    checker: Mapped[str] = mapped_column(String(200), primary_key=True)
-    decision: Mapped[str] = mapped_column(String(20))
-    comment: Mapped[str] = mapped_column(Text, default="")
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class WorkspaceQueryRow(Base):

@@ -82,6 +82,7 @@ def panel_routes(web: Web) -> APIRouter:
         access_until: Annotated[str, Form(max_length=10)],
         conditions: Comment = "",
         members: Annotated[list[str], Form(max_length=100)] = [],  # noqa: B006
+        egress: Annotated[list[str], Form(max_length=5)] = [],  # noqa: B006
         who: SignedIn = checked,
     ) -> Response:
         api = web.api(who)
@@ -96,6 +97,7 @@ def panel_routes(web: Web) -> APIRouter:
             "access_until": access_until,
             "quasi_identifiers": project["quasi_identifiers"],
             "conditions": conditions,
+            "egress": egress,  # off unless the panel ticks it; the API knows the types
         }
         try:
             api.post("access", f"/v1/projects/{project_id}/approve", body)

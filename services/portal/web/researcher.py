@@ -1,19 +1,17 @@
-"""Researchers: accreditation, projects, applying, extracts and their reports, outputs."""
+"""Researchers: accreditation, projects, applying, extracts and their reports."""
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Path, Query, Request
+from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import Response
 
 from services.portal.apis import ApiError, Caller
 from services.portal.sessions import SignedIn
-from services.portal.web.context import PageError, Web, see_other
+from services.portal.web.context import Web, see_other
 
-__all__ = ["parse_cells", "researcher_routes"]
+__all__ = ["FileName", "Id", "Short", "Text", "optional", "researcher_routes"]
 
 Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
 FileName = Annotated[str, Path(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9_.-]+$")]
@@ -21,24 +19,7 @@ Text = Annotated[str, Form(max_length=20_000)]
 Short = Annotated[str, Form(max_length=300)]
 
 
-def parse_cells(text: str) -> list[dict[str, Any]]:
-    """Table cells typed as lines ``row, column, count`` (column may be empty)."""
-    cells = []
-    for n, line in enumerate(csv.reader(io.StringIO(text)), start=1):
-        if not line or not "".join(line).strip():
-            continue
-        if len(line) != 3:
-            raise ValueError(f"line {n}: write row, column, count")
-        row, col, count = (part.strip() for part in line)
-        if not count.isdigit():
-            raise ValueError(f"line {n}: the count must be a whole number")
-        cells.append({"row": row, "col": col or None, "count": int(count)})
-    if not cells:
-        raise ValueError("enter at least one cell")
-    return cells
-
-
-def _optional(call: Any, *args: Any) -> Any:
+def optional(call: Any, *args: Any) -> Any:
     """What the API gives, or None where it refuses this person (403/404/409)."""
     try:
         return call(*args)
@@ -60,7 +41,7 @@ def researcher_routes(web: Web) -> APIRouter:
     @router.get("/projects", summary="My accreditation and projects.")
     def my_projects(request: Request, who: SignedIn = person) -> Response:
         api = web.api(who)
-        me = _optional(api.get, "access", f"/v1/researchers/{who.subject}")
+        me = optional(api.get, "access", f"/v1/researchers/{who.subject}")
         projects = api.get_all("access", "/v1/projects")
         return web.render(
             request,
@@ -132,8 +113,10 @@ def researcher_routes(web: Web) -> APIRouter:
         project = api.get("access", f"/v1/projects/{project_id}")
         extracts = outputs = None
         if project["state"] == "active":
-            extracts = _optional(api.get_all, "access", f"/v1/projects/{project_id}/extracts")
-            outputs = _optional(api.get_all, "access", f"/v1/projects/{project_id}/outputs")
+            extracts = optional(api.get_all, "access", f"/v1/projects/{project_id}/extracts")
+            outputs = optional(
+                api.get_all, "access", f"/v1/projects/{project_id}/workspace/outputs"
+            )
         return web.render(
             request,
             "researcher/project.html",
@@ -199,95 +182,6 @@ def researcher_routes(web: Web) -> APIRouter:
             r.content,
             media_type=r.headers.get("content-type", "application/octet-stream"),
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
-        )
-
-    @router.get("/projects/{project_id}/outputs/new", summary="Submit an output for checking.")
-    def new_output(
-        request: Request,
-        project_id: Id,
-        title: Annotated[str, Query(max_length=300)] = "",
-        who: SignedIn = person,
-    ) -> Response:
-        project = web.api(who).get("access", f"/v1/projects/{project_id}")
-        return web.render(
-            request,
-            "researcher/output_new.html",
-            who,
-            title="Submit an output",
-            project=project,
-            form={"title": title},
-        )
-
-    @router.post("/projects/{project_id}/outputs/new", summary="Submit the table.")
-    def submit_output(
-        request: Request,
-        project_id: Id,
-        title: Short,
-        cells: Text,
-        preset: Annotated[str, Form(max_length=20)] = "threshold-10",
-        who: SignedIn = checked,
-    ) -> Response:
-        api = web.api(who)
-        form = {"title": title, "cells": cells, "preset": preset}
-        try:
-            body = {
-                "title": title,
-                "kind": "frequency",
-                "preset": preset,
-                "cells": parse_cells(cells),
-            }
-            output = api.post("access", f"/v1/projects/{project_id}/outputs", body)
-        except (ValueError, ApiError) as exc:
-            if isinstance(exc, ApiError) and exc.status in (401, 403, 404, 502):
-                raise
-            message = exc.message if isinstance(exc, ApiError) else str(exc)
-            project = api.get("access", f"/v1/projects/{project_id}")
-            return web.render(
-                request,
-                "researcher/output_new.html",
-                who,
-                status=exc.status if isinstance(exc, ApiError) else 422,
-                title="Submit an output",
-                project=project,
-                form=form,
-                errors=[{"text": message, "field": "cells"}],
-            )
-        return see_other(
-            f"/projects/{project_id}/outputs/{output['id']}",
-            "Your output is submitted for checking",
-        )
-
-    @router.get("/projects/{project_id}/outputs/{output_id}", summary="An output and its checks.")
-    def output_page(
-        request: Request, project_id: Id, output_id: Id, who: SignedIn = person
-    ) -> Response:
-        api = web.api(who)
-        output = api.get("access", f"/v1/projects/{project_id}/outputs/{output_id}")
-        return web.render(
-            request,
-            "researcher/output.html",
-            who,
-            title=output["title"],
-            output=output,
-            project_id=project_id,
-        )
-
-    @router.get(
-        "/projects/{project_id}/outputs/{output_id}/release", summary="Download a released table."
-    )
-    def released(project_id: Id, output_id: Id, who: SignedIn = person) -> Response:
-        table = web.api(who).get("access", f"/v1/projects/{project_id}/outputs/{output_id}/release")
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(["row", "column", "value"])
-        for cell in [*table["cells"], *table["totals"]]:
-            writer.writerow([cell["row"], cell["col"] or "", cell["value"]])
-        if not table["cells"]:
-            raise PageError(404, "Nothing to download")
-        return Response(
-            buffer.getvalue(),
-            media_type="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="output-{output_id}.csv"'},
         )
 
     return router

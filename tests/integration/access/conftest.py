@@ -268,32 +268,45 @@ def active_project(
     return pid
 
 
-TABLE = {
-    "title": "Children by sex",
-    "cells": [{"row": "1", "count": 41}, {"row": "2", "count": 19}],
-}
-"""A one-way frequency table that passes the checks."""
+NOTE_JOB = "open('/output/note.txt', 'w').write('a free-form note')"
+"""A job that writes one free-form file: the cheapest airlock source (no ACRO run for it)."""
 
 
-def submit_table(
+def note_job(a: Access, pid: str, who: str = "bob") -> str:
+    """Run ``NOTE_JOB`` in the project's workspace (its extract must be built); its id."""
+    r = a.client.post(
+        f"/v1/projects/{pid}/workspace/jobs",
+        json={"name": "note", "script": NOTE_JOB},
+        headers=a.h(who, "researcher"),
+    )
+    assert r.status_code == 202, r.text
+    job = a.client.get(
+        f"/v1/projects/{pid}/workspace/jobs/{r.json()['id']}", headers=a.h(who, "researcher")
+    ).json()
+    assert job["state"] == "succeeded", job
+    return str(job["id"])
+
+
+def note_output(
     a: Access,
     pid: str,
+    job: str,
     *checkers: tuple[str, str],
-    author: str = "bob",
-    title: str = str(TABLE["title"]),
+    who: str = "bob",
+    title: str = "A note",
 ) -> str:
-    """Submit ``TABLE`` as ``author`` and have each of ``checkers`` approve it (two release
-    it); returns the output's id."""
+    """The job's note asked out through the airlock, approved by ``checkers`` (two release
+    it); its id."""
     r = a.client.post(
-        f"/v1/projects/{pid}/outputs",
-        json={**TABLE, "title": title},
-        headers=a.h(author, "researcher"),
+        f"/v1/projects/{pid}/workspace/outputs",
+        json={"title": title, "kind": "file", "source": {"job": job, "file": "note.txt"}},
+        headers=a.h(who, "researcher"),
     )
     assert r.status_code == 201, r.text
-    oid: str = r.json()["id"]
+    oid = str(r.json()["id"])
     for checker in checkers:
         r = a.client.post(
-            f"/v1/projects/{pid}/outputs/{oid}/reviews",
+            f"/v1/projects/{pid}/workspace/outputs/{oid}/reviews",
             json={"decision": "approve"},
             headers=a.h(*checker),
         )

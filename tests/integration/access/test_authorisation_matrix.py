@@ -23,6 +23,8 @@ from tests.integration.access.conftest import (
     Access,
     active_project,
     family_court_data,
+    note_job,
+    note_output,
     register,
 )
 
@@ -64,11 +66,6 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "access_until": FAR,
         "quasi_identifiers": list(QUASI_IDENTIFIERS),
     },
-    ("POST", "/v1/projects/{project_id}/outputs"): {
-        "title": "t",
-        "cells": [{"row": "a", "count": 20}, {"row": "b", "count": 30}],
-    },
-    ("POST", "/v1/projects/{project_id}/outputs/{output_id}/reviews"): {"decision": "approve"},
     ("POST", "/v1/projects/{project_id}/workspace/queries"): {"sql": "SELECT 1"},
     ("POST", "/v1/projects/{project_id}/workspace/jobs"): {"script": "print(1)"},
     ("POST", "/v1/projects/{project_id}/workspace/outputs"): {
@@ -107,11 +104,10 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/projects/{project_id}/approve"): {"approver"},
     ("POST", "/v1/projects/{project_id}/activate"): {"admin"},
     ("POST", "/v1/projects/{project_id}/close"): {"admin"},
-    ("GET", "/v1/projects/{project_id}/outputs/{output_id}"): {"output-checker"},
-    ("POST", "/v1/projects/{project_id}/outputs/{output_id}/reviews"): {"output-checker"},
-    ("GET", "/v1/outputs"): {"output-checker"},
-    # Independent checkers see a project's airlock (its outputs and their checks).
+    # Independent checkers see a project's airlock (its outputs and their checks) and review.
     ("GET", "/v1/projects/{project_id}/workspace/outputs"): {"output-checker"},
+    ("GET", "/v1/projects/{project_id}/workspace/outputs/{output_id}"): {"output-checker"},
+    ("POST", "/v1/projects/{project_id}/workspace/outputs/{output_id}/reviews"): {"output-checker"},
     ("GET", "/v1/workspace/outputs"): {"output-checker"},
     ("POST", "/v1/researchers"): {"admin"},
     ("GET", "/v1/researchers"): {"admin"},
@@ -181,7 +177,8 @@ def endpoints(app: Any) -> list[Endpoint]:
 
 @pytest.fixture
 def world(access: Access) -> dict[str, str]:
-    """Project A (alice, bob) and project B (mallory) with an extract and an output."""
+    """Project A (alice, bob) and project B (mallory) with an extract, a query, jobs and an
+    airlock output."""
     a = access
     a.seed(*family_court_data())
     register(a, "alice", "bob", "mallory")
@@ -190,12 +187,6 @@ def world(access: Access) -> dict[str, str]:
     project_b = active_project(a, "mallory", (), title="Project B")
     r = a.client.post(f"/v1/projects/{project_b}/extracts", headers=a.h("mallory", "researcher"))
     extract_b = r.json()["id"]
-    r = a.client.post(
-        f"/v1/projects/{project_b}/outputs",
-        json=BODIES[("POST", "/v1/projects/{project_id}/outputs")],
-        headers=a.h("mallory", "researcher"),
-    )
-    output_b = r.json()["id"]
     r = a.client.post(
         f"/v1/projects/{project_b}/workspace/queries",
         json={"sql": "SELECT count(*) AS n FROM CHILD"},
@@ -210,6 +201,8 @@ def world(access: Access) -> dict[str, str]:
     )
     assert r.status_code == 202, r.text
     job_b = r.json()["id"]
+    job_b_note = note_job(a, project_b, who="mallory")
+    output_b = note_output(a, project_b, job_b_note, who="mallory")
     return {
         "project_a": project_a,
         "project_id": project_b,
@@ -296,7 +289,9 @@ def test_lists_show_only_the_callers_projects(access: Access, world: dict[str, s
     assert {p["id"] for p in listed["items"]} == {world["project_a"]}
     for who in (ROLES["unaccredited"], ROLES["output-checker"]):
         assert a.client.get("/v1/projects", headers=a.h(*who)).json()["items"] == []
-    queue = a.client.get("/v1/outputs", headers=a.h("mallory", "researcher", "output-checker"))
-    assert world["output_id"] not in {
-        o["id"] for o in queue.json()["items"]
-    }  # not their own project's
+    checker = a.h("mallory", "researcher", "output-checker")
+    queue = a.client.get("/v1/workspace/outputs", headers=checker)
+    # not their own project's
+    assert world["output_id"] not in {o["id"] for o in queue.json()["items"]}
+    queue = a.client.get("/v1/workspace/outputs", headers=a.h(*ROLES["output-checker"]))
+    assert world["output_id"] in {o["id"] for o in queue.json()["items"]}

@@ -1,7 +1,8 @@
 """Closed means closed: after ``POST /close`` no extract or output of the project moves.
 
 The attack (issue 11, finding 3): close a project, then as its member list and read its
-outputs, as two checkers review and release one, and as the member download it. Every one
+workspace's outputs, ask for an exception or run a query, as two checkers review and release
+an output, and as the member download it. Every one
 of those must be refused with 409 (the project's state forbids it, docs/access.md), audited.
 """
 
@@ -11,17 +12,17 @@ from typing import Any
 
 from sqlalchemy import select
 
-from services.access.storage.models import AuditLogRow, OutputRow
+from services.access.storage.models import AirlockOutputRow, AuditLogRow
 from tests.integration.access.conftest import (
     ADMIN,
     CHECKER_1,
     CHECKER_2,
-    TABLE,
     Access,
     active_project,
     family_court_data,
+    note_job,
+    note_output,
     register,
-    submit_table,
 )
 
 
@@ -49,34 +50,44 @@ def test_after_close_no_member_checker_or_download_moves_an_output_or_extract(
     assert a.client.get(f"/v1/projects/{pid}/extracts/{eid}", headers=bob).json()["state"] == (
         "succeeded"
     )
-    released = submit_table(a, pid, CHECKER_1, CHECKER_2)
-    pending = submit_table(a, pid, CHECKER_1)  # one more approval would release it
+    job = note_job(a, pid)
+    released = note_output(a, pid, job, CHECKER_1, CHECKER_2)
+    pending = note_output(a, pid, job, CHECKER_1)  # one more approval would release it
 
     r = a.client.post(f"/v1/projects/{pid}/close", headers=a.h("alice", "researcher"))
     assert r.status_code == 200 and r.json()["state"] == "closed"
     before = len(_refusals(a))
 
+    outputs = f"/v1/projects/{pid}/workspace/outputs"
+    note = {"title": "t", "kind": "file", "source": {"job": job, "file": "note.txt"}}
     attempts = {
-        "member lists outputs": ("GET", f"/v1/projects/{pid}/outputs", bob, None),
-        "member reads an output": ("GET", f"/v1/projects/{pid}/outputs/{pending}", bob, None),
-        "member downloads a released table": (
+        "member lists outputs": ("GET", outputs, bob, None),
+        "member reads an output": ("GET", f"{outputs}/{pending}", bob, None),
+        "member downloads a released file": (
             "GET",
-            f"/v1/projects/{pid}/outputs/{released}/release",
+            f"{outputs}/{released}/files/note.txt",
             a.h("alice", "researcher"),
             None,
         ),
-        "member submits an output": ("POST", f"/v1/projects/{pid}/outputs", bob, TABLE),
-        "checker reads an output": (
-            "GET",
-            f"/v1/projects/{pid}/outputs/{pending}",
-            a.h(*CHECKER_2),
-            None,
+        "member submits an output": ("POST", outputs, bob, note),
+        "member asks for an exception": (
+            "POST",
+            f"{outputs}/{pending}/exception",
+            bob,
+            {"reason": "r"},
         ),
+        "checker reads an output": ("GET", f"{outputs}/{pending}", a.h(*CHECKER_2), None),
         "second checker releases": (
             "POST",
-            f"/v1/projects/{pid}/outputs/{pending}/reviews",
+            f"{outputs}/{pending}/reviews",
             a.h(*CHECKER_2),
             {"decision": "approve"},
+        ),
+        "member runs a query": (
+            "POST",
+            f"/v1/projects/{pid}/workspace/queries",
+            bob,
+            {"sql": "SELECT 1"},
         ),
         "member lists extracts": ("GET", f"/v1/projects/{pid}/extracts", bob, None),
         "member reads an extract": ("GET", f"/v1/projects/{pid}/extracts/{eid}", bob, None),
@@ -96,8 +107,8 @@ def test_after_close_no_member_checker_or_download_moves_an_output_or_extract(
 
     # Nothing moved: the pending output is still waiting, the checker's queue is empty of it.
     with a.ctx.sessions() as s:
-        assert s.get(OutputRow, pending).state == "submitted"  # type: ignore[union-attr]
-    queue = a.client.get("/v1/outputs", headers=a.h(*CHECKER_2)).json()
+        assert s.get(AirlockOutputRow, pending).state == "submitted"  # type: ignore[union-attr]
+    queue = a.client.get("/v1/workspace/outputs", headers=a.h(*CHECKER_2)).json()
     assert pending not in {o["id"] for o in queue["items"]}
 
     # Every refusal is in the audit trail with the answer given: the first few of each caller
@@ -122,10 +133,13 @@ def test_a_foreign_researcher_still_learns_nothing_about_a_closed_projects_outpu
     access: Access,
 ) -> None:
     a = access
+    a.seed(*family_court_data())
     register(a, "alice", "bob", "mallory")
     pid = active_project(a)
-    oid = submit_table(a, pid)
+    a.client.post(f"/v1/projects/{pid}/extracts", headers=a.h("bob", "researcher"))
+    oid = note_output(a, pid, note_job(a, pid))
     a.client.post(f"/v1/projects/{pid}/close", headers=a.h("alice", "researcher"))
     mallory = a.h("mallory", "researcher")
-    for url in (f"/v1/projects/{pid}/outputs", f"/v1/projects/{pid}/outputs/{oid}"):
+    outputs = f"/v1/projects/{pid}/workspace/outputs"
+    for url in (outputs, f"{outputs}/{oid}", f"{outputs}/{oid}/files/note.txt"):
         assert a.client.get(url, headers=mallory).status_code == 404

@@ -15,7 +15,6 @@ from services.access.storage.models import (
     AirlockOutputRow,
     ExtractRow,
     JobRow,
-    OutputRow,
     WorkspaceQueryRow,
 )
 from services.runtime.db import transaction
@@ -54,11 +53,6 @@ def _row(kind: type[Any], pid: str, i: int) -> Any:
             **common, author="bob", name="job", script_sha256="0" * 64, state="queued",
             submitted_at=at,
         )  # fmt: skip
-    if kind is OutputRow:
-        return OutputRow(
-            **common, author="alice", title=f"output {i}", kind="frequency", preset="default",
-            submitted={}, checked={"outcome": "pass"}, state="submitted", created_at=at,
-        )  # fmt: skip
     return AirlockOutputRow(
         **common, author="alice", title=f"output {i}", kind="table", source={"query": "q"},
         preset="threshold-10", state="submitted", status="pass", created_at=at, updated_at=at,
@@ -69,7 +63,6 @@ LISTS = {
     "/v1/projects/{pid}/extracts": ExtractRow,
     "/v1/projects/{pid}/workspace/queries": WorkspaceQueryRow,
     "/v1/projects/{pid}/workspace/jobs": JobRow,
-    "/v1/projects/{pid}/outputs": OutputRow,
     "/v1/projects/{pid}/workspace/outputs": AirlockOutputRow,
 }
 """Each list of a project's objects, and the rows behind it."""
@@ -140,10 +133,7 @@ def test_the_review_queues_skip_on_every_page_what_the_checker_may_not_review(
     access: Access, world: dict[str, Any]
 ) -> None:
     a = access
-    every = {
-        "/v1/outputs": "/v1/projects/{pid}/outputs",
-        "/v1/workspace/outputs": "/v1/projects/{pid}/workspace/outputs",
-    }
+    every = {"/v1/workspace/outputs": "/v1/projects/{pid}/workspace/outputs"}
     # bob checks outputs too, but never those of project A, which he is on.
     bob = a.h("bob", "researcher", "output-checker")
     for queue, path in every.items():
@@ -195,7 +185,6 @@ def test_a_garbled_cursor_is_422_invalid_cursor_on_every_list(
     lists = [path.format(pid=pid) for path in LISTS] + [
         "/v1/projects",
         "/v1/researchers",
-        "/v1/outputs",
         "/v1/workspace/outputs",
         f"/v1/projects/{pid}/workspace/dummy",
     ]

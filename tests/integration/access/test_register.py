@@ -18,8 +18,9 @@ from tests.integration.access.conftest import (
     Access,
     active_project,
     family_court_data,
+    note_job,
+    note_output,
     register,
-    submit_table,
 )
 
 
@@ -46,9 +47,15 @@ def _world(a: Access) -> dict[str, str]:
     )
     r = a.client.post("/v1/projects", json={"title": "A draft"}, headers=a.h("alice", "researcher"))
     draft = r.json()["id"]
-    submit_table(a, published, CHECKER_1, CHECKER_2, title="Children by sex and year")  # released
-    submit_table(a, published, CHECKER_1, title="Pending table")  # waits for a second checker
-    submit_table(a, withheld, CHECKER_1, CHECKER_2, title="Withheld project's table")
+    jobs = {}
+    for pid in (published, withheld):
+        r = a.client.post(f"/v1/projects/{pid}/extracts", headers=a.h("bob", "researcher"))
+        assert r.status_code == 202, r.text
+        jobs[pid] = note_job(a, pid)
+    job = jobs[published]
+    note_output(a, published, job, CHECKER_1, CHECKER_2, title="Children by sex and year")
+    note_output(a, published, job, CHECKER_1, title="Pending table")  # waits for a second one
+    note_output(a, withheld, jobs[withheld], CHECKER_1, CHECKER_2, title="Withheld project's table")
     return {"published": published, "withheld": withheld, "draft": draft}
 
 
@@ -74,7 +81,7 @@ def test_anyone_reads_only_the_published_projects_and_their_released_outputs(
         "checkers": 2,
     }
     # Never an output's content, nor anything of the withheld project.
-    assert "cells" not in r.text and "count" not in r.text
+    assert "cells" not in r.text and "count" not in r.text and "free-form" not in r.text
     assert "sensitive" not in r.text and "Withheld" not in r.text and "Pending" not in r.text
 
     csv_r = a.client.get("/v1/register/projects.csv")

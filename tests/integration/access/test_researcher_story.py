@@ -17,6 +17,8 @@ from tests.integration.access.conftest import (
     Access,
     active_project,
     family_court_data,
+    note_job,
+    note_output,
     register,
 )
 
@@ -88,55 +90,25 @@ def test_a_researcher_gets_from_project_to_extract_to_released_output(access: Ac
     assert quality["share_unlinked"] == round((len(child) - linked) / len(child), 4)
     assert "case" not in manifest["linkage_quality"]  # a case is not a person
 
-    # Outputs: submit, automated checks, two independent checkers release it.
+    # Outputs leave through the workspace's airlock (test_airlock.py holds ACRO's checks):
+    # the author cannot release their own, one checker counts once, two release it.
+    oid = note_output(a, pid, note_job(a, pid))
+    review = f"/v1/projects/{pid}/workspace/outputs/{oid}/reviews"
     r = a.client.post(
-        f"/v1/projects/{pid}/outputs",
-        json={
-            "title": "Children by sex",
-            "cells": [
-                {"row": "1", "count": 41},
-                {"row": "2", "count": 19},
-                {"row": "9", "count": 3},
-            ],
-        },
-        headers=a.h("bob", "researcher"),
-    )
-    assert r.status_code == 201, r.text
-    output = r.json()
-    oid = output["id"]
-    assert output["checks"]["summary"]["primary_suppressed"] == 1
-    assert output["checks"]["summary"]["secondary_suppressed"] == 1
-
-    # The author cannot release their own output, even holding the checker role.
-    r = a.client.post(
-        f"/v1/projects/{pid}/outputs/{oid}/reviews",
-        json={"decision": "approve"},
-        headers=a.h("bob", "researcher", "output-checker"),
+        review, json={"decision": "approve"}, headers=a.h("bob", "researcher", "output-checker")
     )
     assert r.status_code == 403
-    r = a.client.post(
-        f"/v1/projects/{pid}/outputs/{oid}/reviews",
-        json={"decision": "approve"},
-        headers=a.h(*CHECKER_1),
-    )
+    r = a.client.post(review, json={"decision": "approve"}, headers=a.h(*CHECKER_1))
     assert r.status_code == 201 and r.json()["state"] == "submitted"
-    r = a.client.post(
-        f"/v1/projects/{pid}/outputs/{oid}/reviews",
-        json={"decision": "approve"},
-        headers=a.h(*CHECKER_1),
-    )
+    r = a.client.post(review, json={"decision": "approve"}, headers=a.h(*CHECKER_1))
     assert r.status_code == 409  # one checker counts once
-    r = a.client.post(
-        f"/v1/projects/{pid}/outputs/{oid}/reviews",
-        json={"decision": "approve"},
-        headers=a.h(*CHECKER_2),
-    )
+    r = a.client.post(review, json={"decision": "approve"}, headers=a.h(*CHECKER_2))
     assert r.json()["state"] == "released"
     released = a.client.get(
-        f"/v1/projects/{pid}/outputs/{oid}/release", headers=a.h("alice", "researcher")
-    ).json()
-    assert [c["value"] for c in released["cells"]] == [41, None, None]
-    assert released["totals"] == [{"row": "Total", "col": None, "value": 63}]
+        f"/v1/projects/{pid}/workspace/outputs/{oid}/files/note.txt",
+        headers=a.h("alice", "researcher"),
+    )
+    assert released.status_code == 200 and released.text == "a free-form note"
 
     # The audit trail holds every step and verifies.
     verify = a.client.get("/v1/audit/verify", headers=a.h(*ADMIN)).json()
@@ -148,9 +120,10 @@ def test_a_researcher_gets_from_project_to_extract_to_released_output(access: Ac
         "extract.request",
         "extract.build",
         "extract.download",
-        "output.review",
-        "output.release",
-        "output.download",
+        "airlock.submit",
+        "airlock.review",
+        "airlock.release",
+        "airlock.download",
     ):
         assert expected in actions, expected
 

@@ -26,7 +26,6 @@ from services.access.storage.models import (
     AirlockOutputRow,
     AuditLogRow,
     ExtractRow,
-    OutputRow,
     ProjectRow,
     WorkspaceQueryRow,
 )
@@ -34,12 +33,12 @@ from services.access.workspace.files import WorkspacePaths
 from services.runtime.db import transaction
 from tests.integration.access.conftest import (
     CHECKER_1,
-    CHECKER_2,
     Access,
     active_project,
     family_court_data,
+    note_job,
+    note_output,
     register,
-    submit_table,
 )
 
 
@@ -63,8 +62,9 @@ def _count(a: Access, model: Any, pid: str) -> int:
 
 
 def _workspace_with_everything(a: Access) -> tuple[str, str, Path]:
-    """An active project with an extract, a query result, a job's file, a pending and a
-    released table, and a released airlock output on disk; closed. (pid, released id, base)."""
+    """An active project with an extract, a query result, a job's files, an output waiting
+    for a second checker, and a released airlock output on disk; closed. (pid, released id,
+    base)."""
     a.seed(*family_court_data())
     register(a, "alice", "bob")
     pid = active_project(a, retention_days=30)
@@ -77,8 +77,7 @@ def _workspace_with_everything(a: Access) -> tuple[str, str, Path]:
         headers=bob,
     )
     assert r.status_code == 201, r.text
-    submit_table(a, pid, CHECKER_1, CHECKER_2)  # released
-    submit_table(a, pid, CHECKER_1)  # waits for a second checker
+    note_output(a, pid, note_job(a, pid), CHECKER_1)  # waits for a second checker
     paths = WorkspacePaths(a.ctx.settings.extracts.directory, pid)
     # A job's output and a released airlock output, as the sandbox and the airlock leave them
     # (running ACRO in the sandbox is the airlock's tests' business).
@@ -143,9 +142,10 @@ def test_a_closed_projects_workspace_goes_after_its_period_with_one_certificate(
     assert not (base / "extracts").exists() and not (base / "queries").exists()
     assert _count(a, ExtractRow, pid) == 0 and _count(a, WorkspaceQueryRow, pid) == 0
     with a.ctx.sessions() as s:
-        states = s.execute(select(OutputRow.state).where(OutputRow.project_id == pid)).scalars()
-        assert list(states) == ["released"]  # the pending table went, the released one stays
-        assert s.get(AirlockOutputRow, released_id) is not None
+        ids = s.execute(
+            select(AirlockOutputRow.id).where(AirlockOutputRow.project_id == pid)
+        ).scalars()
+        assert list(ids) == [released_id]  # the pending output went, the released one stays
 
     [certificate] = _certificates(a, pid)
     assert {f["path"]: f["sha256"] for f in certificate["files"]} == {
@@ -153,7 +153,9 @@ def test_a_closed_projects_workspace_goes_after_its_period_with_one_certificate(
     }
     assert certificate["rows"]["access_extracts"] == 1
     assert certificate["rows"]["access_workspace_queries"] == 1
-    assert certificate["rows"]["access_outputs"] == 1
+    assert certificate["rows"]["access_jobs"] == 1
+    assert certificate["rows"]["access_airlock_outputs"] == 1
+    assert certificate["rows"]["access_airlock_reviews"] == 1
     assert certificate["kept"] == {"released_outputs": [released_id]}
     assert certificate["rule"]["period_days"] == 30
     assert certificate["rule"]["period_from"] == "approval"

@@ -113,7 +113,16 @@ FORMS: dict[str, dict[str, Any]] = {
     "/panel/{project_id}/reject": {"comment": "x"},
     "/checking/{project_id}/{output_id}": {"decision": "approve"},
     "/review/{record_token}": {"decision": "accept"},
-    "/projects/{project_id}/outputs/new": {"title": "t", "cells": "a, , 20"},
+    "/projects/{project_id}/outputs/new": {
+        "title": "t",
+        "source": "table:CHILD",
+        "kind": "table",
+        "index": "GNDR_CD",
+    },
+    "/projects/{project_id}/outputs/{output_id}/exception": {"reason": "r"},
+    "/projects/{project_id}/outputs/{output_id}/resubmit": {"comment": "c"},
+    "/projects/{project_id}/workspace/queries": {"sql": "SELECT count(*) FROM CHILD"},
+    "/projects/{project_id}/workspace/jobs": {"script": "print(1)", "requirements": ["pandas"]},
 }
 
 
@@ -178,8 +187,11 @@ def site(access: Access, world: dict[str, str], tmp_path: Path) -> Iterator[dict
 
 def sign_in(site: dict[str, Any], role: str) -> str:
     """A session for ``role`` (as the OIDC callback makes it); its CSRF token."""
+    return sign_in_as(site, *ROLES[role])
+
+
+def sign_in_as(site: dict[str, Any], subject: str, roles: list[str], source: str | None) -> str:
     a, portal = site["a"], site["portal"]
-    subject, roles, source = ROLES[role]
     token = a.issuer.mint(
         subject, audience="fjo-access", roles=roles, source=source, extra={"aud": AUDIENCES}
     )
@@ -261,10 +273,14 @@ def test_every_page_and_form_refuses_every_role_another_projects_objects(
         before["decisions"],
         before["sign_offs"],
     )
-    outputs = a.client.get(
-        f"/v1/projects/{ids['project_id']}/outputs", headers=a.h("mallory", "researcher")
-    ).json()
-    assert [o["state"] for o in outputs["items"]] == ["submitted"]  # no form added or released one
+    b = f"/v1/projects/{ids['project_id']}/workspace"
+    mallory = a.h("mallory", "researcher")
+    outputs = a.client.get(f"{b}/outputs", headers=mallory).json()["items"]
+    assert [o["state"] for o in outputs] == ["submitted"]  # no form added or released one
+    assert [o["exception"] for o in outputs] == [None]
+    queries = a.client.get(f"{b}/queries", headers=mallory).json()["items"]
+    assert len(queries) == 1  # none run by others
+    assert len(a.client.get(f"{b}/jobs", headers=mallory).json()["items"]) == 2
 
 
 def test_queues_and_lists_show_only_what_the_api_gives_the_person(site: dict[str, Any]) -> None:
@@ -347,3 +363,79 @@ def test_every_page_needs_a_session(site: dict[str, Any]) -> None:
         else:
             assert r.status_code in (303, 403), path
             assert not r.headers.get("location", "/sign-in").startswith("/projects"), path
+
+
+def test_a_member_works_in_their_own_workspace_and_airlock_through_the_pages(
+    site: dict[str, Any],
+) -> None:
+    """The other side of the matrix: project B's own member sees and uses every page (no
+    JavaScript: plain form posts), and a checker sees ACRO's result and comments."""
+    portal, ids = site["portal"], site["ids"]
+    pid, oid = ids["project_id"], ids["output_id"]
+    csrf = sign_in_as(site, "mallory", ["researcher"], None)
+    page = portal.get(f"/projects/{pid}/workspace")
+    assert page.status_code == 200, page.text
+    assert "GNDR_CD" in page.text and "permits row-level download" in page.text
+    r = portal.post(
+        f"/projects/{pid}/workspace/queries",
+        data={"csrf_token": csrf, "sql": "SELECT * FROM read_text('/etc/hostname')"},
+    )
+    assert r.status_code == 200 and "file-access" in r.text  # the refusal's own page
+    r = portal.post(
+        f"/projects/{pid}/workspace/queries",
+        data={"csrf_token": csrf, "sql": "SELECT GNDR_CD, count(*) AS n FROM CHILD GROUP BY 1"},
+    )
+    assert r.status_code == 200 and 'id="preview"' in r.text and "query-to-output" in r.text
+    page = portal.get(f"/projects/{pid}/workspace").text
+    assert page.count("file-access") == 1 and page.count("/workspace/queries/") == 3
+    r = portal.post(
+        f"/projects/{pid}/workspace/jobs",
+        data={"csrf_token": csrf, "script": "print('hello')", "name": "hello"},
+    )
+    assert r.status_code == 200 and "succeeded" in r.text and "hello" in r.text  # its log
+    r = portal.post(
+        f"/projects/{pid}/workspace/jobs",
+        data={"csrf_token": csrf, "script": "print(1)", "requirements": ["left-pad"]},
+    )
+    assert r.status_code == 422 and "not in the job runtime&#39;s allow-list" in r.text
+    dummy = portal.get(f"/projects/{pid}/workspace/dummy/CHILD.csv")
+    assert dummy.status_code == 200 and "DUMMY_CHILD.csv" in dummy.headers["content-disposition"]
+    page = portal.get(f"/projects/{pid}/outputs/new?source=job:{ids['job_id']}:x")
+    assert page.status_code == 200 and "note.txt" in page.text  # the note job's file
+    r = portal.post(
+        f"/projects/{pid}/outputs/new",
+        data={"csrf_token": csrf, "title": "t", "source": "query:", "kind": "table"},
+    )
+    assert r.status_code == 422 and "choose a query result" in r.text
+    r = portal.get(f"/projects/{pid}/outputs/{oid}")
+    assert r.status_code == 200 and "A person must judge this output" in r.text
+    assert "output-files" not in r.text  # not released: nothing to download
+    assert portal.get(f"/projects/{pid}/outputs/{oid}/files/note.txt").status_code == 409
+
+    csrf = sign_in(site, "output-checker")
+    r = portal.get(f"/checking/{pid}/{oid}")
+    assert r.status_code == 200 and "note.txt" in r.text and 'id="approve-output"' in r.text
+    assert portal.get(f"/projects/{pid}/outputs/{oid}/files/note.txt").status_code == 200
+    r = portal.post(
+        f"/checking/{pid}/{oid}",
+        data={"csrf_token": csrf, "decision": "comment", "comment": "What is in the note?"},
+    )
+    assert r.status_code == 200 and "Your comment is recorded" in r.text
+    r = portal.post(
+        f"/checking/{pid}/{oid}", data={"csrf_token": csrf, "decision": "return", "comment": ""}
+    )
+    assert r.status_code == 422  # a return says why
+    r = portal.post(
+        f"/checking/{pid}/{oid}",
+        data={"csrf_token": csrf, "decision": "return", "comment": "Say what it is."},
+    )
+    assert "returned to its author" in r.text
+
+    csrf = sign_in_as(site, "mallory", ["researcher"], None)
+    r = portal.get(f"/projects/{pid}/outputs/{oid}")
+    assert "What is in the note?" in r.text and 'id="resubmit"' in r.text
+    r = portal.post(
+        f"/projects/{pid}/outputs/{oid}/resubmit",
+        data={"csrf_token": csrf, "comment": "It is a note.", "preset": "acro"},
+    )
+    assert r.status_code == 200 and "Revision 2 is submitted" in r.text

@@ -11,10 +11,10 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from services.access.api.schemas import (
     AccreditationIn,
     ApprovalIn,
-    CellIn,
     ProjectIn,
     ResearcherIn,
 )
+from services.access.api.workspace_schemas import HistogramSpec, QueryIn
 from services.access.config import AccessSettings, AuthSettings
 from services.access.entrypoints import create_app
 from services.runtime.auth import DevIssuer
@@ -87,21 +87,21 @@ def test_the_openapi_document_lists_the_refusals_each_route_answers(tmp_path: Pa
         (AccreditationIn, {"accredited_until": None, "revoked": 0}),
         (AccreditationIn, {"accredited_until": None, "revoked": "no"}),
         (ProjectIn, {"title": "Newborns", "k": "12"}),
-        (CellIn, {"row": "2019", "count": True}),
-        (CellIn, {"row": "2019", "count": 12.0}),
-        (CellIn, {"row": "2019", "count": 12, "top": [False]}),
-        (CellIn, {"row": "2019", "count": 12, "value": "3.5"}),
+        (QueryIn, {"sql": "SELECT 1", "preview": True}),
+        (QueryIn, {"sql": "SELECT 1", "preview": 12.0}),
+        (HistogramSpec, {"column": "AGE", "bins": False}),
+        (HistogramSpec, {"column": "AGE", "bins": "10"}),
     ],
 )
 def test_numbers_and_flags_are_json_numbers_and_booleans(
     model: type[BaseModel], data: dict[str, object]
 ) -> None:
-    # Found by the fuzzer: {"revoked": 0} was read as false, {"top": [false]} as [0.0].
+    # Found by the fuzzer: {"revoked": 0} was read as false, a cell's {"top": [false]} as [0.0].
     with pytest.raises(ValidationError):
         model.model_validate(data)
 
 
 def test_numbers_and_flags_of_the_right_json_type_are_read() -> None:
-    cell = CellIn.model_validate({"row": "2019", "count": 12, "value": 3, "top": [2, 1.5]})
-    assert (cell.count, cell.value, cell.top) == (12, 3.0, [2.0, 1.5])
+    assert QueryIn.model_validate({"sql": "SELECT 1", "preview": 12}).preview == 12
+    assert HistogramSpec.model_validate({"column": "AGE", "bins": 12}).bins == 12
     assert AccreditationIn.model_validate({"accredited_until": None, "revoked": True}).revoked

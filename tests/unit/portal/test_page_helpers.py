@@ -1,12 +1,12 @@
-"""The portal's pure helpers: where sign-in may return to, typed table cells, the waterfall,
-and the redirect after a form."""
+"""The portal's pure helpers: where sign-in may return to, an output's form as the airlock's
+request, ACRO's record as tables, the waterfall, and the redirect after a form."""
 
 from __future__ import annotations
 
 import pytest
 
 from services.portal.web.context import safe_next, see_other
-from services.portal.web.researcher import parse_cells
+from services.portal.web.outputs import acro_checks, acro_outcome, output_source, output_spec
 from services.portal.web.reviewer import waterfall
 
 
@@ -25,17 +25,58 @@ def test_sign_in_returns_only_to_a_local_path(asked: str | None, goes: str) -> N
     assert safe_next(asked) == goes
 
 
-def test_typed_cells_are_read_and_a_bad_line_is_named() -> None:
-    assert parse_cells("2016, female, 25\n\n2017, , 31\n") == [
-        {"row": "2016", "col": "female", "count": 25},
-        {"row": "2017", "col": None, "count": 31},
+def test_an_outputs_form_becomes_the_airlocks_spec_and_source() -> None:
+    assert output_spec("table", {"index": "LAW_TYPE, GNDR_CD", "columns": ""}) == {
+        "index": ["LAW_TYPE", "GNDR_CD"],
+        "columns": [],
+    }
+    assert output_spec("table", {"index": "A", "values": "AGE", "aggfunc": "mean"}) == {
+        "index": ["A"],
+        "columns": [],
+        "values": "AGE",
+        "aggfunc": "mean",
+    }
+    assert output_spec("regression", {"dependent": "y", "independent": "a,b"}) == {
+        "method": "ols",
+        "dependent": "y",
+        "independent": ["a", "b"],
+    }
+    assert output_spec("histogram", {"column": "AGE"}) == {"column": "AGE", "bins": 10}
+    with pytest.raises(ValueError, match="bins"):
+        output_spec("histogram", {"column": "AGE", "bins": "ten"})
+    assert output_spec("file", {"index": "ignored"}) == {}
+    assert output_source("query:q1") == {"query": "q1"}
+    assert output_source("job:j1:table.csv") == {"job": "j1", "file": "table.csv"}
+    assert output_source("table:CHILD") == {"table": "CHILD"}
+    for bad in ("", "query:", "job:j1", "job::x", "other:1"):
+        with pytest.raises(ValueError, match="source"):
+            output_source(bad)
+
+
+def test_acros_record_is_read_as_one_row_per_check_and_a_cell_table() -> None:
+    record = {
+        "files": [
+            {
+                "name": "output_0.csv",
+                "sdc": {
+                    "summary": {"suppressed": False, "negative": 0, "threshold": 2, "p-ratio": 0},
+                    "cells": {"threshold": [[0, 0], [1, 0]]},
+                },
+            }
+        ],
+        "outcome": {"All": {"C100": "threshold; ", "C2": "ok"}},
+    }
+    assert acro_checks(record) == [
+        {"check": "negative", "flagged": 0, "ok": True},
+        {"check": "p-ratio", "flagged": 0, "ok": True},
+        {"check": "threshold", "flagged": 2, "ok": False},
     ]
-    with pytest.raises(ValueError, match="line 2: the count must be a whole number"):
-        parse_cells("a, b, 1\na, b, many")
-    with pytest.raises(ValueError, match="line 1: write row, column, count"):
-        parse_cells("a, 1")
-    with pytest.raises(ValueError, match="at least one cell"):
-        parse_cells(" \n")
+    assert acro_outcome(record) == {
+        "columns": ["All"],
+        "rows": [("C100", ["threshold; "]), ("C2", ["ok"])],
+    }
+    assert acro_checks({"status": "review", "type": "custom"}) == []
+    assert acro_outcome({"outcome": {}}) is None
 
 
 def test_the_waterfall_runs_from_the_prior_through_each_comparison() -> None:
