@@ -97,8 +97,8 @@ PRESETS: dict[str, AcroPreset] = {
     # residual degrees of freedom 10, zeros are disclosive; flagged cells are not hidden.
     "acro": AcroPreset(name="acro"),
     # UK LLC / ONS SRS: at least 10 people per cell, zeros included, dominance (2, 67 %);
-    # flagged cells are suppressed by ACRO. ACRO has one N-K rule: the (1, 50 %) rule of
-    # the declared-table checks (domain/output_checks.py) has no ACRO counterpart.
+    # flagged cells are suppressed by ACRO. ACRO has one N-K rule, so the (1, 50 %) rule
+    # some checkers add has no counterpart here.
     "threshold-10": AcroPreset(
         name="threshold-10", safe_nk_k=0.67, safe_pratio_p=0.0, mitigation="suppress"
     ),
