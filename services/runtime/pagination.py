@@ -85,8 +85,8 @@ def decode_cursor(value: str, parts: int) -> tuple[str, ...]:
 
 
 def keyset_page(
-    fetch: Callable[[Select[Any]], Iterable[Any]],
-    query: Select[Any],
+    fetch: Callable[[Select[*tuple[Any, ...]]], Iterable[Any]],
+    query: Select[*tuple[Any, ...]],
     key: tuple[
         QueryableAttribute[datetime] | ColumnElement[datetime],
         QueryableAttribute[str] | ColumnElement[str],

@@ -19,7 +19,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import Session
 
 from services.access.api.deps import today
@@ -33,14 +33,7 @@ from services.access.storage.models import (
     ProjectRow,
     ResearcherRow,
 )
-from services.runtime.pagination import (
-    InvalidCursor,
-    Page,
-    PageCursor,
-    PageLimit,
-    decode_cursor,
-    encode_cursor,
-)
+from services.runtime.pagination import Page, PageCursor, PageLimit, keyset_page
 
 __all__ = ["RegisterOutput", "RegisterProject", "RegisterProjectPage", "register_router"]
 
@@ -139,55 +132,54 @@ def _released_outputs(s: Session, project_ids: Sequence[str]) -> dict[str, list[
     }
 
 
-def register_page(
-    s: Session, *, limit: int | None, after: tuple[datetime, str] | None, today: date
-) -> list[tuple[RegisterProject, datetime]]:
-    """Published projects by approval time (then id), after ``after``; each with its sort key."""
-    stmt = (
-        select(ProjectRow, ProjectApprovalRow, ResearcherRow.organisation)
+def _published() -> Select[*tuple[Any, ...]]:
+    """Published projects with their approval and owner's organisation; ``decided_at`` and
+    ``id`` are selected on their own too, as the register's keyset."""
+    return (
+        select(
+            ProjectRow,
+            ProjectApprovalRow,
+            ResearcherRow.organisation,
+            ProjectApprovalRow.decided_at,
+            ProjectRow.id,
+        )
         .join(ProjectApprovalRow, ProjectApprovalRow.project_id == ProjectRow.id)
         .outerjoin(ResearcherRow, ResearcherRow.subject == ProjectRow.owner)
         .where(
             ProjectRow.state.in_(_LISTED_STATES),
             ProjectApprovalRow.register_publish.is_(True),
         )
-        .order_by(ProjectApprovalRow.decided_at, ProjectRow.id)
     )
-    if after is not None:
-        at, pid = after
-        stmt = stmt.where(
-            or_(
-                ProjectApprovalRow.decided_at > at,
-                and_(ProjectApprovalRow.decided_at == at, ProjectRow.id > pid),
-            )
-        )
-    if limit is not None:
-        stmt = stmt.limit(limit)
-    rows = s.execute(stmt).all()
-    outputs = _released_outputs(s, [project.id for project, _, _ in rows])
-    page: list[tuple[RegisterProject, datetime]] = []
-    for project, approval, organisation in rows:
+
+
+REGISTER_ORDER = (ProjectApprovalRow.decided_at, ProjectRow.id)
+"""The register's order: by approval time, then project id."""
+
+
+def register_entries(s: Session, rows: Sequence[Any], today: date) -> list[RegisterProject]:
+    """The register's entries for rows of ``_published()``, with their released outputs
+    (fetched for all the rows at once)."""
+    outputs = _released_outputs(s, [row.id for row in rows])
+    entries = []
+    for project, approval, organisation, *_key in rows:
         state = effective_state(ProjectState(project.state), project.access_until, today)
         legal_basis = (project.requested or {}).get("legal_basis")
-        page.append(
-            (
-                RegisterProject(
-                    id=project.id,
-                    title=project.title,
-                    purpose=project.summary,
-                    organisation=organisation,
-                    datasets=sorted(approval.datasets),
-                    legal_basis=legal_basis if isinstance(legal_basis, str) else None,
-                    status=state.value,
-                    approved_on=_day(approval.decided_at),
-                    access_until=project.access_until,
-                    closed_on=_day(project.closed_at),
-                    released_outputs=outputs.get(project.id, []),
-                ),
-                approval.decided_at,
+        entries.append(
+            RegisterProject(
+                id=project.id,
+                title=project.title,
+                purpose=project.summary,
+                organisation=organisation,
+                datasets=sorted(approval.datasets),
+                legal_basis=legal_basis if isinstance(legal_basis, str) else None,
+                status=state.value,
+                approved_on=_day(approval.decided_at),
+                access_until=project.access_until,
+                closed_on=_day(project.closed_at),
+                released_outputs=outputs.get(project.id, []),
             )
         )
-    return page
+    return entries
 
 
 def register_csv(projects: Iterable[RegisterProject]) -> str:
@@ -209,6 +201,11 @@ def _safe_cell(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
+def _row(row: Any) -> Any:
+    """Every published project is public: the page keeps each row as it is."""
+    return row
+
+
 def register_router(ctx: AccessContext) -> APIRouter:
     router = APIRouter(prefix="/v1/register", tags=["register"])
 
@@ -220,21 +217,13 @@ def register_router(ctx: AccessContext) -> APIRouter:
         openapi_extra={"security": []},
     )
     def projects(limit: PageLimit = 50, cursor: PageCursor = None) -> Response:
-        after: tuple[datetime, str] | None = None
-        if cursor is not None:
-            try:
-                at, pid = decode_cursor(cursor, 2)
-                after = (datetime.fromisoformat(at), pid)
-            except ValueError as exc:  # a cursor this API did not make, or not a stamp in it
-                raise InvalidCursor("not a valid cursor") from exc
         with ctx.sessions() as s:
-            rows = register_page(s, limit=limit + 1, after=after, today=today())
-        items = [p for p, _ in rows[:limit]]
-        next_cursor = None
-        if len(rows) > limit:
-            last, key = rows[limit - 1]
-            next_cursor = encode_cursor(key.isoformat(), last.id)
-        page = RegisterProjectPage(items=items, next_cursor=next_cursor)
+            rows, next_cursor = keyset_page(
+                s.execute, _published(), REGISTER_ORDER, limit=limit, cursor=cursor, item=_row
+            )
+            page = RegisterProjectPage(
+                items=register_entries(s, rows, today()), next_cursor=next_cursor
+            )
         return JSONResponse(page.model_dump(mode="json"))
 
     @router.get(
@@ -246,9 +235,10 @@ def register_router(ctx: AccessContext) -> APIRouter:
     )
     def projects_csv() -> Response:
         with ctx.sessions() as s:
-            rows = register_page(s, limit=None, after=None, today=today())
+            rows = s.execute(_published().order_by(*REGISTER_ORDER)).all()
+            entries = register_entries(s, rows, today())
         return Response(
-            register_csv(p for p, _ in rows),
+            register_csv(entries),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": 'attachment; filename="fjo-register.csv"'},
         )
