@@ -30,7 +30,7 @@ from deploy.manifests.roles import (
     meta,
     roles,
 )
-from deploy.manifests.workloads import CONTAINER_SECURITY, POD_SECURITY, RESOURCES
+from deploy.manifests.workloads import CONTAINER_SECURITY, POD_SECURITY, RESOURCES, migration_job
 from services.catalogue import PORTAL, WORKER
 
 __all__ = ["PORTAL_NAME", "portal_env_name", "portal_resources", "portal_secret_keys"]
@@ -313,26 +313,6 @@ def portal_resources() -> list[dict[str, Any]]:
         },
         _network_policy(PORTAL_NAME, "api"),
         *_probe_services(),
-        {
-            "apiVersion": "batch/v1",
-            "kind": "Job",
-            "metadata": meta(
-                migrate_name,
-                migrate_labels,
-                annotations={
-                    "argocd.argoproj.io/hook": "PreSync",
-                    "argocd.argoproj.io/hook-delete-policy": "BeforeHookCreation",
-                },
-            ),
-            "spec": {
-                "backoffLimit": 3,
-                "activeDeadlineSeconds": 900,
-                "ttlSecondsAfterFinished": 86400,
-                "template": {
-                    "metadata": {"labels": migrate_labels},
-                    "spec": {**_pod([migrate]), "restartPolicy": "Never"},
-                },
-            },
-        },
+        migration_job(migrate_name, migrate_labels, {**_pod([migrate]), "restartPolicy": "Never"}),
         _network_policy(migrate_name, "migrate"),
     ]

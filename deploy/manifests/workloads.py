@@ -39,6 +39,7 @@ from deploy.manifests.roles import (
 
 __all__ = [
     "config_data",
+    "migration_job",
     "migration_resources",
     "retention_resources",
     "service_role_resources",
@@ -362,6 +363,30 @@ def service_role_resources(sr: ServiceRole) -> list[dict[str, Any]]:
     return docs
 
 
+def migration_job(name: str, labels: dict[str, str], pod_spec: dict[str, Any]) -> dict[str, Any]:
+    """A migration Job (a service's or the portal's) around ``pod_spec``."""
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": meta(
+            name,
+            labels,
+            annotations={
+                # Argo CD runs it before each sync; with plain kubectl it is deleted after
+                # a day and re-created by the next apply (a Job's template is immutable).
+                "argocd.argoproj.io/hook": "PreSync",
+                "argocd.argoproj.io/hook-delete-policy": "BeforeHookCreation",
+            },
+        ),
+        "spec": {
+            "backoffLimit": 3,
+            "activeDeadlineSeconds": 900,
+            "ttlSecondsAfterFinished": 86400,
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+        },
+    }
+
+
 def migration_resources(service: Service) -> list[dict[str, Any]]:
     """The Alembic migration Job of a service (``fjo db upgrade <service>``) and its policy."""
     name = f"fjo-{service.value}-migrate"
@@ -382,26 +407,7 @@ def migration_resources(service: Service) -> list[dict[str, Any]]:
         "restartPolicy": "Never",
     }
     return [
-        {
-            "apiVersion": "batch/v1",
-            "kind": "Job",
-            "metadata": meta(
-                name,
-                labels,
-                annotations={
-                    # Argo CD runs it before each sync; with plain kubectl it is deleted after
-                    # a day and re-created by the next apply (a Job's template is immutable).
-                    "argocd.argoproj.io/hook": "PreSync",
-                    "argocd.argoproj.io/hook-delete-policy": "BeforeHookCreation",
-                },
-            ),
-            "spec": {
-                "backoffLimit": 3,
-                "activeDeadlineSeconds": 900,
-                "ttlSecondsAfterFinished": 86400,
-                "template": {"metadata": {"labels": labels}, "spec": pod_spec},
-            },
-        },
+        migration_job(name, labels, pod_spec),
         network_policy(name, service, "migrate", labels, None, None),
     ]
 
