@@ -90,8 +90,8 @@ def test_the_check_pod_is_locked_down_the_same_way(tmp_path: Path) -> None:
     assert check["spec"]["template"]["spec"]["containers"][0]["command"][-4:] == [
         JobRunnerSettings().python,
         "-I",
-        "/check/acro_runner.py",
-        "/check/request.json",
+        "/acro/acro_runner.py",
+        "/acro/request.json",
     ]
 
 

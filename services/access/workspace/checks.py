@@ -3,7 +3,7 @@
 
 The source (a query result, a job's file or an extract table) is shown to the run
 read-only as ``/source/<name>``, fjo's ``acro_runner.py`` and its request read-only at
-``/check``; the runner computes the output and writes ACRO's ``results.json`` and the
+``/acro``; the runner computes the output and writes ACRO's ``results.json`` and the
 output's files into the run's ``/result``, which fjo reads back, whichever runner ran it,
 as regular files only, into the revision's folder. What runs there is fjo's code on fjo's
 request (column names, no formulas), so the verdict is the data's, not the researcher's.

@@ -18,7 +18,7 @@ Access polls the Job until it ends, reads the container's end and its log, delet
 and returns; ``api/jobs.py`` then collects the outputs and audits as for a local job.
 
 The airlock's ACRO check (``check_manifest``) is the same pod with other mounts: the check's
-folder (fjo's ``acro_runner.py`` and its ``request.json``) read-only at ``/check``, the
+folder (fjo's ``acro_runner.py`` and its ``request.json``) read-only at ``/acro``, the
 output's source file read-only at ``/source/<name>`` and the run's own result folder
 writable at ``/result``, all subpaths of the same project's folder.
 """
@@ -116,7 +116,7 @@ def check_manifest(spec: CheckSpec, settings: JobRunnerSettings, root: Path) -> 
     NetworkPolicy, with the check's own mounts (pure, like ``job_manifest``)."""
     project = spec.project_id
     mounts = [
-        ("/check", _sub_path(root, spec.check, project), True),
+        ("/acro", _sub_path(root, spec.check, project), True),
         (spec.source_mount, _sub_path(root, spec.source, project), True),
         ("/result", _sub_path(root, spec.result, project), False),
     ]

@@ -10,7 +10,7 @@ after that (outputs and their SHA-256, the row, the audit) is one code path in
 ``api/jobs.py``, whichever runner ran the job.
 
 A check (``CheckSpec``) runs the same way, with other mounts: fjo's ``acro_runner.py`` and
-its ``request.json`` read-only at ``/check``, the output's source file read-only at
+its ``request.json`` read-only at ``/acro``, the output's source file read-only at
 ``/source/<name>`` and the run's own writable ``/result``; reading the verdict back is one
 code path in ``workspace/checks.py``.
 """
@@ -26,6 +26,7 @@ from typing import Protocol
 from services.access.domain.jobs import JobEnd, JobState, read_job_end
 from services.access.workspace.sandbox import (
     Bind,
+    MountCollision,
     SandboxLimits,
     job_environment,
     run_sandboxed,
@@ -46,7 +47,7 @@ __all__ = [
 _log = logging.getLogger("fjo.access.jobs")
 
 SCRIPT = "/job/script.py"
-CHECK_ARGS = ("/check/acro_runner.py", "/check/request.json")
+CHECK_ARGS = ("/acro/acro_runner.py", "/acro/request.json")
 """What the check's Python runs (``python -I``), in ``/result``."""
 
 
@@ -72,7 +73,7 @@ class CheckSpec:
 
     check_id: str  # names the run (a Kubernetes Job's name): fresh for every run
     project_id: str
-    check: Path  # acro_runner.py and request.json, shown read-only at /check
+    check: Path  # acro_runner.py and request.json, shown read-only at /acro
     source: Path  # the output's source file, shown read-only at /source/<name>
     result: Path  # the run's own writable /result, where ACRO leaves its results
     log: Path
@@ -148,7 +149,7 @@ class LocalJobRunner:
     def run_check(self, spec: CheckSpec) -> JobRun:
         spec.result.mkdir(parents=True, exist_ok=True)
         binds = [
-            Bind(spec.check, "/check"),
+            Bind(spec.check, "/acro"),
             Bind(spec.source, spec.source_mount),
             Bind(spec.result, "/result", writable=True),
         ]
@@ -175,6 +176,9 @@ class LocalJobRunner:
                 cwd=cwd,
                 owned=[writable],
             )
+        except MountCollision as exc:  # an installation problem; say which
+            _log.error("job sandbox failed: %s", exc, extra={"error_type": "MountCollision"})
+            return JobRun(JobEnd(JobState.FAILED, "sandbox-unavailable", str(exc)), None)
         except OSError as exc:  # bubblewrap missing or not permitted: the job did not run
             _log.error("job sandbox failed", extra={"error_type": type(exc).__name__})
             return SANDBOX_UNAVAILABLE

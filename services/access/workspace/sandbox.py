@@ -25,6 +25,7 @@ from pathlib import Path
 
 __all__ = [
     "Bind",
+    "MountCollision",
     "SandboxLimits",
     "SandboxResult",
     "job_environment",
@@ -45,6 +46,11 @@ class Bind:
     source: Path
     dest: str
     writable: bool = False
+
+
+class MountCollision(OSError):
+    """A bind's mount point and the Python runtime overlap: one would hide the other inside
+    the sandbox (fjo installed under ``/acro``, say), so the job could not even start."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +125,16 @@ def sandbox_command(
     cwd: str,
 ) -> list[str]:
     """The bwrap command line that runs ``argv`` confined (docs/workspace.md, "Jobs")."""
+    binds = list(binds)
+    runtime = python_runtime()
+    for b in binds:
+        dest = Path(b.dest)
+        for folder in runtime:
+            if _under(folder, dest) or _under(dest, folder):
+                raise MountCollision(
+                    f"the sandbox mounts {b.dest} over fjo's Python runtime at {folder}: "
+                    f"install fjo (its virtual environment) outside {b.dest}"
+                )
     root = os.geteuid() == 0
     args = [bwrap, "--die-with-parent", "--new-session"]
     args += ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts"]
@@ -139,7 +155,7 @@ def sandbox_command(
         elif Path(f"/{link}").is_dir():
             args += ["--ro-bind", f"/{link}", f"/{link}"]
         made.add(f"/{link}")
-    for folder in python_runtime():
+    for folder in runtime:
         args += _parents(str(folder), made)
         args += ["--ro-bind", str(folder), str(folder)]
         made.add(str(folder))

@@ -80,7 +80,7 @@ class Bench:
         )
 
     def check_spec(self, runner_script: str, check_id: str = "c-1") -> CheckSpec:
-        """A check run whose ``/check/acro_runner.py`` is ``runner_script``, on the extract's
+        """A check run whose ``/acro/acro_runner.py`` is ``runner_script``, on the extract's
         CHILD.csv, laid out as ``workspace/checks.py`` lays out its runs."""
         paths = WorkspacePaths(self.root, PROJECT)
         work = paths.output("o-1", 1).with_name("r1.check")
@@ -265,16 +265,16 @@ def test_a_checks_inputs_are_read_only_and_nothing_else_is_there(bench: Bench) -
     foreign = str(bench.root / OTHER / "extracts" / "e-2" / "CHILD.csv")
     probe = PROBE + (
         "attempt('write-source', lambda: open('/source/CHILD.csv', 'a').write('x'))\n"
-        "attempt('write-request', lambda: open('/check/request.json', 'a').write('x'))\n"
-        "attempt('write-runner', lambda: open('/check/acro_runner.py', 'a').write('x'))\n"
-        "attempt('new-in-check', lambda: open('/check/x', 'w').write('x'))\n"
+        "attempt('write-request', lambda: open('/acro/request.json', 'a').write('x'))\n"
+        "attempt('write-runner', lambda: open('/acro/acro_runner.py', 'a').write('x'))\n"
+        "attempt('new-in-check', lambda: open('/acro/x', 'w').write('x'))\n"
         f"attempt('foreign', lambda: open({foreign!r}).read())\n"
         "attempt('workspace', lambda: os.listdir('/workspace'))\n"
         "attempt('data', lambda: os.listdir('/data'))\n"
         "attempt('socket', lambda: socket.create_connection(('1.1.1.1', 53), timeout=2))\n"
         "attempt('dns', lambda: socket.getaddrinfo('pypi.org', 443))\n"
         "seen['rows'] = len(open('/source/CHILD.csv').read().splitlines())\n"
-        "seen['request'] = json.load(open('/check/request.json'))\n"
+        "seen['request'] = json.load(open('/acro/request.json'))\n"
         "seen['cwd'] = os.getcwd()\n"
         "seen['env'] = sorted(os.environ)\n"
         "json.dump(seen, open('check.json', 'w'))\n"
@@ -377,7 +377,7 @@ def test_a_check_mounts_only_its_own_projects_subpaths(k8s: KubeBench) -> None:
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
     work = f"{PROJECT}/outputs/o-1/r1.check"
     assert {k: (m.get("subPath"), m.get("readOnly")) for k, m in mounts.items()} == {
-        "/check": (f"{work}/check", True),
+        "/acro": (f"{work}/check", True),
         "/source/CHILD.csv": (f"{PROJECT}/extracts/e-1/CHILD.csv", True),
         "/result": (f"{work}/result", False),
         "/tmp": (None, None),
@@ -387,7 +387,7 @@ def test_a_check_mounts_only_its_own_projects_subpaths(k8s: KubeBench) -> None:
     assert labels["app.kubernetes.io/name"] == JOB_NAME_LABEL  # the deny-all policy's pods
     assert labels["fjo.dev/check"] == "c-1" and "fjo.dev/job" not in labels
     assert container["workingDir"] == "/result"
-    assert container["command"][-3:] == ["-I", "/check/acro_runner.py", "/check/request.json"]
+    assert container["command"][-3:] == ["-I", "/acro/acro_runner.py", "/acro/request.json"]
     # The same pod as a job's otherwise: security context, limits, deadline, no token.
     job = job_manifest(b.spec("pass\n"), kube_settings(), b.root)
     (job_container,) = job["spec"]["template"]["spec"]["containers"]

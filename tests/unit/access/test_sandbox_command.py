@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-from services.access.workspace.sandbox import Bind, python_runtime, sandbox_command
+import pytest
+
+from services.access.workspace.sandbox import (
+    Bind,
+    MountCollision,
+    python_runtime,
+    sandbox_command,
+)
 
 
 def _mounts(args: list[str]) -> list[tuple[str, str]]:
@@ -36,3 +44,25 @@ def test_the_private_tmp_comes_before_every_bind_so_none_under_tmp_is_hidden(
     assert {"/data", "/output"} <= dests
     assert {str(p) for p in python_runtime()} <= dests
     assert "--unshare-net" in args
+
+
+@pytest.mark.parametrize("mount", ["/acro", "/output", "/data"])
+def test_a_mount_over_the_python_runtime_is_refused_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, mount: str
+) -> None:
+    # CI cloned fjo under /check, where checks were then mounted: the bind hid the virtual
+    # environment and every ACRO check ended "status 127" with no word of why.
+    monkeypatch.setattr(sys, "prefix", f"{mount}/work/main/.venv")
+    binds = [Bind(tmp_path / "x", mount)]
+    with pytest.raises(MountCollision, match=f"mounts {mount} over fjo's Python runtime"):
+        sandbox_command(["python"], binds, bwrap="bwrap", uid=65534, env={}, cwd="/")
+
+
+def test_a_runtime_outside_every_mount_is_accepted(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(sys, "prefix", "/checkout/.venv")  # shares a prefix of letters only
+    args = sandbox_command(
+        ["python"], [Bind(tmp_path / "x", "/check")], bwrap="bwrap", uid=65534, env={}, cwd="/"
+    )
+    assert ("--ro-bind", "/checkout/.venv") in _mounts(args)
