@@ -7,6 +7,8 @@ SHELL := bash
 UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-x -k kafka"`.
 PYTEST_ARGS ?=
+# pytest-xdist workers (tests/conftest.py says which tests may run side by side); 0 = none.
+PYTEST_WORKERS ?= 2
 # Strictly typed packages (mypy); only those that exist are checked.
 TYPED_DIRS := $(wildcard contracts services/runtime)
 
@@ -66,7 +68,7 @@ docs: venv
 # Starts its own Kafka and PostgreSQL (under var/run.*), exports FJO_TEST_KAFKA_BOOTSTRAP and
 # FJO_TEST_POSTGRES_URL, runs pytest, always stops both, exits with pytest's status.
 pytest: venv tools browser assets sandbox
-	scripts/with-services.sh .venv/bin/pytest $(PYTEST_ARGS)
+	scripts/with-services.sh .venv/bin/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # Debian's chromium + chromium-driver for the portal's browser tests (apt, if missing).
 browser:

@@ -7,6 +7,9 @@
 * `sqlite_url`: a SQLite file URL in the test's tmp_path.
 * `db_url`: parametrised over ["sqlite", "postgres"]: a fresh empty database of each kind, so
   storage tests run on both.
+
+`make test` runs the suite on two pytest-xdist workers (``--dist loadgroup``); see
+`pytest_collection_modifyitems` for what may run side by side.
 """
 
 from __future__ import annotations
@@ -69,3 +72,30 @@ def db_url(request: pytest.FixtureRequest) -> str:
         return str(request.getfixturevalue("sqlite_url"))
     make: Callable[[], str] = request.getfixturevalue("fresh_postgres_db")
     return make()
+
+
+SHARED_BROKER = "shared-kafka"
+
+
+def xdist_group_of(item: pytest.Item) -> str:
+    """Which tests must run one after another on the same xdist worker.
+
+    Tests on the shared test broker use the registry's topic names and the services' own
+    consumer groups, so two at once would share partitions: all of them are one group (they
+    already run in sequence without xdist). Tests with brokers of their own (``own_broker``)
+    and the rest group by file, which keeps a module's fixtures (a demo run, a portal stack
+    for the browser tests) built once.
+    """
+    on_kafka = item.get_closest_marker("kafka") or "kafka_bootstrap" in item.fixturenames
+    if on_kafka and not item.get_closest_marker("own_broker"):
+        return SHARED_BROKER
+    path = item.nodeid.split("::", 1)[0]
+    if path.startswith("tests/browser/"):
+        return "browser"  # one portal stack and one Chromium for the session
+    return path
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(xdist_group_of(item)))

@@ -41,7 +41,12 @@ from tests.reliability.harness import (
 )
 from tests.reliability.workload import Workload, make_workload, publish
 
-pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.timeout(900)]
+pytestmark = [
+    pytest.mark.kafka,
+    pytest.mark.own_broker,
+    pytest.mark.postgres,
+    pytest.mark.timeout(900),
+]
 
 DRAIN_LIMIT_S = 300.0  # a hang guard only
 

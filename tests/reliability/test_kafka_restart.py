@@ -15,7 +15,7 @@ import pytest
 from services.runtime.bus.kafka import KafkaBus
 from tests.reliability.harness import KAFKA_SH, Broker, read_topic
 
-pytestmark = [pytest.mark.kafka, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.kafka, pytest.mark.own_broker, pytest.mark.timeout(300)]
 
 
 def _status(broker: Broker) -> subprocess.CompletedProcess[str]:

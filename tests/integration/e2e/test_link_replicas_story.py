@@ -248,6 +248,7 @@ def _persons(world: World) -> int:
 
 
 @pytest.mark.kafka
+@pytest.mark.own_broker
 @pytest.mark.postgres
 def test_on_kafka_three_link_workers_one_killed_give_what_one_gives(
     world: tuple[World, dict[str, Path]],

@@ -41,7 +41,12 @@ from synth.world import FEEDS, World, WorldConfig, build_world, write_world
 from tests.integration.e2e.story_stack import KafkaStoryStack, header, wait_until
 from tests.reliability.harness import Broker
 
-pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.timeout(600)]
+pytestmark = [
+    pytest.mark.kafka,
+    pytest.mark.own_broker,
+    pytest.mark.postgres,
+    pytest.mark.timeout(600),
+]
 
 WORLD = WorldConfig(seed=6_021_977, spine_size=1_200, cases=72)
 """About 2,050 valid records (1,200 on the spine, 275 court person records): the story runs
