@@ -6,7 +6,8 @@ import pytest
 
 from tests.conftest import SHARED_BROKER, xdist_group_of
 
-SHARED_PARAMS = ("[kafka", "[kafka-postgres")
+SHARED_PARAMS = {"kafka", "kafka-postgres"}
+"""The shared broker's parameter values of the ``platform``, ``bus_spec`` and ingest stacks."""
 
 
 def test_tests_on_the_shared_broker_run_in_one_group_and_own_brokers_do_not(
@@ -18,7 +19,9 @@ def test_tests_on_the_shared_broker_run_in_one_group_and_own_brokers_do_not(
         own = item.get_closest_marker("own_broker") is not None
         if "kafka_bootstrap" in item.fixturenames and not own:
             assert group == SHARED_BROKER, item.nodeid
-        if any(p in item.nodeid for p in SHARED_PARAMS) and not own:
+        callspec = getattr(item, "callspec", None)
+        values = {str(v) for v in callspec.params.values()} if callspec else set()
+        if values & SHARED_PARAMS and not own:
             assert group == SHARED_BROKER, item.nodeid
         if own:
             assert group == item.nodeid.split("::", 1)[0], item.nodeid
