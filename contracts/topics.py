@@ -19,7 +19,10 @@ from contracts.events import (
     LinkageKeysPublished,
     LinkResultPublished,
     MessageDeadLettered,
+    ObjectionReceived,
+    PersonObjected,
     PseudonymisedRecordPublished,
+    RecordObjected,
     RecordQuarantined,
 )
 from contracts.services import SERVICES, Service
@@ -95,10 +98,11 @@ def dead_letter_topic(service: Service | str) -> str:
 
 INGEST_RECORDS = Topic(
     name="ingest.records.v1",
-    events=tuple(RECORD_RECEIVED_EVENTS.values()),
+    events=(*RECORD_RECEIVED_EVENTS.values(), ObjectionReceived),
     partition_key="<source>/<record type>/<record_id>",
-    partition_key_description="One record's versions stay in order. Not per person: who a "
-    "record is only becomes known in link, after pseudonymise.",
+    partition_key_description="One record's versions stay in order, and an objection about "
+    "it comes after them. Not per person: who a record is only becomes known in link, after "
+    "pseudonymise.",
     producer=Service.INGEST,
     consumers=(Service.PSEUDONYMISE,),
     retention=7 * _DAY_MS,
@@ -124,9 +128,10 @@ INGEST_QUARANTINE = Topic(
 
 PSEUDONYMISE_RECORDS = Topic(
     name="pseudonymise.records.v1",
-    events=(PseudonymisedRecordPublished,),
+    events=(PseudonymisedRecordPublished, RecordObjected),
     partition_key="<record_token>",
-    partition_key_description="One record's versions stay in order; compaction keeps its latest.",
+    partition_key_description="One record's versions stay in order; compaction keeps its "
+    "latest, which after an objection is the objection (the content is gone from the bus).",
     producer=Service.PSEUDONYMISE,
     consumers=(Service.ACCESS,),
     retention="compact",
@@ -138,10 +143,10 @@ PSEUDONYMISE_RECORDS = Topic(
 
 PSEUDONYMISE_LINKAGE_KEYS = Topic(
     name="pseudonymise.linkage-keys.v1",
-    events=(LinkageKeysPublished,),
+    events=(LinkageKeysPublished, RecordObjected),
     partition_key="<record_token>",
     partition_key_description="One record's versions stay in order; compaction keeps its latest, "
-    "so link can rebuild its spine index from the topic.",
+    "so link can rebuild its spine index from the topic (after an objection: the objection).",
     producer=Service.PSEUDONYMISE,
     consumers=(Service.LINK,),
     retention="compact",
@@ -152,9 +157,10 @@ PSEUDONYMISE_LINKAGE_KEYS = Topic(
 
 LINK_RESULTS = Topic(
     name="link.results.v1",
-    events=(LinkResultPublished,),
-    partition_key="<record_token>",
-    partition_key_description="One record's results stay in order; compaction keeps the last.",
+    events=(LinkResultPublished, PersonObjected),
+    partition_key="<record_token>, or <alf> for a person's objection",
+    partition_key_description="One record's results stay in order; compaction keeps the last. "
+    "A person's objection is keyed by their ALF.",
     producer=Service.LINK,
     consumers=(Service.ACCESS,),
     retention="compact",
@@ -228,7 +234,8 @@ def topics_consumed_by(service: Service | str) -> tuple[Topic, ...]:
 
 def topic_for_event(event: type[Event] | str) -> Topic:
     """The one topic an event type is published to; LookupError for dead letters, which go
-    to ``dead_letter_topic(service)``."""
+    to ``dead_letter_topic(service)``, and for an event on several topics (a record's
+    objection), which its producer frames for each topic by name."""
     event_type = event if isinstance(event, str) else event.event_type
     matches = [t for t in TOPICS if event_type in t.event_types]
     if len(matches) != 1:

@@ -13,18 +13,26 @@ from contracts.events.ingest import (
     ChildRecordReceived,
     FieldError,
     HearingRecordReceived,
+    ObjectionReceived,
     PartyChildRelationshipRecordReceived,
     RecordQuarantined,
     RecordReceived,
     SpinePersonRecordReceived,
 )
-from contracts.events.link import LINKED_STATUSES, LinkReason, LinkResultPublished, LinkStatus
+from contracts.events.link import (
+    LINKED_STATUSES,
+    LinkReason,
+    LinkResultPublished,
+    LinkStatus,
+    PersonObjected,
+)
 from contracts.events.pseudonymise import (
     IDENTIFIER_FIELD_NAMES,
     EncodedAddress,
     LinkageKeys,
     LinkageKeysPublished,
     PseudonymisedRecordPublished,
+    RecordObjected,
 )
 from contracts.records import RecordType
 
@@ -46,9 +54,12 @@ __all__ = [
     "LinkageKeys",
     "LinkageKeysPublished",
     "MessageDeadLettered",
+    "ObjectionReceived",
     "PartyChildRelationshipRecordReceived",
+    "PersonObjected",
     "PseudonymisedRecordPublished",
     "QualityFlag",
+    "RecordObjected",
     "RecordQuarantined",
     "RecordReceived",
     "SpinePersonRecordReceived",
@@ -68,10 +79,13 @@ RECORD_RECEIVED_EVENTS: Mapping[RecordType, type[RecordReceived]] = MappingProxy
 
 ALL_EVENTS: tuple[type[Event], ...] = (
     *RECORD_RECEIVED_EVENTS.values(),
+    ObjectionReceived,
     RecordQuarantined,
     PseudonymisedRecordPublished,
+    RecordObjected,
     LinkageKeysPublished,
     LinkResultPublished,
+    PersonObjected,
     MessageDeadLettered,
 )
 """Every event type fjo publishes, in a stable order."""

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, ClassVar
 
-from pydantic import ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import AwareDatetime, ConfigDict, Field, StringConstraints, ValidationError
 
 from contracts._model import ContractModel, examples_of
 from contracts.errors import error_path, safe_errors
 from contracts.events.common import DeliveryId, Event
 from contracts.identifiers import IdentifierKind, identifier
+from contracts.objections import ObjectionRequest
 from contracts.records import (
     AdultPartyRecord,
     CaseRecord,
@@ -28,6 +30,7 @@ __all__ = [
     "ChildRecordReceived",
     "FieldError",
     "HearingRecordReceived",
+    "ObjectionReceived",
     "PartyChildRelationshipRecordReceived",
     "RecordQuarantined",
     "RecordReceived",
@@ -209,3 +212,30 @@ class RecordQuarantined(Event):
     def partition_key(self) -> str:
         """``<source>/<delivery_id>``: a delivery's quarantine stays in line order."""
         return f"{self.source.value}/{self.delivery_id}"
+
+
+class ObjectionReceived(Event):
+    """An objection, erasure request or opt-out ingest received and gave a receipt for.
+
+    On ``ingest.records.v1`` with the partition key of the record it is about, so that
+    pseudonymise reads it after every version of that record. Identifiable: it names the
+    record by the partner's own id.
+    """
+
+    event_type: ClassVar[str] = "ingest.objection-received.v1"
+
+    receipt_id: uuid.UUID = Field(
+        description="Ingest's id of the request: how every later step names it.",
+        examples=["5b0e8f8e-7d8a-4d62-9a55-0b1b6f3c2a10"],
+    )
+    received_at: AwareDatetime = Field(
+        description="When ingest received the request (UTC).", examples=["2024-05-01T09:30:00Z"]
+    )
+    request: ObjectionRequest = Field(
+        description="The request as the partner sent it.", examples=examples_of(ObjectionRequest)
+    )
+
+    def partition_key(self) -> str:
+        """``<source>/<record type>/<record_id>``: the key of the record it is about."""
+        r = self.request
+        return f"{r.source.value}/{r.record_type.value}/{r.record_id}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from enum import IntEnum, StrEnum
 from typing import Annotated, ClassVar
 
@@ -9,9 +10,16 @@ from pydantic import ConfigDict, Field, StringConstraints, ValidationInfo, field
 from pydantic_core import PydanticCustomError
 
 from contracts.events.common import Base64UrlToken, Event, RecordToken
+from contracts.objections import ObjectionKind
 from contracts.records import RecordType
 
-__all__ = ["LINKED_STATUSES", "LinkReason", "LinkResultPublished", "LinkStatus"]
+__all__ = [
+    "LINKED_STATUSES",
+    "LinkReason",
+    "LinkResultPublished",
+    "LinkStatus",
+    "PersonObjected",
+]
 
 
 class LinkStatus(IntEnum):
@@ -32,6 +40,10 @@ class LinkStatus(IntEnum):
     """Accepted by a clerical reviewer."""
     REVIEW = 90
     """In the review band, awaiting clerical review: no ALF yet."""
+    OBJECTED = 95
+    """Withdrawn by an objection or erasure (of the record, or of the spine person it was
+    linked to): no ALF, and no later re-link brings one back. Not 97/98: those are link's
+    internal detail codes of unlinked decisions."""
     UNLINKED = 99
     """No acceptable match: no ALF."""
 
@@ -57,6 +69,7 @@ class LinkReason(StrEnum):
     CLERICAL_DECISION = "clerical-decision"
     MERGE = "merge"
     SPLIT = "split"
+    OBJECTION = "objection"
 
 
 ModelVersion = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
@@ -153,3 +166,37 @@ class LinkResultPublished(Event):
     def partition_key(self) -> str:
         """The record token."""
         return self.record_token
+
+
+class PersonObjected(Event):
+    """A spine person's objection, erasure request or opt-out, by their ALF: what access
+    needs to act on every record of the person (for an opt-out link keeps linking them).
+
+    On ``link.results.v1``, keyed by the ALF (never equal to a record token: another key).
+    """
+
+    event_type: ClassVar[str] = "link.person-objected.v1"
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "receipt_id": "5b0e8f8e-7d8a-4d62-9a55-0b1b6f3c2a10",
+                    "kind": "opt-out",
+                    "alf": _ALF_EXAMPLE,
+                }
+            ]
+        }
+    )
+
+    receipt_id: uuid.UUID = Field(
+        description="Ingest's receipt id of the request.",
+        examples=["5b0e8f8e-7d8a-4d62-9a55-0b1b6f3c2a10"],
+    )
+    kind: ObjectionKind = Field(description="What was asked.", examples=["opt-out"])
+    alf: Base64UrlToken = Field(
+        description="Anonymous linking field of the spine person.", examples=[_ALF_EXAMPLE]
+    )
+
+    def partition_key(self) -> str:
+        """The ALF."""
+        return self.alf

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -22,6 +23,7 @@ from contracts.events.common import (
     RecordToken,
 )
 from contracts.identifiers import identifier_fields
+from contracts.objections import ObjectionKind, ObjectionSubject
 from contracts.records import (
     PERSON_RECORD_TYPES,
     RECORD_MODELS,
@@ -41,6 +43,7 @@ __all__ = [
     "LinkageKeysPublished",
     "LsoaCode",
     "PseudonymisedRecordPublished",
+    "RecordObjected",
 ]
 
 LsoaCode = Annotated[str, StringConstraints(pattern=r"^[EW]01[0-9]{6}$")]
@@ -355,6 +358,65 @@ class LinkageKeysPublished(Event):
             addresses=self.addresses,
             flags=frozenset(QualityFlag(f) for f in self.flags if f in _QUALITY_FLAGS),
         )
+
+    def partition_key(self) -> str:
+        """The record token."""
+        return self.record_token
+
+
+class RecordObjected(Event):
+    """An objection, erasure request or opt-out about one record (or a spine person), without
+    the partner's id: the record is named by its record token.
+
+    Published on ``pseudonymise.records.v1`` and, for person records, on
+    ``pseudonymise.linkage-keys.v1``, keyed by the record token: it follows the record's own
+    events there, and on those compacted topics it becomes the record's latest value, so
+    compaction removes the record's content and keys from the bus too. An opt-out leaves
+    them (the person stays linked), but is published the same way so that every consumer
+    sees it in order.
+    """
+
+    event_type: ClassVar[str] = "pseudonymise.record-objected.v1"
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "receipt_id": "5b0e8f8e-7d8a-4d62-9a55-0b1b6f3c2a10",
+                    "kind": "objection",
+                    "subject": "record",
+                    "record_token": _EXAMPLE_RECORD_PSEUDONYM,
+                    "record_type": "child",
+                    "source": "cafcass-cymru",
+                    "erased_versions": 1,
+                }
+            ]
+        }
+    )
+
+    receipt_id: uuid.UUID = Field(
+        description="Ingest's receipt id of the request (never the client's own request id).",
+        examples=["5b0e8f8e-7d8a-4d62-9a55-0b1b6f3c2a10"],
+    )
+    kind: ObjectionKind = Field(description="What was asked.", examples=["objection"])
+    subject: ObjectionSubject = Field(
+        description="One record, or a person (then the record is a spine person).",
+        examples=["record"],
+    )
+    record_token: RecordToken = Field(
+        description="The record's pseudonym, as in pseudonymise.record-published.",
+        examples=[_EXAMPLE_RECORD_PSEUDONYM],
+    )
+    record_type: RecordType = Field(description="The record kind.", examples=["child"])
+    source: SourceAgency = Field(
+        description="The agency that sent the record.", examples=["cafcass-cymru"]
+    )
+    erased_versions: int = Field(
+        default=0,
+        ge=0,
+        description="Versions of the record pseudonymise shredded from its vault (0 for an "
+        "opt-out, or for a record it keeps nothing of).",
+        examples=[1],
+    )
 
     def partition_key(self) -> str:
         """The record token."""
