@@ -14,6 +14,7 @@ import base64
 import binascii
 import json
 import logging
+import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -22,6 +23,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, R
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
+from contracts.objections import ObjectionRequest
 from contracts.records import RECORD_MODELS, RecordType, SourceAgency
 from services.ingest.config import IngestSettings, LimitSettings
 from services.ingest.deliveries import (
@@ -41,8 +43,21 @@ from services.ingest.domain.parsing import (
 )
 from services.ingest.domain.ratelimit import RateLimiter
 from services.ingest.domain.validation import csv_list_fields, source_may_send
+from services.ingest.objections import (
+    ObjectionFailed,
+    ObjectionInProgress,
+    ObjectionOutcome,
+    ObjectionService,
+    RequestIdReused,
+)
 from services.ingest.producers import PoolExhausted
-from services.ingest.schemas import DeliveryPage, QuarantineSummary, Receipt
+from services.ingest.schemas import (
+    DeliveryPage,
+    ObjectionReceipt,
+    ObjectionsReceived,
+    QuarantineSummary,
+    Receipt,
+)
 from services.ingest.spool import iter_lines, spool_body
 from services.runtime.app import problem_response
 from services.runtime.auth import AuthenticatedRoute, Principal, app_principal
@@ -130,6 +145,8 @@ class Ingest:
     principal: Callable[..., Principal]
     """The app's ``bearer_principal`` dependency (its token verifier)."""
     limiter: RateLimiter
+    objections: Callable[[], ObjectionService]
+    """The objection service (there once the app's lifespan has started)."""
 
 
 def _ingest(request: Request) -> Ingest:
@@ -572,6 +589,104 @@ def quarantine_summary(_who: Annotated[Principal, Depends(operator)], ctx: Conte
     return JSONResponse(summary.model_dump(mode="json"))
 
 
+@router.post(
+    "/objections",
+    status_code=201,
+    tags=["objections"],
+    summary="Send an objection, an erasure request or an opt-out, and get its receipt.",
+    description=(
+        "About one of the caller's own records (`subject: record`), or, for the spine's owner "
+        "only, about a spine person (`subject: person`). `objection` and `erasure` take the "
+        "record (or every record of the person) out of the research store, linkage and future "
+        "extracts, and flag existing extracts for rebuild; `erasure` also shreds what "
+        "pseudonymise keeps. `opt-out` (a person) keeps the person linked but out of extracts "
+        "of projects whose legal basis requires opt-outs to apply.\n\n"
+        "Idempotent on `request_id`: the same request again returns the first receipt (200, "
+        "`Idempotent-Replayed: true`); the same id for another request is a 422. The receipt "
+        "is returned once the bus has the request. The reason is a code: no free text, which "
+        "could carry an identifier."
+    ),
+    response_model=ObjectionReceipt,
+    responses={
+        200: {"model": ObjectionReceipt, "description": "A repeat: the first receipt."},
+        **_COMMON_ERRORS,
+        409: _problem_doc(
+            "A request with this id is being stored right now.", "Request in progress", 409
+        ),
+        422: _problem_doc(
+            "The body is not a valid request, or the request id was used for another request.",
+            "Request id reused",
+            422,
+        ),
+        503: _problem_doc("Bus or database unavailable.", "Request not received", 503),
+    },
+)
+def send_objection(
+    request: ObjectionRequest, who: Annotated[Partner, Depends(rate_limited)], ctx: Context
+) -> Response:
+    if request.source != who.source:
+        return _problem(
+            403,
+            "source-mismatch",
+            "Source not allowed",
+            "a partner may object only for its own agency's records (the token's fjo_source)",
+        )
+    if not source_may_send(who.source, request.record_type):
+        return _problem(
+            403,
+            "record-type-not-allowed",
+            "Record type not allowed",
+            f"{who.source.value} does not send {request.record_type.value} records",
+        )
+    return _objection_response(ctx.objections().submit(request))
+
+
+@router.get(
+    "/objections/summary",
+    tags=["operations"],
+    summary="How many objections, erasure requests and opt-outs came, by kind (operators).",
+    response_model=ObjectionsReceived,
+    responses={
+        401: _COMMON_ERRORS[401],
+        403: _problem_doc("The token has no operator role.", "Not an operator", 403),
+    },
+)
+def objections_received(_who: Annotated[Principal, Depends(operator)], ctx: Context) -> Response:
+    return JSONResponse(ctx.objections().received().model_dump(mode="json"))
+
+
+@router.get(
+    "/objections/{receipt_id}",
+    tags=["objections"],
+    summary="The receipt of one of the caller's objections.",
+    response_model=ObjectionReceipt,
+    responses={
+        **_COMMON_ERRORS,
+        404: _problem_doc("No such request of the caller's.", "Objection not found", 404),
+    },
+)
+def get_objection(
+    receipt_id: uuid.UUID, who: Annotated[Partner, Depends(partner)], ctx: Context
+) -> Response:
+    receipt = ctx.objections().receipt(receipt_id, who.source)
+    if receipt is None:
+        # Another partner's request is indistinguishable from none at all.
+        return _problem(404, "objection-not-found", "Objection not found")
+    return JSONResponse(receipt.model_dump(mode="json"))
+
+
+def _objection_response(outcome: ObjectionOutcome) -> JSONResponse:
+    body = outcome.receipt.model_dump(mode="json")
+    location = f"/v1/objections/{outcome.receipt.receipt_id}"
+    if outcome.replayed:
+        return JSONResponse(
+            body,
+            status_code=200,
+            headers={"Idempotent-Replayed": "true", "Content-Location": location},
+        )
+    return JSONResponse(body, status_code=201, headers={"Location": location})
+
+
 def _receipt_response(outcome: Outcome) -> JSONResponse:
     receipt = outcome.receipt
     location = f"/v1/deliveries/{receipt.delivery_id}"
@@ -638,6 +753,26 @@ PROBLEMS: Mapping[type[Exception], Callable[[Any], JSONResponse]] = {
         "Too many deliveries in flight",
         "the service is at its concurrent-delivery limit; retry later",
         headers={"Retry-After": "5"},
+    ),
+    RequestIdReused: lambda _exc: _problem(
+        422,
+        "request-id-reused",
+        "Request id reused",
+        "this request_id was first used for a different request",
+    ),
+    ObjectionInProgress: lambda _exc: _problem(
+        409,
+        "objection-in-progress",
+        "Request in progress",
+        "a request with this request_id is being stored; retry later",
+        headers={"Retry-After": "1"},
+    ),
+    ObjectionFailed: lambda exc: _problem(
+        503,
+        "objection-failed",
+        "Request not received",
+        f"{exc.reason}; send it again with the same request_id",
+        headers={"Retry-After": "10"},
     ),
     DeliveryFailed: lambda exc: _problem(
         503,

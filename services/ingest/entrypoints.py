@@ -24,6 +24,7 @@ from services.ingest.api import Ingest, install
 from services.ingest.config import IngestSettings
 from services.ingest.deliveries import DeliveryService
 from services.ingest.domain.ratelimit import RateLimiter
+from services.ingest.objections import ObjectionService
 from services.ingest.producers import ProducerPool
 from services.ingest.storage.models import VERSION_TABLE
 from services.runtime.app import create_app as create_base_app
@@ -69,6 +70,7 @@ class _Resources:
     bus: Bus | None
     pool: ProducerPool
     service: DeliveryService
+    objections: ObjectionService
     verifier: TokenVerifier
 
 
@@ -131,6 +133,7 @@ def create_app(
                     max_receipt_errors=settings.limits.max_receipt_errors,
                     stale_after_s=settings.stale_after_s,
                 ),
+                objections=ObjectionService(sessions, pool),
                 verifier=verifier or configured_verifier(settings),
             )
             _clean_spool(settings.spool_dir, settings.stale_after_s)
@@ -170,6 +173,7 @@ def create_app(
             service=lambda: resources().service,
             principal=bearer_principal(lambda: resources().verifier),
             limiter=limiter,
+            objections=lambda: resources().objections,
         ),
     )
     return app

@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import uuid
 
-from contracts.events import RECORD_RECEIVED_EVENTS, RecordQuarantined, RecordReceived
+from contracts.events import (
+    RECORD_RECEIVED_EVENTS,
+    ObjectionReceived,
+    RecordQuarantined,
+    RecordReceived,
+)
 from contracts.records import RecordType, SourceAgency
 from contracts.services import Service
 from contracts.topics import INGEST_QUARANTINE, INGEST_RECORDS
 from services.ingest.domain.validation import Accepted, Rejected
 from services.runtime.publishing import OutgoingMessage, derived_event_id, frame
 
-__all__ = ["QUARANTINE_TOPIC", "RECORDS_TOPIC", "OutgoingMessage", "quarantined", "received"]
+__all__ = [
+    "QUARANTINE_TOPIC",
+    "RECORDS_TOPIC",
+    "OutgoingMessage",
+    "objection_received",
+    "quarantined",
+    "received",
+]
 
 RECORDS_TOPIC = INGEST_RECORDS.name
 QUARANTINE_TOPIC = INGEST_QUARANTINE.name
@@ -54,4 +66,15 @@ def _frame(
         topic=topic,
         delivery_id=delivery_id,
         event_id=derived_event_id(_EVENT_ID_NAMESPACE, delivery_id, line, topic),
+    )
+
+
+def objection_received(event: ObjectionReceived) -> OutgoingMessage:
+    """The records-topic message of an objection, under the key of the record it is about
+    (its id derives from the receipt id: a retried publish is the same event)."""
+    return frame(
+        event,
+        source=Service.INGEST,
+        topic=RECORDS_TOPIC,
+        event_id=derived_event_id(_EVENT_ID_NAMESPACE, "objection", str(event.receipt_id)),
     )

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts import examples_of
+from contracts.objections import ObjectionKind, ObjectionRequest, ObjectionSubject
 from services.runtime.pagination import Page
 
 __all__ = [
     "DeliveryPage",
     "DeliverySummary",
+    "ObjectionCount",
+    "ObjectionReceipt",
+    "ObjectionsReceived",
     "QuarantineReason",
     "QuarantineSource",
     "QuarantineSummary",
@@ -139,3 +145,39 @@ class QuarantineSummary(BaseModel):
     )
     sources: list[QuarantineSource]
     reasons: list[QuarantineReason] = Field(description="Most frequent first.")
+
+
+class ObjectionReceipt(ObjectionRequest):
+    """The receipt of an objection, erasure request or opt-out: the request as ingest holds
+    it, its receipt id (how every later step names it) and when it came."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    **examples_of(ObjectionRequest)[0],
+                    "receipt_id": "5b0e8f8e-7d8a-4d62-9a55-0b1b6f3c2a10",
+                    "received_at": "2024-05-01T09:30:00Z",
+                }
+            ]
+        }
+    )
+
+    receipt_id: uuid.UUID = Field(description="Ingest's id of the request.")
+    received_at: datetime = Field(description="When ingest received it (UTC).")
+
+
+class ObjectionCount(BaseModel):
+    """Requests received of one kind and subject."""
+
+    kind: ObjectionKind = Field(examples=["objection"])
+    subject: ObjectionSubject = Field(examples=["person"])
+    received: int = Field(description="Requests received (each request id once).", examples=[3])
+
+
+class ObjectionsReceived(BaseModel):
+    """What ingest has received (operators): with access's summary of what was applied and
+    refused, the counts reconcile (received = applied + refused)."""
+
+    received: int = Field(description="Requests received, every partner.", examples=[3])
+    by_kind: list[ObjectionCount]

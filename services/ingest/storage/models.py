@@ -22,7 +22,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["VERSION_TABLE", "AcceptedRecord", "Base", "Delivery", "DeliveryError"]
+__all__ = [
+    "VERSION_TABLE",
+    "AcceptedRecord",
+    "Base",
+    "Delivery",
+    "DeliveryError",
+    "Objection",
+]
 
 VERSION_TABLE = "alembic_version_ingest"
 
@@ -97,3 +104,25 @@ class AcceptedRecord(Base):
     delivery_id: Mapped[str] = mapped_column(String(36))
     line: Mapped[int] = mapped_column(BigInteger)
     accepted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Objection(Base):
+    """An objection, erasure request or opt-out ingest gave a receipt for: the request as
+    sent (no free text: its reason is a code) and when it came."""
+
+    __tablename__ = "ingest_objections"
+
+    receipt_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    source: Mapped[str] = mapped_column(String(64))
+    request_id: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(String(16))
+    record_type: Mapped[str] = mapped_column(String(64))
+    record_id: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("source", "request_id", name="uq_ingest_objections_request"),
+        Index("ix_ingest_objections_listing", "received_at", "receipt_id"),
+    )

@@ -39,6 +39,9 @@ def test_the_document_lists_every_route_as_needing_a_token(client: TestClient) -
         "/v1/deliveries",
         "/v1/deliveries/batch",
         "/v1/deliveries/x",
+        "/v1/objections",
+        "/v1/objections/summary",
+        "/v1/objections/x",
         "/v1/quarantine",
     }
 
