@@ -12,15 +12,18 @@ from typing import Any
 
 from contracts.events import (
     LinkageKeysPublished,
+    ObjectionReceived,
     PseudonymisedRecordPublished,
+    RecordObjected,
     RecordReceived,
 )
 from contracts.records import PERSON_RECORD_TYPES, RecordType, SourceAgency
 from contracts.services import Service
+from contracts.topics import PSEUDONYMISE_LINKAGE_KEYS, PSEUDONYMISE_RECORDS
 from services.pseudonymise.domain import SplitResult
 from services.runtime.publishing import OutgoingMessage, derived_event_id, frame
 
-__all__ = ["linkage_message", "output_event_id", "split_to_messages"]
+__all__ = ["linkage_message", "objection_messages", "output_event_id", "split_to_messages"]
 
 _EVENT_ID_NAMESPACE = uuid.UUID("6f1d2c84-3b8e-4f0e-9a51-2d7c9e4b8a10")
 
@@ -127,3 +130,35 @@ def linkage_message(
         event_id=output_event_id(input_event_id, "linkage-keys", split.key_version),
         delivery_id=delivery_id,
     )
+
+
+def objection_messages(
+    event: ObjectionReceived, *, record_token: str, erased_versions: int, input_event_id: uuid.UUID
+) -> list[OutgoingMessage]:
+    """An objection without the partner's id, on the topics that carry the record: content
+    (every record) and linkage keys (person records), keyed by its record token, so that on
+    each it follows the record's own events and replaces them as the latest value."""
+    request = event.request
+    objected = RecordObjected(
+        receipt_id=event.receipt_id,
+        kind=request.kind,
+        subject=request.subject,
+        record_token=record_token,
+        record_type=request.record_type,
+        source=request.source,
+        erased_versions=erased_versions,
+    )
+    topics = [PSEUDONYMISE_RECORDS.name]
+    if request.record_type in PERSON_RECORD_TYPES:
+        topics.append(PSEUDONYMISE_LINKAGE_KEYS.name)
+    return [
+        frame(
+            objected,
+            source=Service.PSEUDONYMISE,
+            topic=topic,
+            # No key version: the objection of a record is one event, whatever key made its
+            # token (the record token key does not rotate with the linkage key).
+            event_id=derived_event_id(_EVENT_ID_NAMESPACE, input_event_id, "objected", topic),
+        )
+        for topic in topics
+    ]

@@ -1,4 +1,5 @@
-"""One batch handler per received-record event: split each record, publish its two halves."""
+"""One batch handler per received-record event: split each record, publish its two halves;
+and one for objections: shred what the vault keeps of the record, publish the objection."""
 
 from __future__ import annotations
 
@@ -10,31 +11,66 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from contracts.envelope import Envelope, parse_data
-from contracts.events import RECORD_RECEIVED_EVENTS, RecordReceived
+from contracts.events import RECORD_RECEIVED_EVENTS, ObjectionReceived, RecordReceived
+from contracts.objections import ObjectionKind
 from contracts.records import PERSON_RECORD_TYPES
 from services.pseudonymise.domain import Pseudonymiser
-from services.pseudonymise.events import split_to_messages
+from services.pseudonymise.events import objection_messages, split_to_messages
 from services.pseudonymise.roles import roles_for
 from services.pseudonymise.vault import Vault, identifier_fields
 from services.runtime.bus.api import Message, Producer
 from services.runtime.delivery import Batch, BatchHandler, PoisonMessage
 from services.runtime.publishing import OutgoingMessage, publish_all
 
-__all__ = ["make_handlers", "pseudonymise"]
+__all__ = ["make_handlers", "object_to", "pseudonymise"]
 
 log = logging.getLogger("fjo.pseudonymise")
 
 
-def _received(message: Message) -> tuple[Envelope, RecordReceived]:
+def _event(message: Message) -> tuple[Envelope, object]:
     try:
         envelope = Envelope.from_bytes(message.value)
         event = parse_data(envelope)
     except (ValidationError, ValueError) as exc:
         # Only the exception type: the text of a parse error can quote an identifier.
         raise PoisonMessage(f"not a valid record event ({type(exc).__name__})") from None
+    return envelope, event
+
+
+def _received(message: Message) -> tuple[Envelope, RecordReceived]:
+    envelope, event = _event(message)
     if not isinstance(event, RecordReceived):
         raise PoisonMessage(f"unexpected event type {envelope.type}")
     return envelope, event
+
+
+def _objection(message: Message) -> tuple[Envelope, ObjectionReceived]:
+    envelope, event = _event(message)
+    if not isinstance(event, ObjectionReceived):
+        raise PoisonMessage(f"unexpected event type {envelope.type}")
+    return envelope, event
+
+
+def object_to(
+    session: Session,
+    pseudonymiser: Pseudonymiser,
+    event: ObjectionReceived,
+    input_event_id: uuid.UUID,
+) -> list[OutgoingMessage]:
+    """What an objection becomes: the record's token made exactly as for the record, what
+    the vault keeps of it shredded (every version: of a spine person, their whole history),
+    unless it is an opt-out, and the objection published under that token. Idempotent: a
+    replay erases nothing more and publishes the same events."""
+    request = event.request
+    token = pseudonymiser.record_token(
+        request.source.value, request.record_type.value, request.record_id
+    )
+    erased = 0
+    if request.kind is not ObjectionKind.OPT_OUT:
+        erased = Vault.erase(session, token, reason=f"{request.kind.value}:{event.receipt_id}")
+    return objection_messages(
+        event, record_token=token, erased_versions=erased, input_event_id=input_event_id
+    )
 
 
 def pseudonymise(
@@ -95,4 +131,20 @@ def make_handlers(
             extra={"record_type": event.record.record_type.value, "messages": sent},
         )
 
-    return {event.event_type: handle_run for event in RECORD_RECEIVED_EVENTS.values()}
+    def handle_objections(session: Session, batch: Batch) -> None:
+        for message in batch.messages:
+            with batch.span(message):
+                envelope, event = _objection(message)
+                sent = publish_all(
+                    producer, object_to(session, pseudonymiser, event, envelope.event_id)
+                )
+            log.info(
+                "objection passed on",
+                extra={"receipt_id": str(event.receipt_id), "messages": sent},
+            )
+
+    handlers: dict[str, BatchHandler] = {
+        event.event_type: handle_run for event in RECORD_RECEIVED_EVENTS.values()
+    }
+    handlers[ObjectionReceived.event_type] = handle_objections
+    return handlers
