@@ -1,4 +1,4 @@
-"""One batch handler per event type: linkage keys in, link results out."""
+"""One batch handler per event type: linkage keys (and objections) in, link results out."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from contracts.envelope import Envelope, parse_data
-from contracts.events import LinkageKeysPublished
+from contracts.events import LinkageKeysPublished, RecordObjected
 from services.link.claims import LostClaim
 from services.link.rows import LinkRows, RowsChanged
 from services.link.service import SPINE_TYPE, LinkService
@@ -21,12 +21,12 @@ __all__ = ["make_handlers"]
 log = logging.getLogger("fjo.link")
 
 
-def _keys(message: Message) -> LinkageKeysPublished:
+def _keys(message: Message) -> LinkageKeysPublished | RecordObjected:
     try:
         event = parse_data(Envelope.from_bytes(message.value))
     except (ValidationError, ValueError) as exc:
         raise PoisonMessage(f"not a valid linkage-keys event ({type(exc).__name__})") from None
-    if not isinstance(event, LinkageKeysPublished):
+    if not isinstance(event, LinkageKeysPublished | RecordObjected):
         raise PoisonMessage(f"unexpected event type {type(event).__name__}")
     return event
 
@@ -55,10 +55,14 @@ def make_handlers(service: LinkService, producer: Producer) -> dict[str, BatchHa
             )
             for message, event in zip(batch.messages, events, strict=True):
                 with batch.span(message):
-                    sent = publish_all(
-                        producer,
-                        service.on_linkage_keys(session, event, rows, partition=message.partition),
+                    out = (
+                        service.on_record_objected(session, event, rows)
+                        if isinstance(event, RecordObjected)
+                        else service.on_linkage_keys(
+                            session, event, rows, partition=message.partition
+                        )
                     )
+                    sent = publish_all(producer, out)
                 log.debug(
                     "linkage keys handled",
                     extra={"record_type": event.record_type.value, "results": sent},
@@ -78,4 +82,4 @@ def make_handlers(service: LinkService, producer: Producer) -> dict[str, BatchHa
             service.run_failed()
             raise
 
-    return {LinkageKeysPublished.event_type: handle_run}
+    return {LinkageKeysPublished.event_type: handle_run, RecordObjected.event_type: handle_run}

@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from contracts.events import (
@@ -49,7 +49,10 @@ from contracts.events import (
     LinkReason,
     LinkResultPublished,
     LinkStatus,
+    PersonObjected,
+    RecordObjected,
 )
+from contracts.objections import ObjectionKind
 from contracts.services import Service
 from contracts.topics import PSEUDONYMISE_LINKAGE_KEYS
 from services.link import claims as claim_rows
@@ -183,6 +186,9 @@ class LinkService:
                 for e in spine_log.read_models(session, at):
                     if self.view.apply_model(e.position, parse_model_payload(e.payload)):
                         self._model_changed(session)
+                # Nor who was excluded (their rows are dead in it already).
+                for e in spine_log.read_exclusions(session, at):
+                    self.view.apply_exclusion(e.position, e.record_token or "")
                 self.view.index.log_position = at
                 log.info("spine snapshot loaded", extra=self.view.describe())
         self.catch_up(session)
@@ -245,7 +251,10 @@ class LinkService:
                     continue
                 self.view.apply_people(people)
                 people = []
-                if self.view.apply_model(e.position, parse_model_payload(e.payload)):
+                if e.kind == spine_log.EXCLUDE:
+                    assert e.record_token is not None
+                    self.view.apply_exclusion(e.position, e.record_token)
+                elif self.view.apply_model(e.position, parse_model_payload(e.payload)):
                     self._model_changed(session)
             self.view.apply_people(people)
             applied += len(entries)
@@ -275,11 +284,14 @@ class LinkService:
             ]
             if not entries:
                 break
-            people = [
-                (e.position, e.record_token or "", e.payload)
-                for e in entries
-                if e.kind == spine_log.PERSON
-            ]
+            people: list[tuple[int, str, str]] = []
+            for e in entries:
+                if e.kind == spine_log.PERSON:
+                    people.append((e.position, e.record_token or "", e.payload))
+                elif e.kind == spine_log.EXCLUDE:
+                    self.view.apply_people(people)
+                    people = []
+                    self.view.apply_exclusion(e.position, e.record_token or "")
             self.view.apply_people(people)
             self.view.index.log_position = entries[-1].position
 
@@ -528,6 +540,18 @@ class LinkService:
                     self.incoming.record(row), since, view.position
                 ):
                     touched[tok] = since + 1
+        # A spine person excluded meanwhile: every record linked to them is decided again
+        # (and then withdrawn), whether or not a blocking key still reaches them.
+        gone = view.excluded_between(after, view.position)
+        if gone:
+            r = t.results.c
+            linked = session.execute(
+                select(r.record_token, r.spine_token).where(r.spine_token.in_(sorted(gone)))
+            )
+            for tok, spine in linked:
+                if self.partition_of.get(tok) in wanted:
+                    when = view.excluded[spine]
+                    touched[tok] = min(touched.get(tok, when), when)
         self.stats["rechecked"] += len(touched)
         if not touched:
             return []
@@ -667,6 +691,81 @@ class LinkService:
             return []
         return self._relink(rows, token, LinkReason.INITIAL)
 
+    def on_record_objected(
+        self, session: Session, event: RecordObjected, rows: LinkRows | None = None
+    ) -> list[OutgoingMessage]:
+        """An objection, erasure request or opt-out about a record link holds.
+
+        A record's objection or erasure withdraws its link (a superseding ``OBJECTED``
+        result) and forgets its keys. A spine person's goes into the spine log as an
+        exclusion, so every replica takes them out of the spine at the same position; the
+        records linked to them are withdrawn by their owners' re-checks. For any request
+        about a spine person, one ``link.person-objected`` event names them by ALF (an
+        opt-out changes nothing in linkage: access acts on it).
+        """
+        if rows is None:
+            rows = LinkRows(session)
+            done = self.on_record_objected(session, event, rows)
+            rows.flush()
+            return done
+        token = event.record_token
+        withdraw = event.kind is not ObjectionKind.OPT_OUT
+        out: list[OutgoingMessage] = []
+        if event.record_type.value == SPINE_TYPE:
+            if withdraw and token not in self.view.excluded:
+                payload = json.dumps(
+                    {"receipt_id": str(event.receipt_id), "kind": event.kind.value},
+                    sort_keys=True,
+                )
+                spine_log.append(session, [(spine_log.EXCLUDE, token, None, payload)])
+                # What link kept of the person (keyed encodings) goes with them; the log
+                # keeps its entries, which only replay the order decisions were taken in.
+                c = t.spine_records.c
+                session.execute(delete(t.spine_records).where(c.record_token == token))
+                h = t.spine_history.c
+                session.execute(delete(t.spine_history).where(h.record_token == token))
+                rows.spine.forget([token])
+            alf = alf_for(self.alf_key, token)
+            self._audit(rows, "person-objected", token, {"kind": event.kind.value, "alf": alf})
+            person = PersonObjected(receipt_id=event.receipt_id, kind=event.kind, alf=alf)
+            out.append(
+                frame(
+                    person,
+                    source=Service.LINK,
+                    event_id=derived_event_id(_EVENT_NS, "person-objected", event.receipt_id),
+                    topic=self.results_topic,
+                )
+            )
+            return out
+        if not withdraw:
+            return out
+        prev = rows.results.get(session, token)
+        if token in self.partition_of:
+            self.incoming.discard(token)
+            self.partition_of.pop(token, None)
+            self.incoming_types.pop(token, None)
+        k = t.incoming_keys.c
+        session.execute(delete(t.incoming_keys).where(k.record_token == token))
+        rows.incoming.forget([token])
+        if prev is None or prev["status"] == LinkStatus.OBJECTED:
+            return out  # never linked here, or withdrawn already (a replay)
+        return self._withdraw(rows, token, prev)
+
+    def _withdraw(
+        self, rows: LinkRows, token: str, prev: Mapping[str, Any]
+    ) -> list[OutgoingMessage]:
+        """Publish ``OBJECTED`` for a record, superseding its link."""
+        decision = LinkDecision(
+            record_id=token,
+            spine_id=None,
+            status=int(LinkStatus.OBJECTED),
+            probability=0.0,
+            weight=0.0,
+        )
+        return self._store_and_publish(
+            rows, token, decision, LinkReason.OBJECTION, prev, status=LinkStatus.OBJECTED
+        )
+
     def _spine_encoded_under(self, session: Session, key_version: int) -> bool:
         """Whether any spine person is held under ``key_version`` (or later); once true,
         true for good (a key version never goes back)."""
@@ -684,6 +783,8 @@ class LinkService:
         self, session: Session, event: LinkageKeysPublished, rec: EncodedRecord, rows: LinkRows
     ) -> None:
         token = event.record_token
+        if token in self.view.excluded:
+            return  # out of the spine for good (an objection or erasure)
         row = rows.spine.get(session, token)
         # A higher key version replaces whatever the old one held: a rotation's re-encode
         # publishes a person's every version again, oldest first, under the new key.
@@ -725,8 +826,16 @@ class LinkService:
         pos = self.incoming.position_of(token)
         if pos is None:
             return []
-        decision = self.view.linker.link_compact(token, self.incoming.record(pos))
         prev = rows.results.get(rows.session, token)
+        if prev is not None and prev["status"] == LinkStatus.OBJECTED:
+            # Withdrawn by an objection: no re-link brings a link back.
+            rows.results.put(rows.session, token, {"decided_at": self.view.position})
+            return []
+        if prev is not None and prev["spine_token"] in self.view.excluded:
+            # Linked to a person who objected: withdrawn, not silently linked to someone
+            # else because the right person left.
+            return self._withdraw(rows, token, prev)
+        decision = self.view.linker.link_compact(token, self.incoming.record(pos))
         if (
             prev is not None
             and prev["status"] == LinkStatus.CLERICAL_ACCEPTED

@@ -19,16 +19,29 @@ from sqlalchemy.orm import Session
 from services.link import storage as t
 from services.runtime.db import insert_for
 
-__all__ = ["MODEL", "PERSON", "LogEntry", "append", "head", "read_after", "read_models"]
+__all__ = [
+    "EXCLUDE",
+    "MODEL",
+    "PERSON",
+    "LogEntry",
+    "append",
+    "head",
+    "read_after",
+    "read_exclusions",
+    "read_models",
+]
 
 PERSON = "person"
 MODEL = "model"
+EXCLUDE = "exclude"
+"""A spine person taken out of linkage by an objection or erasure (payload: the request)."""
 
 
 @dataclass(frozen=True, slots=True)
 class LogEntry:
     """One position of the log: a spine person's version (the record as link holds it, in
-    its stored JSON form) or a model (its JSON and how it came about)."""
+    its stored JSON form), a model (its JSON and how it came about) or a spine person's
+    exclusion (the request that excluded them)."""
 
     position: int
     kind: str
@@ -107,6 +120,18 @@ def read_models(session: Session, upto: int) -> list[LogEntry]:
     rows = session.execute(
         select(c.position, c.kind, c.record_token, c.payload)
         .where(c.kind == MODEL, c.position <= upto)
+        .order_by(c.position)
+    )
+    return [LogEntry(int(p), k, tok, payload) for p, k, tok, payload in rows]
+
+
+def read_exclusions(session: Session, upto: int) -> list[LogEntry]:
+    """The exclusions at or before ``upto``, in order (a snapshot holds the index, not who
+    was excluded: a view started from one reads them here)."""
+    c = t.spine_log.c
+    rows = session.execute(
+        select(c.position, c.kind, c.record_token, c.payload)
+        .where(c.kind == EXCLUDE, c.position <= upto)
         .order_by(c.position)
     )
     return [LogEntry(int(p), k, tok, payload) for p, k, tok, payload in rows]

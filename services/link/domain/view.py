@@ -30,6 +30,7 @@ __all__ = ["ModelEntry", "SpineView", "model_payload", "parse_model_payload"]
 
 PERSON = "person"
 MODEL = "model"
+EXCLUDE = "exclude"
 REFIT_SHARE = 0.1
 """An untrained model is refitted when the spine size moved by more than this share."""
 MIN_SPINE_TO_FIT = 20
@@ -83,6 +84,9 @@ class SpineView:
         self._linker: Linker | None = None
         self.rebuild_needed = False
         """A model with another key layout arrived: the index must be rebuilt from the log."""
+        self.excluded: dict[str, int] = {}
+        """Spine people an objection or erasure took out of linkage, with the position it
+        did: no later version of theirs enters the view, no record links to them."""
 
     @property
     def position(self) -> int:
@@ -92,13 +96,29 @@ class SpineView:
 
     def apply_person(self, position: int, record_token: str, payload: str) -> None:
         """A spine person's version (its stored record JSON) born at ``position``."""
-        rec = EncodedRecord.from_json(record_token, payload)
-        self.index.add(rec, position)
+        if record_token not in self.excluded:
+            rec = EncodedRecord.from_json(record_token, payload)
+            self.index.add(rec, position)
         self.index.log_position = position
+
+    def apply_exclusion(self, position: int, record_token: str) -> None:
+        """A spine person leaves the spine at ``position`` (an objection or erasure): their
+        current version dies there, and no later version of theirs is applied."""
+        self.excluded.setdefault(record_token, position)
+        self.index.discard(record_token, position)
+        self.index.log_position = position
+
+    def excluded_between(self, after: int, upto: int) -> set[str]:
+        """Spine people excluded at a position in ``(after, upto]``."""
+        return {tok for tok, at in self.excluded.items() if after < at <= upto}
 
     def apply_people(self, entries: list[tuple[int, str, str]]) -> None:
         """Many ``(position, record_token, payload)`` at once (loading a log)."""
+        last = entries[-1][0] if entries else None
+        entries = [e for e in entries if e[1] not in self.excluded]
         if not entries:
+            if last is not None:
+                self.index.log_position = last
             return
         schema = self.index.schema
         ids = [tok for _, tok, _ in entries]
