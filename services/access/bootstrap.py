@@ -147,7 +147,7 @@ def build_worker(settings: AccessSettings, bus: Bus, ctx: AccessContext) -> Work
     The caller owns ``bus`` and ``ctx`` and closes them after the worker.
     """
     from contracts.services import Service
-    from services.access.handlers import BATCH_HANDLERS, dispatch_key
+    from services.access.handlers import batch_handlers, dispatch_key
     from services.access.storage.models import processed_messages
     from services.runtime.worker_process import worker_config
 
@@ -155,7 +155,7 @@ def build_worker(settings: AccessSettings, bus: Bus, ctx: AccessContext) -> Work
         bus,
         worker_config(Service.ACCESS, group_id=settings.worker_group, bus=settings.bus),
         ctx.sessions,
-        batch_handlers=BATCH_HANDLERS,
+        batch_handlers=batch_handlers(ctx.audit),
         dispatch_key=dispatch_key,
         processed_table=processed_messages,
     )

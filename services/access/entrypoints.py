@@ -13,6 +13,7 @@ from services.access.api.deps import RequestSource, auth_dependency
 from services.access.api.extracts import extracts_router, recover_interrupted
 from services.access.api.job_leases import LeaseKeeper
 from services.access.api.jobs import jobs_router, recover_interrupted_jobs
+from services.access.api.objections import objections_router
 from services.access.api.projects import projects_router
 from services.access.api.register import register_router
 from services.access.api.researchers import researchers_router
@@ -79,6 +80,7 @@ def create_app(
         workspace_router(ctx, auth),
         jobs_router(ctx, auth),
         airlock_router(ctx, auth),
+        objections_router(ctx, auth),
     ):
         app.include_router(router)
     app.include_router(register_router(ctx))  # public: no token (docs/access.md, "Register")

@@ -20,7 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from sqlalchemy import Engine, and_, func, select
+from sqlalchemy import Engine, and_, func, or_, select
 from sqlalchemy.orm import aliased
 
 from services.access.domain.catalogue import (
@@ -40,8 +40,9 @@ from services.access.domain.generalisation import (
 )
 from services.access.domain.kanonymity import KAnonymityMode, protect_table
 from services.access.domain.linkage_quality import PERSON_DATASETS, linkage_summary
+from services.access.domain.objections import REMOVING_KINDS
 from services.access.domain.pseudonyms import ProjectPseudonymiser
-from services.access.storage.models import LinkDecisionRow, ResearchRecordRow
+from services.access.storage.models import ExclusionRow, LinkDecisionRow, ResearchRecordRow
 
 __all__ = ["ExtractResult", "ExtractSpec", "build_extract", "extract_columns"]
 
@@ -74,6 +75,9 @@ class ExtractSpec:
     join_k: int = 3
     """Every row's whole content (all but record and person pseudonyms) is shared by at
     least this many rows, so no row of this extract matches one row of another project's."""
+    excluded_kinds: frozenset[str] = REMOVING_KINDS
+    """Exclusions this extract leaves out: objections and erasures always, opt-outs where
+    the project's legal basis requires them (``domain.objections.excluding_kinds``)."""
 
 
 @dataclass(slots=True)
@@ -83,6 +87,9 @@ class ExtractResult:
     manifest: dict[str, Any] = field(default_factory=dict)
     disclosure: dict[str, Any] = field(default_factory=dict)
     reason: str | None = None
+    holdings: dict[str, str | None] = field(default_factory=dict)
+    """Record token -> ALF of every record read into the extract: what an objection looks
+    up to flag it (kept in access's database, never in the extract's files)."""
 
 
 def extract_columns(dataset: str, approved: Iterable[str]) -> list[Variable]:
@@ -135,6 +142,7 @@ def _read_dataset(
     variables: list[Variable],
     pseudonymiser: ProjectPseudonymiser,
     batch_rows: int,
+    holdings: dict[str, str | None],
 ) -> dict[str, list[Any]]:
     r = ResearchRecordRow.__table__.alias("r")
     case = aliased(ResearchRecordRow.__table__, name="c")
@@ -145,11 +153,16 @@ def _read_dataset(
     needs_related = any(v.source is Source.RELATED for v in variables)
     cols = [r.c[name].label(f"r_{name}") for name in sorted(record_cols)]
     cols += [d.c[name].label(f"d_{name}") for name in sorted(link_cols)]
+    cols += [r.c.record_token.label("held_token"), d.c.alf.label("held_alf")]
     if needs_content:
         cols.append(r.c.content.label("content"))
     if needs_related:
         cols.append(r.c.related_tokens.label("related"))
     when = func.coalesce(r.c.event_date, case.c.event_date)
+    e = ExclusionRow.__table__.c
+    kinds = sorted(spec.excluded_kinds)
+    excluded_alfs = select(e.value).where(e.scope == "alf", e.kind.in_(kinds))
+    excluded_records = select(e.value).where(e.scope == "record", e.kind.in_(kinds))
     query = (
         select(*cols)
         .select_from(
@@ -162,6 +175,9 @@ def _read_dataset(
                 r.c.record_type == dataset,
                 when >= spec.window_start,
                 when <= spec.window_end,
+                # Objections and erasures (and opt-outs, where they apply) are left out.
+                r.c.record_token.not_in(excluded_records),
+                or_(d.c.alf.is_(None), d.c.alf.not_in(excluded_alfs)),
             )
         )
         .order_by(r.c.record_token)
@@ -207,6 +223,7 @@ def _read_dataset(
             for (key, convert), sink, where in plan:
                 raw = nested[where].get(key) if where else row[key]
                 sink(convert(raw))
+            holdings[row["held_token"]] = row["held_alf"]
     return out
 
 
@@ -269,9 +286,12 @@ def build_extract(
     )
     tables: dict[str, tuple[list[Variable], dict[str, list[Any]]]] = {}
     disclosure: dict[str, Any] = {}
+    holdings: dict[str, str | None] = {}
     for dataset in spec.datasets:
         variables = extract_columns(dataset, spec.variables)
-        columns = _read_dataset(engine, spec, dataset, variables, pseudonymiser, batch_rows)
+        columns = _read_dataset(
+            engine, spec, dataset, variables, pseudonymiser, batch_rows, holdings
+        )
         carried = [q for q in quasi_identifiers if q in columns]  # what this table carries
         report, join = protect_table(
             columns,
@@ -372,8 +392,17 @@ def build_extract(
         "linkage_quality": linkage,
         "rows": total_rows,
         "files": files,
+        # Which exclusions were applied (their kinds); the records held are in access's
+        # database (access_extract_holdings), not in a file researchers read.
+        "exclusions_applied": sorted(spec.excluded_kinds),
     }
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
     shutil.rmtree(out_dir, ignore_errors=True)
     staging.rename(out_dir)
-    return ExtractResult(refused=False, rows=total_rows, manifest=manifest, disclosure=disclosure)
+    return ExtractResult(
+        refused=False,
+        rows=total_rows,
+        manifest=manifest,
+        disclosure=disclosure,
+        holdings=holdings,
+    )

@@ -14,9 +14,11 @@ from typing import TypeVar
 from sqlalchemy.orm import Session
 
 from contracts.envelope import Envelope, parse_data
-from contracts.events.link import LinkResultPublished
-from contracts.events.pseudonymise import PseudonymisedRecordPublished
+from contracts.events.link import LinkResultPublished, PersonObjected
+from contracts.events.pseudonymise import PseudonymisedRecordPublished, RecordObjected
+from services.access import objections
 from services.access.domain.catalogue import CATALOGUE
+from services.access.storage.audit_store import AuditTrail
 from services.access.storage.research_store import (
     LinkResult,
     StoredRecord,
@@ -28,6 +30,7 @@ from services.runtime.delivery import Batch, BatchHandler, PoisonMessage
 
 __all__ = [
     "BATCH_HANDLERS",
+    "batch_handlers",
     "dispatch_key",
     "handle_link_results",
     "handle_pseudonymised_records",
@@ -111,9 +114,11 @@ def _events(batch: Batch, expected: type[_E]) -> list[_E]:
 
 
 def handle_pseudonymised_records(session: Session, batch: Batch) -> None:
-    """pseudonymise.record-published → the research store's records (newer version wins)."""
+    """pseudonymise.record-published → the research store's records (newer version wins);
+    a record an objection took out stays out."""
     events = _events(batch, PseudonymisedRecordPublished)
-    apply_records(session, [to_stored_record(e) for e in events])
+    gone = objections.excluded_records(session, (e.record_token for e in events))
+    apply_records(session, [to_stored_record(e) for e in events if e.record_token not in gone])
 
 
 def handle_link_results(session: Session, batch: Batch) -> None:
@@ -127,6 +132,32 @@ BATCH_HANDLERS: dict[str, BatchHandler] = {
     PseudonymisedRecordPublished.event_type: handle_pseudonymised_records,
     LinkResultPublished.event_type: handle_link_results,
 }
+"""The handlers that need no audit trail (the research store's content and links)."""
+
+
+def batch_handlers(audit: AuditTrail) -> dict[str, BatchHandler]:
+    """Every handler of the worker: the research store's, and the objections', which
+    append to the audit trail (``objections``)."""
+
+    def link_results(session: Session, batch: Batch) -> None:
+        results = [to_link_result(e) for e in _events(batch, LinkResultPublished)]
+        apply_link_results(session, results)
+        objections.on_link_results(session, audit, results)
+
+    def record_objected(session: Session, batch: Batch) -> None:
+        for event in _events(batch, RecordObjected):
+            objections.on_record_objected(session, audit, event)
+
+    def person_objected(session: Session, batch: Batch) -> None:
+        for event in _events(batch, PersonObjected):
+            objections.on_person_objected(session, audit, event)
+
+    return {
+        **BATCH_HANDLERS,
+        LinkResultPublished.event_type: link_results,
+        RecordObjected.event_type: record_objected,
+        PersonObjected.event_type: person_objected,
+    }
 
 
 def dispatch_key(message: Message) -> str:

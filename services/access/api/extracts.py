@@ -16,7 +16,7 @@ from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, status
 from fastapi.responses import FileResponse
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from services.access.api.deps import (
@@ -34,8 +34,14 @@ from services.access.domain.catalogue import pinned_quasi_identifiers, quasi_ide
 from services.access.domain.egress import ROW_LEVEL_FORMATS, Egress, download_refusal
 from services.access.domain.generalisation import DatePrecision
 from services.access.domain.kanonymity import KAnonymityMode
+from services.access.domain.objections import excluding_kinds
 from services.access.extracts import ExtractSpec, build_extract
-from services.access.storage.models import ExtractRow, ProjectApprovalRow, ProjectRow
+from services.access.storage.models import (
+    ExtractHoldingRow,
+    ExtractRow,
+    ProjectApprovalRow,
+    ProjectRow,
+)
 from services.access.workspace.files import WorkspacePaths
 from services.runtime.auth import AuthenticatedRoute, Principal
 from services.runtime.db import transaction
@@ -58,6 +64,8 @@ def _out(row: ExtractRow) -> ExtractOut:
         disclosure=row.report or {},
         files=list((row.manifest or {}).get("files", [])),
         error=row.error,
+        rebuild_needed=row.rebuild_reason is not None,
+        rebuild_reason=row.rebuild_reason,
     )
 
 
@@ -105,6 +113,7 @@ def run_extract_job(ctx: AccessContext, extract_id: str) -> None:
                 pseudonym_key_version=project.pseudonym_key_version,
                 date_precision=DatePrecision(approval.date_precision or DatePrecision.MONTH),
                 join_k=ctx.settings.disclosure.join_k,
+                excluded_kinds=excluding_kinds((project.requested or {}).get("legal_basis")),
             )
             requester = row.requested_by
         out_dir = extract_dir(ctx, spec.project_id, spec.extract_id)
@@ -141,6 +150,14 @@ def run_extract_job(ctx: AccessContext, extract_id: str) -> None:
                 row.report = result.disclosure
                 row.manifest = result.manifest
                 row.directory = str(out_dir)
+                if result.holdings:
+                    s.execute(
+                        insert(ExtractHoldingRow),
+                        [
+                            {"extract_id": extract_id, "record_token": tok, "alf": alf}
+                            for tok, alf in sorted(result.holdings.items())
+                        ],
+                    )
                 outcome = "ok"
                 detail = {
                     "rows": result.rows,

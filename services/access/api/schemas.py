@@ -260,6 +260,12 @@ class ExtractOut(BaseModel):
     disclosure: dict[str, Any] = Field(description="What disclosure control did (counts only).")
     files: list[dict[str, Any]] = Field(description="Files with rows, bytes and SHA-256.")
     error: str | None
+    rebuild_needed: bool = Field(
+        False,
+        description="The extract holds records an objection, erasure or opt-out has since "
+        "taken out: build a new one (it leaves them out) and stop using this one.",
+    )
+    rebuild_reason: str | None = Field(None, description="Why it was flagged (no identifier).")
 
 
 class ResearcherPage(Page[ResearcherOut]):

@@ -152,6 +152,8 @@ def workspace_router(ctx: AccessContext, auth: Any) -> APIRouter:
                     "query": settings.query.model_dump(),
                     "job": settings.jobs.model_dump(exclude={"bwrap", "sandbox_uid", "packages"}),
                 },
+                rebuild_needed=extract is not None and extract.rebuild_reason is not None,
+                rebuild_reason=extract.rebuild_reason if extract else None,
             )
 
     @router.post(

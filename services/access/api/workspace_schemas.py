@@ -73,6 +73,12 @@ class WorkspaceOut(BaseModel):
     egress: list[str] = Field(description="Egress the approval permits beyond the airlock.")
     packages: list[str] = Field(description="The job runtime's allow-list of packages.")
     limits: dict[str, Any] = Field(description="Query and job limits.")
+    rebuild_needed: bool = Field(
+        False,
+        description="The workspace's extract holds records an objection, erasure or opt-out "
+        "has since taken out: request a new extract (it leaves them out).",
+    )
+    rebuild_reason: str | None = Field(None, description="Why (no identifier).")
 
 
 class QueryIn(_In):

@@ -39,10 +39,13 @@ __all__ = [
     "AuditLogRow",
     "Base",
     "CheckpointBase",
+    "ExclusionRow",
+    "ExtractHoldingRow",
     "ExtractRow",
     "JobRow",
     "LinkDecisionRow",
     "LinkResultRow",
+    "ObjectionRow",
     "ProjectApprovalRow",
     "ProjectDecisionRow",
     "ProjectMemberRow",
@@ -275,6 +278,52 @@ class ExtractRow(Base):
     manifest: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
     directory: Mapped[str | None] = mapped_column(String(500))
     error: Mapped[str | None] = mapped_column(String(500))
+    rebuild_reason: Mapped[str | None] = mapped_column(String(200))
+    """Why the extract must be rebuilt: it holds records an objection took out (0014)."""
+    rebuild_flagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ExtractHoldingRow(Base):
+    """A record an extract holds, with the ALF it was linked to then: what an objection
+    looks up to flag the extracts that hold a person or a record."""
+
+    __tablename__ = "access_extract_holdings"
+
+    extract_id: Mapped[str] = mapped_column(
+        ForeignKey("access_extracts.id", ondelete="CASCADE"), primary_key=True
+    )
+    record_token: Mapped[str] = mapped_column(String(128), primary_key=True, index=True)
+    alf: Mapped[str | None] = mapped_column(String(128), index=True)
+
+
+class ObjectionRow(Base):
+    """One objection, erasure request or opt-out as access applied (or refused) it."""
+
+    __tablename__ = "access_objections"
+
+    receipt_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(String(16))
+    record_type: Mapped[str] = mapped_column(String(40))
+    source: Mapped[str] = mapped_column(String(60))
+    record_token: Mapped[str] = mapped_column(String(128))
+    outcome: Mapped[str] = mapped_column(String(16))
+    refusal_reason: Mapped[str | None] = mapped_column(String(40))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ExclusionRow(Base):
+    """A record token or an ALF an objection took out (``kind`` objection or erasure: out
+    of the store and every extract) or opted out (``opt-out``: out of extracts of projects
+    whose legal basis requires opt-outs to apply)."""
+
+    __tablename__ = "access_exclusions"
+
+    scope: Mapped[str] = mapped_column(String(8), primary_key=True)  # record | alf
+    value: Mapped[str] = mapped_column(String(128), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    receipt_id: Mapped[str | None] = mapped_column(String(36))
+    excluded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class WorkspaceQueryRow(Base):

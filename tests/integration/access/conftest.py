@@ -186,6 +186,20 @@ def cli_through(a: Access, monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
+def cli_env(a: Access, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``fjo ...`` reads the settings of the service under test from the environment."""
+    settings = a.ctx.settings
+    monkeypatch.setenv("FJO_ACCESS_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("FJO_ENVIRONMENT", settings.environment.value)
+    monkeypatch.setenv("FJO_ACCESS_AUTH__JWKS_URL", settings.auth.jwks_url or "")
+    monkeypatch.setenv(
+        "FJO_ACCESS_PSEUDONYM_MASTER_KEY", settings.pseudonym_master_key.get_secret_value()
+    )
+    monkeypatch.setenv("FJO_ACCESS_AUDIT_SIGNING_KEY_FILE", str(settings.audit_signing_key_file))
+    monkeypatch.setenv("FJO_ACCESS_EXTRACTS__DIRECTORY", str(settings.extracts.directory))
+    monkeypatch.setenv("FJO_ACCESS_MIGRATE_ON_START", "false")
+
+
 ADMIN = ("root", "admin")
 APPROVER = ("carol", "approver")
 CHECKER_1 = ("dave", "output-checker")

@@ -114,6 +114,7 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/researchers/{subject}"): {"admin"},
     ("PUT", "/v1/researchers/{subject}/accreditation"): {"admin"},
     ("GET", "/v1/audit/verify"): {"admin"},
+    ("GET", "/v1/objections/summary"): {"admin"},
 }
 
 ROLES: dict[str, tuple[str, ...]] = {

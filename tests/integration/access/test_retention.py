@@ -35,6 +35,7 @@ from tests.integration.access.conftest import (
     CHECKER_1,
     Access,
     active_project,
+    cli_env,
     family_court_data,
     note_job,
     note_output,
@@ -168,7 +169,7 @@ def test_a_closed_projects_workspace_goes_after_its_period_with_one_certificate(
     assert len(_certificates(a, pid)) == 1
 
     # The trail, certificate included, verifies (signed like every entry).
-    _cli_env(a, monkeypatch)
+    cli_env(a, monkeypatch)
     verified = CliRunner().invoke(app, ["audit", "verify", "--json", "--no-progress"])
     assert verified.exit_code == 0, verified.output
     assert json.loads(verified.output)["ok"] is True
@@ -186,7 +187,7 @@ def test_the_cli_deletes_a_due_workspace_once(
     assert a.client.post(f"/v1/projects/{pid}/close", headers=a.h("alice", "researcher")).is_success
     base = WorkspacePaths(a.ctx.settings.extracts.directory, pid).base
     assert any(base.rglob("*.parquet"))
-    _cli_env(a, monkeypatch)
+    cli_env(a, monkeypatch)
     runner = CliRunner()
     # A pod without the API's workspace volume must not certify a deletion it cannot do.
     monkeypatch.setenv("FJO_ACCESS_EXTRACTS__DIRECTORY", str(base.parent.parent / "not-mounted"))
@@ -202,17 +203,3 @@ def test_the_cli_deletes_a_due_workspace_once(
     assert second.exit_code == 0, second.output
     assert json.loads(second.output)["deleted"] == {}
     assert len(_certificates(a, pid)) == 1
-
-
-def _cli_env(a: Access, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``fjo ...`` reads the settings of the service under test from the environment."""
-    settings = a.ctx.settings
-    monkeypatch.setenv("FJO_ACCESS_DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("FJO_ENVIRONMENT", settings.environment.value)
-    monkeypatch.setenv("FJO_ACCESS_AUTH__JWKS_URL", settings.auth.jwks_url or "")
-    monkeypatch.setenv(
-        "FJO_ACCESS_PSEUDONYM_MASTER_KEY", settings.pseudonym_master_key.get_secret_value()
-    )
-    monkeypatch.setenv("FJO_ACCESS_AUDIT_SIGNING_KEY_FILE", str(settings.audit_signing_key_file))
-    monkeypatch.setenv("FJO_ACCESS_EXTRACTS__DIRECTORY", str(settings.extracts.directory))
-    monkeypatch.setenv("FJO_ACCESS_MIGRATE_ON_START", "false")
