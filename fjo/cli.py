@@ -23,6 +23,7 @@ from fjo import (
     workspace_cli,
 )
 from fjo.demo import cli as demo_cli
+from fjo.objections_cli import objections_app
 from services.runtime.settings import KafkaSecurityProtocol, SaslMechanism
 
 app = typer.Typer(
@@ -34,6 +35,7 @@ deploy_cli.register(app)  # db upgrade, up, down
 access_cli.register(app)  # audit verify, audit checkpoint
 token_cli.register(app)  # token
 push_cli.register(app)  # push (partners: resumable delivery upload)
+app.add_typer(objections_app, name="objections")  # objections, erasure, opt-outs
 workspace_cli.register(app)  # workspace (researchers: queries, jobs, outputs in the TRE)
 demo_cli.register(app)  # synth, demo (make demo)
 idp_cli.register(app)  # idp (the dev issuer as an OIDC provider, for the portal)

@@ -42,6 +42,7 @@ __all__ = [
     "PushInterrupted",
     "backoff",
     "plan_parts",
+    "problem_text",
     "push",
     "push_file",
     "register",
@@ -179,7 +180,8 @@ def _body(path: Path, header: bytes, part: Part, sent: Callable[[int], None]) ->
             yield chunk
 
 
-def _problem_text(response: httpx.Response) -> str:
+def problem_text(response: httpx.Response) -> str:
+    """A problem document as one line: status, title and detail."""
     try:
         problem = response.json()
     except ValueError:
@@ -312,11 +314,11 @@ def push_file(
                         sleep(float(wait) if wait.isdigit() else backoff(attempt, jitter))
                         continue
                     raise PushInterrupted(
-                        f"part {part.index + 1}/{len(plan.parts)}: {_problem_text(response)} "
+                        f"part {part.index + 1}/{len(plan.parts)}: {problem_text(response)} "
                         f"after {retries + 1} attempts; run the same command again to resume"
                     )
                 raise PushError(
-                    f"part {part.index + 1}/{len(plan.parts)} refused: {_problem_text(response)}"
+                    f"part {part.index + 1}/{len(plan.parts)} refused: {problem_text(response)}"
                 )
     finally:
         if own_client:

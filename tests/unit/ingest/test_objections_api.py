@@ -243,3 +243,31 @@ def test_operators_read_how_many_came_by_kind(client: TestClient, issuer: DevIss
             {"kind": "objection", "subject": "record", "received": 2},
         ],
     }
+
+
+def test_fjo_objections_send_posts_a_list_and_is_safe_to_run_again(
+    client: TestClient, issuer: DevIssuer, bus: FakeBus, tmp_path
+) -> None:
+    from fjo.objections_cli import read_requests, send_objections
+
+    listing = tmp_path / "opt-outs.ndjson"
+    lines = [
+        spine_request(request_id=f"opt-{i}", kind="opt-out", reason="national-opt-out")
+        for i in range(3)
+    ]
+    listing.write_text(
+        "\n".join(json.dumps(line) for line in lines)
+        + "\nnot json\n\n"
+        + json.dumps(spine_request(request_id="bad", kind="forget-me"))
+        + "\n"
+    )
+    minted = issuer.mint("wds-push", audience="fjo-ingest", roles=["partner"], source="wds")
+
+    first = send_objections(read_requests(listing), url="", token=minted, client=client)
+    again = send_objections(read_requests(listing), url="", token=minted, client=client)
+
+    assert (first["sent"], first["received"], first["repeated"]) == (5, 3, 0)
+    assert [r["request"] for r in first["refused"]] == [4, 5]
+    assert first["refused"][1]["reason"].startswith("422")
+    assert (again["received"], again["repeated"]) == (0, 3)
+    assert len(bus.log.on(RECORDS)) == 3
