@@ -439,3 +439,27 @@ def test_a_member_works_in_their_own_workspace_and_airlock_through_the_pages(
         data={"csrf_token": csrf, "comment": "It is a note.", "preset": "acro"},
     )
     assert r.status_code == 200 and "Revision 2 is submitted" in r.text
+
+
+def test_the_workspace_page_says_when_its_extract_must_be_rebuilt(site: dict[str, Any]) -> None:
+    from sqlalchemy import select
+
+    from services.access.objections import flag_extracts
+    from services.access.storage.models import ExtractHoldingRow, ExtractRow
+    from services.runtime.db import transaction
+
+    portal, ids, a = site["portal"], site["ids"], site["a"]
+    pid = ids["project_id"]
+    sign_in_as(site, "mallory", ["researcher"], None)
+    assert 'id="rebuild-needed"' not in portal.get(f"/projects/{pid}/workspace").text
+    with transaction(a.ctx.sessions) as s:
+        held = s.execute(
+            select(ExtractHoldingRow.record_token)
+            .join(ExtractRow, ExtractRow.id == ExtractHoldingRow.extract_id)
+            .where(ExtractRow.project_id == pid)
+            .limit(1)
+        ).scalar_one()
+        flag_extracts(s, a.ctx.audit, tokens=[held], reason="objection: records withdrawn")
+
+    page = portal.get(f"/projects/{pid}/workspace").text
+    assert 'id="rebuild-needed"' in page and "objection: records withdrawn" in page
