@@ -116,22 +116,20 @@ def read_after(session: Session, position: int, limit: int = 5_000) -> list[LogE
 def read_models(session: Session, upto: int) -> list[LogEntry]:
     """The model entries at or before ``upto``, in order (a snapshot holds spine people, not
     models: a view started from one replays these)."""
-    c = t.spine_log.c
-    rows = session.execute(
-        select(c.position, c.kind, c.record_token, c.payload)
-        .where(c.kind == MODEL, c.position <= upto)
-        .order_by(c.position)
-    )
-    return [LogEntry(int(p), k, tok, payload) for p, k, tok, payload in rows]
+    return _read_kind(session, MODEL, upto)
 
 
 def read_exclusions(session: Session, upto: int) -> list[LogEntry]:
     """The exclusions at or before ``upto``, in order (a snapshot holds the index, not who
     was excluded: a view started from one reads them here)."""
+    return _read_kind(session, EXCLUDE, upto)
+
+
+def _read_kind(session: Session, kind: str, upto: int) -> list[LogEntry]:
     c = t.spine_log.c
     rows = session.execute(
         select(c.position, c.kind, c.record_token, c.payload)
-        .where(c.kind == EXCLUDE, c.position <= upto)
+        .where(c.kind == kind, c.position <= upto)
         .order_by(c.position)
     )
     return [LogEntry(int(p), k, tok, payload) for p, k, tok, payload in rows]

@@ -200,6 +200,33 @@ def cli_env(a: Access, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FJO_ACCESS_MIGRATE_ON_START", "false")
 
 
+def built_extract(a: Access, pid: str, who: str = "bob") -> dict[str, Any]:
+    """Request an extract of ``pid`` as ``who`` and return it (built: the test client runs
+    the background job before answering)."""
+    headers = a.h(who, "researcher")
+    r = a.client.post(f"/v1/projects/{pid}/extracts", headers=headers)
+    assert r.status_code == 202, r.text
+    got = a.client.get(f"/v1/projects/{pid}/extracts/{r.json()['id']}", headers=headers).json()
+    assert got["state"] == "succeeded", got
+    return dict(got)
+
+
+def held_records(a: Access, extract_id: str) -> set[str]:
+    """The record tokens an extract holds (access_extract_holdings)."""
+    from sqlalchemy import select
+
+    from services.access.storage.models import ExtractHoldingRow
+
+    with a.ctx.sessions() as s:
+        return set(
+            s.execute(
+                select(ExtractHoldingRow.record_token).where(
+                    ExtractHoldingRow.extract_id == extract_id
+                )
+            ).scalars()
+        )
+
+
 ADMIN = ("root", "admin")
 APPROVER = ("carol", "approver")
 CHECKER_1 = ("dave", "output-checker")

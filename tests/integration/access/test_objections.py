@@ -6,43 +6,22 @@ legal basis requires it, counts reconcile and the audit trail verifies."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
-
-from sqlalchemy import select
 
 from contracts.events import LinkStatus, PersonObjected, RecordObjected
 from services.access import objections
-from services.access.storage.models import ExtractHoldingRow, ResearchRecordRow
+from services.access.storage.models import ResearchRecordRow
 from services.access.storage.research_store import LinkResult, apply_link_results
 from services.runtime.db import transaction
 from tests.integration.access.conftest import (
     ADMIN,
     Access,
     active_project,
+    built_extract,
     family_court_data,
+    held_records,
     register,
     token,
 )
-
-
-def _extract(a: Access, pid: str) -> dict[str, Any]:
-    bob = a.h("bob", "researcher")
-    r = a.client.post(f"/v1/projects/{pid}/extracts", headers=bob)
-    assert r.status_code == 202, r.text
-    got = a.client.get(f"/v1/projects/{pid}/extracts/{r.json()['id']}", headers=bob).json()
-    assert got["state"] == "succeeded", got
-    return dict(got)
-
-
-def _held(a: Access, extract_id: str) -> set[str]:
-    with a.ctx.sessions() as s:
-        return set(
-            s.execute(
-                select(ExtractHoldingRow.record_token).where(
-                    ExtractHoldingRow.extract_id == extract_id
-                )
-            ).scalars()
-        )
 
 
 def _in_store(a: Access, tok: str) -> bool:
@@ -67,14 +46,16 @@ def _objected(kind: str, tok: str, record_type: str = "spine-person") -> RecordO
     )
 
 
-def test_an_objection_takes_a_person_out_of_the_store_and_the_next_extract(access: Access) -> None:
+def test_an_objection_takes_a_person_out_of_the_store_and_the_next_extract(
+    access: Access,
+) -> None:
     a = access
     a.seed(*family_court_data())
     register(a, "alice", "bob")
     pid = active_project(a)
-    first = _extract(a, pid)
+    first = built_extract(a, pid)
     child, alf = token("child-0"), token("alf-0")
-    assert child in _held(a, first["id"])
+    assert child in held_records(a, first["id"])
 
     # Link withdraws the child's link (the spine person objected) and names them by ALF;
     # pseudonymise's objection about the spine person is counted; one about a record fjo
@@ -94,10 +75,10 @@ def test_an_objection_takes_a_person_out_of_the_store_and_the_next_extract(acces
     bob = a.h("bob", "researcher")
     flagged = a.client.get(f"/v1/projects/{pid}/extracts/{first['id']}", headers=bob).json()
     assert flagged["rebuild_needed"] is True and flagged["rebuild_reason"]
-    second = _extract(a, pid)
+    second = built_extract(a, pid)
     assert second["rebuild_needed"] is False
-    assert child not in _held(a, second["id"]) and late not in _held(a, second["id"])
-    assert _held(a, second["id"]) < _held(a, first["id"])
+    assert child not in held_records(a, second["id"]) and late not in held_records(a, second["id"])
+    assert held_records(a, second["id"]) < held_records(a, first["id"])
     workspace = a.client.get(f"/v1/projects/{pid}/workspace", headers=bob).json()
     assert workspace["extract_id"] == second["id"] and workspace["rebuild_needed"] is False
 
@@ -120,9 +101,9 @@ def test_an_opt_out_keeps_the_person_but_leaves_them_out_where_the_legal_basis_r
     a.seed(*family_court_data())
     register(a, "alice", "bob")
     pid = active_project(a)  # no legal basis recorded: opt-outs apply
-    first = _extract(a, pid)
+    first = built_extract(a, pid)
     child, alf = token("child-2"), token("alf-2")
-    assert child in _held(a, first["id"])
+    assert child in held_records(a, first["id"])
 
     with transaction(a.ctx.sessions) as s:
         objections.on_person_objected(
@@ -133,8 +114,8 @@ def test_an_opt_out_keeps_the_person_but_leaves_them_out_where_the_legal_basis_r
     bob = a.h("bob", "researcher")
     flagged = a.client.get(f"/v1/projects/{pid}/extracts/{first['id']}", headers=bob).json()
     assert flagged["rebuild_needed"] is True
-    second = _extract(a, pid)
-    assert child not in _held(a, second["id"])
-    assert _held(a, second["id"]) == _held(a, first["id"]) - {child}
+    second = built_extract(a, pid)
+    assert child not in held_records(a, second["id"])
+    assert held_records(a, second["id"]) == held_records(a, first["id"]) - {child}
     verify = a.client.get("/v1/audit/verify", headers=a.h(*ADMIN)).json()
     assert verify["ok"], verify

@@ -1,5 +1,5 @@
-"""An objection's whole way, ingest → pseudonymise → link → access, on the embedded stack and
-on Kafka with PostgreSQL (issue 16, "Done when").
+"""An objection's whole way, ingest → pseudonymise → link → access, on Kafka with PostgreSQL
+(issue 16, "Done when").
 
 A small world is pseudonymised, linked and stored; a project takes an extract. The spine's
 owner then objects for a person already linked and extracted, and a partner objects for a
@@ -13,11 +13,8 @@ reason.
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -29,14 +26,12 @@ from contracts.records import RecordType
 from contracts.services import Service
 from fjo.cli import app as fjo
 from services.access.bootstrap import build_worker as build_access_worker
-from services.access.storage.models import ExtractHoldingRow, ResearchRecordRow
+from services.access.storage.models import ResearchRecordRow
 from services.ingest.entrypoints import create_app as create_ingest_app
 from services.link import storage as link_tables
 from services.link.bootstrap import build_worker as build_link_worker
-from services.link.config import LinkSettings
 from services.pseudonymise.bootstrap import build_pseudonymiser
 from services.pseudonymise.bootstrap import build_worker as build_pseudonymise_worker
-from services.pseudonymise.config import PseudonymiseSettings
 from services.runtime.auth import DevIssuer
 from services.runtime.db import make_engine
 from services.runtime.delivery import Worker
@@ -46,31 +41,17 @@ from tests.integration.access.conftest import (
     ADMIN,
     Access,
     active_project,
+    built_extract,
     cli_env,
+    held_records,
     register,
     serve,
     settings_for,
 )
 from tests.integration.conftest import Platform
-from tests.postcodes import nspl_from_synthetic
+from tests.integration.pipeline import pipeline_settings, run_until
 from tests.unit.ingest.support import AUDIENCE as INGEST_AUDIENCE
 from tests.unit.ingest.support import settings_for as ingest_settings_for
-
-
-def _key(path: Path) -> Path:
-    path.write_bytes(uuid.uuid4().bytes + uuid.uuid4().bytes)
-    return path
-
-
-def _run(workers: list[Worker], until: Callable[[], bool], what: str, timeout_s=180.0) -> None:
-    quiet, deadline = 0, time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        for worker in workers:
-            worker.run_once(timeout_s=0.1)
-        quiet = quiet + 1 if until() else 0
-        if quiet >= 5:  # done, and a few idle rounds (re-checks) changed nothing
-            return
-    raise AssertionError(f"not done in {timeout_s:.0f} s: {what}")
 
 
 def _results(engine: Engine) -> dict[str, tuple[str | None, int, int, str | None]]:
@@ -85,49 +66,26 @@ def _stored(a: Access) -> set[str]:
         return set(s.execute(select(ResearchRecordRow.record_token)).scalars())
 
 
-def _held(a: Access, extract_id: str) -> set[str]:
-    with a.ctx.sessions() as s:
-        return set(
-            s.execute(
-                select(ExtractHoldingRow.record_token).where(
-                    ExtractHoldingRow.extract_id == extract_id
-                )
-            ).scalars()
-        )
-
-
 def _bearer(issuer: DevIssuer, subject: str, role: str, source: str | None = None) -> dict:
     token = issuer.mint(subject, audience=INGEST_AUDIENCE, roles=[role], source=source)
     return {"Authorization": f"Bearer {token}"}
 
 
-def _extract(a: Access, pid: str) -> dict[str, Any]:
-    bob = a.h("bob", "researcher")
-    r = a.client.post(f"/v1/projects/{pid}/extracts", headers=bob)
-    assert r.status_code == 202, r.text
-    got = a.client.get(f"/v1/projects/{pid}/extracts/{r.json()['id']}", headers=bob).json()
-    assert got["state"] == "succeeded", got
-    return dict(got)
-
-
+# Kafka with PostgreSQL only. On the embedded stack (SQLite) the same story passes but takes
+# ~110 s instead of ~15 s: each commit of the access worker that appends to the audit trail
+# then waits out SQLite's busy timeout writing its checkpoint ("audit checkpoint failed:
+# database is locked"; the next checkpoint covers the entry, and the trail verifies). Until
+# that is fixed the embedded run is not cheap enough for `make test`.
+@pytest.mark.parametrize(
+    "platform",
+    [pytest.param("kafka", id="kafka", marks=[pytest.mark.kafka, pytest.mark.postgres])],
+    indirect=True,
+)
 def test_an_objection_for_a_linked_and_extracted_person_flows_through_all_four_services(
     platform: Platform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     group = uuid.uuid4().hex[:8]
-    p_settings = PseudonymiseSettings(
-        database_url=platform.db_url("pseudonymise"),
-        environment="test",
-        worker_group=f"pseudonymise-{group}",
-        master_key_files={1: _key(tmp_path / "master-v1.key")},
-        vault_kek_files={"k1": _key(tmp_path / "vault-kek-k1.key")},
-        postcode_lookup_file=nspl_from_synthetic(tmp_path / "onspd"),
-    )
-    l_settings = LinkSettings(
-        database_url=platform.db_url("link"),
-        worker_group=f"link-{group}",
-        environment="test",
-        alf_key_file=_key(tmp_path / "alf.key"),
-    )
+    p_settings, l_settings = pipeline_settings(platform, tmp_path, group)
     a_settings = settings_for(platform.db_url("access"), tmp_path).model_copy(
         update={"worker_group": f"access-{group}"}
     )
@@ -168,7 +126,7 @@ def test_an_objection_for_a_linked_and_extracted_person_flows_through_all_four_s
         publish_all(producer, messages)
         producer.flush()
         producer.close()
-        _run(
+        run_until(
             workers,
             lambda: len(_results(l_engine)) == persons and len(_stored(a)) == total,
             "pseudonymised, linked and stored",
@@ -179,9 +137,9 @@ def test_an_objection_for_a_linked_and_extracted_person_flows_through_all_four_s
         pid = active_project(
             a, variables=("GNDR_CD", "LAW_TYPE"), window_start="1900-01-01", window_end="2099-12-31"
         )
-        first = _extract(a, pid)
+        first = built_extract(a, pid)
         before = _results(l_engine)
-        held = _held(a, first["id"])
+        held = held_records(a, first["id"])
         pseudonymiser = build_pseudonymiser(p_settings)
         spine_of = {
             pseudonymiser.record_token("wds", "spine-person", rid): rid for rid in spine_ids
@@ -235,7 +193,7 @@ def test_an_objection_for_a_linked_and_extracted_person_flows_through_all_four_s
             gone = not set(records) & _stored(a)
             return summary["received"] == 2 and gone
 
-        _run(workers, settled, "objections applied")
+        run_until(workers, settled, "objections applied")
         after = _results(l_engine)
     finally:
         for worker in workers:
@@ -254,9 +212,9 @@ def test_an_objection_for_a_linked_and_extracted_person_flows_through_all_four_s
         bob = a.h("bob", "researcher")
         flagged = a.client.get(f"/v1/projects/{pid}/extracts/{first['id']}", headers=bob).json()
         assert flagged["rebuild_needed"] is True
-        second = _extract(a, pid)
-        assert not set(records) & _held(a, second["id"])
-        assert set(records) & _held(a, first["id"])
+        second = built_extract(a, pid)
+        assert not set(records) & held_records(a, second["id"])
+        assert set(records) & held_records(a, first["id"])
         # Counts reconcile: received at ingest = applied + refused (with reason) at access.
         summary = a.client.get("/v1/objections/summary", headers=a.h(*ADMIN)).json()
         assert received["received"] == 2

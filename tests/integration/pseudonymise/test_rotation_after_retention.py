@@ -23,29 +23,21 @@ from contracts.services import Service
 from contracts.topics import INGEST_RECORDS
 from services.link import storage as link_tables
 from services.link.bootstrap import build_worker as build_link_worker
-from services.link.config import LinkSettings
 from services.pseudonymise.bootstrap import (
     build_vault,
     build_worker,
     load_keyring,
     load_postcodes,
 )
-from services.pseudonymise.config import PseudonymiseSettings
 from services.pseudonymise.domain import Pseudonymiser
 from services.pseudonymise.reencode import reencode
 from services.runtime.db import make_engine, make_session_factory
-from services.runtime.delivery import Worker
 from services.runtime.publishing import frame, publish_all
 from synth.world import WorldConfig, build_world
 from tests.integration.conftest import Platform
-from tests.postcodes import nspl_from_synthetic
+from tests.integration.pipeline import pipeline_settings, random_key, run_until
 
 WEEK_MS = 8 * 24 * 3600 * 1000
-
-
-def _key(path: Path) -> Path:
-    path.write_bytes(uuid.uuid4().bytes + uuid.uuid4().bytes)
-    return path
 
 
 def _push_world(platform: Platform) -> tuple[set[str], int]:
@@ -88,19 +80,6 @@ def _key_versions(engine: Engine) -> dict[str, int]:
     return {**incoming, **spine}
 
 
-def _run(workers: list[Worker], until, what: str, timeout_s: float = 180.0) -> None:
-    # A deadline, not a number of rounds: on a broker whose group coordinator is not ready
-    # yet (a fresh one), a round returns at once without polling anything.
-    quiet, deadline = 0, time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        for worker in workers:
-            worker.run_once(timeout_s=0.1)
-        quiet = quiet + 1 if until() else 0
-        if quiet >= 5:  # done, and a few more idle rounds (re-checks) changed nothing
-            return
-    raise AssertionError(f"not done in {timeout_s:.0f} s: {what}")
-
-
 def _expire_raw_topic(platform: Platform) -> None:
     """Make ``ingest.records.v1``'s content unavailable, as its retention does."""
     if platform.kafka_bootstrap is None:
@@ -123,20 +102,7 @@ def test_the_linkage_key_rotates_after_the_raw_topic_expired_with_identical_alfs
     platform: Platform, tmp_path: Path
 ) -> None:
     group = uuid.uuid4().hex[:8]
-    v1 = PseudonymiseSettings(
-        database_url=platform.db_url("pseudonymise"),
-        environment="test",
-        worker_group=f"pseudonymise-{group}",
-        master_key_files={1: _key(tmp_path / "master-v1.key")},
-        vault_kek_files={"k1": _key(tmp_path / "vault-kek-k1.key")},
-        postcode_lookup_file=nspl_from_synthetic(tmp_path / "onspd"),
-    )
-    link_settings = LinkSettings(
-        database_url=platform.db_url("link"),
-        worker_group=f"link-{group}",
-        environment="test",
-        alf_key_file=_key(tmp_path / "alf.key"),
-    )
+    v1, link_settings = pipeline_settings(platform, tmp_path, group)
     p_engine, l_engine = make_engine(v1.database_url), make_engine(link_settings.database_url)
     try:
         pseudonymise_worker = build_worker(v1, platform.worker_bus(), p_engine)
@@ -151,7 +117,7 @@ def test_the_linkage_key_rotates_after_the_raw_topic_expired_with_identical_alfs
             held = _key_versions(l_engine)
             return len(held) == persons and len(_results(l_engine)) == persons - spine
 
-        _run(workers, linked, "first linkage")
+        run_until(workers, linked, "first linkage")
         before = _results(l_engine)
         assert sum(1 for alf, *_ in before.values() if alf) >= len(before) // 2  # links made
         assert set(_key_versions(l_engine).values()) == {1}
@@ -163,7 +129,10 @@ def test_the_linkage_key_rotates_after_the_raw_topic_expired_with_identical_alfs
         # The rotation: v2 added and current; every person re-encoded from the vault.
         v2 = v1.model_copy(
             update={
-                "master_key_files": {**v1.master_key_files, 2: _key(tmp_path / "master-v2.key")},
+                "master_key_files": {
+                    **v1.master_key_files,
+                    2: random_key(tmp_path / "master-v2.key"),
+                },
                 "current_key_version": 2,
             }
         )
@@ -177,7 +146,7 @@ def test_the_linkage_key_rotates_after_the_raw_topic_expired_with_identical_alfs
             producer.close()
         assert result.published == {"records": persons - spine, "spine": spine}
 
-        _run(
+        run_until(
             [link_worker],
             lambda: set(_key_versions(l_engine).values()) == {2},
             "re-linkage under v2",
