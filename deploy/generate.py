@@ -7,9 +7,10 @@
   producer and consumer lists, and per worker a KEDA ``ScaledObject`` (one kafka trigger per
   consumed topic, scaled on the consumer group's lag) with its ``TriggerAuthentication``;
 * ``services/``: per service role a Deployment, ServiceAccount, ConfigMap, Service (APIs),
-  PodDisruptionBudget and NetworkPolicy allow-list, per service an Alembic migration Job, and
-  access's retention CronJob; ``portal.yaml`` the same for the portal (no bus participant),
-  with a Service per worker's probe port for its status page.
+  PodDisruptionBudget and NetworkPolicy allow-list, per service an Alembic migration Job and
+  a retention CronJob (access's workspaces, the others' own tables); ``portal.yaml`` the same
+  for the portal (no bus participant), with a Service per worker's probe port for its status
+  page.
 
 ``--check`` writes nothing and exits 1 when a committed file differs from what would be
 generated (CI runs the same comparison as a test). Output is deterministic: the same registry

@@ -34,13 +34,16 @@ from deploy.manifests.roles import (
     nested_fields,
     role_labels,
     role_selector,
+    roles,
     settings_fields,
 )
+from services import catalogue
 
 __all__ = [
     "config_data",
     "migration_job",
     "migration_resources",
+    "retention_cronjob",
     "retention_resources",
     "service_role_resources",
 ]
@@ -403,7 +406,8 @@ def migration_resources(service: Service) -> list[dict[str, Any]]:
     }
     pod_spec = {
         # Migrations never talk to Kafka: no Kafka credentials in the Job's pod.
-        **hardened_pod(service, f"fjo-{service.value}-api", [container], kafka=False),
+        # Under the first role's ServiceAccount (pseudonymise has no API, so no API account).
+        **hardened_pod(service, roles(service)[0].name, [container], kafka=False),
         "restartPolicy": "Never",
     }
     return [
@@ -418,53 +422,74 @@ RETENTION_SCHEDULE = "17 3 * * *"
 """Daily, at a quiet hour: a workspace is deleted within a day of its retention period's end."""
 
 
+def retention_cronjob(
+    name: str, labels: dict[str, str], pod_spec: dict[str, Any]
+) -> dict[str, Any]:
+    """A daily retention CronJob (access's workspaces, the other services' tables)."""
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": meta(name, labels),
+        "spec": {
+            "schedule": RETENTION_SCHEDULE,
+            "timeZone": "Etc/UTC",
+            # Runs never overlap; the jobs are idempotent all the same (one certificate per
+            # project, written with the project row locked; a row is deleted once).
+            "concurrencyPolicy": "Forbid",
+            "startingDeadlineSeconds": 3600,
+            "successfulJobsHistoryLimit": 3,
+            "failedJobsHistoryLimit": 3,
+            "jobTemplate": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "backoffLimit": 2,
+                    "activeDeadlineSeconds": 3600,
+                    "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+                },
+            },
+        },
+    }
+
+
 def retention_resources(service: Service) -> list[dict[str, Any]]:
-    """Access's retention CronJob (``fjo access retention run``) and its policy; nothing for
-    the other services. It runs with the API's settings (the same ConfigMap and secrets) and
-    its workspaces claim, so it sees the workspaces where the API keeps them."""
-    if service is not Service.ACCESS:
-        return []
+    """A service's retention CronJob and its policy: access's ``fjo access retention run``
+    (workspaces, with certificates), the others' ``fjo retention run --service <name>`` (their
+    own tables, ``services.catalogue``'s ``retention``); nothing for a service without one.
+
+    Each runs with the settings of the role that owns the tables (access's and ingest's API,
+    pseudonymise's and link's worker): the same ConfigMap, secrets and mounts, the Kafka CA
+    and password included, because the settings name those files and refuse to load without
+    them. Its NetworkPolicy lets it reach only the database: retention never talks to Kafka."""
     name = f"fjo-{service.value}-retention"
     labels = role_labels(None, service, "retention")
+    if service is Service.ACCESS:
+        owner = f"fjo-{service.value}-api"
+        args = ["access", "retention", "run"]
+        # The API's workspaces claim, where the files to delete are (not its API token).
+        mounts = volume_mounts(service) + [
+            m for m in job_runner_mounts() if m["name"] == WORKSPACES_VOLUME
+        ]
+    elif catalogue.entry(service).retention is not None:
+        owner = roles(service)[-1].name  # the worker where there is one, else the API
+        args = ["retention", "run", "--service", service.value]
+        mounts = volume_mounts(service)
+    else:
+        return []
     container = {
         "name": "retention",
         "image": IMAGE,
         "imagePullPolicy": "IfNotPresent",
-        "args": ["access", "retention", "run"],
-        "envFrom": [{"configMapRef": {"name": f"fjo-{service.value}-api"}}],
+        "args": args,
+        "envFrom": [{"configMapRef": {"name": owner}}],
         "env": platform_env(service),
         "resources": RESOURCES["retention"],
         "securityContext": CONTAINER_SECURITY,
-        # The API's workspaces claim, where the files to delete are (not its API token).
-        "volumeMounts": volume_mounts(service)
-        + [m for m in job_runner_mounts() if m["name"] == WORKSPACES_VOLUME],
+        "volumeMounts": mounts,
     }
-    pod = hardened_pod(service, f"fjo-{service.value}-api", [container], kafka=False)
-    pod["volumes"] += [v for v in job_runner_volumes() if v["name"] == WORKSPACES_VOLUME]
-    pod_spec = {**pod, "restartPolicy": "Never"}
+    pod = hardened_pod(service, owner, [container])
+    if service is Service.ACCESS:
+        pod["volumes"] += [v for v in job_runner_volumes() if v["name"] == WORKSPACES_VOLUME]
     return [
-        {
-            "apiVersion": "batch/v1",
-            "kind": "CronJob",
-            "metadata": meta(name, labels),
-            "spec": {
-                "schedule": RETENTION_SCHEDULE,
-                "timeZone": "Etc/UTC",
-                # Runs never overlap; the job is idempotent all the same (one certificate per
-                # project, written with the project row locked).
-                "concurrencyPolicy": "Forbid",
-                "startingDeadlineSeconds": 3600,
-                "successfulJobsHistoryLimit": 3,
-                "failedJobsHistoryLimit": 3,
-                "jobTemplate": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "backoffLimit": 2,
-                        "activeDeadlineSeconds": 3600,
-                        "template": {"metadata": {"labels": labels}, "spec": pod_spec},
-                    },
-                },
-            },
-        },
+        retention_cronjob(name, labels, {**pod, "restartPolicy": "Never"}),
         network_policy(name, service, "retention", labels, None, None),
     ]
