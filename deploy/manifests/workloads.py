@@ -43,6 +43,7 @@ __all__ = [
     "config_data",
     "migration_job",
     "migration_resources",
+    "reencode_resources",
     "retention_cronjob",
     "retention_resources",
     "service_role_resources",
@@ -492,4 +493,74 @@ def retention_resources(service: Service) -> list[dict[str, Any]]:
     return [
         retention_cronjob(name, labels, {**pod, "restartPolicy": "Never"}),
         network_policy(name, service, "retention", labels, None, None),
+    ]
+
+
+REENCODE_SHARDS = 4
+"""Pods of a re-encode (an Indexed Job, one ``--shard`` each): each pages through its share of
+the vault, so the vault's size over four is what one pod reads."""
+REENCODE_CONFIG = "fjo-pseudonymise-reencode"
+"""The ConfigMap the operator creates for a rotation: ``key-version``, the new key version."""
+
+
+def reencode_resources() -> list[dict[str, Any]]:
+    """``fjo pseudonymise reencode`` as a Kubernetes Job (docs/operators.md, "Rotating the
+    linkage key"), with its NetworkPolicy: in a file of its own that no kustomization lists,
+    so it is never applied by default. The operator creates the ConfigMap ``REENCODE_CONFIG``
+    with the key version, then the Job; until then a pod cannot start (its ``KEY_VERSION``
+    has no source).
+
+    Its pods are the pseudonymise worker's: the worker's ConfigMap, ServiceAccount, secrets
+    (the master key ring and the vault KEKs) and postcode directory, on Kafka as the worker's
+    KafkaUser (it publishes on ``pseudonymise.linkage-keys.v1``). ``completionMode: Indexed``
+    gives each pod its shard (``JOB_COMPLETION_INDEX``); a pod that fails is retried and
+    resumes from its recorded progress."""
+    service = Service.PSEUDONYMISE
+    owner = ServiceRole(service, "worker").name
+    name = f"fjo-{service.value}-reencode"
+    labels = role_labels(None, service, "reencode")
+    container = {
+        "name": "reencode",
+        "image": IMAGE,
+        "imagePullPolicy": "IfNotPresent",
+        # $(VAR) is expanded by Kubernetes from the container's environment.
+        "args": [
+            "pseudonymise",
+            "reencode",
+            "--key-version",
+            "$(KEY_VERSION)",
+            "--shard",
+            "$(JOB_COMPLETION_INDEX)",
+            "--shards",
+            str(REENCODE_SHARDS),
+        ],
+        "envFrom": [{"configMapRef": {"name": owner}}],
+        "env": [
+            *platform_env(service),
+            {
+                "name": "KEY_VERSION",
+                "valueFrom": {"configMapKeyRef": {"name": REENCODE_CONFIG, "key": "key-version"}},
+            },
+        ],
+        "resources": RESOURCES["worker"],
+        "securityContext": CONTAINER_SECURITY,
+        "volumeMounts": volume_mounts(service),
+    }
+    pod_spec = {**hardened_pod(service, owner, [container]), "restartPolicy": "Never"}
+    return [
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": meta(name, labels),
+            "spec": {
+                "completionMode": "Indexed",
+                "completions": REENCODE_SHARDS,
+                "parallelism": REENCODE_SHARDS,
+                "backoffLimit": 6 * REENCODE_SHARDS,
+                "activeDeadlineSeconds": 7 * 86400,
+                "ttlSecondsAfterFinished": 7 * 86400,
+                "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+            },
+        },
+        network_policy(name, service, "reencode", labels, None, None),
     ]
