@@ -391,20 +391,41 @@ def migration_job(name: str, labels: dict[str, str], pod_spec: dict[str, Any]) -
     }
 
 
+def job_container(
+    name: str,
+    service: Service,
+    args: list[str],
+    mounts: list[dict[str, Any]],
+    *,
+    settings_of: str | None = None,
+    env: list[dict[str, Any]] | None = None,
+    resources: str | None = None,
+) -> dict[str, Any]:
+    """The one container of a service's Job or CronJob: ``fjo <args>`` in the hardened
+    image, with the platform's settings, and with a role's ConfigMap when ``settings_of``
+    names the role."""
+    container: dict[str, Any] = {
+        "name": name,
+        "image": IMAGE,
+        "imagePullPolicy": "IfNotPresent",
+        "args": args,
+    }
+    if settings_of is not None:
+        container["envFrom"] = [{"configMapRef": {"name": settings_of}}]
+    container |= {
+        "env": platform_env(service) + (env or []),
+        "resources": RESOURCES[resources or name],
+        "securityContext": CONTAINER_SECURITY,
+        "volumeMounts": mounts,
+    }
+    return container
+
+
 def migration_resources(service: Service) -> list[dict[str, Any]]:
     """The Alembic migration Job of a service (``fjo db upgrade <service>``) and its policy."""
     name = f"fjo-{service.value}-migrate"
     labels = role_labels(None, service, "migrate")
-    container = {
-        "name": "migrate",
-        "image": IMAGE,
-        "imagePullPolicy": "IfNotPresent",
-        "args": ["db", "upgrade", service.value],
-        "env": platform_env(service),
-        "resources": RESOURCES["migrate"],
-        "securityContext": CONTAINER_SECURITY,
-        "volumeMounts": VOLUME_MOUNTS,
-    }
+    container = job_container("migrate", service, ["db", "upgrade", service.value], VOLUME_MOUNTS)
     pod_spec = {
         # Migrations never talk to Kafka: no Kafka credentials in the Job's pod.
         # Under the first role's ServiceAccount (pseudonymise has no API, so no API account).
@@ -476,17 +497,7 @@ def retention_resources(service: Service) -> list[dict[str, Any]]:
         mounts = volume_mounts(service)
     else:
         return []
-    container = {
-        "name": "retention",
-        "image": IMAGE,
-        "imagePullPolicy": "IfNotPresent",
-        "args": args,
-        "envFrom": [{"configMapRef": {"name": owner}}],
-        "env": platform_env(service),
-        "resources": RESOURCES["retention"],
-        "securityContext": CONTAINER_SECURITY,
-        "volumeMounts": mounts,
-    }
+    container = job_container("retention", service, args, mounts, settings_of=owner)
     pod = hardened_pod(service, owner, [container])
     if service is Service.ACCESS:
         pod["volumes"] += [v for v in job_runner_volumes() if v["name"] == WORKSPACES_VOLUME]
@@ -519,33 +530,22 @@ def reencode_resources() -> list[dict[str, Any]]:
     owner = ServiceRole(service, "worker").name
     name = f"fjo-{service.value}-reencode"
     labels = role_labels(None, service, "reencode")
-    container = {
-        "name": "reencode",
-        "image": IMAGE,
-        "imagePullPolicy": "IfNotPresent",
+    container = job_container(
+        "reencode",
+        service,
         # $(VAR) is expanded by Kubernetes from the container's environment.
-        "args": [
-            "pseudonymise",
-            "reencode",
-            "--key-version",
-            "$(KEY_VERSION)",
-            "--shard",
-            "$(JOB_COMPLETION_INDEX)",
-            "--shards",
-            str(REENCODE_SHARDS),
-        ],
-        "envFrom": [{"configMapRef": {"name": owner}}],
-        "env": [
-            *platform_env(service),
+        ["pseudonymise", "reencode", "--key-version", "$(KEY_VERSION)",
+         "--shard", "$(JOB_COMPLETION_INDEX)", "--shards", str(REENCODE_SHARDS)],
+        volume_mounts(service),
+        settings_of=owner,
+        env=[
             {
                 "name": "KEY_VERSION",
                 "valueFrom": {"configMapKeyRef": {"name": REENCODE_CONFIG, "key": "key-version"}},
-            },
+            }
         ],
-        "resources": RESOURCES["worker"],
-        "securityContext": CONTAINER_SECURITY,
-        "volumeMounts": volume_mounts(service),
-    }
+        resources="worker",
+    )  # fmt: skip
     pod_spec = {**hardened_pod(service, owner, [container]), "restartPolicy": "Never"}
     return [
         {

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from services.ingest.config import IngestSettings
 from services.ingest.storage.models import Base, Delivery, DeliveryError
-from services.runtime.retention import TableRule, purge_database
+from services.runtime.retention import TableRule, purge_service
 
 __all__ = ["retention_rules", "run_retention"]
 
@@ -35,10 +35,4 @@ def retention_rules(settings: IngestSettings) -> list[TableRule]:
 
 def run_retention(settings: IngestSettings, *, now: datetime | None = None) -> dict[str, int]:
     """Delete what is past its period; the rows deleted per table."""
-    return purge_database(
-        settings.database_url,
-        lambda: retention_rules(settings),
-        service="ingest",
-        batch_size=settings.retention.batch_size,
-        now=now,
-    )
+    return purge_service(settings, lambda: retention_rules(settings), now=now)

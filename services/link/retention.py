@@ -12,7 +12,7 @@ from datetime import datetime
 
 from services.link import storage as t
 from services.link.config import LinkSettings
-from services.runtime.retention import TableRule, purge_database
+from services.runtime.retention import TableRule, purge_service
 
 __all__ = ["OPEN", "retention_rules", "run_retention"]
 
@@ -39,10 +39,4 @@ def retention_rules(settings: LinkSettings) -> list[TableRule]:
 
 def run_retention(settings: LinkSettings, *, now: datetime | None = None) -> dict[str, int]:
     """Delete what is past its period; the rows deleted per table."""
-    return purge_database(
-        settings.database_url,
-        lambda: retention_rules(settings),
-        service="link",
-        batch_size=settings.retention.batch_size,
-        now=now,
-    )
+    return purge_service(settings, lambda: retention_rules(settings), now=now)

@@ -15,7 +15,7 @@ from contracts.topics import dead_letter_topic, topic, topics_consumed_by
 from services.pseudonymise.config import PseudonymiseSettings
 from services.pseudonymise.vault import progress
 from services.runtime.delivery import processed_messages
-from services.runtime.retention import TableRule, marker_rules, purge_database
+from services.runtime.retention import TableRule, marker_rules, purge_service
 
 __all__ = ["retention_rules", "run_retention"]
 
@@ -42,10 +42,4 @@ def retention_rules(settings: PseudonymiseSettings) -> list[TableRule]:
 
 def run_retention(settings: PseudonymiseSettings, *, now: datetime | None = None) -> dict[str, int]:
     """Delete what is past its period; the rows deleted per table."""
-    return purge_database(
-        settings.database_url,
-        lambda: retention_rules(settings),
-        service="pseudonymise",
-        batch_size=settings.retention.batch_size,
-        now=now,
-    )
+    return purge_service(settings, lambda: retention_rules(settings), now=now)

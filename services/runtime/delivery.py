@@ -547,30 +547,25 @@ class Worker:
         """Records of this group whose marker says dead-lettered, by the topic they came
         from: durable and shared by every replica (a replayed dead letter that then went
         through is marked processed and no longer counts)."""
-        c = self.table.c
-        with self.session_factory() as session:
-            rows = session.execute(
-                select(c.topic, func.count())
-                .where(c.consumer_group == self.group_id, c.outcome == OUTCOME_DEAD_LETTERED)
-                .group_by(c.topic)
-                .order_by(c.topic)
-            ).all()
-        return {topic: int(n) for topic, n in rows}
+        return self._dead_lettered_by(self.table.c.topic)
 
     def dead_lettered_by_reason(self) -> dict[str, int]:
         """The same markers by the error type that dead-lettered them: durable and the
         group's like ``dead_lettered_by_topic`` (they add up to the same total)."""
+        return self._dead_lettered_by(self.table.c.reason)
+
+    def _dead_lettered_by(self, column: Any) -> dict[str, int]:
         c = self.table.c
         with self.session_factory() as session:
             rows = session.execute(
-                select(c.reason, func.count())
+                select(column, func.count())
                 .where(c.consumer_group == self.group_id, c.outcome == OUTCOME_DEAD_LETTERED)
-                .group_by(c.reason)
+                .group_by(column)
             ).all()
-        by_reason: Counter[str] = Counter()
-        for reason, n in rows:
-            by_reason[reason or REASON_NOT_RECORDED] += int(n)
-        return dict(sorted(by_reason.items()))
+        counts: Counter[str] = Counter()
+        for value, n in rows:
+            counts[value or REASON_NOT_RECORDED] += int(n)  # only a reason can be NULL
+        return dict(sorted(counts.items()))
 
     def _rewind(self, attempt: int) -> None:
         self._sleep(

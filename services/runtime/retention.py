@@ -22,12 +22,14 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import Column, ColumnElement, Table, delete, select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
 from contracts.topics import Topic
 from services.runtime.db import make_engine, make_session_factory, transaction
+from services.runtime.settings import TableRetentionSettings
 
 __all__ = [
     "RetentionRefused",
@@ -35,7 +37,7 @@ __all__ = [
     "marker_floor_days",
     "marker_rules",
     "purge",
-    "purge_database",
+    "purge_service",
 ]
 
 log = logging.getLogger("fjo.retention")
@@ -169,23 +171,33 @@ def _keys_in(
     return tuple_(*key).in_(rows)
 
 
-def purge_database(
-    database_url: str,
+class _RetainingSettings(Protocol):
+    """What the job reads of a service's settings."""
+
+    @property
+    def service_name(self) -> str: ...
+    @property
+    def database_url(self) -> str: ...
+    @property
+    def retention(self) -> TableRetentionSettings: ...
+
+
+def purge_service(
+    settings: _RetainingSettings,
     rules: Callable[[], Sequence[TableRule]],
     *,
-    service: str,
-    batch_size: int,
     now: datetime | None = None,
 ) -> dict[str, int]:
-    """``purge`` on a service's database, opened for the run and closed after it."""
-    engine = make_engine(database_url)
+    """``purge`` on a service's database (``settings.database_url``, opened for the run and
+    closed after it) in batches of ``settings.retention.batch_size``."""
+    engine = make_engine(settings.database_url)
     try:
         return purge(
             make_session_factory(engine),
             rules(),
-            service=service,
+            service=settings.service_name,
             now=now,
-            batch_size=batch_size,
+            batch_size=settings.retention.batch_size,
         )
     finally:
         engine.dispose()
