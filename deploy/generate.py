@@ -7,9 +7,12 @@
   producer and consumer lists, and per worker a KEDA ``ScaledObject`` (one kafka trigger per
   consumed topic, scaled on the consumer group's lag) with its ``TriggerAuthentication``;
 * ``services/``: per service role a Deployment, ServiceAccount, ConfigMap, Service (APIs),
-  PodDisruptionBudget and NetworkPolicy allow-list, per service an Alembic migration Job, and
-  access's retention CronJob; ``portal.yaml`` the same for the portal (no bus participant),
-  with a Service per worker's probe port for its status page.
+  PodDisruptionBudget and NetworkPolicy allow-list, per service an Alembic migration Job and
+  a retention CronJob (access's workspaces, the others' own tables); ``portal.yaml`` the same
+  for the portal (no bus participant), with a Service per worker's probe port for its status
+  page;
+* ``deploy/k8s/jobs/pseudonymise-reencode.yaml``: the re-encode Job of a linkage-key rotation
+  and its NetworkPolicy, applied by hand (no kustomization lists it).
 
 ``--check`` writes nothing and exits 1 when a committed file differs from what would be
 generated (CI runs the same comparison as a test). Output is deterministic: the same registry
@@ -36,6 +39,7 @@ from deploy.manifests.portal import portal_resources
 from deploy.manifests.roles import roles
 from deploy.manifests.workloads import (
     migration_resources,
+    reencode_resources,
     retention_resources,
     service_role_resources,
 )
@@ -69,6 +73,8 @@ def generate() -> dict[Path, str]:
     files[services / "kustomization.yaml"] = kustomization(
         [*(f"{s.value}.yaml" for s in SERVICES), "portal.yaml"]
     )
+    # Applied by hand for a key rotation (docs/operators.md), so in no kustomization.
+    files[Path("deploy/k8s/jobs/pseudonymise-reencode.yaml")] = dump(reencode_resources())
     files[Path("deploy/compose.yaml")] = HEADER.replace(
         "# GENERATED",
         "# For users with Docker: `docker compose -f deploy/compose.yaml up`.\n# GENERATED",

@@ -19,6 +19,7 @@ from fjo import (
     deploy_cli,
     idp_cli,
     push_cli,
+    retention_cli,
     token_cli,
     workspace_cli,
 )
@@ -39,6 +40,7 @@ app.add_typer(objections_app, name="objections")  # objections, erasure, opt-out
 workspace_cli.register(app)  # workspace (researchers: queries, jobs, outputs in the TRE)
 demo_cli.register(app)  # synth, demo (make demo)
 idp_cli.register(app)  # idp (the dev issuer as an OIDC provider, for the portal)
+retention_cli.register(app)  # retention run --service (the services' own tables)
 
 Served = StrEnum("Served", {name: name for name in [*(s.value for s in Service), "portal"]})  # type: ignore[misc]
 """What ``fjo serve`` runs: every service, and the portal."""

@@ -49,6 +49,10 @@ class ServiceEntry:
     build_worker: WorkerBuilder | None = None
     """The ``worker`` role: its ``Worker`` from settings and bus, for
     ``services.runtime.worker_process.run_worker``."""
+    retention: Callable[[Any], Mapping[str, int]] | None = None
+    """Deletes its own tables' rows past their periods (from its settings); the rows deleted
+    per table. ``fjo retention run --service <name>``, a CronJob per service. Access's
+    retention is its own job (``fjo access retention run``: workspaces, with certificates)."""
 
     @property
     def roles(self) -> tuple[str, ...]:
@@ -72,26 +76,37 @@ def _engine(settings: ServiceSettings, resources: ExitStack) -> Engine:
 def _ingest() -> ServiceEntry:
     from services.ingest.config import IngestSettings
     from services.ingest.entrypoints import create_app, migrate
+    from services.ingest.retention import run_retention
 
-    return ServiceEntry(Service.INGEST, IngestSettings, migrate, create_app=create_app)
+    return ServiceEntry(
+        Service.INGEST, IngestSettings, migrate, create_app=create_app, retention=run_retention
+    )
 
 
 def _pseudonymise() -> ServiceEntry:
     from services.pseudonymise.bootstrap import MIGRATIONS, VERSION_TABLE, build_worker
     from services.pseudonymise.config import PseudonymiseSettings
+    from services.pseudonymise.retention import run_retention
     from services.runtime.migrations import upgrade
 
     def worker(settings: PseudonymiseSettings, bus: Bus, resources: ExitStack) -> Worker:
         return build_worker(settings, bus, _engine(settings, resources))
 
     migrate = partial(upgrade, script_location=MIGRATIONS, version_table=VERSION_TABLE)
-    return ServiceEntry(Service.PSEUDONYMISE, PseudonymiseSettings, migrate, build_worker=worker)
+    return ServiceEntry(
+        Service.PSEUDONYMISE,
+        PseudonymiseSettings,
+        migrate,
+        build_worker=worker,
+        retention=run_retention,
+    )
 
 
 def _link() -> ServiceEntry:
     from services.link.bootstrap import MIGRATIONS, VERSION_TABLE, build_worker
     from services.link.config import LinkSettings
     from services.link.entrypoints import create_app
+    from services.link.retention import run_retention
     from services.runtime.migrations import upgrade
 
     def worker(settings: LinkSettings, bus: Bus, resources: ExitStack) -> Worker:
@@ -99,7 +114,12 @@ def _link() -> ServiceEntry:
 
     migrate = partial(upgrade, script_location=MIGRATIONS, version_table=VERSION_TABLE)
     return ServiceEntry(
-        Service.LINK, LinkSettings, migrate, create_app=create_app, build_worker=worker
+        Service.LINK,
+        LinkSettings,
+        migrate,
+        create_app=create_app,
+        build_worker=worker,
+        retention=run_retention,
     )
 
 

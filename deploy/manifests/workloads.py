@@ -34,13 +34,17 @@ from deploy.manifests.roles import (
     nested_fields,
     role_labels,
     role_selector,
+    roles,
     settings_fields,
 )
+from services import catalogue
 
 __all__ = [
     "config_data",
     "migration_job",
     "migration_resources",
+    "reencode_resources",
+    "retention_cronjob",
     "retention_resources",
     "service_role_resources",
 ]
@@ -387,23 +391,45 @@ def migration_job(name: str, labels: dict[str, str], pod_spec: dict[str, Any]) -
     }
 
 
+def job_container(
+    name: str,
+    service: Service,
+    args: list[str],
+    mounts: list[dict[str, Any]],
+    *,
+    settings_of: str | None = None,
+    env: list[dict[str, Any]] | None = None,
+    resources: str | None = None,
+) -> dict[str, Any]:
+    """The one container of a service's Job or CronJob: ``fjo <args>`` in the hardened
+    image, with the platform's settings, and with a role's ConfigMap when ``settings_of``
+    names the role."""
+    container: dict[str, Any] = {
+        "name": name,
+        "image": IMAGE,
+        "imagePullPolicy": "IfNotPresent",
+        "args": args,
+    }
+    if settings_of is not None:
+        container["envFrom"] = [{"configMapRef": {"name": settings_of}}]
+    container |= {
+        "env": platform_env(service) + (env or []),
+        "resources": RESOURCES[resources or name],
+        "securityContext": CONTAINER_SECURITY,
+        "volumeMounts": mounts,
+    }
+    return container
+
+
 def migration_resources(service: Service) -> list[dict[str, Any]]:
     """The Alembic migration Job of a service (``fjo db upgrade <service>``) and its policy."""
     name = f"fjo-{service.value}-migrate"
     labels = role_labels(None, service, "migrate")
-    container = {
-        "name": "migrate",
-        "image": IMAGE,
-        "imagePullPolicy": "IfNotPresent",
-        "args": ["db", "upgrade", service.value],
-        "env": platform_env(service),
-        "resources": RESOURCES["migrate"],
-        "securityContext": CONTAINER_SECURITY,
-        "volumeMounts": VOLUME_MOUNTS,
-    }
+    container = job_container("migrate", service, ["db", "upgrade", service.value], VOLUME_MOUNTS)
     pod_spec = {
         # Migrations never talk to Kafka: no Kafka credentials in the Job's pod.
-        **hardened_pod(service, f"fjo-{service.value}-api", [container], kafka=False),
+        # Under the first role's ServiceAccount (pseudonymise has no API, so no API account).
+        **hardened_pod(service, roles(service)[0].name, [container], kafka=False),
         "restartPolicy": "Never",
     }
     return [
@@ -418,53 +444,123 @@ RETENTION_SCHEDULE = "17 3 * * *"
 """Daily, at a quiet hour: a workspace is deleted within a day of its retention period's end."""
 
 
-def retention_resources(service: Service) -> list[dict[str, Any]]:
-    """Access's retention CronJob (``fjo access retention run``) and its policy; nothing for
-    the other services. It runs with the API's settings (the same ConfigMap and secrets) and
-    its workspaces claim, so it sees the workspaces where the API keeps them."""
-    if service is not Service.ACCESS:
-        return []
-    name = f"fjo-{service.value}-retention"
-    labels = role_labels(None, service, "retention")
-    container = {
-        "name": "retention",
-        "image": IMAGE,
-        "imagePullPolicy": "IfNotPresent",
-        "args": ["access", "retention", "run"],
-        "envFrom": [{"configMapRef": {"name": f"fjo-{service.value}-api"}}],
-        "env": platform_env(service),
-        "resources": RESOURCES["retention"],
-        "securityContext": CONTAINER_SECURITY,
-        # The API's workspaces claim, where the files to delete are (not its API token).
-        "volumeMounts": volume_mounts(service)
-        + [m for m in job_runner_mounts() if m["name"] == WORKSPACES_VOLUME],
-    }
-    pod = hardened_pod(service, f"fjo-{service.value}-api", [container], kafka=False)
-    pod["volumes"] += [v for v in job_runner_volumes() if v["name"] == WORKSPACES_VOLUME]
-    pod_spec = {**pod, "restartPolicy": "Never"}
-    return [
-        {
-            "apiVersion": "batch/v1",
-            "kind": "CronJob",
-            "metadata": meta(name, labels),
-            "spec": {
-                "schedule": RETENTION_SCHEDULE,
-                "timeZone": "Etc/UTC",
-                # Runs never overlap; the job is idempotent all the same (one certificate per
-                # project, written with the project row locked).
-                "concurrencyPolicy": "Forbid",
-                "startingDeadlineSeconds": 3600,
-                "successfulJobsHistoryLimit": 3,
-                "failedJobsHistoryLimit": 3,
-                "jobTemplate": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "backoffLimit": 2,
-                        "activeDeadlineSeconds": 3600,
-                        "template": {"metadata": {"labels": labels}, "spec": pod_spec},
-                    },
+def retention_cronjob(
+    name: str, labels: dict[str, str], pod_spec: dict[str, Any]
+) -> dict[str, Any]:
+    """A daily retention CronJob (access's workspaces, the other services' tables)."""
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": meta(name, labels),
+        "spec": {
+            "schedule": RETENTION_SCHEDULE,
+            "timeZone": "Etc/UTC",
+            # Runs never overlap; the jobs are idempotent all the same (one certificate per
+            # project, written with the project row locked; a row is deleted once).
+            "concurrencyPolicy": "Forbid",
+            "startingDeadlineSeconds": 3600,
+            "successfulJobsHistoryLimit": 3,
+            "failedJobsHistoryLimit": 3,
+            "jobTemplate": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "backoffLimit": 2,
+                    "activeDeadlineSeconds": 3600,
+                    "template": {"metadata": {"labels": labels}, "spec": pod_spec},
                 },
             },
         },
+    }
+
+
+def retention_resources(service: Service) -> list[dict[str, Any]]:
+    """A service's retention CronJob and its policy: access's ``fjo access retention run``
+    (workspaces, with certificates), the others' ``fjo retention run --service <name>`` (their
+    own tables, ``services.catalogue``'s ``retention``); nothing for a service without one.
+
+    Each runs with the settings of the role that owns the tables (access's and ingest's API,
+    pseudonymise's and link's worker): the same ConfigMap, secrets and mounts, the Kafka CA
+    and password included, because the settings name those files and refuse to load without
+    them. Its NetworkPolicy lets it reach only the database: retention never talks to Kafka."""
+    name = f"fjo-{service.value}-retention"
+    labels = role_labels(None, service, "retention")
+    if service is Service.ACCESS:
+        owner = f"fjo-{service.value}-api"
+        args = ["access", "retention", "run"]
+        # The API's workspaces claim, where the files to delete are (not its API token).
+        mounts = volume_mounts(service) + [
+            m for m in job_runner_mounts() if m["name"] == WORKSPACES_VOLUME
+        ]
+    elif catalogue.entry(service).retention is not None:
+        owner = roles(service)[-1].name  # the worker where there is one, else the API
+        args = ["retention", "run", "--service", service.value]
+        mounts = volume_mounts(service)
+    else:
+        return []
+    container = job_container("retention", service, args, mounts, settings_of=owner)
+    pod = hardened_pod(service, owner, [container])
+    if service is Service.ACCESS:
+        pod["volumes"] += [v for v in job_runner_volumes() if v["name"] == WORKSPACES_VOLUME]
+    return [
+        retention_cronjob(name, labels, {**pod, "restartPolicy": "Never"}),
         network_policy(name, service, "retention", labels, None, None),
+    ]
+
+
+REENCODE_SHARDS = 4
+"""Pods of a re-encode (an Indexed Job, one ``--shard`` each): each pages through its share of
+the vault, so the vault's size over four is what one pod reads."""
+REENCODE_CONFIG = "fjo-pseudonymise-reencode"
+"""The ConfigMap the operator creates for a rotation: ``key-version``, the new key version."""
+
+
+def reencode_resources() -> list[dict[str, Any]]:
+    """``fjo pseudonymise reencode`` as a Kubernetes Job (docs/operators.md, "Rotating the
+    linkage key"), with its NetworkPolicy: in a file of its own that no kustomization lists,
+    so it is never applied by default. The operator creates the ConfigMap ``REENCODE_CONFIG``
+    with the key version, then the Job; until then a pod cannot start (its ``KEY_VERSION``
+    has no source).
+
+    Its pods are the pseudonymise worker's: the worker's ConfigMap, ServiceAccount, secrets
+    (the master key ring and the vault KEKs) and postcode directory, on Kafka as the worker's
+    KafkaUser (it publishes on ``pseudonymise.linkage-keys.v1``). ``completionMode: Indexed``
+    gives each pod its shard (``JOB_COMPLETION_INDEX``); a pod that fails is retried and
+    resumes from its recorded progress."""
+    service = Service.PSEUDONYMISE
+    owner = ServiceRole(service, "worker").name
+    name = f"fjo-{service.value}-reencode"
+    labels = role_labels(None, service, "reencode")
+    container = job_container(
+        "reencode",
+        service,
+        # $(VAR) is expanded by Kubernetes from the container's environment.
+        ["pseudonymise", "reencode", "--key-version", "$(KEY_VERSION)",
+         "--shard", "$(JOB_COMPLETION_INDEX)", "--shards", str(REENCODE_SHARDS)],
+        volume_mounts(service),
+        settings_of=owner,
+        env=[
+            {
+                "name": "KEY_VERSION",
+                "valueFrom": {"configMapKeyRef": {"name": REENCODE_CONFIG, "key": "key-version"}},
+            }
+        ],
+        resources="worker",
+    )  # fmt: skip
+    pod_spec = {**hardened_pod(service, owner, [container]), "restartPolicy": "Never"}
+    return [
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": meta(name, labels),
+            "spec": {
+                "completionMode": "Indexed",
+                "completions": REENCODE_SHARDS,
+                "parallelism": REENCODE_SHARDS,
+                "backoffLimit": 6 * REENCODE_SHARDS,
+                "activeDeadlineSeconds": 7 * 86400,
+                "ttlSecondsAfterFinished": 7 * 86400,
+                "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+            },
+        },
+        network_policy(name, service, "reencode", labels, None, None),
     ]

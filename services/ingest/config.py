@@ -8,9 +8,14 @@ from typing import Self
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from services.runtime.settings import Environment, IdentifiableBusSettings, ServiceSettings
+from services.runtime.settings import (
+    Environment,
+    IdentifiableBusSettings,
+    ServiceSettings,
+    TableRetentionSettings,
+)
 
-__all__ = ["AuthSettings", "IngestSettings", "LimitSettings"]
+__all__ = ["AuthSettings", "IngestRetentionSettings", "IngestSettings", "LimitSettings"]
 
 
 class AuthSettings(BaseModel):
@@ -60,6 +65,20 @@ class LimitSettings(BaseModel):
     )
 
 
+class IngestRetentionSettings(TableRetentionSettings):
+    """How long ingest keeps its own rows (docs/operators.md, "Retention of the services'
+    tables"). The accepted-record index has no period: it is what makes a re-sent record a
+    duplicate, for as long as the record exists (an erasure removes its keys)."""
+
+    deliveries_days: int = Field(
+        400,
+        ge=1,
+        description="Days a delivery's receipt (its row and its per-record errors, which the "
+        "quarantine summary counts) is kept after its last change: a year's reconciliation "
+        "with the partner and a month to spare.",
+    )
+
+
 class IngestSettings(ServiceSettings):
     """Configuration of ingest; nothing else in the service reads the environment."""
 
@@ -75,6 +94,7 @@ class IngestSettings(ServiceSettings):
     )
     auth: AuthSettings = Field(default_factory=AuthSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
+    retention: IngestRetentionSettings = Field(default_factory=IngestRetentionSettings)
     spool_dir: Path = Field(
         Path("var/fjo/ingest-spool"),
         description="Where a streamed delivery lands before it is processed (identifiable data: "

@@ -8,9 +8,9 @@ from typing import Self
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from services.runtime.settings import Environment, ServiceSettings
+from services.runtime.settings import Environment, ServiceSettings, TableRetentionSettings
 
-__all__ = ["LinkSettings"]
+__all__ = ["LinkRetentionSettings", "LinkSettings", "ReviewAuthSettings"]
 
 
 class ReviewAuthSettings(BaseModel):
@@ -23,6 +23,28 @@ class ReviewAuthSettings(BaseModel):
         Path("var/fjo/dev-issuer.pem"), description="Signing key of the dev issuer (dev only)."
     )
     reviewer_role: str = Field("link-reviewer", description="Role needed to review links.")
+
+
+class LinkRetentionSettings(TableRetentionSettings):
+    """How long link keeps its own rows (docs/operators.md, "Retention of the services'
+    tables"). The spine, incoming keys, results, spine log and history and the model history
+    have no period: they are the linkage itself (an objection or erasure removes a person's),
+    and a retired model version must stay known so it is never deployed again. Processed-
+    message markers stay too: link reads a compacted topic, whose records can come back."""
+
+    review_decided_days: int = Field(
+        365,
+        ge=1,
+        description="Days a decided (accepted, rejected or superseded) possible match is kept "
+        "after its decision, with its evidence and reviewer; until then a reviewer can reverse "
+        "it. The decision itself lives on in the record's result and in link's audit.",
+    )
+    audit_days: int = Field(
+        2557,
+        ge=365,
+        description="Days a row of link's audit (decisions on records, by record token) is "
+        "kept: seven years, as long as an output built on a link may be questioned.",
+    )
 
 
 class LinkSettings(ServiceSettings):
@@ -64,6 +86,7 @@ class LinkSettings(ServiceSettings):
     )
 
     auth: ReviewAuthSettings = Field(default_factory=ReviewAuthSettings)
+    retention: LinkRetentionSettings = Field(default_factory=LinkRetentionSettings)
 
     @model_validator(mode="after")
     def _key_outside_dev(self) -> Self:

@@ -38,7 +38,6 @@ class _DeadLetters(BaseModel):
     total: int
     by_topic: dict[str, int]
     by_reason: dict[str, int]
-    by_reason_over_s: float
 
 
 class _Status(BaseModel):
@@ -70,7 +69,6 @@ class WorkerReport:
     dead_letters: int = 0
     dead_by_topic: Mapping[str, int] = field(default_factory=dict)
     dead_by_reason: Mapping[str, int] = field(default_factory=dict)
-    reasons_over_s: float = 0.0
 
 
 class WorkerProbes:
@@ -124,7 +122,6 @@ class WorkerProbes:
             dead_letters=status.dead_letters.total,
             dead_by_topic=status.dead_letters.by_topic,
             dead_by_reason=status.dead_letters.by_reason,
-            reasons_over_s=status.dead_letters.by_reason_over_s,
         )
 
     def close(self) -> None:

@@ -8,11 +8,37 @@ from typing import Self
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from services.runtime.settings import Environment, IdentifiableBusSettings, ServiceSettings
+from services.runtime.settings import (
+    Environment,
+    IdentifiableBusSettings,
+    ServiceSettings,
+    TableRetentionSettings,
+)
 
-__all__ = ["DEFAULT_POSTCODE_LOOKUP", "PseudonymiseSettings"]
+__all__ = ["DEFAULT_POSTCODE_LOOKUP", "PseudonymiseRetentionSettings", "PseudonymiseSettings"]
 
 DEFAULT_POSTCODE_LOOKUP = Path(__file__).parent / "data" / "postcode_lookup.csv"
+
+
+class PseudonymiseRetentionSettings(TableRetentionSettings):
+    """How long pseudonymise keeps its own rows (docs/operators.md, "Retention of the
+    services' tables"). The identifier vault has no period: it is kept until an erasure,
+    never by age, because it is the only source for re-encoding after a key rotation."""
+
+    markers_days: int = Field(
+        30,
+        ge=1,
+        description="Days a processed-message marker is kept; at least the retention of "
+        "`ingest.records.v1` and of `pseudonymise.dead-letters.v1` (14 days), while a record "
+        "can still be redelivered or replayed (the job refuses a shorter period).",
+    )
+    reencode_progress_days: int = Field(
+        90,
+        ge=1,
+        description="Days a re-encode's progress row is kept after its last page: a rerun "
+        "after that starts the rotation's re-encode from the beginning (link takes a record "
+        "re-encoded twice at the same key version once).",
+    )
 
 
 class PseudonymiseSettings(ServiceSettings):
@@ -29,6 +55,7 @@ class PseudonymiseSettings(ServiceSettings):
         description="The bus; on the embedded backend, identifiable topics in a log of their own.",
     )
     worker_group: str = Field("pseudonymise", description="Consumer group of the worker.")
+    retention: PseudonymiseRetentionSettings = Field(default_factory=PseudonymiseRetentionSettings)
     master_key_files: dict[int, Path] = Field(
         default_factory=dict,
         description="Master key file per key version (secret mounts), e.g. "

@@ -115,6 +115,9 @@ DLQ_CONSUMER_GROUP = "fjo-dlq-consumer-group"
 
 OUTCOME_PROCESSED = "processed"
 OUTCOME_DEAD_LETTERED = "dead_lettered"
+REASON_MAX_CHARS = 255
+# Markers written before the reason column existed.
+REASON_NOT_RECORDED = "(not recorded)"
 
 
 class PoisonMessage(Exception):
@@ -142,6 +145,9 @@ def processed_messages_table(metadata: MetaData, name: str = "processed_messages
         Column("offset", BigInteger, nullable=False),
         Column("outcome", String(16), nullable=False),
         Column("processed_at", DateTime(timezone=True), nullable=False),
+        # A dead letter's error type (``fjo-dlq-error-type``), so its reason is as durable and
+        # as shared by the replicas as its marker; NULL when processed.
+        Column("reason", String(REASON_MAX_CHARS), nullable=True),
     )
 
 
@@ -284,10 +290,6 @@ class Worker:
         self.tracer_provider = tracer_provider
         self.table = processed_table
         self.stats = WorkerStats()
-        # Dead letters settled by this process, by error type (the markers keep no reason).
-        self.dead_letter_reasons: Counter[str] = Counter()
-        self._batch_reasons: Counter[str] = Counter()
-        self._started = time.monotonic()
         # Handler outputs go through this producer too, so flushing it before the DB commit
         # makes them durable before their input is marked processed.
         self._owns_producer = producer is None
@@ -304,11 +306,6 @@ class Worker:
     @property
     def topics(self) -> list[str]:
         return list(self.config.topics)
-
-    @property
-    def uptime_s(self) -> float:
-        """Seconds since this worker was made (``dead_letter_reasons`` counts from then)."""
-        return time.monotonic() - self._started
 
     # -- loop ---------------------------------------------------------------------------------
     def run(self, stop_event: threading.Event) -> None:
@@ -371,7 +368,6 @@ class Worker:
     # -- one batch ----------------------------------------------------------------------------
     def _process(self, messages: list[Message]) -> None:
         keys = {id(m): message_key(m) for m in messages}
-        self._batch_reasons = Counter()  # counted only if the batch commits
         settled: list[Message] = []
         blocked: set[tuple[str, int]] = set()
         retry_attempts = 0
@@ -382,7 +378,9 @@ class Worker:
                 new_rows: list[dict[str, Any]] = []
                 updates: list[dict[str, Any]] = []
 
-                def settle(m: Message, outcome: str, marker: Any) -> None:
+                def settle(
+                    m: Message, outcome: str, marker: Any, reason: str | None = None
+                ) -> None:
                     key = keys[id(m)]
                     row = {
                         "consumer_group": self.group_id,
@@ -392,6 +390,7 @@ class Worker:
                         "offset": m.offset,
                         "outcome": outcome,
                         "processed_at": datetime.now(UTC),
+                        "reason": reason,
                     }
                     # A replayed dead letter (same event id, new record) replaces its marker.
                     (updates if marker is not None else new_rows).append(row)
@@ -430,12 +429,13 @@ class Worker:
                         tp = (r.topic, r.partition)
                         if tp in blocked:
                             continue
-                        outcome = self._handle(session, r)
-                        if outcome is None:  # failed; retried after a rewind
+                        settled_as = self._handle(session, r)
+                        if settled_as is None:  # failed; retried after a rewind
                             blocked.add(tp)
                             retry_attempts = max(retry_attempts, self._attempts.get(_pos(r), 1))
                             continue
-                        settle(r, outcome, marker if r is m else None)
+                        outcome, reason = settled_as
+                        settle(r, outcome, marker if r is m else None, reason)
                 self._write_markers(session, new_rows, updates)
                 self.producer.flush()
         except Exception as exc:
@@ -456,7 +456,6 @@ class Worker:
         self.stats.processed += counts.processed
         self.stats.skipped_duplicates += counts.skipped
         self.stats.dead_lettered += counts.dead
-        self.dead_letter_reasons.update(self._batch_reasons)
         for m in settled:
             self._attempts.pop(_pos(m), None)
         if self.after_db_commit is not None:
@@ -548,15 +547,25 @@ class Worker:
         """Records of this group whose marker says dead-lettered, by the topic they came
         from: durable and shared by every replica (a replayed dead letter that then went
         through is marked processed and no longer counts)."""
+        return self._dead_lettered_by(self.table.c.topic)
+
+    def dead_lettered_by_reason(self) -> dict[str, int]:
+        """The same markers by the error type that dead-lettered them: durable and the
+        group's like ``dead_lettered_by_topic`` (they add up to the same total)."""
+        return self._dead_lettered_by(self.table.c.reason)
+
+    def _dead_lettered_by(self, column: Any) -> dict[str, int]:
         c = self.table.c
         with self.session_factory() as session:
             rows = session.execute(
-                select(c.topic, func.count())
+                select(column, func.count())
                 .where(c.consumer_group == self.group_id, c.outcome == OUTCOME_DEAD_LETTERED)
-                .group_by(c.topic)
-                .order_by(c.topic)
+                .group_by(column)
             ).all()
-        return {topic: int(n) for topic, n in rows}
+        counts: Counter[str] = Counter()
+        for value, n in rows:
+            counts[value or REASON_NOT_RECORDED] += int(n)  # only a reason can be NULL
+        return dict(sorted(counts.items()))
 
     def _rewind(self, attempt: int) -> None:
         self._sleep(
@@ -602,11 +611,13 @@ class Worker:
                     offset=row["offset"],
                     outcome=row["outcome"],
                     processed_at=row["processed_at"],
+                    reason=row["reason"],
                 )
             )
 
-    def _handle(self, session: Session, m: Message) -> str | None:
-        """Run the handler for ``m``: the outcome to mark, or ``None`` to retry it later."""
+    def _handle(self, session: Session, m: Message) -> tuple[str, str | None] | None:
+        """Run the handler for ``m``: the outcome to mark and, for a dead letter, its error
+        type; or ``None`` to retry it later."""
         pos = _pos(m)
         try:
             handler = self._resolve(m)
@@ -622,14 +633,13 @@ class Worker:
                 session.begin_nested(),
             ):
                 handler(session, m)
-            return OUTCOME_PROCESSED
+            return OUTCOME_PROCESSED, None
         except RetryBatch:
             raise
         except self.non_retryable as exc:
             self.stats.failed_attempts += 1
             attempts = self._attempts.get(pos, 0) + 1
-            self._dead_letter(m, exc, attempts)
-            return OUTCOME_DEAD_LETTERED
+            return OUTCOME_DEAD_LETTERED, self._dead_letter(m, exc, attempts)
         except Exception as exc:
             self.stats.failed_attempts += 1
             attempts = self._attempts[pos] = self._attempts.get(pos, 0) + 1
@@ -647,8 +657,7 @@ class Worker:
                 type(exc).__name__,
             )
             if attempts >= self.config.max_attempts:
-                self._dead_letter(m, exc, attempts)
-                return OUTCOME_DEAD_LETTERED
+                return OUTCOME_DEAD_LETTERED, self._dead_letter(m, exc, attempts)
             return None
 
     def _resolve(self, m: Message) -> Handler:
@@ -671,9 +680,9 @@ class Worker:
             raise PoisonMessage(f"no handler for event type {name!r}")
         return handler
 
-    def _dead_letter(self, m: Message, exc: BaseException, attempts: int) -> None:
-        error_type = f"{type(exc).__module__}.{type(exc).__qualname__}"
-        self._batch_reasons[error_type] += 1
+    def _dead_letter(self, m: Message, exc: BaseException, attempts: int) -> str:
+        """Publish ``m`` to the dead-letter topic; returns its error type."""
+        error_type = f"{type(exc).__module__}.{type(exc).__qualname__}"[:REASON_MAX_CHARS]
         headers = [
             *((k, v) for k, v in m.headers if not k.startswith("fjo-dlq-")),
             (DLQ_ERROR_TYPE, error_type.encode()),
@@ -694,6 +703,7 @@ class Worker:
             error_type,
         )
         self.producer.publish(self.config.dead_letter_topic, m.value, key=m.key, headers=headers)
+        return error_type
 
 
 def _pos(m: Message) -> tuple[str, int, int]:

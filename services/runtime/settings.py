@@ -41,6 +41,7 @@ __all__ = [
     "PlatformSettings",
     "SaslMechanism",
     "ServiceSettings",
+    "TableRetentionSettings",
     "TelemetrySettings",
     "is_placeholder",
     "read_secret_file",
@@ -405,3 +406,12 @@ def read_secret_file(path: Path) -> bytes:
     if any(ord(ch) < 32 and ch not in "\t\r\n" for ch in text):
         return data
     return data.rstrip(b"\r\n")
+
+
+class TableRetentionSettings(BaseModel):
+    """How ``fjo retention run --service <name>`` deletes (``services.runtime.retention``);
+    each service adds the periods of its own tables."""
+
+    batch_size: int = Field(
+        1000, ge=1, le=100_000, description="Rows deleted per transaction by the retention job."
+    )

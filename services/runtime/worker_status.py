@@ -8,9 +8,9 @@ Nothing here names a record: topics, partitions, offsets, counts and error types
 - ``dead_letters.by_topic``: the group's ``processed_messages`` markers whose outcome is
   ``dead_lettered``, by the topic the record came from. Markers are durable and shared by
   every replica, so the count survives restarts and is the group's, not the process's.
-- ``dead_letters.by_reason``: the error types of the dead letters *this process* settled
-  since it started (``Worker.dead_letter_reasons``). Markers keep no reason; the reason of
-  each dead letter is durable on the dead-letter topic itself (``fjo-dlq-error-type``).
+- ``dead_letters.by_reason``: the same markers by the error type that dead-lettered them
+  (the marker keeps it, as the dead letter's ``fjo-dlq-error-type`` header does): durable and
+  the group's too, so the two breakdowns add up to the same total at any replica.
 """
 
 from __future__ import annotations
@@ -46,7 +46,6 @@ def worker_status(worker: Worker) -> dict[str, Any]:
             "dead_letter_topic": worker.config.dead_letter_topic,
             "total": sum(by_topic.values()),
             "by_topic": by_topic,
-            "by_reason": dict(sorted(worker.dead_letter_reasons.items())),
-            "by_reason_over_s": round(worker.uptime_s, 1),
+            "by_reason": worker.dead_lettered_by_reason(),
         },
     }

@@ -68,6 +68,9 @@ class PortalStack:
             "FJO_PORTAL_APIS__LINK": self.url("link"),
             "FJO_PORTAL_APIS__INGEST": self.url("ingest"),
             "FJO_PORTAL_STATUS_WORKERS": json.dumps({"access-worker": self.url("access-worker")}),
+            # One item per queue page: the checkers' queue (two outputs) pages on with its
+            # Next link; every other queue of the journeys holds one item.
+            "FJO_PORTAL_PAGE_SIZE": "1",
         }
         return env
 

@@ -221,6 +221,7 @@ def test_the_researcher_gets_an_extract_and_works_in_the_workspace(
     assert "children" in find(driver, "#job-log").text
     pages.check("researcher-job")
 
+    new_output = find(driver, "#job-outputs a").get_attribute("href")
     go(driver, "#job-outputs a")  # ask for the job's file to leave, as a table
     pages.check("researcher-output-new")
     find(driver, "#title").send_keys("Children by sex")
@@ -230,6 +231,13 @@ def test_the_researcher_gets_an_extract_and_works_in_the_workspace(
     assert "MinimumThresholdCheck 0 pass" in find(driver, "#checks").text  # ACRO, per check
     STORY["output"] = driver.current_url.split("?")[0].removeprefix(stack.url("portal"))
     pages.check("researcher-output")
+    # A second output, so that the checkers' queue is longer than its page (the stack's
+    # page size is 1) and pages on with its Next link.
+    driver.get(str(new_output))
+    find(driver, "#title").send_keys("Children by sex, a second table")
+    find(driver, "#index").send_keys("GNDR_CD")
+    go(driver, "#submit-output")
+    assert "ACRO checked your output" in text(driver)
     sign_out(driver, stack)
 
 
@@ -238,8 +246,13 @@ def test_two_checkers_release_the_output(
 ) -> None:
     for n, subject in enumerate(("dave", "erin")):
         sign_in(driver, stack, subject, "/checking")
+        assert find(driver, "#queue a").text == "Children by sex"  # the oldest first
         if n == 0:
             pages.check("checker-queue")
+            go(driver, 'a[rel="next"]')  # the second output, on the next page
+            assert "a second table" in find(driver, "#queue a").text
+            assert not driver.find_elements(By.CSS_SELECTOR, 'a[rel="next"]')  # the last page
+            driver.get(f"{stack.url('portal')}/checking")
         go(driver, "#queue a")
         assert "MinimumThresholdCheck" in find(driver, "#checks").text  # ACRO, per check
         if n == 0:

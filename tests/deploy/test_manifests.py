@@ -68,7 +68,40 @@ def _pod_specs(docs: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
     for d in docs:
         if d["kind"] in {"Deployment", "Job"}:
             pods.append((d["metadata"]["name"], d["spec"]["template"]["spec"]))
+        if d["kind"] == "CronJob":
+            pods.append(
+                (d["metadata"]["name"], d["spec"]["jobTemplate"]["spec"]["template"]["spec"])
+            )
     return pods
+
+
+def _secret_items(spec: dict[str, Any]) -> set[str]:
+    """The files a pod's projected secrets folder gets from sources of single items."""
+    return {
+        item["path"]
+        for volume in spec.get("volumes", [])
+        for source in volume.get("projected", {}).get("sources", [])
+        for item in source.get("secret", {}).get("items", [])
+    }
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_a_pod_with_a_roles_settings_mounts_the_secret_files_they_name(
+    overlay: str, rendered_docs: dict[str, list[dict[str, Any]]]
+) -> None:
+    """A Job or CronJob that loads a role's ConfigMap gets the files the role's pod has (the
+    Kafka CA, a FilePath setting, must exist for the settings to load at all)."""
+    pods = dict(_pod_specs(rendered_docs[overlay]))
+    checked = 0
+    for name, spec in pods.items():
+        for container in spec["containers"]:
+            for source in container.get("envFrom", []):
+                role = source["configMapRef"]["name"]
+                if role == name or role not in pods:
+                    continue
+                assert _secret_items(pods[role]) <= _secret_items(spec), name
+                checked += 1
+    assert checked >= len(SERVICES)  # every service's retention CronJob at least
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -95,7 +128,7 @@ def test_every_pod_is_locked_down(
             ), name
             mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
             assert mounts[manifest_roles.SECRETS_DIR]["readOnly"] is True, name
-            if not name.endswith("-migrate"):
+            if not name.endswith(("-migrate", "-retention")):  # jobs: no probes
                 assert c["readinessProbe"]["httpGet"]["path"] == "/readyz", name
                 assert c["livenessProbe"]["httpGet"]["path"] == "/healthz", name
 

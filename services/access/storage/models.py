@@ -12,9 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
-    BigInteger,
     Boolean,
-    Column,
     Date,
     DateTime,
     Float,
@@ -23,13 +21,14 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
-    Table,
     Text,
     TypeDecorator,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from services.runtime.delivery import processed_messages_table
 
 __all__ = [
     "AirlockOutputRow",
@@ -474,16 +473,6 @@ class AuditCheckpointRow(CheckpointBase):
     signature: Mapped[str] = mapped_column(String(128))
 
 
-processed_messages = Table(
-    "access_processed_messages",
-    Base.metadata,
-    # The runtime Worker's exactly-once markers (columns as services.runtime.delivery's),
-    # under access's own name so services can share a database.
-    Column("consumer_group", String(255), primary_key=True),
-    Column("message_key", String(512), primary_key=True),
-    Column("topic", String(249), nullable=False),
-    Column("partition", Integer, nullable=False),
-    Column("offset", BigInteger, nullable=False),
-    Column("outcome", String(16), nullable=False),
-    Column("processed_at", DateTime(timezone=True), nullable=False),
-)
+# The runtime Worker's exactly-once markers, under access's own name so services can share a
+# database.
+processed_messages = processed_messages_table(Base.metadata, "access_processed_messages")

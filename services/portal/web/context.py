@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
+import httpx
 from fastapi import Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -19,7 +20,7 @@ from services.portal.sessions import SessionStore, SignedIn
 from services.portal.workers import WorkerProbes
 from services.runtime.html import environment
 
-__all__ = ["Cursor", "PageError", "SignInRequired", "Web", "safe_next", "see_other"]
+__all__ = ["Cursor", "PageError", "SignInRequired", "Web", "attachment", "safe_next", "see_other"]
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -210,3 +211,12 @@ def navigation(who: SignedIn | None, path: str) -> list[Mapping[str, Any]]:
         for href, text, roles in _AREAS
         if who.roles & roles
     ]
+
+
+def attachment(answer: httpx.Response, disposition: str) -> Response:
+    """A file an API answered with, passed on as a download named by ``disposition``."""
+    return Response(
+        answer.content,
+        media_type=answer.headers.get("content-type", "application/octet-stream"),
+        headers={"Content-Disposition": disposition},
+    )

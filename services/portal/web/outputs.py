@@ -16,8 +16,9 @@ from fastapi.responses import Response
 
 from services.portal.apis import ApiError, Caller
 from services.portal.sessions import SignedIn
-from services.portal.web.context import Cursor, Web, see_other
-from services.portal.web.researcher import FileName, Id, Short, Text, optional
+from services.portal.web.context import Cursor, Web, attachment, see_other
+from services.portal.web.researcher import FileName, Id, Short, Text
+from services.portal.web.workspace_api import workspace_items, workspace_path
 
 __all__ = ["KINDS", "PRESETS", "acro_checks", "output_routes", "output_source", "output_spec"]
 
@@ -131,12 +132,11 @@ def acro_outcome(record: dict[str, Any]) -> dict[str, Any] | None:
 
 def _sources(api: Caller, project_id: str) -> list[tuple[str, str]]:
     """The workspace's results an output can come from: succeeded queries, jobs' files."""
-    base = f"/v1/projects/{project_id}/workspace"
     found = []
-    for q in optional(api.get_all, "access", f"{base}/queries") or []:
+    for q in workspace_items(api, project_id, "queries"):
         if q["state"] == "succeeded":
             found.append((f"query:{q['id']}", f"Query {q['id'][:8]} ({q['rows']} rows)"))
-    for j in optional(api.get_all, "access", f"{base}/jobs") or []:
+    for j in workspace_items(api, project_id, "jobs"):
         if j["state"] == "succeeded":
             for f in j["outputs"]:
                 found.append((f"job:{j['id']}:{f['name']}", f"Job {j['name']}: {f['name']}"))
@@ -149,7 +149,7 @@ def output_routes(web: Web) -> APIRouter:
     checked = Depends(web.checked)
 
     def base(project_id: str) -> str:
-        return f"/v1/projects/{project_id}/workspace/outputs"
+        return f"{workspace_path(project_id)}/outputs"
 
     def new_form(
         request: Request,
@@ -308,11 +308,7 @@ def output_routes(web: Web) -> APIRouter:
     )
     def download(project_id: Id, output_id: Id, name: FileName, who: SignedIn = person) -> Response:
         r = web.api(who).request("access", "GET", f"{base(project_id)}/{output_id}/files/{name}")
-        return Response(
-            r.content,
-            media_type=r.headers.get("content-type", "application/octet-stream"),
-            headers={"Content-Disposition": f'attachment; filename="{name}"'},
-        )
+        return attachment(r, f'attachment; filename="{name}"')
 
     @router.get("/checking", summary="Outputs waiting for a checker.")
     def queue(request: Request, cursor: Cursor = None, who: SignedIn = person) -> Response:

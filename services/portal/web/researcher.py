@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from services.portal.apis import ApiError, Caller
 from services.portal.sessions import SignedIn
-from services.portal.web.context import Web, see_other
+from services.portal.web.context import Web, attachment, see_other
 
 __all__ = ["FileName", "Id", "Short", "Text", "optional", "researcher_routes"]
 
@@ -178,10 +178,6 @@ def researcher_routes(web: Web) -> APIRouter:
         r = web.api(who).request(
             "access", "GET", f"/v1/projects/{project_id}/extracts/{extract_id}/files/{name}"
         )
-        return Response(
-            r.content,
-            media_type=r.headers.get("content-type", "application/octet-stream"),
-            headers={"Content-Disposition": f'attachment; filename="{name}"'},
-        )
+        return attachment(r, f'attachment; filename="{name}"')
 
     return router

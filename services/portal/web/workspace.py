@@ -15,8 +15,9 @@ from fastapi.responses import Response
 
 from services.portal.apis import ApiError
 from services.portal.sessions import SignedIn
-from services.portal.web.context import Web, see_other
-from services.portal.web.researcher import FileName, Id, optional
+from services.portal.web.context import Web, attachment, see_other
+from services.portal.web.researcher import FileName, Id
+from services.portal.web.workspace_api import workspace_items, workspace_path
 
 __all__ = ["workspace_routes"]
 
@@ -29,8 +30,7 @@ def workspace_routes(web: Web) -> APIRouter:
     person = Depends(web.person)
     checked = Depends(web.checked)
 
-    def base(project_id: str) -> str:
-        return f"/v1/projects/{project_id}/workspace"
+    base = workspace_path
 
     def page(
         request: Request,
@@ -51,9 +51,9 @@ def workspace_routes(web: Web) -> APIRouter:
             title="Workspace",
             project=project,
             workspace=workspace,
-            queries=optional(api.get_all, "access", f"{base(project_id)}/queries") or [],
-            jobs=optional(api.get_all, "access", f"{base(project_id)}/jobs") or [],
-            dummy=optional(api.get_all, "access", f"{base(project_id)}/dummy") or [],
+            queries=workspace_items(api, project_id, "queries"),
+            jobs=workspace_items(api, project_id, "jobs"),
+            dummy=workspace_items(api, project_id, "dummy"),
             form=form or {},
             errors=errors or [],
         )
@@ -75,7 +75,7 @@ def workspace_routes(web: Web) -> APIRouter:
             # A refused query is recorded too: show it, newest last, with its reason.
             refused = [
                 q
-                for q in optional(api.get_all, "access", f"{base(project_id)}/queries") or []
+                for q in workspace_items(api, project_id, "queries")
                 if q["state"] == "refused" and q["author"] == who.subject
             ]
             if exc.status == 422 and refused:
@@ -147,11 +147,8 @@ def workspace_routes(web: Web) -> APIRouter:
     def dummy(project_id: Id, name: FileName, who: SignedIn = person) -> Response:
         r = web.api(who).request("access", "GET", f"{base(project_id)}/dummy/{name}")
         # The API names the file DUMMY_<name>, so a copy on a laptop says what it is.
-        disposition = r.headers.get("content-disposition", f'attachment; filename="DUMMY_{name}"')
-        return Response(
-            r.content,
-            media_type=r.headers.get("content-type", "application/octet-stream"),
-            headers={"Content-Disposition": disposition},
+        return attachment(
+            r, r.headers.get("content-disposition", f'attachment; filename="DUMMY_{name}"')
         )
 
     return router

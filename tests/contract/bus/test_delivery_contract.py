@@ -642,12 +642,14 @@ def test_a_workers_status_counts_its_lag_and_its_dead_letters_by_topic_and_reaso
     }
     assert "9434765919" not in json.dumps(status)
 
-    # A restarted worker: the markers still count both; reasons count from its own start.
+    # A restarted worker (a new object on the same database): the markers keep both dead
+    # letters and their reasons.
     first.close()
     again = worker()
     probe.serve_status(lambda: worker_status(again))
     restarted = httpx.get(url).json()["dead_letters"]
-    assert (restarted["total"], restarted["by_reason"]) == (2, {})
+    assert restarted["total"] == 2
+    assert restarted["by_reason"] == status["dead_letters"]["by_reason"]
 
     def broken() -> dict[str, object]:
         raise ConnectionError("bus down")
@@ -655,3 +657,55 @@ def test_a_workers_status_counts_its_lag_and_its_dead_letters_by_topic_and_reaso
     server.set_status(broken)
     down = httpx.get(url)
     assert (down.status_code, down.json()) == (503, {"status": "unavailable: ConnectionError"})
+
+
+def test_two_replicas_report_the_groups_dead_letters_by_reason_which_add_up_to_their_own(
+    bus: Bus, sessions: sessionmaker[Session], closing: Callable[[Any], Any]
+) -> None:
+    topic, _ = make_topics(bus, partitions=2)
+    values = [f"poison-{i}" if i % 3 == 0 else f"m-{i}" for i in range(12)]
+    publish_events(bus, topic, values)
+    producer = bus.producer()
+    for i in range(2):  # PoisonMessage (no type), one per partition key
+        producer.publish(topic, b"no type", key=f"k{i}")
+    producer.close()
+    group = unique("group")
+
+    def handler(session: Session, message: Message) -> None:
+        if message.value.startswith(b"poison"):
+            raise ValueError("cannot handle it")
+        record_effect(session, message)
+
+    replicas = [
+        closing(
+            Worker(
+                bus,
+                config(group, topic, max_attempts=1, max_batch=3, poll_timeout_s=0.2),
+                sessions,
+                handlers={EVENT_TYPE: handler},
+            )
+        )
+        for _ in range(2)
+    ]
+    stop = threading.Event()
+    threads = [threading.Thread(target=w.run, args=(stop,)) for w in replicas]
+    for t in threads:
+        t.start()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            settled = sum(w.stats.processed + w.stats.dead_lettered for w in replicas)
+            if settled >= len(values) + 2:
+                break
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+
+    expected = {"builtins.ValueError": 4, "services.runtime.delivery.PoisonMessage": 2}
+    reports = [worker_status(w)["dead_letters"] for w in replicas]
+    # Whichever replica answers, the group's counts; what each replica settled adds up to them.
+    assert [r["by_reason"] for r in reports] == [expected, expected]
+    assert [r["total"] for r in reports] == [6, 6]
+    assert sum(w.stats.dead_lettered for w in replicas) == 6

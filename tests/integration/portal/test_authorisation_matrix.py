@@ -45,7 +45,6 @@ WORKER_STATUS = {
         "total": 1,
         "by_topic": {"link.results.v1": 1},
         "by_reason": {"services.runtime.delivery.PoisonMessage": 1},
-        "by_reason_over_s": 60.0,
     },
 }
 """What the worker's probe answers here: the portal's part is whom it shows it to."""

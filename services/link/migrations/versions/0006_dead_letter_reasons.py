@@ -1,0 +1,23 @@
+"""Dead-letter markers keep their error type, so the status page's counts by reason survive
+restarts and are the consumer group's, not one replica's.
+
+Revision ID: 0006
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("processed_messages") as batch:
+        batch.add_column(sa.Column("reason", sa.String(255), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("processed_messages") as batch:
+        batch.drop_column("reason")
