@@ -1,14 +1,14 @@
 """Dead-letter markers keep their error type, so the status page's counts by reason survive
 restarts and are the consumer group's, not one replica's.
 
-Revision ID: 0014
+Revision ID: 0015
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014"
-down_revision = "0013"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
