@@ -11,10 +11,15 @@ A store is growable (``append``) or frozen (``load``: the arrays of a snapshot d
 memory-mapped read-only, so the replicas on one machine share them through the page cache).
 ``record(row)`` gives back the compact tuple the scorer compares.
 
-A snapshot holds each Bloom key dictionary-encoded (:class:`CodedBlooms`): the distinct
-encodings once, a 32-bit code per row. Names recur (a million people share a few thousand
-forenames and tens of thousands of surnames) and a household shares its address, so this
-halves the rows' bytes; the bytes read back are the same, so no decision changes.
+A snapshot's columns are dictionary-encoded where that is smaller (``coded``: the distinct
+values once, a code per row of 8, 16 or 32 bits as their number needs): each Bloom key's
+encodings, with each encoding's popcount once beside it (:class:`CodedBlooms`; a million
+people share a few thousand forenames and tens of thousands of surnames, a household its
+address), the token ids grouped by code width (``CodedMatrix``: a date of birth takes 16
+bits instead of 64, a sex 8; an NHS number, every person's own, stays a 64-bit id), the
+token sets' values, the flags and the log positions; offsets are 32-bit when they fit.
+Every read gives back the values the dense arrays held, so no decision changes; snapshots
+of the earlier layouts (all dense, or the blooms coded as one uint32 matrix) still load.
 """
 
 from __future__ import annotations
@@ -28,6 +33,14 @@ import numpy as np
 
 from contracts.events import QualityFlag
 from services.link.domain.blocking import BLOOM_BITS
+from services.link.domain.coded import (
+    Coded,
+    CodedBlooms,
+    CodedMatrix,
+    load_array,
+    load_column,
+    save_column,
+)
 from services.link.domain.records import KeySchema
 
 __all__ = ["ALIVE", "FLAG_ORDER", "CodedBlooms", "RecordColumns", "flags_mask"]
@@ -59,59 +72,30 @@ def _flag_set(mask: int) -> frozenset[QualityFlag]:
 _ARRAYS = ("tok", "ids", "bloom", "pop", "flags", "born", "dead")
 
 
-class CodedBlooms:
-    """A frozen store's Bloom column, dictionary-encoded: per Bloom key a table of the
-    distinct encodings (``(m, bytes)`` uint8) and a code per row (``(n, keys)`` uint32).
-
-    Indexed like the dense ``(n, keys, bytes)`` array it stands for (``[rows]``, ``[row, j]``,
-    ``[rows, j]``, ``[lo:hi]``), it gives back the same bytes as a new array."""
-
-    def __init__(self, codes: np.ndarray, tables: Sequence[np.ndarray]) -> None:
-        self.codes = codes
-        self.tables = list(tables)
-        nb = self.tables[0].shape[1] if self.tables else 0
-        self.shape = (len(codes), len(self.tables), nb)
-        self.dtype = np.dtype(np.uint8)
-
-    @classmethod
-    def encode(cls, dense: np.ndarray) -> CodedBlooms:
-        """The coded form of a dense ``(n, keys, bytes)`` column."""
-        n, keys, nb = dense.shape
-        codes = np.zeros((n, keys), dtype=np.uint32)
-        tables = []
-        for j in range(keys):
-            rows = np.ascontiguousarray(dense[:, j, :])
-            table, inverse = np.unique(rows.view(f"V{nb}").ravel(), return_inverse=True)
-            tables.append(table.view(np.uint8).reshape(len(table), nb))
-            codes[:, j] = inverse.ravel()
-        return cls(codes, tables)
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    @property
-    def nbytes(self) -> int:
-        return int(self.codes.nbytes + sum(t.nbytes for t in self.tables))
-
-    def __getitem__(self, key: Any) -> np.ndarray:
-        if isinstance(key, tuple):
-            rows, j = key
-            return self.tables[j][self.codes[rows, j]]
-        codes = self.codes[key]
-        if codes.ndim == 1:  # one row
-            return np.stack([t[c] for t, c in zip(self.tables, codes.tolist(), strict=True)])
-        out = np.empty((len(codes), len(self.tables), self.shape[2]), dtype=np.uint8)
-        for j, table in enumerate(self.tables):
-            out[:, j] = table[codes[:, j]]
-        return out
+def _old_coded_blooms(folder: Path, keys: int, mmap: bool) -> CodedBlooms:
+    """The Bloom column of a snapshot that coded it as one uint32 matrix of codes and a
+    table file per key (the tables are joined in memory)."""
+    matrix = load_array(folder / "bloom_codes.npy", mmap)
+    tables = [np.load(folder / f"bloom{j}_table.npy") for j in range(keys)]
+    offsets = np.cumsum([0] + [len(t) for t in tables[:-1]]).astype(np.int64)
+    codes = CodedMatrix([(np.arange(keys), matrix, None)], None, np.int64, matrix.shape)
+    return CodedBlooms(codes, np.concatenate(tables), offsets)
 
 
-def _load(path: Path, mmap: bool) -> np.ndarray:
-    """An array file, memory-mapped read-only (as a plain ndarray over the mapping: numpy's
-    memmap subclass costs a Python call on every index) or read into memory."""
-    if not mmap:
-        return np.load(path)
-    return np.asarray(np.load(path, mmap_mode="r"))
+def _narrow_offsets(off: np.ndarray) -> np.ndarray:
+    """Offsets as int32 when they fit (a snapshot's list columns)."""
+    if not len(off) or int(off[-1]) < np.iinfo(np.int32).max:
+        return off.astype(np.int32)
+    return off
+
+
+def _arrays(value: Any) -> list[np.ndarray]:
+    """The arrays a column is stored in (dense, coded, a matrix of either)."""
+    if isinstance(value, (CodedMatrix, CodedBlooms)):
+        return value.arrays()
+    if isinstance(value, Coded):
+        return [value.codes, value.table]
+    return [value]
 
 
 class RecordColumns:
@@ -124,16 +108,18 @@ class RecordColumns:
         self.frozen = False
         cap = max(capacity, 16)
         t, f, nb = len(schema.token_keys), len(schema.bloom_keys), width // 8
-        self.tok = np.zeros((cap, t), dtype=np.int64)
+        # Dense arrays while growing; a loaded store's may be coded (CodedMatrix, Coded,
+        # CodedBlooms), indexed as the arrays they stand for.
+        self.tok: Any = np.zeros((cap, t), dtype=np.int64)
         self.ids = np.zeros(cap, dtype="S44")
-        self.bloom: Any = np.zeros((cap, f, nb), dtype=np.uint8)  # or CodedBlooms, loaded
-        self.pop = np.zeros((cap, f), dtype=np.uint16)
-        self.flags = np.zeros(cap, dtype=np.uint32)
-        self.born = np.zeros(cap, dtype=np.int64)
+        self.bloom: Any = np.zeros((cap, f, nb), dtype=np.uint8)
+        self.pop: Any = np.zeros((cap, f), dtype=np.uint16)
+        self.flags: Any = np.zeros(cap, dtype=np.uint32)
+        self.born: Any = np.zeros(cap, dtype=np.int64)
         self.dead = np.full(cap, ALIVE, dtype=np.int64)
         n_lists = len(schema.list_keys)
         self._loff = [np.zeros(cap + 1, dtype=np.int64) for _ in range(n_lists)]
-        self._lval = [np.zeros(cap * 2, dtype=np.int64) for _ in range(n_lists)]
+        self._lval: list[Any] = [np.zeros(cap * 2, dtype=np.int64) for _ in range(n_lists)]
 
     def __len__(self) -> int:
         return self.n
@@ -303,24 +289,29 @@ class RecordColumns:
     # -- files -----------------------------------------------------------------------------
 
     def save(self, folder: Path) -> None:
-        """Write the rows as ``.npy`` files (plus the list columns) into ``folder``."""
+        """Write the rows as ``.npy`` files into ``folder``: the Bloom keys, token ids, list
+        values, flags and log positions coded where that is smaller (module docstring)."""
         folder.mkdir(parents=True, exist_ok=True)
         n = self.n
-        for name in _ARRAYS:
-            if name == "bloom":
-                coded = CodedBlooms.encode(self.bloom[:n])
-                np.save(folder / "bloom_codes.npy", coded.codes)
-                for j, table in enumerate(coded.tables):
-                    np.save(folder / f"bloom{j}_table.npy", table)
-            elif name == "ids":  # at the width of the longest id, not the growable default
-                ids = self.ids[:n]
-                longest = int(np.char.str_len(ids).max()) if n else 1
-                np.save(folder / "ids.npy", ids.astype(f"S{max(longest, 1)}"))
-            else:
-                np.save(folder / f"{name}.npy", getattr(self, name)[:n])
+        blooms = CodedBlooms.encode(self.bloom[:n])
+        coded = {"blooms": blooms.codes.save(folder, "blooms")}
+        np.save(folder / "blooms_table.npy", blooms.table)
+        coded["bloom_offsets"] = blooms.offsets.tolist()
+        pops = blooms.popcounts(self.pop[:n])
+        if pops is not None and pops.table is not None:
+            np.save(folder / "blooms_pops.npy", pops.table)
+        else:
+            np.save(folder / "pop.npy", self.pop[:n])
+        coded["tok"] = CodedMatrix.encode(self.tok[:n]).save(folder, "tok")
+        for name in ("flags", "born", "dead"):
+            save_column(folder, name, getattr(self, name)[:n])
+        # ids at the width of the longest, not the growable default
+        ids = self.ids[:n]
+        longest = int(np.char.str_len(ids).max()) if n else 1
+        np.save(folder / "ids.npy", ids.astype(f"S{max(longest, 1)}"))
         for i, (off, val) in enumerate(zip(self._loff, self._lval, strict=True)):
-            np.save(folder / f"list{i}_off.npy", off[: n + 1])
-            np.save(folder / f"list{i}_val.npy", val[: int(off[n])])
+            np.save(folder / f"list{i}_off.npy", _narrow_offsets(off[: n + 1]))
+            save_column(folder, f"list{i}_val", val[: int(off[n])])
         (folder / "columns.json").write_text(
             json.dumps(
                 {
@@ -330,6 +321,7 @@ class RecordColumns:
                     "list_keys": self.schema.list_keys,
                     "bloom_keys": self.schema.bloom_keys,
                     "flags": [f.value for f in FLAG_ORDER],
+                    "coded": coded,
                 }
             )
         )
@@ -337,7 +329,8 @@ class RecordColumns:
     @classmethod
     def load(cls, folder: Path, schema: KeySchema, *, mmap: bool = True) -> RecordColumns:
         """A frozen store of the rows :meth:`save` wrote (ValueError if laid out for another
-        schema). Only ``dead`` is copied into memory: a later version kills a row."""
+        schema), or an earlier layout's. Only ``dead`` is copied into memory: a later
+        version kills a row."""
         meta = json.loads((folder / "columns.json").read_text())
         layout = (schema.token_keys, schema.list_keys, schema.bloom_keys)
         if tuple(map(tuple, (meta["token_keys"], meta["list_keys"], meta["bloom_keys"]))) != layout:
@@ -347,28 +340,49 @@ class RecordColumns:
         store = cls.__new__(cls)
         store.schema = schema
         store.width = int(meta["width"])
-        store.n = int(meta["rows"])
+        n = store.n = int(meta["rows"])
         store.frozen = True
-        for name in _ARRAYS:
-            if name == "bloom" and (folder / "bloom_codes.npy").exists():
-                tables = [
-                    _load(folder / f"bloom{j}_table.npy", mmap)
-                    for j in range(len(schema.bloom_keys))
-                ]
-                store.bloom = CodedBlooms(_load(folder / "bloom_codes.npy", mmap), tables)
-            else:  # a snapshot written before the blooms were coded: the dense array
-                setattr(store, name, _load(folder / f"{name}.npy", mmap))
-        store.dead = np.array(store.dead)  # writable: versions die after the snapshot
+        if "coded" in meta:
+            coded = meta["coded"]
+            codes = CodedMatrix.load(folder, "blooms", coded["blooms"], np.int64, mmap)
+            offsets = np.array(coded["bloom_offsets"], dtype=np.int64)
+            store.bloom = CodedBlooms(codes, load_array(folder / "blooms_table.npy", mmap), offsets)
+            if (folder / "pop.npy").exists():
+                store.pop = load_array(folder / "pop.npy", mmap)
+            else:  # each encoding's popcount, read through the same codes
+                pops = load_array(folder / "blooms_pops.npy", mmap)
+                store.pop = store.bloom.with_table(pops, np.uint16)
+            store.tok = CodedMatrix.load(folder, "tok", coded["tok"], np.int64, mmap)
+            for name in ("flags", "born", "dead"):
+                setattr(store, name, load_column(folder, name, mmap))
+            store.ids = load_array(folder / "ids.npy", mmap)
+        else:  # the earlier layouts: dense columns, the blooms dense or coded in one matrix
+            for name in _ARRAYS:
+                if name == "bloom" and (folder / "bloom_codes.npy").exists():
+                    store.bloom = _old_coded_blooms(folder, len(schema.bloom_keys), mmap)
+                else:
+                    setattr(store, name, load_array(folder / f"{name}.npy", mmap))
+        # writable, in memory: versions die after the snapshot
+        store.dead = np.array(store.dead[:n], dtype=np.int64)
         n_lists = len(schema.list_keys)
-        store._loff = [_load(folder / f"list{i}_off.npy", mmap) for i in range(n_lists)]
-        store._lval = [_load(folder / f"list{i}_val.npy", mmap) for i in range(n_lists)]
+        store._loff = [load_array(folder / f"list{i}_off.npy", mmap) for i in range(n_lists)]
+        store._lval = [load_column(folder, f"list{i}_val", mmap) for i in range(n_lists)]
         return store
 
     def nbytes(self) -> int:
-        """Bytes the rows' arrays take (used rows only)."""
+        """Bytes the rows' arrays take (used rows only; an array two columns share, such
+        as the Bloom codes that also number the popcounts, once)."""
         n = self.n
-        total = sum(getattr(self, name)[:n].nbytes for name in _ARRAYS if name != "bloom")
-        total += self.bloom.nbytes if isinstance(self.bloom, CodedBlooms) else self.bloom[:n].nbytes
+        seen: dict[int, int] = {}
+        for name in _ARRAYS:
+            value = getattr(self, name)
+            for array in _arrays(value):
+                # a growable store's spare capacity is not used
+                used = array[:n] if isinstance(value, np.ndarray) else array
+                seen[id(array)] = used.nbytes
         for off, val in zip(self._loff, self._lval, strict=True):
-            total += off[: n + 1].nbytes + val[: int(off[n])].nbytes
-        return int(total)
+            seen[id(off)] = off[: n + 1].nbytes
+            for array in _arrays(val):
+                used = array[: int(off[n])] if isinstance(val, np.ndarray) else array
+                seen[id(array)] = used.nbytes
+        return int(sum(seen.values()))

@@ -36,6 +36,7 @@ from services.link.domain.blocking import (
     mix_array,
     rule_keys,
 )
+from services.link.domain.blocks import Blocks
 from services.link.domain.columns import ALIVE, RecordColumns
 from services.link.domain.model import BlockingRule, LinkageModel
 from services.link.domain.records import EncodedRecord, Interner, KeySchema
@@ -151,7 +152,7 @@ class RecordIndex:
         self.width = width
         self.base: RecordColumns | None = None
         self.delta = RecordColumns(self.schema, width=width)
-        self._chunks: list[tuple[np.ndarray, np.ndarray]] = []
+        self._chunks: list[Blocks] = []
         self._pending: dict[int, list[int]] = {}
         self._pending_size = 0
         self._base_ids: tuple[np.ndarray, np.ndarray] = (
@@ -463,15 +464,10 @@ class RecordIndex:
         return keys, rows + self._base_rows + lo
 
     def _add_chunk(self, chunk: tuple[np.ndarray, np.ndarray]) -> None:
-        keys, rows = chunk
-        order = np.lexsort((rows, keys))
-        self._chunks.append((keys[order], rows[order]))
+        self._chunks.append(Blocks.of(*chunk))
         # Merge while the newest chunk is at least half its elder: O(log n) chunks.
-        while len(self._chunks) > 1 and 2 * len(self._chunks[-1][0]) >= len(self._chunks[-2][0]):
-            (k2, r2), (k1, r1) = self._chunks.pop(), self._chunks.pop()
-            keys, rows = np.concatenate((k1, k2)), np.concatenate((r1, r2))
-            order = np.lexsort((rows, keys))
-            self._chunks.append((keys[order], rows[order]))
+        while len(self._chunks) > 1 and 2 * len(self._chunks[-1]) >= len(self._chunks[-2]):
+            self._chunks.append(_merged([self._chunks.pop(), self._chunks.pop()]))
 
     def _freeze_pending(self) -> None:
         if not self._pending:
@@ -510,11 +506,10 @@ class RecordIndex:
         q = np.array(keys, dtype=np.uint64)
         ranges = []
         sizes = np.zeros(len(keys), dtype=np.int64)
-        for ck, cr in self._chunks:
-            lo = np.searchsorted(ck, q, "left")
-            hi = np.searchsorted(ck, q, "right")
+        for chunk in self._chunks:
+            lo, hi = chunk.ranges(q)
             sizes += hi - lo
-            ranges.append((cr, lo, hi))
+            ranges.append((chunk.rows, lo, hi))
         pending = [self._pending.get(k) for k in keys] if self._pending else []
         for i, got in enumerate(pending):
             if got:
@@ -593,10 +588,7 @@ class RecordIndex:
         self._reindex_ids()
         self._freeze_pending()
         if len(self._chunks) > 1:
-            keys = np.concatenate([k for k, _ in self._chunks])
-            rows = np.concatenate([r for _, r in self._chunks])
-            order = np.lexsort((rows, keys))
-            self._chunks = [(keys[order], rows[order])]
+            self._chunks = [_merged(self._chunks)]
 
     def _reindex_ids(self) -> None:
         hashes = _id_hashes(self.id_column())
@@ -612,10 +604,13 @@ class RecordIndex:
         assert self.base is not None
         folder.mkdir(parents=True, exist_ok=True)
         self.base.save(folder / "rows")
-        empty = (np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64))
-        keys, rows = self._chunks[0] if self._chunks else empty
-        np.save(folder / "block_keys.npy", keys)
-        np.save(folder / "block_rows.npy", _narrow_rows(rows))
+        blocks = self._chunks[0] if self._chunks else Blocks.empty()
+        if blocks.starts is None:  # mapped from a snapshot of the earlier layout
+            blocks = _merged([blocks])
+        assert blocks.starts is not None
+        np.save(folder / "block_keys.npy", blocks.keys)
+        np.save(folder / "block_starts.npy", _narrow_rows(blocks.starts))
+        np.save(folder / "block_rows.npy", _narrow_rows(blocks.rows))
         np.save(folder / "id_hashes.npy", self._base_ids[0])
         np.save(folder / "id_rows.npy", _narrow_rows(self._base_ids[1]))
         (folder / "index.json").write_text(
@@ -679,7 +674,10 @@ class RecordIndex:
             array = np.load(folder / name, mmap_mode="r" if mmap else None)
             return np.asarray(array)  # a plain ndarray over the mapping (see columns._load)
 
-        index._chunks = [(load("block_keys.npy"), load("block_rows.npy"))]
+        # Distinct keys with where their rows start; a snapshot written before that layout
+        # has a key per row (no block_starts.npy) and is searched as it was.
+        starts = load("block_starts.npy") if (folder / "block_starts.npy").exists() else None
+        index._chunks = [Blocks(load("block_keys.npy"), load("block_rows.npy"), starts)]
         index._base_ids = (load("id_hashes.npy"), load("id_rows.npy"))
         index.log_position = int(meta["position"])
         index._alive_count = int(np.count_nonzero(index.alive))
@@ -689,12 +687,18 @@ class RecordIndex:
     def nbytes(self) -> dict[str, int]:
         """Bytes held: rows (columns), blocking chunks, id map; anonymous or mapped."""
         rows = sum(s.nbytes() for s in (self.base, self.delta) if s is not None)
-        blocks = sum(k.nbytes + r.nbytes for k, r in self._chunks)
+        blocks = sum(chunk.nbytes for chunk in self._chunks)
         ids = self._base_ids[0].nbytes + self._base_ids[1].nbytes
         return {"rows": rows, "blocks": blocks, "ids": ids}
 
     def iter_alive(self) -> Iterator[int]:
         yield from np.nonzero(self.alive)[0].tolist()
+
+
+def _merged(chunks: Sequence[Blocks]) -> Blocks:
+    """One chunk of the pairs of several."""
+    pairs = [chunk.pairs() for chunk in chunks]
+    return Blocks.of(np.concatenate([k for k, _ in pairs]), np.concatenate([r for _, r in pairs]))
 
 
 def _narrow_rows(rows: np.ndarray) -> np.ndarray:
@@ -739,7 +743,8 @@ def _copy_rows(src: RecordColumns, dst: RecordColumns) -> None:
         base = int(dst._loff[i][at])
         used = int(off[n])
         dst._lval[i][base : base + used] = val[:used]
-        dst._loff[i][at + 1 : at + n + 1] = off[1 : n + 1] - off[0] + base
+        shift = base - int(off[0])  # offsets may be int32 in a snapshot
+        dst._loff[i][at + 1 : at + n + 1] = off[1 : n + 1].astype(np.int64) + shift
     dst.n = at + n
 
 
