@@ -610,6 +610,7 @@ def quarantine_summary(_who: Annotated[Principal, Depends(operator)], ctx: Conte
     responses={
         200: {"model": ObjectionReceipt, "description": "A repeat: the first receipt."},
         **_COMMON_ERRORS,
+        400: _problem_doc("The body is not JSON.", "There was an error parsing the body", 400),
         409: _problem_doc(
             "A request with this id is being stored right now.", "Request in progress", 409
         ),
