@@ -30,7 +30,13 @@ from deploy.manifests.roles import (
     meta,
     roles,
 )
-from deploy.manifests.workloads import CONTAINER_SECURITY, POD_SECURITY, RESOURCES, migration_job
+from deploy.manifests.workloads import (
+    CONTAINER_SECURITY,
+    POD_SECURITY,
+    RESOURCES,
+    migration_job,
+    rolling_deployment_spec,
+)
 from services.catalogue import PORTAL, WORKER
 
 __all__ = ["PORTAL_NAME", "portal_env_name", "portal_resources", "portal_secret_keys"]
@@ -280,19 +286,12 @@ def portal_resources() -> list[dict[str, Any]]:
             "metadata": meta(PORTAL_NAME, labels),
             "spec": {
                 "replicas": 2,
-                "selector": {"matchLabels": selector},
-                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0}},
-                "template": {
-                    "metadata": {
-                        "labels": labels,
-                        "annotations": {
-                            "prometheus.io/scrape": "true",
-                            "prometheus.io/port": str(API_PORT),
-                            "prometheus.io/path": "/metrics",
-                        },
-                    },
-                    "spec": {**_pod([_container()]), "terminationGracePeriodSeconds": 30},
-                },
+                **rolling_deployment_spec(
+                    selector,
+                    labels,
+                    API_PORT,
+                    {**_pod([_container()]), "terminationGracePeriodSeconds": 30},
+                ),
             },
         },
         {

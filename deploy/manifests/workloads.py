@@ -285,14 +285,12 @@ def hardened_pod(
     }
 
 
-def service_role_resources(sr: ServiceRole) -> list[dict[str, Any]]:
-    """ServiceAccount, ConfigMap, Deployment, Service (api), PDB and NetworkPolicy of a role."""
-    svc, role = sr.service, sr.role
-    labels = role_labels(sr, svc, role)
-    selector = role_selector(svc, role)
-    port_name = "http" if role == "api" else "probe"
-    port = API_PORT if role == "api" else PROBE_PORT
-    deployment_spec: dict[str, Any] = {
+def rolling_deployment_spec(
+    selector: dict[str, str], labels: dict[str, str], metrics_port: int, pod: dict[str, Any]
+) -> dict[str, Any]:
+    """A Deployment's spec without replicas: rolled one pod at a time with none unavailable,
+    its pods scraped by Prometheus on ``metrics_port``."""
+    return {
         "selector": {"matchLabels": selector},
         "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0}},
         "template": {
@@ -300,17 +298,32 @@ def service_role_resources(sr: ServiceRole) -> list[dict[str, Any]]:
                 "labels": labels,
                 "annotations": {
                     "prometheus.io/scrape": "true",
-                    "prometheus.io/port": str(port),
+                    "prometheus.io/port": str(metrics_port),
                     "prometheus.io/path": "/metrics",
                 },
             },
-            "spec": {
-                **hardened_pod(svc, sr.name, [role_container(sr)], jobs=runs_jobs(sr)),
-                # A worker finishes its batch and commits before it leaves the group.
-                "terminationGracePeriodSeconds": 30 if role == "api" else 60,
-            },
+            "spec": pod,
         },
     }
+
+
+def service_role_resources(sr: ServiceRole) -> list[dict[str, Any]]:
+    """ServiceAccount, ConfigMap, Deployment, Service (api), PDB and NetworkPolicy of a role."""
+    svc, role = sr.service, sr.role
+    labels = role_labels(sr, svc, role)
+    selector = role_selector(svc, role)
+    port_name = "http" if role == "api" else "probe"
+    port = API_PORT if role == "api" else PROBE_PORT
+    deployment_spec = rolling_deployment_spec(
+        selector,
+        labels,
+        port,
+        {
+            **hardened_pod(svc, sr.name, [role_container(sr)], jobs=runs_jobs(sr)),
+            # A worker finishes its batch and commits before it leaves the group.
+            "terminationGracePeriodSeconds": 30 if role == "api" else 60,
+        },
+    )
     if role == "api":
         deployment_spec = {"replicas": 2, **deployment_spec}
     # Workers have no replicas field: KEDA owns it, and an apply must not reset it.

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
 from services.ingest.entrypoints import migrate
@@ -15,9 +16,8 @@ from services.ingest.storage.models import VERSION_TABLE, Base
 from services.runtime.db import make_engine, make_session_factory, transaction
 from services.runtime.migrations import current_revision
 
-MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "ingest" / "migrations" / "versions"
-HEAD = max(p.name[:4] for p in MIGRATIONS.glob("[0-9][0-9][0-9][0-9]_*.py"))
-"""The newest migration's id (ids are their file's four-digit prefix)."""
+MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "ingest" / "migrations"
+HEAD = ScriptDirectory(str(MIGRATIONS)).get_current_head()
 
 
 def test_the_migration_creates_the_models_schema_and_runs_once(db_url: str) -> None:
