@@ -237,28 +237,58 @@ class LinkService:
             )
 
     def catch_up(self, session: Session) -> int:
-        """Apply the log from the view's position to its head; the entries applied."""
+        """Apply the log from the view's position to its head; the entries applied (no
+        record is re-decided: :meth:`_follow` does that on the way)."""
         applied = 0
         while True:
             entries = spine_log.read_after(session, self.view.position)
             if not entries:
                 break
-            people: list[tuple[int, str, str]] = []
-            for e in entries:
-                if e.kind == spine_log.PERSON:
-                    assert e.record_token is not None
-                    people.append((e.position, e.record_token, e.payload))
-                    continue
-                self.view.apply_people(people)
-                people = []
-                if e.kind == spine_log.EXCLUDE:
-                    assert e.record_token is not None
-                    self.view.apply_exclusion(e.position, e.record_token)
-                elif self.view.apply_model(e.position, parse_model_payload(e.payload)):
-                    self._model_changed(session)
-            self.view.apply_people(people)
+            self._apply(session, entries)
             applied += len(entries)
         return applied
+
+    def _apply(
+        self,
+        session: Session,
+        entries: list[spine_log.LogEntry],
+        compacts: Mapping[int, tuple] | None = None,
+    ) -> None:
+        """Apply ``entries`` (in order) to the view; ``compacts``: spine versions already
+        compacted, by position."""
+        people: list[tuple[int, str, str]] = []
+        known: list[tuple[int, str, tuple]] = []
+
+        def flush() -> None:
+            if people:
+                self.view.apply_people(people)
+                people.clear()
+            if known:
+                self.view.apply_versions(known)
+                known.clear()
+
+        for e in entries:
+            if e.kind == spine_log.PERSON:
+                assert e.record_token is not None
+                compact = None if compacts is None else compacts.get(e.position)
+                if compact is not None:
+                    if people:
+                        flush()
+                    known.append((e.position, e.record_token, compact))
+                else:
+                    if known:
+                        flush()
+                    people.append((e.position, e.record_token, e.payload))
+                continue
+            flush()
+            if e.kind == spine_log.EXCLUDE:
+                assert e.record_token is not None
+                self.view.apply_exclusion(e.position, e.record_token)
+            elif self.view.apply_model(e.position, parse_model_payload(e.payload)):
+                self._model_changed(session)
+        flush()
+        if entries:
+            self.view.index.log_position = max(self.view.position, entries[-1].position)
 
     def _model_changed(self, session: Session) -> None:
         if self.view.rebuild_needed:
@@ -349,22 +379,147 @@ class LinkService:
             with transaction(sessions) as s:
                 self._reload_records(s)
             self._unsettled = self._dirty = False
-        with transaction(sessions) as s:
-            self.catch_up(s)
         if assignment is not None:
             self._sync_claims(sessions, set(assignment))
-        if (decisions_ahead or self._rechecks_ahead()) and self.view.stale():
-            with transaction(sessions) as s:
-                self.catch_up(s)
-                if self.view.stale():
-                    self._fit(s)
-            with transaction(sessions) as s:
-                self.catch_up(s)
         try:
+            self._follow(sessions, producer)
+            if (decisions_ahead or self._rechecks_ahead()) and self.view.stale():
+                with transaction(sessions) as s:
+                    self._fit(s)
+                self._follow(sessions, producer)
             self._recheck(sessions, producer)
         except claim_rows.LostClaim as exc:
             self.lose({exc.partition})
             log.info("partition claimed by another replica", extra={"partition": exc.partition})
+
+    def _stepping(self) -> list[int]:
+        """The owned partitions whose records are checked up to the view's position: they
+        follow the log entry by entry (:meth:`_step`). A partition behind the view (claimed
+        from an owner that had checked less than this view holds) is re-checked at the view's
+        position instead (:meth:`_spine_changes`)."""
+        if not self.partition_of:
+            return []
+        at = self.view.position
+        return [p for p in self._owned() if self._marks.get(p, (0, 0))[0] >= at]
+
+    def _follow(self, sessions: sessionmaker[Session], producer: Producer) -> None:
+        """Catch the view up to the log's head, re-deciding on the way each owned record a
+        spine change touches, at the position of the last change that touches it (one
+        transaction per read of the log)."""
+        while True:
+            with transaction(sessions) as s:
+                rows = LinkRows(s)
+                out = self._follow_once(s, rows)
+                if out is None:
+                    return
+                rows.flush()
+                publish_all(producer, out)
+                producer.flush()
+
+    def _follow_once(self, session: Session, rows: LinkRows) -> list[OutgoingMessage] | None:
+        """One read of the log applied (:meth:`_step` for the partitions that follow it);
+        None when the view is at the head."""
+        entries = spine_log.read_after(session, self.view.position)
+        if not entries:
+            return None
+        stepping = self._stepping()
+        if not stepping:
+            self._apply(session, entries)
+            return []
+        self._hold(session, stepping)
+        out = self._step(session, rows, entries, stepping)
+        for p in stepping:
+            if p in self._marks:
+                self._advance(session, p, spine=max(self._marks[p][0], self.view.position))
+        return out
+
+    def _step(
+        self,
+        session: Session,
+        rows: LinkRows,
+        entries: list[spine_log.LogEntry],
+        partitions: list[int],
+    ) -> list[OutgoingMessage]:
+        """Apply ``entries`` (the next ones after the view's position) to the view, stopping
+        where a record of ``partitions`` is to be re-decided.
+
+        Which records an entry touches does not depend on the view: those sharing a
+        blocking key with the version it brings or the version it replaces or excludes,
+        and, for an exclusion, those whose result names the person. Each touched record is
+        re-decided once, with the view at the last entry of ``entries`` that touches it (if
+        it was decided before that entry): a function of the log, whichever replica owns the
+        record and however many entries its view takes at once. Between those positions the
+        entries are applied in bulk."""
+        view = self.view
+        wanted = set(partitions)
+        schema = view.index.schema
+        compacts: dict[int, tuple] = {}
+        latest: dict[str, tuple | None] = {}  # a person's version as of the entry read last
+        gone: dict[str, int] = {}  # persons excluded by these entries, and where
+        last: dict[str, int] = {}  # record -> the last entry touching it
+        alive = self.incoming.alive
+
+        def before(token: str) -> tuple | None:
+            if token in latest:
+                return latest[token]
+            row = view.index.position_of(token)
+            return None if row is None else view.index.record(row)
+
+        def touch(compact: tuple | None, position: int) -> None:
+            if compact is None:
+                return
+            hits = self.incoming.matches(compact)
+            if not len(hits):
+                return
+            for tok in self.incoming.ids_of(hits[alive[hits]]):
+                p = self.partition_of.get(tok)
+                if p in wanted and position > self._marks[p][0]:
+                    last[tok] = position  # entries come in order: the last one wins
+
+        for e in entries:
+            token = e.record_token
+            if e.kind == spine_log.MODEL or token is None:
+                continue
+            if token in view.excluded or token in gone:
+                continue  # neither a version nor a second exclusion changes anything
+            old = before(token)
+            if e.kind == spine_log.PERSON:
+                new = schema.compact(EncodedRecord.from_json(token, e.payload))
+                compacts[e.position] = new
+                latest[token] = new
+                touch(new, e.position)
+            else:
+                latest[token] = None
+                gone[token] = e.position
+            touch(old, e.position)
+        if gone:
+            r = t.results.c
+            linked = session.execute(
+                select(r.record_token, r.spine_token).where(r.spine_token.in_(sorted(gone)))
+            )
+            for tok, spine in linked:
+                p = self.partition_of.get(tok)
+                if p in wanted and gone[spine] > self._marks[p][0]:
+                    last[tok] = max(last.get(tok, 0), gone[spine])
+        self.stats["rechecked"] += len(last)
+        rows.prefetch(last)
+        due: dict[int, list[str]] = {}
+        for tok, at in last.items():
+            prev = rows.results.get(session, tok)
+            if prev is None or int(prev["decided_at"]) < at:
+                due.setdefault(at, []).append(tok)
+        out: list[OutgoingMessage] = []
+        done = 0
+        for at in sorted(due):
+            upto = done
+            while upto < len(entries) and entries[upto].position <= at:
+                upto += 1
+            self._apply(session, entries[done:upto], compacts)
+            done = upto
+            for tok in sorted(due[at]):
+                out += self._relink(rows, tok, LinkReason.SPINE_CHANGED)
+        self._apply(session, entries[done:], compacts)
+        return out
 
     def _rechecks_ahead(self) -> bool:
         """Whether owned records are about to be re-decided (so they need the model fit)."""
@@ -475,11 +630,15 @@ class LinkService:
         """:meth:`prepare` in the caller's one session, for a service owning every record
         (tests, one-process tools): catch up, refit if a record would need it, re-check.
         The caller publishes what it returns and commits."""
-        self.catch_up(session)
+        rows = LinkRows(session)
+        out: list[OutgoingMessage] = []
+        while (more := self._follow_once(session, rows)) is not None:
+            out += more
         if (decisions_ahead or self._rechecks_ahead()) and self.view.stale():
             self._fit(session)
-            self.catch_up(session)
-        return self.recheck(session)
+            while (more := self._follow_once(session, rows)) is not None:
+                out += more
+        return out + self.recheck(session, rows)
 
     def recheck(self, session: Session, rows: LinkRows | None = None) -> list[OutgoingMessage]:
         """One session's worth of :meth:`prepare`'s re-checks, for a service owning every

@@ -114,17 +114,31 @@ class SpineView:
 
     def apply_people(self, entries: list[tuple[int, str, str]]) -> None:
         """Many ``(position, record_token, payload)`` at once (loading a log)."""
-        last = entries[-1][0] if entries else None
-        entries = [e for e in entries if e[1] not in self.excluded]
         if not entries:
-            if last is not None:
-                self.index.log_position = last
             return
         schema = self.index.schema
-        ids = [tok for _, tok, _ in entries]
-        compacts = [schema.compact(EncodedRecord.from_json(tok, p)) for _, tok, p in entries]
-        self.index.add_many(ids, compacts, [pos for pos, _, _ in entries])
+        self.apply_versions(
+            [
+                (pos, tok, schema.compact(EncodedRecord.from_json(tok, p)))
+                for pos, tok, p in entries
+                if tok not in self.excluded
+            ]
+        )
         self.index.log_position = entries[-1][0]
+
+    def apply_versions(self, entries: list[tuple[int, str, tuple]]) -> None:
+        """Many ``(position, record_token, compact record)`` at once: :meth:`apply_people`
+        for a caller that has compacted the versions already (to see what they touch)."""
+        last = entries[-1][0] if entries else None
+        entries = [e for e in entries if e[1] not in self.excluded]
+        if entries:
+            self.index.add_many(
+                [tok for _, tok, _ in entries],
+                [c for _, _, c in entries],
+                [pos for pos, _, _ in entries],
+            )
+        if last is not None:
+            self.index.log_position = last
 
     def apply_model(self, position: int, entry: ModelEntry) -> bool:
         """A model entry at ``position``; True when it changed the model in force."""

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import select, text
 
 from contracts.envelope import Envelope, parse_data
-from contracts.events import LinkReason, LinkResultPublished
+from contracts.events import LinkReason, LinkResultPublished, RecordObjected
 from contracts.services import Service
 from services.link import storage
 from services.link.bootstrap import MIGRATIONS, VERSION_TABLE
@@ -30,7 +30,7 @@ from services.runtime.db import make_engine, make_session_factory, transaction
 from services.runtime.delivery import Batch, RetryBatch
 from services.runtime.migrations import upgrade
 from services.runtime.publishing import OutgoingMessage, frame
-from tests.unit.link.fakes import keys, linkage_event, population
+from tests.unit.link.fakes import fake_token, keys, linkage_event, population
 
 TOPIC = "pseudonymise.linkage-keys.v1"
 
@@ -269,3 +269,79 @@ def _fields(rec, *, damaged: bool) -> tuple[str, ...]:
         str(t["sex"]).split(":", 1)[1],
         str(t["postcode_unit"]).split(":", 1)[1],
     )
+
+
+def _late_changes(db: str, *, one_at_a_time: bool) -> dict[str, tuple]:
+    """A linked world, then spine changes after the records were decided: a new version of
+    a person some records link to, unrelated newcomers (they move the prior and the term
+    frequencies), and an objection. The owner either follows the log after every change
+    or takes all of them at once."""
+    a = replica(db, "a", {0})
+    a.prepare()
+    a.run((e, 0) for e in SPINE)
+    a.prepare()
+    people = population(90)
+    records = [keys(f"C{i}", *_fields(p, damaged=True)) for i, p in enumerate(people[:12])]
+    a.run((linkage_event(r), 0) for r in records)
+    a.prepare()
+    moved = keys("P00001", *_fields(people[1], damaged=False)[:4], "LL11 1ZZ")
+    changes: list[object] = [linkage_event(moved, "spine-person", version=2)]
+    changes += [
+        linkage_event(keys(f"N{i}", "gwenllian", "ap-rhys", f"19{40 + i}-02-0{i + 1}", "F"), k)
+        for i, k in enumerate(["spine-person"] * 4)
+    ]
+    changes.append(
+        RecordObjected(
+            receipt_id=uuid.uuid5(uuid.NAMESPACE_URL, "P00004"),
+            kind="objection",
+            subject="person",
+            record_token=fake_token("P00004"),
+            record_type="spine-person",
+            source="wds",
+        )
+    )
+    changes += [
+        linkage_event(keys(f"M{i}", "eirlys", "pryce", f"19{60 + i}-03-0{i + 1}", "M"), k)
+        for i, k in enumerate(["spine-person"] * 3)
+    ]
+    for change in changes:
+        if isinstance(change, RecordObjected):
+            with transaction(a.sessions) as s:
+                a.service.on_record_objected(s, change)
+        else:
+            a.run([(change, 0)])
+        if one_at_a_time:
+            a.prepare()
+    a.prepare()
+    engine = make_engine(db)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT record_token, alf, status, match_probability, model_version, decided_at"
+                " FROM link_results"
+            )
+        ).all()
+    engine.dispose()
+    assert len(rows) == len(records)
+    return {r[0]: tuple(r[1:]) for r in rows}
+
+
+def test_a_view_taking_late_spine_changes_at_once_decides_as_one_taking_them_one_by_one(
+    tmp_path: Path,
+) -> None:
+    """Each record a late spine change touches is re-decided at the last change that
+    touches it, however far its owner's view moves in one step: the same ALF, status,
+    probability, model and decision position either way."""
+    urls = []
+    for name in ("stepped", "at-once"):
+        url = f"sqlite+pysqlite:///{tmp_path / f'{name}.db'}"
+        engine = make_engine(url)
+        upgrade(engine, MIGRATIONS, version_table=VERSION_TABLE)
+        engine.dispose()
+        urls.append(url)
+    stepped = _late_changes(urls[0], one_at_a_time=True)
+    at_once = _late_changes(urls[1], one_at_a_time=False)
+    positions = {v[-1] for v in stepped.values()}
+    assert len(positions) > 2, "the changes re-decided records at several positions"
+    differ = {t: (stepped[t], at_once[t]) for t in stepped if stepped[t] != at_once[t]}
+    assert not differ, differ
