@@ -12,13 +12,15 @@ Every link replica decides against the whole spine, exactly as one would (docs/l
 * **Records are the consumer group's.** A person record is linked by the replica that owns
   its input partition, and so are its re-links; a claim with an epoch (``claims``) makes sure
   no two replicas write one partition's records, even while the bus hands it over.
-* **After every step of the log, the owner re-checks.** When a replica's view moves past a
-  spine change, it re-decides each record of its partitions that the change can touch (it
-  shares a blocking key with the old or the new version) and that was decided before the
-  change, at the view it has now. A record stored concurrently with the change was decided
-  before it (its ``decided_at`` says so) and is therefore caught the same way, by whichever
-  replica owns it then; how far each partition's records are checked is kept with its claim,
-  so a new owner carries on where the old one stopped.
+* **The owner re-decides at the change's own position.** When a replica's view follows the
+  log, each record of its partitions that a spine change can touch (it shares a blocking key
+  with the old or the new version, or its result names an excluded person) and that was
+  decided before the change is re-decided once, with the view stepped to the *last* entry
+  touching it: a function of the log, not of how far the view moved at once. A record stored
+  concurrently with the change was decided before it (its ``decided_at`` says so) and is
+  therefore caught the same way, by whichever replica owns it then; how far each
+  partition's records are checked is kept with its claim, so a new owner carries on where
+  the old one stopped.
 * **Models are log entries.** An untrained model's u is refitted to the spine when a record
   needs a decision and the spine has moved by more than a tenth since the last fit; the fit is
   appended to the log and every replica uses it from that position on. A model change (a
