@@ -154,6 +154,12 @@ class LinkService:
         self._dirty = False
         self._snapshot_rows = 0
         self.stats: dict[str, int] = {"relinked": 0, "rechecked": 0, "bulk": 0, "fits": 0}
+        self.erasures: dict[str, int] = {}
+        """Spine people an erasure excluded, with the exclusion's position."""
+        self._forgotten: set[str] = set()
+        """Erasures whose versions the log no longer holds (every partition checked past)."""
+        self._superseded_below = 0
+        """Snapshots below this position may hold an erased person: they are replaced."""
 
     def _new_incoming(self) -> None:
         self.incoming = SpineIndex(self.view.model, self.view.index.schema, side="incoming")
@@ -191,6 +197,7 @@ class LinkService:
                 # Nor who was excluded (their rows are dead in it already).
                 for e in spine_log.read_exclusions(session, at):
                     self.view.apply_exclusion(e.position, e.record_token or "")
+                    self._note_exclusion(e)
                 self.view.index.log_position = at
                 log.info("spine snapshot loaded", extra=self.view.describe())
         self.catch_up(session)
@@ -286,11 +293,49 @@ class LinkService:
             if e.kind == spine_log.EXCLUDE:
                 assert e.record_token is not None
                 self.view.apply_exclusion(e.position, e.record_token)
+                self._note_exclusion(e)
+            elif e.kind == spine_log.ERASED:
+                continue  # a version an erasure removed: the person is excluded already
             elif self.view.apply_model(e.position, parse_model_payload(e.payload)):
                 self._model_changed(session)
         flush()
         if entries:
             self.view.index.log_position = max(self.view.position, entries[-1].position)
+
+    def _note_exclusion(self, entry: spine_log.LogEntry) -> None:
+        if entry.record_token and json.loads(entry.payload).get("kind") == ObjectionKind.ERASURE:
+            self.erasures.setdefault(entry.record_token, entry.position)
+
+    def _checked_everywhere(self, session: Session) -> int:
+        """The log position every stored record has been checked up to: the lowest of the
+        partitions' claims (and of this service's own mark when it owns every record)."""
+        c = t.partitions.c
+        low = session.execute(
+            select(func.min(c.spine_position)).where(c.topic == self.input_topic)
+        ).scalar()
+        marks = [m[0] for p, m in self._marks.items() if p == _ALL]
+        values = [int(low)] if low is not None else []
+        values += marks
+        return min(values) if values else self.view.position
+
+    def forget_erasures(self, session: Session) -> list[str]:
+        """Rewrite the log entries of the erased spine people whose exclusion every
+        partition's records have been checked past: no owner needs their versions any more
+        to find the records the exclusion touched, so their keyed encodings go (the
+        ``exclude`` entry stays). The people forgotten now; the caller commits."""
+        pending = {tok: at for tok, at in self.erasures.items() if tok not in self._forgotten}
+        if not pending:
+            return []
+        checked = self._checked_everywhere(session)
+        due = sorted(tok for tok, at in pending.items() if at <= checked)
+        if not due:
+            return []
+        rewritten = spine_log.erase(session, due)
+        if rewritten:
+            log.info("erased spine people's log entries rewritten", extra={"entries": rewritten})
+        self._forgotten.update(due)
+        self._superseded_below = max(self._superseded_below, *(pending[tok] for tok in due))
+        return due
 
     def _model_changed(self, session: Session) -> None:
         if self.view.rebuild_needed:
@@ -393,6 +438,14 @@ class LinkService:
         except claim_rows.LostClaim as exc:
             self.lose({exc.partition})
             log.info("partition claimed by another replica", extra={"partition": exc.partition})
+        if len(self.erasures) > len(self._forgotten):
+            forgotten = set(self._forgotten)
+            try:
+                with transaction(sessions) as s:
+                    self.forget_erasures(s)
+            except BaseException:
+                self._forgotten = forgotten  # not committed: tried again next time
+                raise
 
     def _stepping(self) -> list[int]:
         """The owned partitions whose records are checked up to the view's position: they
@@ -480,7 +533,7 @@ class LinkService:
 
         for e in entries:
             token = e.record_token
-            if e.kind == spine_log.MODEL or token is None:
+            if e.kind not in (spine_log.PERSON, spine_log.EXCLUDE) or token is None:
                 continue
             if token in view.excluded or token in gone:
                 continue  # neither a version nor a second exclusion changes anything
@@ -640,7 +693,9 @@ class LinkService:
             self._fit(session)
             while (more := self._follow_once(session, rows)) is not None:
                 out += more
-        return out + self.recheck(session, rows)
+        out += self.recheck(session, rows)
+        self.forget_erasures(session)
+        return out
 
     def recheck(self, session: Session, rows: LinkRows | None = None) -> list[OutgoingMessage]:
         """One session's worth of :meth:`prepare`'s re-checks, for a service owning every
@@ -873,14 +928,20 @@ class LinkService:
         withdraw = event.kind is not ObjectionKind.OPT_OUT
         out: list[OutgoingMessage] = []
         if event.record_type.value == SPINE_TYPE:
-            if withdraw and token not in self.view.excluded:
+            erasure = event.kind is ObjectionKind.ERASURE
+            if withdraw and (
+                token not in self.view.excluded or (erasure and token not in self.erasures)
+            ):
+                # An erasure after an objection is logged too: the exclusion stands from the
+                # objection's position, the erasure makes the log forget the encodings.
                 payload = json.dumps(
                     {"receipt_id": str(event.receipt_id), "kind": event.kind.value},
                     sort_keys=True,
                 )
                 spine_log.append(session, [(spine_log.EXCLUDE, token, None, payload)])
-                # What link kept of the person (keyed encodings) goes with them; the log
-                # keeps its entries, which only replay the order decisions were taken in.
+                # What link kept of the person (keyed encodings) goes with them. The log keeps
+                # their versions, which replay the order decisions were taken in, until an
+                # erasure's exclusion is behind every partition (``forget_erasures``).
                 c = t.spine_records.c
                 session.execute(delete(t.spine_records).where(c.record_token == token))
                 h = t.spine_history.c
@@ -1147,16 +1208,29 @@ class LinkService:
     # -- snapshots -------------------------------------------------------------------------------
 
     def snapshot_if_due(self) -> Path | None:
-        """Write a snapshot of the view when enough has changed since the last one (idle)."""
+        """Write a snapshot of the view when enough has changed since the last one, or when
+        one on disk may still hold a person whose erasure the log has forgotten (idle).
+
+        A snapshot never holds a row of a person an erasure excluded. The view goes on from
+        the snapshot written unless that left out rows of an erasure some partition has not
+        been checked past yet (their replaced versions still tell what the exclusion
+        touched)."""
         if self.snapshots is None:
             return None
         index = self.view.index
         base = len(index.base) if index.base is not None else 0
-        if len(index.delta) < max(self.snapshots.min_rows, base // 4):
+        superseded = self.snapshots.any_below(self._superseded_below)
+        if not superseded and len(index.delta) < max(self.snapshots.min_rows, base // 4):
             return None
-        path = self.snapshots.write(index)
-        self.view.index = self.snapshots.load(path, self.view.model)
-        self.view._linker = None
+        path = self.snapshots.write(
+            index, erased=self.erasures, supersede_below=self._superseded_below
+        )
+        if path is None:
+            return None
+        pending = [tok for tok in self.erasures if tok not in self._forgotten]
+        if not pending or not index.holds_any(pending):
+            self.view.index = self.snapshots.load(path, self.view.model)
+            self.view._linker = None
         return path
 
     # -- clerical review -----------------------------------------------------------------------

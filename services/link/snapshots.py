@@ -7,7 +7,8 @@ folder on one machine share one copy in the page cache.
 
 A snapshot is written to a temporary folder and renamed into place, so a reader never sees
 half of one; if another replica already wrote one at the same position, that one is kept.
-The newest ``keep`` are kept.
+The newest ``keep`` are kept, and none older than the last erasure the log has forgotten
+(docs/operators.md, "Objections, erasure and opt-outs").
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import logging
 import os
 import shutil
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 
 from services.link.domain import LinkageModel, SpineIndex
@@ -56,20 +58,52 @@ class Snapshots:
         index.model = model
         return index
 
-    def write(self, index: SpineIndex) -> Path:
+    def any_below(self, position: int) -> bool:
+        """Whether a snapshot older than ``position`` is on disk."""
+        return any(self.position_of(p) < position for p in self._all())
+
+    @staticmethod
+    def position_of(path: Path) -> int:
+        """The log position a snapshot folder was written at (from its name)."""
+        return int(path.name.removeprefix("spine-"))
+
+    def write(
+        self,
+        index: SpineIndex,
+        *,
+        erased: Iterable[str] = (),
+        supersede_below: int = 0,
+    ) -> Path | None:
         """The index as a snapshot folder named by its position (the existing one if
-        another replica wrote that position first)."""
+        another replica wrote that position first); None if a newer one is there already.
+
+        No row of an ``erased`` spine person is written (a copy of the index without them
+        is). Every snapshot below ``supersede_below`` (the position of the last erasure
+        whose entries the log no longer holds) is deleted, whatever ``keep`` says: it may
+        hold an erased person's encodings."""
         target = self.folder / f"spine-{index.log_position:015d}"
-        if target.exists():
-            return target
-        self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.folder / f".tmp-{uuid.uuid4().hex}"
-        index.save(tmp)
-        try:
-            os.rename(tmp, target)
-        except OSError:  # another replica renamed its copy into place first
-            shutil.rmtree(tmp, ignore_errors=True)
+        existing = self._all()
+        if existing and self.position_of(existing[0]) > index.log_position:
+            self._supersede(supersede_below)
+            return None
+        if not target.exists():
+            self.folder.mkdir(parents=True, exist_ok=True)
+            gone = sorted(set(erased))
+            saved = index.without(gone) if gone and index.holds_any(gone) else index
+            tmp = self.folder / f".tmp-{uuid.uuid4().hex}"
+            saved.save(tmp)
+            try:
+                os.rename(tmp, target)
+            except OSError:  # another replica renamed its copy into place first
+                shutil.rmtree(tmp, ignore_errors=True)
+            log.info("spine snapshot written", extra={"snapshot": target.name, "rows": saved.rows})
         for old in self._all()[self.keep :]:
             shutil.rmtree(old, ignore_errors=True)
-        log.info("spine snapshot written", extra={"snapshot": target.name, "rows": index.rows})
+        self._supersede(supersede_below)
         return target
+
+    def _supersede(self, below: int) -> None:
+        for old in self._all():
+            if self.position_of(old) < below:
+                shutil.rmtree(old, ignore_errors=True)
+                log.info("spine snapshot superseded by an erasure", extra={"snapshot": old.name})

@@ -20,11 +20,13 @@ from services.link import storage as t
 from services.runtime.db import insert_for
 
 __all__ = [
+    "ERASED",
     "EXCLUDE",
     "MODEL",
     "PERSON",
     "LogEntry",
     "append",
+    "erase",
     "head",
     "read_after",
     "read_exclusions",
@@ -35,6 +37,9 @@ PERSON = "person"
 MODEL = "model"
 EXCLUDE = "exclude"
 """A spine person taken out of linkage by an objection or erasure (payload: the request)."""
+ERASED = "erased"
+"""A spine person's version whose keyed encodings an erasure removed (payload ``{}``): its
+position stays, so the log stays dense, and every view skips it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,3 +138,20 @@ def _read_kind(session: Session, kind: str, upto: int) -> list[LogEntry]:
         .order_by(c.position)
     )
     return [LogEntry(int(p), k, tok, payload) for p, k, tok, payload in rows]
+
+
+def erase(session: Session, record_tokens: Sequence[str]) -> int:
+    """Rewrite every version of these spine people in the log as ``erased`` (no encodings
+    left); the entries rewritten. Their ``exclude`` entries stay: they hold the spine token
+    and the request, no encoding, and keep every replica excluding the person."""
+    if not record_tokens:
+        return 0
+    c = t.spine_log.c
+    return int(
+        session.execute(
+            update(t.spine_log)
+            .where(c.record_token.in_(sorted(set(record_tokens))), c.kind == PERSON)
+            .values(kind=ERASED, payload="{}")
+        ).rowcount
+        or 0
+    )

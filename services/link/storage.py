@@ -57,11 +57,13 @@ spine_log = Table(
     # Dense, in commit order (positions are handed out under the head row's lock): a
     # replica that has applied position p has applied everything before it.
     Column("position", BigInteger, primary_key=True, autoincrement=False),
-    Column("kind", String(16), nullable=False),  # person, model
+    Column("kind", String(16), nullable=False),  # person, model, exclude, erased
     Column("record_token", String(128), nullable=True),
     Column("record_version", Integer, nullable=True),
     Column("payload", Text, nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
+    # An erasure rewrites a person's entries (kind "erased", no encodings left).
+    Index("ix_link_spine_log_record_token", "record_token"),
 )
 
 log_head = Table(

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import struct
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, overload
 
@@ -573,6 +573,57 @@ class RecordIndex:
         return bool(np.any(((born > after) & (born <= upto)) | ((dead > after) & (dead <= upto))))
 
     # -- snapshots --------------------------------------------------------------------------
+
+    def holds_any(self, record_ids: Iterable[str]) -> bool:
+        """Whether any row (current or replaced) belongs to one of ``record_ids``."""
+        wanted = sorted({i.encode() for i in record_ids})
+        if not wanted or not self.rows:
+            return False
+        ids = self.id_column()
+        width = max(ids.dtype.itemsize, max(len(w) for w in wanted))
+        return bool(np.isin(ids.astype(f"S{width}"), np.array(wanted, dtype=f"S{width}")).any())
+
+    def without(self, record_ids: Iterable[str]) -> RecordIndex:
+        """A copy of this index without any row (any version) of ``record_ids``: what a
+        snapshot written after an erasure holds. The rows kept keep their born and dead
+        positions; the blocks, the id map and the term frequencies are built again."""
+        wanted = sorted({i.encode() for i in record_ids})
+        merged = RecordColumns(self.schema, capacity=self.rows or 16, width=self.width)
+        for store in (self.base, self.delta):
+            if store is not None and len(store):
+                _copy_rows(store, merged)
+        n = merged.n
+        keep = np.ones(n, dtype=bool)
+        if wanted and n:
+            width = max(merged.ids.dtype.itemsize, max(len(w) for w in wanted))
+            ids = merged.ids[:n].astype(f"S{width}")
+            keep = ~np.isin(ids, np.array(wanted, dtype=f"S{width}"))
+        kept = int(np.count_nonzero(keep))
+        out = RecordColumns(self.schema, capacity=kept or 16, width=self.width)
+        out.ids = np.zeros(len(out.born), dtype=merged.ids.dtype)
+        for name in ("tok", "ids", "bloom", "pop", "flags", "born", "dead"):
+            getattr(out, name)[:kept] = getattr(merged, name)[:n][keep]
+        for i in range(len(self.schema.list_keys)):
+            off = merged.list_offsets(i)[: n + 1].astype(np.int64)
+            lengths = np.diff(off)
+            values = merged.list_values(i)[int(off[0]) : int(off[-1])]
+            out._lval[i] = np.array(values[np.repeat(keep, lengths)], dtype=np.int64)
+            if not len(out._lval[i]):
+                out._lval[i] = np.zeros(2, dtype=np.int64)
+            out._loff[i] = np.zeros(len(out.born) + 1, dtype=np.int64)
+            out._loff[i][1 : kept + 1] = np.cumsum(lengths[keep])
+        out.n = kept
+        out.frozen = True
+        index = type(self)(
+            self._model, self.schema, self.interner, side=self.side, width=self.width
+        )
+        index.base = out
+        index._alive_count = int(np.count_nonzero(out.dead[:kept] == ALIVE))
+        index._rebuild_blocks()
+        index._reindex_ids()
+        index._recount()
+        index.log_position = self.log_position
+        return index
 
     def compact_rows(self) -> None:
         """Merge the delta into one in-memory base (before a snapshot is written)."""
