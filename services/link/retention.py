@@ -3,7 +3,8 @@
 Decided possible matches go ``review_decided_days`` after their decision, link's audit rows
 after ``audit_days``. The linkage itself (spine, incoming keys, results, spine log and
 history), the model history and the processed-message markers stay: the markers' topic is
-compacted, so any of its records can be read again.
+compacted, so any of its records can be read again. An erased spine person's encodings are not
+a matter of age: the service removes them (``LinkService.forget_erasures``, snapshots).
 """
 
 from __future__ import annotations
