@@ -71,14 +71,12 @@ def _bearer(issuer: DevIssuer, subject: str, role: str, source: str | None = Non
     return {"Authorization": f"Bearer {token}"}
 
 
-# Kafka with PostgreSQL only. On the embedded stack (SQLite) the same story passes but takes
-# ~110 s instead of ~15 s: each commit of the access worker that appends to the audit trail
-# then waits out SQLite's busy timeout writing its checkpoint ("audit checkpoint failed:
-# database is locked"; the next checkpoint covers the entry, and the trail verifies). Until
-# that is fixed the embedded run is not cheap enough for `make test`.
 @pytest.mark.parametrize(
     "platform",
-    [pytest.param("kafka", id="kafka", marks=[pytest.mark.kafka, pytest.mark.postgres])],
+    [
+        pytest.param("embedded", id="embedded"),
+        pytest.param("kafka", id="kafka", marks=[pytest.mark.kafka, pytest.mark.postgres]),
+    ],
     indirect=True,
 )
 def test_an_objection_for_a_linked_and_extracted_person_flows_through_all_four_services(
