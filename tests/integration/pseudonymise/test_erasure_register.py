@@ -26,7 +26,7 @@ from services.runtime.publishing import OutgoingMessage, frame, publish_all
 from services.runtime.worker_status import worker_status
 from tests.canaries import CANARIES, canary_records
 from tests.integration.conftest import Platform
-from tests.integration.pseudonymise.test_pseudonymise_worker import _dump, _settings
+from tests.integration.pseudonymise.test_pseudonymise_worker import dump_tables, worker_settings
 from tests.leakscan import find_leaks
 
 
@@ -98,7 +98,7 @@ def test_a_record_re_sent_after_its_erasure_or_objection_is_suppressed_not_store
     platform: Platform, tmp_path: Path
 ) -> None:
     suffix = f"-{uuid.uuid4().hex[:6]}"
-    settings = _settings(platform, tmp_path)
+    settings = worker_settings(platform, tmp_path)
     pseudonymiser = build_pseudonymiser(settings)
     canaries = canary_records(suffix)
     tokens = {
@@ -129,7 +129,7 @@ def test_a_record_re_sent_after_its_erasure_or_objection_is_suppressed_not_store
         outcomes = _outcomes(engine, settings.worker_group)
         held = {kind: _count(engine, vault, token) for kind, token in tokens.items()}
         registered = {kind: _count(engine, erasures, token) for kind, token in tokens.items()}
-        db_dump = _dump(engine)
+        db_dump = dump_tables(engine)
     finally:
         engine.dispose()
 
