@@ -1,5 +1,6 @@
-"""One batch handler per received-record event: split each record, publish its two halves;
-and one for objections: shred what the vault keeps of the record, publish the objection."""
+"""One batch handler per received-record event: split each record, publish its two halves
+(a record in the erasure register is suppressed instead); and one for objections: shred
+what the vault keeps of the record, register it, publish the objection."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from sqlalchemy.orm import Session
 
 from contracts.envelope import Envelope, parse_data
 from contracts.events import RECORD_RECEIVED_EVENTS, ObjectionReceived, RecordReceived
-from contracts.objections import ObjectionKind
 from contracts.records import PERSON_RECORD_TYPES
 from services.pseudonymise.domain import Pseudonymiser
+from services.pseudonymise.erasures import REGISTERED_KINDS, register, suppression_reasons
 from services.pseudonymise.events import objection_messages, split_to_messages
 from services.pseudonymise.roles import roles_for
 from services.pseudonymise.vault import Vault, identifier_fields
@@ -58,16 +59,25 @@ def object_to(
     input_event_id: uuid.UUID,
 ) -> list[OutgoingMessage]:
     """What an objection becomes: the record's token made exactly as for the record, what
-    the vault keeps of it shredded (every version: of a spine person, their whole history),
-    unless it is an opt-out, and the objection published under that token. Idempotent: a
-    replay erases nothing more and publishes the same events."""
+    the vault keeps of it shredded (every version: of a spine person, their whole history)
+    and the token put in the erasure register, so that a re-sent record stays out, unless it
+    is an opt-out; and the objection published under that token. Idempotent: a replay
+    erases and registers nothing more and publishes the same events."""
     request = event.request
     token = pseudonymiser.record_token(
         request.source.value, request.record_type.value, request.record_id
     )
     erased = 0
-    if request.kind is not ObjectionKind.OPT_OUT:
+    if request.kind in REGISTERED_KINDS:
         erased = Vault.erase(session, token, reason=f"{request.kind.value}:{event.receipt_id}")
+        register(
+            session,
+            record_token=token,
+            receipt_id=event.receipt_id,
+            kind=request.kind,
+            record_type=request.record_type.value,
+            source=request.source.value,
+        )
     return objection_messages(
         event, record_token=token, erased_versions=erased, input_event_id=input_event_id
     )
@@ -112,18 +122,36 @@ def make_handlers(
 
     A run's only writes are its person records' vault rows, inserted together at its end
     (a failed run is rolled back and its records go again one at a time, so no savepoint
-    per record is needed); each record is split and published inside its own span.
+    per record is needed); each record is split and published inside its own span. One
+    query first finds the run's records in the erasure register: those are suppressed
+    (reason ``erased`` or ``objected``), neither vaulted nor published.
     """
 
     def handle_run(session: Session, batch: Batch) -> None:
+        received = [_received(message) for message in batch.messages]
+        tokens = [_token_of(event) for _envelope, event in received]
+        suppressed = suppression_reasons(session, tokens)
         kept: list[dict[str, Any]] = []
-        for message in batch.messages:
+        for message, (envelope, event), token in zip(batch.messages, received, tokens, strict=True):
             with batch.span(message):
-                handle(message, kept)
+                reason = suppressed.get(token)
+                if reason is not None:
+                    batch.suppress(message, reason)
+                    log.info(
+                        "record suppressed",
+                        extra={"record_type": event.record.record_type.value, "reason": reason},
+                    )
+                    continue
+                handle(envelope, event, kept)
         Vault.keep(session, kept)
 
-    def handle(message: Message, kept: list[dict[str, Any]]) -> None:
-        envelope, event = _received(message)
+    def _token_of(event: RecordReceived) -> str:
+        record = event.record
+        return pseudonymiser.record_token(
+            record.source.value, record.record_type.value, record.record_id
+        )
+
+    def handle(envelope: Envelope, event: RecordReceived, kept: list[dict[str, Any]]) -> None:
         messages = pseudonymise(pseudonymiser, event, envelope.event_id, vault, kept)
         sent = publish_all(producer, messages)
         log.debug(

@@ -3,7 +3,9 @@
 Processed-message markers go after ``markers_days`` (never sooner than a record can be
 redelivered or replayed: ``services.runtime.retention.marker_rules``), re-encode progress
 rows after ``reencode_progress_days``. The identifier vault is never deleted by age: it is
-the only source for re-encoding after a key rotation, and leaves only with an erasure.
+the only source for re-encoding after a key rotation, and leaves only with an erasure. The
+erasure register (``services.pseudonymise.erasures``) is never deleted either: it is the
+proof that each objection and erasure was honoured, and what keeps a re-sent record out.
 """
 
 from __future__ import annotations

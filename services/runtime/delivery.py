@@ -20,6 +20,13 @@ after a backoff. After ``max_attempts`` (or at once, for a non-retryable error s
 undecodable record) the original record goes to the dead-letter topic with the error type
 and a redacted, truncated error text, never the record's value, and is marked settled.
 
+Suppressed records: a handler may settle a record on purpose without any effect (pseudonymise
+drops a record re-sent after its erasure): ``Suppressed(reason)`` from a handler, or
+``Batch.suppress(message, reason)`` from a batch handler. The record is marked
+``suppressed`` with that reason, in the same transaction as the batch's other writes, and is
+neither published on nor dead-lettered (a dead letter would copy its value to another topic).
+So what a worker was handed always reconciles: processed + dead-lettered + suppressed.
+
 The runtime knows no business events: handlers are registered by the ``fjo-type`` header
 (or by a ``dispatch_key`` function), and ``"*"`` is a catch-all.
 """
@@ -32,7 +39,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -73,6 +80,7 @@ __all__ = [
     "Handler",
     "PoisonMessage",
     "RetryBatch",
+    "Suppressed",
     "Worker",
     "WorkerConfig",
     "WorkerStats",
@@ -94,11 +102,20 @@ class Batch:
 
     ``span(message)`` opens that record's CONSUMER span (a child of its producer's trace):
     a batch handler does each record's own work, and publishes its outputs, inside it, so
-    traces and trace headers stay per record.
+    traces and trace headers stay per record. ``suppress(message, reason)`` settles one of
+    them as suppressed (see the module's docstring) instead of processed.
     """
 
     messages: Sequence[Message]
     span: Callable[[Message], AbstractContextManager[object]]
+    suppressed: dict[int, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def suppress(self, message: Message, reason: str) -> None:
+        """Settle ``message`` as suppressed with ``reason`` (a short code, no identifier)
+        once the batch commits; the handler publishes nothing for it."""
+        if not any(m is message for m in self.messages):
+            raise ValueError("suppress() takes one of the batch's own messages")
+        self.suppressed[id(message)] = reason[:REASON_MAX_CHARS]
 
 
 BatchHandler = Callable[[Session, Batch], None]
@@ -115,6 +132,7 @@ DLQ_CONSUMER_GROUP = "fjo-dlq-consumer-group"
 
 OUTCOME_PROCESSED = "processed"
 OUTCOME_DEAD_LETTERED = "dead_lettered"
+OUTCOME_SUPPRESSED = "suppressed"
 REASON_MAX_CHARS = 255
 # Markers written before the reason column existed.
 REASON_NOT_RECORDED = "(not recorded)"
@@ -122,6 +140,16 @@ REASON_NOT_RECORDED = "(not recorded)"
 
 class PoisonMessage(Exception):
     """A record that can never be handled (undecodable, unknown type): dead-lettered at once."""
+
+
+class Suppressed(Exception):
+    """Raised by a handler to settle its record on purpose without effect: the record is
+    marked ``suppressed`` with ``reason`` (its savepoint rolled back), neither retried nor
+    dead-lettered. ``reason`` is a short code and must not name the record."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason[:REASON_MAX_CHARS]
 
 
 class RetryBatch(Exception):
@@ -210,6 +238,7 @@ class WorkerStats:
     processed: int = 0
     skipped_duplicates: int = 0
     dead_lettered: int = 0
+    suppressed: int = 0
     failed_attempts: int = 0
     batches: int = 0
     batch_failures: int = 0
@@ -225,6 +254,7 @@ class _BatchCounts:
     processed: int = 0
     skipped: int = 0
     dead: int = 0
+    suppressed: int = 0
 
 
 @dataclass(frozen=True)
@@ -397,6 +427,8 @@ class Worker:
                     markers[key] = (outcome, m.topic, m.partition, m.offset)
                     if outcome == OUTCOME_PROCESSED:
                         counts.processed += 1
+                    elif outcome == OUTCOME_SUPPRESSED:
+                        counts.suppressed += 1
                     else:
                         counts.dead += 1
                     settled.append(m)
@@ -419,9 +451,13 @@ class Worker:
                     name = self._batch_name(m) if marker is None else None
                     if name is not None:
                         i = self._extend_run(run, skip, name, messages, i, keys, markers, blocked)
-                        if len(run) > 1 and self._handle_run(session, name, run):
+                        done = self._handle_run(session, name, run) if len(run) > 1 else None
+                        if done is not None:
                             for r in run:
-                                settle(r, OUTCOME_PROCESSED, None)
+                                if id(r) in done:
+                                    settle(r, OUTCOME_SUPPRESSED, None, done[id(r)])
+                                else:
+                                    settle(r, OUTCOME_PROCESSED, None)
                             continue
                     # One at a time: no batch handler, a run of one, or a failed run (whose
                     # records have no marker: the run holds none and each event id once).
@@ -456,6 +492,7 @@ class Worker:
         self.stats.processed += counts.processed
         self.stats.skipped_duplicates += counts.skipped
         self.stats.dead_lettered += counts.dead
+        self.stats.suppressed += counts.suppressed
         for m in settled:
             self._attempts.pop(_pos(m), None)
         if self.after_db_commit is not None:
@@ -515,9 +552,10 @@ class Worker:
             i += 1
         return i
 
-    def _handle_run(self, session: Session, name: str, run: list[Message]) -> bool:
-        """Hand ``run`` to its batch handler in one savepoint; False (rolled back) if it
-        failed, and the caller then takes its records one at a time."""
+    def _handle_run(self, session: Session, name: str, run: list[Message]) -> dict[int, str] | None:
+        """Hand ``run`` to its batch handler in one savepoint: the reasons of the records it
+        suppressed (by ``id``), or None (rolled back) if it failed, and the caller then takes
+        its records one at a time."""
 
         def span(m: Message) -> AbstractContextManager[object]:
             return consumer_span(
@@ -527,9 +565,10 @@ class Worker:
                 tracer_provider=self.tracer_provider,
             )
 
+        batch = Batch(run, span)
         try:
             with session.begin_nested():
-                self.batch_handlers[name](session, Batch(run, span))
+                self.batch_handlers[name](session, batch)
         except RetryBatch:
             raise
         except Exception as exc:
@@ -540,8 +579,8 @@ class Worker:
                 name,
                 type(exc).__name__,
             )
-            return False
-        return True
+            return None
+        return dict(batch.suppressed)
 
     def dead_lettered_by_topic(self) -> dict[str, int]:
         """Records of this group whose marker says dead-lettered, by the topic they came
@@ -554,12 +593,19 @@ class Worker:
         group's like ``dead_lettered_by_topic`` (they add up to the same total)."""
         return self._dead_lettered_by(self.table.c.reason)
 
-    def _dead_lettered_by(self, column: Any) -> dict[str, int]:
+    def suppressed_by_reason(self) -> dict[str, int]:
+        """Records of this group settled as suppressed, by reason: durable and the group's,
+        like the dead-letter counts."""
+        return self._dead_lettered_by(self.table.c.reason, outcome=OUTCOME_SUPPRESSED)
+
+    def _dead_lettered_by(
+        self, column: Any, *, outcome: str = OUTCOME_DEAD_LETTERED
+    ) -> dict[str, int]:
         c = self.table.c
         with self.session_factory() as session:
             rows = session.execute(
                 select(column, func.count())
-                .where(c.consumer_group == self.group_id, c.outcome == OUTCOME_DEAD_LETTERED)
+                .where(c.consumer_group == self.group_id, c.outcome == outcome)
                 .group_by(column)
             ).all()
         counts: Counter[str] = Counter()
@@ -636,6 +682,8 @@ class Worker:
             return OUTCOME_PROCESSED, None
         except RetryBatch:
             raise
+        except Suppressed as exc:
+            return OUTCOME_SUPPRESSED, exc.reason
         except self.non_retryable as exc:
             self.stats.failed_attempts += 1
             attempts = self._attempts.get(pos, 0) + 1
@@ -673,7 +721,10 @@ class Worker:
 
             def handler(session: Session, m: Message) -> None:
                 # _handle has opened the record's span already.
-                batch_handler(session, Batch((m,), lambda _m: nullcontext()))
+                batch = Batch((m,), lambda _m: nullcontext())
+                batch_handler(session, batch)
+                if id(m) in batch.suppressed:
+                    raise Suppressed(batch.suppressed[id(m)])
 
         handler = handler or self.handlers.get("*")
         if handler is None:
@@ -713,11 +764,11 @@ def _pos(m: Message) -> tuple[str, int, int]:
 def _settles(marker: tuple[str, str, int, int], m: Message) -> bool:
     """Whether an existing marker means ``m`` needs no handling.
 
-    Processed events are skipped wherever they reappear. A dead-lettered one is skipped
-    only when it is the same record redelivered: a replay from the dead-letter topic (a new
-    record with the same event id) is handled again.
+    Processed (and suppressed) events are skipped wherever they reappear. A dead-lettered
+    one is skipped only when it is the same record redelivered: a replay from the
+    dead-letter topic (a new record with the same event id) is handled again.
     """
     outcome, topic, partition, offset = marker
-    if outcome == OUTCOME_PROCESSED:
+    if outcome in (OUTCOME_PROCESSED, OUTCOME_SUPPRESSED):
         return True
     return (topic, partition, offset) == (m.topic, m.partition, m.offset)

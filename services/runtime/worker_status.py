@@ -11,6 +11,9 @@ Nothing here names a record: topics, partitions, offsets, counts and error types
 - ``dead_letters.by_reason``: the same markers by the error type that dead-lettered them
   (the marker keeps it, as the dead letter's ``fjo-dlq-error-type`` header does): durable and
   the group's too, so the two breakdowns add up to the same total at any replica.
+- ``suppressed``: markers of records settled on purpose without effect (pseudonymise's
+  records re-sent after their erasure), by reason; durable and the group's as well. What the
+  group was handed = processed + dead-lettered + suppressed.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ def worker_status(worker: Worker) -> dict[str, Any]:
     """The JSON body of the worker's ``/status``."""
     lags = worker.bus.consumer_lag(worker.group_id, worker.topics)
     by_topic = worker.dead_lettered_by_topic()
+    suppressed = worker.suppressed_by_reason()
     return {
         "group": worker.group_id,
         "topics": sorted(worker.topics),
@@ -48,4 +52,5 @@ def worker_status(worker: Worker) -> dict[str, Any]:
             "by_topic": by_topic,
             "by_reason": worker.dead_lettered_by_reason(),
         },
+        "suppressed": {"total": sum(suppressed.values()), "by_reason": suppressed},
     }

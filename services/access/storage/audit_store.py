@@ -21,7 +21,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, Engine, event, insert, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from services.access.domain.audit import (
     AuditEntry,
@@ -37,6 +37,7 @@ __all__ = ["AuditTrail", "TrailNotSound"]
 
 _log = logging.getLogger("fjo.access.audit")
 _PENDING = "fjo_access_audit_head"
+_SAVED = "fjo_access_audit_head_at_savepoints"
 _CHECKPOINT_GRACE_S = 0.5
 
 
@@ -72,9 +73,19 @@ class AuditTrail:
         self._allow_dev_key = allow_dev_key
 
     def install(self, factory: sessionmaker[Session]) -> None:
-        """Write a checkpoint after every commit of ``factory``'s sessions that appended."""
+        """Write a checkpoint after every commit of ``factory``'s sessions that appended.
+
+        Only the outermost transaction's commit counts. SQLAlchemy also fires
+        ``after_commit`` when a SAVEPOINT is released (the workers handle each record in
+        one): checkpointing then would sign a head that is not committed yet (and might be
+        rolled back), and, on SQLite, its write would wait out the busy timeout behind the
+        session's own open transaction ("database is locked"). A savepoint rolled back
+        takes its appends with it, so the pending head goes back to what it was when the
+        savepoint began."""
         event.listen(factory, "after_commit", self._after_commit)
+        event.listen(factory, "after_transaction_create", self._after_transaction_create)
         event.listen(factory, "after_rollback", self._after_rollback)
+        event.listen(factory, "after_transaction_end", self._after_transaction_end)
 
     def _signing(self) -> AuditSigner:
         if self._signer is None:
@@ -247,6 +258,8 @@ class AuditTrail:
             )
 
     def _after_commit(self, session: Session) -> None:
+        if session.in_nested_transaction():
+            return  # a SAVEPOINT released: its entries commit with the outermost transaction
         pending = session.info.pop(_PENDING, None)
         if pending is None:
             return
@@ -256,8 +269,31 @@ class AuditTrail:
             # The entry is committed; the next checkpoint will cover it. Say so loudly.
             _log.error("audit checkpoint failed", extra={"error_type": type(exc).__name__})
 
+    def _after_transaction_create(self, session: Session, transaction: SessionTransaction) -> None:
+        if transaction.nested:
+            session.info.setdefault(_SAVED, {})[transaction] = session.info.get(_PENDING)
+
     def _after_rollback(self, session: Session) -> None:
-        session.info.pop(_PENDING, None)
+        # Fired for a SAVEPOINT's rollback too, while it is still the session's current one.
+        nested = session.get_nested_transaction()
+        saved = session.info.get(_SAVED, {})
+        if nested is None or nested not in saved:
+            session.info.pop(_PENDING, None)  # the outermost: nothing it appended commits
+        elif saved[nested] is None:
+            session.info.pop(_PENDING, None)
+        else:
+            session.info[_PENDING] = saved[nested]
+
+    def _after_transaction_end(self, session: Session, transaction: SessionTransaction) -> None:
+        if transaction.parent is None:
+            # Committed (after_commit took the head already), rolled back or closed: what
+            # is still pending was never committed.
+            session.info.pop(_PENDING, None)
+            session.info.pop(_SAVED, None)
+            return
+        saved = session.info.get(_SAVED)
+        if saved is not None:
+            saved.pop(transaction, None)
 
 
 def _fields(entry: AuditEntry) -> dict[str, Any]:

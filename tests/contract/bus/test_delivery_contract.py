@@ -34,6 +34,7 @@ from services.runtime.delivery import (
     EVENT_ID_HEADER,
     TYPE_HEADER,
     Batch,
+    Suppressed,
     Worker,
     WorkerConfig,
     create_runtime_tables,
@@ -500,6 +501,80 @@ def test_a_failing_run_falls_back_to_one_at_a_time_and_only_the_poison_is_dead_l
     dead = consume_until(reader, 1)
     assert [m.value for m in dead] == [b"poison-3"]
     assert dead[0].header(DLQ_ERROR) == b"cannot handle this one"
+
+
+def suppressing_batch_effect(sizes: list[int]) -> Callable[[Session, Batch], None]:
+    """``batch_effect``, except that records starting with "erased" are suppressed."""
+    inner = batch_effect(sizes)
+
+    def handle(session: Session, batch: Batch) -> None:
+        for m in batch.messages:
+            if m.value.startswith(b"erased"):
+                batch.suppress(m, "erased")
+        kept = [m for m in batch.messages if not m.value.startswith(b"erased")]
+        if kept:
+            inner(session, Batch(kept, batch.span))
+
+    return handle
+
+
+def suppressing_effect(session: Session, message: Message) -> None:
+    """``record_effect`` one at a time, suppressing "erased..." and failing "poison..."."""
+    if message.value.startswith(b"erased"):
+        raise Suppressed("erased")
+    if message.value.startswith(b"poison"):
+        raise ValueError("cannot handle this one")
+    record_effect(session, message)
+
+
+@pytest.mark.parametrize("batched", [True, False], ids=["batch", "one-at-a-time"])
+def test_a_suppressed_record_has_no_effect_is_not_dead_lettered_and_is_counted_by_reason(
+    bus: Bus,
+    effects_engine: Engine,
+    sessions: sessionmaker[Session],
+    closing: Callable[[Any], Any],
+    batched: bool,
+) -> None:
+    topic, dlq = make_topics(bus)
+    # A poison record in the same run: the run fails, goes one at a time, and the
+    # suppression holds on that path too.
+    values = ["erased-0", "ok-1", "erased-2", "ok-3", "poison-4", "ok-5"]
+    publish_events(bus, topic, values)
+    publish_events(bus, topic, ["erased-2"])  # the same event again: skipped by its marker
+    sizes: list[int] = []
+    group = unique("group")
+    handlers: dict[str, Any] = (
+        {"batch_handlers": {EVENT_TYPE: suppressing_batch_effect(sizes)}}
+        if batched
+        else {"handlers": {EVENT_TYPE: suppressing_effect}}
+    )
+    worker = closing(
+        Worker(
+            bus, config(group, topic, max_attempts=1, retry_backoff_s=0.01), sessions, **handlers
+        )
+    )
+
+    def settled() -> bool:
+        s = worker.stats
+        return s.processed + s.dead_lettered + s.suppressed == 6 and s.skipped_duplicates == 1
+
+    run_until(worker, settled)
+
+    assert Counter(effect_ids(effects_engine)) == Counter(["ok-1", "ok-3", "ok-5"])
+    if batched:
+        # The whole run first (its four not suppressed reach the effect); the poison sends
+        # it one at a time.
+        assert sizes[0] == 4
+    assert (worker.stats.processed, worker.stats.suppressed, worker.stats.dead_lettered) == (
+        3,
+        2,
+        1,
+    )
+    status = worker_status(worker)
+    assert status["suppressed"] == {"total": 2, "by_reason": {"erased": 2}}
+    assert status["dead_letters"]["total"] == 1
+    reader = closing(bus.consumer(unique("dlq-reader"), [dlq]))
+    assert [m.value for m in consume_until(reader, 1)] == [b"poison-4"]  # no erased one
 
 
 def test_the_idle_task_runs_after_an_empty_poll_and_its_failure_does_not_stop_the_worker(

@@ -1,5 +1,5 @@
 """An objection's whole way, ingest → pseudonymise → link → access, on Kafka with PostgreSQL
-(issue 16, "Done when").
+and on the embedded stack (issue 16, "Done when").
 
 A small world is pseudonymised, linked and stored; a project takes an extract. The spine's
 owner then objects for a person already linked and extracted, and a partner objects for a
@@ -7,7 +7,8 @@ record fjo never had. Afterwards: the person's records are out of the research s
 out of the next extract, their links are retracted by superseding OBJECTED results, the
 earlier extract is flagged for rebuild, ``fjo audit verify`` accepts the trail, and the
 counts reconcile: received at ingest = applied + refused at access, the refusal with its
-reason.
+reason. The person's record re-sent afterwards is suppressed by pseudonymise (its erasure
+register) and changes nothing downstream. On the embedded stack too.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from services.runtime.auth import DevIssuer
 from services.runtime.db import make_engine
 from services.runtime.delivery import Worker
 from services.runtime.publishing import frame, publish_all
+from services.runtime.worker_status import worker_status
 from synth.world import WorldConfig, build_world
 from tests.integration.access.conftest import (
     ADMIN,
@@ -71,14 +73,12 @@ def _bearer(issuer: DevIssuer, subject: str, role: str, source: str | None = Non
     return {"Authorization": f"Bearer {token}"}
 
 
-# Kafka with PostgreSQL only. On the embedded stack (SQLite) the same story passes but takes
-# ~110 s instead of ~15 s: each commit of the access worker that appends to the audit trail
-# then waits out SQLite's busy timeout writing its checkpoint ("audit checkpoint failed:
-# database is locked"; the next checkpoint covers the entry, and the trail verifies). Until
-# that is fixed the embedded run is not cheap enough for `make test`.
 @pytest.mark.parametrize(
     "platform",
-    [pytest.param("kafka", id="kafka", marks=[pytest.mark.kafka, pytest.mark.postgres])],
+    [
+        pytest.param("embedded", id="embedded"),
+        pytest.param("kafka", id="kafka", marks=[pytest.mark.kafka, pytest.mark.postgres]),
+    ],
     indirect=True,
 )
 def test_an_objection_for_a_linked_and_extracted_person_flows_through_all_four_services(
@@ -195,6 +195,27 @@ def test_an_objection_for_a_linked_and_extracted_person_flows_through_all_four_s
 
         run_until(workers, settled, "objections applied")
         after = _results(l_engine)
+        stored_after = _stored(a)
+
+        # The spine's owner re-sends the objected person's record (a routine full re-send):
+        # pseudonymise suppresses it, so nothing new reaches link or access.
+        resent = next(
+            row
+            for row in world.records[("wds", RecordType.SPINE_PERSON.value)]
+            if row["record_id"] == spine_of[person]
+        )
+        event = RECORD_RECEIVED_EVENTS[RecordType.SPINE_PERSON].model_validate(
+            {"record": resent, "delivery_id": f"dlv-{group}-again"}
+        )
+        producer = platform.bus.producer()
+        publish_all(producer, [frame(event, source=Service.INGEST, event_id=uuid.uuid4())])
+        producer.flush()
+        producer.close()
+        run_until(
+            workers, lambda: workers[0].stats.suppressed == 1, "the re-sent record suppressed"
+        )
+        pseudonymise_status = worker_status(workers[0])
+        after_resend = (_results(l_engine), _stored(a))
     finally:
         for worker in workers:
             worker.close()
@@ -215,6 +236,9 @@ def test_an_objection_for_a_linked_and_extracted_person_flows_through_all_four_s
         second = built_extract(a, pid)
         assert not set(records) & held_records(a, second["id"])
         assert set(records) & held_records(a, first["id"])
+        # The re-send changed nothing downstream, and pseudonymise counts it as suppressed.
+        assert after_resend == (after, stored_after)
+        assert pseudonymise_status["suppressed"] == {"total": 1, "by_reason": {"objected": 1}}
         # Counts reconcile: received at ingest = applied + refused (with reason) at access.
         summary = a.client.get("/v1/objections/summary", headers=a.h(*ADMIN)).json()
         assert received["received"] == 2

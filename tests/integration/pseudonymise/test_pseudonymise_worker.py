@@ -24,7 +24,7 @@ from tests.leakscan import find_leaks
 from tests.postcodes import nspl_from_synthetic
 
 
-def _settings(platform: Platform, tmp_path: Path) -> PseudonymiseSettings:
+def worker_settings(platform: Platform, tmp_path: Path) -> PseudonymiseSettings:
     key = tmp_path / "master-v1.key"
     key.write_bytes(uuid.uuid4().bytes + uuid.uuid4().bytes)
     kek = tmp_path / "vault-kek-k1.key"
@@ -57,7 +57,7 @@ def _envelope(message: Message) -> Envelope:
     return Envelope.from_bytes(message.value)
 
 
-def _dump(engine: Engine) -> str:
+def dump_tables(engine: Engine) -> str:
     meta = MetaData()
     meta.reflect(engine)
     with engine.connect() as conn:
@@ -81,7 +81,7 @@ def test_each_record_is_split_into_content_and_person_records_into_linkage_keys_
     platform: Platform, tmp_path: Path
 ) -> None:
     suffix = f"-{uuid.uuid4().hex[:6]}"
-    settings = _settings(platform, tmp_path)
+    settings = worker_settings(platform, tmp_path)
     pseudonymiser = build_pseudonymiser(settings)
     tokens = {
         kind: pseudonymiser.record_token("cafcass-cymru" if kind != RecordType.SPINE_PERSON
@@ -97,7 +97,7 @@ def test_each_record_is_split_into_content_and_person_records_into_linkage_keys_
             _drain(worker, expected=len(tokens))
         finally:
             worker.close()
-        db_dump = _dump(engine)
+        db_dump = dump_tables(engine)
     finally:
         engine.dispose()
 
@@ -134,7 +134,7 @@ def test_each_record_is_split_into_content_and_person_records_into_linkage_keys_
 def test_a_record_event_that_cannot_be_read_goes_to_the_dead_letter_topic_with_its_reason(
     platform: Platform, tmp_path: Path
 ) -> None:
-    settings = _settings(platform, tmp_path)
+    settings = worker_settings(platform, tmp_path)
     marker = uuid.uuid4().hex
     engine = make_engine(settings.database_url)
     worker = build_worker(settings, platform.worker_bus(), engine)

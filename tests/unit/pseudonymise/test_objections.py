@@ -1,5 +1,6 @@
-"""An objection in pseudonymise: the record's own token, the vault shredded (not for an
-opt-out), the objection published on the record's topics without the partner's id."""
+"""An objection in pseudonymise: the record's own token, the vault shredded and the token
+registered (not for an opt-out), the objection published on the record's topics without the
+partner's id."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from contracts.records import RecordType
 from contracts.topics import PSEUDONYMISE_LINKAGE_KEYS, PSEUDONYMISE_RECORDS
 from services.pseudonymise.domain import Pseudonymiser
 from services.pseudonymise.domain.vault import KeyEncryptionKey
+from services.pseudonymise.erasures import erasures, suppression_reasons
 from services.pseudonymise.handlers import object_to, pseudonymise
 from services.pseudonymise.vault import Vault, metadata, vault
 from tests.canaries import canary_records
@@ -109,6 +111,16 @@ def test_an_objection_shreds_the_vault_and_follows_the_record_under_its_token(
 
     assert held == (1 if record_type is not RecordType.CASE else 0)
     assert _versions(engine, token) == held - erased
+    # Registered once (the replay adds nothing), unless an opt-out, with no identifier.
+    with engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(select(erasures))]
+    if kind == "opt-out":
+        assert rows == []
+    else:
+        assert [(r["record_token"], r["receipt_id"], r["kind"]) for r in rows] == [
+            (token, str(objection.receipt_id), kind)
+        ]
+        assert record.record_id not in repr(rows)
     assert {m.topic for m in messages} == topics
     for message in messages:
         assert message.key == token
@@ -122,3 +134,25 @@ def test_an_objection_shreds_the_vault_and_follows_the_record_under_its_token(
     assert [Envelope.from_bytes(m.value).event_id for m in again] == [
         Envelope.from_bytes(m.value).event_id for m in messages
     ]
+
+
+def test_a_token_erased_once_is_suppressed_as_erased_whatever_else_was_asked(
+    engine: Engine, pseudonymiser: Pseudonymiser
+) -> None:
+    record = canary_records("-sup")[RecordType.CHILD]
+    token = pseudonymiser.record_token(record.source.value, "child", record.record_id)
+    other = pseudonymiser.record_token(record.source.value, "child", record.record_id + "-2")
+    for kind in ("objection", "erasure", "objection"):
+        event = _objection(kind, RecordType.CHILD, record.record_id, record.source.value)
+        with Session(engine) as session, session.begin():
+            object_to(session, pseudonymiser, event, uuid.uuid4())
+    event = _objection("objection", RecordType.CHILD, record.record_id + "-2", "cafcass-cymru")
+    with Session(engine) as session, session.begin():
+        object_to(session, pseudonymiser, event, uuid.uuid4())
+
+    with Session(engine) as session:
+        assert suppression_reasons(session, [token, other, "not-a-token"]) == {
+            token: "erased",
+            other: "objected",
+        }
+        assert suppression_reasons(session, []) == {}
