@@ -160,6 +160,9 @@ class LinkService:
         """Erasures whose versions the log no longer holds (every partition checked past)."""
         self._superseded_below = 0
         """Snapshots below this position may hold an erased person: they are replaced."""
+        self._decided_stale = False
+        """Following the log re-decided records on a view whose model is due a refit: the
+        fit must follow (its model change re-decides them), as it would have before."""
 
     def _new_incoming(self) -> None:
         self.incoming = SpineIndex(self.view.model, self.view.index.schema, side="incoming")
@@ -430,7 +433,7 @@ class LinkService:
             self._sync_claims(sessions, set(assignment))
         try:
             self._follow(sessions, producer)
-            if (decisions_ahead or self._rechecks_ahead()) and self.view.stale():
+            if self._fit_due(decisions_ahead):
                 with transaction(sessions) as s:
                     self._fit(s)
                 self._follow(sessions, producer)
@@ -571,10 +574,19 @@ class LinkService:
                 upto += 1
             self._apply(session, entries[done:upto], compacts)
             done = upto
+            self._decided_stale = self._decided_stale or self.view.stale()
             for tok in sorted(due[at]):
                 out += self._relink(rows, tok, LinkReason.SPINE_CHANGED)
         self._apply(session, entries[done:], compacts)
         return out
+
+    def _fit_due(self, decisions_ahead: bool) -> bool:
+        """Whether the model is to be refitted now: a record is about to be decided, or was
+        just re-decided while following the log, on a view that moved too far since the
+        last fit."""
+        decided_stale, self._decided_stale = self._decided_stale, False
+        ahead = decisions_ahead or decided_stale or self._rechecks_ahead()
+        return ahead and self.view.stale()
 
     def _rechecks_ahead(self) -> bool:
         """Whether owned records are about to be re-decided (so they need the model fit)."""
@@ -689,7 +701,7 @@ class LinkService:
         out: list[OutgoingMessage] = []
         while (more := self._follow_once(session, rows)) is not None:
             out += more
-        if (decisions_ahead or self._rechecks_ahead()) and self.view.stale():
+        if self._fit_due(decisions_ahead):
             self._fit(session)
             while (more := self._follow_once(session, rows)) is not None:
                 out += more

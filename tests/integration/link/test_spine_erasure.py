@@ -15,8 +15,10 @@ from __future__ import annotations
 import json
 import shutil
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from contracts.events import LinkStatus, RecordObjected
@@ -48,7 +50,8 @@ class Dropped:
 
 class Replica:
     def __init__(self, url: str, name: str, partitions: set[int], snapshots: Path) -> None:
-        self.sessions = make_session_factory(make_engine(url))
+        self.engine = make_engine(url)
+        self.sessions = make_session_factory(self.engine)
         self.partitions = partitions
         self.service = LinkService(
             b"k" * 32,
@@ -94,15 +97,28 @@ def _erasure() -> RecordObjected:
     )
 
 
+@pytest.fixture
+def replicas() -> Iterator[list[Replica]]:
+    """The test's replicas, their engines disposed after it (no connection left to GC)."""
+    started: list[Replica] = []
+    yield started
+    for r in started:
+        r.engine.dispose()
+
+
 def test_an_erased_spine_person_leaves_the_log_history_records_and_snapshots(
-    db_url: str, tmp_path: Path
+    db_url: str, tmp_path: Path, replicas: list[Replica]
 ) -> None:
+    def replica(name: str, partitions: set[int], snapshots: Path) -> Replica:
+        replicas.append(Replica(db_url, name, partitions, snapshots))
+        return replicas[-1]
+
     engine = make_engine(db_url)
     upgrade(engine, MIGRATIONS, version_table=VERSION_TABLE)
     engine.dispose()
     folder = tmp_path / "snapshots"
-    a = Replica(db_url, "a", {0}, folder)
-    b = Replica(db_url, "b", {1}, folder)
+    a = replica("a", {0}, folder)
+    b = replica("b", {1}, folder)
     a.prepare(), b.prepare()
     spine = [(linkage_event(r, "spine-person"), 0) for r in population(90)]
     person = keys("S1", *PERSON, "3 ffordd", "")
@@ -155,9 +171,9 @@ def test_an_erased_spine_person_leaves_the_log_history_records_and_snapshots(
 
     # Replicas started from the new snapshot, from the old one, and from the log alone.
     starts = {
-        "new snapshot": Replica(db_url, "c", {0}, folder),
-        "old snapshot": Replica(db_url, "d", {0}, kept),
-        "log alone": Replica(db_url, "e", {0}, tmp_path / "none"),
+        "new snapshot": replica("c", {0}, folder),
+        "old snapshot": replica("d", {0}, kept),
+        "log alone": replica("e", {0}, tmp_path / "none"),
     }
     for name, r in starts.items():
         view = r.service.view
