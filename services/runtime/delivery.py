@@ -586,21 +586,20 @@ class Worker:
         """Records of this group whose marker says dead-lettered, by the topic they came
         from: durable and shared by every replica (a replayed dead letter that then went
         through is marked processed and no longer counts)."""
-        return self._dead_lettered_by(self.table.c.topic)
+        return self._settled_by(self.table.c.topic)
 
     def dead_lettered_by_reason(self) -> dict[str, int]:
         """The same markers by the error type that dead-lettered them: durable and the
         group's like ``dead_lettered_by_topic`` (they add up to the same total)."""
-        return self._dead_lettered_by(self.table.c.reason)
+        return self._settled_by(self.table.c.reason)
 
     def suppressed_by_reason(self) -> dict[str, int]:
         """Records of this group settled as suppressed, by reason: durable and the group's,
         like the dead-letter counts."""
-        return self._dead_lettered_by(self.table.c.reason, outcome=OUTCOME_SUPPRESSED)
+        return self._settled_by(self.table.c.reason, OUTCOME_SUPPRESSED)
 
-    def _dead_lettered_by(
-        self, column: Any, *, outcome: str = OUTCOME_DEAD_LETTERED
-    ) -> dict[str, int]:
+    def _settled_by(self, column: Any, outcome: str = OUTCOME_DEAD_LETTERED) -> dict[str, int]:
+        """This group's markers of ``outcome``, counted by ``column``."""
         c = self.table.c
         with self.session_factory() as session:
             rows = session.execute(

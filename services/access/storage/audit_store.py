@@ -275,14 +275,12 @@ class AuditTrail:
 
     def _after_rollback(self, session: Session) -> None:
         # Fired for a SAVEPOINT's rollback too, while it is still the session's current one.
-        nested = session.get_nested_transaction()
-        saved = session.info.get(_SAVED, {})
-        if nested is None or nested not in saved:
-            session.info.pop(_PENDING, None)  # the outermost: nothing it appended commits
-        elif saved[nested] is None:
+        # The outermost (no savepoint, or none saved): nothing it appended commits.
+        head = session.info.get(_SAVED, {}).get(session.get_nested_transaction())
+        if head is None:
             session.info.pop(_PENDING, None)
         else:
-            session.info[_PENDING] = saved[nested]
+            session.info[_PENDING] = head
 
     def _after_transaction_end(self, session: Session, transaction: SessionTransaction) -> None:
         if transaction.parent is None:

@@ -196,6 +196,26 @@ class RecordColumns:
         self.n += k
         return first
 
+    def take(self, keep: np.ndarray) -> RecordColumns:
+        """A frozen copy holding only the rows where ``keep`` (one bool per row) is true, in
+        their order, with their born and dead positions."""
+        n = self.n
+        kept = int(np.count_nonzero(keep))
+        out = RecordColumns(self.schema, capacity=kept or 16, width=self.width)
+        out.ids = np.zeros(len(out.born), dtype=self.ids.dtype)
+        for name in ("tok", "ids", "bloom", "pop", "flags", "born", "dead"):
+            getattr(out, name)[:kept] = getattr(self, name)[:n][keep]
+        for i, (off, val) in enumerate(zip(self._loff, self._lval, strict=True)):
+            off = off[: n + 1].astype(np.int64)
+            lengths = np.diff(off)
+            values = np.array(val[int(off[0]) : int(off[-1])][np.repeat(keep, lengths)])
+            out._lval[i] = values.astype(np.int64) if len(values) else np.zeros(2, np.int64)
+            out._loff[i] = np.zeros(len(out.born) + 1, dtype=np.int64)
+            out._loff[i][1 : kept + 1] = np.cumsum(lengths[keep])
+        out.n = kept
+        out.frozen = True
+        return out
+
     # -- reading ---------------------------------------------------------------------------
 
     def list_offsets(self, i: int) -> np.ndarray:

@@ -576,49 +576,24 @@ class RecordIndex:
 
     def holds_any(self, record_ids: Iterable[str]) -> bool:
         """Whether any row (current or replaced) belongs to one of ``record_ids``."""
-        wanted = sorted({i.encode() for i in record_ids})
-        if not wanted or not self.rows:
+        if not self.rows:
             return False
-        ids = self.id_column()
-        width = max(ids.dtype.itemsize, max(len(w) for w in wanted))
-        return bool(np.isin(ids.astype(f"S{width}"), np.array(wanted, dtype=f"S{width}")).any())
+        return bool(_rows_of(self.id_column(), record_ids).any())
 
     def without(self, record_ids: Iterable[str]) -> RecordIndex:
         """A copy of this index without any row (any version) of ``record_ids``: what a
         snapshot written after an erasure holds. The rows kept keep their born and dead
         positions; the blocks, the id map and the term frequencies are built again."""
-        wanted = sorted({i.encode() for i in record_ids})
         merged = RecordColumns(self.schema, capacity=self.rows or 16, width=self.width)
         for store in (self.base, self.delta):
             if store is not None and len(store):
                 _copy_rows(store, merged)
-        n = merged.n
-        keep = np.ones(n, dtype=bool)
-        if wanted and n:
-            width = max(merged.ids.dtype.itemsize, max(len(w) for w in wanted))
-            ids = merged.ids[:n].astype(f"S{width}")
-            keep = ~np.isin(ids, np.array(wanted, dtype=f"S{width}"))
-        kept = int(np.count_nonzero(keep))
-        out = RecordColumns(self.schema, capacity=kept or 16, width=self.width)
-        out.ids = np.zeros(len(out.born), dtype=merged.ids.dtype)
-        for name in ("tok", "ids", "bloom", "pop", "flags", "born", "dead"):
-            getattr(out, name)[:kept] = getattr(merged, name)[:n][keep]
-        for i in range(len(self.schema.list_keys)):
-            off = merged.list_offsets(i)[: n + 1].astype(np.int64)
-            lengths = np.diff(off)
-            values = merged.list_values(i)[int(off[0]) : int(off[-1])]
-            out._lval[i] = np.array(values[np.repeat(keep, lengths)], dtype=np.int64)
-            if not len(out._lval[i]):
-                out._lval[i] = np.zeros(2, dtype=np.int64)
-            out._loff[i] = np.zeros(len(out.born) + 1, dtype=np.int64)
-            out._loff[i][1 : kept + 1] = np.cumsum(lengths[keep])
-        out.n = kept
-        out.frozen = True
+        out = merged.take(~_rows_of(merged.ids[: merged.n], record_ids))
         index = type(self)(
             self._model, self.schema, self.interner, side=self.side, width=self.width
         )
         index.base = out
-        index._alive_count = int(np.count_nonzero(out.dead[:kept] == ALIVE))
+        index._alive_count = int(np.count_nonzero(out.dead[: out.n] == ALIVE))
         index._rebuild_blocks()
         index._reindex_ids()
         index._recount()
@@ -779,6 +754,15 @@ class _Slice:
 
     def record(self, row: int) -> tuple:
         return self._s.record(self._lo + row)
+
+
+def _rows_of(ids: np.ndarray, record_ids: Iterable[str]) -> np.ndarray:
+    """One bool per entry of ``ids`` (a bytes column): whether it is one of ``record_ids``."""
+    wanted = sorted({i.encode() for i in record_ids})
+    if not wanted or not len(ids):
+        return np.zeros(len(ids), dtype=bool)
+    width = max(ids.dtype.itemsize, max(len(w) for w in wanted))
+    return np.isin(ids.astype(f"S{width}"), np.array(wanted, dtype=f"S{width}"))
 
 
 def _copy_rows(src: RecordColumns, dst: RecordColumns) -> None:
