@@ -96,20 +96,19 @@ def estimate_u(
 ) -> LinkageModel:
     """u (and household u) for every level, from the spine alone."""
     compiled = CompiledModel(model, index.schema)
-    rng = random.Random(seed)
+    rng = np.random.default_rng(seed)
     # In record-id order, not index order: the same spine gives the same u however it was
     # indexed (arrival order varies between runs; a restarted worker loads it from the DB).
     alive_rows = np.nonzero(index.alive)[0]
     by_id = np.argsort(index.id_column()[alive_rows], kind="stable")
-    live = alive_rows[by_id].tolist()
-    recs = index.records
+    live = alive_rows[by_id]
     n_cmp = len(model.comparisons)
     counts = [[0.0] * c.n_levels for c in model.comparisons]
-    for _ in range(pairs if len(live) > 1 else 0):
-        i, j = rng.sample(live, 2)
-        for ci, li in enumerate(compiled.vector(recs[i], recs[j])):
-            if li >= 0:
-                counts[ci][li] += 1
+    if len(live) > 1:
+        left = rng.integers(0, len(live), size=pairs)
+        right = rng.integers(0, len(live) - 1, size=pairs)
+        right += right >= left  # another record, uniformly
+        _count_levels(compiled, index, live[left], live[right], counts)
     floor = 1.0 / (2 * max(pairs, 1))
     u = [_normalise(c, floor) for c in counts]
     # Rare agreements are counted exactly from token frequencies instead of sampled: a level
@@ -127,19 +126,24 @@ def estimate_u(
     ctx = next((ci for ci, c in enumerate(model.comparisons) if c.context_levels), -1)
     u_hh: list[list[float] | None] = [None] * n_cmp
     if hh_key and ctx >= 0 and hh_key in index.schema.slot:
-        groups = _groups(index.token_column(hh_key), live)
-        multi = [g for g in groups if len(g) > 1]
-        weights = [len(g) * (len(g) - 1) for g in multi]
-        n_with = sum(len(g) for g in groups)
-        p_same = sum(weights) / (n_with * (n_with - 1)) if n_with > 1 else 0.0
+        members, sizes = _groups(index.token_column(hh_key), live)
+        multi = sizes > 1
+        weights = (sizes * (sizes - 1))[multi].astype(np.float64)
+        n_with = int(sizes.sum())
+        p_same = float(weights.sum()) / (n_with * (n_with - 1)) if n_with > 1 else 0.0
         hh_counts = [[0.0] * c.n_levels for c in model.comparisons]
-        n_pairs = min(pairs // 2, sum(weights) // 2) if multi else 0
-        for g in rng.choices(multi, weights=weights, k=n_pairs) if n_pairs else []:
-            i, j = rng.sample(g, 2)
-            for ci, li in enumerate(compiled.vector(recs[i], recs[j])):
-                if li >= 0:
-                    hh_counts[ci][li] += 1
+        n_pairs = min(pairs // 2, int(weights.sum()) // 2) if len(weights) else 0
         if n_pairs:
+            # A group by its number of ordered pairs, then two of its members: every ordered
+            # pair of same-unit records is as likely as any other.
+            starts = (np.cumsum(sizes) - sizes)[multi]
+            size = sizes[multi]
+            g = rng.choice(len(size), size=n_pairs, p=weights / weights.sum())
+            a = rng.integers(0, size[g])
+            b = rng.integers(0, size[g] - 1)
+            b += b >= a
+            at = starts[g]
+            _count_levels(compiled, index, members[at + a], members[at + b], hh_counts)
             hh_floor = 1.0 / (2 * n_pairs)
             for ci in range(n_cmp):
                 dist = _normalise(hh_counts[ci], hh_floor)
@@ -157,22 +161,45 @@ def estimate_u(
     return replace(model, comparisons=comparisons)
 
 
-def _groups(column: np.ndarray, live: list[int]) -> list[list[int]]:
-    """Rows of ``live`` by their token in ``column`` (0: none), groups in order of first
-    appearance and rows in ``live`` order within each (as a dict filled along ``live``)."""
-    if not live:
-        return []
-    order = np.array(live, dtype=np.int64)
-    values = column[order]
+def _groups(column: np.ndarray, live: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of ``live`` grouped by their token in ``column`` (0: none): the rows, group after
+    group (groups in order of first appearance, rows in ``live`` order within each), and the
+    groups' sizes."""
+    values = column[live]
     keep = values > 0
-    order, values = order[keep], values[keep]
+    order, values = live[keep], values[keep]
+    if not len(order):
+        return order, np.zeros(0, dtype=np.int64)
     uniq, first, inverse = np.unique(values, return_index=True, return_inverse=True)
     rank = np.empty(len(uniq), dtype=np.int64)
     rank[np.argsort(first, kind="stable")] = np.arange(len(uniq))
     group_of = rank[inverse]
     by_group = np.argsort(group_of, kind="stable")
-    bounds = np.cumsum(np.bincount(group_of, minlength=len(uniq)))[:-1]
-    return [g.tolist() for g in np.split(order[by_group], bounds)]
+    return order[by_group], np.bincount(group_of, minlength=len(uniq))
+
+
+_FETCH = 20_000
+"""Pairs whose records are read from the index's columns at a time (in bulk, as tuples)."""
+
+
+def _count_levels(
+    compiled: CompiledModel,
+    index: SpineIndex,
+    left: np.ndarray,
+    right: np.ndarray,
+    counts: list[list[float]],
+) -> None:
+    """Adds each pair's comparison levels (spine rows ``left[k]``, ``right[k]``) to ``counts``."""
+    vector = compiled.vector
+    for lo in range(0, len(left), _FETCH):
+        li, ri = left[lo : lo + _FETCH], right[lo : lo + _FETCH]
+        rows, where = np.unique(np.concatenate([li, ri]), return_inverse=True)
+        recs = index.records_of(rows)
+        n = len(li)
+        for i, j in zip(where[:n].tolist(), where[n:].tolist(), strict=True):
+            for ci, level in enumerate(vector(recs[i], recs[j])):
+                if level >= 0:
+                    counts[ci][level] += 1
 
 
 def _rule_pairs(
@@ -216,9 +243,13 @@ def estimate_m(
         rule_keys = set(rule.left) | set(rule.spine_keys)
         active = [ci for ci, c in enumerate(comps) if not (comparison_keys(c) & rule_keys)]
         patterns: Counter[tuple[int, ...]] = Counter()
-        for i, p in pairs:
-            vec = compiled.vector(incoming[i], index.records[p])
-            patterns[tuple(vec[ci] for ci in active)] += 1
+        for lo in range(0, len(pairs), _FETCH):
+            chunk = pairs[lo : lo + _FETCH]
+            rows, where = np.unique(np.array([p for _i, p in chunk]), return_inverse=True)
+            recs = index.records_of(rows)
+            for (i, _p), k in zip(chunk, where.tolist(), strict=True):
+                vec = compiled.vector(incoming[i], recs[k])
+                patterns[tuple(vec[ci] for ci in active)] += 1
         m = [list(comps[ci].m_values()) for ci in active]
         u = [list(comps[ci].u_values()) for ci in active]
         lam = 0.1
@@ -283,11 +314,12 @@ def estimate_link_rate(
     base = math.log2(start / max(len(index), 1))
     weights: list[list[float]] = []
     for a in sample:
-        ws = []
-        for pos in index.candidates(a):
-            b = index.records[pos]
-            ws.append(compiled.log2_odds(a, b, compiled.vector(a, b)) - base)
-        weights.append(ws)
+        weights.append(
+            [
+                compiled.log2_odds(a, b, compiled.vector(a, b)) - base
+                for b in index.records_of(index.candidates(a))
+            ]
+        )
     rate = start
     done = 0
     for done in range(1, iterations + 1):  # noqa: B007 (the count goes into the log)
