@@ -40,6 +40,7 @@ from services.link.domain import (
     default_model,
     train,
 )
+from services.link.domain.columns import RecordColumns
 from services.link.domain.scoring import CompiledModel
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "BatchInputError",
     "BatchResult",
     "Progress",
+    "encode_columns",
     "encode_rows",
     "link_records",
     "read_csv",
@@ -143,6 +145,16 @@ def _encode_chunk(rows: Sequence[dict[str, str]]) -> list[Any]:
     return out
 
 
+def _encode_columns(rows: Sequence[dict[str, str]]) -> RecordColumns:
+    """Split and lay out each row, then hand back the rows as columns: numpy arrays cross
+    the process boundary in one copy, where a million tuples of frozensets and big ints
+    would each be pickled, unpickled and converted again by the parent."""
+    pairs = _encode_chunk(rows)
+    store = RecordColumns(_SCHEMA, capacity=len(pairs))
+    store.append([p[0] for p in pairs], [p[1] for p in pairs], 0)
+    return store
+
+
 def _chunks(rows: Sequence[dict[str, str]], size: int) -> Iterator[Sequence[dict[str, str]]]:
     for i in range(0, len(rows), size):
         yield rows[i : i + size]
@@ -160,22 +172,53 @@ def encode_rows(
     """Linkage keys of clear-text rows via pseudonymise's split (rows' ids kept as ids):
     :class:`EncodedRecord` objects, or ``(id, compact tuple)`` pairs laid out for ``model``."""
     model_json = model.to_json() if model is not None else None
+    return _encode(rows, master_key, model_json, _encode_chunk, processes, progress, step)
+
+
+def encode_columns(
+    rows: Sequence[dict[str, str]],
+    master_key: bytes,
+    model: LinkageModel,
+    *,
+    processes: int = 1,
+    progress: Progress = _no_progress,
+    step: str = "encode",
+) -> list[RecordColumns]:
+    """Linkage keys of clear-text rows laid out for ``model`` as index columns, chunk by
+    chunk (what :meth:`SpineIndex.build` takes): a spine of millions never exists as tuples."""
+    return _encode(rows, master_key, model.to_json(), _encode_columns, processes, progress, step)
+
+
+def _encode(
+    rows: Sequence[dict[str, str]],
+    master_key: bytes,
+    model_json: str | None,
+    encode_chunk: Callable[[Sequence[dict[str, str]]], Any],
+    processes: int,
+    progress: Progress,
+    step: str,
+) -> list[Any]:
     out: list[Any] = []
+    done = 0
     progress(step, 0, len(rows))
+    columns = encode_chunk is _encode_columns
     if processes <= 1 or len(rows) < 20_000:
         _init_worker(master_key, model_json)
-        for chunk in _chunks(rows, 2000):
-            out += _encode_chunk(chunk)
-            progress(step, len(out), len(rows))
+        parts: Iterable[Any] = map(encode_chunk, _chunks(rows, 5000))
+        for part in parts:
+            out += [part] if columns else part
+            done += len(part)
+            progress(step, done, len(rows))
         return out
     ctx = mp.get_context("fork")
     with (
         _no_gc(),
         ctx.Pool(processes, initializer=_init_worker, initargs=(master_key, model_json)) as pool,
     ):
-        for part in pool.imap(_encode_chunk, _chunks(rows, 5000)):
-            out += part
-            progress(step, len(out), len(rows))
+        for part in pool.imap(encode_chunk, _chunks(rows, 5000)):
+            out += [part] if columns else part
+            done += len(part)
+            progress(step, done, len(rows))
     return out
 
 
@@ -277,7 +320,7 @@ def _no_gc() -> Iterator[None]:
 
 
 def link_records(
-    spine: Iterable[EncodedRecord | tuple[str, tuple]],
+    spine: Iterable[EncodedRecord | tuple[str, tuple]] | Sequence[RecordColumns],
     incoming: Sequence[EncodedRecord | tuple[str, tuple]],
     *,
     model: LinkageModel | None = None,
@@ -295,7 +338,7 @@ def link_records(
 
 
 def _link_records(
-    spine: Iterable[EncodedRecord | tuple[str, tuple]],
+    spine: Iterable[EncodedRecord | tuple[str, tuple]] | Sequence[RecordColumns],
     incoming: Sequence[EncodedRecord | tuple[str, tuple]],
     model: LinkageModel | None,
     train_model: bool,
@@ -307,21 +350,7 @@ def _link_records(
     timings: dict[str, float] = {}
     t = time.perf_counter()
     model = model or default_model()
-    index = SpineIndex(model)
-    total = len(spine) if isinstance(spine, Sequence) else 0
-    progress("index", 0, total)
-    ids, rows = [], []
-    for n, rec in enumerate(spine, start=1):
-        if isinstance(rec, EncodedRecord):
-            ids.append(rec.record_id)
-            rows.append(index.schema.compact(rec))
-        else:
-            ids.append(rec[0])
-            rows.append(rec[1])
-        if n % 10_000 == 0:
-            progress("index", n, total)
-    index.add_many(ids, rows)
-    del ids, rows
+    index = _spine_index(model, spine, progress)
     progress("index", len(index), len(index))
     timings["index_s"] = time.perf_counter() - t
     t = time.perf_counter()
@@ -347,6 +376,29 @@ def _link_records(
     timings["link_s"] = time.perf_counter() - t
     pairs = sum(d.candidates for d in decisions)
     return BatchResult(decisions, model, timings, log, pairs, index)
+
+
+def _spine_index(model: LinkageModel, spine: Iterable[Any], progress: Progress) -> SpineIndex:
+    """The spine's index: built in one go from column chunks (:func:`encode_columns`), or
+    record by record from encoded records and compact tuples."""
+    if isinstance(spine, Sequence) and spine and isinstance(spine[0], RecordColumns):
+        progress("index", 0, sum(len(s) for s in spine))
+        return SpineIndex.build(model, spine)
+    index = SpineIndex(model)
+    total = len(spine) if isinstance(spine, Sequence) else 0
+    progress("index", 0, total)
+    ids, rows = [], []
+    for n, rec in enumerate(spine, start=1):
+        if isinstance(rec, EncodedRecord):
+            ids.append(rec.record_id)
+            rows.append(index.schema.compact(rec))
+        else:
+            ids.append(rec[0])
+            rows.append(rec[1])
+        if n % 10_000 == 0:
+            progress("index", n, total)
+    index.add_many(ids, rows)
+    return index
 
 
 def write_predictions(path: str | Path, decisions: Iterable[Any]) -> None:
@@ -392,8 +444,8 @@ def run_batch(
     incoming_rows = read_csv(incoming_csv, required=CSV_COLUMNS)
     t = time.perf_counter()
     layout = model or default_model()
-    spine = encode_rows(
-        spine_rows, key, processes=processes, model=layout, progress=progress, step="encode spine"
+    spine = encode_columns(
+        spine_rows, key, layout, processes=processes, progress=progress, step="encode spine"
     )
     del spine_rows
     incoming = encode_rows(

@@ -186,3 +186,30 @@ def test_the_batch_layout_with_its_caches_equals_the_link_domains_own(
     plain = encode_rows(rows, key)
     schema = KeySchema(model)
     assert [c for _, c in fast] == [schema.compact(r) for r in plain]
+
+
+def test_a_spine_encoded_to_column_chunks_links_as_the_same_spine_record_by_record(
+    files: tuple[Path, Path, dict[str, str]],
+) -> None:
+    from fjo.link_batch import encode_columns, link_records
+    from services.link.domain import default_model
+
+    spine, incoming, _ = files
+    key = hashlib.sha256(b"fjo batch columns test").digest()
+    model = default_model()
+    spine_rows, incoming_rows = read_csv(spine), read_csv(incoming)
+    half = len(spine_rows) // 2
+    chunks = encode_columns(spine_rows[:half], key, model) + encode_columns(
+        spine_rows[half:], key, model
+    )
+    assert [len(c) for c in chunks] == [half, len(spine_rows) - half]
+    tuples = encode_rows(spine_rows, key, model=model)
+    inc = encode_rows(incoming_rows, key, model=model)
+
+    def decisions(spine_keys: list) -> list[tuple]:
+        result = link_records(spine_keys, inc, processes=1)
+        return [(d.record_id, d.spine_id, d.status, d.probability) for d in result.decisions]
+
+    by_columns = decisions(chunks)
+    assert by_columns == decisions(tuples)
+    assert sum(1 for d in by_columns if d[1]) > len(inc) // 2
