@@ -172,7 +172,8 @@ def encode_rows(
     """Linkage keys of clear-text rows via pseudonymise's split (rows' ids kept as ids):
     :class:`EncodedRecord` objects, or ``(id, compact tuple)`` pairs laid out for ``model``."""
     model_json = model.to_json() if model is not None else None
-    return _encode(rows, master_key, model_json, _encode_chunk, processes, progress, step)
+    parts = _encoded_parts(rows, master_key, model_json, _encode_chunk, processes, progress, step)
+    return [item for part in parts for item in part]
 
 
 def encode_columns(
@@ -186,10 +187,14 @@ def encode_columns(
 ) -> list[RecordColumns]:
     """Linkage keys of clear-text rows laid out for ``model`` as index columns, chunk by
     chunk (what :meth:`SpineIndex.build` takes): a spine of millions never exists as tuples."""
-    return _encode(rows, master_key, model.to_json(), _encode_columns, processes, progress, step)
+    return list(
+        _encoded_parts(
+            rows, master_key, model.to_json(), _encode_columns, processes, progress, step
+        )
+    )
 
 
-def _encode(
+def _encoded_parts(
     rows: Sequence[dict[str, str]],
     master_key: bytes,
     model_json: str | None,
@@ -197,29 +202,30 @@ def _encode(
     processes: int,
     progress: Progress,
     step: str,
-) -> list[Any]:
-    out: list[Any] = []
+) -> Iterator[Any]:
+    """``encode_chunk`` of each chunk of ``rows``, in order, in this process or a pool."""
     done = 0
     progress(step, 0, len(rows))
-    columns = encode_chunk is _encode_columns
-    if processes <= 1 or len(rows) < 20_000:
-        _init_worker(master_key, model_json)
-        parts: Iterable[Any] = map(encode_chunk, _chunks(rows, 5000))
-        for part in parts:
-            out += [part] if columns else part
+    with _mapper(master_key, model_json, processes if len(rows) >= 20_000 else 1) as imap:
+        for part in imap(encode_chunk, _chunks(rows, 5000)):
             done += len(part)
             progress(step, done, len(rows))
-        return out
+            yield part
+
+
+@contextmanager
+def _mapper(master_key: bytes, model_json: str | None, processes: int) -> Iterator[Any]:
+    """An ordered ``map`` over encoding workers: this process alone, or a forked pool."""
+    if processes <= 1:
+        _init_worker(master_key, model_json)
+        yield map
+        return
     ctx = mp.get_context("fork")
     with (
         _no_gc(),
         ctx.Pool(processes, initializer=_init_worker, initargs=(master_key, model_json)) as pool,
     ):
-        for part in pool.imap(encode_chunk, _chunks(rows, 5000)):
-            out += [part] if columns else part
-            done += len(part)
-            progress(step, done, len(rows))
-    return out
+        yield pool.imap
 
 
 def read_csv(path: str | Path, *, required: Sequence[str] = ()) -> list[dict[str, str]]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -179,7 +179,16 @@ def _groups(column: np.ndarray, live: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 
 _FETCH = 20_000
-"""Pairs whose records are read from the index's columns at a time (in bulk, as tuples)."""
+"""Rows whose records are read from the index's columns at a time (in bulk, as tuples)."""
+
+
+def _records(index: SpineIndex, rows: np.ndarray) -> Iterator[tuple]:
+    """The records of ``rows`` in order, read in bulk a chunk at a time (each distinct row of
+    a chunk once)."""
+    for lo in range(0, len(rows), _FETCH):
+        distinct, where = np.unique(rows[lo : lo + _FETCH], return_inverse=True)
+        recs = index.records_of(distinct)
+        yield from (recs[k] for k in where.tolist())
 
 
 def _count_levels(
@@ -191,15 +200,11 @@ def _count_levels(
 ) -> None:
     """Adds each pair's comparison levels (spine rows ``left[k]``, ``right[k]``) to ``counts``."""
     vector = compiled.vector
-    for lo in range(0, len(left), _FETCH):
-        li, ri = left[lo : lo + _FETCH], right[lo : lo + _FETCH]
-        rows, where = np.unique(np.concatenate([li, ri]), return_inverse=True)
-        recs = index.records_of(rows)
-        n = len(li)
-        for i, j in zip(where[:n].tolist(), where[n:].tolist(), strict=True):
-            for ci, level in enumerate(vector(recs[i], recs[j])):
-                if level >= 0:
-                    counts[ci][level] += 1
+    recs = _records(index, np.column_stack([left, right]).ravel())
+    for a, b in zip(recs, recs, strict=True):  # consecutive records are a pair
+        for ci, level in enumerate(vector(a, b)):
+            if level >= 0:
+                counts[ci][level] += 1
 
 
 def _rule_pairs(
@@ -243,13 +248,10 @@ def estimate_m(
         rule_keys = set(rule.left) | set(rule.spine_keys)
         active = [ci for ci, c in enumerate(comps) if not (comparison_keys(c) & rule_keys)]
         patterns: Counter[tuple[int, ...]] = Counter()
-        for lo in range(0, len(pairs), _FETCH):
-            chunk = pairs[lo : lo + _FETCH]
-            rows, where = np.unique(np.array([p for _i, p in chunk]), return_inverse=True)
-            recs = index.records_of(rows)
-            for (i, _p), k in zip(chunk, where.tolist(), strict=True):
-                vec = compiled.vector(incoming[i], recs[k])
-                patterns[tuple(vec[ci] for ci in active)] += 1
+        spine_rows = np.array([p for _i, p in pairs], dtype=np.int64)
+        for (i, _p), b in zip(pairs, _records(index, spine_rows), strict=True):
+            vec = compiled.vector(incoming[i], b)
+            patterns[tuple(vec[ci] for ci in active)] += 1
         m = [list(comps[ci].m_values()) for ci in active]
         u = [list(comps[ci].u_values()) for ci in active]
         lam = 0.1
