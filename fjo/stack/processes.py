@@ -299,12 +299,33 @@ def start_roles(
         for name, service, role in process_names(roles, replicas)
     ]
     deadline = time.monotonic() + ready_timeout_s
+    ready = []
     for proc, sp in started:
         problem = wait_ready(proc, sp, deadline)
+        if problem and _port_was_taken(proc, sp):
+            # The port was free when chosen, but another process took it before this one
+            # bound it (free_port cannot reserve): start it once more on a new port.
+            proc, sp = launch(
+                state, state_dir, sp.service, sp.role, name=sp.name, extra_env=extra_env
+            )
+            problem = wait_ready(proc, sp, deadline)
         if problem:
             raise RuntimeError(problem)
         echo(f"{sp.name}: ready on 127.0.0.1:{sp.port} (pid {sp.pid})")
-    return [sp for _proc, sp in started]
+        ready.append(sp)
+    return ready
+
+
+def _port_was_taken(proc: subprocess.Popen[bytes], sp: StackProcess) -> bool:
+    """The process exited because its port was in use (uvicorn and http.server both say
+    "address already in use", errno 98)."""
+    if proc.poll() is None:
+        return False
+    try:
+        text = Path(sp.log).read_text(errors="replace").lower()
+    except OSError:
+        return False
+    return "address already in use" in text or "errno 98" in text
 
 
 def wait_ready(proc: subprocess.Popen[bytes], sp: StackProcess, deadline: float) -> str | None:
@@ -315,7 +336,7 @@ def wait_ready(proc: subprocess.Popen[bytes], sp: StackProcess, deadline: float)
     last = "no answer"
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            return f"{sp.name} exited with {proc.returncode}; see {sp.log}"
+            return f"{sp.name} exited with {proc.returncode}; see {sp.log}{_log_tail(sp.log)}"
         try:
             response = httpx.get(url, timeout=2.0)
             if response.status_code == 200:
@@ -325,6 +346,18 @@ def wait_ready(proc: subprocess.Popen[bytes], sp: StackProcess, deadline: float)
             last = type(exc).__name__
         time.sleep(0.5)
     return f"{sp.name} not ready at {url}: {last}; see {sp.log}"
+
+
+def _log_tail(path: str | Path, lines: int = 12, width: int = 300) -> str:
+    """The last ``lines`` of a process log, indented under a newline ("" when there is none):
+    a process that died at start-up says why in the error itself, even after a test run has
+    removed its directory. Logs never carry identifiers, so they may be shown."""
+    try:
+        text = Path(path).read_text(errors="replace")
+    except OSError:
+        return ""
+    tail = [line[:width] for line in text.splitlines()[-lines:]]
+    return "".join(f"\n    {line}" for line in tail)
 
 
 # ------------------------------------------------------------------------------- stopping

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -10,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from fjo.stack import processes
+from fjo.stack.embedded import EmbeddedStack
 from fjo.stack.kafka import up_stack
 from fjo.stack.processes import StackProcess, StackState, kill_role, process_names
 
@@ -95,3 +98,33 @@ def test_replicas_of_a_role_not_started_or_below_one_are_refused() -> None:
         process_names([("link", "worker")], {"access-worker": 2})
     with pytest.raises(ValueError, match="at least 1"):
         process_names([("link", "worker")], {"link-worker": 0})
+
+
+class _LinkApiOnly(EmbeddedStack):
+    def roles(self) -> list[tuple[str, str]]:
+        return [("link", "api")]
+
+
+def test_a_role_whose_port_was_taken_before_it_bound_it_starts_again_on_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # free_port cannot reserve a port: another process may bind it before the role does.
+    # The first port handed out here is one something already listens on.
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    ports = iter([taken.getsockname()[1]])
+    real = processes.free_port
+    monkeypatch.setattr(processes, "free_port", lambda: next(ports, None) or real())
+    stack = _LinkApiOnly(tmp_path / "stack", echo=lambda _m: None)
+    try:
+        stack.up(ready_timeout_s=60)
+        (sp,) = stack.recorded().processes
+        assert sp.port != taken.getsockname()[1]
+        assert processes.is_running(sp)
+        # One log for both attempts: why the first stopped, then the second at work.
+        log = Path(sp.log).read_text().lower()
+        assert log.index("address already in use") < log.index(f"127.0.0.1:{sp.port}")
+    finally:
+        stack.down()
+        taken.close()
