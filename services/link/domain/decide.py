@@ -22,6 +22,7 @@ Status codes (in the spirit of SAIL's MACRAL ``ALF_STS_CD``):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from services.link.domain.decision import REVIEW, LinkDecision, record_log2_odds
@@ -73,12 +74,22 @@ class Linker:
         variant = det.get("forename_variant")
         self.variant = compile_predicate(variant, schema) if variant else None
         self.exact_block = set(det.get("exact_not_if_flags", []))
-        # comparison index -> levels that contradict an NHS agreement ("else", "null"); the
-        # older form {name: -1} meant the comparison's "else" level.
-        self.contradiction = [
-            (self.compiled.names.index(name), compiled.level_indexes(name, labels))
-            for name, labels in det.get("nhs_contradicted_by_else", {}).items()
-            if name in self.compiled.names
+        # Sets of (comparison index, levels) that, all together, contradict an NHS agreement;
+        # any one set is enough. A model may give one set ({name: labels}, the older form)
+        # or a list of them; the oldest form {name: -1} meant the comparison's "else" level.
+        raw = det.get("nhs_contradicted_by_else", {})
+        names = self.compiled.names
+        self.contradictions = [
+            alternative
+            for alternative in (
+                [
+                    (names.index(name), compiled.level_indexes(name, labels))
+                    for name, labels in one.items()
+                    if name in names
+                ]
+                for one in (raw if isinstance(raw, list) else [raw])
+            )
+            if alternative
         ]
         self.required = [schema.slot[k] for k in det.get("any_of_required", []) if k in schema.slot]
         self.fs = schema.flags_slot
@@ -88,6 +99,14 @@ class Linker:
         vectorised = VectorLinker(self)
         self.vectorised: VectorLinker | None = vectorised if vectorised.supported else None
         self.vector_from = 8
+
+    def contradicts_nhs(self, level_of: Callable[[int], int]) -> bool:
+        """True when the pair's levels (``level_of(comparison index)``) contradict its NHS
+        agreement: then the number is not taken on its own (a baby under its mother's)."""
+        return any(
+            all(level_of(ci) in wanted for ci, wanted in alternative)
+            for alternative in self.contradictions
+        )
 
     def refresh(self) -> None:
         """Recompute term-frequency weights and the prior after the spine changed."""
@@ -117,16 +136,14 @@ class Linker:
         n = len(scored)
         flags = a[self.fs]
 
-        # 1: NHS token with a valid check digit, unless DOB and forename both contradict it
-        # (a baby recorded under its mother's number: another birthday, "Baby" or a name).
+        # 1: NHS token with a valid check digit, unless the person's own details contradict it
+        # (a baby recorded under its mother's number: another birthday or none, "Baby" or
+        # another name, the other sex).
         if self.nhs_slot >= 0 and a[self.nhs_slot] > 0 and not (self.nhs_refused & flags):
             nhs_hits = [t for t in scored if t[2][self.nhs_slot] == a[self.nhs_slot]]
             if len(nhs_hits) == 1:
                 w, sid, _pos, vec = nhs_hits[0]
-                contradicted = self.contradiction and all(
-                    vec[ci] in levels for ci, levels in self.contradiction
-                )
-                if not contradicted:
+                if not self.contradicts_nhs(vec.__getitem__):
                     return LinkDecision(record_id, sid, 1, 1.0, w, sid, n)
 
         # 4 and 39: exact on the five core fields, or four plus a forename variant.

@@ -34,6 +34,19 @@ def _dice(key: str, threshold: float) -> dict[str, Any]:
     return {"dice": key, "min": threshold}
 
 
+_NHS_CONTRADICTED: tuple[dict[str, tuple[str, ...]], ...] = (
+    # Two of the person's own details contradict it (another birthday, another forename or
+    # none, the other sex) and the birthday does not corroborate it...
+    {"nhs": ("exact",), "dob": ("else",), "forename": ("else", "null")},
+    {"nhs": ("exact",), "dob": ("else",), "sex": ("else",)},
+    {"nhs": ("exact",), "dob": ("null",), "forename": ("else", "null"), "sex": ("else",)},
+    # ...or nothing personal corroborates it: no birthday and no name ("Baby").
+    {"nhs": ("exact",), "dob": ("null",), "forename": ("null",)},
+)
+"""Levels that, together, say an agreeing NHS number may be someone else's: a baby recorded
+under its mother's number. The guards and the deterministic step use the same sets."""
+
+
 def default_model(version: str = "fjo-link-default-0") -> LinkageModel:
     """Comparisons for family-court records against a population spine."""
     forename = Comparison(
@@ -231,13 +244,9 @@ def default_model(version: str = "fjo-link-default-0") -> LinkageModel:
         guards=(
             # Same household, different forename: a sibling or twin until reviewed.
             Guard({"forename": ("else",), "dob": ("exact",)}, in_household=True, cap_log2_odds=0.0),
-            # The NHS number agrees but nothing personal does: a baby under its mother's
-            # number (another birthday, no forename or another one) until reviewed.
-            Guard(
-                {"nhs": ("exact",), "dob": ("else",), "forename": ("else", "null")},
-                in_household=False,
-                cap_log2_odds=0.0,
-            ),
+            # The NHS number agrees but the person's own details do not: a baby under its
+            # mother's number until reviewed.
+            *(Guard(levels, in_household=False, cap_log2_odds=0.0) for levels in _NHS_CONTRADICTED),
         ),
         expected_link_rate=0.8,
         notes={
@@ -245,7 +254,10 @@ def default_model(version: str = "fjo-link-default-0") -> LinkageModel:
             "deterministic": {
                 "nhs_key": "nhs",
                 "nhs_refused_if_flags": [QualityFlag.NHS_NUMBER_INVALID],
-                "nhs_contradicted_by_else": {"dob": ["else"], "forename": ["else", "null"]},
+                "nhs_contradicted_by_else": [
+                    {name: list(labels) for name, labels in levels.items() if name != "nhs"}
+                    for levels in _NHS_CONTRADICTED
+                ],
                 "exact_keys": ["forename", "surname", "dob_full", "sex", "postcode_unit"],
                 "forename_key": "forename",
                 "forename_variant": {"any": [_eq("forename_canonical"), _dice("forename", 0.9)]},

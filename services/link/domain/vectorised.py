@@ -327,10 +327,7 @@ class VectorLinker:
             hits = np.nonzero(tok[:, lk.nhs_slot] == a[lk.nhs_slot])[0]
             if len(hits) == 1:
                 h = int(hits[0])
-                contradicted = lk.contradiction and all(
-                    int(levels[ci, h]) in wanted for ci, wanted in lk.contradiction
-                )
-                if not contradicted:
+                if not lk.contradicts_nhs(lambda ci: int(levels[ci, h])):
                     return LinkDecision(record_id, sids[h], 1, 1.0, w[h], sids[h], n)
 
         if lk.exact_slots and not (lk.exact_block & flags):

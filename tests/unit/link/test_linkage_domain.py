@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import math
 import random
+from dataclasses import replace
 
 import pytest
 
@@ -210,6 +211,33 @@ def test_a_baby_under_its_mothers_nhs_number_is_not_linked_to_the_mother():
         linker.link(keys("C2", "ffion", "pugh", "1994-02-11", "F", "", "", "4857773456")).status
         == 1
     )
+
+
+def test_a_baby_without_a_birthday_under_its_mothers_number_waits_for_a_reviewer():
+    mother = keys("S1", "ffion", "pugh", "1994-02-11", "F", "SA1 2BC", "4 maes", "4857773456")
+    child = keys("S2", "osian", "pugh", "2024-11-02", "M", "SA1 2BC", "4 maes", "4211111115")
+    linker = build([mother, child])
+    # No birthday: "Baby" (no name at all), or another name and the other sex.
+    for forename, sex in (("baby", "F"), ("baby", "M"), ("owain", "M")):
+        baby = keys("C1", forename, "pugh", "", sex, "SA1 2BC", "4 maes", "4857773456")
+        decision = linker.link(baby)
+        assert decision.status != 1 and decision.spine_id != "S1", (forename, sex)
+    # The child's own number with its own name needs no birthday; nor the mother's with hers.
+    assert linker.link(keys("C2", "osian", "pugh", "", "M", "", "", "4211111115")).status == 1
+    assert linker.link(keys("C3", "ffion", "pugh", "", "F", "", "", "4857773456")).status == 1
+
+
+def test_a_model_with_one_set_of_nhs_contradictions_in_the_older_form_still_applies_it():
+    linker = build([])
+    det = linker.compiled.model.notes["deterministic"]
+    older = {**det, "nhs_contradicted_by_else": {"dob": ["else"], "forename": ["else", "null"]}}
+    model = replace(
+        linker.compiled.model, notes={**linker.compiled.model.notes, "deterministic": older}
+    )
+    old = Linker(CompiledModel(model, linker.index.schema), linker.index)
+    assert len(old.contradictions) == 1 and len(linker.contradictions) > 1
+    (alternative,) = old.contradictions
+    assert [linker.compiled.names[ci] for ci, _levels in alternative] == ["dob", "forename"]
 
 
 def test_the_record_probability_counts_every_candidate_once():
