@@ -5,9 +5,10 @@ Built to be at least as hard as linking family-court records to a Welsh populati
 (docs/linkage.md, "The benchmark data"; DOMAIN.md, "Linkage pitfalls in family data"):
 
 - a **spine of households**: couples, single parents, three generations under one roof;
-  children close in age and twins (a third of them with names alike), married women under
-  their husband's surname with the maiden name as a previous surname (the spine sometimes
-  still holds the maiden name), a Zipf-heavy Welsh surname table (Jones, Williams, Davies);
+  children close in age and twins (a third of them with names alike: the same initial, or
+  one letter apart, Mia and Tia), married women under their husband's surname with the
+  maiden name as a previous surname (the spine sometimes still holds the maiden name), a
+  Zipf-heavy Welsh surname table (Jones, Williams, Davies);
 - **a quarter of families moved**: the whole household has a new address; the spine is
   behind for some of them, court records carry the old address for some others;
 - **people not on the spine, by kind**, most of them inside spine households: newborns not
@@ -202,6 +203,26 @@ for _sex, _pool in (("F", FEMALE_FORENAMES), ("M", MALE_FORENAMES)):
         _BY_INITIAL[(_sex, _name[0])] = (*_BY_INITIAL.get((_sex, _name[0]), ()), _name)
 
 
+def _one_letter_apart(a: str, b: str) -> bool:
+    """One letter replaced, added or dropped (Mia/Tia, Ian/Iwan, Leo/Lee)."""
+    a, b = a.lower(), b.lower()
+    if len(a) > len(b):
+        a, b = b, a
+    if len(b) - len(a) > 1 or a == b:
+        return False
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b, strict=True)) == 1
+    return any(b[:i] + b[i + 1 :] == a for i in range(len(b)))
+
+
+_RHYMING: dict[tuple[str, str], tuple[str, ...]] = {
+    (_sex, _name): tuple(n for n in _pool if _one_letter_apart(n, _name))
+    for _sex, _pool in (("F", FEMALE_FORENAMES), ("M", MALE_FORENAMES))
+    for _name in _pool
+}
+"""Names of one sex one letter apart: twins are named Mia and Tia, Ian and Iwan."""
+
+
 def _age(p: Person, on: date = REFERENCE_DATE) -> float:
     return (on - p.dob).days / 365.25
 
@@ -210,6 +231,9 @@ class _Builder:
     def __init__(self, config: SynthConfig) -> None:
         self.c = config
         self.rng = random.Random(config.seed)
+        # Rare choices drawn apart from the main stream, so adding one leaves every other
+        # record as it was (benchmarks stay comparable across versions of the generator).
+        self.side_rng = random.Random(f"{config.seed}-side")
         self.people: list[Person] = []
         self.nhs_seen: set[str] = set()
         self.households = 0
@@ -260,6 +284,11 @@ class _Builder:
             first = r.choice(alike) if alike else _weighted(r, pool, 0.7)
             if first not in avoid:
                 break
+        rhyming = [n for n in _RHYMING.get((sex, like), ()) if n not in avoid] if like else []
+        if rhyming and self.side_rng.random() < 0.5:
+            # Or alike by sound: one letter apart, which a typo of the other twin's name
+            # could also be (half of the pairs whose names allow it).
+            first = self.side_rng.choice(rhyming)
         names = [first]
         if r.random() < 0.4:
             middle = _weighted(r, pool, 0.7)

@@ -67,6 +67,8 @@ def default_model(version: str = "fjo-link-default-0") -> LinkageModel:
             Level("Dice >= 0.7", _dice("forename", 0.7), m=0.02),
             Level("full name similar (swap)", _dice("full_name", 0.85), m=0.01),
             Level("Dice >= 0.55", _dice("forename", 0.55), m=0.01),
+            # A short name one typo away, where Dice sees nothing (Mia/Mva, Mali/Amli).
+            Level("one edit (short name)", {"overlap": "forename_edits"}, m=0.01),
         ),
         else_m=0.04,
     )
@@ -242,7 +244,10 @@ def default_model(version: str = "fjo-link-default-0") -> LinkageModel:
         training_rules=training,
         thresholds=Thresholds(accept=0.9, review=0.5, margin_bits=3.0),
         guards=(
-            # Same household, different forename: a sibling or twin until reviewed.
+            # Same household, different forename: a sibling or twin until reviewed. A short
+            # name one letter away is not "different" here: typos (Mva for Mia) far outnumber
+            # twins named Mia and Tia, and a co-twin on the spine competes for the record
+            # (docs/linkage.md, "The twin guard, measured").
             Guard({"forename": ("else",), "dob": ("exact",)}, in_household=True, cap_log2_odds=0.0),
             # The NHS number agrees but the person's own details do not: a baby under its
             # mother's number until reviewed.

@@ -28,6 +28,7 @@ __all__ = [
     "is_placeholder_name",
     "normalise_address",
     "normalise_name",
+    "one_edit_forms",
     "phonetic",
     "phonetic_nysiis",
 ]
@@ -226,6 +227,32 @@ def canonical_forename(token: str) -> str:
 def canonical_surname(token: str) -> str:
     """The variant-table key of a folded surname (Davis -> davies, Pryce -> price)."""
     return SURNAME_VARIANTS.get(token, token)
+
+
+SHORT_NAME = 5
+"""Longest name given one-edit forms: from six letters on, one typo leaves a bigram Dice of
+at least 0.7 (a comparison level of its own); in shorter names it may leave none at all
+(Mia/Mva 0.5, Mali/Amli 0.4)."""
+
+
+@lru_cache(maxsize=65536)
+def one_edit_forms(token: str) -> tuple[str, ...]:
+    """Forms that two folded names share exactly when one typo apart: a letter replaced
+    (``m*a``), a letter added or dropped (``mi*a``: the shorter name with a gap, the longer
+    with that letter replaced), or two neighbours swapped (``~am`` + rest: the pair sorted).
+    Two different names at two edits share none (Max and Mia do not, where dropping one
+    letter from each would give both "ma"). Empty for names longer than ``SHORT_NAME``."""
+    n = len(token)
+    if not token or n > SHORT_NAME:
+        return ()
+    forms = {token[:i] + "*" + token[i + 1 :] for i in range(n)}
+    forms |= {token[:i] + "*" + token[i:] for i in range(n + 1)}
+    forms |= {
+        token[:i] + "~" + "".join(sorted(token[i : i + 2])) + token[i + 2 :]
+        for i in range(n - 1)
+        if token[i] != token[i + 1]
+    }
+    return tuple(sorted(forms))
 
 
 @lru_cache(maxsize=65536)

@@ -42,6 +42,7 @@ from services.pseudonymise.domain.normalise import (
     canonical_surname,
     normalise_address,
     normalise_name,
+    one_edit_forms,
     phonetic,
     phonetic_nysiis,
 )
@@ -810,6 +811,9 @@ class Pseudonymiser:
         tokens["forename_canonical"] = tok("forename_canonical", canonical_forename(first))
         tokens["forename_phonetic"] = tok("forename_phonetic", phonetic(first))
         tokens["forename_nysiis"] = tok("forename_nysiis", phonetic_nysiis(first))
+        # A short name one typo away (Mia/Mva) shares one of these; Dice cannot see it.
+        if edits := one_edit_forms(first):
+            sets["forename_edits"] = _sorted({tok("forename_edit", f) for f in edits})
         middles = [*given.words[1:], *middle.forms]
         given_forms = {*given.forms, *middle.forms}
         sets["given_names"] = _sorted({tok("forename", t) for t in given_forms})

@@ -13,6 +13,7 @@ from typing import Any
 
 from contracts.events import QualityFlag
 from services.link.domain import EncodedRecord
+from services.pseudonymise.domain.normalise import one_edit_forms
 
 FORENAMES = [
     "olivia",
@@ -93,6 +94,7 @@ def keys(
             forename_phonetic=f"fp:{first[:3]}",
             given_names=tuple(f"f:{g}" for g in given.split()),
             forename_as_surname=f"s:{first}",
+            forename_edits=tuple(f"fe:{form}" for form in one_edit_forms(first)),
         )
         blooms["forename"] = _bloom("forename", first)
     if surname:

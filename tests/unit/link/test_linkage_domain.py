@@ -89,6 +89,26 @@ def test_a_twin_who_is_not_on_the_spine_is_not_linked_to_the_twin_who_is():
     assert not decision.linked
 
 
+def test_a_short_forename_with_a_typo_still_links_at_home_and_after_a_move():
+    mia = keys("S1", "mia", "pugh", "2019-05-17", "F", "SA1 2BC", "4 maes y coed", "")
+    linker = build([mia])
+    at_home = keys("C1", "mva", "pugh", "2019-05-17", "F", "SA1 2BC", "4 maes y coed")
+    moved = keys("C2", "ima", "pugh", "2019-05-17", "F", "CF10 1AA", "1 heol")
+    for record in (at_home, moved):
+        decision = linker.link(record)
+        assert (decision.spine_id, decision.linked) == ("S1", True), record.record_id
+
+
+def test_a_co_twin_with_a_name_one_letter_away_competes_for_the_record():
+    mia = keys("S1", "mia", "pugh", "2019-05-17", "F", "SA1 2BC", "4 maes y coed", "")
+    tia = keys("S2", "tia", "pugh", "2019-05-17", "F", "SA1 2BC", "4 maes y coed", "")
+    linker = build([mia, tia])
+    decision = linker.link(keys("C1", "tia", "pugh", "2019-05-17", "F", "SA1 2BC", "4 maes"))
+    assert (decision.spine_id, decision.linked) == ("S2", True)
+    # A typo one letter from both twins' names is left to a reviewer.
+    assert not linker.link(keys("C2", "nia", "pugh", "2019-05-17", "F", "SA1 2BC")).linked
+
+
 def test_siblings_close_in_age_are_not_merged():
     older = keys("S1", "dylan", "pugh", "2018-03-10", "M", "SA1 2BC", "4 maes y coed", "")
     linker = build([older])

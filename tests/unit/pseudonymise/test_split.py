@@ -420,3 +420,29 @@ def test_a_spine_person_without_a_current_address_field_uses_the_open_history_pe
     assert tokens["postcode_unit"] == pseudonymiser.token("postcode_unit", "CF10 4PS")
     assert result.linkage.bloom_filters["address"] == result.linkage.addresses[1].bloom_filter
     assert QualityFlag.POSTCODE_MISSING not in result.flags
+
+
+def test_short_forenames_one_typo_apart_share_an_edit_token_and_others_do_not(
+    pseudonymiser: Pseudonymiser,
+) -> None:
+    def edits(forename: str) -> set[str]:
+        split = split_child(pseudonymiser, forename=forename, middle_names=None)
+        return set(split.linkage.token_sets.get("forename_edits", ()))
+
+    mia = edits("Mia")
+    # One letter replaced, added or dropped, or two neighbours swapped.
+    for typo in ("Mva", "Mi", "Mira", "Ima", "MIA"):
+        assert mia & edits(typo), typo
+    # Two edits apart (dropping a letter from each would give both "ma"), or far apart.
+    for other in ("Max", "Evie", "Ava"):
+        assert not mia & edits(other), other
+    assert edits("Mali") & edits("Amli")
+    # Long names have none: one typo there still leaves a bigram Dice of 0.7 or more.
+    assert edits("Stephanie") == set()
+    # Keyed like every token: another key, other tokens.
+    other_key = Pseudonymiser(KeyRing.single(fixed_key("other")), OnsPostcodeLookup([]))
+    assert not mia & set(
+        split_child(other_key, forename="Mia", middle_names=None).linkage.token_sets[
+            "forename_edits"
+        ]
+    )

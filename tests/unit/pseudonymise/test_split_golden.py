@@ -25,8 +25,11 @@ from tests.unit.pseudonymise.conftest import fixed_key
 GOLDEN = "118fa24bf7a07b9fae63d63a2ef76f3da819e43d9d7affe6b1eba74582367261"
 """sha256 of the canonical JSON of every record's split (content and linkage keys)."""
 
-ADDED_KEYS: frozenset[str] = frozenset({"forename_as_surname", "surname_as_forename"})
-"""Linkage keys added since the digest was taken (left out of it): the swapped-name tokens."""
+ADDED_KEYS: frozenset[str] = frozenset(
+    {"forename_as_surname", "surname_as_forename", "forename_edits"}
+)
+"""Linkage keys added since the digest was taken (left out of it): the swapped-name tokens
+and the one-edit forms of short forenames."""
 
 ROLES = {
     "id": "record_id", "given_name": "forename", "surname": "surname",
