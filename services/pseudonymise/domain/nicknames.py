@@ -13,7 +13,13 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-__all__ = ["FORENAME_GROUPS", "FORENAME_VARIANTS", "SURNAME_GROUPS", "SURNAME_VARIANTS"]
+__all__ = [
+    "FORENAME_BY_SEX",
+    "FORENAME_GROUPS",
+    "FORENAME_VARIANTS",
+    "SURNAME_GROUPS",
+    "SURNAME_VARIANTS",
+]
 
 FORENAME_GROUPS: dict[str, tuple[str, ...]] = {
     # Welsh forms and their English equivalents
@@ -156,7 +162,7 @@ FORENAME_GROUPS: dict[str, tuple[str, ...]] = {
     ),
     "james": ("jim", "jimmy", "jimmie", "jamie", "jem", "iago", "siams", "jaime", "jamey"),
     "henry": ("harry", "hal", "hank", "harri", "henri", "hendry", "henrik"),
-    "charles": ("charlie", "chas", "chaz", "chuck", "siarl"),
+    "charles": ("chas", "chaz", "chuck", "siarl"),
     "joseph": ("joe", "joey", "joseff", "jos", "josef", "jojo"),
     "matthew": ("matt", "matty", "mathew", "mathau", "mattie", "matthias"),
     "michael": ("mike", "mikey", "mick", "micky", "mickey", "mihangel", "michal", "mikael"),
@@ -190,8 +196,8 @@ FORENAME_GROUPS: dict[str, tuple[str, ...]] = {
         "kristen",
         "cristina",
     ),
-    "daniel": ("dan", "danny", "dani", "deiniol", "dannie", "danyal"),
-    "samuel": ("sam", "sammy", "sami", "samuell"),
+    "daniel": ("dan", "danny", "deiniol", "dannie", "danyal"),
+    "samuel": ("sami", "samuell"),
     "samantha": ("sammie", "sammi", "samanta"),
     "benjamin": ("ben", "benny", "benji", "benjy", "bennie"),
     "alexander": (
@@ -209,7 +215,7 @@ FORENAME_GROUPS: dict[str, tuple[str, ...]] = {
         "lexi",
         "lexie",
     ),
-    "nicholas": ("nick", "nicky", "nicolas", "nico", "nik", "nicholaus", "nickolas"),
+    "nicholas": ("nick", "nicolas", "nico", "nik", "nicholaus", "nickolas"),
     "nicola": ("nichola", "nikki", "nicki", "nicole", "nicolle", "nicolette", "nikita"),
     "timothy": ("tim", "timmy", "timmothy"),
     "jonathan": ("jonathon", "jonty", "johnathan", "johnathon"),
@@ -293,7 +299,7 @@ FORENAME_GROUPS: dict[str, tuple[str, ...]] = {
     "terence": ("terry", "terrance", "terrence", "tel"),
     "leslie": ("les", "lesley", "lesly"),
     "douglas": ("doug", "dougie", "duggie"),
-    "nathaniel": ("nat", "nathanael"),
+    "nathaniel": ("nathanael",),
     "nathan": ("nate", "nathen"),
     "zachary": ("zac", "zack", "zak", "zach", "zachariah", "zakary", "zackary"),
     "oliver": ("ollie", "olly", "olivier"),
@@ -478,3 +484,18 @@ FORENAME_VARIANTS = _invert(FORENAME_GROUPS)
 
 SURNAME_VARIANTS = _invert(SURNAME_GROUPS)
 """Folded surname (or variant) -> canonical key."""
+
+FORENAME_BY_SEX: MappingProxyType[str, tuple[str, str]] = MappingProxyType(
+    {
+        # A short form given to boys and girls alike: (the boy's group, the girl's group).
+        # Without the record's sex it is left as it is rather than guessed (a Sam recorded
+        # as a Samuel links a Samantha to her brother's name).
+        "sam": ("samuel", "samantha"),
+        "sammy": ("samuel", "samantha"),
+        "charlie": ("charles", "charlotte"),
+        "nicky": ("nicholas", "nicola"),
+        "nat": ("nathaniel", "natalie"),
+        "dani": ("daniel", "danielle"),
+    }
+)
+"""Folded short form -> (canonical key for a male, for a female); in no group of its own."""

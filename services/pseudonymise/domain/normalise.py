@@ -18,7 +18,11 @@ from functools import lru_cache
 
 import jellyfish
 
-from services.pseudonymise.domain.nicknames import FORENAME_VARIANTS, SURNAME_VARIANTS
+from services.pseudonymise.domain.nicknames import (
+    FORENAME_BY_SEX,
+    FORENAME_VARIANTS,
+    SURNAME_VARIANTS,
+)
 
 __all__ = [
     "NormalisedName",
@@ -219,8 +223,14 @@ def normalise_name(text: str | None) -> NormalisedName:
     )
 
 
-def canonical_forename(token: str) -> str:
-    """The variant-table key of a folded forename token (Dai, Dafydd, Dave -> david)."""
+def canonical_forename(token: str, sex: int | None = None) -> str:
+    """The variant-table key of a folded forename token (Dai, Dafydd, Dave -> david).
+
+    ``sex`` is the record's code (1 male, 2 female): a short form both sexes use (Sam,
+    Charlie, Nicky) takes the group of that sex, and without a sex is left as it is."""
+    sexed = FORENAME_BY_SEX.get(token)
+    if sexed is not None:
+        return sexed[sex - 1] if sex in (1, 2) else token
     return FORENAME_VARIANTS.get(token, token)
 
 

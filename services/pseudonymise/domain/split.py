@@ -605,8 +605,9 @@ class Pseudonymiser:
                 dod = None
             content["month_of_death"] = None if dod is None else month_of(dod)
 
-        # Sex
+        # Sex (before the names: a short form both sexes use is read by it)
         name = field.get(Role.SEX)
+        code = None
         if name is not None:
             code = sex_code(get(name))
             if code is None:
@@ -621,9 +622,10 @@ class Pseudonymiser:
         forename_text = None if name is None else _text(get(name))
         name = field.get(Role.MIDDLE_NAMES)
         middle_text = "" if name is None else " ".join(_list_of_text(get(name)))
-        forename_part = parts["forename"].get((forename_text, middle_text))
+        forename_key = (forename_text, middle_text, code if code == 1 or code == 2 else None)
+        forename_part = parts["forename"].get(forename_key)
         if forename_part is None:
-            forename_part = self._part("forename", (forename_text, middle_text))
+            forename_part = self._part("forename", forename_key)
         forename_part.merge_into(keys)
         name = field.get(Role.PREVIOUS_SURNAMES)
         previous_texts = () if name is None else tuple(_list_of_text(get(name)))
@@ -738,7 +740,7 @@ class Pseudonymiser:
             tokens["dob_swapped"] = tok("dob_full", parts.swapped.isoformat())
         return parts.week_of_birth.isoformat()
 
-    def _make_forename(self, texts: tuple[str | None, str]) -> _Part:
+    def _make_forename(self, texts: tuple[str | None, str, int | None]) -> _Part:
         keys = _Keys()
         forename_field = normalise_name(texts[0])
         middle_field = normalise_name(texts[1])
@@ -747,7 +749,7 @@ class Pseudonymiser:
         given = forename_field if forename_field.usable else EMPTY_NAME
         middle = middle_field if middle_field.usable else EMPTY_NAME
         bits = self._bloom.params.output_bits
-        self._forename_keys(given, middle, keys.tokens, keys.sets, keys.blooms, bits)
+        self._forename_keys(given, middle, texts[2], keys.tokens, keys.sets, keys.blooms, bits)
         return _Part.of(keys, (given, middle))
 
     def _make_surname(self, texts: tuple[str | None, tuple[str, ...]]) -> _Part:
@@ -790,6 +792,7 @@ class Pseudonymiser:
         self,
         given: NormalisedName,
         middle: NormalisedName,
+        sex: int | None,
         tokens: dict[str, str],
         sets: dict[str, tuple[str, ...]],
         blooms: dict[str, str],
@@ -808,7 +811,7 @@ class Pseudonymiser:
         # agrees with the spine's surname token exactly.
         tokens["forename_as_surname"] = tok("surname", first)
         # Middle names share the forename domain: a middle name used as the given name matches.
-        tokens["forename_canonical"] = tok("forename_canonical", canonical_forename(first))
+        tokens["forename_canonical"] = tok("forename_canonical", canonical_forename(first, sex))
         tokens["forename_phonetic"] = tok("forename_phonetic", phonetic(first))
         tokens["forename_nysiis"] = tok("forename_nysiis", phonetic_nysiis(first))
         # A short name one typo away (Mia/Mva) shares one of these; Dice cannot see it.
@@ -818,7 +821,7 @@ class Pseudonymiser:
         given_forms = {*given.forms, *middle.forms}
         sets["given_names"] = _sorted({tok("forename", t) for t in given_forms})
         sets["given_names_canonical"] = _sorted(
-            {tok("forename_canonical", canonical_forename(t)) for t in given_forms}
+            {tok("forename_canonical", canonical_forename(t, sex)) for t in given_forms}
         )
         if middles:
             sets["middle_names"] = _sorted({tok("forename", t) for t in middles})

@@ -13,7 +13,11 @@ from services.pseudonymise.domain import (
     phonetic,
     phonetic_nysiis,
 )
-from services.pseudonymise.domain.nicknames import FORENAME_GROUPS, FORENAME_VARIANTS
+from services.pseudonymise.domain.nicknames import (
+    FORENAME_BY_SEX,
+    FORENAME_GROUPS,
+    FORENAME_VARIANTS,
+)
 
 
 def canonical(text: str) -> str:
@@ -104,6 +108,22 @@ def test_welsh_and_english_variants_and_nicknames_share_one_canonical_form(
 
 def test_names_without_a_variant_are_their_own_canonical_form() -> None:
     assert canonical_forename("zephaniah") == "zephaniah"
+
+
+def test_a_short_form_both_sexes_use_takes_the_group_of_the_records_sex() -> None:
+    assert canonical_forename("sam", 1) == canonical_forename("samuel", 1) == "samuel"
+    assert canonical_forename("sam", 2) == canonical_forename("samantha", 2) == "samantha"
+    assert canonical_forename("charlie", 2) == canonical_forename("lottie") == "charlotte"
+    assert canonical_forename("nicky", 1) == canonical_forename("nick") == "nicholas"
+    # Unknown sex: not guessed, so it agrees with neither Samuel nor Samantha.
+    assert canonical_forename("sam") == canonical_forename("sam", 9) == "sam"
+
+
+def test_every_sexed_short_form_points_at_a_canonical_key_and_is_in_no_group() -> None:
+    for short, groups in FORENAME_BY_SEX.items():
+        assert short not in FORENAME_VARIANTS, short
+        for key in groups:
+            assert canonical_forename(key) == key, key
 
 
 def test_the_variant_table_is_large_and_every_variant_has_one_group() -> None:
