@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ from services.link.domain import (
     train,
 )
 from services.link.domain.columns import RecordColumns
+from services.link.domain.estimate import Mapper
 from services.link.domain.scoring import CompiledModel
 
 __all__ = [
@@ -50,6 +52,7 @@ __all__ = [
     "Progress",
     "encode_columns",
     "encode_rows",
+    "forked_map",
     "link_records",
     "read_csv",
     "run_batch",
@@ -271,11 +274,40 @@ class BatchResult:
     index: Any = None
 
 
-_LINK_STATE: Any = None
+_TASK: Callable[[Any], Any] | None = None
+"""The function a forked pool's workers apply (inherited at the fork, never pickled)."""
 
 
-def _link_slice(bounds: tuple[int, int]) -> list[Any]:
-    linker, ids, compact = _LINK_STATE
+def _run_task(item: Any) -> Any:
+    assert _TASK is not None
+    return _TASK(item)
+
+
+def forked_map(processes: int) -> Mapper:
+    """A :data:`~services.link.domain.estimate.Mapper` over ``processes`` forked workers.
+
+    The function and everything it closes over (the spine index, the compiled model, the
+    records) are inherited copy-on-write when the pool forks, so only the items (row
+    bounds, chunks of pairs) and the results cross between processes."""
+
+    def mapper(fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
+        global _TASK
+        if processes <= 1 or len(items) < 2:
+            yield from map(fn, items)
+            return
+        _TASK = fn
+        try:
+            with mp.get_context("fork").Pool(min(processes, len(items))) as pool:
+                yield from pool.imap(_run_task, items)
+        finally:
+            _TASK = None
+
+    return mapper
+
+
+def _link_slice(
+    linker: Linker, ids: list[str], compact: list[tuple], bounds: tuple[int, int]
+) -> list[Any]:
     lo, hi = bounds
     return [linker.link_compact(ids[i], compact[i]) for i in range(lo, hi)]
 
@@ -288,27 +320,16 @@ def _link_all(
     progress: Progress = _no_progress,
 ) -> list[Any]:
     """Link every record; with several processes the index is shared copy-on-write (fork)."""
-    global _LINK_STATE
     n = len(ids)
     progress("link", 0, n)
     parts = processes if processes > 1 and n >= 5_000 else 1
     step = max(1, min(2000, -(-n // (parts * 4))))
     bounds = [(lo, min(lo + step, n)) for lo in range(0, n, step)]
     out: list[Any] = []
-    if parts == 1:
-        for lo, hi in bounds:
-            out += [linker.link_compact(ids[i], compact[i]) for i in range(lo, hi)]
-            progress("link", len(out), n)
-        return out
-    _LINK_STATE = (linker, ids, compact)
-    try:
-        with mp.get_context("fork").Pool(processes) as pool:
-            for part in pool.imap(_link_slice, bounds):
-                out += part
-                progress("link", len(out), n)
-        return out
-    finally:
-        _LINK_STATE = None
+    for part in forked_map(parts)(partial(_link_slice, linker, ids, compact), bounds):
+        out += part
+        progress("link", len(out), n)
+    return out
 
 
 @contextmanager
@@ -371,7 +392,14 @@ def _link_records(
         sample = (
             compact_in if len(compact_in) <= train_sample else rng.sample(compact_in, train_sample)
         )
-        model, log = train(model, index, sample, seed=seed, version=model.version + "+trained")
+        model, log = train(
+            model,
+            index,
+            sample,
+            seed=seed,
+            version=model.version + "+trained",
+            mapper=forked_map(processes),
+        )
         index.model = model
         progress("train", 1, 1)
     timings["train_s"] = time.perf_counter() - t

@@ -19,8 +19,9 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -29,7 +30,27 @@ from services.link.domain.index import SpineIndex, blocking_keys
 from services.link.domain.model import BlockingRule, Comparison, LinkageModel
 from services.link.domain.scoring import CompiledModel
 
-__all__ = ["comparison_keys", "estimate_link_rate", "estimate_m", "estimate_u", "train"]
+__all__ = [
+    "Mapper",
+    "comparison_keys",
+    "estimate_link_rate",
+    "estimate_m",
+    "estimate_u",
+    "serial",
+    "train",
+]
+
+Mapper = Callable[[Callable[[Any], Any], Sequence[Any]], Iterable[Any]]
+"""``mapper(fn, items)``: ``fn`` of each item, results in item order. Counting pairs is
+most of training's time and each chunk of pairs is counted on its own, so a caller with
+several cores may pass a mapper that runs the chunks in other processes (``fjo link
+batch`` forks workers that share the index). No result depends on it: chunk counts are
+whole numbers summed, and patterns are merged in item order, as one pass would meet them."""
+
+
+def serial(fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterable[Any]:
+    """The default :data:`Mapper`: each item here, in turn."""
+    return map(fn, items)
 
 
 def comparison_keys(c: Comparison) -> set[str]:
@@ -92,7 +113,12 @@ def _counts(col: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def estimate_u(
-    model: LinkageModel, index: SpineIndex, *, pairs: int = 200_000, seed: int = 1
+    model: LinkageModel,
+    index: SpineIndex,
+    *,
+    pairs: int = 200_000,
+    seed: int = 1,
+    mapper: Mapper = serial,
 ) -> LinkageModel:
     """u (and household u) for every level, from the spine alone."""
     compiled = CompiledModel(model, index.schema)
@@ -108,7 +134,7 @@ def estimate_u(
         left = rng.integers(0, len(live), size=pairs)
         right = rng.integers(0, len(live) - 1, size=pairs)
         right += right >= left  # another record, uniformly
-        _count_levels(compiled, index, live[left], live[right], counts)
+        _count_levels(compiled, index, live[left], live[right], counts, mapper)
     floor = 1.0 / (2 * max(pairs, 1))
     u = [_normalise(c, floor) for c in counts]
     # Rare agreements are counted exactly from token frequencies instead of sampled: a level
@@ -143,7 +169,7 @@ def estimate_u(
             b = rng.integers(0, size[g] - 1)
             b += b >= a
             at = starts[g]
-            _count_levels(compiled, index, members[at + a], members[at + b], hh_counts)
+            _count_levels(compiled, index, members[at + a], members[at + b], hh_counts, mapper)
             hh_floor = 1.0 / (2 * n_pairs)
             for ci in range(n_cmp):
                 dist = _normalise(hh_counts[ci], hh_floor)
@@ -197,14 +223,29 @@ def _count_levels(
     left: np.ndarray,
     right: np.ndarray,
     counts: list[list[float]],
+    mapper: Mapper,
 ) -> None:
     """Adds each pair's comparison levels (spine rows ``left[k]``, ``right[k]``) to ``counts``."""
+    step = _FETCH // 2  # two records a pair
+    chunks = [(left[lo : lo + step], right[lo : lo + step]) for lo in range(0, len(left), step)]
+    for part in mapper(partial(_level_counts, compiled, index), chunks):
+        for ci, row in enumerate(part):
+            for li, n in enumerate(row):
+                counts[ci][li] += n
+
+
+def _level_counts(
+    compiled: CompiledModel, index: SpineIndex, chunk: tuple[np.ndarray, np.ndarray]
+) -> list[list[int]]:
+    """How many of a chunk's pairs fall in each level of each comparison."""
     vector = compiled.vector
-    recs = _records(index, np.column_stack([left, right]).ravel())
+    counts = [[0] * c.n_levels for c in compiled.model.comparisons]
+    recs = _records(index, np.column_stack(chunk).ravel())
     for a, b in zip(recs, recs, strict=True):  # consecutive records are a pair
         for ci, level in enumerate(vector(a, b)):
             if level >= 0:
                 counts[ci][level] += 1
+    return counts
 
 
 def _rule_pairs(
@@ -228,6 +269,23 @@ def _rule_pairs(
     return pairs
 
 
+def _pattern_counts(
+    compiled: CompiledModel,
+    index: SpineIndex,
+    incoming: Sequence[tuple],
+    active: tuple[int, ...],
+    pairs: list[tuple[int, int]],
+) -> Counter[tuple[int, ...]]:
+    """How often each pattern of ``active`` comparisons' levels occurs among ``pairs``
+    (incoming record, spine row)."""
+    patterns: Counter[tuple[int, ...]] = Counter()
+    spine_rows = np.array([p for _i, p in pairs], dtype=np.int64)
+    for (i, _p), b in zip(pairs, _records(index, spine_rows), strict=True):
+        vec = compiled.vector(incoming[i], b)
+        patterns[tuple(vec[ci] for ci in active)] += 1
+    return patterns
+
+
 def estimate_m(
     model: LinkageModel,
     index: SpineIndex,
@@ -236,6 +294,7 @@ def estimate_m(
     max_pairs: int = 300_000,
     iterations: int = 25,
     seed: int = 2,
+    mapper: Mapper = serial,
 ) -> tuple[LinkageModel, dict[str, Any]]:
     """m by EM per training rule (u fixed); returns the model and a training log."""
     compiled = CompiledModel(model, index.schema)
@@ -248,10 +307,10 @@ def estimate_m(
         rule_keys = set(rule.left) | set(rule.spine_keys)
         active = [ci for ci, c in enumerate(comps) if not (comparison_keys(c) & rule_keys)]
         patterns: Counter[tuple[int, ...]] = Counter()
-        spine_rows = np.array([p for _i, p in pairs], dtype=np.int64)
-        for (i, _p), b in zip(pairs, _records(index, spine_rows), strict=True):
-            vec = compiled.vector(incoming[i], b)
-            patterns[tuple(vec[ci] for ci in active)] += 1
+        chunks = [pairs[lo : lo + _FETCH] for lo in range(0, len(pairs), _FETCH)]
+        count = partial(_pattern_counts, compiled, index, incoming, tuple(active))
+        for part in mapper(count, chunks):
+            patterns.update(part)  # new patterns in the order one pass would meet them
         m = [list(comps[ci].m_values()) for ci in active]
         u = [list(comps[ci].u_values()) for ci in active]
         lam = 0.1
@@ -300,6 +359,7 @@ def estimate_link_rate(
     records: int = 5_000,
     iterations: int = 50,
     seed: int = 3,
+    mapper: Mapper = serial,
 ) -> tuple[float, dict[str, Any]]:
     """The share of incoming records whose person is on the spine, by EM on the records.
 
@@ -314,14 +374,9 @@ def estimate_link_rate(
     sample = list(incoming) if len(incoming) <= records else rng.sample(list(incoming), records)
     start = model.expected_link_rate
     base = math.log2(start / max(len(index), 1))
-    weights: list[list[float]] = []
-    for a in sample:
-        weights.append(
-            [
-                compiled.log2_odds(a, b, compiled.vector(a, b)) - base
-                for b in index.records_of(index.candidates(a))
-            ]
-        )
+    chunks = [sample[lo : lo + 500] for lo in range(0, len(sample), 500)]
+    weighed = partial(_candidate_weights, compiled, index, base)
+    weights = [ws for part in mapper(weighed, chunks) for ws in part]
     rate = start
     done = 0
     for done in range(1, iterations + 1):  # noqa: B007 (the count goes into the log)
@@ -340,6 +395,19 @@ def estimate_link_rate(
     return rate, {"records": len(weights), "iterations": done, "start": start, "rate": rate}
 
 
+def _candidate_weights(
+    compiled: CompiledModel, index: SpineIndex, base: float, records: Sequence[tuple]
+) -> list[list[float]]:
+    """Each record's candidates' log2 odds, less ``base`` (the prior's share)."""
+    return [
+        [
+            compiled.log2_odds(a, b, compiled.vector(a, b)) - base
+            for b in index.records_of(index.candidates(a))
+        ]
+        for a in records
+    ]
+
+
 _MIN_RATE, _MAX_RATE = 0.05, 0.98
 """Bounds on the estimated link rate: at 1 a lone candidate would be taken whatever it
 scores (every record assumed to be on the spine)."""
@@ -354,12 +422,15 @@ def train(
     m_pairs: int = 300_000,
     seed: int = 1,
     version: str | None = None,
+    mapper: Mapper = serial,
 ) -> tuple[LinkageModel, dict[str, Any]]:
     """u from the spine, then m by EM; returns the new model version and a training log."""
-    model = estimate_u(model, index, pairs=u_pairs, seed=seed)
-    model, log = estimate_m(model, index, incoming, max_pairs=m_pairs, seed=seed + 1)
+    model = estimate_u(model, index, pairs=u_pairs, seed=seed, mapper=mapper)
+    model, log = estimate_m(model, index, incoming, max_pairs=m_pairs, seed=seed + 1, mapper=mapper)
     if model.thresholds.one_to_one and incoming:
-        rate, log["link_rate"] = estimate_link_rate(model, index, incoming, seed=seed + 2)
+        rate, log["link_rate"] = estimate_link_rate(
+            model, index, incoming, seed=seed + 2, mapper=mapper
+        )
         model = replace(model, expected_link_rate=rate)
     notes = {**model.notes, "training": log, "spine_size": len(index)}
     return replace(model, version=version or model.version, notes=notes), log

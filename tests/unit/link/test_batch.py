@@ -213,3 +213,23 @@ def test_a_spine_encoded_to_column_chunks_links_as_the_same_spine_record_by_reco
     by_columns = decisions(chunks)
     assert by_columns == decisions(tuples)
     assert sum(1 for d in by_columns if d[1]) > len(inc) // 2
+
+
+def test_training_and_linking_in_two_processes_give_one_processs_model_and_links(
+    files: tuple[Path, Path, dict[str, str]],
+) -> None:
+    from fjo.link_batch import link_records
+    from services.link.domain import default_model
+
+    spine, incoming, _ = files
+    key = hashlib.sha256(b"fjo batch processes test").digest()
+    model = default_model()
+    tuples = encode_rows(read_csv(spine), key, model=model)
+    inc = encode_rows(read_csv(incoming), key, model=model)
+    one = link_records(tuples, inc, processes=1)
+    two = link_records(tuples, inc, processes=2)
+    assert two.model == one.model
+    assert two.training_log == one.training_log
+    assert [(d.record_id, d.spine_id, d.status, d.probability) for d in two.decisions] == [
+        (d.record_id, d.spine_id, d.status, d.probability) for d in one.decisions
+    ]
