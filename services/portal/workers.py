@@ -1,11 +1,11 @@
 """The workers' own account of themselves, for the operator's status page.
 
 Workers have no API; each answers ``GET /status`` on its probe port
-(``services.runtime.worker_status``): its group's lag per partition and its dead letters,
-counts and error types only. The portal reads the URLs of ``status_workers`` without a token
-(the probe port is reachable from the portal alone, ``deploy/manifests/network.py``) and shows
-the figures only to people with one of ``status_roles``, the roles ingest's quarantine summary
-asks for.
+(``services.runtime.worker_status``): its group's lag per partition, its dead letters and the
+records it suppressed on purpose; counts, error types and reasons only. The portal reads the
+URLs of ``status_workers`` without a token (the probe port is reachable from the portal
+alone, ``deploy/manifests/network.py``) and shows the figures only to people with one of
+``status_roles``, the roles ingest's quarantine summary asks for.
 """
 
 from __future__ import annotations
@@ -40,10 +40,18 @@ class _DeadLetters(BaseModel):
     by_reason: dict[str, int]
 
 
+class _Suppressed(BaseModel):
+    total: int
+    by_reason: dict[str, int]
+
+
 class _Status(BaseModel):
     group: str
     lag: _Lag
     dead_letters: _DeadLetters
+    # A worker of a release before suppression counting says nothing: shown as not reported,
+    # never as a zero it did not give.
+    suppressed: _Suppressed | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,10 @@ class WorkerReport:
     dead_letters: int = 0
     dead_by_topic: Mapping[str, int] = field(default_factory=dict)
     dead_by_reason: Mapping[str, int] = field(default_factory=dict)
+    suppressed: int | None = None
+    """Records settled on purpose without effect (e.g. re-sent after their erasure); None
+    when the worker does not report it."""
+    suppressed_by_reason: Mapping[str, int] = field(default_factory=dict)
 
 
 class WorkerProbes:
@@ -122,6 +134,8 @@ class WorkerProbes:
             dead_letters=status.dead_letters.total,
             dead_by_topic=status.dead_letters.by_topic,
             dead_by_reason=status.dead_letters.by_reason,
+            suppressed=None if status.suppressed is None else status.suppressed.total,
+            suppressed_by_reason={} if status.suppressed is None else status.suppressed.by_reason,
         )
 
     def close(self) -> None:

@@ -354,6 +354,8 @@ def test_the_operator_sees_the_status(
     lag = find(driver, "#lag-access-worker").text
     assert LINK_RESULTS.name in lag and "pseudonymise.records.v1" in lag
     assert find(driver, "#worker-access-worker ~ p .lag-total").text == "0"
+    # Read from the worker's own /status: a real count, not "not reported".
+    assert find(driver, "#worker-access-worker ~ p .suppressed-total").text == "0"
     dead = find(driver, "#dead-access-worker").text
     assert f"from {LINK_RESULTS.name} 1" in dead
     assert "services.runtime.delivery.PoisonMessage 1" in dead
