@@ -174,25 +174,26 @@ class RecordColumns:
         if t:
             self.tok[rows] = [r[:t] for r in records]
         nb = self.width // 8
+        empty = bytes(nb)
         for j in range(len(schema.bloom_keys)):
-            pops = self.pop[rows, j]
-            blooms = self.bloom[rows, j]
-            for i, r in enumerate(records):
-                b = r[bloom_at + j]
-                if b is not None and b[1]:
-                    blooms[i] = np.frombuffer(b[0].to_bytes(nb, "big"), dtype=np.uint8)
-                    pops[i] = b[1]
+            # One buffer of every row's big-endian bytes, copied in at once (a row without
+            # an encoding stays zero, as does its popcount).
+            col = [r[bloom_at + j] for r in records]
+            present = [b is not None and b[1] > 0 for b in col]
+            raw = b"".join(
+                b[0].to_bytes(nb, "big") if p else empty for b, p in zip(col, present, strict=True)
+            )
+            self.bloom[rows, j] = np.frombuffer(raw, dtype=np.uint8).reshape(k, nb)
+            self.pop[rows, j] = [b[1] if p else 0 for b, p in zip(col, present, strict=True)]
         self.flags[rows] = [flags_mask(r[-1]) for r in records]
         self.born[rows] = born
         self.dead[rows] = ALIVE
         for i, col in enumerate(lists):
             off, val = self._loff[i], self._lval[i]
             at = int(off[first])
-            for row, values in enumerate(col, start=first):
-                ordered = sorted(values)
-                val[at : at + len(ordered)] = ordered
-                at += len(ordered)
-                off[row + 1] = at
+            ordered = [v for values in col for v in sorted(values)]
+            val[at : at + len(ordered)] = ordered
+            off[first + 1 : first + k + 1] = at + np.cumsum([len(values) for values in col])
         self.n += k
         return first
 
