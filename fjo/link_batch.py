@@ -36,13 +36,13 @@ from services.link.domain import (
     KeySchema,
     LinkageModel,
     Linker,
+    Mapper,
     RecurringKeys,
     SpineIndex,
     default_model,
     train,
 )
 from services.link.domain.columns import RecordColumns
-from services.link.domain.estimate import Mapper
 from services.link.domain.scoring import CompiledModel
 
 __all__ = [

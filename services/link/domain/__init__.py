@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from services.link.domain.decide import REVIEW, LinkDecision, Linker, record_log2_odds
 from services.link.domain.default_model import default_model
-from services.link.domain.estimate import estimate_link_rate, estimate_m, estimate_u, train
+from services.link.domain.estimate import (
+    Mapper,
+    estimate_link_rate,
+    estimate_m,
+    estimate_u,
+    train,
+)
 from services.link.domain.index import SpineIndex
 from services.link.domain.model import (
     BlockingRule,
@@ -39,6 +45,7 @@ __all__ = [
     "LinkDecision",
     "LinkageModel",
     "Linker",
+    "Mapper",
     "RecurringKeys",
     "SpineIndex",
     "Thresholds",
