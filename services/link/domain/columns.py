@@ -179,12 +179,9 @@ class RecordColumns:
             # One buffer of every row's big-endian bytes, copied in at once (a row without
             # an encoding stays zero, as does its popcount).
             col = [r[bloom_at + j] for r in records]
-            present = [b is not None and b[1] > 0 for b in col]
-            raw = b"".join(
-                b[0].to_bytes(nb, "big") if p else empty for b, p in zip(col, present, strict=True)
-            )
+            raw = b"".join(empty if b is None else b[0].to_bytes(nb, "big") for b in col)
             self.bloom[rows, j] = np.frombuffer(raw, dtype=np.uint8).reshape(k, nb)
-            self.pop[rows, j] = [b[1] if p else 0 for b, p in zip(col, present, strict=True)]
+            self.pop[rows, j] = [0 if b is None else b[1] for b in col]
         self.flags[rows] = [flags_mask(r[-1]) for r in records]
         self.born[rows] = born
         self.dead[rows] = ALIVE

@@ -188,6 +188,11 @@ def test_the_batch_layout_with_its_caches_equals_the_link_domains_own(
     assert [c for _, c in fast] == [schema.compact(r) for r in plain]
 
 
+def _answers(decisions: list) -> list[tuple]:
+    """What a batch answers for each record: its link, status and probability."""
+    return [(d.record_id, d.spine_id, d.status, d.probability) for d in decisions]
+
+
 def test_a_spine_encoded_to_column_chunks_links_as_the_same_spine_record_by_record(
     files: tuple[Path, Path, dict[str, str]],
 ) -> None:
@@ -207,8 +212,7 @@ def test_a_spine_encoded_to_column_chunks_links_as_the_same_spine_record_by_reco
     inc = encode_rows(incoming_rows, key, model=model)
 
     def decisions(spine_keys: list) -> list[tuple]:
-        result = link_records(spine_keys, inc, processes=1)
-        return [(d.record_id, d.spine_id, d.status, d.probability) for d in result.decisions]
+        return _answers(link_records(spine_keys, inc, processes=1).decisions)
 
     by_columns = decisions(chunks)
     assert by_columns == decisions(tuples)
@@ -230,6 +234,4 @@ def test_training_and_linking_in_two_processes_give_one_processs_model_and_links
     two = link_records(tuples, inc, processes=2)
     assert two.model == one.model
     assert two.training_log == one.training_log
-    assert [(d.record_id, d.spine_id, d.status, d.probability) for d in two.decisions] == [
-        (d.record_id, d.spine_id, d.status, d.probability) for d in one.decisions
-    ]
+    assert _answers(two.decisions) == _answers(one.decisions)
