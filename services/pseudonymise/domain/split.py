@@ -877,7 +877,6 @@ class Pseudonymiser:
         addresses: list[EncodedAddress] = []
         if not isinstance(history, Sequence) or isinstance(history, str | bytes):
             return residences, addresses
-        bits = self._bloom.params.output_bits
         for entry in history:
             if not isinstance(entry, Mapping):
                 continue
@@ -886,8 +885,10 @@ class Pseudonymiser:
                 "to": _month_or_none(_first(entry, ADDRESS_TO_KEYS)),
             }
             lines, raw_postcode = _address_parts(entry)
-            postcode = parse_postcode(raw_postcode)
-            area = self._postcodes.lookup(postcode if postcode is not None else raw_postcode)
+            # A residence's postcode and lines give the keys a current one would: the
+            # part caches serve both (a spine person's past postcodes recur like current ones).
+            postcode = self._part("postcode", raw_postcode)
+            area = postcode.extra
             residences.append(
                 {
                     **when,
@@ -898,14 +899,12 @@ class Pseudonymiser:
             )
             bloom: str | None = None
             if lines:
-                encoded = self._bloom.encode_tokens("address", normalise_address(lines))
-                if encoded is not None:
-                    bloom = to_b64(encoded, bits)
+                bloom = dict(self._part("address", tuple(lines)).blooms).get("address")
             addresses.append(
                 EncodedAddress(
                     from_month=when["from"],
                     to_month=when["to"],
-                    hmac_tokens={} if postcode is None else self._postcode_tokens(postcode),
+                    hmac_tokens=dict(postcode.tokens),
                     bloom_filter=bloom,
                 )
             )
