@@ -37,6 +37,7 @@ from services.link.domain import (
     LinkageModel,
     Linker,
     Mapper,
+    PartLayouts,
     RecurringKeys,
     SpineIndex,
     default_model,
@@ -107,13 +108,19 @@ def _make_pseudonymiser(master_key: bytes) -> Any:
     return Pseudonymiser(KeyRing.single(MasterKey(master_key)), OnsPostcodeLookup([]))
 
 
-_SCHEMA: Any = None
+_RECURRING = RecurringKeys()
+"""Token ids, id sets and Bloom bitsets of recurring keys: every record has some 30 keys to
+lay out, and names, date and postcode parts recur."""
+
+_LAYOUTS: PartLayouts | None = None
 
 
 def _init_worker(master_key: bytes, model_json: str | None = None) -> None:
-    global _ENCODER, _SCHEMA
+    global _ENCODER, _LAYOUTS
     _ENCODER = _make_pseudonymiser(master_key)
-    _SCHEMA = KeySchema(LinkageModel.from_json(model_json)) if model_json else None
+    _LAYOUTS = None
+    if model_json:
+        _LAYOUTS = PartLayouts(KeySchema(LinkageModel.from_json(model_json)), _RECURRING)
 
 
 def _prepare(row: dict[str, str]) -> dict[str, Any]:
@@ -126,26 +133,22 @@ def _prepare(row: dict[str, str]) -> dict[str, Any]:
     return rec
 
 
-_RECURRING = RecurringKeys()
-"""Token ids, id sets and Bloom bitsets of recurring keys: every record has some 30 keys to
-lay out, and names, date and postcode parts recur."""
+def _linkage_keys(row: dict[str, str]) -> Any:
+    split = _ENCODER.split(
+        _prepare(row), source="batch", record_kind="person", roles=ROLES, unknown="drop"
+    )
+    return split.linkage
 
 
 def _encode_chunk(rows: Sequence[dict[str, str]]) -> list[Any]:
-    """Split each row; with a schema, also lay the keys out as the compact tuple the index
-    holds (so the parent process only indexes)."""
-    out: list[Any] = []
-    for row in rows:
-        split = _ENCODER.split(
-            _prepare(row), source="batch", record_kind="person", roles=ROLES, unknown="drop"
-        )
-        rec = EncodedRecord.from_keys(row["id"], split.linkage)
-        if _SCHEMA is None:
-            out.append(rec)
-            continue
-        # KeySchema.compact's layout, with recurring keys' forms looked up, not made again.
-        out.append((row["id"], _SCHEMA.compact(rec, memo=_RECURRING)))
-    return out
+    """Split each row; with a model, lay its keys out as the compact tuple the index holds
+    instead (so the parent process only indexes)."""
+    if _LAYOUTS is None:
+        return [EncodedRecord.from_keys(row["id"], _linkage_keys(row)) for row in rows]
+    # The split's keys in parts (no content half), each recurring part laid out once: the
+    # tuple KeySchema.compact makes of the merged keys (test_batch holds it).
+    parts, compact = _ENCODER.linkage_parts, _LAYOUTS.compact
+    return [(row["id"], compact(parts(_prepare(row), roles=ROLES))) for row in rows]
 
 
 def _encode_columns(rows: Sequence[dict[str, str]]) -> RecordColumns:
@@ -153,7 +156,8 @@ def _encode_columns(rows: Sequence[dict[str, str]]) -> RecordColumns:
     the process boundary in one copy, where a million tuples of frozensets and big ints
     would each be pickled, unpickled and converted again by the parent."""
     pairs = _encode_chunk(rows)
-    store = RecordColumns(_SCHEMA, capacity=len(pairs))
+    assert _LAYOUTS is not None
+    store = RecordColumns(_LAYOUTS.schema, capacity=len(pairs))
     store.append([p[0] for p in pairs], [p[1] for p in pairs], 0)
     return store
 

@@ -23,6 +23,7 @@ from services.link.domain.model import (
     LinkageModel,
     Thresholds,
 )
+from services.link.domain.part_layout import KeyParts, PartLayouts
 from services.link.domain.records import (
     EncodedRecord,
     Interner,
@@ -40,12 +41,14 @@ __all__ = [
     "CompiledModel",
     "EncodedRecord",
     "Interner",
+    "KeyParts",
     "KeySchema",
     "Level",
     "LinkDecision",
     "LinkageModel",
     "Linker",
     "Mapper",
+    "PartLayouts",
     "RecurringKeys",
     "SpineIndex",
     "Thresholds",

@@ -64,10 +64,11 @@ class Interner:
 class RecurringKeys:
     """The compact forms of keys that recur from record to record, kept (bounded): names,
     date and postcode parts and their token sets, and the Bloom encodings of names, so laying
-    out many records (:meth:`KeySchema.compact` with ``memo``) makes each form once.
+    out many records (:class:`~services.link.domain.part_layout.PartLayouts`) makes each form
+    once.
 
-    The forms are those :meth:`KeySchema.compact` makes without a memo (a test holds it);
-    they are immutable (ints, frozensets, tuples), so records share them safely."""
+    The forms are those :meth:`KeySchema.compact` makes (test_part_layout holds it); they are
+    immutable (ints, frozensets, tuples), so records share them safely."""
 
     __slots__ = ("_blooms", "_ids", "_sets", "limit")
 
@@ -293,20 +294,13 @@ class KeySchema:
         self.width = n + 1
 
     def compact(
-        self,
-        rec: EncodedRecord,
-        interner: Interner | None = None,
-        *,
-        grow: bool = True,
-        memo: RecurringKeys | None = None,
+        self, rec: EncodedRecord, interner: Interner | None = None, *, grow: bool = True
     ) -> tuple:
         """The flat tuple the engine compares (token ids, id sets, (bits, popcount), flags).
 
-        ``interner`` and ``grow`` are kept for callers of the earlier interning scheme; ids
-        are :func:`token_id` and need no table. With ``memo``, recurring keys' forms are
-        looked up instead of made again (the same tuple)."""
-        if memo is not None:
-            return self._compact_with(rec, memo)
+        ``interner`` and ``grow`` are kept for callers of the earlier interning scheme; ids are
+        :func:`token_id` and need no table. A batch lays records out from their keys' parts
+        instead (:class:`~services.link.domain.part_layout.PartLayouts`), to the same tuple."""
         get = token_id if interner is None else interner.get
         out: list[Any] = []
         toks = rec.tokens
@@ -326,21 +320,5 @@ class KeySchema:
         for k in self.bloom_keys:
             bits = bloom_to_int(rec.blooms.get(k))
             out.append((bits, bits.bit_count()) if bits else None)
-        out.append(rec.flags)
-        return tuple(out)
-
-    def _compact_with(self, rec: EncodedRecord, memo: RecurringKeys) -> tuple:
-        toks, blooms = rec.tokens, rec.blooms
-        get = memo.id
-        out: list[Any] = []
-        for k in self.token_keys:
-            v = toks.get(k)
-            if v and not isinstance(v, str):
-                v = next(iter(v), None)
-            out.append(get(v) if v else 0)
-        ids = memo.ids
-        out += [ids(toks.get(k) or ()) for k in self.list_keys]
-        bloom = memo.bloom
-        out += [bloom(blooms.get(k)) for k in self.bloom_keys]
         out.append(rec.flags)
         return tuple(out)

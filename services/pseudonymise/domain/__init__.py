@@ -65,6 +65,8 @@ from services.pseudonymise.domain.postcode import (
     parse_postcode,
 )
 from services.pseudonymise.domain.split import (
+    KeyPart,
+    LinkageParts,
     Pseudonymiser,
     Role,
     RoleError,
@@ -89,8 +91,10 @@ __all__ = [
     "DerivedKey",
     "DobParts",
     "KeyMaterialError",
+    "KeyPart",
     "KeyRing",
     "KeyVersionError",
+    "LinkageParts",
     "MasterKey",
     "NormalisedName",
     "OnsPostcodeLookup",

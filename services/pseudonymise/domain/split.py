@@ -57,6 +57,8 @@ from services.pseudonymise.domain.tokens import RecordTokeniser, Tokeniser
 __all__ = [
     "ADDRESS_FROM_KEYS",
     "ADDRESS_TO_KEYS",
+    "KeyPart",
+    "LinkageParts",
     "Pseudonymiser",
     "Role",
     "RoleError",
@@ -265,6 +267,9 @@ class _Keys:
         self.addresses: list[EncodedAddress] = []
         self.flags: set[QualityFlag] = set()
 
+    def merge(self, part: KeyPart) -> None:
+        part.merge_into(self)
+
     def flag(self, flag: QualityFlag, raised: bool) -> bool:
         if raised:
             self.flags.add(flag)
@@ -280,6 +285,22 @@ class _Keys:
         )
 
 
+class _PartKeys(_Keys):
+    """A record's keys with its parts kept whole, not merged (see :class:`LinkageParts`);
+    their flags are merged, which the split reads as it goes."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[KeyPart] = []
+
+    def merge(self, part: KeyPart) -> None:
+        self.parts.append(part)
+        if part.flags:
+            self.flags |= part.flags
+
+
 def _sorted(tokens: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(tokens))
 
@@ -292,9 +313,14 @@ process, which holds the key and sees the clear values anyway."""
 
 
 @dataclass(frozen=True, slots=True)
-class _Part:
-    """The keys one field's value gives, merged into a record's keys in field order (so the
-    output's key order, and so its bytes, are those of a split without the cache)."""
+class KeyPart:
+    """The keys one field's value gives (a forename, a surname with the previous ones, a
+    postcode, an address), merged into a record's keys in field order (so the output's key
+    order, and so its bytes, are those of a split without the cache).
+
+    Made once per distinct value and kept (bounded): records that share the value share the
+    object, which is what lets a batch linker lay each part out once (:class:`LinkageParts`).
+    """
 
     tokens: tuple[tuple[str, str], ...]
     sets: tuple[tuple[str, tuple[str, ...]], ...]
@@ -303,7 +329,7 @@ class _Part:
     extra: Any = None
 
     @classmethod
-    def of(cls, keys: _Keys, extra: Any = None) -> _Part:
+    def of(cls, keys: _Keys, extra: Any = None) -> KeyPart:
         return cls(
             tuple(keys.tokens.items()),
             tuple(keys.sets.items()),
@@ -321,6 +347,37 @@ class _Part:
             keys.blooms.update(self.blooms)
         if self.flags:
             keys.flags |= self.flags
+
+
+@dataclass(frozen=True, slots=True)
+class LinkageParts:
+    """A person's linkage keys as the split makes them, before its parts are merged: what
+    :meth:`Pseudonymiser.linkage_parts` gives a batch that only links (no content half).
+
+    :meth:`keys` merges them into the :class:`~contracts.events.LinkageKeys` the split would
+    give. The keys a record holds alone (NHS number, date of birth, sex, full name) never
+    share a name with a part's, so merging the parts first and them after gives the same keys.
+    """
+
+    parts: tuple[KeyPart, ...]
+    """Forename, surname, postcode and address parts, in the split's merge order."""
+    tokens: Mapping[str, str]
+    sets: Mapping[str, tuple[str, ...]]
+    blooms: Mapping[str, str]
+    addresses: tuple[EncodedAddress, ...]
+    flags: frozenset[QualityFlag]
+    """Every flag raised, the parts' included."""
+
+    def keys(self) -> LinkageKeys:
+        merged = _Keys()
+        for part in self.parts:
+            part.merge_into(merged)
+        merged.tokens.update(self.tokens)
+        merged.sets.update(self.sets)
+        merged.blooms.update(self.blooms)
+        merged.addresses = list(self.addresses)
+        merged.flags |= self.flags
+        return merged.freeze()
 
 
 def _text(value: object) -> str | None:
@@ -538,6 +595,26 @@ class Pseudonymiser:
             is_person=person,
         )
 
+    def linkage_parts(
+        self, record: Mapping[str, Any], *, roles: Mapping[str, Role | str]
+    ) -> LinkageParts:
+        """The linkage keys :meth:`split` gives a person record, its parts unmerged, and no
+        content half (no record token, no area, no passed-through fields): for a batch that
+        encodes clear rows only to link them. Fields without a role are not read."""
+        parsed = self._parse_roles(roles)
+        if not parsed.is_person:
+            raise RoleError("linkage parts need a person's roles (a name, a date of birth...)")
+        keys = _PartKeys()
+        self._person(record, parsed, {}, keys)
+        return LinkageParts(
+            tuple(keys.parts),
+            keys.tokens,
+            keys.sets,
+            keys.blooms,
+            tuple(keys.addresses),
+            frozenset(keys.flags),
+        )
+
     def _parse_roles(self, roles: Mapping[str, Role | str]) -> _ParsedRoles:
         # Callers pass the same few mappings for every record: parse each once.
         last = self._last_roles
@@ -626,7 +703,7 @@ class Pseudonymiser:
         forename_part = parts["forename"].get(forename_key)
         if forename_part is None:
             forename_part = self._part("forename", forename_key)
-        forename_part.merge_into(keys)
+        keys.merge(forename_part)
         name = field.get(Role.PREVIOUS_SURNAMES)
         previous_texts = () if name is None else tuple(_list_of_text(get(name)))
         name = field.get(Role.SURNAME)
@@ -634,7 +711,7 @@ class Pseudonymiser:
         surname_part = parts["surname"].get(surname_key)
         if surname_part is None:
             surname_part = self._part("surname", surname_key)
-        surname_part.merge_into(keys)
+        keys.merge(surname_part)
         if QualityFlag.FORENAME_PLACEHOLDER in flags or QualityFlag.SURNAME_PLACEHOLDER in flags:
             flags.add(QualityFlag.NAME_PLACEHOLDER)
         given, middle = forename_part.extra
@@ -675,19 +752,19 @@ class Pseudonymiser:
                 address_lines, address_postcode = _address_parts(current)
         raw_postcode = _text(raw_postcode) or address_postcode
         part = self._part("postcode", raw_postcode)
-        part.merge_into(keys)
+        keys.merge(part)
         area = part.extra
         content["lsoa"] = area.lsoa
         content["local_authority"] = area.local_authority
         content["area_quality"] = area.quality.value
         if address_lines:
-            self._part("address", tuple(address_lines)).merge_into(keys)
+            keys.merge(self._part("address", tuple(address_lines)))
 
         # Address history (the spine's residences)
         if Role.ADDRESS_HISTORY in field:
             content["residences"], keys.addresses = self._history(history)
 
-    def _part(self, kind: str, key: Any, value: Any = _SAME) -> _Part:
+    def _part(self, kind: str, key: Any, value: Any = _SAME) -> KeyPart:
         """The keys one field's value gives (tokens, sets, Bloom filters, flags), made once
         per distinct value and kept (bounded): the value alone decides them."""
         cache = self._parts[kind]
@@ -740,7 +817,7 @@ class Pseudonymiser:
             tokens["dob_swapped"] = tok("dob_full", parts.swapped.isoformat())
         return parts.week_of_birth.isoformat()
 
-    def _make_forename(self, texts: tuple[str | None, str, int | None]) -> _Part:
+    def _make_forename(self, texts: tuple[str | None, str, int | None]) -> KeyPart:
         keys = _Keys()
         forename_field = normalise_name(texts[0])
         middle_field = normalise_name(texts[1])
@@ -750,9 +827,9 @@ class Pseudonymiser:
         middle = middle_field if middle_field.usable else EMPTY_NAME
         bits = self._bloom.params.output_bits
         self._forename_keys(given, middle, texts[2], keys.tokens, keys.sets, keys.blooms, bits)
-        return _Part.of(keys, (given, middle))
+        return KeyPart.of(keys, (given, middle))
 
-    def _make_surname(self, texts: tuple[str | None, tuple[str, ...]]) -> _Part:
+    def _make_surname(self, texts: tuple[str | None, tuple[str, ...]]) -> KeyPart:
         keys = _Keys()
         surname = normalise_name(texts[0])
         previous = [n for n in (normalise_name(s) for s in texts[1]) if n.usable]
@@ -760,13 +837,13 @@ class Pseudonymiser:
         keys.flag(QualityFlag.SURNAME_PLACEHOLDER, surname.placeholder)
         bits = self._bloom.params.output_bits
         self._surname_keys(surname, previous, keys.tokens, keys.sets, keys.blooms, bits)
-        return _Part.of(keys, surname)
+        return KeyPart.of(keys, surname)
 
     def _full_name(self, full_tokens: tuple[str, ...]) -> str | None:
         encoded = self._bloom.encode_tokens("full_name", full_tokens)
         return None if encoded is None else to_b64(encoded, self._bloom.params.output_bits)
 
-    def _make_postcode(self, raw_postcode: str | None) -> _Part:
+    def _make_postcode(self, raw_postcode: str | None) -> KeyPart:
         keys = _Keys()
         postcode = parse_postcode(raw_postcode)
         area = self._postcodes.lookup(postcode if postcode is not None else raw_postcode)
@@ -779,14 +856,14 @@ class Pseudonymiser:
         )
         if postcode is not None:
             keys.tokens.update(self._postcode_tokens(postcode))
-        return _Part.of(keys, area)
+        return KeyPart.of(keys, area)
 
-    def _make_address(self, lines: tuple[str, ...]) -> _Part:
+    def _make_address(self, lines: tuple[str, ...]) -> KeyPart:
         keys = _Keys()
         encoded = self._bloom.encode_tokens("address", normalise_address(list(lines)))
         if encoded is not None:
             keys.blooms["address"] = to_b64(encoded, self._bloom.params.output_bits)
-        return _Part.of(keys)
+        return KeyPart.of(keys)
 
     def _forename_keys(
         self,

@@ -300,16 +300,3 @@ def test_the_link_rate_estimated_from_the_records_is_near_the_true_share(share):
             )  # fmt: skip
     rate, log = estimate_link_rate(model, index, [index.schema.compact(r) for r in incoming])
     assert abs(rate - on_spine / len(incoming)) < 0.08, log
-
-
-def test_compact_records_laid_out_with_a_memo_equal_those_laid_out_without():
-    from services.link.domain import KeySchema, RecurringKeys
-
-    schema = KeySchema(default_model())
-    memo = RecurringKeys(limit=64)  # small: past it, forms are made without being kept
-    people = population(120)
-    listed = EncodedRecord.of(
-        "L1", {**people[0].tokens, "given_names": list(people[0].tokens.get("given_names", ()))}
-    )
-    for rec in [*people, *people, listed]:  # the second pass is served from the memo
-        assert schema.compact(rec, memo=memo) == schema.compact(rec)

@@ -17,6 +17,8 @@ import hashlib
 import json
 from typing import Any
 
+import pytest
+
 from bench.pseudonymise_encoding import generate as generate_workload
 from services.pseudonymise.domain import KeyRing, OnsPostcodeLookup, Pseudonymiser
 from synth.population import SynthConfig, generate
@@ -106,3 +108,30 @@ def test_nhs_numbers_and_dates_of_birth_are_never_kept_in_the_caches(
     assert not kept & {"nhs", "dob_full"}
     parts = pseudonymiser._parts
     assert "dob" not in parts and parts["forename"] and parts["postcode"]
+
+
+def test_the_linkage_parts_merge_into_the_splits_own_linkage_keys(
+    postcodes: OnsPostcodeLookup,
+) -> None:
+    # What a batch linker lays out part by part must be the keys the split publishes.
+    pseudonymiser = Pseudonymiser(KeyRing.single(fixed_key("golden")), postcodes)
+    records = [r for r in _records() if r[1] == "person"]
+    for _ in range(2):  # the second pass is served from the part caches
+        for record, kind, roles in records:
+            split = pseudonymiser.split(record, source="batch", record_kind=kind, roles=roles)
+            parts = pseudonymiser.linkage_parts(record, roles=roles)
+            assert parts.keys() == split.linkage
+    # Records that share a value share its part: the object a batch lays out once.
+    same = [pseudonymiser.linkage_parts(records[0][0], roles=ROLES) for _ in range(2)]
+    assert all(a is b for a, b in zip(same[0].parts, same[1].parts, strict=True))
+    assert len(same[0].parts) >= 3
+
+
+def test_linkage_parts_need_a_persons_roles(postcodes: OnsPostcodeLookup) -> None:
+    from services.pseudonymise.domain import RoleError
+
+    pseudonymiser = Pseudonymiser(KeyRing.single(fixed_key("golden")), postcodes)
+    with pytest.raises(RoleError, match="person"):
+        pseudonymiser.linkage_parts(
+            {"id": "1", "court": "x"}, roles={"id": "record_id", "court": "content"}
+        )
