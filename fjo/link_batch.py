@@ -108,11 +108,10 @@ def _make_pseudonymiser(master_key: bytes) -> Any:
     return Pseudonymiser(KeyRing.single(MasterKey(master_key)), OnsPostcodeLookup([]))
 
 
-_RECURRING = RecurringKeys()
-"""Token ids, id sets and Bloom bitsets of recurring keys: every record has some 30 keys to
-lay out, and names, date and postcode parts recur."""
-
 _LAYOUTS: PartLayouts | None = None
+"""With a model, each recurring key part's layout, and the token ids, id sets and Bloom
+bitsets of recurring keys (names, date and postcode parts recur): made afresh with the
+encoder, since another key gives other tokens."""
 
 
 def _init_worker(master_key: bytes, model_json: str | None = None) -> None:
@@ -120,7 +119,8 @@ def _init_worker(master_key: bytes, model_json: str | None = None) -> None:
     _ENCODER = _make_pseudonymiser(master_key)
     _LAYOUTS = None
     if model_json:
-        _LAYOUTS = PartLayouts(KeySchema(LinkageModel.from_json(model_json)), _RECURRING)
+        schema = KeySchema(LinkageModel.from_json(model_json))
+        _LAYOUTS = PartLayouts(schema, RecurringKeys())
 
 
 def _prepare(row: dict[str, str]) -> dict[str, Any]:
