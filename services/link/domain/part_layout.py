@@ -24,7 +24,6 @@ from services.link.domain.records import PREVIOUS_POSTCODE_UNITS, KeySchema, Rec
 __all__ = ["KeyParts", "PartLayouts"]
 
 _UNIT = "postcode_unit"
-_ABSENT = object()
 
 
 class _Part(Protocol):
@@ -83,23 +82,21 @@ class PartLayouts:
         for part in keys.parts:
             lay = found(id(part))
             layouts.append(lay if lay is not None and lay.part is part else self._layout(part))
+        # Merged keys' order: tokens, then token sets over them, then the history's units
+        # (the loops are spelt out: this runs for every record of a batch).
         for lay in layouts:
             for slot, value in lay.tokens:
                 row[slot] = value
-        if keys.tokens:
-            # A record's own tokens (NHS number, date of birth, sex): the hot loop inlined.
-            slot_of, token_id = self.schema.slot, self._memo.id
-            for name, token in keys.tokens.items():
-                slot = slot_of.get(name)
-                if slot is None:
-                    self._assign(row, ((name, token),))
-                else:
-                    row[slot] = token_id(token) if token else 0
+        slot_of, token_id = self.schema.slot, self._memo.id
+        for name, token in keys.tokens.items():  # the record's own: NHS number, date of birth
+            if (slot := slot_of.get(name)) is None:
+                self._assign(row, ((name, token),))
+            else:
+                row[slot] = token_id(token) if token else 0
         for lay in layouts:
             for slot, value in lay.sets:
                 row[slot] = value
-        if keys.sets:
-            self._assign(row, keys.sets.items())
+        self._assign(row, keys.sets.items())
         if keys.addresses:
             self._history(row, layouts, keys)
         for lay in layouts:
@@ -114,7 +111,7 @@ class PartLayouts:
         return tuple(row)
 
     def _layout(self, part: _Part) -> _Layout:
-        unit: Any = _ABSENT
+        unit: Any = None
         for name, token in part.tokens:
             if name == _UNIT:
                 unit = token
@@ -151,7 +148,7 @@ class PartLayouts:
 
     def _history(self, row: list[Any], layouts: Sequence[_Layout], keys: KeyParts) -> None:
         # EncodedRecord.from_keys: the current unit is the merged keys' (sets over tokens).
-        current: Any = _ABSENT
+        current: Any = None
         for lay in layouts:
             if isinstance(lay.unit, str):
                 current = lay.unit
