@@ -19,16 +19,19 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from functools import partial
 from typing import Any
 
 import numpy as np
 
+from services.link.domain.columns import RecordColumns
 from services.link.domain.index import SpineIndex, blocking_keys
 from services.link.domain.model import BlockingRule, Comparison, LinkageModel
+from services.link.domain.pairwise import PairLevels
 from services.link.domain.scoring import CompiledModel
+from services.link.domain.vectorised import Candidates
 
 __all__ = [
     "Mapper",
@@ -205,16 +208,7 @@ def _groups(column: np.ndarray, live: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 
 _FETCH = 20_000
-"""Rows whose records are read from the index's columns at a time (in bulk, as tuples)."""
-
-
-def _records(index: SpineIndex, rows: np.ndarray) -> Iterator[tuple]:
-    """The records of ``rows`` in order, read in bulk a chunk at a time (each distinct row of
-    a chunk once)."""
-    for lo in range(0, len(rows), _FETCH):
-        distinct, where = np.unique(rows[lo : lo + _FETCH], return_inverse=True)
-        recs = index.records_of(distinct)
-        yield from (recs[k] for k in where.tolist())
+"""Pairs whose levels are counted at a time (both sides gathered as columns, see ``pairwise``)."""
 
 
 def _count_levels(
@@ -226,8 +220,9 @@ def _count_levels(
     mapper: Mapper,
 ) -> None:
     """Adds each pair's comparison levels (spine rows ``left[k]``, ``right[k]``) to ``counts``."""
-    step = _FETCH // 2  # two records a pair
-    chunks = [(left[lo : lo + step], right[lo : lo + step]) for lo in range(0, len(left), step)]
+    chunks = [
+        (left[lo : lo + _FETCH], right[lo : lo + _FETCH]) for lo in range(0, len(left), _FETCH)
+    ]
     for part in mapper(partial(_level_counts, compiled, index), chunks):
         for ci, row in enumerate(part):
             for li, n in enumerate(row):
@@ -238,14 +233,19 @@ def _level_counts(
     compiled: CompiledModel, index: SpineIndex, chunk: tuple[np.ndarray, np.ndarray]
 ) -> list[list[int]]:
     """How many of a chunk's pairs fall in each level of each comparison."""
-    vector = compiled.vector
-    counts = [[0] * c.n_levels for c in compiled.model.comparisons]
-    recs = _records(index, np.column_stack(chunk).ravel())
-    for a, b in zip(recs, recs, strict=True):  # consecutive records are a pair
-        for ci, level in enumerate(vector(a, b)):
-            if level >= 0:
-                counts[ci][level] += 1
-    return counts
+    left, right = chunk
+    levels = PairLevels(compiled).levels(index.gather(left), index.gather(right))
+    return [
+        np.bincount(row[row >= 0], minlength=c.n_levels).tolist()
+        for row, c in zip(levels, compiled.model.comparisons, strict=True)
+    ]
+
+
+def _incoming_columns(index: SpineIndex, incoming: Sequence[tuple]) -> RecordColumns:
+    """Incoming records as columns of the index's schema, to be gathered like its rows."""
+    cols = RecordColumns(index.schema, capacity=len(incoming))
+    cols.append([""] * len(incoming), incoming, 0)
+    return cols
 
 
 def _rule_pairs(
@@ -255,35 +255,47 @@ def _rule_pairs(
     index: SpineIndex,
     max_pairs: int,
     rng: random.Random,
-) -> list[tuple[int, int]]:
+) -> np.ndarray:
+    """(incoming record, spine row) of every pair the rule blocks (blocks of at most its
+    ``max_block`` rows), record by record and key by key; a sample of ``max_pairs`` of them
+    when there are more: shape (pairs, 2)."""
     keys, rows = index.rule_blocks(rule_no, rule)
-    pairs: list[tuple[int, int]] = []
+    owner, wanted = [], []
     for i, a in enumerate(incoming):
         for key in blocking_keys(rule_no, rule, a, index.schema, spine_side=False):
-            k = np.uint64(key)
-            lo, hi = int(np.searchsorted(keys, k, "left")), int(np.searchsorted(keys, k, "right"))
-            if hi > lo and hi - lo <= rule.max_block:
-                pairs.extend((i, p) for p in rows[lo:hi].tolist())
-    if len(pairs) > max_pairs:
-        pairs = rng.sample(pairs, max_pairs)
-    return pairs
+            owner.append(i)
+            wanted.append(key)
+    q = np.array(wanted, dtype=np.uint64)
+    lo, hi = np.searchsorted(keys, q, "left"), np.searchsorted(keys, q, "right")
+    sizes = np.where((hi > lo) & (hi - lo <= rule.max_block), hi - lo, 0)
+    total = int(sizes.sum())
+    starts = np.repeat(lo - (np.cumsum(sizes) - sizes), sizes) + np.arange(total)
+    pairs = np.column_stack((np.repeat(np.array(owner, dtype=np.int64), sizes), rows[starts]))
+    if total > max_pairs:
+        # The same pairs as sampling the list of them (``sample`` draws indexes only).
+        pairs = pairs[rng.sample(range(total), max_pairs)]
+    return pairs.astype(np.int64, copy=False)
 
 
 def _pattern_counts(
     compiled: CompiledModel,
     index: SpineIndex,
-    incoming: Sequence[tuple],
+    incoming: RecordColumns,
     active: tuple[int, ...],
-    pairs: list[tuple[int, int]],
+    pairs: np.ndarray,
 ) -> Counter[tuple[int, ...]]:
     """How often each pattern of ``active`` comparisons' levels occurs among ``pairs``
-    (incoming record, spine row)."""
-    patterns: Counter[tuple[int, ...]] = Counter()
-    spine_rows = np.array([p for _i, p in pairs], dtype=np.int64)
-    for (i, _p), b in zip(pairs, _records(index, spine_rows), strict=True):
-        vec = compiled.vector(incoming[i], b)
-        patterns[tuple(vec[ci] for ci in active)] += 1
-    return patterns
+    (incoming record, spine row), patterns in the order of their first pair."""
+    if not len(pairs) or not active:
+        return Counter({(): len(pairs)}) if len(pairs) else Counter()
+    at = pairs
+    left = Candidates(*incoming.gather(at[:, 0]))
+    levels = PairLevels(compiled).levels(left, index.gather(at[:, 1]))[list(active)]
+    found, first, counts = np.unique(levels.T, axis=0, return_index=True, return_counts=True)
+    order = np.argsort(first, kind="stable")
+    return Counter(
+        dict(zip(map(tuple, found[order].tolist()), counts[order].tolist(), strict=True))
+    )
 
 
 def estimate_m(
@@ -302,13 +314,14 @@ def estimate_m(
     comps = model.comparisons
     sums: list[list[list[float]]] = [[] for _ in comps]
     log: dict[str, Any] = {}
+    columns = _incoming_columns(index, incoming)
     for rule_no, rule in enumerate(model.training_rules):
         pairs = _rule_pairs(rule_no + 1000, rule, incoming, index, max_pairs, rng)
         rule_keys = set(rule.left) | set(rule.spine_keys)
         active = [ci for ci, c in enumerate(comps) if not (comparison_keys(c) & rule_keys)]
         patterns: Counter[tuple[int, ...]] = Counter()
         chunks = [pairs[lo : lo + _FETCH] for lo in range(0, len(pairs), _FETCH)]
-        count = partial(_pattern_counts, compiled, index, incoming, tuple(active))
+        count = partial(_pattern_counts, compiled, index, columns, tuple(active))
         for part in mapper(count, chunks):
             patterns.update(part)  # new patterns in the order one pass would meet them
         m = [list(comps[ci].m_values()) for ci in active]
@@ -399,13 +412,17 @@ def _candidate_weights(
     compiled: CompiledModel, index: SpineIndex, base: float, records: Sequence[tuple]
 ) -> list[list[float]]:
     """Each record's candidates' log2 odds, less ``base`` (the prior's share)."""
-    return [
-        [
-            compiled.log2_odds(a, b, compiled.vector(a, b)) - base
-            for b in index.records_of(index.candidates(a))
-        ]
-        for a in records
-    ]
+    cands = [index.candidates(a) for a in records]
+    sizes = np.array([len(c) for c in cands], dtype=np.int64)
+    if not sizes.sum():
+        return [[] for _ in records]
+    owner = np.repeat(np.arange(len(records)), sizes)
+    left = Candidates(*_incoming_columns(index, records).gather(owner))
+    pair_levels = PairLevels(compiled)
+    levels = pair_levels.levels(left, index.gather(np.concatenate(cands)))
+    odds = (pair_levels.log2_odds(left, levels) - base).tolist()
+    ends = np.cumsum(sizes).tolist()
+    return [odds[lo:hi] for lo, hi in zip([0, *ends[:-1]], ends, strict=True)]
 
 
 _MIN_RATE, _MAX_RATE = 0.05, 0.98
