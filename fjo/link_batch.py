@@ -313,7 +313,7 @@ def _link_slice(
     linker: Linker, ids: list[str], compact: list[tuple], bounds: tuple[int, int]
 ) -> list[Any]:
     lo, hi = bounds
-    return [linker.link_compact(ids[i], compact[i]) for i in range(lo, hi)]
+    return linker.link_many(ids[lo:hi], compact[lo:hi])
 
 
 def _link_all(

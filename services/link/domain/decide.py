@@ -22,14 +22,18 @@ Status codes (in the spirit of SAIL's MACRAL ``ALF_STS_CD``):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
+from services.link.domain.columns import RecordColumns
 from services.link.domain.decision import REVIEW, LinkDecision, record_log2_odds
 from services.link.domain.index import SpineIndex
+from services.link.domain.pairwise import PairLevels
 from services.link.domain.records import EncodedRecord
 from services.link.domain.scoring import CompiledModel, compile_predicate, probability
-from services.link.domain.vectorised import VectorLinker
+from services.link.domain.vectorised import Candidates, VectorLinker, windows
 
 __all__ = [
     "REVIEW",
@@ -38,6 +42,15 @@ __all__ = [
     "record_log2_odds",
     "with_competition",
 ]
+
+
+def _by_owner(owner: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A gathered list's entries with their owners ascending (``window`` needs them so; a
+    gather across an index's base and delta may leave them out of order)."""
+    if len(owner) < 2 or bool((owner[1:] >= owner[:-1]).all()):
+        return owner, values
+    order = np.argsort(owner, kind="stable")
+    return owner[order], values[order]
 
 
 def with_competition(explained: dict[str, Any], decision: LinkDecision) -> dict[str, Any]:
@@ -116,9 +129,83 @@ class Linker:
         compact = self.index.schema.compact(rec, self.index.interner, grow=False)
         return self.link_compact(rec.record_id, compact)
 
+    def _unlinkable(self, record_id: str, a: tuple) -> bool:
+        """Whether a record has too few identifiers to link (status 97)."""
+        return bool(self.required) and not any(a[s] for s in self.required)
+
+    def link_many(
+        self, record_ids: Sequence[str], records: Sequence[tuple], *, pairs: int = 50_000
+    ) -> list[LinkDecision]:
+        """``link_compact`` of every record, in order. The records' candidates are looked up
+        together (``SpineIndex.candidates_many``), each run of records with some ``pairs``
+        candidates between them is scored at once on columns (``pairwise``: the same levels
+        and log-odds), then each record is decided from its own candidates."""
+        if self.vectorised is None:
+            return [self.link_compact(rid, a) for rid, a in zip(record_ids, records, strict=True)]
+        out: list[LinkDecision | None] = [None] * len(records)
+        lookup = [k for k, a in enumerate(records) if not self._unlinkable(record_ids[k], a)]
+        for k in set(range(len(records))) - set(lookup):
+            out[k] = LinkDecision(record_ids[k], None, 97, 0.0, float("-inf"))
+        step = 1_000
+        for lo in range(0, len(lookup), step):
+            ks = lookup[lo : lo + step]
+            waiting: list[tuple[int, np.ndarray]] = []
+            held = 0
+            for k, cands in zip(
+                ks, self.index.candidates_many([records[k] for k in ks]), strict=True
+            ):
+                if not len(cands):
+                    out[k] = LinkDecision(record_ids[k], None, 99, 0.0, float("-inf"))
+                    continue
+                waiting.append((k, cands))
+                held += len(cands)
+                if held >= pairs:
+                    self._decide_together(record_ids, records, waiting, out)
+                    waiting, held = [], 0
+            self._decide_together(record_ids, records, waiting, out)
+        decided = [d for d in out if d is not None]
+        assert len(decided) == len(out), "every record was decided"
+        return decided
+
+    def _decide_together(
+        self,
+        record_ids: Sequence[str],
+        records: Sequence[tuple],
+        waiting: list[tuple[int, np.ndarray]],
+        out: list[LinkDecision | None],
+    ) -> None:
+        if not waiting or self.vectorised is None:
+            return
+        sizes = np.array([len(c) for _k, c in waiting], dtype=np.int64)
+        mine = [records[k] for k, _c in waiting]
+        left_columns = RecordColumns(self.index.schema, capacity=len(mine))
+        left_columns.append([""] * len(mine), mine, 0)
+        left = Candidates(*left_columns.gather(np.repeat(np.arange(len(mine)), sizes)))
+        right = self.index.gather(np.concatenate([c for _k, c in waiting]))
+        right = Candidates(
+            right.tok,
+            [_by_owner(owner, values) for owner, values in right.lists],
+            right.blooms,
+            right.pops,
+            right.flags,
+            right.ids,
+        )
+        pair_levels = PairLevels(self.compiled)
+        levels = pair_levels.levels(left, right)
+        odds = pair_levels.log2_odds(left, levels)
+        lo = 0
+        sizes_list = sizes.tolist()
+        runs = windows(right, sizes_list)
+        for (k, _c), n, theirs in zip(waiting, sizes_list, runs, strict=True):
+            hi = lo + n
+            out[k] = self.vectorised.decide_scored(
+                record_ids[k], records[k], theirs, levels[:, lo:hi], odds[lo:hi]
+            )
+            lo = hi
+
     def link_compact(self, record_id: str, a: tuple) -> LinkDecision:
         index = self.index
-        if self.required and not any(a[s] for s in self.required):
+        if self._unlinkable(record_id, a):
             return LinkDecision(record_id, None, 97, 0.0, float("-inf"))
         cands = index.candidates(a)
         if not len(cands):

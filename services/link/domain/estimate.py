@@ -412,7 +412,7 @@ def _candidate_weights(
     compiled: CompiledModel, index: SpineIndex, base: float, records: Sequence[tuple]
 ) -> list[list[float]]:
     """Each record's candidates' log2 odds, less ``base`` (the prior's share)."""
-    cands = [index.candidates(a) for a in records]
+    cands = index.candidates_many(records)
     sizes = np.array([len(c) for c in cands], dtype=np.int64)
     if not sizes.sum():
         return [[] for _ in records]

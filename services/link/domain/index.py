@@ -515,9 +515,39 @@ class RecordIndex:
             return rows
         return np.unique(rows[self._dead_of(rows) == ALIVE])
 
+    def candidates_many(self, records: Sequence[tuple]) -> list[np.ndarray]:
+        """``candidates`` of each record (the same rows, ascending), looked up together:
+        one search of the blocks for all the records' keys."""
+        keys: list[int] = []
+        limits: list[int] = []
+        owners: list[int] = []
+        for k, compact in enumerate(records):
+            for key, rule in self._query_keys(compact):
+                keys.append(key)
+                limits.append(self._max_block[rule])
+                owners.append(k)
+        empty = np.zeros(0, dtype=np.int64)
+        if not keys:
+            return [empty] * len(records)
+        rows, key_of = self._gather_keyed(keys, np.array(limits))
+        alive = self._dead_of(rows) == ALIVE
+        owner = np.array(owners, dtype=np.int64)[key_of[alive]]
+        # (record, row) as one int64, sorted and made unique: each record's rows ascending.
+        span = max(self.rows, 1)
+        both = np.unique(owner * span + rows[alive])
+        cuts = np.searchsorted(both, np.arange(len(records) + 1, dtype=np.int64) * span)
+        found = both % span
+        return [found[lo:hi] for lo, hi in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True)]
+
     def _gather(self, keys: Sequence[int], limits: np.ndarray | None = None) -> np.ndarray:
         """Rows under the keys (all versions); with ``limits``, keys whose block holds more
         rows than their limit give none (and are counted in ``skipped_blocks``)."""
+        return self._gather_keyed(keys, limits)[0]
+
+    def _gather_keyed(
+        self, keys: Sequence[int], limits: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``_gather``'s rows, and for each the position in ``keys`` of the key it is under."""
         q = np.array(keys, dtype=np.uint64)
         ranges = []
         sizes = np.zeros(len(keys), dtype=np.int64)
@@ -536,6 +566,8 @@ class RecordIndex:
                 self.skipped_blocks += int(np.count_nonzero(too_big))
                 keep &= ~too_big
         parts: list[np.ndarray] = []
+        key_of: list[np.ndarray] = []
+        numbered = np.arange(len(keys))
         for cr, lo, hi in ranges:
             lens = np.where(keep, hi - lo, 0)
             total = int(lens.sum())
@@ -543,12 +575,16 @@ class RecordIndex:
                 starts = np.repeat(lo - np.cumsum(np.concatenate(([0], lens)))[:-1], lens)
                 # int64 whatever the chunk's width (a snapshot's rows are int32 on disk)
                 parts.append(cr[starts + np.arange(total)].astype(np.int64, copy=False))
+                key_of.append(np.repeat(numbered, lens))
         for i, got in enumerate(pending):
             if got and keep[i]:
                 parts.append(np.array(got, dtype=np.int64))
+                key_of.append(np.full(len(got), i))
         if not parts:
-            return np.zeros(0, dtype=np.int64)
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        if len(parts) == 1:
+            return parts[0], key_of[0]
+        return np.concatenate(parts), np.concatenate(key_of)
 
     def matches(self, compact: tuple) -> np.ndarray:
         """Every row (any version, any block size) sharing a key with a record of the other

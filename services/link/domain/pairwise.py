@@ -216,11 +216,17 @@ class PairLevels:
                 if t is None:
                     continue
                 sel = np.nonzero(~ctx & (level == li))[0]
-                tokens = a.tok[sel, m.tf_slot[(ci, li)]].tolist()
-                for k, tok in zip(sel.tolist(), tokens, strict=True):
-                    count = t[0].get(tok)
-                    if count:
-                        w[k] = t[1] - math.log2(max(count / m.tf_total, m.model.tf_min_u))
+                if not len(sel):
+                    continue
+                # Each distinct token's weight once (a chunk's pairs share few names).
+                tokens, which = np.unique(a.tok[sel, m.tf_slot[(ci, li)]], return_inverse=True)
+                counts = [t[0].get(tok) for tok in tokens.tolist()]
+                weight = [
+                    t[1] - math.log2(max(c / m.tf_total, m.model.tf_min_u)) if c else math.nan
+                    for c in counts
+                ]
+                held = np.array([bool(c) for c in counts])[which]
+                w[sel[held]] = np.array(weight)[which][held]
             total = total + w
         odds = m.prior + total
         for conds, in_household, cap in m.guards:

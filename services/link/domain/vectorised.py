@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,7 @@ from services.link.domain.decision import LinkDecision, record_log2_odds
 from services.link.domain.records import KeySchema
 from services.link.domain.scoring import CompiledModel, probability
 
-__all__ = ["Candidates", "VectorLinker", "subset"]
+__all__ = ["Candidates", "VectorLinker", "subset", "windows"]
 
 _FLAG_BIT = {f.value: 1 << i for i, f in enumerate(FLAG_ORDER)}
 
@@ -311,9 +312,15 @@ class VectorLinker:
 
     def decide(self, record_id: str, a: tuple, c: Candidates) -> Any:
         """``Linker.link_compact``'s decision, from the columns of every candidate."""
-        lk = self.linker
         levels = self.levels_of(a, c)
-        odds = self.log2_odds(a, c, levels)
+        return self.decide_scored(record_id, a, c, levels, self.log2_odds(a, c, levels))
+
+    def decide_scored(
+        self, record_id: str, a: tuple, c: Candidates, levels: np.ndarray, odds: np.ndarray
+    ) -> Any:
+        """The decision from the candidates' levels (comparisons, n) and log-odds, however
+        they were computed (here, or for many records at once by ``pairwise``)."""
+        lk = self.linker
         # Highest weight wins; ties go to the smallest spine id (as the reference sorts).
         order = np.lexsort((c.ids, -odds))
         w = odds[order].tolist()
@@ -381,3 +388,24 @@ def subset(c: Candidates, rows: np.ndarray) -> Candidates:
         keep = where[owner] >= 0
         lists.append((where[owner[keep]], values[keep]))
     return Candidates(c.tok[rows], lists, c.blooms[rows], c.pops[rows], c.flags[rows], c.ids[rows])
+
+
+def windows(c: Candidates, sizes: list[int]) -> list[Candidates]:
+    """The candidates in consecutive runs of ``sizes`` (each record's, among many records'
+    gathered at once), their lists renumbered; every list's owners must be ascending (as
+    ``gather`` makes them)."""
+    edges = np.concatenate(([0], np.cumsum(sizes, dtype=np.int64)))
+    cuts = [np.searchsorted(owner, edges).tolist() for owner, _values in c.lists]
+    out = []
+    bounds = edges.tolist()
+    for r, (lo, hi) in enumerate(pairwise(bounds)):
+        lists = [
+            (owner[at[r] : at[r + 1]] - lo, values[at[r] : at[r + 1]])
+            for (owner, values), at in zip(c.lists, cuts, strict=True)
+        ]
+        out.append(
+            Candidates(
+                c.tok[lo:hi], lists, c.blooms[lo:hi], c.pops[lo:hi], c.flags[lo:hi], c.ids[lo:hi]
+            )
+        )
+    return out

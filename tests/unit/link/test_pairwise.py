@@ -1,4 +1,5 @@
-"""Levels and log-odds of many pairs on columns are the reference engine's, bit for bit.
+"""Levels and log-odds of many pairs on columns are the reference engine's, bit for bit,
+and so are the decisions of many records linked at once.
 
 Training counts levels of random spine pairs and of blocked incoming x spine pairs with
 ``pairwise.PairLevels``; the reference is ``CompiledModel.vector`` and ``log2_odds`` on the
@@ -9,16 +10,18 @@ pseudonymise's own split (households, twins, moves, placeholders, missing NHS nu
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from fjo.link_batch import encode_rows
-from services.link.domain import CompiledModel, SpineIndex, default_model, estimate_u
+from fjo.link_batch import encode_columns, encode_rows
+from services.link.domain import CompiledModel, Linker, SpineIndex, default_model, estimate_u
 from services.link.domain.columns import RecordColumns
 from services.link.domain.pairwise import PairLevels
 from services.link.domain.vectorised import Candidates
 from synth.population import SynthConfig, generate
+from tests.unit.link.fakes import keys
 
 
 @pytest.fixture(scope="module")
@@ -98,3 +101,38 @@ def test_the_two_sides_must_be_as_long(encoded) -> None:
     index, compiled, _incoming = encoded
     with pytest.raises(ValueError, match="3 left rows against 2 right rows"):
         PairLevels(compiled).levels(index.gather(np.arange(3)), index.gather(np.arange(2)))
+
+
+@pytest.mark.parametrize("one_to_one", [True, False])
+def test_linking_many_records_at_once_decides_each_as_linking_it_alone(one_to_one: bool) -> None:
+    """``Linker.link_many`` (candidates looked up together, pairs scored together) against
+    ``link_compact`` record by record, on an index with a base and a delta: the spine built
+    in one go from columns, then people added and re-versioned one by one."""
+    data = generate(SynthConfig(seed=79, spine_size=3_000, incoming_size=1_200))
+    key = hashlib.sha256(b"pairwise many").digest()
+    model = default_model()
+    spine = encode_columns(data.spine[:2_500], key, model)
+    late = encode_rows(data.spine[2_500:], key, model=model)
+    index = SpineIndex.build(model, spine)
+    for n, (rid, compact) in enumerate(late, start=1):
+        index.add_compact(rid, compact, n)
+    moved = encode_rows(data.spine[:50], key, model=model)  # new versions of base rows
+    for n, (rid, compact) in enumerate(moved, start=len(late) + 1):
+        index.add_compact(rid, compact, n)
+    model = estimate_u(model, index, pairs=20_000)
+    if not one_to_one:
+        model = replace(model, thresholds=replace(model.thresholds, one_to_one=False))
+    index.model = model
+    linker = Linker(CompiledModel(model, index.schema), index)
+    linker.refresh()
+    incoming = encode_rows(data.incoming, key, model=model)
+    ids = [rid for rid, _ in incoming] + ["EMPTY", "NOWHERE"]
+    records = [c for _, c in incoming] + [
+        index.schema.compact(keys("EMPTY")),
+        index.schema.compact(keys("NOWHERE", "zzyzx", "qwertyuiop", "1901-02-03", "M", "ZZ9 9ZZ")),
+    ]
+    want = [linker.link_compact(rid, a) for rid, a in zip(ids, records, strict=True)]
+    got = linker.link_many(ids, records, pairs=3_000)  # several scoring runs
+    assert got == want
+    statuses = {d.status for d in want}
+    assert {97, 99, 50} <= statuses and ({4, 1} & statuses)
