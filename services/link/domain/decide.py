@@ -129,7 +129,7 @@ class Linker:
         compact = self.index.schema.compact(rec, self.index.interner, grow=False)
         return self.link_compact(rec.record_id, compact)
 
-    def _unlinkable(self, record_id: str, a: tuple) -> bool:
+    def _unlinkable(self, a: tuple) -> bool:
         """Whether a record has too few identifiers to link (status 97)."""
         return bool(self.required) and not any(a[s] for s in self.required)
 
@@ -143,9 +143,12 @@ class Linker:
         if self.vectorised is None:
             return [self.link_compact(rid, a) for rid, a in zip(record_ids, records, strict=True)]
         out: list[LinkDecision | None] = [None] * len(records)
-        lookup = [k for k, a in enumerate(records) if not self._unlinkable(record_ids[k], a)]
-        for k in set(range(len(records))) - set(lookup):
-            out[k] = LinkDecision(record_ids[k], None, 97, 0.0, float("-inf"))
+        lookup: list[int] = []
+        for k, a in enumerate(records):
+            if self._unlinkable(a):
+                out[k] = LinkDecision(record_ids[k], None, 97, 0.0, float("-inf"))
+            else:
+                lookup.append(k)
         step = 1_000
         for lo in range(0, len(lookup), step):
             ks = lookup[lo : lo + step]
@@ -205,7 +208,7 @@ class Linker:
 
     def link_compact(self, record_id: str, a: tuple) -> LinkDecision:
         index = self.index
-        if self._unlinkable(record_id, a):
+        if self._unlinkable(a):
             return LinkDecision(record_id, None, 97, 0.0, float("-inf"))
         cands = index.candidates(a)
         if not len(cands):
