@@ -44,15 +44,6 @@ __all__ = [
 ]
 
 
-def _by_owner(owner: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A gathered list's entries with their owners ascending (``window`` needs them so; a
-    gather across an index's base and delta may leave them out of order)."""
-    if len(owner) < 2 or bool((owner[1:] >= owner[:-1]).all()):
-        return owner, values
-    order = np.argsort(owner, kind="stable")
-    return owner[order], values[order]
-
-
 def with_competition(explained: dict[str, Any], decision: LinkDecision) -> dict[str, Any]:
     """A queued pair's evidence (``CompiledModel.explain``) completed to the record's own
     probability: the record is one person, so its other candidates take their share
@@ -112,6 +103,7 @@ class Linker:
         vectorised = VectorLinker(self)
         self.vectorised: VectorLinker | None = vectorised if vectorised.supported else None
         self.vector_from = 8
+        self.pairwise = PairLevels(compiled)  # many records' pairs at once (``link_many``)
 
     def contradicts_nhs(self, level_of: Callable[[int], int]) -> bool:
         """True when the pair's levels (``level_of(comparison index)``) contradict its NHS
@@ -185,17 +177,8 @@ class Linker:
         left_columns.append([""] * len(mine), mine, 0)
         left = Candidates(*left_columns.gather(np.repeat(np.arange(len(mine)), sizes)))
         right = self.index.gather(np.concatenate([c for _k, c in waiting]))
-        right = Candidates(
-            right.tok,
-            [_by_owner(owner, values) for owner, values in right.lists],
-            right.blooms,
-            right.pops,
-            right.flags,
-            right.ids,
-        )
-        pair_levels = PairLevels(self.compiled)
-        levels = pair_levels.levels(left, right)
-        odds = pair_levels.log2_odds(left, levels)
+        levels = self.pairwise.levels(left, right)
+        odds = self.pairwise.log2_odds(left, levels)
         lo = 0
         sizes_list = sizes.tolist()
         runs = windows(right, sizes_list)

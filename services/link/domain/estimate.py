@@ -223,21 +223,21 @@ def _count_levels(
     chunks = [
         (left[lo : lo + _FETCH], right[lo : lo + _FETCH]) for lo in range(0, len(left), _FETCH)
     ]
-    for part in mapper(partial(_level_counts, compiled, index), chunks):
+    for part in mapper(partial(_level_counts, PairLevels(compiled), index), chunks):
         for ci, row in enumerate(part):
             for li, n in enumerate(row):
                 counts[ci][li] += n
 
 
 def _level_counts(
-    compiled: CompiledModel, index: SpineIndex, chunk: tuple[np.ndarray, np.ndarray]
+    pair_levels: PairLevels, index: SpineIndex, chunk: tuple[np.ndarray, np.ndarray]
 ) -> list[list[int]]:
     """How many of a chunk's pairs fall in each level of each comparison."""
     left, right = chunk
-    levels = PairLevels(compiled).levels(index.gather(left), index.gather(right))
+    levels = pair_levels.levels(index.gather(left), index.gather(right))
     return [
-        np.bincount(row[row >= 0], minlength=c.n_levels).tolist()
-        for row, c in zip(levels, compiled.model.comparisons, strict=True)
+        np.bincount(row[row >= 0], minlength=n).tolist()
+        for row, n in zip(levels, pair_levels.n_levels, strict=True)
     ]
 
 
@@ -278,7 +278,7 @@ def _rule_pairs(
 
 
 def _pattern_counts(
-    compiled: CompiledModel,
+    pair_levels: PairLevels,
     index: SpineIndex,
     incoming: RecordColumns,
     active: tuple[int, ...],
@@ -290,7 +290,7 @@ def _pattern_counts(
         return Counter({(): len(pairs)}) if len(pairs) else Counter()
     at = pairs
     left = Candidates(*incoming.gather(at[:, 0]))
-    levels = PairLevels(compiled).levels(left, index.gather(at[:, 1]))[list(active)]
+    levels = pair_levels.levels(left, index.gather(at[:, 1]))[list(active)]
     found, first, counts = np.unique(levels.T, axis=0, return_index=True, return_counts=True)
     order = np.argsort(first, kind="stable")
     return Counter(
@@ -315,13 +315,14 @@ def estimate_m(
     sums: list[list[list[float]]] = [[] for _ in comps]
     log: dict[str, Any] = {}
     columns = _incoming_columns(index, incoming)
+    pair_levels = PairLevels(compiled)
     for rule_no, rule in enumerate(model.training_rules):
         pairs = _rule_pairs(rule_no + 1000, rule, incoming, index, max_pairs, rng)
         rule_keys = set(rule.left) | set(rule.spine_keys)
         active = [ci for ci, c in enumerate(comps) if not (comparison_keys(c) & rule_keys)]
         patterns: Counter[tuple[int, ...]] = Counter()
         chunks = [pairs[lo : lo + _FETCH] for lo in range(0, len(pairs), _FETCH)]
-        count = partial(_pattern_counts, compiled, index, columns, tuple(active))
+        count = partial(_pattern_counts, pair_levels, index, columns, tuple(active))
         for part in mapper(count, chunks):
             patterns.update(part)  # new patterns in the order one pass would meet them
         m = [list(comps[ci].m_values()) for ci in active]
@@ -388,7 +389,7 @@ def estimate_link_rate(
     start = model.expected_link_rate
     base = math.log2(start / max(len(index), 1))
     chunks = [sample[lo : lo + 500] for lo in range(0, len(sample), 500)]
-    weighed = partial(_candidate_weights, compiled, index, base)
+    weighed = partial(_candidate_weights, PairLevels(compiled), index, base)
     weights = [ws for part in mapper(weighed, chunks) for ws in part]
     rate = start
     done = 0
@@ -409,7 +410,7 @@ def estimate_link_rate(
 
 
 def _candidate_weights(
-    compiled: CompiledModel, index: SpineIndex, base: float, records: Sequence[tuple]
+    pair_levels: PairLevels, index: SpineIndex, base: float, records: Sequence[tuple]
 ) -> list[list[float]]:
     """Each record's candidates' log2 odds, less ``base`` (the prior's share)."""
     cands = index.candidates_many(records)
@@ -418,7 +419,6 @@ def _candidate_weights(
         return [[] for _ in records]
     owner = np.repeat(np.arange(len(records)), sizes)
     left = Candidates(*_incoming_columns(index, records).gather(owner))
-    pair_levels = PairLevels(compiled)
     levels = pair_levels.levels(left, index.gather(np.concatenate(cands)))
     odds = (pair_levels.log2_odds(left, levels) - base).tolist()
     ends = np.cumsum(sizes).tolist()

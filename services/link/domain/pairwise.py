@@ -23,14 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from services.link.domain.columns import FLAG_ORDER
 from services.link.domain.records import KeySchema
 from services.link.domain.scoring import CompiledModel
-from services.link.domain.vectorised import Candidates
+from services.link.domain.vectorised import FLAG_BIT, Candidates, dice_slots, level_table
 
 __all__ = ["PairLevels"]
-
-_FLAG_BIT = {f.value: 1 << i for i, f in enumerate(FLAG_ORDER)}
 
 Dice = dict[int, np.ndarray]
 Pred = Callable[[Candidates, Candidates, Dice], np.ndarray]
@@ -89,7 +86,7 @@ def _predicate(pred: dict[str, Any], schema: KeySchema) -> Pred:
         least = float(pred["min"])
         return lambda _a, _b, d: d[k] >= least
     if "flag" in pred:
-        bit = _FLAG_BIT.get(str(pred["flag"]), 0)
+        bit = FLAG_BIT.get(str(pred["flag"]), 0)
         return lambda a, b, _d: ((a.flags | b.flags) & bit) != 0
     if "all" in pred or "any" in pred:
         parts = [_predicate(p, schema) for p in pred.get("all", pred.get("any", []))]
@@ -108,25 +105,6 @@ def _predicate(pred: dict[str, Any], schema: KeySchema) -> Pred:
     raise ValueError(f"unknown predicate {pred!r}")
 
 
-def _dice_slots(pred: dict[str, Any], schema: KeySchema) -> set[int]:
-    if "dice" in pred:
-        return {schema.bloom_slot[pred["dice"]]}
-    out: set[int] = set()
-    for p in pred.get("all", pred.get("any", [])):
-        out |= _dice_slots(p, schema)
-    if "not" in pred:
-        out |= _dice_slots(pred["not"], schema)
-    return out
-
-
-def _level_table(wanted: frozenset[int], n_levels: int) -> np.ndarray:
-    """Whether each level (``-1`` null .. ``n_levels - 1``) is in ``wanted``: ``t[level + 1]``."""
-    table = np.zeros(n_levels + 1, dtype=bool)
-    for li in wanted:
-        table[li + 1] = True
-    return table
-
-
 class PairLevels:
     """Every comparison's level, and the log-odds, of many pairs at once (see module)."""
 
@@ -141,7 +119,7 @@ class PairLevels:
         ]
         self.dice_slots = sorted(
             set().union(
-                *(_dice_slots(lv.when, schema) for c in model.comparisons for lv in c.levels)
+                *(dice_slots(lv.when, schema) for c in model.comparisons for lv in c.levels)
             )
         )
         self.nulls = []
@@ -151,9 +129,11 @@ class PairLevels:
                 schema.slot.get(k, schema.list_slot.get(k, schema.bloom_slot.get(k)))
                 for k in c.needs_any
             ]
-            bits = sum(_FLAG_BIT.get(str(f), 0) for f in c.null_if_flag)
+            bits = sum(FLAG_BIT.get(str(f), 0) for f in c.null_if_flag)
             self.nulls.append((needs, any_slots, bits))
         self.n_levels = [c.n_levels for c in model.comparisons]
+        self.weights = [np.array([*w, 0.0]) for w in compiled.weights]  # [-1]: null, nothing
+        self.weights_household = [np.array([*w, 0.0]) for w in compiled.weights_household]
 
     def _holds(self, c: Candidates, slot: int) -> np.ndarray:
         """Whether each row's slot holds something (a token, a non-empty set, an encoding)."""
@@ -204,13 +184,12 @@ class PairLevels:
         n = levels.shape[1]
         ci_ctx = m.context_index
         if ci_ctx >= 0:
-            ctx = _level_table(m.context_levels, self.n_levels[ci_ctx])[levels[ci_ctx] + 1]
+            ctx = level_table(m.context_levels, self.n_levels[ci_ctx])[levels[ci_ctx] + 1]
         else:
             ctx = np.zeros(n, dtype=bool)
         total = np.zeros(n)
         for ci, level in enumerate(levels):
-            plain = np.array([*m.weights[ci], 0.0])[level]  # [-1]: null weighs nothing
-            w = np.where(ctx, np.array([*m.weights_household[ci], 0.0])[level], plain)
+            w = np.where(ctx, self.weights_household[ci][level], self.weights[ci][level])
             for li in range(len(m.model.comparisons[ci].levels)):
                 t = m.tf.get((ci, li))
                 if t is None:
@@ -234,6 +213,6 @@ class PairLevels:
             if in_household:
                 hit &= ctx
             for ci, wanted in conds:
-                hit &= _level_table(wanted, self.n_levels[ci])[levels[ci] + 1]
+                hit &= level_table(wanted, self.n_levels[ci])[levels[ci] + 1]
             odds = np.where(hit, cap, odds)
         return odds

@@ -28,9 +28,18 @@ from services.link.domain.decision import LinkDecision, record_log2_odds
 from services.link.domain.records import KeySchema
 from services.link.domain.scoring import CompiledModel, probability
 
-__all__ = ["Candidates", "VectorLinker", "subset", "windows"]
+__all__ = [
+    "FLAG_BIT",
+    "Candidates",
+    "VectorLinker",
+    "dice_slots",
+    "level_table",
+    "subset",
+    "windows",
+]
 
-_FLAG_BIT = {f.value: 1 << i for i, f in enumerate(FLAG_ORDER)}
+FLAG_BIT = {f.value: 1 << i for i, f in enumerate(FLAG_ORDER)}
+"""Bit of each quality flag (by its value) in the flags column."""
 
 
 class Candidates:
@@ -78,7 +87,7 @@ def _member(values: np.ndarray, wanted: frozenset[int]) -> np.ndarray:
     return out
 
 
-def _level_table(wanted: frozenset[int] | set[int], n_levels: int) -> np.ndarray:
+def level_table(wanted: frozenset[int] | set[int], n_levels: int) -> np.ndarray:
     """A lookup from level (``-1`` null .. ``n_levels - 1``) to whether it is in ``wanted``:
     ``table[levels + 1]``."""
     table = np.zeros(n_levels + 1, dtype=bool)
@@ -138,7 +147,7 @@ def _predicate(pred: dict[str, Any], schema: KeySchema) -> Vec:
         return lambda _a, _c, d: d[k] >= least
     if "flag" in pred:
         name = str(pred["flag"])
-        bit = _FLAG_BIT.get(name, 0)
+        bit = FLAG_BIT.get(name, 0)
         f = schema.flags_slot
 
         def flag(a: tuple, c: Candidates, _d: dict[int, np.ndarray]) -> np.ndarray:
@@ -164,14 +173,15 @@ def _predicate(pred: dict[str, Any], schema: KeySchema) -> Vec:
     raise _Unsupported(f"no vectorised form for {pred!r}")
 
 
-def _dice_slots(pred: dict[str, Any], schema: KeySchema) -> set[int]:
+def dice_slots(pred: dict[str, Any], schema: KeySchema) -> set[int]:
+    """The Bloom slots whose Dice coefficient a predicate reads."""
     if "dice" in pred:
         return {schema.bloom_slot[pred["dice"]]}
     out: set[int] = set()
     for p in pred.get("all", pred.get("any", [])):
-        out |= _dice_slots(p, schema)
+        out |= dice_slots(p, schema)
     if "not" in pred:
-        out |= _dice_slots(pred["not"], schema)
+        out |= dice_slots(pred["not"], schema)
     return out
 
 
@@ -198,11 +208,11 @@ class VectorLinker:
             self.supported = False
             return
         self.dice = [
-            sorted(set().union(*(_dice_slots(lv.when, schema) for lv in c.levels)))
+            sorted(set().union(*(dice_slots(lv.when, schema) for lv in c.levels)))
             for c in compiled.model.comparisons
         ]
         if self.variant is not None:
-            self.variant_dice = sorted(_dice_slots(variant, schema))
+            self.variant_dice = sorted(dice_slots(variant, schema))
         self.nulls = []
         for c in compiled.model.comparisons:
             needs = [schema.slot.get(k, schema.list_slot.get(k)) for k in c.needs]
@@ -210,15 +220,15 @@ class VectorLinker:
                 schema.slot.get(k, schema.list_slot.get(k, schema.bloom_slot.get(k)))
                 for k in c.needs_any
             ]
-            flags = [(str(f), _FLAG_BIT.get(str(f), 0)) for f in c.null_if_flag]
+            flags = [(str(f), FLAG_BIT.get(str(f), 0)) for f in c.null_if_flag]
             self.nulls.append((needs, any_slots, flags))
         self.weights = [np.array([*w, 0.0]) for w in compiled.weights]  # [-1] is null
         self.weights_household = [np.array([*w, 0.0]) for w in compiled.weights_household]
         n_levels = [c.n_levels for c in compiled.model.comparisons]
         ci = compiled.context_index
-        self.context = _level_table(compiled.context_levels, n_levels[ci]) if ci >= 0 else None
+        self.context = level_table(compiled.context_levels, n_levels[ci]) if ci >= 0 else None
         self.guard_tables = [
-            [(gi, _level_table(wanted, n_levels[gi])) for gi, wanted in conds]
+            [(gi, level_table(wanted, n_levels[gi])) for gi, wanted in conds]
             for conds, _hh, _cap in compiled.guards
         ]
 
@@ -380,13 +390,17 @@ class VectorLinker:
 
 
 def subset(c: Candidates, rows: np.ndarray) -> Candidates:
-    """Some of the candidates (``rows`` index ``c``), their lists renumbered."""
+    """Some of the candidates (``rows`` index ``c``), their lists renumbered (owners
+    ascending)."""
     where = np.full(c.n, -1, dtype=np.int64)
     where[rows] = np.arange(len(rows))
     lists = []
     for owner, values in c.lists:
         keep = where[owner] >= 0
-        lists.append((where[owner[keep]], values[keep]))
+        mine, kept = where[owner[keep]], values[keep]
+        # Owners ascending, as ``gather`` makes them (``windows`` relies on it).
+        by_owner = np.argsort(mine, kind="stable")
+        lists.append((mine[by_owner], kept[by_owner]))
     return Candidates(c.tok[rows], lists, c.blooms[rows], c.pops[rows], c.flags[rows], c.ids[rows])
 
 
